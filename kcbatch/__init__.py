@@ -1,0 +1,21 @@
+"""kcbatch: the Kuramoto synchronization threshold over ensembles of BA networks.
+
+Importing kcbatch never imports CuPy; the GPU backend is resolved on first use.
+"""
+from ._version import __version__
+from .api import simulate
+from .batch import Batch, pack
+from .config import ConfigError, IntegrationSpec, StudyConfig
+from .engines import EngineUnavailable, available
+
+__all__ = [
+    "__version__",
+    "Batch",
+    "ConfigError",
+    "EngineUnavailable",
+    "IntegrationSpec",
+    "StudyConfig",
+    "available",
+    "pack",
+    "simulate",
+]

@@ -1,0 +1,106 @@
+"""gpu-sim: the CUDA kernels compiled for the CPU with g++ and called via ctypes.
+
+It runs the GPU engine's own launch sequence (``engine_gpu.KernelEngine``) on
+numpy arrays, so CI without a GPU still executes every line of
+``kernels/kuramoto.cu``. Slow; meant for tests. The shared library is built
+once per source text and cached under ``$KCBATCH_CACHE_DIR`` (default
+``~/.cache/kcbatch``), keyed on a hash of the full translation unit and flags.
+"""
+from __future__ import annotations
+
+import ctypes
+import functools
+import math
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from .kernel_source import sim_launcher_name, sim_source, source_digest
+from .kernel_specs import BLOCK, KernelSpec
+
+CXX_FLAGS = ("-O2", "-std=c++17", "-fopenmp", "-shared", "-fPIC", "-fno-fast-math",
+             "-ffp-contract=off", "-w")
+
+
+def _compiler() -> str | None:
+    return os.environ.get("CXX") or shutil.which("g++") or shutil.which("c++")
+
+
+def unavailable_reason() -> str | None:
+    if _compiler() is None:
+        return "no C++ compiler (g++) found for gpu-sim; install g++ or set CXX"
+    return None
+
+
+def cache_dir() -> Path:
+    d = os.environ.get("KCBATCH_CACHE_DIR")
+    return Path(d) if d else Path.home() / ".cache" / "kcbatch"
+
+
+@functools.lru_cache(maxsize=None)
+def _library(fast_math: bool) -> ctypes.CDLL:
+    cxx = _compiler()
+    src = sim_source(fast_math=fast_math)
+    key = source_digest(src + " ".join((cxx,) + CXX_FLAGS))
+    out = cache_dir() / f"gpu_sim_{key}.so"
+    if not out.exists():
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
+            cpp = Path(tmp) / "gpu_sim.cpp"
+            cpp.write_text(src)
+            so = Path(tmp) / "gpu_sim.so"
+            proc = subprocess.run([cxx, *CXX_FLAGS, str(cpp), "-o", str(so)],
+                                  capture_output=True, text=True)
+            if proc.returncode != 0:
+                raise RuntimeError(f"gpu-sim: compiling the kernels with {cxx} failed:\n"
+                                   f"{proc.stderr[-4000:]}")
+            os.replace(so, out)  # atomic: concurrent builders never see a partial file
+    return ctypes.CDLL(str(out))
+
+
+_CTYPES = {np.dtype(np.int64): ctypes.c_longlong, np.dtype(np.int32): ctypes.c_int,
+           np.dtype(np.float32): ctypes.c_float, np.dtype(np.float64): ctypes.c_double}
+
+
+class SimBackend:
+    """Launches the kernels' C++ builds over numpy arrays."""
+
+    xp = np
+
+    def __init__(self, fast_math: bool = False):
+        self.fast_math = fast_math
+        self._lib = _library(fast_math)
+
+    @functools.lru_cache(maxsize=None)
+    def _fn(self, spec: KernelSpec, real: str):
+        fn = getattr(self._lib, sim_launcher_name(spec.name, real))
+        types = [ctypes.c_uint, ctypes.c_uint]
+        for p in spec.params:
+            types.append(ctypes.c_void_p if p.is_pointer else _CTYPES[p.dtype(real)])
+        fn.argtypes = types
+        fn.restype = None
+        return fn
+
+    def launch(self, spec: KernelSpec, real: str, n_threads: int, args: list) -> None:
+        fn = self._fn(spec, real if spec.templated else "float64")
+        conv = [a.ctypes.data if isinstance(a, np.ndarray) else a.item() for a in args]
+        fn(math.ceil(n_threads / BLOCK), BLOCK, *conv)
+
+
+class SimEngine:
+    """The GPU engine's launch sequence on :class:`SimBackend`."""
+
+    name = "gpu-sim"
+
+    def __init__(self, precision: str = "float32", fast_math: bool = False):
+        from .engine_gpu import KernelEngine
+        self.precision = precision
+        self.fast_math = fast_math
+        self._engine = KernelEngine(SimBackend(fast_math))
+
+    def integrate(self, batch, spec):
+        return self._engine.integrate(batch, spec)

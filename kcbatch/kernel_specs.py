@@ -1,0 +1,213 @@
+"""Signatures of the kernels in ``kernels/kuramoto.cu`` and their typed launch wrappers.
+
+CuPy checks nothing about a RawKernel's arguments: a float64 array passed where
+the kernel reads float32, a non-contiguous view or a wrong shape silently gives
+garbage. Every launch therefore goes through a wrapper below that checks dtype,
+contiguity and shape, and casts scalars to the kernel's C types. The same specs
+generate the C++ launchers of the ``gpu-sim`` backend, so both backends call the
+kernels with the same signatures.
+
+C types in a spec: ``T`` is the real type (float or double), ``T2`` its vector
+pair (float2 / double2: arrays with a trailing axis of 2).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+REAL_C = {"float32": "float", "float64": "double"}
+_SCALAR_DTYPES = {"long long": np.int64, "int": np.int32, "double": np.float64}
+_POINTER_DTYPES = {"long long": np.int64, "int": np.int32, "double": np.float64}
+
+# Threads per block of every launch; all kernels are 1-D and barrier-free.
+BLOCK = 256
+# Rows summed by one thread of sample_partial.
+SAMPLE_CHUNK_ROWS = 256
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    ctype: str  # e.g. "const T*", "T2*", "long long", "T"
+    shape: str = ""  # shape comment, e.g. "[R, nK]"
+
+    @property
+    def is_pointer(self) -> bool:
+        return self.ctype.endswith("*")
+
+    @property
+    def base(self) -> str:
+        return self.ctype.replace("const ", "").rstrip("*").strip()
+
+    def c_type(self, real: str) -> str:
+        t = REAL_C[real]
+        return (self.ctype.replace("T2", t + "2") if "T2" in self.ctype
+                else self.ctype.replace("T", t) if self.base == "T" else self.ctype)
+
+    def dtype(self, real: str):
+        if self.base in ("T", "T2"):
+            return np.dtype(real)
+        return np.dtype((_POINTER_DTYPES if self.is_pointer else _SCALAR_DTYPES)[self.base])
+
+
+@dataclass(frozen=True)
+class KernelSpec:
+    name: str
+    params: tuple[Param, ...]
+    templated: bool = True
+
+    def symbol(self, real: str) -> str:
+        """The name expression of the kernel instantiation (``rk4_stage<float>``)."""
+        return f"{self.name}<{REAL_C[real]}>" if self.templated else self.name
+
+
+INIT_STATE = KernelSpec("init_state", (
+    Param("theta0", "const T*", "[R]"),
+    Param("theta", "T*", "[R, nK]"),
+    Param("sc", "T2*", "[R, nK, 2]"),
+    Param("total", "long long"),
+    Param("n_k", "int"),
+))
+RK4_STAGE = KernelSpec("rk4_stage", (
+    Param("indptr", "const long long*", "[R+1]"),
+    Param("indices", "const int*", "[nnz]"),
+    Param("inv_deg", "const T*", "[R]"),
+    Param("omega", "const T*", "[R]"),
+    Param("row_net", "const int*", "[R]"),
+    Param("couplings", "const T*", "[B, nK]"),
+    Param("sc_in", "const T2*", "[R, nK, 2]"),
+    Param("sc_out", "T2*", "[R, nK, 2]"),
+    Param("theta", "T*", "[R, nK]"),
+    Param("acc", "T*", "[R, nK]"),
+    Param("total", "long long"),
+    Param("n_k", "int"),
+    Param("stage", "int"),
+    Param("dt", "T"),
+))
+SAMPLE_PARTIAL = KernelSpec("sample_partial", (
+    Param("sc", "const T2*", "[R, nK, 2]"),
+    Param("node_offset", "const long long*", "[B+1]"),
+    Param("partial", "double*", "[B, nQ, nK, 2]"),
+    Param("total", "long long"),
+    Param("n_k", "int"),
+    Param("n_chunks", "int"),
+    Param("chunk_rows", "int"),
+))
+SAMPLE_FINALIZE = KernelSpec("sample_finalize", (
+    Param("partial", "const double*", "[B, nQ, nK, 2]"),
+    Param("node_offset", "const long long*", "[B+1]"),
+    Param("samples", "double*", "[B, nK, nS]"),
+    Param("total", "long long"),
+    Param("n_k", "int"),
+    Param("n_chunks", "int"),
+    Param("n_samples", "int"),
+    Param("sample", "int"),
+), templated=False)
+
+KERNELS = (INIT_STATE, RK4_STAGE, SAMPLE_PARTIAL, SAMPLE_FINALIZE)
+
+
+def name_expressions() -> list[str]:
+    """Every kernel instantiation, for ``RawModule(name_expressions=...)``."""
+    out: list[str] = []
+    for spec in KERNELS:
+        for real in (REAL_C if spec.templated else ("float32",)):
+            sym = spec.symbol(real)
+            if sym not in out:
+                out.append(sym)
+    return out
+
+
+def _check(kernel: str, p: Param, arr: Any, real: str, shape: tuple[int, ...]) -> None:
+    want = p.dtype(real)
+    if arr.dtype != want:
+        raise TypeError(f"{kernel}: {p.name} has dtype {arr.dtype}, kernel reads {want} "
+                        f"({p.ctype})")
+    if not arr.flags.c_contiguous:
+        raise ValueError(f"{kernel}: {p.name} must be C-contiguous")
+    if tuple(arr.shape) != shape:
+        raise ValueError(f"{kernel}: {p.name} has shape {tuple(arr.shape)}, "
+                         f"expected {p.shape} = {shape}")
+
+
+def _launch(backend, spec: KernelSpec, real: str, n_threads: int,
+            values: dict[str, Any], shapes: dict[str, tuple[int, ...]]) -> None:
+    args = []
+    for p in spec.params:
+        v = values[p.name]
+        if p.is_pointer:
+            _check(spec.name, p, v, real, shapes[p.name])
+            args.append(v)
+        else:
+            args.append(p.dtype(real).type(v))
+    if n_threads > 0:
+        backend.launch(spec, real, n_threads, args)
+
+
+def launch_init_state(backend, real: str,
+                      theta0,  # [R]
+                      theta,   # [R, nK]
+                      sc):     # [R, nK, 2]
+    rows, n_k = theta.shape
+    total = rows * n_k
+    _launch(backend, INIT_STATE, real, total,
+            dict(theta0=theta0, theta=theta, sc=sc, total=total, n_k=n_k),
+            dict(theta0=(rows,), theta=(rows, n_k), sc=(rows, n_k, 2)))
+
+
+def launch_rk4_stage(backend, real: str,
+                     indptr,     # [R+1]
+                     indices,    # [nnz]
+                     inv_deg,    # [R]
+                     omega,      # [R]
+                     row_net,    # [R]
+                     couplings,  # [B, nK]
+                     sc_in,      # [R, nK, 2]
+                     sc_out,     # [R, nK, 2]
+                     theta,      # [R, nK]
+                     acc,        # [R, nK]
+                     stage: int, dt: float):
+    rows, n_k = theta.shape
+    if not 0 <= stage <= 3:
+        raise ValueError(f"rk4_stage: stage={stage} must be 0..3")
+    total = rows * n_k
+    _launch(backend, RK4_STAGE, real, total,
+            dict(indptr=indptr, indices=indices, inv_deg=inv_deg, omega=omega,
+                 row_net=row_net, couplings=couplings, sc_in=sc_in, sc_out=sc_out,
+                 theta=theta, acc=acc, total=total, n_k=n_k, stage=stage, dt=dt),
+            dict(indptr=(rows + 1,), indices=(indices.shape[0],), inv_deg=(rows,),
+                 omega=(rows,), row_net=(rows,), couplings=(couplings.shape[0], n_k),
+                 sc_in=(rows, n_k, 2), sc_out=(rows, n_k, 2), theta=(rows, n_k),
+                 acc=(rows, n_k)))
+
+
+def launch_sample_partial(backend, real: str,
+                          sc,           # [R, nK, 2]
+                          node_offset,  # [B+1]
+                          partial):     # [B, nQ, nK, 2]
+    rows, n_k, _ = sc.shape
+    b, n_chunks = partial.shape[0], partial.shape[1]
+    total = b * n_chunks * n_k
+    _launch(backend, SAMPLE_PARTIAL, real, total,
+            dict(sc=sc, node_offset=node_offset, partial=partial, total=total, n_k=n_k,
+                 n_chunks=n_chunks, chunk_rows=SAMPLE_CHUNK_ROWS),
+            dict(sc=(rows, n_k, 2), node_offset=(b + 1,), partial=(b, n_chunks, n_k, 2)))
+
+
+def launch_sample_finalize(backend,
+                           partial,      # [B, nQ, nK, 2]
+                           node_offset,  # [B+1]
+                           samples,      # [B, nK, nS]
+                           sample: int):
+    b, n_chunks, n_k, _ = partial.shape
+    n_samples = samples.shape[2]
+    if not 0 <= sample < n_samples:
+        raise ValueError(f"sample_finalize: sample={sample} must be in [0, {n_samples})")
+    total = b * n_k
+    _launch(backend, SAMPLE_FINALIZE, "float64", total,
+            dict(partial=partial, node_offset=node_offset, samples=samples, total=total,
+                 n_k=n_k, n_chunks=n_chunks, n_samples=n_samples, sample=sample),
+            dict(partial=(b, n_chunks, n_k, 2), node_offset=(b + 1,),
+                 samples=(b, n_k, n_samples)))

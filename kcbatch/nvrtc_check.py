@@ -1,0 +1,114 @@
+"""Compile the kernels with NVRTC, without a GPU, and read the resource report.
+
+Uses the low-level NVRTC binding of CuPy (``cupy_backends.cuda.libs.nvrtc``),
+which needs the NVRTC library but no device or driver — CuPy's higher-level
+compile functions query the device and fail on a machine without one. The
+compile is the one CuPy performs at run time (same source, same name
+expressions), done to a cubin for a real architecture so ptxas reports the
+registers, stack and spills of every kernel.
+
+Run ``python -m kcbatch.nvrtc_check`` to print the report.
+"""
+from __future__ import annotations
+
+import re
+import sys
+from dataclasses import dataclass
+
+from .kernel_source import gpu_source
+from .kernel_specs import name_expressions
+
+ARCHS = ("sm_80", "sm_90")
+
+
+@dataclass(frozen=True)
+class KernelResources:
+    arch: str
+    kernel: str  # name expression, e.g. rk4_stage<float>
+    registers: int
+    stack_bytes: int
+    spill_stores: int
+    spill_loads: int
+
+
+@dataclass(frozen=True)
+class CompileResult:
+    arch: str
+    fast_math: bool
+    log: str
+    cubin_bytes: int
+    kernels: tuple[KernelResources, ...]
+
+    @property
+    def warnings(self) -> list[str]:
+        return [line for line in self.log.splitlines() if "warning" in line.lower()]
+
+
+def nvrtc_unavailable_reason() -> str | None:
+    try:
+        from cupy_backends.cuda.libs import nvrtc
+        nvrtc.getVersion()
+    except Exception as exc:  # ImportError, or the NVRTC shared library missing
+        return (f"NVRTC not loadable ({type(exc).__name__}: {exc}); "
+                "install cupy-cuda13x and nvidia-cuda-nvrtc (pip install -e '.[test]')")
+    return None
+
+
+_FUNC = re.compile(r"Function properties for (\S+)\n.*?(\d+) bytes stack frame, (\d+) bytes "
+                   r"spill stores, (\d+) bytes spill loads", re.S)
+_REGS = re.compile(r"Compiling entry function '(\S+)' for '(\S+)'\n(?:.*\n)*?.*?Used (\d+) "
+                   r"registers")
+
+
+def compile_kernels(arch: str = "sm_90", *, fast_math: bool = False) -> CompileResult:
+    """NVRTC-compile every kernel instantiation for ``arch`` (e.g. ``sm_90``)."""
+    from cupy_backends.cuda.libs import nvrtc
+    exprs = name_expressions()
+    prog = nvrtc.createProgram(gpu_source(fast_math=fast_math), "kuramoto.cu", [], [])
+    try:
+        for ne in exprs:
+            nvrtc.addNameExpression(prog, ne)
+        opts = [f"-arch={arch}", "-std=c++17", "-Xptxas=-v"]
+        try:
+            nvrtc.compileProgram(prog, opts)
+        except nvrtc.NVRTCError as exc:
+            raise RuntimeError(f"NVRTC failed for {arch}: {exc}\n{nvrtc.getProgramLog(prog)}") \
+                from None
+        log = nvrtc.getProgramLog(prog)
+        lowered = {nvrtc.getLoweredName(prog, ne): ne for ne in exprs}
+        cubin = nvrtc.getCUBIN(prog)
+    finally:
+        nvrtc.destroyProgram(prog)
+    stack = {m[0]: (int(m[1]), int(m[2]), int(m[3])) for m in _FUNC.findall(log)}
+    kernels = []
+    for mangled, _arch, regs in _REGS.findall(log):
+        if mangled in lowered:
+            st = stack.get(mangled, (0, 0, 0))
+            kernels.append(KernelResources(arch, lowered[mangled], int(regs), *st))
+    return CompileResult(arch, fast_math, log, len(cubin), tuple(kernels))
+
+
+def format_report(results: list[CompileResult]) -> str:
+    lines = [f"{'arch':6} {'fast':4} {'kernel':28} {'regs':>4} {'stack':>5} {'spill st':>8} "
+             f"{'spill ld':>8}"]
+    for res in results:
+        for k in sorted(res.kernels, key=lambda k: k.kernel):
+            lines.append(f"{k.arch:6} {str(res.fast_math)[0]:4} {k.kernel:28} {k.registers:4d} "
+                         f"{k.stack_bytes:5d} {k.spill_stores:8d} {k.spill_loads:8d}")
+        for w in res.warnings:
+            lines.append(f"  warning ({res.arch}): {w}")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    reason = nvrtc_unavailable_reason()
+    if reason:
+        print(reason, file=sys.stderr)
+        return 1
+    results = [compile_kernels(a, fast_math=f) for a in ARCHS for f in (False, True)]
+    print(format_report(results))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,45 @@
+"""The per-run record: one row of ``runs.csv`` and of the results store."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+CENSORING = ("none", "left", "right")
+STATUSES = ("ok", "failed")
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunRecord:
+    """Everything a study keeps about run ``run``.
+
+    r, r_first, r_second: [nK] float64 time-averaged order parameter over the
+      whole measurement window, its first half and its second half.
+    kc: first grid K with r > threshold (None when censored right or failed).
+    kc_interp: linear interpolation of the crossing between the bracketing grid
+      points (equals kc when left-censored; None when right-censored).
+    censored: "none", "left" (crosses at the first grid K) or "right" (never).
+    bracket_lo, bracket_hi: the grid K values around the crossing (None if censored).
+    stationarity: r_second - r_first at the crossing K (None if right-censored).
+    status: "ok" or "failed" (non-finite phases); fail_reason says why.
+    """
+
+    run: int
+    seed_material: str
+    nodes: int
+    edges: int
+    mean_k: float
+    mean_k2: float
+    k_max: int
+    r: np.ndarray
+    r_first: np.ndarray
+    r_second: np.ndarray
+    kc: float | None
+    kc_interp: float | None
+    censored: str
+    bracket_lo: float | None
+    bracket_hi: float | None
+    stationarity: float | None
+    status: str = "ok"
+    fail_reason: str | None = None
+    seconds: float = field(default=0.0, compare=False)
