@@ -8,6 +8,7 @@ given, so an edit of any kernel file must change that string.
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 
 from .kernel_specs import KERNELS, Param
 
@@ -16,7 +17,11 @@ SIM_HEADER = "cuda_sim.h"
 
 
 def _read(name: str) -> str:
-    from .kernels import read_source
+    try:
+        from .kernels import read_source
+    except ModuleNotFoundError:
+        # A source checkout on sys.path without an install: kernels/ is beside us.
+        return (Path(__file__).resolve().parent.parent / "kernels" / name).read_text("utf-8")
     return read_source(name)
 
 

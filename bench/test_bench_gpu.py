@@ -1,0 +1,119 @@
+"""GPU benchmarks (pytest-benchmark): the kernel engine vs the original algorithm.
+
+Run through ``bench/gpu_check``; skipped without a usable GPU. Every timed call
+ends with a host sync (the engine copies its samples back; the baseline calls
+``.get()``), and each benchmark is warmed up first (compile, allocator).
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from kcbatch.batch import pack
+from kcbatch.config import StudyConfig
+from kcbatch.engines import get_engine, why_unavailable
+from kcbatch.graphs import barabasi_albert
+from kcbatch.seeding import run_inputs
+
+_REASON = why_unavailable("gpu")
+pytestmark = [pytest.mark.gpu, pytest.mark.skipif(_REASON is not None, reason=f"{_REASON}")]
+
+CFG = StudyConfig(seed=2026)  # the default study: N=1e4, m=3, 50 K, 100+100 steps
+BATCHES = (8, 32, 64, 128)
+BASELINE_K = (0.0, 2.5, 5.0)  # couplings timed for the baseline (cost does not depend on K)
+
+
+def _batch(b: int, precision: str = "float32"):
+    runs = [run_inputs(CFG.seed, i, CFG.nodes, CFG.omega_mu, CFG.omega_sigma) for i in range(b)]
+    graphs = [barabasi_albert(CFG.nodes, CFG.m, r.graph_seed) for r in runs]
+    return pack(graphs, [r.omega for r in runs], [r.theta0 for r in runs], CFG.k_values,
+                precision)
+
+
+@pytest.mark.parametrize("b", BATCHES)
+def test_engine_default_study(benchmark, b):
+    engine = get_engine("gpu", "float32", False)
+    batch = _batch(b)
+    spec = CFG.spec
+    engine.integrate(batch, spec)  # warm-up: compile + allocator
+    benchmark.extra_info.update(runs=b, nnz=batch.nnz, n_k=batch.n_k, rows=batch.n_rows,
+                                steps=spec.n_transient + spec.n_measure, itemsize=4)
+    benchmark.group = "gpu-engine"
+    benchmark.pedantic(engine.integrate, args=(batch, spec), rounds=3, iterations=1)
+
+
+@pytest.mark.parametrize("fast_math", [True])
+def test_engine_default_study_fast_math(benchmark, fast_math):
+    engine = get_engine("gpu", "float32", fast_math)
+    b = 64
+    batch = _batch(b)
+    engine.integrate(batch, CFG.spec)
+    benchmark.extra_info.update(runs=b, nnz=batch.nnz, n_k=batch.n_k, rows=batch.n_rows,
+                                steps=CFG.spec.n_transient + CFG.spec.n_measure, itemsize=4)
+    benchmark.group = "gpu-engine-fast-math"
+    benchmark.pedantic(engine.integrate, args=(batch, CFG.spec), rounds=3, iterations=1)
+
+
+def original_algorithm_one_k(cp, sparse, A, deg, omega, theta0, k, spec):
+    """The original script's approach: one network, one K, cuSPARSE SpMV and
+    CuPy element-wise operations per RK4 stage, float32."""
+    inv_deg = (1.0 / cp.maximum(deg, 1)).astype(cp.float32)
+    kk = cp.float32(k)
+    dt = cp.float32(spec.dt)
+
+    def f(th):
+        s, c = cp.sin(th), cp.cos(th)
+        return omega + kk * inv_deg * (c * (A @ s) - s * (A @ c))
+
+    th = theta0.copy()
+    rs = []
+    for step in range(spec.n_transient + spec.n_measure):
+        k1 = f(th)
+        k2 = f(th + dt / 2 * k1)
+        k3 = f(th + dt / 2 * k2)
+        k4 = f(th + dt * k3)
+        th = cp.mod(th + dt / 6 * (k1 + 2 * k2 + 2 * k3 + k4), cp.float32(2 * np.pi))
+        s = step - spec.n_transient
+        if s >= 0 and s % spec.sample_every == 0:
+            rs.append(cp.abs(cp.mean(cp.exp(1j * th))))
+    return float(cp.mean(cp.stack(rs)).get())
+
+
+def test_original_algorithm_baseline(benchmark):
+    import cupy as cp
+    import cupyx.scipy.sparse as sparse
+
+    r = run_inputs(CFG.seed, 0, CFG.nodes, CFG.omega_mu, CFG.omega_sigma)
+    indptr, indices = barabasi_albert(CFG.nodes, CFG.m, r.graph_seed)
+    data = cp.ones(indices.shape[0], dtype=cp.float32)
+    A = sparse.csr_matrix((data, cp.asarray(indices), cp.asarray(indptr)),
+                          shape=(CFG.nodes, CFG.nodes))
+    deg = cp.asarray(np.diff(indptr)).astype(cp.float32)
+    omega = cp.asarray(r.omega, dtype=cp.float32)
+    theta0 = cp.asarray(r.theta0, dtype=cp.float32)
+
+    def run_ks():
+        return [original_algorithm_one_k(cp, sparse, A, deg, omega, theta0, k, CFG.spec)
+                for k in BASELINE_K]
+
+    run_ks()  # warm-up
+    benchmark.extra_info.update(k_timed=len(BASELINE_K), k_num=CFG.k_num)
+    benchmark.group = "gpu-baseline"
+    benchmark.pedantic(run_ks, rounds=2, iterations=1)
+
+
+def test_device_copy_bandwidth(benchmark):
+    """Device-to-device copy (bytes read + written), the roofline reference."""
+    import cupy as cp
+    n = 1 << 28  # 1 GiB of float32
+    a = cp.ones(n, dtype=cp.float32)
+    b = cp.empty_like(a)
+
+    def copy():
+        cp.copyto(b, a)
+        cp.cuda.Device().synchronize()
+
+    copy()
+    benchmark.extra_info.update(bytes=2 * a.nbytes)
+    benchmark.group = "gpu-copy"
+    benchmark.pedantic(copy, rounds=10, iterations=1)

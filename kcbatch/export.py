@@ -1,0 +1,256 @@
+"""Study outputs: ``runs.csv``, ``summary.json`` and two PNG figures.
+
+Every file is written atomically (a temporary file in the same directory,
+then ``os.replace``), so an interrupted study never leaves a truncated output.
+Matplotlib is imported lazily inside the plot functions and used through its
+object-oriented API with the Agg canvas (no ``pyplot``, no global backend
+switch), so importing this module is cheap and plotting is safe in threads.
+"""
+from __future__ import annotations
+
+import contextlib
+import csv
+import json
+import math
+import os
+import uuid
+from pathlib import Path
+from typing import Any, Iterator, Mapping, Sequence
+
+import numpy as np
+
+from .records import RunRecord
+
+__all__ = ["RUN_COLUMNS", "r_column_names", "write_runs_csv", "write_summary_json",
+           "plot_kc_hist", "plot_r_curves"]
+
+RUN_COLUMNS = ("run", "status", "kc", "kc_interp", "censored", "bracket_lo", "bracket_hi",
+               "stationarity", "nodes", "edges", "mean_k", "mean_k2", "k_max",
+               "seed_material", "fail_reason", "seconds")
+
+K_UNITS = "rad / time unit"
+
+
+@contextlib.contextmanager
+def _atomic(path: str | os.PathLike, mode: str = "w", **kw) -> Iterator[Any]:
+    """Open a temporary file beside ``path``; on success move it onto ``path``."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    # open(..., "x") rather than mkstemp: the file gets the usual umask
+    # permissions instead of mkstemp's 0600.
+    tmp = p.parent / f".{p.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp"
+    try:
+        with open(tmp, mode.replace("w", "x"), **kw) as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, p)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def r_column_names(k_values) -> list[str]:
+    """Names of the per-K columns of ``runs.csv``: ``r@K=<K>``.
+
+    ``<K>`` is K in fixed-point notation with the fewest decimals, at least 4,
+    that make all names distinct (e.g. ``r@K=0.1020`` for the default grid);
+    up to 17 decimals are tried. If the grid repeats a value (k_min == k_max
+    with k_num > 1) the repeats get a ``#<index>`` suffix, e.g. ``r@K=1.0000#1``.
+    """
+    k = [float(v) for v in np.asarray(k_values, dtype=np.float64).ravel()]
+    for d in range(4, 18):
+        names = [f"r@K={v:.{d}f}" for v in k]
+        if len(set(names)) == len(names):
+            return names
+    names = [f"r@K={v:.4f}" for v in k]
+    seen: set[str] = set()
+    out = []
+    for i, name in enumerate(names):
+        out.append(name if name not in seen else f"{name}#{i}")
+        seen.add(name)
+    return out
+
+
+def _cell(v: Any) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, (bool, np.bool_)):
+        return str(bool(v))
+    if isinstance(v, (int, np.integer)):
+        return str(int(v))
+    if isinstance(v, (float, np.floating)):
+        return repr(float(v))  # shortest repr that round-trips exactly; 'nan' for NaN
+    return str(v)
+
+
+def write_runs_csv(path: str | os.PathLike, records: Sequence[RunRecord], k_values) -> None:
+    """Write one row per run, sorted by run.
+
+    Columns: :data:`RUN_COLUMNS`, then one column per K named by
+    :func:`r_column_names` holding r(K) (the time average over the whole
+    measurement window). Empty cells mean None; floats are written with
+    Python's shortest round-trip ``repr`` (so ``float(cell)`` gives the exact
+    value back; a failed run's r may read ``nan``).
+    """
+    k = np.asarray(k_values, dtype=np.float64).ravel()
+    r_names = r_column_names(k)
+    with _atomic(path, "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(list(RUN_COLUMNS) + r_names)
+        for rec in sorted(records, key=lambda x: x.run):
+            r = np.asarray(rec.r, dtype=np.float64).ravel()
+            if r.size != k.size:
+                raise ValueError(f"run {rec.run}: r has {r.size} values, expected {k.size} (one per K)")
+            row = [_cell(getattr(rec, c)) for c in RUN_COLUMNS]
+            row += [_cell(v) for v in r]
+            w.writerow(row)
+
+
+def _jsonable(obj: Any) -> Any:
+    """Plain-JSON copy of ``obj``: numpy scalars/arrays, paths, tuples and sets
+    converted; non-finite floats become None (strict JSON has no NaN)."""
+    if isinstance(obj, Mapping):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple, set, frozenset)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return [_jsonable(v) for v in obj.tolist()]
+    if isinstance(obj, (bool, np.bool_)):
+        return bool(obj)
+    if isinstance(obj, (int, np.integer)):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        f = float(obj)
+        return f if math.isfinite(f) else None
+    if isinstance(obj, os.PathLike):
+        return os.fspath(obj)
+    if obj is None or isinstance(obj, str):
+        return obj
+    raise TypeError(f"cannot write {type(obj).__name__} to JSON: {obj!r}")
+
+
+def write_summary_json(path: str | os.PathLike, summary: Mapping[str, Any],
+                       config: Mapping[str, Any], extra: Mapping[str, Any]) -> None:
+    """Write ``{"summary": summary, "config": config, **extra}`` (indent 2), atomically.
+
+    ``extra`` holds seed, device, elapsed_seconds, version, ...; its keys may
+    not be "summary" or "config". Non-finite floats are written as null.
+    """
+    clash = {"summary", "config"} & set(extra)
+    if clash:
+        raise ValueError(f"extra may not contain the key(s) {sorted(clash)}")
+    doc = _jsonable({"summary": summary, "config": config, **extra})
+    text = json.dumps(doc, indent=2, allow_nan=False, ensure_ascii=False) + "\n"
+    with _atomic(path, "w", encoding="utf-8") as fh:
+        fh.write(text)
+
+
+def _new_figure(figsize=(7.0, 4.5)):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=figsize, dpi=110, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _save_png(fig, path: str | os.PathLike) -> None:
+    with _atomic(path, "wb") as fh:
+        fig.savefig(fh, format="png")
+
+
+def _censor_note(summary: Mapping[str, Any], records: Sequence[RunRecord]) -> str:
+    n_left = summary.get("censored_left")
+    n_right = summary.get("censored_right")
+    n_failed = summary.get("failed")
+    if n_left is None:
+        n_left = sum(1 for r in records if r.status == "ok" and r.censored == "left")
+    if n_right is None:
+        n_right = sum(1 for r in records if r.status == "ok" and r.censored == "right")
+    if n_failed is None:
+        n_failed = sum(1 for r in records if r.status != "ok")
+    return (f"left-censored (Kc = K[0]): {n_left}\n"
+            f"right-censored (no crossing, not shown): {n_right}\n"
+            f"failed (not shown): {n_failed}")
+
+
+def plot_kc_hist(path: str | os.PathLike, records: Sequence[RunRecord],
+                 summary: Mapping[str, Any]) -> None:
+    """Histogram of the grid Kc of the runs with a crossing (ok, censored none/left).
+
+    Bins are centred on the grid points (width = the grid spacing from
+    ``summary["k_grid"]``) since the grid Kc only takes grid values. Vertical
+    lines mark the mean and the median (from the runs plotted); a text box
+    gives the numbers of left/right-censored and failed runs. With no
+    crossing the axes are empty apart from that note.
+    """
+    kc = np.array([r.kc for r in records
+                   if r.status == "ok" and r.censored in ("none", "left") and r.kc is not None],
+                  dtype=np.float64)
+    fig = _new_figure()
+    ax = fig.add_subplot()
+    if kc.size:
+        grid = summary.get("k_grid") or {}
+        dk = grid.get("spacing")
+        k0 = grid.get("min")
+        if dk and dk > 0 and k0 is not None:
+            lo = math.floor((kc.min() - k0) / dk + 1e-9)
+            hi = math.ceil((kc.max() - k0) / dk - 1e-9)
+            edges = k0 + (np.arange(lo, hi + 2) - 0.5) * dk
+        else:
+            edges = "auto" if np.ptp(kc) > 0 else np.array([kc[0] - 0.5, kc[0] + 0.5])
+        ax.hist(kc, bins=edges, color="tab:blue", alpha=0.75, edgecolor="white",
+                label=f"runs with a crossing (n={kc.size})")
+        mean, median = float(kc.mean()), float(np.median(kc))
+        ax.axvline(mean, color="tab:red", lw=1.8, label=f"mean = {mean:.4g}")
+        ax.axvline(median, color="tab:green", lw=1.8, ls="--", label=f"median = {median:.4g}")
+        ax.legend(loc="upper right", fontsize=8)
+    else:
+        ax.text(0.5, 0.6, "no run crossed the threshold", transform=ax.transAxes,
+                ha="center", va="center", fontsize=11)
+    ax.text(0.02, 0.97, _censor_note(summary, records), transform=ax.transAxes,
+            ha="left", va="top", fontsize=8,
+            bbox=dict(boxstyle="round", facecolor="white", alpha=0.8, edgecolor="0.7"))
+    thr = summary.get("threshold")
+    ax.set_xlabel(f"critical coupling $K_c$ [{K_UNITS}]")
+    ax.set_ylabel("number of runs")
+    from matplotlib.ticker import MaxNLocator
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_title("Distribution of $K_c$" + (f" (first K with r > {thr:g})" if thr is not None else ""))
+    _save_png(fig, path)
+
+
+def plot_r_curves(path: str | os.PathLike, records: Sequence[RunRecord], k_values,
+                  threshold: float) -> None:
+    """Median r(K) over the ok runs with a shaded 10-90% band and the threshold line."""
+    k = np.asarray(k_values, dtype=np.float64).ravel()
+    ok = [r for r in records if r.status == "ok"]
+    fig = _new_figure()
+    ax = fig.add_subplot()
+    if ok:
+        rr = np.vstack([np.asarray(r.r, dtype=np.float64).ravel() for r in ok])
+        if rr.shape[1] != k.size:
+            raise ValueError(f"r has {rr.shape[1]} values per run, expected {k.size} (one per K)")
+        p10, p50, p90 = np.percentile(rr, [10, 50, 90], axis=0)
+        ax.fill_between(k, p10, p90, color="tab:blue", alpha=0.25, lw=0,
+                        label="10–90% of runs")
+        ax.plot(k, p50, color="tab:blue", lw=1.8, marker="." if k.size <= 60 else None,
+                label=f"median over {len(ok)} ok runs")
+    else:
+        ax.text(0.5, 0.6, "no successful run", transform=ax.transAxes,
+                ha="center", va="center", fontsize=11)
+    ax.axhline(float(threshold), color="tab:red", ls="--", lw=1.2,
+               label=f"threshold r = {float(threshold):g}")
+    if k.size:
+        lo, hi = float(k[0]), float(k[-1])
+        if hi > lo:
+            ax.set_xlim(lo, hi)
+    ax.set_ylim(0.0, 1.0)
+    ax.set_xlabel(f"coupling K [{K_UNITS}]")
+    ax.set_ylabel("order parameter r (time average, dimensionless)")
+    ax.set_title("Order parameter r(K) over the ensemble")
+    ax.legend(loc="lower right", fontsize=8)
+    ax.grid(alpha=0.3)
+    _save_png(fig, path)

@@ -1,0 +1,72 @@
+"""Merging shards (``--run-range``) of one study into one store."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+from ._version import __version__
+from .config import ConfigError
+from .store import STORE_NAME, Store, StoreError
+
+
+def _ranges(runs: Sequence[int]) -> str:
+    runs = sorted(runs)
+    parts, i = [], 0
+    while i < len(runs):
+        j = i
+        while j + 1 < len(runs) and runs[j + 1] == runs[j] + 1:
+            j += 1
+        parts.append(str(runs[i]) if i == j else f"{runs[i]}-{runs[j]}")
+        i = j + 1
+    return ", ".join(parts)
+
+
+def merge_stores(out_dir: str | Path, shards: Sequence[str | Path]) -> str:
+    """Copy every run of ``shards`` into a new store in ``out_dir`` and export it.
+
+    Refuses shards whose protocol (config fields that define the numbers,
+    seed included) differs, naming the field. Runs present in several shards
+    are taken from the first and reported; runs of the study missing from all
+    shards are reported (the merged store can be completed with
+    ``kcbatch run --resume OUT_DIR``). Returns a text report.
+    """
+    from .report import export_store
+    from .study import check_compatible
+    out_dir = Path(out_dir)
+    if (out_dir / STORE_NAME).exists():
+        raise StoreError(f"{out_dir / STORE_NAME} already exists; merge into a new directory")
+    stores = [Store.open(Path(s) / STORE_NAME) for s in shards]
+    try:
+        base = stores[0].config
+        for s, path in zip(stores[1:], shards[1:]):
+            try:
+                check_compatible(base, s.config, what=f"shard {shards[0]}")
+            except ConfigError as exc:
+                raise ConfigError(exc.param, exc.value,
+                                  f"in shard {path} {exc.allowed}; shards of one study "
+                                  "must share every protocol field and the seed") from None
+        config = dict(base, run_start=0, run_stop=None, out=str(out_dir))
+        out_dir.mkdir(parents=True, exist_ok=True)
+        seen: dict[int, str] = {}
+        overlaps: list[int] = []
+        with Store.create(out_dir / STORE_NAME, config, stores[0].k_values,
+                          __version__) as merged:
+            for s, path in zip(stores, shards):
+                runs = s.done_runs()
+                overlaps += sorted(r for r in runs if r in seen)
+                new = [r for r in runs if r not in seen]
+                merged.copy_runs_from(s, new)
+                for r in new:
+                    seen[r] = str(path)
+    finally:
+        for s in stores:
+            s.close()
+    missing = [r for r in range(config["runs"]) if r not in seen]
+    export_store(out_dir)
+    lines = [f"merged {len(shards)} shards into {out_dir}: {len(seen)} of {config['runs']} runs"]
+    if overlaps:
+        lines.append(f"overlapping runs (kept the first shard's): {_ranges(overlaps)}")
+    if missing:
+        lines.append(f"missing runs: {_ranges(missing)} — complete them with "
+                     f"`kcbatch run --resume {out_dir}`")
+    return "\n".join(lines)

@@ -1,0 +1,42 @@
+"""Exports of a study's store: summary.json, runs.csv, kc_hist.png, r_curves.png."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from ._version import __version__
+from .export import plot_kc_hist, plot_r_curves, write_runs_csv, write_summary_json
+from .stats import summarize
+from .store import STORE_NAME, Store
+
+EXPORTS = ("summary.json", "runs.csv", "kc_hist.png", "r_curves.png")
+
+
+def export_store(out: str | Path) -> dict[str, Any]:
+    """Recompute the summary from ``out/kcbatch.sqlite`` and write every export
+    into ``out``. Returns the summary dict."""
+    out = Path(out)
+    with Store.open(out / STORE_NAME) as store:
+        config = store.config
+        k_values = store.k_values
+        records = store.records()
+        run_info = json.loads(store.meta("run_info") or "{}")
+    summary = summarize(records, k_values, config["threshold"],
+                        t_transient=config["t_transient"])
+    extra = {"seed": config["seed"], "version": __version__, **run_info}
+    write_summary_json(out / "summary.json", summary, config, extra)
+    write_runs_csv(out / "runs.csv", records, k_values)
+    plot_kc_hist(out / "kc_hist.png", records, summary)
+    plot_r_curves(out / "r_curves.png", records, k_values, config["threshold"])
+    return summary
+
+
+def record_run_info(out: str | Path, info: dict[str, Any]) -> None:
+    """Keep the latest session's device/timings in the store (for summary.json)."""
+    with Store.open(Path(out) / STORE_NAME) as store:
+        old = json.loads(store.meta("run_info") or "{}")
+        info = dict(info)
+        info["elapsed_seconds_total"] = old.get("elapsed_seconds_total", 0.0) + info.get(
+            "elapsed_seconds", 0.0)
+        store.set_meta("run_info", json.dumps(info))

@@ -1,0 +1,248 @@
+"""Statistics of Kc over the runs of a study, and their text rendering.
+
+Which runs enter the Kc statistics: runs with ``status == "ok"`` that cross
+the threshold somewhere on the grid, i.e. ``censored`` in {"none", "left"}.
+Left-censored runs enter with ``kc = K[0]`` (an upper bound of their true Kc;
+a note says so); right-censored runs (no crossing up to ``K[-1]``) and failed
+runs are excluded and counted, and a warning says so, because excluding them
+biases the statistics.
+
+``std`` is the population standard deviation (ddof=0) as in the original
+script, and ``spread_lo/hi`` its ``mean -/+ 2 std``. The 95% confidence
+interval of the mean is a percentile bootstrap drawn from
+``np.random.default_rng(seed_bootstrap)`` (never the global RNG), resampling
+runs; ``kc`` and ``kc_interp`` use the same resamples.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Sequence
+
+import numpy as np
+
+from .records import RunRecord
+
+__all__ = ["summarize", "format_summary", "NOT_STATIONARY_WARN_FRACTION"]
+
+# Warn when more than this fraction of crossing runs is not stationary.
+NOT_STATIONARY_WARN_FRACTION = 0.10
+# Bound on the bootstrap index block (elements) to keep memory flat for big studies.
+_BOOT_BLOCK_ELEMS = 4_000_000
+
+
+def _grid(k_values) -> dict[str, Any]:
+    k = np.asarray(k_values, dtype=np.float64).ravel()
+    if k.size == 0:
+        return {"min": None, "max": None, "num": 0, "spacing": None}
+    n = int(k.size)
+    spacing = 0.0 if n == 1 else float((k[-1] - k[0]) / (n - 1))
+    return {"min": float(k[0]), "max": float(k[-1]), "num": n, "spacing": spacing}
+
+
+def _bootstrap_means(arrays: list[np.ndarray], n_boot: int, seed: int) -> list[np.ndarray]:
+    """Bootstrap means of each array in ``arrays`` (same length n) with shared resamples.
+
+    The index draws depend only on (seed, n, n_boot): the block size is a
+    function of n alone, so the result is reproducible on any machine.
+    """
+    n = arrays[0].size
+    rng = np.random.default_rng(seed)
+    out = [np.empty(n_boot, dtype=np.float64) for _ in arrays]
+    block = max(1, _BOOT_BLOCK_ELEMS // n)
+    done = 0
+    while done < n_boot:
+        b = min(block, n_boot - done)
+        idx = rng.integers(0, n, size=(b, n))
+        for a, o in zip(arrays, out):
+            o[done:done + b] = a[idx].mean(axis=1)
+        done += b
+    return out
+
+
+def _describe(x: np.ndarray, boot_means: np.ndarray | None) -> dict[str, Any]:
+    mean = float(np.mean(x))
+    std = float(np.std(x, ddof=0))
+    d = {
+        "n": int(x.size),
+        "mean": mean,
+        "std": std,
+        "median": float(np.median(x)),
+        "min": float(np.min(x)),
+        "max": float(np.max(x)),
+        "spread_lo": mean - 2.0 * std,
+        "spread_hi": mean + 2.0 * std,
+        "ci95_lo": None,
+        "ci95_hi": None,
+    }
+    if boot_means is not None:
+        lo, hi = np.percentile(boot_means, [2.5, 97.5])
+        d["ci95_lo"], d["ci95_hi"] = float(lo), float(hi)
+    return d
+
+
+def _fmt_k(v: float) -> str:
+    return f"{v:.6g}" if v != 0 and (abs(v) >= 1e4 or abs(v) < 1e-3) else f"{v:.4f}"
+
+
+def summarize(records: Sequence[RunRecord], k_values, threshold: float, *,
+              seed_bootstrap: int = 0, n_boot: int = 2000,
+              stationarity_tol: float = 0.02,
+              t_transient: float | None = None) -> dict[str, Any]:
+    """Summary statistics of a study (a JSON-serialisable dict of plain Python values).
+
+    Keys:
+      runs, ok, failed: counts of all / ok / failed records.
+      crossings: ok runs with censored in {"none", "left"} (they have a Kc).
+      censored_left, censored_right: counts among ok runs.
+      threshold, k_grid {min, max, num, spacing}, resolution (= grid spacing,
+        the resolution of the grid Kc; 0 when k_num == 1).
+      kc, kc_interp: {n, mean, std (ddof=0), median, min, max, spread_lo,
+        spread_hi (mean -/+ 2 std), ci95_lo, ci95_hi (bootstrap percentile CI
+        of the mean)} over the crossing runs, or None when there are none.
+      bootstrap: {n_boot, seed}.
+      stationarity_tol, not_stationary (crossing runs with
+        |stationarity| > tol), not_stationary_fraction (of crossings; None
+        when there are no crossings).
+      failed_runs: run ids of failed records (sorted).
+      notes: informational strings; warnings: strings that need attention.
+
+    t_transient (optional): the study's transient time, used only to make the
+    suggested ``--t-transient`` (twice the current) concrete in the warning.
+    """
+    if n_boot < 1:
+        raise ValueError(f"n_boot={n_boot!r} must be >= 1")
+    recs = sorted(records, key=lambda rec: rec.run)
+    ok = [rec for rec in recs if rec.status == "ok"]
+    failed = [rec for rec in recs if rec.status != "ok"]
+    crossing = [rec for rec in ok if rec.censored in ("none", "left")]
+    n_left = sum(1 for rec in ok if rec.censored == "left")
+    n_right = sum(1 for rec in ok if rec.censored == "right")
+    grid = _grid(k_values)
+
+    kc_stats = kci_stats = None
+    if crossing:
+        kc = np.array([rec.kc for rec in crossing], dtype=np.float64)
+        kci = np.array([rec.kc_interp for rec in crossing], dtype=np.float64)
+        bm_kc, bm_kci = _bootstrap_means([kc, kci], int(n_boot), int(seed_bootstrap))
+        kc_stats = _describe(kc, bm_kc)
+        kci_stats = _describe(kci, bm_kci)
+
+    stationarity = [rec.stationarity for rec in crossing if rec.stationarity is not None]
+    n_not_stat = sum(1 for s in stationarity if abs(s) > stationarity_tol)
+    frac_not_stat = (n_not_stat / len(crossing)) if crossing else None
+
+    notes: list[str] = []
+    warnings: list[str] = []
+    if n_left:
+        notes.append(
+            f"{n_left} left-censored run(s) (r > {threshold:g} already at K[0]="
+            f"{_fmt_k(grid['min'])}) are included in the Kc statistics with Kc = K[0], "
+            f"an upper bound of their true Kc.")
+    if n_right:
+        notes.append(
+            f"{n_right} right-censored run(s) (no crossing up to K={_fmt_k(grid['max'])}) "
+            f"are excluded from the Kc statistics.")
+
+    if frac_not_stat is not None and frac_not_stat > NOT_STATIONARY_WARN_FRACTION:
+        if t_transient is not None:
+            suggestion = f"e.g. --t-transient {2 * float(t_transient):g} (twice the current {float(t_transient):g})"
+        else:
+            suggestion = "e.g. twice the current value"
+        warnings.append(
+            f"{n_not_stat} of {len(crossing)} crossing runs ({100 * frac_not_stat:.1f}%) are not "
+            f"stationary at their Kc (|r_second - r_first| > {stationarity_tol:g}): the 5-unit "
+            f"transient of the original protocol is known to be short for these networks; "
+            f"use a longer --t-transient ({suggestion}).")
+    if n_left or n_right:
+        parts = []
+        if n_left:
+            parts.append(f"{n_left} left (r > {threshold:g} at K[0]={_fmt_k(grid['min'])}; "
+                         f"Kc recorded as K[0])")
+        if n_right:
+            parts.append(f"{n_right} right (no crossing up to K={_fmt_k(grid['max'])}; "
+                         f"excluded, so the Kc statistics are biased low)")
+        warnings.append(
+            f"{n_left + n_right} of {len(ok)} ok runs are censored: " + ", ".join(parts)
+            + "; widen the K grid (k_min/k_max) to resolve them.")
+    if failed:
+        ids = [rec.run for rec in failed]
+        shown = ", ".join(str(i) for i in ids[:10]) + (", ..." if len(ids) > 10 else "")
+        first_reason = failed[0].fail_reason or "no reason recorded"
+        warnings.append(
+            f"{len(failed)} run(s) failed (non-finite phases) and are excluded: runs {shown}; "
+            f"first: {first_reason}. Try a smaller dt or precision float64.")
+
+    return {
+        "runs": len(recs),
+        "ok": len(ok),
+        "failed": len(failed),
+        "crossings": len(crossing),
+        "censored_left": n_left,
+        "censored_right": n_right,
+        "threshold": float(threshold),
+        "k_grid": grid,
+        "resolution": grid["spacing"],
+        "kc": kc_stats,
+        "kc_interp": kci_stats,
+        "bootstrap": {"n_boot": int(n_boot), "seed": int(seed_bootstrap)},
+        "stationarity_tol": float(stationarity_tol),
+        "not_stationary": int(n_not_stat),
+        "not_stationary_fraction": None if frac_not_stat is None else float(frac_not_stat),
+        "failed_runs": [int(rec.run) for rec in failed],
+        "notes": notes,
+        "warnings": warnings,
+    }
+
+
+def _num(v: Any) -> str:
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return "n/a"
+    return _fmt_k(float(v))
+
+
+def format_summary(summary: dict[str, Any]) -> str:
+    """Human-readable, aligned text of a :func:`summarize` result (printed by the CLI)."""
+    s = summary
+    lines: list[tuple[str, str]] = []
+    lines.append(("runs", f"{s['runs']} (ok {s['ok']}, failed {s['failed']})"))
+    lines.append(("crossings", f"{s['crossings']} (threshold r > {s['threshold']:g})"))
+    lines.append(("censored", f"left {s['censored_left']}, right {s['censored_right']}"))
+    lines.append(("failed", f"{s['failed']}"))
+    kc = s.get("kc")
+    if kc is None:
+        lines.append(("Kc", "n/a (no run crossed the threshold)"))
+    else:
+        boot = s.get("bootstrap", {})
+        lines += [
+            ("Kc mean ± std", f"{_num(kc['mean'])} ± {_num(kc['std'])}  (n={kc['n']}, std ddof=0)"),
+            ("Kc median", _num(kc["median"])),
+            ("Kc min / max", f"{_num(kc['min'])} / {_num(kc['max'])}"),
+            ("Kc mean ± 2 std", f"[{_num(kc['spread_lo'])}, {_num(kc['spread_hi'])}]"),
+            ("Kc 95% CI of mean", f"[{_num(kc['ci95_lo'])}, {_num(kc['ci95_hi'])}]  "
+                                  f"(bootstrap, {boot.get('n_boot', '?')} resamples, "
+                                  f"seed {boot.get('seed', '?')})"),
+        ]
+        kci = s.get("kc_interp")
+        if kci is not None:
+            lines += [
+                ("interpolated Kc mean ± std", f"{_num(kci['mean'])} ± {_num(kci['std'])}"),
+                ("interpolated Kc 95% CI", f"[{_num(kci['ci95_lo'])}, {_num(kci['ci95_hi'])}]"),
+            ]
+    grid = s.get("k_grid") or {}
+    lines.append(("resolution (grid dK)",
+                  f"{_num(s.get('resolution'))}  (K in [{_num(grid.get('min'))}, "
+                  f"{_num(grid.get('max'))}], {grid.get('num', '?')} points)"))
+    frac = s.get("not_stationary_fraction")
+    lines.append(("not stationary at Kc",
+                  f"{s['not_stationary']} of {s['crossings']}"
+                  + ("" if frac is None else f" ({100 * frac:.1f}%)")
+                  + f"  (|r_second - r_first| > {s['stationarity_tol']:g})"))
+    width = max(len(label) for label, _ in lines)
+    out = [f"{label:<{width}}  {value}" for label, value in lines]
+    for note in s.get("notes", []):
+        out.append(f"note: {note}")
+    warnings = s.get("warnings", [])
+    if warnings:
+        out.append("warnings:")
+        out += [f"  - {w}" for w in warnings]
+    return "\n".join(out)

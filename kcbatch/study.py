@@ -1,0 +1,214 @@
+"""A whole Kc study: pipeline -> engine -> Kc per run -> store -> summary/exports."""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from ._version import __version__
+from .config import PROTOCOL_FIELDS, ConfigError, StudyConfig
+from .engines import get_engine, resolve_device
+from .kc import make_record
+from .pipeline import PipelineTimes, chunk_runs, make_batch, produce
+from .records import RunRecord
+from .seeding import draw_seed
+from .stats import summarize
+from .store import STORE_NAME, Store, StoreError
+
+log = logging.getLogger("kcbatch")
+
+CPU_AUTO_BATCH = 8
+GPU_AUTO_BATCH_CAP = 128
+GPU_MEMORY_FRACTION = 0.7
+
+
+@dataclass
+class StudyResult:
+    """What :func:`run_study` returns.
+
+    records: one :class:`RunRecord` per finished run of ``config.run_ids``, by run.
+    r: ``[runs, nK]`` float64 time-averaged order parameter (rows as ``records``).
+    summary: the dict of :func:`kcbatch.stats.summarize`.
+    """
+
+    config: StudyConfig
+    device: str
+    batch: int
+    records: list[RunRecord]
+    summary: dict[str, Any]
+    elapsed: float
+    engine_seconds: float = 0.0
+    times: PipelineTimes = field(default_factory=PipelineTimes)
+    interrupted: bool = False
+    store_path: str | None = None
+    notices: list[str] = field(default_factory=list)
+
+    @property
+    def r(self) -> np.ndarray:
+        return np.array([rec.r for rec in self.records])
+
+    @property
+    def k_values(self) -> np.ndarray:
+        return self.config.k_values
+
+    @property
+    def wait_fraction(self) -> float:
+        return self.times.wait / self.elapsed if self.elapsed > 0 else 0.0
+
+
+def choose_batch(cfg: StudyConfig, device: str, pending: int) -> int:
+    """Batch size: the configured one, or for ``auto`` the largest that fits
+    ``GPU_MEMORY_FRACTION`` of free device memory (GPU), a small one on CPUs."""
+    if cfg.batch != "auto":
+        return max(1, min(int(cfg.batch), pending))
+    if device != "gpu":
+        return max(1, min(CPU_AUTO_BATCH, pending))
+    from ._cuda_backend import cupy
+    from .engine_gpu import predict_device_bytes
+    free, _total = cupy().cuda.runtime.memGetInfo()
+    per_run = predict_device_bytes(nodes=cfg.nodes, m=cfg.m, k_num=cfg.k_num,
+                                   precision=cfg.precision, batch=1,
+                                   n_samples=cfg.spec.n_samples)
+    fit = int(GPU_MEMORY_FRACTION * free // per_run)
+    return max(1, min(fit, GPU_AUTO_BATCH_CAP, pending))
+
+
+def _is_oom(exc: BaseException) -> bool:
+    return isinstance(exc, MemoryError) or type(exc).__name__ == "OutOfMemoryError"
+
+
+def open_store(cfg: StudyConfig, *, resume: bool) -> Store:
+    """The study's store: ``cfg.out/kcbatch.sqlite`` (or in memory without ``out``)."""
+    if cfg.out is None:
+        return Store.create(":memory:", cfg.to_dict(), cfg.k_values, __version__)
+    path = Path(cfg.out) / STORE_NAME
+    if path.exists():
+        if not resume:
+            raise ConfigError("out", str(cfg.out),
+                              f"already holds a study ({path}); resume it with "
+                              f"`kcbatch run --resume {cfg.out}` or choose another --out")
+        store = Store.open(path)
+        check_compatible(store.config, cfg.to_dict(), what=f"the study stored in {cfg.out}")
+        return store
+    if resume:
+        raise StoreError(f"nothing to resume: no {STORE_NAME} in {cfg.out}")
+    Path(cfg.out).mkdir(parents=True, exist_ok=True)
+    return Store.create(path, cfg.to_dict(), cfg.k_values, __version__)
+
+
+def check_compatible(stored: dict, wanted: dict, *, what: str) -> None:
+    """Refuse when a protocol field differs, naming the first one."""
+    for name in PROTOCOL_FIELDS:
+        if stored.get(name) != wanted.get(name):
+            raise ConfigError(name, wanted.get(name),
+                              f"contradicts {what}, which has {name}={stored.get(name)!r}")
+
+
+def run_study(config: StudyConfig, *, resume: bool = False, progress: bool = False,
+              stop: threading.Event | None = None,
+              on_notice: Callable[[str], None] | None = None) -> StudyResult:
+    """Run (or resume) the study of ``config``; same numbers as ``kcbatch run``.
+
+    Finished batches go to the store as they complete; when ``stop`` is set the
+    study stops taking new batches and returns with ``interrupted=True``.
+    """
+    t_start = time.perf_counter()
+    notices: list[str] = []
+
+    def notice(msg: str) -> None:
+        notices.append(msg)
+        log.info(msg)
+        if on_notice:
+            on_notice(msg)
+
+    cfg = config if config.seed is not None else config.replace(seed=draw_seed())
+    device, why = resolve_device(cfg.device)
+    if why:
+        notice(why)
+    engine = get_engine(device, cfg.precision, cfg.fast_math)
+    store = open_store(cfg, resume=resume)
+    try:
+        done = store.done_runs()
+        pending = [r for r in cfg.run_ids if r not in done]
+        batch_size = choose_batch(cfg, device, max(1, len(pending)))
+        k_values = cfg.k_values
+        spec = cfg.spec
+        times = PipelineTimes()
+        engine_seconds = 0.0
+        interrupted = False
+        batch_args = dict(seed=cfg.seed, nodes=cfg.nodes, m=cfg.m, omega_mu=cfg.omega_mu,
+                          omega_sigma=cfg.omega_sigma, k_values=k_values,
+                          precision=cfg.precision)
+        bar = _progress(len(pending), progress)
+        try:
+            while pending and not interrupted:
+                try:
+                    for item in produce(chunk_runs(pending, batch_size), producers=cfg.producers,
+                                        times=times, **batch_args):
+                        t0 = time.perf_counter()
+                        samples = engine.integrate(item.batch, spec)
+                        dt_batch = time.perf_counter() - t0
+                        engine_seconds += dt_batch
+                        records = [
+                            make_record(run=run, seed_material=item.seed_material[j],
+                                        stats=item.stats[j], samples=samples[j],
+                                        n_first_half=spec.n_first_half, k_values=k_values,
+                                        threshold=cfg.threshold,
+                                        seconds=dt_batch / len(item.runs))
+                            for j, run in enumerate(item.runs)]
+                        store.write_batch(records, device=device, seconds=dt_batch)
+                        finished = set(item.runs)
+                        pending = [r for r in pending if r not in finished]
+                        bar.update(len(item.runs))
+                        if stop is not None and stop.is_set():
+                            interrupted = bool(pending)
+                            break
+                except Exception as exc:
+                    if not _is_oom(exc) or batch_size == 1:
+                        raise
+                    batch_size //= 2
+                    notice(f"device out of memory; batch size halved to {batch_size} "
+                           f"(finished runs are kept)")
+                    _free_device_memory(device)
+        finally:
+            bar.close()
+        records = store.records(cfg.run_ids)
+        summary = summarize(records, k_values, cfg.threshold, t_transient=cfg.t_transient)
+        return StudyResult(config=cfg, device=device, batch=batch_size, records=records,
+                           summary=summary, elapsed=time.perf_counter() - t_start,
+                           engine_seconds=engine_seconds, times=times, interrupted=interrupted,
+                           store_path=None if cfg.out is None else store.path, notices=notices)
+    finally:
+        store.close()
+
+
+def _free_device_memory(device: str) -> None:
+    if device == "gpu":
+        from ._cuda_backend import cupy
+        cupy().get_default_memory_pool().free_all_blocks()
+
+
+class _NoBar:
+    def update(self, n: int) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _progress(total: int, enabled: bool):
+    if not enabled:
+        return _NoBar()
+    import sys
+
+    from tqdm import tqdm
+    return tqdm(total=total, unit="run", file=sys.stderr, dynamic_ncols=True,
+                desc="kcbatch", smoothing=0.1)
+
+
+__all__ = ["StudyResult", "run_study", "choose_batch", "check_compatible", "make_batch"]
