@@ -7,6 +7,9 @@ from .api import simulate
 from .batch import Batch, pack
 from .config import ConfigError, IntegrationSpec, StudyConfig
 from .engines import EngineUnavailable, available
+from .graphs import barabasi_albert
+from .records import RunRecord
+from .study import StudyResult, run_study
 
 __all__ = [
     "__version__",
@@ -14,8 +17,12 @@ __all__ = [
     "ConfigError",
     "EngineUnavailable",
     "IntegrationSpec",
+    "RunRecord",
     "StudyConfig",
+    "StudyResult",
     "available",
+    "barabasi_albert",
     "pack",
+    "run_study",
     "simulate",
 ]

@@ -14,7 +14,7 @@ from ._version import __version__
 from .config import PROTOCOL_FIELDS, ConfigError, StudyConfig
 from .engines import get_engine, resolve_device
 from .kc import make_record
-from .pipeline import PipelineTimes, chunk_runs, make_batch, produce
+from .pipeline import PipelineTimes, chunk_runs, produce
 from .records import RunRecord
 from .seeding import draw_seed
 from .stats import summarize
@@ -211,4 +211,4 @@ def _progress(total: int, enabled: bool):
                 desc="kcbatch", smoothing=0.1)
 
 
-__all__ = ["StudyResult", "run_study", "choose_batch", "check_compatible", "make_batch"]
+__all__ = ["StudyResult", "run_study", "choose_batch", "check_compatible"]

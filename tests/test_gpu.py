@@ -70,3 +70,46 @@ def test_gpu_memory_prediction_within_10_percent():
     predicted = predict_device_bytes(nodes=nodes, m=m, k_num=n_k, precision="float32",
                                      batch=b, n_samples=spec.n_samples)
     assert abs(predicted - measured) <= 0.10 * measured, (predicted, measured)
+
+
+def test_gpu_study_through_cli_matches_cpu(tmp_path):
+    import csv
+
+    from click.testing import CliRunner
+
+    from kcbatch.cli import main
+
+    def run(device):
+        out = tmp_path / device
+        res = CliRunner().invoke(main, [
+            "run", "--runs", "4", "--batch", "3", "--nodes", "600", "--k-num", "12",
+            "--t-transient", "2", "--t-measure", "2", "--sample-every", "5", "--seed", "9",
+            "--device", device, "--out", str(out), "--quiet"])
+        assert res.exit_code == 0, res.output
+        with open(out / "runs.csv") as fh:
+            return list(csv.DictReader(fh))
+
+    gpu, cpu = run("gpu"), run("cpu")
+    r_cols = [c for c in gpu[0] if c.startswith("r@K=")]
+    assert len(r_cols) == 12
+    for g, c in zip(gpu, cpu):
+        r_g = np.array([float(g[k]) for k in r_cols])
+        r_c = np.array([float(c[k]) for k in r_cols])
+        assert np.max(np.abs(r_g - r_c)) <= 1e-4
+        near = np.min(np.abs(r_c - 0.5)) <= 1e-4
+        assert near or g["kc"] == c["kc"]
+
+
+def test_gpu_auto_batch_fits_memory():
+    import cupy
+
+    from kcbatch.config import StudyConfig
+    from kcbatch.engine_gpu import predict_device_bytes
+    from kcbatch.study import choose_batch
+
+    cfg = StudyConfig(batch="auto", device="gpu", seed=1)
+    b = choose_batch(cfg, "gpu", 10_000)
+    free, _ = cupy.cuda.runtime.memGetInfo()
+    need = predict_device_bytes(nodes=cfg.nodes, m=cfg.m, k_num=cfg.k_num,
+                                precision=cfg.precision, batch=b, n_samples=cfg.spec.n_samples)
+    assert 1 <= b and need <= free

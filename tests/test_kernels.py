@@ -1,0 +1,172 @@
+"""The CUDA sources without a GPU: NVRTC compile, launch-wrapper checks,
+source assembly, packaging. (Numerical parity of gpu-sim: test_correctness.py.)"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from kcbatch import kernel_source
+from kcbatch.engines import why_unavailable
+from kcbatch.kernel_specs import KERNELS, launch_rk4_stage, name_expressions
+from kcbatch.nvrtc_check import ARCHS, compile_kernels, format_report, nvrtc_unavailable_reason
+
+ROOT = Path(__file__).resolve().parent.parent
+NVRTC_WHY = nvrtc_unavailable_reason()
+# CI installs NVRTC (the test extra): there a missing compiler is a failure, not a skip.
+needs_nvrtc = pytest.mark.skipif(NVRTC_WHY is not None and os.environ.get("CI") != "true",
+                                 reason=f"{NVRTC_WHY}")
+
+
+@needs_nvrtc
+@pytest.mark.parametrize("arch", ARCHS)
+@pytest.mark.parametrize("fast_math", [False, True])
+def test_every_kernel_compiles_with_nvrtc(arch, fast_math):
+    assert NVRTC_WHY is None, NVRTC_WHY
+    res = compile_kernels(arch, fast_math=fast_math)
+    print(f"\n{format_report([res])}\n{res.log if res.warnings else ''}")
+    assert res.cubin_bytes > 0
+    assert sorted(k.kernel for k in res.kernels) == sorted(name_expressions())
+    assert not res.warnings, res.warnings
+    for k in res.kernels:
+        # Spills would put the gather loop's accumulators in local memory.
+        assert k.spill_stores == 0 and k.spill_loads == 0, k
+        assert 0 < k.registers <= 64, k
+
+
+def test_sources_change_with_every_file_and_option(monkeypatch):
+    """CuPy's cache keys on the source string: every kernel file and option
+    must be part of it (nothing is #included)."""
+    base_gpu = kernel_source.gpu_source()
+    base_sim = kernel_source.sim_source()
+    assert "#include" not in base_gpu.replace("#include <", "")  # no project headers
+    assert kernel_source.gpu_source(fast_math=True) != base_gpu
+    assert "#define KC_FAST_MATH 1" in kernel_source.gpu_source(fast_math=True)
+    real_read = kernel_source._read
+    for name in (kernel_source.KERNEL_FILE, kernel_source.SIM_HEADER):
+        monkeypatch.setattr(kernel_source, "_read",
+                            lambda n, name=name: real_read(n) + ("\n// edit\n" if n == name else ""))
+        assert kernel_source.sim_source() != base_sim
+        if name == kernel_source.KERNEL_FILE:
+            assert kernel_source.gpu_source() != base_gpu
+        monkeypatch.setattr(kernel_source, "_read", real_read)
+
+
+def test_sim_launchers_cover_every_kernel():
+    src = kernel_source.sim_source()
+    for spec in KERNELS:
+        for real in (("float32", "float64") if spec.templated else ("float64",)):
+            assert f'extern "C" void {kernel_source.sim_launcher_name(spec.name, real)}(' in src
+
+
+def _stage_args(rows=6, n_k=3, b=2, real="float32"):
+    rng = np.random.default_rng(0)
+    indptr = np.array([0, 1, 2, 2, 3, 4, 4], dtype=np.int64)
+    indices = np.array([1, 0, 4, 3], dtype=np.int32)
+    return dict(
+        indptr=indptr, indices=indices,
+        inv_deg=np.ones(rows, real), omega=rng.normal(size=rows).astype(real),
+        row_net=np.array([0, 0, 0, 1, 1, 1], np.int32), couplings=np.ones((b, n_k), real),
+        sc_in=np.zeros((rows, n_k, 2), real), sc_out=np.zeros((rows, n_k, 2), real),
+        theta=np.zeros((rows, n_k), real), acc=np.zeros((rows, n_k), real))
+
+
+class _Recorder:
+    xp = np
+
+    def __init__(self):
+        self.calls = []
+
+    def launch(self, spec, real, n_threads, args):
+        self.calls.append((spec.name, real, n_threads, args))
+
+
+def test_launch_wrapper_casts_scalars_and_counts_threads():
+    be = _Recorder()
+    launch_rk4_stage(be, "float32", *_stage_args().values(), stage=2, dt=0.05)
+    name, real, n_threads, args = be.calls[0]
+    assert (name, real, n_threads) == ("rk4_stage", "float32", 18)
+    assert type(args[-1]) is np.float32 and type(args[-2]) is np.int32
+    assert type(args[-4]) is np.int64  # total: long long
+
+
+@pytest.mark.parametrize("mutate,err,words", [
+    (lambda a: a.update(omega=a["omega"].astype(np.float64)), TypeError, ["omega", "float64"]),
+    (lambda a: a.update(indices=a["indices"].astype(np.int64)), TypeError, ["indices", "int64"]),
+    (lambda a: a.update(theta=np.zeros((6, 6), np.float32)[:, ::2]), ValueError,
+     ["theta", "contiguous"]),
+    (lambda a: a.update(acc=np.zeros((6, 4), np.float32)), ValueError, ["acc", "shape"]),
+    (lambda a: a.update(sc_in=np.zeros((6, 3), np.float32)), ValueError, ["sc_in", "[R, nK, 2]"]),
+    (lambda a: a.update(couplings=np.ones((2, 2), np.float32)), ValueError, ["couplings"]),
+])
+def test_launch_wrapper_rejects_bad_arrays(mutate, err, words):
+    args = _stage_args()
+    mutate(args)
+    be = _Recorder()
+    with pytest.raises(err) as info:
+        launch_rk4_stage(be, "float32", *args.values(), stage=0, dt=0.05)
+    for w in words:
+        assert w in str(info.value)
+    assert not be.calls
+
+
+def test_launch_wrapper_rejects_bad_stage():
+    with pytest.raises(ValueError, match="stage=4"):
+        launch_rk4_stage(_Recorder(), "float32", *_stage_args().values(), stage=4, dt=0.05)
+
+
+@pytest.mark.skipif(why_unavailable("gpu-sim") is not None, reason="no C++ compiler")
+@pytest.mark.parametrize("fast_math", [False, True])
+def test_gpu_sim_matches_cpu_engine_on_ba_batch(fast_math):
+    import kcbatch
+    from kcbatch.graphs import barabasi_albert
+    rng = np.random.default_rng(5)
+    graphs = [barabasi_albert(n, 3, s) for n, s in ((400, 1), (250, 2), (333, 3))]
+    omega = [rng.normal(0, 0.5, len(g[0]) - 1) for g in graphs]
+    theta0 = [rng.uniform(0, 2 * np.pi, len(g[0]) - 1) for g in graphs]
+    k = np.linspace(0, 4, 7)
+    kw = dict(dt=0.05, t_transient=1.0, t_measure=1.0, sample_every=4)
+    cpu = kcbatch.simulate(graphs, omega, theta0, k, device="cpu", **kw)
+    sim = kcbatch.simulate(graphs, omega, theta0, k, device="gpu-sim", fast_math=fast_math, **kw)
+    assert np.max(np.abs(sim - cpu)) <= 1e-4
+    cpu64 = kcbatch.simulate(graphs, omega, theta0, k, device="cpu", precision="float64", **kw)
+    sim64 = kcbatch.simulate(graphs, omega, theta0, k, device="gpu-sim", precision="float64", **kw)
+    assert np.max(np.abs(sim64 - cpu64)) <= 1e-12
+
+
+def test_cuda_backend_failure_is_cached_with_one_line(monkeypatch):
+    from kcbatch import _cuda_backend
+    from kcbatch.engines import EngineUnavailable
+    monkeypatch.setattr(_cuda_backend, "_state", "no CUDA device found")
+    assert _cuda_backend.unavailable_reason() == "no CUDA device found"
+    with pytest.raises(EngineUnavailable) as info:
+        _cuda_backend.cupy()
+    assert "\n" not in str(info.value) and "no CUDA device found" in str(info.value)
+
+
+def test_cpu_path_never_imports_cupy():
+    code = ("import sys, numpy as np, kcbatch, networkx as nx\n"
+            "g = nx.path_graph(5)\n"
+            "kcbatch.simulate([g], np.zeros((1, 5)), np.zeros((1, 5)), [0.0, 1.0], device='cpu',"
+            " dt=0.1, t_transient=0.1, t_measure=0.2, sample_every=1)\n"
+            "assert 'cupy' not in sys.modules, 'cupy imported'\n")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+
+
+def test_kernel_sources_ship_inside_the_wheel(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+         "-w", str(tmp_path), str(ROOT)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    (wheel,) = tmp_path.glob("kcbatch-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    for f in ("kcbatch/kernels/kuramoto.cu", "kcbatch/kernels/cuda_sim.h",
+              "kcbatch/kernels/__init__.py"):
+        assert f in names, names
+    src = zipfile.ZipFile(wheel).read("kcbatch/kernels/kuramoto.cu").decode()
+    assert src == (ROOT / "kernels" / "kuramoto.cu").read_text()

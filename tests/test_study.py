@@ -1,0 +1,67 @@
+"""run_study behaviour that needs no GPU: OOM halving, auto batch on the CPU."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import kcbatch.study as study_mod
+from kcbatch.config import StudyConfig
+from kcbatch.study import choose_batch, run_study
+
+SMALL = dict(runs=6, nodes=150, m=2, k_num=5, t_transient=0.5, t_measure=0.5, sample_every=2,
+             seed=4, device="cpu")
+
+
+class OutOfMemoryError(Exception):
+    """Named like cupy.cuda.memory.OutOfMemoryError, which study.py recognises."""
+
+
+def test_out_of_memory_halves_the_batch_and_loses_nothing(monkeypatch):
+    reference = run_study(StudyConfig(**SMALL, batch=4))
+    real_get_engine = study_mod.get_engine
+    sizes = []
+
+    class Flaky:
+        def __init__(self, inner):
+            self.inner = inner
+
+        def integrate(self, batch, spec):
+            sizes.append(batch.n_networks)
+            if batch.n_networks > 1:
+                raise OutOfMemoryError("out of memory allocating 1 GiB")
+            return self.inner.integrate(batch, spec)
+
+    monkeypatch.setattr(study_mod, "get_engine", lambda *a: Flaky(real_get_engine(*a)))
+    notes = []
+    result = run_study(StudyConfig(**SMALL, batch=4), on_notice=notes.append)
+    assert sizes[:3] == [4, 2, 1]
+    assert result.batch == 1
+    assert sum("out of memory" in n and "halved" in n for n in notes) == 2
+    assert [r.run for r in result.records] == list(range(6))
+    for a, b in zip(result.records, reference.records):
+        np.testing.assert_array_equal(a.r, b.r)
+
+
+def test_out_of_memory_at_batch_one_is_raised(monkeypatch):
+    class Broken:
+        def integrate(self, batch, spec):
+            raise OutOfMemoryError("out of memory")
+
+    monkeypatch.setattr(study_mod, "get_engine", lambda *a: Broken())
+    with pytest.raises(OutOfMemoryError):
+        run_study(StudyConfig(**SMALL, batch=1))
+
+
+def test_auto_batch_on_cpu_is_small_and_bounded_by_pending_runs():
+    cfg = StudyConfig(**SMALL, batch="auto")
+    assert choose_batch(cfg, "cpu", 100) == study_mod.CPU_AUTO_BATCH
+    assert choose_batch(cfg, "cpu", 3) == 3
+    assert choose_batch(StudyConfig(**SMALL, batch=16), "cpu", 5) == 5
+
+
+def test_study_result_shapes_and_r_match_records():
+    res = run_study(StudyConfig(**SMALL, batch=3))
+    assert res.r.shape == (6, 5)
+    assert np.array_equal(res.k_values, np.linspace(0, 5, 5))
+    assert res.summary["runs"] == 6
+    assert res.engine_seconds > 0 and 0 <= res.wait_fraction <= 1
