@@ -1,0 +1,126 @@
+"""Independent float64 reference of the kcbatch protocol (design.md, step 4).
+
+Written from the design document only; it imports nothing from ``kcbatch`` and
+deliberately computes the coupling term the direct way,
+
+    sum_j A_ij sin(theta_j - theta_i),
+
+over the edge list, instead of the sin/cos factorisation the engines use.
+It is slow and meant for small graphs in tests.
+
+Protocol, for every coupling K (each starting from the same theta0):
+
+    dtheta_i/dt = omega_i + (K / max(k_i, 1)) * sum_j A_ij sin(theta_j - theta_i)
+
+classic RK4 with step dt; ``n_transient`` steps discarded, then ``n_measure``
+steps; after measurement step s (0-based) with ``s % sample_every == 0`` the
+order parameter r = |mean_j exp(i theta_j)| is sampled.  Phases are wrapped
+into [0, 2pi) after every step.  r(K) is the mean of the samples, of which
+there are ceil(n_measure / sample_every).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import scipy.sparse as sp
+
+
+def edge_list(adj):
+    """Return (n, rows, cols): the nonzero entries of a symmetric adjacency.
+
+    ``adj`` may be a dense array, a scipy.sparse matrix, a networkx graph, or a
+    ``(indptr, indices)`` CSR pair.
+    """
+    if isinstance(adj, tuple) and len(adj) == 2:
+        indptr = np.asarray(adj[0], dtype=np.int64)
+        indices = np.asarray(adj[1], dtype=np.int64)
+        n = len(indptr) - 1
+        rows = np.repeat(np.arange(n), np.diff(indptr))
+        return n, rows, indices
+    if hasattr(adj, "nodes") and hasattr(adj, "edges"):  # networkx graph
+        import networkx as nx
+
+        n = adj.number_of_nodes()
+        # node i of the graph is row i: nodes must be labelled 0..n-1
+        assert set(adj.nodes()) == set(range(n)), "label nodes 0..n-1"
+        m = nx.to_scipy_sparse_array(adj, nodelist=range(n), format="coo")
+        return m.shape[0], np.asarray(m.row, np.int64), np.asarray(m.col, np.int64)
+    m = sp.coo_matrix(adj)
+    return m.shape[0], np.asarray(m.row, np.int64), np.asarray(m.col, np.int64)
+
+
+def order_parameter(theta):
+    return abs(np.mean(np.exp(1j * theta)))
+
+
+def reference_samples(adj, omega, theta0, k_values, dt, n_transient, n_measure,
+                      sample_every, sample_shift=0):
+    """Sampled order parameter, shape ``(len(k_values), ceil(n_measure/sample_every))``.
+
+    Sample ``c`` is r after measurement step ``s = c * sample_every`` (0-based),
+    i.e. after ``n_transient + s + 1`` RK4 steps in total.
+
+    ``sample_shift`` exists only for the test that shows what an off-by-one in
+    the sampling would do: it takes r after measurement step ``s + sample_shift``
+    instead (``-1`` = one step early, ``+1`` = one step late).  The protocol is
+    ``sample_shift=0``.
+    """
+    n, rows, cols = edge_list(adj)
+    omega = np.asarray(omega, dtype=np.float64)
+    theta0 = np.asarray(theta0, dtype=np.float64)
+    assert omega.shape == (n,) and theta0.shape == (n,)
+    assert n_transient + sample_shift >= 0
+    degree = np.bincount(rows, minlength=n).astype(np.float64)
+    weight = 1.0 / np.maximum(degree, 1.0)
+
+    def rhs(theta, k):
+        # coupling_i = sum over edges (i, j) of sin(theta_j - theta_i)
+        coupling = np.bincount(rows, weights=np.sin(theta[cols] - theta[rows]),
+                               minlength=n)
+        return omega + k * weight * coupling
+
+    def rk4_step(theta, k):
+        k1 = rhs(theta, k)
+        k2 = rhs(theta + 0.5 * dt * k1, k)
+        k3 = rhs(theta + 0.5 * dt * k2, k)
+        k4 = rhs(theta + dt * k3, k)
+        theta = theta + (dt / 6.0) * (k1 + 2.0 * k2 + 2.0 * k3 + k4)
+        return np.mod(theta, 2.0 * math.pi)
+
+    # measurement steps after which r is sampled (0-based, measurement steps only)
+    sample_steps = list(range(0, n_measure, sample_every))
+    assert len(sample_steps) == -(-n_measure // sample_every)  # ceil
+    # total number of RK4 steps taken before each sample
+    wanted = [n_transient + s + 1 + sample_shift for s in sample_steps]
+    n_total = max(wanted)
+
+    out = np.zeros((len(k_values), len(sample_steps)))
+    for ik, k in enumerate(k_values):
+        k = float(k)
+        theta = theta0.copy()
+        c = 0
+        for step in range(1, n_total + 1):  # ``step`` RK4 steps done after this
+            theta = rk4_step(theta, k)
+            if c < len(wanted) and step == wanted[c]:
+                out[ik, c] = order_parameter(theta)
+                c += 1
+        assert c == len(wanted)
+    return out
+
+
+def reference_r(adj, omega, theta0, k_values, dt, n_transient, n_measure, sample_every,
+                sample_shift=0):
+    """Time-averaged order parameter r(K), shape ``(len(k_values),)``."""
+    s = reference_samples(adj, omega, theta0, k_values, dt, n_transient, n_measure,
+                          sample_every, sample_shift=sample_shift)
+    return s.mean(axis=1)
+
+
+def reference_kc(r, k_values, threshold):
+    """First K whose r exceeds ``threshold``; None if none does."""
+    for k, rk in zip(k_values, r):
+        if rk > threshold:
+            return float(k)
+    return None
