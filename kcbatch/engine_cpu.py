@@ -1,17 +1,18 @@
-"""CPU engine: the RK4 protocol over a packed batch, numpy trig + numba gathers.
+"""CPU engine: the RK4 protocol over a packed batch, in numba.
 
-This is the CPU twin of ``kernels/kuramoto.cu``. Each RK4 stage is the same two
-phases as on the GPU:
+This is the CPU twin of ``kernels/kuramoto.cu``, step for step. Each RK4 stage
+is one pass, ``_rk4_stage`` (mirrors the ``rk4_stage`` kernel): per row, gather
+the neighbours' (sin, cos) of the stage point for all nK systems at once, form
+the derivative with
+``sum_j sin(t_j - t_i) = cos t_i sum_j sin t_j - sin t_i sum_j cos t_j``,
+accumulate the RK4 weights, and write the (sin, cos) of the row's *next* stage
+point (or, in the last stage, of the wrapped new phase) into the other buffer.
 
-1. trig of the stage point: ``S, C = sin(P), cos(P)`` over ``[R, nK]`` —
-   numpy's float32 ``sin``/``cos`` are SIMD (~0.5 ns/element) while numba's
-   are scalar libm (~10 ns/element), so this phase stays in numpy
-   (the kernel computes it at the end of ``rk4_stage`` instead);
-2. ``_rk4_stage`` (mirrors the ``rk4_stage`` kernel): per row, gather the
-   neighbours' (sin, cos) for all nK systems at once, form the derivative with
-   ``sum_j sin(t_j - t_i) = cos t_i sum_j sin t_j - sin t_i sum_j cos t_j``,
-   accumulate the RK4 weights and write the next stage point (or, in the last
-   stage, the wrapped new phase).
+Trig dominates the CPU cost: numba's ``np.sin`` is scalar libm (~10
+ns/element) and numpy's ufuncs need extra passes over memory, so the stage
+uses :func:`kcbatch.fastmath_cpu.sincos`, plain arithmetic that vectorises
+over K. Rows are independent and each sums its neighbours in CSR order, so a
+network's results do not depend on the batch it is in.
 
 Sampling mirrors ``sample_partial`` + ``sample_finalize``: per (network, K),
 ``r = |sum_j exp(i theta_j)| / N_b`` accumulated in float64.
@@ -23,62 +24,72 @@ import numpy as np
 
 from .batch import Batch
 from .config import IntegrationSpec
+from .fastmath_cpu import fix_large, sincos, sincos_array
 
 TWO_PI = 2.0 * np.pi
+# Rows per parallel chunk: the per-row scratch is allocated once per chunk.
 _CHUNK = 64
+# Only flags that cannot change results: no reassociation or FMA contraction
+# (the kernels are compiled without them too).
+_FASTMATH = {"nnan", "ninf", "nsz"}
 
 
-@numba.njit(parallel=True, cache=True, nogil=True, fastmath=False)
-def _rk4_stage(indptr, indices, inv_deg, omega, row_net, couplings,  # graph, per row / [B, nK]
-               S, C,           # [R, nK] sin/cos of this stage's point
-               theta,          # [R, nK] phase at the start of the step
+@numba.njit(parallel=True, cache=True, nogil=True, fastmath=_FASTMATH)
+def _rk4_stage(indptr, indices, inv_deg, omega, row_net, couplings,  # graph: [R+1],[nnz],[R]x3,[B,nK]
+               S_in, C_in,     # [R, nK] sin/cos of this stage's point
+               S_out, C_out,   # [R, nK] out: sin/cos of the next stage point
+               theta,          # [R, nK] phase at the start of the step (stage 3 updates it)
                acc,            # [R, nK] running sum f1 + 2 f2 + 2 f3
-               point,          # [R, nK] out: next stage point (stages 0-2)
                stage, dt):
-    """One RK4 stage (mirrors kernel ``rk4_stage``); stage 3 updates ``theta``."""
-    n_rows, n_k = S.shape
-    real = S.dtype.type
+    """One RK4 stage for every (row, K) system (mirrors kernel ``rk4_stage``)."""
+    n_rows, n_k = S_in.shape
+    real = S_in.dtype.type
     half = real(0.5) * dt
     sixth = dt / real(6.0)
     two_pi = real(TWO_PI)
-    # Rows go in chunks so the per-row accumulators are allocated once per chunk.
     n_chunks = (n_rows + _CHUNK - 1) // _CHUNK
     for chunk in numba.prange(n_chunks):
-        ss = np.empty(n_k, dtype=S.dtype)
-        cc = np.empty(n_k, dtype=S.dtype)
+        ss = np.empty(n_k, dtype=S_in.dtype)
+        cc = np.empty(n_k, dtype=S_in.dtype)
         for i in range(chunk * _CHUNK, min(n_rows, (chunk + 1) * _CHUNK)):
-            _row_update(indptr, indices, inv_deg, omega, row_net, couplings, S, C, theta,
-                        acc, point, stage, dt, half, sixth, two_pi, i, ss, cc)
+            _row_update(indptr, indices, inv_deg, omega, row_net, couplings, S_in, C_in,
+                        S_out, C_out, theta, acc, stage, dt, half, sixth, two_pi, i, ss, cc)
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
-def _row_update(indptr, indices, inv_deg, omega, row_net, couplings, S, C, theta, acc, point,
-                stage, dt, half, sixth, two_pi, i, ss, cc):
-    real = S.dtype.type
-    n_k = S.shape[1]
+@numba.njit(cache=True, nogil=True, inline="always", fastmath=_FASTMATH)
+def _row_update(indptr, indices, inv_deg, omega, row_net, couplings, S_in, C_in, S_out, C_out,
+                theta, acc, stage, dt, half, sixth, two_pi, i, ss, cc):
+    real = S_in.dtype.type
+    n_k = S_in.shape[1]
     ss[:] = 0
     cc[:] = 0
     for e in range(indptr[i], indptr[i + 1]):
         j = indices[e]
         for k in range(n_k):
-            ss[k] += S[j, k]
-            cc[k] += C[j, k]
+            ss[k] += S_in[j, k]
+            cc[k] += C_in[j, k]
     b = row_net[i]
     w_i = inv_deg[i]
     om = omega[i]
+    # ss becomes f, then the next point; the stage branch sits outside the K
+    # loops so that they vectorise.
     for k in range(n_k):
-        f = om + couplings[b, k] * w_i * (C[i, k] * ss[k] - S[i, k] * cc[k])
-        if stage == 0:
-            acc[i, k] = f
-            point[i, k] = theta[i, k] + half * f
-        elif stage == 1:
-            acc[i, k] += real(2.0) * f
-            point[i, k] = theta[i, k] + half * f
-        elif stage == 2:
-            acc[i, k] += real(2.0) * f
-            point[i, k] = theta[i, k] + dt * f
-        else:
-            t = theta[i, k] + sixth * (acc[i, k] + f)
+        ss[k] = om + couplings[b, k] * w_i * (C_in[i, k] * ss[k] - S_in[i, k] * cc[k])
+    if stage == 0:
+        for k in range(n_k):
+            acc[i, k] = ss[k]
+            ss[k] = theta[i, k] + half * ss[k]
+    elif stage == 1:
+        for k in range(n_k):
+            acc[i, k] += real(2.0) * ss[k]
+            ss[k] = theta[i, k] + half * ss[k]
+    elif stage == 2:
+        for k in range(n_k):
+            acc[i, k] += real(2.0) * ss[k]
+            ss[k] = theta[i, k] + dt * ss[k]
+    else:
+        for k in range(n_k):
+            t = theta[i, k] + sixth * (acc[i, k] + ss[k])
             t = t - two_pi * np.floor(t / two_pi)
             # floor rounding can leave t == 2pi or a hair below 0
             if t >= two_pi:
@@ -86,6 +97,10 @@ def _row_update(indptr, indices, inv_deg, omega, row_net, couplings, S, C, theta
             if t < real(0.0):
                 t += two_pi
             theta[i, k] = t
+            ss[k] = t
+    for k in range(n_k):
+        S_out[i, k], C_out[i, k] = sincos(ss[k])
+    fix_large(ss, S_out[i], C_out[i])
 
 
 def order_parameter(S: np.ndarray, C: np.ndarray, node_offset: np.ndarray) -> np.ndarray:
@@ -105,35 +120,29 @@ class CpuEngine:
 
     def __init__(self, precision: str = "float32", fast_math: bool = False):
         self.precision = precision
-        self.fast_math = fast_math  # no effect: numpy's trig is already vectorised
+        self.fast_math = fast_math  # no effect: the CPU trig is one implementation
 
     def integrate(self, batch: Batch, spec: IntegrationSpec) -> np.ndarray:
         """Run the protocol; returns samples ``[B, nK, n_samples]`` float64."""
         real = batch.dtype.type
-        rows, n_k = batch.n_rows, batch.n_k
+        n_k = batch.n_k
         theta = np.repeat(batch.theta0[:, None], n_k, axis=1)
-        S = np.empty_like(theta)
-        C = np.empty_like(theta)
+        # Double-buffered (sin, cos): stage s reads buffer s % 2, writes the other.
+        S = (np.empty_like(theta), np.empty_like(theta))
+        C = (np.empty_like(theta), np.empty_like(theta))
         acc = np.empty_like(theta)
-        point = np.empty_like(theta)
         samples = np.empty((batch.n_networks, n_k, spec.n_samples), dtype=np.float64)
         dt = real(spec.dt)
-        args = (batch.indptr, batch.indices, batch.inv_deg, batch.omega, batch.row_net,
-                batch.couplings)
-        np.sin(theta, out=S)
-        np.cos(theta, out=C)
+        graph = (batch.indptr, batch.indices, batch.inv_deg, batch.omega, batch.row_net,
+                 batch.couplings)
+        sincos_array(theta.reshape(-1), S[0].reshape(-1), C[0].reshape(-1))
         q = 0
         for step in range(spec.n_transient + spec.n_measure):
             for stage in range(4):
-                if stage:
-                    np.sin(point, out=S)
-                    np.cos(point, out=C)
-                _rk4_stage(*args, S, C, theta, acc, point, stage, dt)
-            np.sin(theta, out=S)
-            np.cos(theta, out=C)
+                _rk4_stage(*graph, S[stage % 2], C[stage % 2], S[1 - stage % 2],
+                           C[1 - stage % 2], theta, acc, stage, dt)
             s = step - spec.n_transient
             if s >= 0 and s % spec.sample_every == 0:
-                samples[:, :, q] = order_parameter(S, C, batch.node_offset)
+                samples[:, :, q] = order_parameter(S[0], C[0], batch.node_offset)
                 q += 1
-        assert q == spec.n_samples and rows == theta.shape[0]
         return samples
