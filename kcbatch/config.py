@@ -38,15 +38,17 @@ class ConfigError(ValueError):
         super().__init__(f"invalid {param}={value!r}: {allowed}")
 
 
-def steps_for(duration: float, dt: float, param: str) -> int:
-    """Number of RK4 steps of size ``dt`` in ``duration``; must be an integer."""
+def steps_for(duration: float, dt: float, param: str, min_steps: int = 0) -> int:
+    """Number of RK4 steps of size ``dt`` in ``duration``; must be an integer.
+    ``min_steps`` keeps the value the error message suggests valid."""
     ratio = duration / dt
     n = round(ratio)
     if abs(ratio - n) > 1e-9 * max(1.0, abs(ratio)):
+        suggest = float(f"{max(n, min_steps) * dt:.12g}")
         raise ConfigError(
             param, duration,
             f"must be an integer multiple of dt={dt!r} ({param}/dt = {ratio!r}); "
-            f"try {param}={n * dt!r}",
+            f"try {param}={suggest!r}",
         )
     return int(n)
 
@@ -83,7 +85,7 @@ class IntegrationSpec:
         _check_real("t_transient", t_transient, lo=0.0)
         _check_real("t_measure", t_measure, lo=0.0, lo_open=True)
         n_tr = steps_for(t_transient, dt, "t_transient")
-        n_me = steps_for(t_measure, dt, "t_measure")
+        n_me = steps_for(t_measure, dt, "t_measure", min_steps=1)
         if n_me < 1:
             raise ConfigError("t_measure", t_measure, f"must be at least one step (dt={dt!r})")
         _check_int("sample_every", sample_every, lo=1)

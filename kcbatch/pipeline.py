@@ -53,6 +53,11 @@ class PipelineTimes:
     batches: int = 0
     waits: list[float] = field(default_factory=list)
 
+    @property
+    def steady_wait(self) -> float:
+        """Waiting after the first batch: the pipeline's fill time excluded."""
+        return sum(self.waits[1:])
+
 
 def make_batch(runs: Sequence[int], *, seed: int, nodes: int, m: int, omega_mu: float,
                omega_sigma: float, k_values: np.ndarray, precision: str) -> Produced:

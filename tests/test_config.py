@@ -1,0 +1,545 @@
+"""Tests of the validated study configuration (kcbatch.config).
+
+Every invalid input must raise :class:`ConfigError` whose message names the
+parameter, repeats the value given and says what is allowed. Expected values
+(the defaults of the original study, sample counts) are written here from
+``design.md`` or counted by brute force, never copied from the code under test.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import re
+import stat
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+import kcbatch.study
+from kcbatch.cli import main
+from kcbatch.config import ConfigError, IntegrationSpec, StudyConfig, load_toml
+
+# A small valid study; every bad-input case changes one or two fields of it.
+SMALL = dict(runs=4, nodes=100, m=3, k_num=4, dt=0.05, t_transient=0.5, t_measure=0.5,
+             sample_every=2, seed=1, device="cpu")
+
+
+def small(**changes) -> StudyConfig:
+    return StudyConfig(**{**SMALL, **changes})
+
+
+def check_error(exc: ConfigError, param: str, value_text: str, *allowed: str) -> str:
+    """The error names ``param``, shows ``value_text`` and says what is allowed."""
+    msg = str(exc)
+    assert exc.param == param, msg
+    assert param in msg, msg
+    assert value_text in msg, f"value {value_text!r} not in {msg!r}"
+    assert exc.allowed and exc.allowed in msg, msg
+    for words in allowed:
+        assert words in msg, f"{words!r} not in {msg!r}"
+    assert "\n" not in msg, msg
+    return msg
+
+
+def is_root() -> bool:
+    return hasattr(os, "geteuid") and os.geteuid() == 0
+
+
+def unwritable_out(tmp_path: Path) -> Path:
+    """An ``out`` path that nobody can create.
+
+    As a normal user: a subdirectory of a directory with mode 0o500. As root
+    (permission bits do not stop root): a path whose parent is a regular file.
+    """
+    if not is_root():
+        ro = tmp_path / "readonly"
+        ro.mkdir()
+        ro.chmod(0o500)
+        if not os.access(ro, os.W_OK):
+            return ro / "out"
+        ro.chmod(0o700)  # e.g. CAP_DAC_OVERRIDE without uid 0: fall through
+    blocker = tmp_path / "a_regular_file"
+    blocker.write_text("not a directory\n")
+    return blocker / "out"
+
+
+@pytest.fixture(autouse=True)
+def _restore_permissions(tmp_path):
+    yield
+    for p in tmp_path.rglob("*"):
+        if p.is_dir() and not p.is_symlink():
+            p.chmod(p.stat().st_mode | stat.S_IRWXU)
+
+
+# --------------------------------------------------------------------------- defaults
+
+def test_defaults_are_the_original_protocol():
+    # design.md: N=10000, m=3, mu=0, sigma=0.5, K in linspace(0,5,50), dt=0.05,
+    # t_transient=5, t_measure=5, sample_every=10, threshold=0.5, runs=1000, float32.
+    cfg = StudyConfig()
+    assert cfg.nodes == 10000
+    assert cfg.m == 3
+    assert cfg.omega_mu == 0.0
+    assert cfg.omega_sigma == 0.5
+    assert (cfg.k_min, cfg.k_max, cfg.k_num) == (0.0, 5.0, 50)
+    np.testing.assert_array_equal(cfg.k_values, np.linspace(0.0, 5.0, 50))
+    assert cfg.k_values.dtype == np.float64
+    assert cfg.dt == 0.05
+    assert cfg.t_transient == 5.0
+    assert cfg.t_measure == 5.0
+    assert cfg.sample_every == 10
+    assert cfg.threshold == 0.5
+    assert cfg.runs == 1000
+    assert cfg.precision == "float32"
+    assert cfg.seed is None
+    assert cfg.run_ids == range(0, 1000)
+    spec = cfg.spec
+    assert (spec.n_transient, spec.n_measure, spec.sample_every) == (100, 100, 10)
+    assert spec.n_samples == 10  # s = 0, 10, ..., 90
+    assert spec.n_first_half == 5
+
+
+def test_frozen():
+    cfg = StudyConfig()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.runs = 5  # type: ignore[misc]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.spec.dt = 0.1  # type: ignore[misc]
+    assert cfg.runs == 1000
+
+
+def test_keyword_only():
+    with pytest.raises(TypeError):
+        StudyConfig(1000)  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        IntegrationSpec(0.05, 100, 100, 10)  # type: ignore[misc]
+
+
+def test_replace_revalidates():
+    cfg = small()
+    assert cfg.replace(runs=7).runs == 7
+    with pytest.raises(ConfigError) as ei:
+        cfg.replace(runs=0)
+    check_error(ei.value, "runs", "0", ">= 1")
+
+
+def test_to_dict_round_trip(tmp_path):
+    cfg = small(out=tmp_path / "o", batch="auto", omega_mu=0.25)
+    d = cfg.to_dict()
+    assert d["out"] == str(tmp_path / "o")
+    assert StudyConfig.from_mapping(d) == cfg
+    assert set(cfg.protocol()) <= set(d)
+
+
+# --------------------------------------------------------------------------- validation
+
+@pytest.mark.parametrize("changes, param, value_text, allowed", [
+    # nodes <= m
+    (dict(nodes=3, m=3), "nodes", "3", "greater than m=3"),
+    (dict(nodes=2, m=3), "nodes", "2", "greater than m=3"),
+    (dict(nodes=5, m=10), "nodes", "5", "greater than m=10"),
+    # m < 1
+    (dict(m=0), "m", "0", ">= 1"),
+    (dict(m=-2), "m", "-2", ">= 1"),
+    # runs < 1 / non-integer
+    (dict(runs=0), "runs", "0", ">= 1"),
+    (dict(runs=-5), "runs", "-5", ">= 1"),
+    (dict(runs=2.5), "runs", "2.5", "integer"),
+    # batch < 1 / non-integer
+    (dict(batch=0), "batch", "0", "'auto'"),
+    (dict(batch=-1), "batch", "-1", "'auto'"),
+    (dict(batch=1.5), "batch", "1.5", "'auto'"),
+    (dict(batch="abc"), "batch", "abc", "'auto'"),
+    (dict(batch="8"), "batch", "8", "'auto'"),
+    # dt <= 0, non-finite
+    (dict(dt=0.0), "dt", "0", "> 0"),
+    (dict(dt=-0.05), "dt", "-0.05", "> 0"),
+    (dict(dt=math.nan), "dt", "nan", "finite"),
+    (dict(dt=math.inf), "dt", "inf", "finite"),
+    # t_transient / t_measure
+    (dict(t_transient=-1.0), "t_transient", "-1", ">= 0"),
+    (dict(t_measure=0.0), "t_measure", "0", "> 0"),
+    # k grid
+    (dict(k_num=0), "k_num", "0", ">= 1"),
+    (dict(k_num=-3), "k_num", "-3", ">= 1"),
+    (dict(k_num=4.0), "k_num", "4.0", "integer"),
+    (dict(k_min=3.0, k_max=1.0), "k_min", "3.0", "k_max=1.0"),
+    (dict(k_min=math.nan), "k_min", "nan", "finite"),
+    # sigma < 0
+    (dict(omega_sigma=-0.5), "omega_sigma", "-0.5", ">= 0"),
+    (dict(omega_sigma=-1e-12), "omega_sigma", "-1e-12", ">= 0"),
+    # threshold outside (0, 1)
+    (dict(threshold=0.0), "threshold", "0.0", "between 0 and 1"),
+    (dict(threshold=0), "threshold", "0", "between 0 and 1"),
+    (dict(threshold=1.0), "threshold", "1.0", "between 0 and 1"),
+    (dict(threshold=1), "threshold", "1", "between 0 and 1"),
+    (dict(threshold=-0.1), "threshold", "-0.1", "between 0 and 1"),
+    (dict(threshold=1.5), "threshold", "1.5", "between 0 and 1"),
+    # sample_every < 1 or larger than the measurement steps (t_measure/dt = 10)
+    (dict(sample_every=0), "sample_every", "0", ">= 1"),
+    (dict(sample_every=-1), "sample_every", "-1", ">= 1"),
+    (dict(sample_every=11), "sample_every", "11", "(t_measure/dt = 10)"),
+    (dict(sample_every=1000), "sample_every", "1000", "10"),
+    # device / precision
+    (dict(device="tpu"), "device", "tpu", "auto, gpu, cpu, gpu-sim"),
+    (dict(device="GPU"), "device", "GPU", "gpu"),
+    (dict(precision="float16"), "precision", "float16", "float32, float64"),
+    (dict(precision="double"), "precision", "double", "float32, float64"),
+    # seed, producers, run range
+    (dict(seed=-1), "seed", "-1", ">= 0"),
+    (dict(seed=1.5), "seed", "1.5", "integer"),
+    (dict(producers=0), "producers", "0", ">= 1"),
+    (dict(run_start=-1), "run_start", "-1", ">= 0"),
+    (dict(run_start=3, run_stop=2), "run_range", "3:2", "START < STOP"),
+    (dict(run_start=0, run_stop=5), "run_range", "0:5", "runs=4"),
+    (dict(fast_math="yes"), "fast_math", "yes", "true or false"),
+])
+def test_bad_values_name_param_value_and_allowed(changes, param, value_text, allowed):
+    with pytest.raises(ConfigError) as ei:
+        small(**changes)
+    check_error(ei.value, param, value_text, "must", allowed)
+
+
+@pytest.mark.parametrize("field, value", [
+    ("runs", True), ("nodes", True), ("m", True), ("k_num", True), ("sample_every", True),
+    ("batch", True), ("seed", False), ("dt", True), ("t_transient", False),
+    ("t_measure", True), ("threshold", True), ("omega_sigma", True), ("omega_mu", False),
+    ("k_min", False), ("k_max", True),
+])
+def test_bools_are_not_numbers(field, value):
+    with pytest.raises(ConfigError) as ei:
+        small(**{field: value})
+    check_error(ei.value, field, repr(value), "must")
+
+
+@pytest.mark.parametrize("field, value", [
+    ("dt", "fast"), ("runs", "many"), ("nodes", "1e4"), ("threshold", "half"),
+    ("omega_sigma", None), ("k_max", [5]),
+])
+def test_non_numeric_values(field, value):
+    with pytest.raises(ConfigError) as ei:
+        small(**{field: value})
+    check_error(ei.value, field, repr(value), "must")
+
+
+def test_batch_accepts_auto_and_integers():
+    assert small(batch="auto").batch == "auto"
+    assert small(batch=1).batch == 1
+    assert small(batch=64).batch == 64  # larger than runs is allowed (clamped when run)
+
+
+@pytest.mark.parametrize("dt, field, t", [
+    (0.03, "t_transient", 5.0),   # the issue's example: 5 / 0.03 = 166.67
+    (0.03, "t_measure", 5.0),
+    (0.07, "t_measure", 1.0),
+    (0.1, "t_measure", 0.25),
+    (0.05, "t_transient", 0.02),  # rounds to zero steps: 0 is a valid transient
+])
+def test_time_not_a_multiple_of_dt_suggests_a_valid_value(dt, field, t):
+    times = dict(t_transient=10 * dt, t_measure=10 * dt)  # the other one is valid
+    times[field] = t
+    with pytest.raises(ConfigError) as ei:
+        StudyConfig(dt=dt, sample_every=1, **times)
+    msg = check_error(ei.value, field, repr(t), "integer multiple of dt", "try")
+    m = re.search(rf"try {field}=([-+0-9.eE]+)", msg)
+    assert m, f"no suggested value in {msg!r}"
+    suggested = float(m.group(1))
+    assert suggested != t
+    # The suggestion is close to what was asked (within one step) ...
+    assert abs(suggested - t) <= dt * (1 + 1e-9), msg
+    # ... and is itself accepted.
+    times[field] = suggested
+    cfg = StudyConfig(dt=dt, sample_every=1, **times)
+    assert getattr(cfg, field) == suggested
+
+
+@pytest.mark.parametrize("dt, t_measure", [(0.05, 0.02), (1.0, 0.4)])
+def test_t_measure_below_one_step_suggests_a_valid_value(dt, t_measure):
+    # KNOWN BUG (reported): t_measure/dt rounds to 0 steps and config.steps_for
+    # suggests t_measure=0.0, which is itself rejected (t_measure must be > 0).
+    # The suggestion should be at least one step, i.e. t_measure=dt.
+    with pytest.raises(ConfigError) as ei:
+        StudyConfig(dt=dt, t_transient=0.0, t_measure=t_measure, sample_every=1)
+    msg = check_error(ei.value, "t_measure", repr(t_measure), "integer multiple of dt", "try")
+    m = re.search(r"try t_measure=([-+0-9.eE]+)", msg)
+    assert m, f"no suggested value in {msg!r}"
+    suggested = float(m.group(1))
+    assert suggested > 0, (
+        f"the message suggests t_measure={suggested!r}, which is itself invalid "
+        f"(t_measure must be > 0); it should suggest t_measure={dt!r}: {msg}")
+    assert StudyConfig(dt=dt, t_transient=0.0, t_measure=suggested,
+                       sample_every=1).spec.n_measure >= 1
+
+
+@pytest.mark.parametrize("dt, t_transient, t_measure, n_tr, n_me", [
+    (0.05, 5, 5, 100, 100),
+    (0.1, 0.3, 0.7, 3, 7),         # 0.3/0.1 = 2.9999999999999996 is a multiple
+    (0.01, 0, 1, 0, 100),          # no transient
+    (0.25, 1, 2.5, 4, 10),
+    (0.001, 10, 10, 10000, 10000),
+])
+def test_times_that_are_multiples_of_dt(dt, t_transient, t_measure, n_tr, n_me):
+    spec = StudyConfig(dt=dt, t_transient=t_transient, t_measure=t_measure,
+                       sample_every=1).spec
+    assert (spec.n_transient, spec.n_measure) == (n_tr, n_me)
+
+
+# --------------------------------------------------------------------------- out
+
+def test_out_not_writable(tmp_path):
+    out = unwritable_out(tmp_path)
+    with pytest.raises(ConfigError) as ei:
+        small(out=out)
+    check_error(ei.value, "out", str(out), "must")
+    assert not out.exists()
+
+
+def test_out_below_a_regular_file(tmp_path):
+    # Unwritable for everyone, root included.
+    f = tmp_path / "file.txt"
+    f.write_text("x")
+    for out in (f / "out", f / "a" / "b"):
+        with pytest.raises(ConfigError) as ei:
+            small(out=out)
+        check_error(ei.value, "out", str(out), "must be a directory", str(f))
+
+
+def test_out_is_a_regular_file(tmp_path):
+    f = tmp_path / "file.txt"
+    f.write_text("x")
+    with pytest.raises(ConfigError) as ei:
+        small(out=f)
+    check_error(ei.value, "out", str(f), "directory")
+
+
+@pytest.mark.skipif(is_root(), reason="permission bits do not restrict root")
+def test_out_in_read_only_directory(tmp_path):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o500)
+    with pytest.raises(ConfigError) as ei:
+        small(out=ro / "a" / "b")
+    check_error(ei.value, "out", str(ro / "a" / "b"), "writable", str(ro))
+
+
+def test_out_valid_is_not_created_by_validation(tmp_path):
+    out = tmp_path / "new" / "deeper"
+    cfg = small(out=str(out))
+    assert cfg.out == out and isinstance(cfg.out, Path)
+    assert not out.exists()
+    existing = tmp_path / "exists"
+    existing.mkdir()
+    assert small(out=existing).out == existing
+
+
+# --------------------------------------------------------------------------- IntegrationSpec
+
+def test_n_samples_brute_force():
+    for n_measure in range(1, 70):
+        for sample_every in range(1, n_measure + 1):
+            spec = IntegrationSpec(dt=0.1, n_transient=3, n_measure=n_measure,
+                                   sample_every=sample_every)
+            count = sum(1 for s in range(n_measure) if s % sample_every == 0)
+            assert spec.n_samples == count, (n_measure, sample_every)
+            assert spec.n_samples == math.ceil(n_measure / sample_every)
+            assert spec.n_first_half == count // 2
+
+
+@pytest.mark.parametrize("dt, t_measure, sample_every", [
+    (0.05, 5, 10), (0.05, 5, 7), (0.05, 5, 100), (0.05, 1, 3), (0.1, 0.7, 2), (0.02, 1, 1),
+])
+def test_n_samples_from_times(dt, t_measure, sample_every):
+    spec = IntegrationSpec.from_times(dt=dt, t_transient=0.0, t_measure=t_measure,
+                                      sample_every=sample_every)
+    n_measure = round(t_measure / dt)
+    assert spec.n_measure == n_measure
+    assert spec.n_samples == len([s for s in range(n_measure) if s % sample_every == 0])
+
+
+@pytest.mark.parametrize("kw, param, value_text", [
+    (dict(dt=0.0), "dt", "0.0"),
+    (dict(n_transient=-1), "n_transient", "-1"),
+    (dict(n_measure=0), "n_measure", "0"),
+    (dict(sample_every=0), "sample_every", "0"),
+    (dict(sample_every=11), "sample_every", "11"),
+    (dict(n_measure=2.5), "n_measure", "2.5"),
+])
+def test_integration_spec_validation(kw, param, value_text):
+    args = dict(dt=0.05, n_transient=0, n_measure=10, sample_every=1)
+    with pytest.raises(ConfigError) as ei:
+        IntegrationSpec(**{**args, **kw})
+    check_error(ei.value, param, value_text, "must")
+
+
+# --------------------------------------------------------------------------- TOML
+
+TOML_VALUES = dict(runs=6, nodes=150, m=2, omega_mu=0.1, omega_sigma=0.3, k_min=0.5,
+                   k_max=2.5, k_num=5, dt=0.1, t_transient=1.0, t_measure=2.0,
+                   sample_every=4, threshold=0.4, seed=99, device="cpu",
+                   precision="float64", batch="auto")
+
+TOML_BODY = """\
+runs = 6
+nodes = 150
+m = 2
+omega_mu = 0.1
+omega_sigma = 0.3
+k_min = 0.5
+k_max = 2.5
+k_num = 5
+dt = 0.1
+t_transient = 1.0
+t_measure = 2.0
+sample_every = 4
+threshold = 0.4
+seed = 99
+device = "cpu"
+precision = "float64"
+batch = "auto"
+"""
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_toml_top_level_and_study_table_load_the_same(tmp_path):
+    top = write(tmp_path / "top.toml", "# top-level keys\n" + TOML_BODY)
+    table = write(tmp_path / "table.toml", "[study]\n" + TOML_BODY)
+    a = StudyConfig.from_mapping(load_toml(top))
+    b = StudyConfig.from_mapping(load_toml(table))
+    assert a == b == StudyConfig(**TOML_VALUES)
+
+
+def test_toml_aliases_and_dashes(tmp_path):
+    p = write(tmp_path / "c.toml", 'n = 120\nmu = 0.2\nsigma = 0.7\nt-measure = 2.0\n'
+                                   'sample-every = 5\n')
+    cfg = StudyConfig.from_mapping(load_toml(p))
+    assert (cfg.nodes, cfg.omega_mu, cfg.omega_sigma, cfg.t_measure, cfg.sample_every) == \
+        (120, 0.2, 0.7, 2.0, 5)
+
+
+def test_toml_out_becomes_path(tmp_path):
+    p = write(tmp_path / "c.toml", f'[study]\nout = "{(tmp_path / "res").as_posix()}"\n')
+    assert StudyConfig.from_mapping(load_toml(p)).out == tmp_path / "res"
+
+
+@pytest.mark.parametrize("text", [
+    "dt = = 3\n",
+    "[study\nruns = 3\n",
+    "runs = 3\nruns = 4\n",          # duplicate key
+    'device = "cpu\n',               # unterminated string
+    "runs = 3 4\n",
+])
+def test_malformed_toml(tmp_path, text):
+    p = write(tmp_path / "bad.toml", text)
+    with pytest.raises(ConfigError) as ei:
+        load_toml(p)
+    check_error(ei.value, "config", str(p), "valid TOML")
+
+
+def test_toml_not_utf8_and_missing_file(tmp_path):
+    p = tmp_path / "latin1.toml"
+    p.write_bytes('device = "cpü"\n'.encode("latin-1"))
+    with pytest.raises(ConfigError) as ei:
+        load_toml(p)
+    check_error(ei.value, "config", str(p), "TOML")
+    missing = tmp_path / "missing.toml"
+    with pytest.raises(ConfigError) as ei:
+        load_toml(missing)
+    check_error(ei.value, "config", str(missing), "readable")
+
+
+@pytest.mark.parametrize("text, key", [
+    ("nodez = 100\n", "nodez"),
+    ("[study]\nruns = 3\nspeed = 2\n", "speed"),
+    ("[other]\nruns = 3\n", "other"),
+    ("runs = 3\n[study]\nnodes = 100\n", "study"),   # mixed: the table is not special
+])
+def test_unknown_toml_keys(tmp_path, text, key):
+    p = write(tmp_path / "c.toml", text)
+    with pytest.raises(ConfigError) as ei:
+        StudyConfig.from_mapping(load_toml(p))
+    msg = str(ei.value)
+    assert repr(key) in msg
+    assert "unknown" in msg and "allowed keys" in msg
+    for name in ("runs", "nodes", "dt", "threshold", "t_measure"):
+        assert name in msg
+
+
+@pytest.mark.parametrize("line, field, value_text", [
+    ('dt = "fast"', "dt", "'fast'"),
+    ('runs = "1000"', "runs", "'1000'"),
+    ('threshold = "0.5"', "threshold", "'0.5'"),
+    ("k_num = 5.0", "k_num", "5.0"),
+    ("nodes = 1e4", "nodes", "10000.0"),
+    ("runs = true", "runs", "True"),
+    ("dt = false", "dt", "False"),
+    ("omega_sigma = true", "omega_sigma", "True"),
+    ("sample_every = [1, 2]", "sample_every", "[1, 2]"),
+    ("device = 3", "device", "3"),
+    ("dt = nan", "dt", "nan"),
+    ("dt = inf", "dt", "inf"),
+])
+def test_toml_wrong_types(tmp_path, line, field, value_text):
+    p = write(tmp_path / "c.toml", "[study]\n" + line + "\n")
+    with pytest.raises(ConfigError) as ei:
+        StudyConfig.from_mapping(load_toml(p))
+    check_error(ei.value, field, value_text, "must")
+
+
+# --------------------------------------------------------------------------- CLI merge
+
+class _Captured(Exception):
+    pass
+
+
+@pytest.fixture
+def captured_config(monkeypatch):
+    """Run ``kcbatch run`` up to the study and return the StudyConfig it built."""
+    seen: list[StudyConfig] = []
+
+    def fake_run_study(cfg, **_kw):
+        seen.append(cfg)
+        raise _Captured
+
+    monkeypatch.setattr(kcbatch.study, "run_study", fake_run_study)
+
+    def invoke(args):
+        result = CliRunner().invoke(main, ["run", *args])
+        assert isinstance(result.exception, _Captured), (result.output, result.exception)
+        return seen[-1]
+    return invoke
+
+
+def test_toml_drives_cli_and_flags_override(tmp_path, captured_config):
+    p = write(tmp_path / "c.toml", "[study]\n" + TOML_BODY)
+    cfg = captured_config(["--config", str(p)])
+    assert cfg == StudyConfig(**TOML_VALUES)
+    # Flags override only what they name; everything else stays from the file.
+    cfg = captured_config(["--config", str(p), "--nodes", "200", "--dt", "0.05",
+                           "--seed", "7", "--batch", "3", "--precision", "float32",
+                           "--device", "gpu-sim", "--threshold", "0.6",
+                           "--run-range", "1:4", "--out", str(tmp_path / "o")])
+    expected = StudyConfig(**{**TOML_VALUES, "nodes": 200, "dt": 0.05, "seed": 7, "batch": 3,
+                              "precision": "float32", "device": "gpu-sim", "threshold": 0.6,
+                              "run_start": 1, "run_stop": 4, "out": tmp_path / "o"})
+    assert cfg == expected
+    assert cfg.spec.n_measure == 40 and cfg.spec.n_transient == 20
+
+
+def test_cli_without_config_uses_defaults(captured_config):
+    cfg = captured_config(["--seed", "3"])
+    assert cfg == StudyConfig(seed=3)
+
+
+def test_flag_fixes_an_invalid_toml_value(tmp_path, captured_config):
+    # The merged config is validated, not the file on its own.
+    p = write(tmp_path / "c.toml", "[study]\ndt = 0.07\nt_transient = 0.9\nt_measure = 0.9\n"
+                                   "sample_every = 1\n")
+    cfg = captured_config(["--config", str(p), "--dt", "0.1", "--seed", "1"])
+    assert (cfg.dt, cfg.spec.n_transient, cfg.spec.n_measure) == (0.1, 9, 9)
