@@ -114,10 +114,8 @@ def run(config_file, resume_dir, out, run_range, fast_math, quiet, **options):
     \b
     Example:  kcbatch run --runs 1000 --batch 32 --out results/
     """
-    from .report import export_store, record_run_info
-    from .stats import format_summary
-    from .store import STORE_NAME, Store, StoreError
     from .engines import EngineUnavailable
+    from .store import STORE_NAME, Store, StoreError
 
     try:
         flags = _flags(options)
@@ -163,13 +161,10 @@ def run(config_file, resume_dir, out, run_range, fast_math, quiet, **options):
                    "stopping (again to abort now; finished batches are kept)", err=True)
 
     old = {s: signal.signal(s, on_signal) for s in EXIT_SIGNAL}
-    from .study import run_study
     try:
-        result = run_study(cfg, resume=resume_dir is not None, progress=not quiet, stop=stop,
-                           on_notice=lambda m: click.echo(m, err=True))
+        _run_and_report(cfg, resume_dir is not None, quiet, stop, caught)
     except (ConfigError, StoreError, EngineUnavailable) as exc:
         _fail(str(exc))
-        return
     except KeyboardInterrupt:
         click.echo("aborted; finished batches are in the store", err=True)
         if cfg.out is not None:
@@ -179,23 +174,38 @@ def run(config_file, resume_dir, out, run_range, fast_math, quiet, **options):
         for s, h in old.items():
             signal.signal(s, h)
 
-    info = {"device": result.device, "batch": result.batch,
-            "elapsed_seconds": round(result.elapsed, 3),
-            "engine_seconds": round(result.engine_seconds, 3),
-            "generate_seconds": round(result.times.generate, 3),
-            "engine_wait_seconds": round(result.times.wait, 3),
-            "engine_wait_after_first_batch_seconds": round(result.times.steady_wait, 3)}
+
+def _run_and_report(cfg: StudyConfig, resume: bool, quiet: bool, stop: threading.Event,
+                    caught: list[int]) -> None:
+    """Run the study, export, print; signals stay handled until the end."""
+    from .report import export_store, record_run_info
+    from .stats import format_summary
+    from .study import run_study
+
+    result = run_study(cfg, resume=resume, progress=not quiet, stop=stop,
+                       on_notice=lambda m: click.echo(m, err=True))
     if cfg.out is not None:
-        record_run_info(cfg.out, info)
+        if result.computed:
+            record_run_info(cfg.out, {
+                "device": result.device, "batch": result.batch,
+                "elapsed_seconds": round(result.elapsed, 3),
+                "engine_seconds": round(result.engine_seconds, 3),
+                "generate_seconds": round(result.times.generate, 3),
+                "engine_wait_seconds": round(result.times.wait, 3),
+                "engine_wait_after_first_batch_seconds": round(result.times.steady_wait, 3)})
         summary = export_store(cfg.out)
     else:
         summary = result.summary
-    n = len(result.records)
-    rate = n / result.elapsed if result.elapsed > 0 else float("nan")
-    click.echo(f"device {result.device}, batch {result.batch}, {result.elapsed:.1f} s "
-               f"({rate:.2f} runs/s); engine waited {result.times.wait:.1f} s for input "
-               f"({100 * result.wait_fraction:.1f}%; {result.times.steady_wait:.1f} s after the "
-               f"first batch), generation {result.times.generate:.1f} s")
+    n = result.computed
+    if n:
+        rate = n / result.elapsed if result.elapsed > 0 else float("nan")
+        click.echo(f"device {result.device}, batch {result.batch}, {n} runs in "
+                   f"{result.elapsed:.1f} s ({rate:.2f} runs/s); engine waited "
+                   f"{result.times.wait:.1f} s for input ({100 * result.wait_fraction:.1f}%; "
+                   f"{result.times.steady_wait:.1f} s after the first batch), generation "
+                   f"{result.times.generate:.1f} s")
+    else:
+        click.echo("nothing to compute: every run of the study is already stored")
     click.echo(f"seed {cfg.seed}")
     click.echo(format_summary(summary))
     if cfg.out is not None:
@@ -203,7 +213,8 @@ def run(config_file, resume_dir, out, run_range, fast_math, quiet, **options):
                    "kc_hist.png, r_curves.png)")
     if result.interrupted:
         signum = caught[0] if caught else signal.SIGINT
-        click.echo(f"interrupted: {n} of {len(cfg.run_ids)} runs finished", err=True)
+        click.echo(f"interrupted: {len(result.records)} of {len(cfg.run_ids)} runs finished",
+                   err=True)
         if cfg.out is not None:
             click.echo(f"resume with: kcbatch run --resume {cfg.out}", err=True)
         sys.exit(EXIT_SIGNAL.get(signum, 130))

@@ -45,6 +45,7 @@ class StudyResult:
     engine_seconds: float = 0.0
     times: PipelineTimes = field(default_factory=PipelineTimes)
     interrupted: bool = False
+    computed: int = 0  # runs integrated by this call (a resume skips stored ones)
     store_path: str | None = None
     notices: list[str] = field(default_factory=list)
 
@@ -141,6 +142,8 @@ def run_study(config: StudyConfig, *, resume: bool = False, progress: bool = Fal
         times = PipelineTimes()
         engine_seconds = 0.0
         interrupted = False
+        computed = 0
+        in_flight = batch_size
         batch_args = dict(seed=cfg.seed, nodes=cfg.nodes, m=cfg.m, omega_mu=cfg.omega_mu,
                           omega_sigma=cfg.omega_sigma, k_values=k_values,
                           precision=cfg.precision)
@@ -150,6 +153,7 @@ def run_study(config: StudyConfig, *, resume: bool = False, progress: bool = Fal
                 try:
                     for item in produce(chunk_runs(pending, batch_size), producers=cfg.producers,
                                         times=times, **batch_args):
+                        in_flight = len(item.runs)
                         t0 = time.perf_counter()
                         samples = engine.integrate(item.batch, spec)
                         dt_batch = time.perf_counter() - t0
@@ -164,14 +168,15 @@ def run_study(config: StudyConfig, *, resume: bool = False, progress: bool = Fal
                         store.write_batch(records, device=device, seconds=dt_batch)
                         finished = set(item.runs)
                         pending = [r for r in pending if r not in finished]
+                        computed += len(item.runs)
                         bar.update(len(item.runs))
                         if stop is not None and stop.is_set():
                             interrupted = bool(pending)
                             break
                 except Exception as exc:
-                    if not _is_oom(exc) or batch_size == 1:
+                    if not _is_oom(exc) or in_flight == 1:
                         raise
-                    batch_size //= 2
+                    batch_size = in_flight // 2  # the batch that failed, not the configured one
                     notice(f"device out of memory; batch size halved to {batch_size} "
                            f"(finished runs are kept)")
                     _free_device_memory(device)
@@ -182,6 +187,7 @@ def run_study(config: StudyConfig, *, resume: bool = False, progress: bool = Fal
         return StudyResult(config=cfg, device=device, batch=batch_size, records=records,
                            summary=summary, elapsed=time.perf_counter() - t_start,
                            engine_seconds=engine_seconds, times=times, interrupted=interrupted,
+                           computed=computed,
                            store_path=None if cfg.out is None else store.path, notices=notices)
     finally:
         store.close()

@@ -363,10 +363,10 @@ def test_out_of_memory_halves_the_batch(monkeypatch, reference):
     notices = []
     engines = _patch_engine(monkeypatch, MemoryError("synthetic OOM"), when=2)
     res = run_study(tiny(batch=4), on_notice=notices.append)
-    # 4 (ok: runs 0-3), 2 (OOM: runs 4-5), then halved to 2 (runs 4-5)
-    assert engines[0].sizes == [4, 2, 2]
-    assert res.batch == 2
-    assert any("halved to 2" in n for n in notices), notices
+    # 4 (ok: runs 0-3), 2 (OOM: runs 4-5); the batch that failed is halved: 1, 1
+    assert engines[0].sizes == [4, 2, 1, 1]
+    assert res.batch == 1
+    assert any("halved to 1" in n for n in notices), notices
     assert_same_records(res.records, reference)
     assert_no_producer_threads()
 

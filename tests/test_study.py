@@ -65,3 +65,25 @@ def test_study_result_shapes_and_r_match_records():
     assert np.array_equal(res.k_values, np.linspace(0, 5, 5))
     assert res.summary["runs"] == 6
     assert res.engine_seconds > 0 and 0 <= res.wait_fraction <= 1
+
+
+def test_resuming_a_finished_study_computes_nothing_and_keeps_timings(tmp_path):
+    import json
+
+    from click.testing import CliRunner
+
+    from kcbatch.cli import main
+
+    out = tmp_path / "s"
+    args = ["run", "--runs", "2", "--nodes", "120", "--k-num", "4", "--t-transient", "0.5",
+            "--t-measure", "0.5", "--sample-every", "2", "--device", "cpu", "--seed", "3",
+            "--quiet"]
+    first = CliRunner().invoke(main, args + ["--out", str(out)])
+    assert first.exit_code == 0, first.output
+    before = json.loads((out / "summary.json").read_text())
+    again = CliRunner().invoke(main, ["run", "--resume", str(out), "--quiet"])
+    assert again.exit_code == 0, again.output
+    assert "nothing to compute" in again.output
+    after = json.loads((out / "summary.json").read_text())
+    assert after["elapsed_seconds"] == before["elapsed_seconds"] > 0
+    assert after["summary"] == before["summary"]
