@@ -14,6 +14,7 @@ from ._version import __version__
 from .config import PROTOCOL_FIELDS, ConfigError, StudyConfig
 from .engines import get_engine, resolve_device
 from .kc import make_record
+from .kernel_specs import MAX_SYSTEMS
 from .pipeline import PipelineTimes, chunk_runs, produce
 from .records import RunRecord
 from .seeding import draw_seed
@@ -65,10 +66,12 @@ class StudyResult:
 def choose_batch(cfg: StudyConfig, device: str, pending: int) -> int:
     """Batch size: the configured one, or for ``auto`` the largest that fits
     ``GPU_MEMORY_FRACTION`` of free device memory (GPU), a small one on CPUs."""
+    # The kernels index (row, K) systems with 32-bit arithmetic.
+    limit = max(1, MAX_SYSTEMS // (cfg.nodes * cfg.k_num))
     if cfg.batch != "auto":
-        return max(1, min(int(cfg.batch), pending))
+        return max(1, min(int(cfg.batch), pending, limit))
     if device != "gpu":
-        return max(1, min(CPU_AUTO_BATCH, pending))
+        return max(1, min(CPU_AUTO_BATCH, pending, limit))
     from ._cuda_backend import cupy
     from .engine_gpu import predict_device_bytes
     free, _total = cupy().cuda.runtime.memGetInfo()
@@ -76,7 +79,7 @@ def choose_batch(cfg: StudyConfig, device: str, pending: int) -> int:
                                    precision=cfg.precision, batch=1,
                                    n_samples=cfg.spec.n_samples)
     fit = int(GPU_MEMORY_FRACTION * free // per_run)
-    return max(1, min(fit, GPU_AUTO_BATCH_CAP, pending))
+    return max(1, min(fit, GPU_AUTO_BATCH_CAP, pending, limit))
 
 
 def _is_oom(exc: BaseException) -> bool:

@@ -92,7 +92,7 @@ def test_launch_wrapper_casts_scalars_and_counts_threads():
     name, real, n_threads, args = be.calls[0]
     assert (name, real, n_threads) == ("rk4_stage", "float32", 18)
     assert type(args[-1]) is np.float32 and type(args[-2]) is np.int32
-    assert type(args[-4]) is np.int64  # total: long long
+    assert type(args[-4]) is np.int32  # total: int (32-bit indexing)
 
 
 @pytest.mark.parametrize("mutate,err,words", [
@@ -170,3 +170,20 @@ def test_kernel_sources_ship_inside_the_wheel(tmp_path):
         assert f in names, names
     src = zipfile.ZipFile(wheel).read("kcbatch/kernels/kuramoto.cu").decode()
     assert src == (ROOT / "kernels" / "kuramoto.cu").read_text()
+
+
+def test_launch_wrapper_refuses_more_systems_than_32_bit_indexing_allows():
+    class Huge:  # only its shape is read before the refusal
+        shape = (2**26, 64)
+
+    with pytest.raises(ValueError, match="at most"):
+        launch_rk4_stage(_Recorder(), "float32", *([None] * 8), Huge(), None, stage=0, dt=0.05)
+
+
+def test_batch_is_capped_so_kernels_can_index_it():
+    from kcbatch.config import StudyConfig
+    from kcbatch.kernel_specs import MAX_SYSTEMS
+    from kcbatch.study import choose_batch
+    cfg = StudyConfig(nodes=10_000, k_num=50, batch=100_000, runs=100_000, seed=1)
+    b = choose_batch(cfg, "gpu-sim", 100_000)
+    assert b * 10_000 * 50 <= MAX_SYSTEMS < (b + 1) * 10_000 * 50
