@@ -72,16 +72,31 @@ class KernelEngine:
         return samples.get() if hasattr(samples, "get") else samples
 
 
-class GpuEngine:
+class BackendEngine:
+    """An engine = :class:`KernelEngine` over the backend ``make_backend`` builds."""
+
+    name = ""
+
+    def __init__(self, precision: str = "float32", fast_math: bool = False):
+        self.precision = precision
+        self.fast_math = fast_math
+        self._engine = KernelEngine(self.make_backend(fast_math))
+
+    @staticmethod
+    def make_backend(fast_math: bool):
+        raise NotImplementedError
+
+    def integrate(self, batch: Batch, spec: IntegrationSpec) -> np.ndarray:
+        """Samples ``[B, nK, n_samples]`` float64 (host array)."""
+        return self._engine.integrate(batch, spec)
+
+
+class GpuEngine(BackendEngine):
     """Integrates batches on the current CUDA device with CuPy RawKernels."""
 
     name = "gpu"
 
-    def __init__(self, precision: str = "float32", fast_math: bool = False):
+    @staticmethod
+    def make_backend(fast_math: bool):
         from ._cuda_backend import CupyBackend
-        self.precision = precision
-        self.fast_math = fast_math
-        self._engine = KernelEngine(CupyBackend(fast_math))
-
-    def integrate(self, batch: Batch, spec: IntegrationSpec) -> np.ndarray:
-        return self._engine.integrate(batch, spec)
+        return CupyBackend(fast_math)

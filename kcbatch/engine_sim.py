@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .engine_gpu import BackendEngine
 from .kernel_source import sim_launcher_name, sim_source, source_digest
 from .kernel_specs import BLOCK, KernelSpec
 
@@ -91,16 +92,11 @@ class SimBackend:
         fn(math.ceil(n_threads / BLOCK), BLOCK, *conv)
 
 
-class SimEngine:
+class SimEngine(BackendEngine):
     """The GPU engine's launch sequence on :class:`SimBackend`."""
 
     name = "gpu-sim"
 
-    def __init__(self, precision: str = "float32", fast_math: bool = False):
-        from .engine_gpu import KernelEngine
-        self.precision = precision
-        self.fast_math = fast_math
-        self._engine = KernelEngine(SimBackend(fast_math))
-
-    def integrate(self, batch, spec):
-        return self._engine.integrate(batch, spec)
+    @staticmethod
+    def make_backend(fast_math: bool):
+        return SimBackend(fast_math)

@@ -187,3 +187,27 @@ def test_batch_is_capped_so_kernels_can_index_it():
     cfg = StudyConfig(nodes=10_000, k_num=50, batch=100_000, runs=100_000, seed=1)
     b = choose_batch(cfg, "gpu-sim", 100_000)
     assert b * 10_000 * 50 <= MAX_SYSTEMS < (b + 1) * 10_000 * 50
+
+
+@pytest.mark.skipif(why_unavailable("gpu-sim") is not None, reason="no C++ compiler")
+def test_gpu_sim_study_through_the_cli_matches_cpu(tmp_path):
+    import csv
+
+    from click.testing import CliRunner
+
+    from kcbatch.cli import main
+
+    def run(device):
+        res = CliRunner().invoke(main, [
+            "run", "--runs", "3", "--batch", "2", "--nodes", "200", "--k-num", "6",
+            "--t-transient", "0.5", "--t-measure", "0.5", "--sample-every", "2", "--seed", "4",
+            "--device", device, "--out", str(tmp_path / device), "--quiet"])
+        assert res.exit_code == 0, res.output
+        assert f"device {device}," in res.output
+        with open(tmp_path / device / "runs.csv") as fh:
+            return list(csv.DictReader(fh))
+
+    sim, cpu = run("gpu-sim"), run("cpu")
+    cols = [c for c in sim[0] if c.startswith("r@K=")]
+    diff = max(abs(float(a[c]) - float(b[c])) for a, b in zip(sim, cpu) for c in cols)
+    assert diff <= 1e-4
