@@ -40,6 +40,12 @@ class CompileResult:
     kernels: tuple[KernelResources, ...]
 
     @property
+    def has_report(self) -> bool:
+        """False when NVRTC returned no ptxas -v output (NVRTC 13.0 on an H100
+        machine did so for most compiles of a process; 13.5 always reports)."""
+        return "ptxas info" in self.log
+
+    @property
     def warnings(self) -> list[str]:
         return [line for line in self.log.splitlines() if "warning" in line.lower()]
 
@@ -88,10 +94,18 @@ def compile_kernels(arch: str = "sm_90", *, fast_math: bool = False) -> CompileR
     return CompileResult(arch, fast_math, log, len(cubin), tuple(kernels))
 
 
+def nvrtc_version() -> tuple[int, int]:
+    from cupy_backends.cuda.libs import nvrtc
+    return tuple(nvrtc.getVersion())
+
+
 def format_report(results: list[CompileResult]) -> str:
     lines = [f"{'arch':6} {'fast':4} {'kernel':28} {'regs':>4} {'stack':>5} {'spill st':>8} "
              f"{'spill ld':>8}"]
     for res in results:
+        if not res.has_report:
+            lines.append(f"{res.arch:6} {str(res.fast_math)[0]:4} compiled ({res.cubin_bytes} "
+                         f"bytes of cubin); NVRTC {nvrtc_version()} returned no ptxas report")
         for k in sorted(res.kernels, key=lambda k: k.kernel):
             lines.append(f"{k.arch:6} {str(res.fast_math)[0]:4} {k.kernel:28} {k.registers:4d} "
                          f"{k.stack_bytes:5d} {k.spill_stores:8d} {k.spill_loads:8d}")

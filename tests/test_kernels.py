@@ -31,6 +31,11 @@ def test_every_kernel_compiles_with_nvrtc(arch, fast_math):
     res = compile_kernels(arch, fast_math=fast_math)
     print(f"\n{format_report([res])}\n{res.log if res.warnings else ''}")
     assert res.cubin_bytes > 0
+    if not res.has_report:
+        from kcbatch.nvrtc_check import nvrtc_version
+        # Seen with NVRTC 13.0 only; the version CI installs must report.
+        assert nvrtc_version() < (13, 5), "NVRTC compiled but returned no ptxas -v report"
+        pytest.skip(f"NVRTC {nvrtc_version()} returned no ptxas report for this compile")
     assert sorted(k.kernel for k in res.kernels) == sorted(name_expressions())
     assert not res.warnings, res.warnings
     for k in res.kernels:
