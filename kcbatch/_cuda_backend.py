@@ -29,7 +29,7 @@ def _resolve():
     try:
         n = cupy.cuda.runtime.getDeviceCount()
     except Exception as exc:
-        _state = f"CUDA runtime unusable ({type(exc).__name__}: {exc})"
+        _state = f"no usable NVIDIA driver or GPU ({type(exc).__name__}: {exc})"
         return _state
     if n < 1:
         _state = "no CUDA device found"
