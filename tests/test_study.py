@@ -87,3 +87,27 @@ def test_resuming_a_finished_study_computes_nothing_and_keeps_timings(tmp_path):
     after = json.loads((out / "summary.json").read_text())
     assert after["elapsed_seconds"] == before["elapsed_seconds"] > 0
     assert after["summary"] == before["summary"]
+
+
+def test_run_study_gives_the_same_numbers_as_the_cli(tmp_path):
+    import csv
+
+    from click.testing import CliRunner
+
+    from kcbatch.cli import main
+    from kcbatch.export import r_column_names
+
+    cfg = StudyConfig(**SMALL, batch=2)
+    api = run_study(cfg)
+    res = CliRunner().invoke(main, [
+        "run", "--runs", "6", "--nodes", "150", "--m", "2", "--k-num", "5", "--t-transient",
+        "0.5", "--t-measure", "0.5", "--sample-every", "2", "--seed", "4", "--device", "cpu",
+        "--batch", "3", "--out", str(tmp_path / "cli"), "--quiet"])
+    assert res.exit_code == 0, res.output
+    with open(tmp_path / "cli" / "runs.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    cols = r_column_names(cfg.k_values)
+    for rec, row in zip(api.records, rows):
+        assert int(row["run"]) == rec.run
+        np.testing.assert_array_equal([float(row[c]) for c in cols], rec.r)
+        assert (row["kc"] or None) == (None if rec.kc is None else repr(rec.kc))
