@@ -74,7 +74,7 @@ def r_curve(A, omega, theta0, k_values, dt, n_transient, n_measure, sample_every
 
 def find_kc(k_values, r, threshold=0.5):
     """First K with r(K) > threshold, or None."""
-    for K, rk in zip(k_values, r):
+    for K, rk in zip(k_values, r, strict=True):
         if rk > threshold:
             return float(K)
     return None

@@ -175,7 +175,7 @@ class StudyConfig:
         if not self.run_start < stop <= self.runs:
             raise ConfigError("run_range", f"{self.run_start}:{stop}",
                               f"must satisfy 0 <= START < STOP <= runs={self.runs}")
-        self.spec  # validates dt, t_transient, t_measure, sample_every
+        _ = self.spec  # raises ConfigError for dt, t_transient, t_measure, sample_every
         if self.out is not None:
             object.__setattr__(self, "out", Path(self.out))
             _check_out(self.out)

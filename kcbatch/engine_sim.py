@@ -75,15 +75,19 @@ class SimBackend:
     def __init__(self, fast_math: bool = False):
         self.fast_math = fast_math
         self._lib = _library(fast_math)
+        self._fns: dict = {}
 
-    @functools.lru_cache(maxsize=None)
     def _fn(self, spec: KernelSpec, real: str):
+        key = (spec.name, real)
+        if key in self._fns:
+            return self._fns[key]
         fn = getattr(self._lib, sim_launcher_name(spec.name, real))
         types = [ctypes.c_uint, ctypes.c_uint]
         for p in spec.params:
             types.append(ctypes.c_void_p if p.is_pointer else _CTYPES[p.dtype(real)])
         fn.argtypes = types
         fn.restype = None
+        self._fns[key] = fn
         return fn
 
     def launch(self, spec: KernelSpec, real: str, n_threads: int, args: list) -> None:

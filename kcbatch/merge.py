@@ -38,7 +38,7 @@ def merge_stores(out_dir: str | Path, shards: Sequence[str | Path]) -> str:
     stores = [Store.open(Path(s) / STORE_NAME) for s in shards]
     try:
         base = stores[0].config
-        for s, path in zip(stores[1:], shards[1:]):
+        for s, path in zip(stores[1:], shards[1:], strict=True):
             try:
                 check_compatible(base, s.config, what=f"shard {shards[0]}")
             except ConfigError as exc:
@@ -51,7 +51,7 @@ def merge_stores(out_dir: str | Path, shards: Sequence[str | Path]) -> str:
         overlaps: list[int] = []
         with Store.create(out_dir / STORE_NAME, config, stores[0].k_values,
                           __version__) as merged:
-            for s, path in zip(stores, shards):
+            for s, path in zip(stores, shards, strict=True):
                 runs = s.done_runs()
                 overlaps += sorted(r for r in runs if r in seen)
                 new = [r for r in runs if r not in seen]

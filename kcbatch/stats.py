@@ -53,7 +53,7 @@ def _bootstrap_means(arrays: list[np.ndarray], n_boot: int, seed: int) -> list[n
     while done < n_boot:
         b = min(block, n_boot - done)
         idx = rng.integers(0, n, size=(b, n))
-        for a, o in zip(arrays, out):
+        for a, o in zip(arrays, out, strict=True):
             o[done:done + b] = a[idx].mean(axis=1)
         done += b
     return out

@@ -167,7 +167,7 @@ class Store:
         wanted = None if runs is None else set(runs)
         out = []
         for row in rows:
-            d = dict(zip(names, row))
+            d = dict(zip(names, row, strict=True))
             if wanted is not None and d["run"] not in wanted:
                 continue
             d.pop("batch_id")

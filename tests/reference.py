@@ -120,7 +120,7 @@ def reference_r(adj, omega, theta0, k_values, dt, n_transient, n_measure, sample
 
 def reference_kc(r, k_values, threshold):
     """First K whose r exceeds ``threshold``; None if none does."""
-    for k, rk in zip(k_values, r):
+    for k, rk in zip(k_values, r, strict=True):
         if rk > threshold:
             return float(k)
     return None

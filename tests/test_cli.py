@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -23,6 +22,8 @@ from kcbatch.cli import main
 from kcbatch.config import StudyConfig
 from kcbatch.engines import available, why_unavailable
 from kcbatch.stats import format_summary
+
+from fs_helpers import unwritable_out
 
 EXPORTS = ("kcbatch.sqlite", "summary.json", "runs.csv", "kc_hist.png", "r_curves.png")
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -50,25 +51,6 @@ def ok(args, **kw):
     result = invoke(args, **kw)
     assert result.exit_code == 0, result.output
     return result
-
-
-def is_root() -> bool:
-    return hasattr(os, "geteuid") and os.geteuid() == 0
-
-
-def unwritable_out(tmp_path: Path) -> Path:
-    """A non-creatable ``--out``: below a 0o500 directory, or (as root, where
-    permission bits do not apply) below a regular file."""
-    if not is_root():
-        ro = tmp_path / "readonly"
-        ro.mkdir()
-        ro.chmod(0o500)
-        if not os.access(ro, os.W_OK):
-            return ro / "out"
-        ro.chmod(0o700)
-    blocker = tmp_path / "a_regular_file"
-    blocker.write_text("x")
-    return blocker / "out"
 
 
 def read_csv(path: Path) -> tuple[list[str], list[dict[str, str]]]:

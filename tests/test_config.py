@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
 import re
 import stat
 from pathlib import Path
@@ -21,6 +20,8 @@ from click.testing import CliRunner
 import kcbatch.study
 from kcbatch.cli import main
 from kcbatch.config import ConfigError, IntegrationSpec, StudyConfig, load_toml
+
+from fs_helpers import is_root, unwritable_out
 
 # A small valid study; every bad-input case changes one or two fields of it.
 SMALL = dict(runs=4, nodes=100, m=3, k_num=4, dt=0.05, t_transient=0.5, t_measure=0.5,
@@ -42,28 +43,6 @@ def check_error(exc: ConfigError, param: str, value_text: str, *allowed: str) ->
         assert words in msg, f"{words!r} not in {msg!r}"
     assert "\n" not in msg, msg
     return msg
-
-
-def is_root() -> bool:
-    return hasattr(os, "geteuid") and os.geteuid() == 0
-
-
-def unwritable_out(tmp_path: Path) -> Path:
-    """An ``out`` path that nobody can create.
-
-    As a normal user: a subdirectory of a directory with mode 0o500. As root
-    (permission bits do not stop root): a path whose parent is a regular file.
-    """
-    if not is_root():
-        ro = tmp_path / "readonly"
-        ro.mkdir()
-        ro.chmod(0o500)
-        if not os.access(ro, os.W_OK):
-            return ro / "out"
-        ro.chmod(0o700)  # e.g. CAP_DAC_OVERRIDE without uid 0: fall through
-    blocker = tmp_path / "a_regular_file"
-    blocker.write_text("not a directory\n")
-    return blocker / "out"
 
 
 @pytest.fixture(autouse=True)

@@ -239,11 +239,11 @@ def test_batching_invariance(device, precision):
     """Graphs of different sizes in one call: each graph's r equals the reference and
     the r of a call with that graph alone (to roundoff: 1e-12 / 1e-6)."""
     inputs = [case_inputs(c) for c in BATCH]
-    csrs, omegas, thetas = zip(*inputs)
+    csrs, omegas, thetas = zip(*inputs, strict=True)
     together = sim(list(csrs), list(omegas), list(thetas), device=device, precision=precision)
     assert together.shape == (len(BATCH), len(K_GRID))
     roundoff = {"float64": 1e-12, "float32": 1e-6}[precision]
-    for g, (case, (csr, omega, theta0)) in enumerate(zip(BATCH, inputs)):
+    for g, (case, (csr, omega, theta0)) in enumerate(zip(BATCH, inputs, strict=True)):
         alone = sim([csr], [omega], [theta0], device=device, precision=precision)
         np.testing.assert_allclose(together[g], alone[0], rtol=0, atol=roundoff,
                                    err_msg=f"graph {g} ({case}) batched vs alone")
@@ -257,7 +257,7 @@ def test_per_graph_couplings(device, precision):
     """k_values of shape [G, nK]: each graph integrated with its own K grid."""
     cases = ["ba50m1", "ba120m2", "star12"]
     inputs = [case_inputs(c) for c in cases]
-    csrs, omegas, thetas = zip(*inputs)
+    csrs, omegas, thetas = zip(*inputs, strict=True)
     ks = np.array([[0.0, 1.0, 8.0], [0.5, 2.0, 3.5], [6.0, 0.0, 1.0]])
     r = sim(list(csrs), list(omegas), list(thetas), ks, device=device, precision=precision)
     assert r.shape == ks.shape

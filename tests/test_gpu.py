@@ -92,7 +92,7 @@ def test_gpu_study_through_cli_matches_cpu(tmp_path):
     gpu, cpu = run("gpu"), run("cpu")
     r_cols = [c for c in gpu[0] if c.startswith("r@K=")]
     assert len(r_cols) == 12
-    for g, c in zip(gpu, cpu):
+    for g, c in zip(gpu, cpu, strict=True):
         r_g = np.array([float(g[k]) for k in r_cols])
         r_c = np.array([float(c[k]) for k in r_cols])
         assert np.max(np.abs(r_g - r_c)) <= 1e-4

@@ -353,7 +353,7 @@ def test_threads_give_the_same_graphs():
     serial = [barabasi_albert(3000, 3, s) for s in seeds]
     with ThreadPoolExecutor(4) as pool:
         threaded = list(pool.map(lambda s: barabasi_albert(3000, 3, s), seeds))
-    for (p1, i1), (p2, i2) in zip(serial, threaded):
+    for (p1, i1), (p2, i2) in zip(serial, threaded, strict=True):
         np.testing.assert_array_equal(p1, p2)
         np.testing.assert_array_equal(i1, i2)
 

@@ -116,7 +116,7 @@ def test_mean_field_curve_sanity():
     approx = math.sqrt(16 * mu / (math.pi * kc_inf ** 4 * -g2))
     assert mean_field_r(kc_inf + mu) == pytest.approx(approx, rel=1e-2)
     rs = [mean_field_r(k) for k in (1.0, 1.2, 1.6, 2.5, 5.0)]
-    assert all(0 < a < b < 1 for a, b in zip(rs, rs[1:]))
+    assert all(0 < a < b < 1 for a, b in zip(rs, rs[1:], strict=False))
 
 
 def test_dense_graph_matches_mean_field():

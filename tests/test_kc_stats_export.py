@@ -424,7 +424,7 @@ def test_r_column_names():
     fine = np.linspace(1.0, 1.0 + 1e-6, 11)
     names = r_column_names(fine)
     assert len(set(names)) == 11
-    for name, v in zip(names, fine):
+    for name, v in zip(names, fine, strict=True):
         assert float(name.split("=")[1]) == pytest.approx(v, abs=1e-9)
     dup = r_column_names([1.0, 1.0, 1.0])
     assert len(set(dup)) == 3

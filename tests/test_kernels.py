@@ -214,5 +214,5 @@ def test_gpu_sim_study_through_the_cli_matches_cpu(tmp_path):
 
     sim, cpu = run("gpu-sim"), run("cpu")
     cols = [c for c in sim[0] if c.startswith("r@K=")]
-    diff = max(abs(float(a[c]) - float(b[c])) for a, b in zip(sim, cpu) for c in cols)
+    diff = max(abs(float(a[c]) - float(b[c])) for a, b in zip(sim, cpu, strict=True) for c in cols)
     assert diff <= 1e-4

@@ -69,7 +69,7 @@ def assert_same_records(got: list[RunRecord], want: list[RunRecord]) -> None:
     """Equal per-run records: every field except ``seconds``; arrays bitwise
     (NaN equal to NaN, for failed runs)."""
     assert [r.run for r in got] == [r.run for r in want]
-    for a, b in zip(got, want):
+    for a, b in zip(got, want, strict=True):
         for f in dataclasses.fields(RunRecord):
             if f.name == "seconds":
                 continue

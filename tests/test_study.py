@@ -38,7 +38,7 @@ def test_out_of_memory_halves_the_batch_and_loses_nothing(monkeypatch):
     assert result.batch == 1
     assert sum("out of memory" in n and "halved" in n for n in notes) == 2
     assert [r.run for r in result.records] == list(range(6))
-    for a, b in zip(result.records, reference.records):
+    for a, b in zip(result.records, reference.records, strict=True):
         np.testing.assert_array_equal(a.r, b.r)
 
 
@@ -107,7 +107,7 @@ def test_run_study_gives_the_same_numbers_as_the_cli(tmp_path):
     with open(tmp_path / "cli" / "runs.csv") as fh:
         rows = list(csv.DictReader(fh))
     cols = r_column_names(cfg.k_values)
-    for rec, row in zip(api.records, rows):
+    for rec, row in zip(api.records, rows, strict=True):
         assert int(row["run"]) == rec.run
         np.testing.assert_array_equal([float(row[c]) for c in cols], rec.r)
         assert (row["kc"] or None) == (None if rec.kc is None else repr(rec.kc))
