@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 import os
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
+
+import numpy as np
 
 DEVICES = ("auto", "gpu", "cpu", "gpu-sim")
 PRECISIONS = ("float32", "float64")
@@ -141,6 +144,7 @@ class StudyConfig:
     out: Path | None = None
 
     def __post_init__(self):
+        _plain_numbers(self)
         _check_int("runs", self.runs, lo=1)
         _check_int("m", self.m, lo=1)
         _check_int("nodes", self.nodes, lo=1)
@@ -237,6 +241,26 @@ def load_toml(path: str | os.PathLike) -> dict[str, Any]:
     if set(data) == {"study"} and isinstance(data["study"], dict):
         data = data["study"]
     return data
+
+
+_INT_FIELDS = ("runs", "nodes", "m", "k_num", "sample_every", "seed", "batch", "producers",
+               "run_start", "run_stop")
+_REAL_FIELDS = ("omega_mu", "omega_sigma", "k_min", "k_max", "dt", "t_transient", "t_measure",
+                "threshold")
+
+
+def _plain_numbers(cfg: "StudyConfig") -> None:
+    """Accept numpy scalars from API users: store them as Python int/float (the
+    config goes to JSON). bools and non-integral floats stay as given, to be
+    rejected by the checks."""
+    for name in _INT_FIELDS:
+        v = getattr(cfg, name)
+        if isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_)):
+            object.__setattr__(cfg, name, int(v))
+    for name in _REAL_FIELDS:
+        v = getattr(cfg, name)
+        if isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_)):
+            object.__setattr__(cfg, name, float(v) if not isinstance(v, int) else v)
 
 
 def _check_int(name: str, value: Any, *, lo: int | None = None, extra: str = "") -> None:

@@ -111,3 +111,15 @@ def test_run_study_gives_the_same_numbers_as_the_cli(tmp_path):
         assert int(row["run"]) == rec.run
         np.testing.assert_array_equal([float(row[c]) for c in cols], rec.r)
         assert (row["kc"] or None) == (None if rec.kc is None else repr(rec.kc))
+
+
+def test_numpy_scalars_are_accepted_and_stored_as_python_numbers():
+    import json
+
+    cfg = StudyConfig(runs=np.int64(4), nodes=np.int32(100), m=np.int64(2),
+                      k_max=np.float32(2.5), dt=np.float64(0.05), seed=np.uint32(3))
+    assert type(cfg.runs) is int and type(cfg.nodes) is int and type(cfg.seed) is int
+    assert type(cfg.k_max) is float and cfg.k_max == 2.5
+    json.dumps(cfg.to_dict())  # would fail on numpy scalars
+    with pytest.raises(Exception, match="nodes"):
+        StudyConfig(nodes=np.float64(100.0))
