@@ -193,7 +193,6 @@ class StudyConfig:
     @property
     def k_values(self):
         """The coupling grid ``linspace(k_min, k_max, k_num)`` (float64)."""
-        import numpy as np
         return np.linspace(self.k_min, self.k_max, self.k_num)
 
     @property

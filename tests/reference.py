@@ -124,3 +124,17 @@ def reference_kc(r, k_values, threshold):
         if rk > threshold:
             return float(k)
     return None
+
+
+def csr_from_edges(n, edges):
+    """(indptr int64, indices int32) of an undirected simple graph, sorted rows."""
+    nbrs = [set() for _ in range(n)]
+    for a, b in edges:
+        if a == b:
+            raise ValueError(f"self-loop at node {a}")
+        nbrs[a].add(b)
+        nbrs[b].add(a)
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    indptr[1:] = np.cumsum([len(s) for s in nbrs])
+    indices = np.array([j for s in nbrs for j in sorted(s)], dtype=np.int32)
+    return indptr, indices

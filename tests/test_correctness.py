@@ -31,6 +31,7 @@ import kcbatch.engines
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import reference  # noqa: E402  (tests/reference.py: imports nothing from kcbatch)
+from reference import csr_from_edges  # noqa: E402
 
 TOL = {"float64": 1e-9, "float32": 1e-4}
 PRECISIONS = ("float64", "float32")
@@ -65,19 +66,6 @@ DEVICES = _device_params()
 
 
 # --------------------------------------------------------------------------- graphs
-
-def csr_from_edges(n, edges):
-    """(indptr int64, indices int32) of an undirected simple graph, sorted rows."""
-    nbrs = [set() for _ in range(n)]
-    for a, b in edges:
-        assert a != b
-        nbrs[a].add(b)
-        nbrs[b].add(a)
-    indptr = np.zeros(n + 1, dtype=np.int64)
-    indptr[1:] = np.cumsum([len(s) for s in nbrs])
-    indices = np.array([j for s in nbrs for j in sorted(s)], dtype=np.int32)
-    return indptr, indices
-
 
 def insert_isolated(csr, positions):
     """Insert isolated nodes so they end up at ``positions`` (sorted) in the new graph."""

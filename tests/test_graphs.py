@@ -17,6 +17,8 @@ from scipy.sparse.csgraph import connected_components
 from kcbatch import graphs
 from kcbatch.graphs import barabasi_albert, from_networkx, graph_stats
 
+from reference import csr_from_edges
+
 MASK64 = (1 << 64) - 1
 
 
@@ -26,18 +28,6 @@ def n_edges(n, m):
 
 def neighbour_lists(indptr, indices):
     return [indices[indptr[i]:indptr[i + 1]].tolist() for i in range(len(indptr) - 1)]
-
-
-def csr_from_edges(n, edges):
-    """Independent CSR construction (Python sets + sorted) for comparisons."""
-    adj = [set() for _ in range(n)]
-    for u, v in edges:
-        adj[u].add(v)
-        adj[v].add(u)
-    indptr = np.zeros(n + 1, dtype=np.int64)
-    indptr[1:] = np.cumsum([len(a) for a in adj])
-    indices = np.array([v for a in adj for v in sorted(a)], dtype=np.int32)
-    return indptr, indices
 
 
 # --------------------------------------------------------------------------
