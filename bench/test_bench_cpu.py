@@ -6,7 +6,7 @@ The default study's run (N=10^4, m=3, 50 K in linspace(0, 5, 50), dt=0.05,
 100 transient + 100 measurement steps, sample_every=10, float32; network 0 of
 seed 2026 from ``make_batch``) through
 
-* ``test_bench_engine``   — ``get_engine("cpu", "float32").integrate``, all 50 K at once;
+* ``test_bench_engine``   — ``get_engine("cpu").integrate``, all 50 K at once;
 * ``test_bench_baseline`` — the original algorithm (one K at a time, scipy SpMV) on
   ``BASELINE_K``, 5 evenly spaced K of the 50. Its cost per K does not depend on K:
   a fixed number of RK4 steps, each the same two SpMVs, sin/cos and element-wise
@@ -114,9 +114,7 @@ def _timed(fn):
 
 
 def _inputs(nodes: int = CFG.nodes):
-    return make_batch([0], seed=CFG.seed, nodes=nodes, m=CFG.m, omega_mu=CFG.omega_mu,
-                      omega_sigma=CFG.omega_sigma, k_values=K_VALUES,
-                      precision="float32").batch
+    return make_batch([0], CFG.replace(nodes=nodes)).batch
 
 
 def _baseline_one_k(network, k):
@@ -145,7 +143,7 @@ def batch():
 
 @pytest.fixture(scope="module")
 def engine():
-    eng = get_engine("cpu", "float32")
+    eng = get_engine("cpu")
     # Warm-up: numba compiles (or loads its cache) on the first call. A small batch has
     # the same argument types, so this compiles exactly what the timed runs call.
     eng.integrate(_inputs(nodes=200), SPEC)

@@ -32,7 +32,7 @@ def _batch(b: int, precision: str = "float32"):
 
 @pytest.mark.parametrize("b", BATCHES)
 def test_engine_default_study(benchmark, b):
-    engine = get_engine("gpu", "float32", False)
+    engine = get_engine("gpu")
     batch = _batch(b)
     spec = CFG.spec
     engine.integrate(batch, spec)  # warm-up: compile + allocator
@@ -44,7 +44,7 @@ def test_engine_default_study(benchmark, b):
 
 @pytest.mark.parametrize("fast_math", [True])
 def test_engine_default_study_fast_math(benchmark, fast_math):
-    engine = get_engine("gpu", "float32", fast_math)
+    engine = get_engine("gpu", fast_math)
     b = 64
     batch = _batch(b)
     engine.integrate(batch, CFG.spec)

@@ -26,15 +26,10 @@ STUDY = StudyConfig(seed=2026, runs=4, k_num=50, batch=2, producers=1, device="c
 WAIT_TARGET = 0.05
 
 
-def _batch_args(cfg: StudyConfig) -> dict:
-    return dict(seed=cfg.seed, nodes=cfg.nodes, m=cfg.m, omega_mu=cfg.omega_mu,
-                omega_sigma=cfg.omega_sigma, k_values=cfg.k_values, precision=cfg.precision)
-
-
 @pytest.fixture(scope="module", autouse=True)
 def warm():
     # numba compiles (or loads its disk cache) on first use: keep it out of the timings
-    list(produce([[0]], producers=1, **_batch_args(GEN)))
+    list(produce([[0]], GEN, producers=1))
     run_study(StudyConfig(seed=1, runs=1, nodes=100, k_num=2, t_transient=0.0, t_measure=0.1,
                           sample_every=1, device="cpu"))
 
@@ -43,10 +38,9 @@ def warm():
 @pytest.mark.parametrize("producers", [1, 2])
 def test_bench_generation(benchmark, producers):
     chunks = chunk_runs(range(N_CHUNKS), 1)
-    args = _batch_args(GEN)
 
     def generate():
-        items = list(produce(chunks, producers=producers, **args))
+        items = list(produce(chunks, GEN, producers=producers))
         assert len(items) == N_CHUNKS
         return items
 

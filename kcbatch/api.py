@@ -57,5 +57,5 @@ def simulate(graphs: Sequence[Any], omega: Any, theta0: Any, k_values: Any, *,
                  _per_graph(theta0, len(csr), "theta0"), np.asarray(k_values, dtype=np.float64),
                  precision)
     concrete, _ = resolve_device(device)
-    samples = get_engine(concrete, precision, fast_math).integrate(batch, spec)
+    samples = get_engine(concrete, fast_math).integrate(batch, spec)
     return samples if return_samples else samples.mean(axis=2)

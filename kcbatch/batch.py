@@ -1,6 +1,6 @@
 """Packing many networks into one block-diagonal CSR batch.
 
-Layout (design.md, "Data layout"): ``B`` graphs with ``N_b`` nodes each become
+Layout (``docs/design.md``, "Data layout"): ``B`` graphs with ``N_b`` nodes each become
 one CSR over all ``R = sum_b N_b`` rows whose column indices are *global* row
 ids; the state of the batch is ``theta[R, nK]`` row-major with K fastest, so
 one neighbour read serves all ``nK`` systems of its network.
@@ -12,7 +12,7 @@ from typing import Sequence
 
 import numpy as np
 
-DTYPES = {"float32": np.float32, "float64": np.float64}
+from .config import REAL_DTYPES
 
 
 @dataclass(frozen=True, eq=False)
@@ -69,9 +69,10 @@ def pack(graphs: Sequence[tuple[np.ndarray, np.ndarray]],
     """Pack ``B`` CSR graphs ``(indptr, indices)`` with their frequencies,
     initial phases and ``couplings[B, nK]`` (or one ``[nK]`` grid for all)
     into a :class:`Batch`. Inputs are validated: a mismatch names the graph."""
-    if precision not in DTYPES:
-        raise ValueError(f"invalid precision={precision!r}: must be one of {', '.join(DTYPES)}")
-    real = DTYPES[precision]
+    if precision not in REAL_DTYPES:
+        raise ValueError(f"invalid precision={precision!r}: must be one of "
+                         f"{', '.join(REAL_DTYPES)}")
+    real = REAL_DTYPES[precision]
     b = len(graphs)
     if b < 1:
         raise ValueError("invalid graphs=[]: need at least one graph")

@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from ._version import __version__
-from .config import DEVICES, PRECISIONS, ConfigError, StudyConfig, load_toml
+from .config import DEVICE_CHOICES, PRECISIONS, ConfigError, StudyConfig, load_toml
 
 EXIT_USAGE = 2
 EXIT_SIGNAL = {signal.SIGINT: 130, signal.SIGTERM: 143}
@@ -33,7 +33,7 @@ _STUDY_OPTIONS = [
     ("--sample-every", "sample_every", int, "Sample r every this many measurement steps.", "10"),
     ("--threshold", "threshold", float, "Kc = first K with r > threshold.", "0.5"),
     ("--seed", "seed", int, "Study seed (drawn, printed and recorded if omitted).", "random"),
-    ("--device", "device", click.Choice(("auto",) + tuple(d for d in DEVICES if d != "auto")),
+    ("--device", "device", click.Choice(DEVICE_CHOICES),
      "Engine: gpu, cpu, gpu-sim (kernels on the CPU, slow), or auto.", "auto"),
     ("--precision", "precision", click.Choice(PRECISIONS), "Floating-point precision.",
      "float32"),
@@ -130,11 +130,9 @@ def run(config_file, resume_dir, out, run_range, fast_math, quiet, **options):
                 raise ConfigError("out", str(out), f"must be the resumed directory {resume_dir}")
             with Store.open(Path(resume_dir) / STORE_NAME) as store:
                 stored = store.config
+            # Stored values, then the flags; run_study refuses protocol changes.
             base = {k: v for k, v in stored.items() if k != "out"}
-            from .study import check_compatible
             cfg = StudyConfig.from_mapping({**base, **flags, "out": resume_dir})
-            check_compatible(stored, cfg.to_dict(),
-                             what=f"the study stored in {resume_dir}")
         else:
             base = load_toml(config_file) if config_file else {}
             if out is not None:
@@ -241,15 +239,11 @@ def info():
         why = why_unavailable(dev)
         click.echo(f"device {dev:8}: " + ("usable" if why is None else f"unusable: {why}"))
     if why_unavailable("gpu") is None:
-        from ._cuda_backend import cupy as _cp
-        cp = _cp()
-        props = cp.cuda.runtime.getDeviceProperties(cp.cuda.Device().id)
-        free, total = cp.cuda.runtime.memGetInfo()
-        name = props["name"].decode() if isinstance(props["name"], bytes) else props["name"]
-        click.echo(f"gpu: {name}, {free / 2**30:.1f} of {total / 2**30:.1f} GiB free")
-    from .nvrtc_check import nvrtc_unavailable_reason
+        from .engines import get_engine
+        click.echo(get_engine("gpu").describe())
+    from .engines import nvrtc_unavailable_reason
     why = nvrtc_unavailable_reason()
-    click.echo("nvrtc: " + ("usable (python -m kcbatch.nvrtc_check prints the kernels' "
+    click.echo("nvrtc: " + ("usable (python -m kcbatch.engines.nvrtc_check prints the kernels' "
                             "resource report)" if why is None else f"unusable: {why}"))
 
 

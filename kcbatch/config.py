@@ -1,6 +1,6 @@
 """Validated, immutable study configuration.
 
-Every parameter of the protocol in ``design.md`` plus the engine options. A
+Every parameter of the protocol (``docs/design.md``) plus the engine options. A
 :class:`StudyConfig` is checked completely when it is constructed, so an
 invalid study never starts: each problem raises :class:`ConfigError`, whose
 message names the parameter, the value given and what is allowed.
@@ -14,12 +14,16 @@ import os
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 import numpy as np
 
-DEVICES = ("auto", "gpu", "cpu", "gpu-sim")
-PRECISIONS = ("float32", "float64")
+# The one table of devices: concrete engines, and what ``device=`` accepts.
+DEVICES = ("gpu", "cpu", "gpu-sim")
+DEVICE_CHOICES = ("auto",) + DEVICES
+# The one table of precisions: name -> numpy real type of the state.
+REAL_DTYPES = {"float32": np.float32, "float64": np.float64}
+PRECISIONS = tuple(REAL_DTYPES)
 
 # Fields that define *what* is computed. Two stores can be merged, or a study
 # resumed, only when these agree; the rest (device, batch, out, ...) only say
@@ -101,6 +105,17 @@ class IntegrationSpec:
         return cls(dt=float(dt), n_transient=n_tr, n_measure=n_me, sample_every=int(sample_every))
 
     @property
+    def n_steps(self) -> int:
+        return self.n_transient + self.n_measure
+
+    def schedule(self) -> Iterator[int | None]:
+        """The protocol's step loop, shared by every engine: for each RK4 step in
+        order, the index of the r sample taken after it, or None."""
+        for step in range(self.n_steps):
+            s = step - self.n_transient
+            yield s // self.sample_every if s >= 0 and s % self.sample_every == 0 else None
+
+    @property
     def n_samples(self) -> int:
         """Samples per system: measurement steps s with s % sample_every == 0."""
         return -(-self.n_measure // self.sample_every)
@@ -113,7 +128,7 @@ class IntegrationSpec:
 
 @dataclass(frozen=True, kw_only=True)
 class StudyConfig:
-    """One Kc study: the protocol of ``design.md`` and how to run it.
+    """One Kc study: the protocol of ``docs/design.md`` and how to run it.
 
     Units: times (``dt``, ``t_transient``, ``t_measure``) in the model's time
     units, frequencies in radians per time unit, couplings ``K`` dimensionless
@@ -163,8 +178,9 @@ class StudyConfig:
             raise ConfigError("threshold", self.threshold, "must lie strictly between 0 and 1")
         if self.seed is not None:
             _check_int("seed", self.seed, lo=0)
-        if self.device not in DEVICES:
-            raise ConfigError("device", self.device, f"must be one of {', '.join(DEVICES)}")
+        if self.device not in DEVICE_CHOICES:
+            raise ConfigError("device", self.device,
+                              f"must be one of {', '.join(DEVICE_CHOICES)}")
         if self.precision not in PRECISIONS:
             raise ConfigError("precision", self.precision,
                               f"must be one of {', '.join(PRECISIONS)}")
@@ -202,9 +218,22 @@ class StudyConfig:
     def replace(self, **changes) -> "StudyConfig":
         return dataclasses.replace(self, **changes)
 
+    @property
+    def real_dtype(self) -> type:
+        return REAL_DTYPES[self.precision]
+
     def protocol(self) -> dict[str, Any]:
         """The fields that define the numbers (see PROTOCOL_FIELDS)."""
         return {k: getattr(self, k) for k in PROTOCOL_FIELDS}
+
+    def check_compatible(self, stored: Mapping[str, Any], *, what: str) -> None:
+        """Refuse (ConfigError naming the first differing field) unless this
+        config computes the same numbers as ``stored``, the config dict of a
+        store (resume) or of another shard (merge)."""
+        for name in PROTOCOL_FIELDS:
+            if stored.get(name) != getattr(self, name):
+                raise ConfigError(name, getattr(self, name),
+                                  f"contradicts {what}, which has {name}={stored.get(name)!r}")
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)

@@ -5,7 +5,7 @@ from pathlib import Path
 from typing import Sequence
 
 from ._version import __version__
-from .config import ConfigError
+from .config import ConfigError, StudyConfig
 from .store import STORE_NAME, Store, StoreError
 
 
@@ -31,7 +31,6 @@ def merge_stores(out_dir: str | Path, shards: Sequence[str | Path]) -> str:
     ``kcbatch run --resume OUT_DIR``). Returns a text report.
     """
     from .report import export_store
-    from .study import check_compatible
     out_dir = Path(out_dir)
     if (out_dir / STORE_NAME).exists():
         raise StoreError(f"{out_dir / STORE_NAME} already exists; merge into a new directory")
@@ -40,7 +39,9 @@ def merge_stores(out_dir: str | Path, shards: Sequence[str | Path]) -> str:
         base = stores[0].config
         for s, path in zip(stores[1:], shards[1:], strict=True):
             try:
-                check_compatible(base, s.config, what=f"shard {shards[0]}")
+                # "out" is where the shard was written, maybe gone by now: not protocol.
+                StudyConfig.from_mapping({**s.config, "out": None}).check_compatible(
+                    base, what=f"shard {shards[0]}")
             except ConfigError as exc:
                 raise ConfigError(exc.param, exc.value,
                                   f"in shard {path} {exc.allowed}; shards of one study "

@@ -8,8 +8,8 @@ threads really run in parallel), then the batch is packed. At most
 delivered in submission order, so memory stays bounded and the store is
 written in run order.
 
-Thread safety: the producers call only ``graphs._ba_csr`` (a plain,
-non-parallel ``@njit(nogil=True)`` function) and numpy; numba's
+Thread safety: the producers call only the graph generators (plain,
+non-parallel ``@njit(nogil=True)`` functions) and numpy; numba's
 ``parallel=True`` code (the CPU engine) runs on the main thread alone. Numba's
 default threading layer gives no guarantee for parallel regions entered from
 several threads at once, and this arrangement never does that.
@@ -29,6 +29,7 @@ from typing import Iterator, Sequence
 import numpy as np
 
 from .batch import Batch, pack
+from .config import StudyConfig
 from .graphs import barabasi_albert, graph_stats
 from .seeding import run_inputs, seed_material
 
@@ -59,26 +60,26 @@ class PipelineTimes:
         return sum(self.waits[1:])
 
 
-def make_batch(runs: Sequence[int], *, seed: int, nodes: int, m: int, omega_mu: float,
-               omega_sigma: float, k_values: np.ndarray, precision: str) -> Produced:
-    """Generate and pack the inputs of ``runs`` (pure function of its arguments)."""
+def make_batch(runs: Sequence[int], cfg: StudyConfig) -> Produced:
+    """Generate and pack the inputs of ``runs`` of the study ``cfg`` (a pure
+    function of the runs and the config's protocol fields)."""
     t0 = time.perf_counter()
     graphs, omegas, thetas, stats, material = [], [], [], [], []
     for run in runs:
-        inp = run_inputs(seed, run, nodes, omega_mu, omega_sigma)
-        g = barabasi_albert(nodes, m, inp.graph_seed)
+        inp = run_inputs(cfg.seed, run, cfg.nodes, cfg.omega_mu, cfg.omega_sigma)
+        g = barabasi_albert(cfg.nodes, cfg.m, inp.graph_seed)
         graphs.append(g)
         omegas.append(inp.omega)
         thetas.append(inp.theta0)
         stats.append(graph_stats(*g))
-        material.append(seed_material(seed, run))
-    batch = pack(graphs, omegas, thetas, k_values, precision)
+        material.append(seed_material(cfg.seed, run))
+    batch = pack(graphs, omegas, thetas, cfg.k_values, cfg.precision)
     return Produced(list(runs), batch, stats, material, time.perf_counter() - t0)
 
 
-def produce(chunks: Sequence[Sequence[int]], *, producers: int = 1, prefetch: int = 2,
-            times: PipelineTimes | None = None, **batch_args) -> Iterator[Produced]:
-    """Yield ``make_batch(chunk)`` for every chunk, in order, generated ahead
+def produce(chunks: Sequence[Sequence[int]], cfg: StudyConfig, *, producers: int = 1,
+            prefetch: int = 2, times: PipelineTimes | None = None) -> Iterator[Produced]:
+    """Yield ``make_batch(chunk, cfg)`` for every chunk, in order, generated ahead
     by ``producers`` threads with at most ``producers + prefetch`` in flight."""
     times = times if times is not None else PipelineTimes()
     pool = ThreadPoolExecutor(max_workers=producers, thread_name_prefix="kcbatch-producer")
@@ -90,7 +91,7 @@ def produce(chunks: Sequence[Sequence[int]], *, producers: int = 1, prefetch: in
                 chunk = next(todo, None)
                 if chunk is None:
                     return
-                pending.append(pool.submit(make_batch, chunk, **batch_args))
+                pending.append(pool.submit(make_batch, chunk, cfg))
 
         fill()
         while pending:

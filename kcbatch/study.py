@@ -11,10 +11,9 @@ from typing import Any, Callable
 import numpy as np
 
 from ._version import __version__
-from .config import PROTOCOL_FIELDS, ConfigError, StudyConfig
-from .engines import get_engine, resolve_device
+from .config import ConfigError, StudyConfig
+from .engines import Engine, get_engine, resolve_device
 from .kc import make_record
-from .kernel_specs import MAX_SYSTEMS
 from .pipeline import PipelineTimes, chunk_runs, produce
 from .records import RunRecord
 from .seeding import draw_seed
@@ -22,10 +21,6 @@ from .stats import summarize
 from .store import STORE_NAME, Store, StoreError
 
 log = logging.getLogger("kcbatch")
-
-CPU_AUTO_BATCH = 8
-GPU_AUTO_BATCH_CAP = 128
-GPU_MEMORY_FRACTION = 0.7
 
 
 @dataclass
@@ -63,23 +58,13 @@ class StudyResult:
         return self.times.wait / self.elapsed if self.elapsed > 0 else 0.0
 
 
-def choose_batch(cfg: StudyConfig, device: str, pending: int) -> int:
-    """Batch size: the configured one, or for ``auto`` the largest that fits
-    ``GPU_MEMORY_FRACTION`` of free device memory (GPU), a small one on CPUs."""
-    # The kernels index (row, K) systems with 32-bit arithmetic.
-    limit = max(1, MAX_SYSTEMS // (cfg.nodes * cfg.k_num))
-    if cfg.batch != "auto":
-        return max(1, min(int(cfg.batch), pending, limit))
-    if device != "gpu":
-        return max(1, min(CPU_AUTO_BATCH, pending, limit))
-    from ._cuda_backend import cupy
-    from .engine_gpu import predict_device_bytes
-    free, _total = cupy().cuda.runtime.memGetInfo()
-    per_run = predict_device_bytes(nodes=cfg.nodes, m=cfg.m, k_num=cfg.k_num,
-                                   precision=cfg.precision, batch=1,
-                                   n_samples=cfg.spec.n_samples)
-    fit = int(GPU_MEMORY_FRACTION * free // per_run)
-    return max(1, min(fit, GPU_AUTO_BATCH_CAP, pending, limit))
+def choose_batch(cfg: StudyConfig, engine: Engine, pending: int) -> int:
+    """Batch size: the configured one, or for ``auto`` the engine's choice (on a
+    GPU the largest that fits its share of free memory), never more than the
+    runs left or the engine's limit."""
+    limit = engine.batch_limit(cfg)
+    wanted = engine.auto_batch(cfg) if cfg.batch == "auto" else int(cfg.batch)
+    return max(1, min(wanted, pending, limit))
 
 
 def _is_oom(exc: BaseException) -> bool:
@@ -97,20 +82,16 @@ def open_store(cfg: StudyConfig, *, resume: bool) -> Store:
                               f"already holds a study ({path}); resume it with "
                               f"`kcbatch run --resume {cfg.out}` or choose another --out")
         store = Store.open(path)
-        check_compatible(store.config, cfg.to_dict(), what=f"the study stored in {cfg.out}")
+        try:
+            cfg.check_compatible(store.config, what=f"the study stored in {cfg.out}")
+        except ConfigError:
+            store.close()
+            raise
         return store
     if resume:
         raise StoreError(f"nothing to resume: no {STORE_NAME} in {cfg.out}")
     Path(cfg.out).mkdir(parents=True, exist_ok=True)
     return Store.create(path, cfg.to_dict(), cfg.k_values, __version__)
-
-
-def check_compatible(stored: dict, wanted: dict, *, what: str) -> None:
-    """Refuse when a protocol field differs, naming the first one."""
-    for name in PROTOCOL_FIELDS:
-        if stored.get(name) != wanted.get(name):
-            raise ConfigError(name, wanted.get(name),
-                              f"contradicts {what}, which has {name}={stored.get(name)!r}")
 
 
 def run_study(config: StudyConfig, *, resume: bool = False, progress: bool = False,
@@ -134,12 +115,12 @@ def run_study(config: StudyConfig, *, resume: bool = False, progress: bool = Fal
     device, why = resolve_device(cfg.device)
     if why:
         notice(why)
-    engine = get_engine(device, cfg.precision, cfg.fast_math)
+    engine = get_engine(device, cfg.fast_math)
     store = open_store(cfg, resume=resume)
     try:
         done = store.done_runs()
         pending = [r for r in cfg.run_ids if r not in done]
-        batch_size = choose_batch(cfg, device, max(1, len(pending)))
+        batch_size = choose_batch(cfg, engine, max(1, len(pending)))
         k_values = cfg.k_values
         spec = cfg.spec
         times = PipelineTimes()
@@ -147,15 +128,12 @@ def run_study(config: StudyConfig, *, resume: bool = False, progress: bool = Fal
         interrupted = False
         computed = 0
         in_flight = batch_size
-        batch_args = dict(seed=cfg.seed, nodes=cfg.nodes, m=cfg.m, omega_mu=cfg.omega_mu,
-                          omega_sigma=cfg.omega_sigma, k_values=k_values,
-                          precision=cfg.precision)
         bar = _progress(len(pending), progress)
         try:
             while pending and not interrupted:
                 try:
-                    for item in produce(chunk_runs(pending, batch_size), producers=cfg.producers,
-                                        times=times, **batch_args):
+                    for item in produce(chunk_runs(pending, batch_size), cfg,
+                                        producers=cfg.producers, times=times):
                         in_flight = len(item.runs)
                         t0 = time.perf_counter()
                         samples = engine.integrate(item.batch, spec)
@@ -182,7 +160,7 @@ def run_study(config: StudyConfig, *, resume: bool = False, progress: bool = Fal
                     batch_size = in_flight // 2  # the batch that failed, not the configured one
                     notice(f"device out of memory; batch size halved to {batch_size} "
                            f"(finished runs are kept)")
-                    _free_device_memory(device)
+                    engine.release_memory()
         finally:
             bar.close()
         records = store.records(cfg.run_ids)
@@ -194,12 +172,6 @@ def run_study(config: StudyConfig, *, resume: bool = False, progress: bool = Fal
                            store_path=None if cfg.out is None else store.path, notices=notices)
     finally:
         store.close()
-
-
-def _free_device_memory(device: str) -> None:
-    if device == "gpu":
-        from ._cuda_backend import cupy
-        cupy().get_default_memory_pool().free_all_blocks()
 
 
 class _NoBar:
@@ -220,4 +192,4 @@ def _progress(total: int, enabled: bool):
                 desc="kcbatch", smoothing=0.1)
 
 
-__all__ = ["StudyResult", "run_study", "choose_batch", "check_compatible"]
+__all__ = ["StudyResult", "run_study", "choose_batch"]

@@ -52,14 +52,14 @@ def test_gpu_memory_prediction_within_10_percent():
 
     from kcbatch.config import IntegrationSpec
     from kcbatch.batch import pack
-    from kcbatch.engine_gpu import predict_device_bytes
+    from kcbatch.config import StudyConfig
     from kcbatch.engines import get_engine
 
     nodes, m, b, n_k = 5000, 3, 6, 50
     spec = IntegrationSpec(dt=0.05, n_transient=1, n_measure=10, sample_every=5)
     graphs, omega, theta0 = random_batch(b, nodes, m, seed=3)
     batch = pack(graphs, list(omega), list(theta0), np.linspace(0, 5, n_k), "float32")
-    engine = get_engine("gpu", "float32", False)
+    engine = get_engine("gpu")
     pool = cupy.get_default_memory_pool()
     engine.integrate(batch, spec)  # compile first: the module is not pool memory
     pool.free_all_blocks()
@@ -67,8 +67,10 @@ def test_gpu_memory_prediction_within_10_percent():
     # Measure the peak: the pool keeps every block of the finished call cached.
     engine.integrate(batch, spec)
     measured = pool.total_bytes() - before
-    predicted = predict_device_bytes(nodes=nodes, m=m, k_num=n_k, precision="float32",
-                                     batch=b, n_samples=spec.n_samples)
+    cfg = StudyConfig(nodes=nodes, m=m, k_num=n_k, k_max=5.0, t_transient=0.05,
+                      t_measure=0.5, sample_every=5, precision="float32", seed=1)
+    assert cfg.spec.n_samples == spec.n_samples
+    predicted = engine.predict_bytes(cfg, b)
     assert abs(predicted - measured) <= 0.10 * measured, (predicted, measured)
 
 
@@ -104,12 +106,12 @@ def test_gpu_auto_batch_fits_memory():
     import cupy
 
     from kcbatch.config import StudyConfig
-    from kcbatch.engine_gpu import predict_device_bytes
+    from kcbatch.engines import get_engine
     from kcbatch.study import choose_batch
 
     cfg = StudyConfig(batch="auto", device="gpu", seed=1)
-    b = choose_batch(cfg, "gpu", 10_000)
+    engine = get_engine("gpu")
+    b = choose_batch(cfg, engine, 10_000)
     free, _ = cupy.cuda.runtime.memGetInfo()
-    need = predict_device_bytes(nodes=cfg.nodes, m=cfg.m, k_num=cfg.k_num,
-                                precision=cfg.precision, batch=b, n_samples=cfg.spec.n_samples)
+    need = engine.predict_bytes(cfg, b)
     assert 1 <= b and need <= free

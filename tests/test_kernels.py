@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kcbatch import kernel_source
+from kcbatch.engines import source as kernel_source
 from kcbatch.engines import why_unavailable
-from kcbatch.kernel_specs import KERNELS, launch_rk4_stage, name_expressions
-from kcbatch.nvrtc_check import ARCHS, compile_kernels, format_report, nvrtc_unavailable_reason
+from kcbatch.engines.launch import KERNELS, launch_rk4_stage, name_expressions
+from kcbatch.engines.nvrtc_check import ARCHS, compile_kernels, format_report, nvrtc_unavailable_reason
 
 ROOT = Path(__file__).resolve().parent.parent
 NVRTC_WHY = nvrtc_unavailable_reason()
@@ -32,7 +32,7 @@ def test_every_kernel_compiles_with_nvrtc(arch, fast_math):
     print(f"\n{format_report([res])}\n{res.log if res.warnings else ''}")
     assert res.cubin_bytes > 0
     if not res.has_report:
-        from kcbatch.nvrtc_check import nvrtc_version
+        from kcbatch.engines.nvrtc_check import nvrtc_version
         # Seen with NVRTC 13.0 only; the version CI installs must report.
         assert nvrtc_version() < (13, 5), "NVRTC compiled but returned no ptxas -v report"
         pytest.skip(f"NVRTC {nvrtc_version()} returned no ptxas report for this compile")
@@ -145,12 +145,11 @@ def test_gpu_sim_matches_cpu_engine_on_ba_batch(fast_math):
 
 
 def test_cuda_backend_failure_is_cached_with_one_line(monkeypatch):
-    from kcbatch import _cuda_backend
-    from kcbatch.engines import EngineUnavailable
-    monkeypatch.setattr(_cuda_backend, "_state", "no CUDA device found")
-    assert _cuda_backend.unavailable_reason() == "no CUDA device found"
+    from kcbatch.engines import EngineUnavailable, cuda
+    monkeypatch.setattr(cuda, "_state", "no CUDA device found")
+    assert cuda.unavailable_reason() == "no CUDA device found"
     with pytest.raises(EngineUnavailable) as info:
-        _cuda_backend.cupy()
+        cuda.cupy()
     assert "\n" not in str(info.value) and "no CUDA device found" in str(info.value)
 
 
@@ -187,10 +186,11 @@ def test_launch_wrapper_refuses_more_systems_than_32_bit_indexing_allows():
 
 def test_batch_is_capped_so_kernels_can_index_it():
     from kcbatch.config import StudyConfig
-    from kcbatch.kernel_specs import MAX_SYSTEMS
+    from kcbatch.engines import get_engine
+    from kcbatch.engines.launch import MAX_SYSTEMS
     from kcbatch.study import choose_batch
     cfg = StudyConfig(nodes=10_000, k_num=50, batch=100_000, runs=100_000, seed=1)
-    b = choose_batch(cfg, "gpu-sim", 100_000)
+    b = choose_batch(cfg, get_engine("gpu-sim"), 100_000)
     assert b * 10_000 * 50 <= MAX_SYSTEMS < (b + 1) * 10_000 * 50
 
 

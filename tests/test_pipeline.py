@@ -46,11 +46,6 @@ def tiny(**changes) -> StudyConfig:
     return StudyConfig(**{**TINY, "batch": 2, **changes})
 
 
-def batch_args(cfg: StudyConfig) -> dict:
-    return dict(seed=cfg.seed, nodes=cfg.nodes, m=cfg.m, omega_mu=cfg.omega_mu,
-                omega_sigma=cfg.omega_sigma, k_values=cfg.k_values, precision=cfg.precision)
-
-
 def producer_threads() -> list[threading.Thread]:
     return [t for t in threading.enumerate()
             if t.name.startswith(PRODUCER_PREFIX) and t.is_alive()]
@@ -121,9 +116,8 @@ def test_records_do_not_depend_on_batch_size_or_producers(reference, batch, prod
 
 def test_run_inputs_depend_only_on_seed_and_run():
     cfg = tiny()
-    args = batch_args(cfg)
-    both = make_batch([3, 1], **args)
-    alone = {1: make_batch([1], **args), 3: make_batch([3], **args)}
+    both = make_batch([3, 1], cfg)
+    alone = {1: make_batch([1], cfg), 3: make_batch([3], cfg)}
     assert both.runs == [3, 1]
     b = both.batch
     assert b.n_networks == 2
@@ -178,7 +172,7 @@ def test_producer_exception_reaches_consumer_with_traceback(monkeypatch):
     monkeypatch.setattr(pipeline, "barabasi_albert", _failing_ba(bad_seed))
     delivered = []
     with pytest.raises(RuntimeError, match="synthetic generator failure") as info:
-        for item in produce(chunk_runs(range(6), 1), producers=2, **batch_args(cfg)):
+        for item in produce(chunk_runs(range(6), 1), cfg, producers=2):
             delivered.append(item.runs)
     # in-order delivery up to the failing chunk, then the producer's exception
     assert delivered == [[0], [1], [2], [3]]
@@ -205,16 +199,16 @@ def test_closing_the_generator_early_cancels_pending_work(monkeypatch):
     lock = threading.Lock()
     release = threading.Event()
 
-    def blocking_make_batch(chunk, **kw):
+    def blocking_make_batch(chunk, cfg):
         with lock:
             started.append(chunk[0])
         if chunk[0] != 0:
             # hold both workers busy so the queued chunks are still pending at close()
             release.wait(timeout=60)
-        return real(chunk, **kw)
+        return real(chunk, cfg)
 
     monkeypatch.setattr(pipeline, "make_batch", blocking_make_batch)
-    gen = produce(chunk_runs(range(20), 1), producers=2, prefetch=2, **batch_args(cfg))
+    gen = produce(chunk_runs(range(20), 1), cfg, producers=2, prefetch=2)
     first = next(gen)
     assert first.runs == [0]
     assert len(producer_threads()) == 2
@@ -247,7 +241,7 @@ def test_closing_the_generator_early_cancels_pending_work(monkeypatch):
 
 def test_breaking_out_of_the_loop_leaves_no_thread():
     cfg = tiny()
-    for item in produce(chunk_runs(range(6), 1), producers=2, **batch_args(cfg)):
+    for item in produce(chunk_runs(range(6), 1), cfg, producers=2):
         assert item.runs == [0]
         break
     # the generator is released by the loop; CPython finalizes it at once
@@ -257,8 +251,7 @@ def test_breaking_out_of_the_loop_leaves_no_thread():
 def test_pipeline_times_are_recorded():
     cfg = tiny()
     times = PipelineTimes()
-    items = list(produce(chunk_runs(range(6), 2), producers=2, times=times,
-                         **batch_args(cfg)))
+    items = list(produce(chunk_runs(range(6), 2), cfg, producers=2, times=times))
     assert [it.runs for it in items] == [[0, 1], [2, 3], [4, 5]]
     assert times.batches == 3 and len(times.waits) == 3
     assert all(it.gen_seconds > 0 for it in items)

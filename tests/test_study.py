@@ -6,6 +6,8 @@ import pytest
 
 import kcbatch.study as study_mod
 from kcbatch.config import StudyConfig
+from kcbatch.engines import get_engine
+from kcbatch.engines.base import HOST_AUTO_BATCH
 from kcbatch.study import choose_batch, run_study
 
 SMALL = dict(runs=6, nodes=150, m=2, k_num=5, t_transient=0.5, t_measure=0.5, sample_every=2,
@@ -31,6 +33,9 @@ def test_out_of_memory_halves_the_batch_and_loses_nothing(monkeypatch):
                 raise OutOfMemoryError("out of memory allocating 1 GiB")
             return self.inner.integrate(batch, spec)
 
+        def __getattr__(self, name):
+            return getattr(self.inner, name)
+
     monkeypatch.setattr(study_mod, "get_engine", lambda *a: Flaky(real_get_engine(*a)))
     notes = []
     result = run_study(StudyConfig(**SMALL, batch=4), on_notice=notes.append)
@@ -43,20 +48,29 @@ def test_out_of_memory_halves_the_batch_and_loses_nothing(monkeypatch):
 
 
 def test_out_of_memory_at_batch_one_is_raised(monkeypatch):
+    real_get_engine = study_mod.get_engine
+
     class Broken:
+        def __init__(self, inner):
+            self.inner = inner
+
         def integrate(self, batch, spec):
             raise OutOfMemoryError("out of memory")
 
-    monkeypatch.setattr(study_mod, "get_engine", lambda *a: Broken())
+        def __getattr__(self, name):
+            return getattr(self.inner, name)
+
+    monkeypatch.setattr(study_mod, "get_engine", lambda *a: Broken(real_get_engine(*a)))
     with pytest.raises(OutOfMemoryError):
         run_study(StudyConfig(**SMALL, batch=1))
 
 
 def test_auto_batch_on_cpu_is_small_and_bounded_by_pending_runs():
     cfg = StudyConfig(**SMALL, batch="auto")
-    assert choose_batch(cfg, "cpu", 100) == study_mod.CPU_AUTO_BATCH
-    assert choose_batch(cfg, "cpu", 3) == 3
-    assert choose_batch(StudyConfig(**SMALL, batch=16), "cpu", 5) == 5
+    cpu = get_engine("cpu")
+    assert choose_batch(cfg, cpu, 100) == HOST_AUTO_BATCH
+    assert choose_batch(cfg, cpu, 3) == 3
+    assert choose_batch(StudyConfig(**SMALL, batch=16), cpu, 5) == 5
 
 
 def test_study_result_shapes_and_r_match_records():

@@ -7,7 +7,7 @@ compile is the one CuPy performs at run time (same source, same name
 expressions), done to a cubin for a real architecture so ptxas reports the
 registers, stack and spills of every kernel.
 
-Run ``python -m kcbatch.nvrtc_check`` to print the report.
+Run ``python -m kcbatch.engines.nvrtc_check`` to print the report.
 """
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ import re
 import sys
 from dataclasses import dataclass
 
-from .kernel_source import gpu_source
-from .kernel_specs import name_expressions
+from .launch import name_expressions
+from .source import gpu_source
 
 ARCHS = ("sm_80", "sm_90")
 

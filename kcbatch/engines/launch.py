@@ -17,7 +17,11 @@ from typing import Any
 
 import numpy as np
 
-REAL_C = {"float32": "float", "float64": "double"}
+from ..config import REAL_DTYPES
+
+# C name of each precision's real type (the precision table itself is config's).
+_C_REAL = {np.dtype(np.float32): "float", np.dtype(np.float64): "double"}
+REAL_C = {name: _C_REAL[np.dtype(t)] for name, t in REAL_DTYPES.items()}
 _SCALAR_DTYPES = {"long long": np.int64, "int": np.int32, "double": np.float64}
 _POINTER_DTYPES = {"long long": np.int64, "int": np.int32, "double": np.float64}
 

@@ -1,6 +1,6 @@
 """gpu-sim: the CUDA kernels compiled for the CPU with g++ and called via ctypes.
 
-It runs the GPU engine's own launch sequence (``engine_gpu.KernelEngine``) on
+It runs the GPU engine's own launch sequence (``base.KernelEngine``) on
 numpy arrays, so CI without a GPU still executes every line of
 ``kernels/kuramoto.cu``. Slow; meant for tests. The shared library is built
 once per source text and cached under ``$KCBATCH_CACHE_DIR`` (default
@@ -19,9 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .engine_gpu import BackendEngine
-from .kernel_source import sim_launcher_name, sim_source, source_digest
-from .kernel_specs import BLOCK, KernelSpec
+from .base import BackendEngine
+from .launch import BLOCK, KernelSpec
+from .source import sim_launcher_name, sim_source, source_digest
 
 CXX_FLAGS = ("-O2", "-std=c++17", "-fopenmp", "-shared", "-fPIC", "-fno-fast-math",
              "-ffp-contract=off", "-w")
@@ -104,3 +104,6 @@ class SimEngine(BackendEngine):
     @staticmethod
     def make_backend(fast_math: bool):
         return SimBackend(fast_math)
+
+    def describe(self) -> str:
+        return f"gpu-sim: the CUDA kernels compiled with {_compiler()} (OpenMP), for tests"

@@ -1,4 +1,4 @@
-"""Lazy CuPy backend.
+"""The GPU engine: the kernels' launch sequence over CuPy, and the lazy CuPy backend.
 
 Importing kcbatch never imports CuPy. The first GPU use resolves it here and
 caches the outcome: a working backend, or one clear line saying why the GPU is
@@ -10,7 +10,15 @@ import functools
 import math
 from typing import Any
 
-from .kernel_specs import BLOCK, KernelSpec
+from ..config import StudyConfig
+from .base import BackendEngine, EngineUnavailable, predict_kernel_bytes
+from .launch import BLOCK, KernelSpec, name_expressions
+from .source import gpu_source
+
+# --batch auto: the largest batch whose predicted arrays fit this fraction of
+# free device memory, capped where throughput stops growing (128 on an H100).
+GPU_MEMORY_FRACTION = 0.7
+GPU_AUTO_BATCH_CAP = 128
 
 _UNSET = object()
 _state: Any = _UNSET  # the cupy module, or a str reason
@@ -52,7 +60,6 @@ def cupy():
     """The cupy module (raises EngineUnavailable with the cached reason)."""
     s = _resolve()
     if isinstance(s, str):
-        from .engines import EngineUnavailable
         raise EngineUnavailable(f"GPU unusable: {s}")
     return s
 
@@ -61,8 +68,6 @@ def cupy():
 def _module(device_id: int, fast_math: bool):
     """One compiled RawModule per (device, options); CuPy also caches on disk
     keyed on the source text."""
-    from .kernel_source import gpu_source
-    from .kernel_specs import name_expressions
     cp = cupy()
     with cp.cuda.Device(device_id):
         mod = cp.RawModule(code=gpu_source(fast_math=fast_math), options=("-std=c++17",),
@@ -82,3 +87,31 @@ class CupyBackend:
         mod = _module(self.xp.cuda.Device().id, self.fast_math)
         fn = mod.get_function(spec.symbol(real))
         fn((math.ceil(n_threads / BLOCK),), (BLOCK,), tuple(args))
+
+
+class GpuEngine(BackendEngine):
+    """Integrates batches on the current CUDA device with CuPy RawKernels."""
+
+    name = "gpu"
+
+    @staticmethod
+    def make_backend(fast_math: bool):
+        return CupyBackend(fast_math)
+
+    def auto_batch(self, cfg: StudyConfig) -> int:
+        free, _total = cupy().cuda.runtime.memGetInfo()
+        fit = int(GPU_MEMORY_FRACTION * free // predict_kernel_bytes(cfg, 1))
+        return min(fit, GPU_AUTO_BATCH_CAP)
+
+    def describe(self) -> str:
+        cp = cupy()
+        props = cp.cuda.runtime.getDeviceProperties(cp.cuda.Device().id)
+        free, total = cp.cuda.runtime.memGetInfo()
+        name = props["name"].decode() if isinstance(props["name"], bytes) else props["name"]
+        return f"gpu: {name}, {free / 2**30:.1f} of {total / 2**30:.1f} GiB free"
+
+    def release_memory(self) -> None:
+        cupy().get_default_memory_pool().free_all_blocks()
+
+    def memory_in_use(self) -> int | None:
+        return int(cupy().get_default_memory_pool().total_bytes())

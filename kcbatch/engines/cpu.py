@@ -1,6 +1,7 @@
 """CPU engine: the RK4 protocol over a packed batch, in numba.
 
-This is the CPU twin of ``kernels/kuramoto.cu``, step for step. Each RK4 stage
+This is the CPU twin of ``kernels/kuramoto.cu``, step for step, and runs the
+same step loop (``IntegrationSpec.schedule``). Each RK4 stage
 is one pass, ``_rk4_stage`` (mirrors the ``rk4_stage`` kernel): per row, gather
 the neighbours' (sin, cos) of the stage point for all nK systems at once, form
 the derivative with
@@ -10,7 +11,7 @@ point (or, in the last stage, of the wrapped new phase) into the other buffer.
 
 Trig dominates the CPU cost: numba's ``np.sin`` is scalar libm (~10
 ns/element) and numpy's ufuncs need extra passes over memory, so the stage
-uses :func:`kcbatch.fastmath_cpu.sincos`, plain arithmetic that vectorises
+uses :func:`kcbatch.engines.cpu_trig.sincos`, plain arithmetic that vectorises
 over K. Rows are independent and each sums its neighbours in CSR order, so a
 network's results do not depend on the batch it is in.
 
@@ -22,9 +23,10 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from .batch import Batch
-from .config import IntegrationSpec
-from .fastmath_cpu import fix_large, sincos, sincos_array
+from ..batch import Batch
+from ..config import IntegrationSpec, StudyConfig
+from .base import HOST_AUTO_BATCH, ba_edges, systems_limit
+from .cpu_trig import fix_large, sincos, sincos_array
 
 TWO_PI = 2.0 * np.pi
 # Rows per parallel chunk: the per-row scratch is allocated once per chunk.
@@ -114,19 +116,17 @@ def order_parameter(S: np.ndarray, C: np.ndarray, node_offset: np.ndarray) -> np
 
 
 class CpuEngine:
-    """Integrates a :class:`Batch` on the CPU with all cores (numba threads)."""
+    """Integrates a :class:`Batch` on the CPU with all cores (numba threads).
+
+    It has no fast-math mode: its trig is one implementation (``cpu_trig``)."""
 
     name = "cpu"
-
-    def __init__(self, precision: str = "float32", fast_math: bool = False):
-        self.precision = precision
-        self.fast_math = fast_math  # no effect: the CPU trig is one implementation
 
     def integrate(self, batch: Batch, spec: IntegrationSpec) -> np.ndarray:
         """Run the protocol; returns samples ``[B, nK, n_samples]`` float64."""
         real = batch.dtype.type
         n_k = batch.n_k
-        theta = np.repeat(batch.theta0[:, None], n_k, axis=1)
+        theta = np.repeat(batch.theta0[:, None], n_k, axis=1)   # [R, nK]
         # Double-buffered (sin, cos): stage s reads buffer s % 2, writes the other.
         S = (np.empty_like(theta), np.empty_like(theta))
         C = (np.empty_like(theta), np.empty_like(theta))
@@ -136,13 +136,34 @@ class CpuEngine:
         graph = (batch.indptr, batch.indices, batch.inv_deg, batch.omega, batch.row_net,
                  batch.couplings)
         sincos_array(theta.reshape(-1), S[0].reshape(-1), C[0].reshape(-1))
-        q = 0
-        for step in range(spec.n_transient + spec.n_measure):
+        for q in spec.schedule():
             for stage in range(4):
                 _rk4_stage(*graph, S[stage % 2], C[stage % 2], S[1 - stage % 2],
                            C[1 - stage % 2], theta, acc, stage, dt)
-            s = step - spec.n_transient
-            if s >= 0 and s % spec.sample_every == 0:
+            if q is not None:
                 samples[:, :, q] = order_parameter(S[0], C[0], batch.node_offset)
-                q += 1
         return samples
+
+    def batch_limit(self, cfg: StudyConfig) -> int:
+        return systems_limit(cfg)
+
+    def auto_batch(self, cfg: StudyConfig) -> int:
+        return HOST_AUTO_BATCH
+
+    def predict_bytes(self, cfg: StudyConfig, batch: int) -> int:
+        """Host bytes of :meth:`integrate`'s arrays and the packed batch."""
+        it = np.dtype(cfg.real_dtype).itemsize
+        rows = batch * cfg.nodes
+        nnz = batch * 2 * ba_edges(cfg.nodes, cfg.m)
+        state = rows * cfg.k_num * it * 6  # theta, acc, S[2], C[2]
+        graph = (rows + 1) * 8 + nnz * 4 + rows * (4 + 3 * it) + (batch + 1) * 8
+        return state + graph + batch * cfg.k_num * (it + cfg.spec.n_samples * 8)
+
+    def describe(self) -> str:
+        return f"cpu: numba, {numba.get_num_threads()} threads"
+
+    def release_memory(self) -> None:
+        pass
+
+    def memory_in_use(self) -> int | None:
+        return None

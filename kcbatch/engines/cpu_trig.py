@@ -5,7 +5,7 @@ ufuncs need a separate pass over memory. Written as plain arithmetic —
 Cody–Waite reduction to ``r`` in [-pi/4, pi/4] with ``x = q pi/2 + r``, then
 minimax polynomials — the loop over K vectorises (AVX2: 8 float32 lanes).
 
-Accuracy (tested in tests/test_fastmath_cpu.py against numpy): float32 within
+Accuracy (tested in tests/test_cpu_trig.py against numpy): float32 within
 ~2 ulp, float64 within ~2 ulp, for |x| up to ~1e4 (float32) / ~1e9 (float64),
 the phases here being in [0, 2pi) plus one RK4 increment. NaN and inf give NaN.
 Coefficients: Cephes ``sinf``/``cosf`` (float32) and fdlibm ``__kernel_sin/cos``

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from .kernel_specs import KERNELS, Param
+from .launch import KERNELS, REAL_C, Param
 
 KERNEL_FILE = "kuramoto.cu"
 SIM_HEADER = "cuda_sim.h"
@@ -18,10 +18,10 @@ SIM_HEADER = "cuda_sim.h"
 
 def _read(name: str) -> str:
     try:
-        from .kernels import read_source
+        from ..kernels import read_source
     except ModuleNotFoundError:
-        # A source checkout on sys.path without an install: kernels/ is beside us.
-        return (Path(__file__).resolve().parent.parent / "kernels" / name).read_text("utf-8")
+        # A source checkout on sys.path without an install: kernels/ is beside kcbatch/.
+        return (Path(__file__).resolve().parents[2] / "kernels" / name).read_text("utf-8")
     return read_source(name)
 
 
@@ -45,11 +45,11 @@ def sim_launcher_name(spec_name: str, real: str) -> str:
 def sim_source(*, fast_math: bool = False) -> str:
     """The C++ translation unit of the gpu-sim backend: the CUDA built-ins
     header, the kernel file, and one ``extern "C"`` launcher per instantiation
-    (signatures generated from :mod:`kcbatch.kernel_specs`)."""
+    (signatures generated from :mod:`kcbatch.engines.launch`)."""
     parts = [preamble(fast_math=fast_math), _read(SIM_HEADER), f"#line 1 \"{KERNEL_FILE}\"",
              _read(KERNEL_FILE), "// ---- generated launchers ----"]
     for spec in KERNELS:
-        for real in (("float32", "float64") if spec.templated else ("float64",)):
+        for real in (tuple(REAL_C) if spec.templated else ("float64",)):
             params = ", ".join(
                 f"void* {p.name}" if p.is_pointer else f"{p.c_type(real)} {p.name}"
                 for p in spec.params)

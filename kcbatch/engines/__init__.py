@@ -1,0 +1,80 @@
+"""Engines: one interface (:class:`Engine`), one implementation per device.
+
+An engine integrates a packed :class:`~kcbatch.batch.Batch` with the protocol
+of an :class:`~kcbatch.config.IntegrationSpec` and returns the sampled order
+parameter ``[B, nK, n_samples]`` (float64). Devices (``config.DEVICES``):
+
+* ``cpu``     — numpy + numba (``cpu.py``), always available;
+* ``gpu``     — CuPy RawKernels (``cuda.py``), needs CuPy and a CUDA device;
+* ``gpu-sim`` — the same kernels compiled for the CPU with g++ (``sim.py``),
+  slow, exists to test the kernels without a GPU;
+* ``auto``    — ``gpu`` when usable, else ``cpu``.
+
+This module is the package's public face: code outside ``engines/`` imports
+from here only. Nothing here imports CuPy at module import time.
+"""
+from __future__ import annotations
+
+import functools
+
+from ..config import DEVICE_CHOICES, DEVICES
+from .base import Engine, EngineUnavailable
+
+__all__ = ["DEVICES", "Engine", "EngineUnavailable", "available", "get_engine",
+           "nvrtc_unavailable_reason", "resolve_device", "why_unavailable"]
+
+
+def why_unavailable(device: str) -> str | None:
+    """None when ``device`` can run here, else a one-line reason."""
+    if device == "cpu":
+        return None
+    if device == "gpu":
+        from . import cuda
+        return cuda.unavailable_reason()
+    if device == "gpu-sim":
+        from . import sim
+        return sim.unavailable_reason()
+    return f"unknown device {device!r}: must be one of {', '.join(DEVICE_CHOICES)}"
+
+
+def nvrtc_unavailable_reason() -> str | None:
+    """None when the kernels can be compiled with NVRTC here (no GPU needed)."""
+    from .nvrtc_check import nvrtc_unavailable_reason as reason
+    return reason()
+
+
+def available(device: str) -> bool:
+    return why_unavailable(device) is None
+
+
+def resolve_device(device: str) -> tuple[str, str | None]:
+    """Map ``auto`` to a concrete device. Returns (device, notice or None)."""
+    if device != "auto":
+        return device, None
+    reason = why_unavailable("gpu")
+    if reason is None:
+        return "gpu", None
+    return "cpu", f"no usable GPU ({reason}); running on the CPU"
+
+
+def get_engine(device: str, fast_math: bool = False) -> Engine:
+    """The engine for a concrete device (raises EngineUnavailable with the reason).
+
+    ``fast_math`` selects the float32 trig intrinsic of the CUDA kernels (gpu,
+    gpu-sim); the CPU engine has one trig implementation and ignores it."""
+    return _engine(device, bool(fast_math) and device != "cpu")
+
+
+@functools.lru_cache(maxsize=None)
+def _engine(device: str, fast_math: bool) -> Engine:
+    reason = why_unavailable(device)
+    if reason is not None:
+        raise EngineUnavailable(f"device {device!r} is unusable: {reason}")
+    if device == "cpu":
+        from .cpu import CpuEngine
+        return CpuEngine()
+    if device == "gpu":
+        from .cuda import GpuEngine
+        return GpuEngine(fast_math)
+    from .sim import SimEngine
+    return SimEngine(fast_math)
