@@ -11,11 +11,14 @@ row ``v``.
 """
 from __future__ import annotations
 
+import math
 import numbers
 
+import numba
 import numpy as np
 
-__all__ = ["MAX_NODES", "from_networkx", "graph_stats", "require_int"]
+__all__ = ["MAX_NODES", "from_networkx", "graph_stats", "require_int", "require_real",
+           "simple_csr_from_edges"]
 
 # indices are int32, so node ids must fit in it.
 MAX_NODES = 2**31 - 1
@@ -27,6 +30,89 @@ def require_int(name: str, value, allowed: str) -> int:
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
         raise ValueError(f"invalid {name}={value!r}: must be an integer {allowed}")
     return int(value)
+
+
+def require_real(name: str, value, allowed: str) -> float:
+    """Finite ``value`` as a Python float, or ValueError naming ``name``, the value and ``allowed``."""
+    if (isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real)
+            or not math.isfinite(value)):
+        raise ValueError(f"invalid {name}={value!r}: must be a finite number {allowed}")
+    return float(value)
+
+
+@numba.njit(cache=True, nogil=True)
+def simple_csr_from_edges(n, src, dst, n_edges):
+    """Sorted CSR of the simple graph behind an edge list, in O(n + E).
+
+    ``src``, ``dst`` int32 arrays whose first ``n_edges`` entries are edges
+    ``{src[j], dst[j]}`` on nodes ``0..n-1`` (the rest is ignored, so callers
+    may pass an over-allocated buffer). Self-loops are dropped; an edge given
+    more than once (in either orientation) is kept once.
+
+    Returns ``(indptr int64 [n+1], indices int32 [2E], self_loops, duplicates)``
+    with the counts of entries dropped for each reason.
+
+    Rows come out sorted without a comparison sort: both orientations of each
+    edge are counting-sorted by column, then stably by row (a two-pass radix
+    sort), so each row's columns arrive ascending and repeats sit side by side.
+    numba caches this in the callers' files: touch them after editing here.
+    """
+    self_loops = 0
+    by_col = np.zeros(n + 1, dtype=np.int64)
+    for j in range(n_edges):
+        a = src[j]
+        b = dst[j]
+        if a == b:
+            self_loops += 1
+        else:
+            by_col[a + 1] += 1
+            by_col[b + 1] += 1
+    for i in range(n):
+        by_col[i + 1] += by_col[i]
+    n_arcs = by_col[n]
+    arc_row = np.empty(n_arcs, dtype=np.int32)
+    arc_col = np.empty(n_arcs, dtype=np.int32)
+    for j in range(n_edges):
+        a = src[j]
+        b = dst[j]
+        if a != b:
+            k = by_col[b]
+            arc_row[k] = a
+            arc_col[k] = b
+            by_col[b] += 1
+            k = by_col[a]
+            arc_row[k] = b
+            arc_col[k] = a
+            by_col[a] += 1
+
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    for k in range(n_arcs):
+        indptr[arc_row[k] + 1] += 1
+    for i in range(n):
+        indptr[i + 1] += indptr[i]
+    fill = indptr[:-1].copy()
+    indices = np.empty(n_arcs, dtype=np.int32)
+    for k in range(n_arcs):
+        r = arc_row[k]
+        indices[fill[r]] = arc_col[k]
+        fill[r] += 1
+
+    # Drop repeats in place: a repeated edge is repeated in both its rows.
+    out = 0
+    start = 0
+    for i in range(n):
+        stop = indptr[i + 1]
+        row_start = out
+        for k in range(start, stop):
+            if out == row_start or indices[out - 1] != indices[k]:
+                indices[out] = indices[k]
+                out += 1
+        start = stop
+        indptr[i + 1] = out
+    duplicates = (n_arcs - out) // 2
+    if out < n_arcs:
+        indices = indices[:out].copy()
+    return indptr, indices, self_loops, duplicates
 
 
 def graph_stats(indptr: np.ndarray, indices: np.ndarray) -> dict:

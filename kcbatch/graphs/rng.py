@@ -114,3 +114,33 @@ def uniform_below(s, bound):
         x = xoshiro_next(s) & mask
         if x < b:
             return np.int64(x)
+
+
+_U11 = _U64(11)
+_TWO_M53 = 2.0 ** -53
+
+
+@numba.njit(cache=True, nogil=True)
+def uniform01(s):
+    """Uniform double in ``[0, 1)`` from one draw: its top 53 bits times 2**-53.
+
+    Every value is a multiple of 2**-53, so ``1 - u`` is exact; comparisons
+    ``u < p`` give probability ``p`` up to that grid.
+    """
+    return np.float64(xoshiro_next(s) >> _U11) * _TWO_M53
+
+
+@numba.njit(cache=True, nogil=True)
+def geometric_skip(s, log1mp):
+    """Failures before the next success of Bernoulli(p) trials, as a float64 >= 0.
+
+    ``log1mp`` is ``log(1 - p)`` (< 0; ``-inf`` for ``p = 1``, which gives 0).
+    Inverse transform from one draw: ``floor(log(u) / log(1 - p))`` with
+    ``u = 1 - uniform01`` in ``(0, 1]`` (never 0, so the log is finite). The
+    result is returned as a float because for tiny ``p`` it can exceed any
+    integer range; callers compare it with what is left before converting.
+    Draws are capped at ``-log(2**-53) / -log(1 - p)``: the geometric tail
+    beyond that has probability ``2**-53``.
+    """
+    u = 1.0 - uniform01(s)
+    return np.floor(np.log(u) / log1mp)
