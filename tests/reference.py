@@ -1,4 +1,4 @@
-"""Independent float64 reference of the kcbatch protocol (design.md, step 4).
+"""Independent float64 reference of the kcbatch protocol (docs/design.md, steps 4-5).
 
 Written from the design document only; it imports nothing from ``kcbatch`` and
 deliberately computes the coupling term the direct way,
