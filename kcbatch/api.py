@@ -53,9 +53,16 @@ def simulate(graphs: Sequence[Any], omega: Any, theta0: Any, k_values: Any, *,
     if not isinstance(graphs, (list, tuple)):
         graphs = list(graphs)
     csr = [_as_csr(g, i) for i, g in enumerate(graphs)]
+    # checked here, not left to pack(), so that the messages name these arguments
+    if not csr:
+        raise ValueError("invalid graphs: empty; need at least one graph")
+    k_values = np.asarray(k_values, dtype=np.float64)
+    if k_values.ndim not in (1, 2) or k_values.shape[-1] < 1 \
+            or (k_values.ndim == 2 and k_values.shape[0] != len(csr)):
+        raise ValueError(f"invalid k_values with shape {k_values.shape}: need [nK] or "
+                         f"[{len(csr)}, nK] (one row per graph) with nK >= 1")
     batch = pack(csr, _per_graph(omega, len(csr), "omega"),
-                 _per_graph(theta0, len(csr), "theta0"), np.asarray(k_values, dtype=np.float64),
-                 precision)
+                 _per_graph(theta0, len(csr), "theta0"), k_values, precision)
     concrete, _ = resolve_device(device)
     samples = get_engine(concrete, fast_math).integrate(batch, spec)
     return samples if return_samples else samples.mean(axis=2)

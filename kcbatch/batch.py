@@ -14,6 +14,9 @@ import numpy as np
 
 from .config import REAL_DTYPES
 
+# Rows of a batch get int32 ids (indices, row_net): at most 2**31 - 1 of them.
+MAX_ROWS = 2**31 - 1
+
 
 @dataclass(frozen=True, eq=False)
 class Batch:
@@ -89,15 +92,21 @@ def pack(graphs: Sequence[tuple[np.ndarray, np.ndarray]],
     nnzs = np.empty(b, dtype=np.int64)
     for g, (indptr, indices) in enumerate(graphs):
         indptr = np.asarray(indptr)
-        n = indptr.shape[0] - 1
+        n = indptr.shape[0] - 1 if indptr.ndim == 1 else 0  # 0: rejected just below
         if indptr.ndim != 1 or n < 1 or indptr[0] != 0 or np.any(np.diff(indptr) < 0):
-            raise ValueError(f"invalid graph {g}: indptr must be a non-decreasing 1-D array "
-                             f"starting at 0 with at least 2 entries")
+            shown = np.array2string(indptr.ravel(), threshold=8, edgeitems=3,
+                                    max_line_width=10**6)
+            raise ValueError(f"invalid graph {g}: indptr (shape {indptr.shape}, {shown}) must "
+                             f"be a non-decreasing 1-D array starting at 0 with at least "
+                             f"2 entries")
         if np.asarray(indices).shape != (int(indptr[-1]),):
             raise ValueError(f"invalid graph {g}: indices has shape {np.shape(indices)}, "
                              f"indptr[-1]={int(indptr[-1])}")
         if len(indices) and (np.min(indices) < 0 or np.max(indices) >= n):
-            raise ValueError(f"invalid graph {g}: neighbour ids must lie in [0, {n})")
+            ids = np.asarray(indices)
+            bad = ids[(ids < 0) | (ids >= n)][0]
+            raise ValueError(f"invalid graph {g}: neighbour id {bad} out of range; "
+                             f"ids must lie in [0, {n})")
         for name, arr in (("omega", omegas[g]), ("theta0", thetas[g])):
             if np.shape(arr) != (n,):
                 raise ValueError(f"invalid {name} for graph {g}: shape {np.shape(arr)}, "
@@ -109,8 +118,8 @@ def pack(graphs: Sequence[tuple[np.ndarray, np.ndarray]],
     edge_offset = np.zeros(b + 1, dtype=np.int64)
     np.cumsum(nnzs, out=edge_offset[1:])
     rows = int(node_offset[-1])
-    if rows >= 2**31:
-        raise ValueError(f"batch too large: {rows} rows; int32 ids need fewer than 2**31")
+    if rows > MAX_ROWS:
+        raise ValueError(f"batch too large: {rows} rows; int32 ids allow at most {MAX_ROWS}")
     indptr_all = np.empty(rows + 1, dtype=np.int64)
     indices_all = np.empty(int(edge_offset[-1]), dtype=np.int32)
     for g, (indptr, indices) in enumerate(graphs):

@@ -5,25 +5,22 @@ runs in well under a minute on two cores.
 """
 from __future__ import annotations
 
-import csv
 import json
 import re
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
 import kcbatch
-from kcbatch.cli import main
 from kcbatch.config import StudyConfig
 from kcbatch.engines import available, why_unavailable
 from kcbatch.stats import format_summary
 
-from fs_helpers import unwritable_out
+from helpers import (assert_usage_error, invoke, ok, r_columns, r_matrix, read_csv, run_kcbatch,
+                     unwritable_out)
 
 EXPORTS = ("kcbatch.sqlite", "summary.json", "runs.csv", "kc_hist.png", "r_curves.png")
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -38,45 +35,8 @@ TINY = ["run", "--runs", "2", "--nodes", "100", "--k-num", "4", "--t-transient",
         "--quiet"]
 
 
-def invoke(args, **kw):
-    result = CliRunner().invoke(main, [str(a) for a in args], **kw)
-    assert "Traceback" not in result.output, result.output
-    # Anything but a clean exit or sys.exit() is an unhandled crash.
-    assert result.exception is None or isinstance(result.exception, SystemExit), \
-        (result.output, result.exception)
-    return result
-
-
-def ok(args, **kw):
-    result = invoke(args, **kw)
-    assert result.exit_code == 0, result.output
-    return result
-
-
-def read_csv(path: Path) -> tuple[list[str], list[dict[str, str]]]:
-    with open(path, newline="") as fh:
-        reader = csv.DictReader(fh)
-        rows = list(reader)
-        return list(reader.fieldnames or []), rows
-
-
-def r_columns(header: list[str]) -> list[str]:
-    return [h for h in header if h.startswith("r@K=")]
-
-
 def k_of(column: str) -> float:
     return float(column.split("=", 1)[1].split("#")[0])
-
-
-def r_matrix(path: Path) -> np.ndarray:
-    header, rows = read_csv(path)
-    return np.array([[float(row[c]) for c in r_columns(header)] for row in rows])
-
-
-def without_seconds(path: Path) -> list[dict[str, str]]:
-    header, rows = read_csv(path)
-    assert "seconds" in header
-    return [{k: v for k, v in row.items() if k != "seconds"} for row in rows]
 
 
 @pytest.fixture(scope="module")
@@ -88,26 +48,6 @@ def smoke(tmp_path_factory):
 
 
 # --------------------------------------------------------------------------- bad input
-
-def assert_usage_error(result, *needles: str, config_error: bool = True) -> str:
-    """Exit 2, no traceback, exactly one ``Error: ...`` line on stderr naming things.
-
-    ConfigErrors (ours) must be the *only* stderr line; click's own usage errors
-    come with click's 'Usage:/Try --help' preamble, still with one Error line.
-    """
-    assert result.exit_code == 2, (result.exit_code, result.output)
-    assert "Traceback" not in result.output
-    assert result.stdout == "", result.stdout
-    lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
-    errors = [ln for ln in lines if ln.startswith("Error:")]
-    assert len(errors) == 1, result.stderr
-    if config_error:
-        assert lines == errors, f"expected one line on stderr, got {result.stderr!r}"
-    line = errors[0]
-    for needle in needles:
-        assert needle in line, f"{needle!r} not in {line!r}"
-    return line
-
 
 @pytest.mark.parametrize("extra, needles", [
     (["--nodes", "3"], ["nodes", "3", "m=3"]),
@@ -162,7 +102,7 @@ def test_bad_flag_values(extra, needles):
     (["--no-such-flag"], ["--no-such-flag"]),
 ])
 def test_click_rejects_non_numeric_and_unknown_choices(extra, needles):
-    assert_usage_error(invoke(TINY + extra), *needles, config_error=False)
+    assert_usage_error(invoke(TINY + extra), *needles)
 
 
 def test_unwritable_out(tmp_path):
@@ -175,7 +115,7 @@ def test_unwritable_out(tmp_path):
 def test_out_is_a_file(tmp_path):
     f = tmp_path / "file"
     f.write_text("x")
-    assert_usage_error(invoke(TINY + ["--out", f]), "--out", str(f), config_error=False)
+    assert_usage_error(invoke(TINY + ["--out", f]), "--out", str(f))
 
 
 @pytest.mark.parametrize("text, needles", [
@@ -200,7 +140,7 @@ def test_bad_toml(tmp_path, text, needles):
 def test_config_file_missing_or_a_directory(tmp_path):
     missing = tmp_path / "missing.toml"
     assert_usage_error(invoke(TINY + ["--config", missing]), "config", str(missing))
-    assert_usage_error(invoke(TINY + ["--config", tmp_path]), "--config", config_error=False)
+    assert_usage_error(invoke(TINY + ["--config", tmp_path]), "--config")
 
 
 def test_resume_nothing_there(tmp_path):
@@ -209,8 +149,7 @@ def test_resume_nothing_there(tmp_path):
 
 
 def test_bad_input_in_a_real_process(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "kcbatch", *TINY, "--threshold", "1.5"],
-                          capture_output=True, text=True, timeout=120)
+    proc = run_kcbatch(*TINY, "--threshold", "1.5")
     assert proc.returncode == 2, proc.stderr
     assert "Traceback" not in proc.stderr + proc.stdout
     assert proc.stdout == ""
@@ -297,26 +236,8 @@ def test_smoke_stdout_has_summary(smoke):
     assert str(out) in result.stdout
 
 
-def test_same_seed_same_results(smoke, tmp_path):
-    out, _ = smoke
-    again = tmp_path / "again"
-    ok(SMOKE + ["--out", again])
-    assert without_seconds(out / "runs.csv") == without_seconds(again / "runs.csv")
-    a = json.loads((out / "summary.json").read_text())
-    b = json.loads((again / "summary.json").read_text())
-    assert a["summary"] == b["summary"]
-
-
-def test_results_do_not_depend_on_batch(smoke, tmp_path):
-    out, _ = smoke  # --batch 2
-    ref = r_matrix(out / "runs.csv")
-    for batch in ("1", "3"):
-        d = tmp_path / f"b{batch}"
-        args = list(SMOKE)
-        args[args.index("--batch") + 1] = batch
-        ok(args + ["--out", d])
-        np.testing.assert_array_equal(r_matrix(d / "runs.csv"), ref, err_msg=f"batch {batch}")
-        assert without_seconds(d / "runs.csv") == without_seconds(out / "runs.csv")
+# Same seed, other --batch: the same numbers, on every device, against run_study:
+# tests/test_study.py::test_cli_study_matches_run_study_and_cpu.
 
 
 def test_run_range_shard_matches_full_study(smoke, tmp_path):
@@ -355,29 +276,8 @@ def test_existing_study_needs_resume(smoke, tmp_path):
     assert (out / "kcbatch.sqlite").read_bytes() == before
 
 
-def test_report_regenerates_exports(smoke, tmp_path):
-    out = tmp_path / "copy"
-    shutil.copytree(smoke[0], out)
-    original_csv = (out / "runs.csv").read_text()
-    original = json.loads((out / "summary.json").read_text())
-    for name in ("runs.csv", "summary.json", "kc_hist.png", "r_curves.png"):
-        (out / name).unlink()
-    result = ok(["report", out])
-    assert (out / "runs.csv").read_text() == original_csv
-    regenerated = json.loads((out / "summary.json").read_text())
-    assert regenerated["summary"] == original["summary"]
-    assert regenerated["config"] == original["config"]
-    assert regenerated["seed"] == 1
-    for name in ("kc_hist.png", "r_curves.png"):
-        assert (out / name).read_bytes()[:8] == PNG_SIGNATURE
-    assert format_summary(original["summary"]) in result.stdout
-
-
-def test_report_without_a_store(tmp_path):
-    result = invoke(["report", tmp_path])
-    assert result.exit_code == 2, result.output
-    assert "Traceback" not in result.output
-    assert str(tmp_path) in result.stderr
+# `kcbatch report` (exports regenerated from the store alone, no store -> exit 2):
+# tests/test_pipeline.py::test_report_regenerates_exports_from_the_store_alone.
 
 
 def test_toml_study_table_drives_a_run_and_flags_override(tmp_path):
@@ -423,8 +323,7 @@ def test_version():
 
 
 def test_python_m_version():
-    proc = subprocess.run([sys.executable, "-m", "kcbatch", "--version"],
-                          capture_output=True, text=True, timeout=120)
+    proc = run_kcbatch("--version")
     assert proc.returncode == 0, proc.stderr
     assert kcbatch.__version__ in proc.stdout
 
@@ -506,6 +405,57 @@ def test_info_lists_devices_and_why_gpu_is_unusable():
         m = re.search(r"^device gpu\s*: unusable: (.+)$", text, re.M)
         assert m, text
         assert m.group(1).strip() == why_unavailable("gpu")
+
+
+# --------------------------------------------------------------------------- tune
+
+# A tiny protocol for `kcbatch tune` (only flags that change the work measured).
+TUNE = ["tune", "--nodes", "100", "--k-num", "4", "--t-transient", "0.5", "--t-measure", "0.5",
+        "--sample-every", "2", "--device", "cpu"]
+
+
+def tune_table(stdout: str) -> dict[int, float]:
+    """{batch size: runs/s} from the rows of `kcbatch tune`'s table (a row starts
+    with the batch size, then runs/s)."""
+    rows = {}
+    for line in stdout.splitlines():
+        m = re.match(r"^\s*(\d+)\s+([0-9.]+)\s", line)
+        if m:
+            assert int(m.group(1)) not in rows, stdout
+            rows[int(m.group(1))] = float(m.group(2))
+    return rows
+
+
+def test_tune_measures_each_batch_size_and_recommends_one_of_them():
+    result = ok(TUNE + ["--batches", "1,2", "--steps", "2"])
+    rows = tune_table(result.stdout)
+    assert sorted(rows) == [1, 2], result.stdout
+    assert all(rate > 0 for rate in rows.values()), rows
+    m = re.search(r"^recommended: --batch (\d+)\b", result.stdout, re.M)
+    assert m, result.stdout
+    pick = int(m.group(1))
+    assert pick in rows
+    # the documented rule: the smallest size within 5% of the best runs/s (the
+    # table rounds runs/s to 0.01, hence the slack)
+    best = max(rows.values())
+    assert rows[pick] >= 0.95 * best - 0.01, (pick, rows)
+    assert all(rows[b] < 0.95 * best + 0.01 for b in rows if b < pick), (pick, rows)
+
+
+@pytest.mark.parametrize("extra, needles", [
+    (["--batches", "1,x"], ["batches", "1,x"]),
+    (["--batches", "1,,2"], ["batches", "1,,2"]),
+    (["--batches", "0,2"], ["batches", "0,2", ">= 1"]),
+    (["--batches", "-4"], ["batches", "-4", ">= 1"]),
+    (["--steps", "0"], ["steps", "0", ">= 1"]),
+    (["--steps", "-3"], ["steps", "-3", ">= 1"]),
+])
+def test_tune_bad_batches_or_steps(extra, needles):
+    assert_usage_error(invoke(TUNE + ["--batches", "1", "--steps", "2"] + extra), *needles)
+
+
+def test_tune_non_integer_steps_is_a_usage_error():
+    assert_usage_error(invoke(TUNE + ["--batches", "1", "--steps", "two"]), "--steps", "two")
 
 
 # --------------------------------------------------------------------------- no cupy

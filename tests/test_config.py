@@ -3,7 +3,7 @@
 Every invalid input must raise :class:`ConfigError` whose message names the
 parameter, repeats the value given and says what is allowed. Expected values
 (the defaults of the original study, sample counts) are written here from
-``design.md`` or counted by brute force, never copied from the code under test.
+``docs/design.md`` or counted by brute force, never copied from the code under test.
 """
 from __future__ import annotations
 
@@ -15,13 +15,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
 import kcbatch.study
-from kcbatch.cli import main
 from kcbatch.config import ConfigError, IntegrationSpec, StudyConfig, load_toml
 
-from fs_helpers import is_root, unwritable_out
+from helpers import is_root, run_cli, unwritable_out
 
 # A small valid study; every bad-input case changes one or two fields of it.
 SMALL = dict(runs=4, nodes=100, m=3, k_num=4, dt=0.05, t_transient=0.5, t_measure=0.5,
@@ -56,7 +54,7 @@ def _restore_permissions(tmp_path):
 # --------------------------------------------------------------------------- defaults
 
 def test_defaults_are_the_original_protocol():
-    # design.md: N=10000, m=3, mu=0, sigma=0.5, K in linspace(0,5,50), dt=0.05,
+    # docs/design.md: N=10000, m=3, mu=0, sigma=0.5, K in linspace(0,5,50), dt=0.05,
     # t_transient=5, t_measure=5, sample_every=10, threshold=0.5, runs=1000, float32.
     cfg = StudyConfig()
     assert cfg.nodes == 10000
@@ -240,8 +238,9 @@ def test_t_measure_below_one_step_suggests_a_valid_value(dt, t_measure):
     # KNOWN BUG (reported): t_measure/dt rounds to 0 steps and config.steps_for
     # suggests t_measure=0.0, which is itself rejected (t_measure must be > 0).
     # The suggestion should be at least one step, i.e. t_measure=dt.
+    # k_max=1: dt=1.0 is RK4-stable there (dt <= 1.39/K_max), so t_measure is what is wrong.
     with pytest.raises(ConfigError) as ei:
-        StudyConfig(dt=dt, t_transient=0.0, t_measure=t_measure, sample_every=1)
+        StudyConfig(dt=dt, k_max=1.0, t_transient=0.0, t_measure=t_measure, sample_every=1)
     msg = check_error(ei.value, "t_measure", repr(t_measure), "integer multiple of dt", "try")
     m = re.search(r"try t_measure=([-+0-9.eE]+)", msg)
     assert m, f"no suggested value in {msg!r}"
@@ -249,7 +248,7 @@ def test_t_measure_below_one_step_suggests_a_valid_value(dt, t_measure):
     assert suggested > 0, (
         f"the message suggests t_measure={suggested!r}, which is itself invalid "
         f"(t_measure must be > 0); it should suggest t_measure={dt!r}: {msg}")
-    assert StudyConfig(dt=dt, t_transient=0.0, t_measure=suggested,
+    assert StudyConfig(dt=dt, k_max=1.0, t_transient=0.0, t_measure=suggested,
                        sample_every=1).spec.n_measure >= 1
 
 
@@ -489,7 +488,7 @@ def captured_config(monkeypatch):
     monkeypatch.setattr(kcbatch.study, "run_study", fake_run_study)
 
     def invoke(args):
-        result = CliRunner().invoke(main, ["run", *args])
+        result = run_cli(["run", *args])
         assert isinstance(result.exception, _Captured), (result.output, result.exception)
         return seen[-1]
     return invoke
@@ -498,7 +497,8 @@ def captured_config(monkeypatch):
 def test_toml_drives_cli_and_flags_override(tmp_path, captured_config):
     p = write(tmp_path / "c.toml", "[study]\n" + TOML_BODY)
     cfg = captured_config(["--config", str(p)])
-    assert cfg == StudyConfig(**TOML_VALUES)
+    # no out given: `run` names a fresh directory (tests/test_outputs.py checks which)
+    assert cfg.out is not None and cfg.replace(out=None) == StudyConfig(**TOML_VALUES)
     # Flags override only what they name; everything else stays from the file.
     cfg = captured_config(["--config", str(p), "--nodes", "200", "--dt", "0.05",
                            "--seed", "7", "--batch", "3", "--precision", "float32",
@@ -513,7 +513,7 @@ def test_toml_drives_cli_and_flags_override(tmp_path, captured_config):
 
 def test_cli_without_config_uses_defaults(captured_config):
     cfg = captured_config(["--seed", "3"])
-    assert cfg == StudyConfig(seed=3)
+    assert cfg.out is not None and cfg.replace(out=None) == StudyConfig(seed=3)
 
 
 def test_flag_fixes_an_invalid_toml_value(tmp_path, captured_config):

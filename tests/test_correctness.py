@@ -1,7 +1,8 @@
 """Parity of every engine with the independent float64 reference (tests/reference.py).
 
-One test body, parametrised over the devices usable here ("cpu" always, "gpu-sim"
-and "gpu" when ``kcbatch.engines.available`` says so) and both precisions.
+One test body, parametrised over the devices (the ``device`` argument:
+tests/conftest.py runs it on cpu, gpu-sim and gpu, skipping those unusable here and
+marking the gpu cases ``gpu``) and both precisions.
 
 Tolerances (absolute, on r and on every sample of r):
 
@@ -19,19 +20,15 @@ Tolerances (absolute, on r and on every sample of r):
 from __future__ import annotations
 
 import math
-import os
-import sys
 
 import networkx as nx
 import numpy as np
 import pytest
 
 import kcbatch
-import kcbatch.engines
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import reference  # noqa: E402  (tests/reference.py: imports nothing from kcbatch)
-from reference import csr_from_edges  # noqa: E402
+import reference  # tests/reference.py: imports nothing from kcbatch
+from reference import csr_from_edges
 
 TOL = {"float64": 1e-9, "float32": 1e-4}
 PRECISIONS = ("float64", "float32")
@@ -43,26 +40,6 @@ DT, T_TR, T_ME, EVERY = 0.05, 2.0, 2.0, 3
 N_TR, N_ME = 40, 40
 K_GRID = np.array([0.0, 0.5, 1.0, 2.0, 3.5, 6.0, 8.0])
 THRESHOLDS = (0.3, 0.5, 0.7, 0.9)
-
-
-# --------------------------------------------------------------------------- devices
-
-def _device_params():
-    params = [pytest.param("cpu", id="cpu")]
-    available = getattr(kcbatch.engines, "available", None)
-    why = getattr(kcbatch.engines, "why_unavailable", None)
-    for dev in ("gpu-sim", "gpu"):
-        try:
-            ok = available is not None and available(dev)
-            reason = None if ok else (why(dev) if why else "kcbatch.engines.available missing")
-        except Exception as exc:  # a missing optional backend module counts as unusable
-            ok, reason = False, f"{type(exc).__name__}: {exc}"
-        marks = () if ok else pytest.mark.skip(reason=f"{dev} unavailable: {reason}")
-        params.append(pytest.param(dev, id=dev, marks=marks))
-    return params
-
-
-DEVICES = _device_params()
 
 
 # --------------------------------------------------------------------------- graphs
@@ -158,7 +135,6 @@ def assert_same_kc(r, r_ref, k, tol):
 # --------------------------------------------------------------------------- tests
 
 @pytest.mark.parametrize("precision", PRECISIONS)
-@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("case", CASES)
 def test_engine_matches_reference(case, device, precision):
     """Every sample of r(t) (and so r(K)) and Kc agree with the float64 reference."""
@@ -179,7 +155,6 @@ def test_engine_matches_reference(case, device, precision):
 
 
 @pytest.mark.parametrize("precision", PRECISIONS)
-@pytest.mark.parametrize("device", DEVICES)
 def test_default_return_is_mean_of_samples(device, precision):
     csr, omega, theta0 = case_inputs("ba120m2")
     r = sim([csr], [omega], [theta0], device=device, precision=precision)
@@ -189,7 +164,6 @@ def test_default_return_is_mean_of_samples(device, precision):
 
 
 @pytest.mark.parametrize("precision", PRECISIONS)
-@pytest.mark.parametrize("device", DEVICES)
 def test_sampling_variants(device, precision):
     """Other (n_transient, n_measure, sample_every): no transient, sample every
     step, one sample only, a non-integer-looking t_measure (21 steps, ceil(21/4)=6)."""
@@ -206,7 +180,6 @@ def test_sampling_variants(device, precision):
                                    err_msg=f"t_tr={t_tr} t_me={t_me} every={every}")
 
 
-@pytest.mark.parametrize("device", DEVICES)
 def test_fast_math_float32(device):
     """fast_math (approximate sin/cos where the backend has them, e.g. CUDA's
     __sinf on phases kept in [0, 2pi)) still meets the float32 tolerance."""
@@ -222,7 +195,6 @@ BATCH = ["ba50m1", "star12", "ba200m3", "isolated+component", "ba80m2+isolated",
 
 
 @pytest.mark.parametrize("precision", PRECISIONS)
-@pytest.mark.parametrize("device", DEVICES)
 def test_batching_invariance(device, precision):
     """Graphs of different sizes in one call: each graph's r equals the reference and
     the r of a call with that graph alone (to roundoff: 1e-12 / 1e-6)."""
@@ -240,7 +212,6 @@ def test_batching_invariance(device, precision):
 
 
 @pytest.mark.parametrize("precision", PRECISIONS)
-@pytest.mark.parametrize("device", DEVICES)
 def test_per_graph_couplings(device, precision):
     """k_values of shape [G, nK]: each graph integrated with its own K grid."""
     cases = ["ba50m1", "ba120m2", "star12"]

@@ -1,4 +1,7 @@
-"""GPU engine tests: run only where CuPy and a CUDA device work (marker ``gpu``)."""
+"""GPU engine tests: run only where CuPy and a CUDA device work (marker ``gpu``).
+
+The gpu cases of the device-parametrised tests (test_correctness.py, the CLI study
+in test_study.py) carry the same marker: ``pytest -m gpu tests`` runs them all."""
 from __future__ import annotations
 
 import numpy as np
@@ -7,7 +10,7 @@ import pytest
 import kcbatch
 from kcbatch.engines import why_unavailable
 
-from gpu_cases import random_batch
+from helpers import random_batch
 
 _REASON = why_unavailable("gpu")
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(_REASON is not None, reason=f"{_REASON}")]
@@ -72,34 +75,6 @@ def test_gpu_memory_prediction_within_10_percent():
     assert cfg.spec.n_samples == spec.n_samples
     predicted = engine.predict_bytes(cfg, b)
     assert abs(predicted - measured) <= 0.10 * measured, (predicted, measured)
-
-
-def test_gpu_study_through_cli_matches_cpu(tmp_path):
-    import csv
-
-    from click.testing import CliRunner
-
-    from kcbatch.cli import main
-
-    def run(device):
-        out = tmp_path / device
-        res = CliRunner().invoke(main, [
-            "run", "--runs", "4", "--batch", "3", "--nodes", "600", "--k-num", "12",
-            "--t-transient", "2", "--t-measure", "2", "--sample-every", "5", "--seed", "9",
-            "--device", device, "--out", str(out), "--quiet"])
-        assert res.exit_code == 0, res.output
-        with open(out / "runs.csv") as fh:
-            return list(csv.DictReader(fh))
-
-    gpu, cpu = run("gpu"), run("cpu")
-    r_cols = [c for c in gpu[0] if c.startswith("r@K=")]
-    assert len(r_cols) == 12
-    for g, c in zip(gpu, cpu, strict=True):
-        r_g = np.array([float(g[k]) for k in r_cols])
-        r_c = np.array([float(c[k]) for k in r_cols])
-        assert np.max(np.abs(r_g - r_c)) <= 1e-4
-        near = np.min(np.abs(r_c - 0.5)) <= 1e-4
-        assert near or g["kc"] == c["kc"]
 
 
 def test_gpu_auto_batch_fits_memory():

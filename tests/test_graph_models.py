@@ -202,6 +202,7 @@ def er_law(n, p):
     return law
 
 
+@pytest.mark.slow
 def test_er_exact_law_on_four_nodes():
     """All 64 graphs on 4 nodes with their exact G(n, p) probabilities; also
     P(edge) = p for each pair by a binomial test."""
@@ -253,6 +254,7 @@ def networkx_er_features():
                      for s in range(GRAPHS_ER)])
 
 
+@pytest.mark.slow
 def test_er_matches_networkx_gnp(networkx_er_features):
     ours = np.array([er_features(np.diff(erdos_renyi(N_ER, K_ER, s)[0])) for s in range(GRAPHS_ER)])
     pvalues = ks_pvalues(ours, networkx_er_features)
@@ -261,6 +263,7 @@ def test_er_matches_networkx_gnp(networkx_er_features):
 
 
 @pytest.mark.parametrize("wrong", ["p+10%", "G(n,M)"])
+@pytest.mark.slow
 def test_er_networkx_test_rejects_wrong_generators(networkx_er_features, wrong):
     if wrong == "p+10%":
         degs = [np.diff(erdos_renyi(N_ER, 1.1 * K_ER, s)[0]) for s in range(GRAPHS_ER)]
@@ -369,6 +372,7 @@ def ws_law(n, k, p):
     return law
 
 
+@pytest.mark.slow
 def test_ws_exact_law_on_five_nodes():
     """The exact law of WS(5, 2, 1/2) (the enumeration checked against networkx
     itself), matched by ours and failed by a too-small p."""
@@ -414,6 +418,7 @@ def networkx_ws_features():
                                  N_WS, K_WS) for s in range(GRAPHS_WS)])
 
 
+@pytest.mark.slow
 def test_ws_matches_networkx(networkx_ws_features):
     ours = np.array([ws_features(*watts_strogatz(N_WS, K_WS, P_WS, s), N_WS, K_WS)
                      for s in range(GRAPHS_WS)])
@@ -423,6 +428,7 @@ def test_ws_matches_networkx(networkx_ws_features):
 
 
 @pytest.mark.parametrize("p_wrong", [0.0, 0.13])
+@pytest.mark.slow
 def test_ws_networkx_test_rejects_wrong_p(networkx_ws_features, p_wrong):
     wrong = np.array([ws_features(*watts_strogatz(N_WS, K_WS, p_wrong, s), N_WS, K_WS)
                       for s in range(GRAPHS_WS)])
@@ -504,6 +510,7 @@ def loop_avoiding_pairing(degrees, rnd):
             return frozenset(edges)
 
 
+@pytest.mark.slow
 def test_powerlaw_pairing_exact_law():
     """gamma = 60 makes every degree min_degree = 2 (P(k=3)/P(k=2) = 1.5**-60),
     so the graph is the erased uniform matching of 10 stubs: its exact law

@@ -182,6 +182,7 @@ def gof_pvalue(samples, law):
 # (6, 4): n = m + 2: node 5 joins 4 of the 5 star nodes, leaving out the hub
 # with P = 4!/(8*7*6*5) = 1/70 and each leaf with P = 69/280.
 @pytest.mark.parametrize("n,m,samples", [(5, 2, 20_000), (6, 1, 30_000), (6, 4, 20_000)])
+@pytest.mark.slow
 def test_first_steps_follow_the_exact_law(n, m, samples):
     law = exact_ba_law(n, m)
     ours = [edge_set(*barabasi_albert(n, m, seed)) for seed in range(samples)]
@@ -411,6 +412,7 @@ def networkx_features():
     ])
 
 
+@pytest.mark.slow
 def test_degree_distribution_matches_networkx(networkx_features):
     ours = np.array([degree_features(np.diff(barabasi_albert(N_DIST, M_DIST, s)[0]))
                      for s in range(GRAPHS)])
@@ -420,6 +422,7 @@ def test_degree_distribution_matches_networkx(networkx_features):
 
 
 @pytest.mark.parametrize("p_pref", [0.0, 0.9], ids=["uniform", "90pct-preferential"])
+@pytest.mark.slow
 def test_degree_test_rejects_wrong_generators(networkx_features, p_pref):
     wrong = np.array([degree_features(mixed_attachment_degrees(N_DIST, M_DIST, 20_000 + s, p_pref))
                       for s in range(GRAPHS)])

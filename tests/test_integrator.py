@@ -119,6 +119,7 @@ def test_mean_field_curve_sanity():
     assert all(0 < a < b < 1 for a, b in zip(rs, rs[1:], strict=False))
 
 
+@pytest.mark.slow  # N = 3000 dense graph, 250 RK4 steps: ~20 s on 2 cores
 def test_dense_graph_matches_mean_field():
     """Dense Erdős–Rényi graph: long-time r(K) follows the infinite-N curve.
 

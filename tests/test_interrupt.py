@@ -4,11 +4,11 @@ Each test starts ``python -m kcbatch run`` on a small CPU study, waits until
 the store holds a finished run (polling SQLite read-only), signals the
 process, checks the store, resumes it and compares the final store with an
 uninterrupted run of the same study (computed once per module). Every
-subprocess is bounded by a timeout and killed if it overruns.
+subprocess is bounded by a timeout and killed if it overruns. Marked ``slow``
+(real processes, seconds each): the fast lane ``-m "not slow"`` skips the file.
 """
 from __future__ import annotations
 
-import os
 import signal
 import sqlite3
 import subprocess
@@ -21,29 +21,24 @@ import pytest
 
 from kcbatch.store import STORE_NAME
 
-pytestmark = pytest.mark.skipif(sys.platform == "win32",
-                                reason="POSIX signals (SIGINT/SIGTERM/SIGKILL semantics)")
+from helpers import KCBATCH, PROCESS_TIMEOUT, kcbatch_env, run_kcbatch
 
-KCBATCH = [sys.executable, "-m", "kcbatch"]
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(sys.platform == "win32",
+                                 reason="POSIX signals (SIGINT/SIGTERM/SIGKILL semantics)")]
+
 # ~3 s of CPU on an idle 2-core machine (12 batches of one network), several
 # times that under load; what matters is that it is far longer than one batch.
 STUDY = ["--runs", "12", "--nodes", "2000", "--m", "3", "--k-num", "8",
          "--t-transient", "2", "--t-measure", "2", "--dt", "0.05", "--sample-every", "10",
          "--seed", "20240601", "--device", "cpu", "--quiet"]
 RUNS = 12
-TIMEOUT = 180  # seconds, per subprocess (generous: the machine may be shared)
+TIMEOUT = PROCESS_TIMEOUT  # seconds, per subprocess
 IGNORED_COLUMNS = ("seconds", "batch_id")
 
 
-def _env() -> dict:
-    env = dict(os.environ)
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
-
-
 def kcbatch_run(*args, timeout: float = TIMEOUT) -> subprocess.CompletedProcess:
-    return subprocess.run([*KCBATCH, "run", *map(str, args)], capture_output=True, text=True,
-                          timeout=timeout, env=_env(), stdin=subprocess.DEVNULL)
+    return run_kcbatch("run", *args, timeout=timeout)
 
 
 def finished_runs(out: Path) -> int:
@@ -80,7 +75,7 @@ def start_and_signal(out: Path, sig: int, *extra: str) -> tuple[int, str, str, i
     (exit status, stdout, stderr, runs stored when the signal was sent)."""
     proc = subprocess.Popen([*KCBATCH, "run", *STUDY, *extra, "--out", str(out)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=_env(), stdin=subprocess.DEVNULL, start_new_session=True)
+                            env=kcbatch_env(), stdin=subprocess.DEVNULL, start_new_session=True)
     try:
         n = wait_for_a_finished_run(proc, out)
         proc.send_signal(sig)
@@ -188,7 +183,7 @@ def test_second_sigint_aborts_the_batch_in_flight(tmp_path, reference):
     # batches of 4: the second signal lands while a whole batch is being integrated
     proc = subprocess.Popen([*KCBATCH, "run", *STUDY, "--batch", "4", "--out", str(out)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                            env=_env(), stdin=subprocess.DEVNULL, start_new_session=True)
+                            env=kcbatch_env(), stdin=subprocess.DEVNULL, start_new_session=True)
     lines: list[str] = []
     first_seen = threading.Event()
 

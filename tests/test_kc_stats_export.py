@@ -351,7 +351,7 @@ def test_summarize_stationarity_warning_threshold():
     s = summarize(recs, K_GRID, 0.5, t_transient=5.0)
     assert s["not_stationary"] == 3
     w = [x for x in s["warnings"] if "--t-transient" in x]
-    assert len(w) == 1 and "transient" in w[0] and "--t-transient 10" in w[0]
+    assert len(w) == 1 and "transient" in w[0] and "--t-transient 20" in w[0]  # 4 x 5
     assert any("--t-transient" in x for x in summarize(recs, K_GRID, 0.5)["warnings"])
     # a looser tolerance removes it
     assert summarize(recs, K_GRID, 0.5, stationarity_tol=0.5)["not_stationary"] == 0

@@ -1,5 +1,6 @@
 """The CUDA sources without a GPU: NVRTC compile, launch-wrapper checks,
-source assembly, packaging. (Numerical parity of gpu-sim: test_correctness.py.)"""
+source assembly, packaging. (Numerical parity of gpu-sim: test_correctness.py; a
+gpu-sim study through the CLI: test_study.py::test_cli_study_matches_run_study_and_cpu.)"""
 from __future__ import annotations
 
 import os
@@ -125,6 +126,7 @@ def test_launch_wrapper_rejects_bad_stage():
         launch_rk4_stage(_Recorder(), "float32", *_stage_args().values(), stage=4, dt=0.05)
 
 
+@pytest.mark.slow  # gpu-sim, like the gpu-sim cases of the device parametrisation
 @pytest.mark.skipif(why_unavailable("gpu-sim") is not None, reason="no C++ compiler")
 @pytest.mark.parametrize("fast_math", [False, True])
 def test_gpu_sim_matches_cpu_engine_on_ba_batch(fast_math):
@@ -146,7 +148,7 @@ def test_gpu_sim_matches_cpu_engine_on_ba_batch(fast_math):
 
 def test_cuda_backend_failure_is_cached_with_one_line(monkeypatch):
     from kcbatch.engines import EngineUnavailable, cuda
-    monkeypatch.setattr(cuda, "_state", "no CUDA device found")
+    monkeypatch.setattr(cuda, "_state", cuda.GpuProblem("no CUDA device found", False))
     assert cuda.unavailable_reason() == "no CUDA device found"
     with pytest.raises(EngineUnavailable) as info:
         cuda.cupy()
@@ -162,6 +164,7 @@ def test_cpu_path_never_imports_cupy():
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
 
 
+@pytest.mark.slow  # builds a wheel
 def test_kernel_sources_ship_inside_the_wheel(tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
@@ -192,27 +195,3 @@ def test_batch_is_capped_so_kernels_can_index_it():
     cfg = StudyConfig(nodes=10_000, k_num=50, batch=100_000, runs=100_000, seed=1)
     b = choose_batch(cfg, get_engine("gpu-sim"), 100_000)
     assert b * 10_000 * 50 <= MAX_SYSTEMS < (b + 1) * 10_000 * 50
-
-
-@pytest.mark.skipif(why_unavailable("gpu-sim") is not None, reason="no C++ compiler")
-def test_gpu_sim_study_through_the_cli_matches_cpu(tmp_path):
-    import csv
-
-    from click.testing import CliRunner
-
-    from kcbatch.cli import main
-
-    def run(device):
-        res = CliRunner().invoke(main, [
-            "run", "--runs", "3", "--batch", "2", "--nodes", "200", "--k-num", "6",
-            "--t-transient", "0.5", "--t-measure", "0.5", "--sample-every", "2", "--seed", "4",
-            "--device", device, "--out", str(tmp_path / device), "--quiet"])
-        assert res.exit_code == 0, res.output
-        assert f"device {device}," in res.output
-        with open(tmp_path / device / "runs.csv") as fh:
-            return list(csv.DictReader(fh))
-
-    sim, cpu = run("gpu-sim"), run("cpu")
-    cols = [c for c in sim[0] if c.startswith("r@K=")]
-    diff = max(abs(float(a[c]) - float(b[c])) for a, b in zip(sim, cpu, strict=True) for c in cols)
-    assert diff <= 1e-4

@@ -7,7 +7,6 @@ driven in-process with click's CliRunner (the same ``main`` as the
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 import sqlite3
 import threading
@@ -17,19 +16,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
 import kcbatch.pipeline as pipeline
-import kcbatch.study as study
-from kcbatch.cli import main as cli_main
 from kcbatch.config import ConfigError, StudyConfig
 from kcbatch.graphs import barabasi_albert
 from kcbatch.pipeline import PipelineTimes, chunk_runs, make_batch, produce
 from kcbatch.records import RunRecord
 from kcbatch.report import EXPORTS
 from kcbatch.seeding import run_inputs
+from kcbatch.stats import format_summary
 from kcbatch.store import STORE_NAME, Store, StoreError
 from kcbatch.study import run_study
+
+from helpers import assert_same_records, assert_usage_error, invoke, ok
 
 # A tiny study with a few crossings (so the Kc fields are not all None).
 TINY = dict(runs=6, nodes=150, m=3, k_min=0.0, k_max=12.0, k_num=5, dt=0.05,
@@ -60,34 +59,9 @@ def assert_no_producer_threads(timeout: float = 5.0) -> None:
     assert producer_threads() == [], f"producer threads left alive: {producer_threads()}"
 
 
-def assert_same_records(got: list[RunRecord], want: list[RunRecord]) -> None:
-    """Equal per-run records: every field except ``seconds``; arrays bitwise
-    (NaN equal to NaN, for failed runs)."""
-    assert [r.run for r in got] == [r.run for r in want]
-    for a, b in zip(got, want, strict=True):
-        for f in dataclasses.fields(RunRecord):
-            if f.name == "seconds":
-                continue
-            x, y = getattr(a, f.name), getattr(b, f.name)
-            if isinstance(x, np.ndarray) or isinstance(y, np.ndarray):
-                x, y = np.asarray(x), np.asarray(y)
-                assert x.dtype == y.dtype and x.shape == y.shape, (a.run, f.name)
-                assert np.array_equal(x, y, equal_nan=True), (
-                    f"run {a.run}: {f.name} differs: {x!r} vs {y!r}")
-            else:
-                assert x == y, f"run {a.run}: {f.name} differs: {x!r} vs {y!r}"
-
-
 def store_records(out: Path) -> list[RunRecord]:
     with Store.open(Path(out) / STORE_NAME) as s:
         return s.records()
-
-
-def cli(*args: str, ok: bool = True):
-    res = CliRunner().invoke(cli_main, [str(a) for a in args])
-    if ok:
-        assert res.exit_code == 0, (res.output, res.exception)
-    return res
 
 
 @pytest.fixture(scope="module")
@@ -308,41 +282,14 @@ def test_non_finite_phases_fail_the_run_not_the_study(tmp_path):
     assert [r[0] for r in rows] == failed and all(r[2] for r in rows)
 
 
-class _FailingEngine:
-    """An engine wrapper that raises ``exc`` on call number ``when`` (1-based)."""
-
-    def __init__(self, engine, exc: BaseException, when: int):
-        self.engine, self.exc, self.when = engine, exc, when
-        self.calls = 0
-        self.sizes: list[int] = []
-
-    def integrate(self, batch, spec):
-        self.calls += 1
-        self.sizes.append(batch.n_networks)
-        if self.calls == self.when:
-            raise self.exc
-        return self.engine.integrate(batch, spec)
-
-    def __getattr__(self, name):
-        return getattr(self.engine, name)
-
-
-def _patch_engine(monkeypatch, exc, when) -> list[_FailingEngine]:
-    made = []
-    real_get_engine = study.get_engine
-
-    def get_engine(*a, **kw):
-        made.append(_FailingEngine(real_get_engine(*a, **kw), exc, when))
-        return made[-1]
-
-    monkeypatch.setattr(study, "get_engine", get_engine)
-    return made
+class OutOfMemoryError(Exception):
+    """Named like cupy.cuda.memory.OutOfMemoryError, which run_study recognises by name."""
 
 
 def test_engine_error_keeps_finished_batches_and_leaves_no_thread(tmp_path, monkeypatch,
-                                                                 reference):
+                                                                 faulty_engines, reference):
     cfg = tiny(batch=2, producers=2, out=tmp_path / "s")
-    _patch_engine(monkeypatch, RuntimeError("synthetic engine failure"), when=2)
+    faulty_engines(exc=RuntimeError("synthetic engine failure"), fail_on={2})
     with pytest.raises(RuntimeError, match="synthetic engine failure"):
         run_study(cfg)
     assert_no_producer_threads()
@@ -352,50 +299,45 @@ def test_engine_error_keeps_finished_batches_and_leaves_no_thread(tmp_path, monk
     assert_same_records(res.records, reference)
 
 
-def test_out_of_memory_halves_the_batch(monkeypatch, reference):
+@pytest.mark.parametrize("exc, fail_on, sizes, halvings", [
+    # once, on the 2nd batch: 4 (ok: runs 0-3), then 2 (OOM: runs 4-5); what is halved
+    # is the batch that failed, not the configured one: 1, 1
+    (MemoryError("synthetic OOM"), {2}, [4, 2, 1, 1], 1),
+    # CuPy's exception (recognised by its name) on every batch of more than one
+    # network: halved twice, 4 -> 2 -> 1, then the six runs one by one
+    (lambda: OutOfMemoryError("out of memory allocating 1 GiB"),
+     lambda call, batch: batch.n_networks > 1, [4, 2] + [1] * 6, 2),
+], ids=["MemoryError-once", "cupy-OutOfMemoryError-above-1"])
+def test_out_of_memory_halves_the_batch_and_loses_nothing(faulty_engines, reference, exc,
+                                                          fail_on, sizes, halvings):
     notices = []
-    engines = _patch_engine(monkeypatch, MemoryError("synthetic OOM"), when=2)
+    engines = faulty_engines(exc=exc, fail_on=fail_on)
     res = run_study(tiny(batch=4), on_notice=notices.append)
-    # 4 (ok: runs 0-3), 2 (OOM: runs 4-5); the batch that failed is halved: 1, 1
-    assert engines[0].sizes == [4, 2, 1, 1]
+    assert engines[0].sizes == sizes
     assert res.batch == 1
-    assert any("halved to 1" in n for n in notices), notices
+    halved = [n for n in notices if "out of memory" in n and "halved" in n]
+    assert len(halved) == halvings, notices
+    assert "halved to 1" in halved[-1], notices
     assert_same_records(res.records, reference)
+    assert_no_producer_threads()
+
+
+def test_out_of_memory_at_batch_one_is_raised(faulty_engines):
+    engines = faulty_engines(exc=OutOfMemoryError("out of memory"))
+    with pytest.raises(OutOfMemoryError):
+        run_study(tiny(batch=1))
+    assert engines[0].sizes == [1]  # nothing left to halve: no retry
     assert_no_producer_threads()
 
 
 # ------------------------------------------------------------------------ resume
 
 
-class _StopAfterFirst:
-    """An engine wrapper that sets ``stop`` when its first batch is integrated."""
-
-    def __init__(self, engine, stop: threading.Event):
-        self.engine = engine
-        self.stop = stop
-        self.calls = 0
-
-    def integrate(self, batch, spec):
-        self.calls += 1
-        out = self.engine.integrate(batch, spec)
-        self.stop.set()
-        return out
-
-    def __getattr__(self, name):
-        return getattr(self.engine, name)
-
-
-def test_stop_then_resume_equals_uninterrupted(tmp_path, monkeypatch, reference):
+def test_stop_then_resume_equals_uninterrupted(tmp_path, monkeypatch, faulty_engines,
+                                               reference):
     cfg = tiny(batch=2, out=tmp_path / "study")
     stop = threading.Event()
-    wrappers = []
-    real_get_engine = study.get_engine
-
-    def get_engine(*a, **kw):
-        wrappers.append(_StopAfterFirst(real_get_engine(*a, **kw), stop))
-        return wrappers[-1]
-
-    monkeypatch.setattr(study, "get_engine", get_engine)
+    wrappers = faulty_engines(after=lambda call, batch: stop.set())
     first = run_study(cfg, stop=stop)
     assert first.interrupted
     assert wrappers[0].calls == 1
@@ -439,14 +381,12 @@ def test_resume_refuses_a_different_protocol(tmp_path):
     with pytest.raises(StoreError, match="nothing to resume"):
         run_study(cfg.replace(out=tmp_path / "empty"), resume=True)
     # the CLI: exit 2, message names the field; the store is untouched
-    res = cli("run", "--resume", cfg.out, "--nodes", "999", "--quiet", ok=False)
-    assert res.exit_code == 2, res.output
-    assert "nodes" in res.stderr and "999" in res.stderr, res.stderr
-    assert "Traceback" not in res.output
+    assert_usage_error(invoke(["run", "--resume", cfg.out, "--nodes", "999", "--quiet"]),
+                       "nodes", "999")
     assert [r.run for r in store_records(cfg.out)] == [0, 1]
     # a new study into a directory that holds one: exit 2, pointing at --resume
-    res = cli("run", *TINY_FLAGS, "--out", cfg.out, ok=False)
-    assert res.exit_code == 2 and f"kcbatch run --resume {cfg.out}" in res.stderr, res.stderr
+    assert_usage_error(invoke(["run", *TINY_FLAGS, "--out", cfg.out]),
+                       f"kcbatch run --resume {cfg.out}")
     assert [r.run for r in store_records(cfg.out)] == [0, 1]
 
 
@@ -455,19 +395,20 @@ def test_resume_refuses_a_different_protocol(tmp_path):
 
 @pytest.fixture(scope="module")
 def shards(tmp_path_factory):
-    """Shard directories made with ``kcbatch run --run-range``."""
+    """Shard directories: run_study with a run range, i.e. ``kcbatch run --run-range``
+    without the exports, which merge does not read (a CLI shard against the full
+    study: test_cli.py::test_run_range_shard_matches_full_study)."""
     root = tmp_path_factory.mktemp("shards")
     made = {}
     specs = {
-        "a": ("0:3", []), "b": ("3:6", []),
-        "c": ("0:4", []), "d": ("2:6", []),
-        "e": ("0:2", []), "f": ("4:6", []),
-        "seed8": ("3:6", ["--seed", "8"]), "nodes160": ("3:6", ["--nodes", "160"]),
+        "a": (0, 3, {}), "b": (3, 6, {}),
+        "c": (0, 4, {}), "d": (2, 6, {}),
+        "e": (0, 2, {}), "f": (4, 6, {}),
+        "seed8": (3, 6, {"seed": 8}), "nodes160": (3, 6, {"nodes": 160}),
     }
-    for name, (rng, extra) in specs.items():
+    for name, (start, stop, extra) in specs.items():
         out = root / name
-        # later flags win in click, so `extra` overrides TINY_FLAGS
-        cli("run", *TINY_FLAGS, *extra, "--batch", "2", "--run-range", rng, "--out", out)
+        run_study(tiny(batch=2, run_start=start, run_stop=stop, out=out, **extra))
         made[name] = out
     made["root"] = root
     return made
@@ -480,7 +421,7 @@ def test_shards_hold_their_range(shards):
 
 def test_merge_equals_unsharded_study(shards, reference):
     out = shards["root"] / "merged_ab"
-    res = cli("merge", out, shards["a"], shards["b"])
+    res = ok(["merge", out, shards["a"], shards["b"]])
     assert "6 of 6 runs" in res.output
     assert "overlap" not in res.output and "missing" not in res.output
     assert_same_records(store_records(out), reference)
@@ -489,23 +430,19 @@ def test_merge_equals_unsharded_study(shards, reference):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["summary"]["runs"] == 6
     # merging again into the same directory is refused
-    again = cli("merge", out, shards["a"], shards["b"], ok=False)
-    assert again.exit_code == 2 and "already exists" in again.stderr
+    assert_usage_error(invoke(["merge", out, shards["a"], shards["b"]]), "already exists")
 
 
 @pytest.mark.parametrize("other,field", [("seed8", "seed"), ("nodes160", "nodes")])
 def test_merge_refuses_shards_of_different_studies(shards, other, field):
     out = shards["root"] / f"bad_{other}"
-    res = cli("merge", out, shards["a"], shards[other], ok=False)
-    assert res.exit_code == 2, res.output
-    assert f"invalid {field}=" in res.stderr, res.stderr
-    assert "Traceback" not in res.output
+    assert_usage_error(invoke(["merge", out, shards["a"], shards[other]]), f"invalid {field}=")
     assert not (out / STORE_NAME).exists()
 
 
 def test_merge_reports_overlapping_shards(shards, reference):
     out = shards["root"] / "merged_cd"
-    res = cli("merge", out, shards["c"], shards["d"])
+    res = ok(["merge", out, shards["c"], shards["d"]])
     assert "overlapping runs" in res.output and "2-3" in res.output, res.output
     assert "missing" not in res.output
     # the overlap is the same numbers in both shards, so the merge is the study
@@ -514,12 +451,12 @@ def test_merge_reports_overlapping_shards(shards, reference):
 
 def test_merge_reports_missing_runs_and_resume_completes_them(shards, reference):
     out = shards["root"] / "merged_ef"
-    res = cli("merge", out, shards["e"], shards["f"])
+    res = ok(["merge", out, shards["e"], shards["f"]])
     assert "4 of 6 runs" in res.output
     assert "missing runs: 2-3" in res.output, res.output
     assert f"kcbatch run --resume {out}" in res.output
     assert [r.run for r in store_records(out)] == [0, 1, 4, 5]
-    done = cli("run", "--resume", out, "--quiet")
+    done = ok(["run", "--resume", out, "--quiet"])
     assert "interrupted" not in done.output
     assert_same_records(store_records(out), reference)
     summary = json.loads((out / "summary.json").read_text())
@@ -531,7 +468,7 @@ def test_merge_reports_missing_runs_and_resume_completes_them(shards, reference)
 
 def test_report_regenerates_exports_from_the_store_alone(tmp_path):
     out = tmp_path / "study"
-    cli("run", *TINY_FLAGS, "--batch", "3", "--out", out)
+    ok(["run", *TINY_FLAGS, "--batch", "3", "--out", out])
     before = {name: (out / name).read_bytes() for name in EXPORTS}
     # a directory holding nothing but a copy of the store
     alone = tmp_path / "alone"
@@ -540,8 +477,8 @@ def test_report_regenerates_exports_from_the_store_alone(tmp_path):
             sqlite3.connect(alone / STORE_NAME) as dst:
         src.backup(dst)
     assert sorted(p.name for p in alone.iterdir()) == [STORE_NAME]
-    res = cli("report", alone)
-    assert "runs" in res.output and "Kc" in res.output
+    res = ok(["report", alone])
+    assert format_summary(json.loads(before["summary.json"])["summary"]) in res.stdout
     for name in EXPORTS:
         assert (alone / name).is_file(), name
     # the text exports are identical to the ones written by `run`
@@ -553,9 +490,8 @@ def test_report_regenerates_exports_from_the_store_alone(tmp_path):
     # and `report` on the original directory rewrites deleted exports
     for name in EXPORTS:
         (out / name).unlink()
-    cli("report", out)
+    ok(["report", out])
     assert (out / "runs.csv").read_bytes() == before["runs.csv"]
     assert all((out / name).is_file() for name in EXPORTS)
     # a directory without a store: exit 2, no traceback
-    res = cli("report", tmp_path, ok=False)
-    assert res.exit_code == 2 and "no kcbatch store" in res.stderr
+    assert_usage_error(invoke(["report", tmp_path]), "no kcbatch store", str(tmp_path))

@@ -255,6 +255,7 @@ def test_lambda_max_warns_when_out_of_products():
 
 @pytest.mark.parametrize("coupling", theory.COUPLINGS)
 @pytest.mark.parametrize("dist", DENSITIES)
+@pytest.mark.slow
 def test_thresholds_against_degree_moments(coupling, dist):
     G = nx.disjoint_union(nx.barabasi_albert_graph(700, 3, seed=7), nx.empty_graph(3))
     indptr, indices, A = graph(G)

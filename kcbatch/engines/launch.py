@@ -188,6 +188,10 @@ def launch_rk4_stage(backend, real: str,
     if not 0 <= stage <= 3:
         raise ValueError(f"rk4_stage: stage={stage} must be 0..3")
     total = _systems(rows, n_k, "rk4_stage")
+    if indices.shape[0] > MAX_SYSTEMS:
+        # The kernel reads row pointers as 32-bit ints.
+        raise ValueError(f"rk4_stage: {indices.shape[0]} edge entries; a batch may hold at "
+                         f"most {MAX_SYSTEMS} (use a smaller batch)")
     _launch(backend, RK4_STAGE, real, total,
             dict(indptr=indptr, indices=indices, inv_deg=inv_deg, omega=omega,
                  row_net=row_net, couplings=couplings, sc_in=sc_in, sc_out=sc_out,

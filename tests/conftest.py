@@ -1,0 +1,73 @@
+"""The test suite's spine: device parametrisation, engine faults, markers.
+
+* ``device`` -- a test that takes an argument named ``device`` (and does not
+  parametrize it itself) runs once per device: ``cpu``, ``gpu-sim``, ``gpu``.
+  Unusable devices are skipped with ``why_unavailable``'s reason; the ``gpu``
+  cases carry the ``gpu`` marker, so ``pytest -m gpu tests`` (``bench/gpu_check``)
+  runs every one of them on a GPU machine; the ``gpu-sim`` cases are ``slow``. For an explicit list (a subset, or
+  combined with other ids) use ``helpers.device_params``.
+* ``faulty_engines`` -- make ``run_study`` integrate through
+  :class:`helpers.FaultyEngine` wrappers (exceptions on chosen calls, callbacks
+  after calls); returns the list of wrappers handed out.
+* markers (``--strict-markers``; registered in pyproject.toml): ``gpu`` (needs a
+  working CUDA device), ``slow`` (real subprocesses with signals, the wheel build,
+  the N=3000 mean-field run, the gpu-sim device: excluded from the fast lane
+  ``-m "not slow"``).
+
+The CLI helpers (``invoke``, ``ok``, ``assert_usage_error``, ``run_kcbatch``, ...)
+are plain functions in tests/helpers.py: ``from helpers import ok``.
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+import pytest
+
+# tests/ on sys.path whatever pytest's import mode: helpers.py and reference.py
+# are imported by name from the test modules.
+_HERE = os.path.dirname(os.path.abspath(__file__))
+if _HERE not in sys.path:
+    sys.path.insert(0, _HERE)
+
+from helpers import FaultyEngine, device_params  # noqa: E402
+
+
+def _parametrizes(metafunc: pytest.Metafunc, name: str) -> bool:
+    """Whether the test parametrizes ``name`` itself (then it chose its devices)."""
+    for mark in metafunc.definition.iter_markers("parametrize"):
+        names = mark.args[0] if mark.args else mark.kwargs.get("argnames", ())
+        if isinstance(names, str):
+            names = [n.strip() for n in names.split(",")]
+        if name in names:
+            return True
+    return False
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    # A hook rather than a parametrized fixture: the device probe (CUDA for gpu)
+    # then runs only in sessions that collect a device-parametrized test.
+    if "device" in metafunc.fixturenames and not _parametrizes(metafunc, "device"):
+        metafunc.parametrize("device", device_params())
+
+
+@pytest.fixture
+def faulty_engines(monkeypatch):
+    """``install(**kw) -> list[FaultyEngine]``: from then on (until
+    ``monkeypatch.undo()`` or the end of the test) every engine that
+    ``kcbatch.study`` gets is a real one wrapped in ``FaultyEngine(engine, **kw)``;
+    the returned list fills with the wrappers as they are made."""
+    import kcbatch.study as study
+
+    def install(**kw) -> list[FaultyEngine]:
+        made: list[FaultyEngine] = []
+        real_get_engine = study.get_engine
+
+        def get_engine(*args, **kwargs):
+            made.append(FaultyEngine(real_get_engine(*args, **kwargs), **kw))
+            return made[-1]
+
+        monkeypatch.setattr(study, "get_engine", get_engine)
+        return made
+
+    return install
