@@ -8,7 +8,9 @@ parameter ``[B, nK, n_samples]`` (float64). Devices (``config.DEVICES``):
 * ``gpu``     — CuPy RawKernels (``cuda.py``), needs CuPy and a CUDA device;
 * ``gpu-sim`` — the same kernels compiled for the CPU with g++ (``sim.py``),
   slow, exists to test the kernels without a GPU;
-* ``auto``    — ``gpu`` when usable, else ``cpu``.
+* ``auto``    — ``gpu`` when usable; ``cpu`` (with a notice) when there is no
+  CUDA device; :class:`GpuUnusable` when a device is there but the GPU stack
+  does not work (running hours on the CPU would hide a fixable install).
 
 This module is the package's public face: code outside ``engines/`` imports
 from here only. Nothing here imports CuPy at module import time.
@@ -20,8 +22,13 @@ import functools
 from ..config import DEVICE_CHOICES, DEVICES
 from .base import Engine, EngineUnavailable
 
-__all__ = ["DEVICES", "Engine", "EngineUnavailable", "available", "get_engine",
-           "nvrtc_unavailable_reason", "resolve_device", "why_unavailable"]
+__all__ = ["DEVICES", "Engine", "EngineUnavailable", "GpuUnusable", "available", "get_engine",
+           "gpu_stack_lines", "nvrtc_unavailable_reason", "resolve_device", "why_unavailable"]
+
+
+class GpuUnusable(EngineUnavailable):
+    """``--device auto`` found a CUDA device it cannot use; the message gives the
+    reason and the fix (the extra to install, or ``--device cpu``) in one line."""
 
 
 def why_unavailable(device: str) -> str | None:
@@ -47,14 +54,28 @@ def available(device: str) -> bool:
     return why_unavailable(device) is None
 
 
+def gpu_stack_lines() -> list[str]:
+    """For ``kcbatch info``: driver, each CUDA device, CuPy, CUDA runtime and NVRTC,
+    one line each, with the fix for each missing piece."""
+    from .diagnose import stack_lines
+    return stack_lines()
+
+
 def resolve_device(device: str) -> tuple[str, str | None]:
-    """Map ``auto`` to a concrete device. Returns (device, notice or None)."""
+    """Map ``auto`` to a concrete device. Returns (device, notice or None).
+
+    Raises GpuUnusable when ``auto`` meets a CUDA device that does not work."""
     if device != "auto":
         return device, None
-    reason = why_unavailable("gpu")
-    if reason is None:
+    from . import cuda
+    problem = cuda.problem()
+    if problem is None:
         return "gpu", None
-    return "cpu", f"no usable GPU ({reason}); running on the CPU"
+    if problem.device_present:
+        fix = f"{problem.fix}, or" if problem.fix else "use"
+        raise GpuUnusable(f"--device auto: a CUDA device is present but unusable: "
+                          f"{problem.reason}; fix: {fix} --device cpu to run on the CPU anyway")
+    return "cpu", f"{problem.reason}; running on the CPU"
 
 
 def get_engine(device: str, fast_math: bool = False) -> Engine:

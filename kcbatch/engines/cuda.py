@@ -1,16 +1,23 @@
 """The GPU engine: the kernels' launch sequence over CuPy, and the lazy CuPy backend.
 
-Importing kcbatch never imports CuPy. The first GPU use resolves it here and
-caches the outcome: a working backend, or one clear line saying why the GPU is
-unusable (no CuPy, no device, driver too old, NVRTC missing, ...).
+Importing kcbatch never imports CuPy. The first GPU use checks the whole stack
+once per process and caches the outcome: a working backend, or a
+:class:`GpuProblem` saying in one line what is wrong, whether a CUDA device is
+there at all (``--device auto`` falls back to the CPU only when none is), and
+the fix. The check asks the driver for devices (``probe.py``, no CuPy), then
+imports CuPy, compiles and launches one tiny kernel and one of CuPy's own
+reductions, so a missing NVRTC or CUDA header is found here rather than in the
+middle of a study.
 """
 from __future__ import annotations
 
 import functools
 import math
+from dataclasses import dataclass
 from typing import Any
 
 from ..config import StudyConfig
+from . import probe
 from .base import BackendEngine, EngineUnavailable, predict_kernel_bytes
 from .launch import BLOCK, KernelSpec, name_expressions
 from .source import gpu_source
@@ -20,48 +27,139 @@ from .source import gpu_source
 GPU_MEMORY_FRACTION = 0.7
 GPU_AUTO_BATCH_CAP = 128
 
+# The backend check's kernel: x[i] = 2i + 1, so sum(x[:n]) = n**2 exactly in float32.
+PROBE_KERNEL = ('extern "C" __global__ void kcbatch_probe(float* x, int n) {\n'
+                '    int i = blockIdx.x * blockDim.x + threadIdx.x;\n'
+                '    if (i < n) x[i] = 2.0f * i + 1.0f;\n}\n')
+PROBE_N = 32
+
+
+@dataclass(frozen=True)
+class GpuProblem:
+    """Why the gpu device is unusable. ``device_present``: a CUDA device (or a
+    failing driver) exists, so falling back to the CPU would hide a broken install."""
+
+    reason: str
+    device_present: bool
+    fix: str | None = None
+
+    def line(self) -> str:
+        return self.reason + (f"; fix: {self.fix}" if self.fix else "")
+
+
 _UNSET = object()
-_state: Any = _UNSET  # the cupy module, or a str reason
+_state: Any = _UNSET  # the cupy module, or a GpuProblem
+
+
+def one_line(exc: BaseException, limit: int = 240) -> str:
+    """``Type: first line of the message`` (compile errors carry whole logs)."""
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    text = f"{type(exc).__name__}: {lines[0] if lines else ''}".rstrip(": ")
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+CHECK_DEVICE = "check the GPU with nvidia-smi (busy, out of memory, or in exclusive-process mode?)"
+
+
+def _is_device_error(exc: BaseException) -> bool:
+    """CuPy's errors from the driver or runtime, as opposed to compile errors."""
+    return type(exc).__name__ in ("CUDADriverError", "CUDARuntimeError", "OutOfMemoryError")
+
+
+def _import_cupy():
+    import cupy
+    return cupy
+
+
+def _check_backend() -> Any:
+    """The cupy module when the GPU works, else a GpuProblem."""
+    drv = probe.probe_driver()
+    if drv.library is None:
+        return GpuProblem(f"no NVIDIA driver ({drv.error})", False,
+                          "install the NVIDIA driver if this machine has an NVIDIA GPU")
+    if not drv.device_present:
+        why = drv.error or "the driver reports 0 devices"
+        return GpuProblem(f"no CUDA device ({why})", False)
+    if drv.error is not None:
+        return GpuProblem(f"the NVIDIA driver is installed but fails ({drv.error})", True,
+                          "repair the NVIDIA driver (nvidia-smi must work)")
+    major = drv.cuda_major
+    if major is not None and major < probe.OLDEST_CUDA_MAJOR:
+        return GpuProblem(f"the NVIDIA driver supports CUDA {drv.version_text()} only; "
+                          f"CUDA {probe.OLDEST_CUDA_MAJOR} or newer is needed", True,
+                          "update the NVIDIA driver")
+    install = probe.install_fix(major)
+    try:
+        cp = _import_cupy()
+    except ModuleNotFoundError as exc:
+        if exc.name != "cupy":  # cupy is there but one of its modules is not
+            return GpuProblem(f"CuPy does not import ({one_line(exc)})", True, install)
+        return GpuProblem("CuPy is not installed", True, install)
+    except Exception as exc:  # a broken install can raise anything at import
+        return GpuProblem(f"CuPy does not import ({one_line(exc)})", True, install)
+    try:
+        runtime = int(cp.cuda.runtime.runtimeGetVersion())
+    except Exception as exc:
+        return GpuProblem(f"CuPy's CUDA runtime does not load ({one_line(exc)})", True,
+                          install)
+    if major is not None and runtime // 1000 > major:
+        return GpuProblem(f"CuPy is built for CUDA {runtime // 1000}.{runtime % 1000 // 10} but "
+                          f"the driver supports CUDA {drv.version_text()}", True,
+                          f"pip uninstall cupy-cuda{runtime // 1000}x, then {install}")
+    try:
+        n = int(cp.cuda.runtime.getDeviceCount())
+    except Exception as exc:
+        return GpuProblem(f"CuPy sees no usable device ({one_line(exc)})", True, install)
+    if n < 1:
+        return GpuProblem("CuPy sees no CUDA device although the driver lists one", True,
+                          install)
+    try:
+        x = cp.zeros(PROBE_N, dtype=cp.float32)
+    except Exception as exc:
+        return GpuProblem(f"the device does not allocate memory ({one_line(exc)})", True,
+                          CHECK_DEVICE)
+    try:
+        cp.RawKernel(PROBE_KERNEL, "kcbatch_probe")((1,), (PROBE_N,), (x, cp.int32(PROBE_N)))
+        values = [float(v) for v in cp.asnumpy(x)]
+    except Exception as exc:  # NVRTC missing or failing, or the launch failing
+        return GpuProblem(f"a test kernel does not compile or run ({one_line(exc)})", True,
+                          CHECK_DEVICE if _is_device_error(exc) else install)
+    if values != [2.0 * i + 1.0 for i in range(PROBE_N)]:
+        return GpuProblem("a test kernel ran but wrote wrong values", True, CHECK_DEVICE)
+    try:
+        total = float(x.sum().item())  # CuPy's own reduction: needs the CUDA headers
+    except Exception as exc:
+        return GpuProblem(f"CuPy's own kernels do not compile or run ({one_line(exc)})", True,
+                          CHECK_DEVICE if _is_device_error(exc) else install)
+    if total != float(PROBE_N ** 2):
+        return GpuProblem(f"CuPy's sum gave {total}, not {PROBE_N ** 2}", True, CHECK_DEVICE)
+    return cp
 
 
 def _resolve():
     global _state
-    if _state is not _UNSET:
-        return _state
-    try:
-        import cupy
-    except Exception as exc:  # ImportError, or a broken install raising anything
-        _state = (f"CuPy is not importable ({type(exc).__name__}: {exc}); "
-                  "install kcbatch[cuda13] or kcbatch[cuda12]")
-        return _state
-    try:
-        n = cupy.cuda.runtime.getDeviceCount()
-    except Exception as exc:
-        _state = f"no usable NVIDIA driver or GPU ({type(exc).__name__}: {exc})"
-        return _state
-    if n < 1:
-        _state = "no CUDA device found"
-        return _state
-    try:
-        cupy.zeros(1, dtype=cupy.float32).sum().item()
-    except Exception as exc:
-        _state = f"the CUDA device does not work ({type(exc).__name__}: {exc})"
-        return _state
-    _state = cupy
+    if _state is _UNSET:
+        _state = _check_backend()
     return _state
 
 
-def unavailable_reason() -> str | None:
+def problem() -> GpuProblem | None:
+    """None when the gpu device works here, else why not (checked once per process)."""
     s = _resolve()
-    return s if isinstance(s, str) else None
+    return s if isinstance(s, GpuProblem) else None
+
+
+def unavailable_reason() -> str | None:
+    p = problem()
+    return None if p is None else p.line()
 
 
 def cupy():
     """The cupy module (raises EngineUnavailable with the cached reason)."""
-    s = _resolve()
-    if isinstance(s, str):
-        raise EngineUnavailable(f"GPU unusable: {s}")
-    return s
+    p = problem()
+    if p is not None:
+        raise EngineUnavailable(f"GPU unusable: {p.line()}")
+    return _state
 
 
 @functools.lru_cache(maxsize=None)

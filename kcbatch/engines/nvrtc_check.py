@@ -1,11 +1,9 @@
 """Compile the kernels with NVRTC, without a GPU, and read the resource report.
 
-Uses the low-level NVRTC binding of CuPy (``cupy_backends.cuda.libs.nvrtc``),
-which needs the NVRTC library but no device or driver — CuPy's higher-level
-compile functions query the device and fail on a machine without one. The
-compile is the one CuPy performs at run time (same source, same name
-expressions), done to a cubin for a real architecture so ptxas reports the
-registers, stack and spills of every kernel.
+Uses the small ctypes binding in ``nvrtc.py``, which needs the NVRTC library
+but no device, driver or CuPy. The compile is the one CuPy performs at run
+time (same source, same name expressions), done to a cubin for a real
+architecture so ptxas reports the registers, stack and spills of every kernel.
 
 Run ``python -m kcbatch.engines.nvrtc_check`` to print the report.
 """
@@ -15,6 +13,7 @@ import re
 import sys
 from dataclasses import dataclass
 
+from . import nvrtc
 from .launch import name_expressions
 from .source import gpu_source
 
@@ -51,12 +50,11 @@ class CompileResult:
 
 
 def nvrtc_unavailable_reason() -> str | None:
+    """None when NVRTC loads, else one line: why, and how to get it."""
     try:
-        from cupy_backends.cuda.libs import nvrtc
-        nvrtc.getVersion()
-    except Exception as exc:  # ImportError, or the NVRTC shared library missing
-        return (f"NVRTC not loadable ({type(exc).__name__}: {exc}); "
-                "install cupy-cuda13x and nvidia-cuda-nvrtc (pip install -e '.[test]')")
+        nvrtc.version()
+    except (nvrtc.NvrtcUnavailable, nvrtc.NvrtcError) as exc:
+        return f"NVRTC not loadable ({exc}); fix: pip install nvidia-cuda-nvrtc"
     return None
 
 
@@ -68,23 +66,14 @@ _REGS = re.compile(r"Compiling entry function '(\S+)' for '(\S+)'\n(?:.*\n)*?.*?
 
 def compile_kernels(arch: str = "sm_90", *, fast_math: bool = False) -> CompileResult:
     """NVRTC-compile every kernel instantiation for ``arch`` (e.g. ``sm_90``)."""
-    from cupy_backends.cuda.libs import nvrtc
     exprs = name_expressions()
-    prog = nvrtc.createProgram(gpu_source(fast_math=fast_math), "kuramoto.cu", [], [])
+    opts = [f"-arch={arch}", "-std=c++17", "-Xptxas=-v"]
     try:
-        for ne in exprs:
-            nvrtc.addNameExpression(prog, ne)
-        opts = [f"-arch={arch}", "-std=c++17", "-Xptxas=-v"]
-        try:
-            nvrtc.compileProgram(prog, opts)
-        except nvrtc.NVRTCError as exc:
-            raise RuntimeError(f"NVRTC failed for {arch}: {exc}\n{nvrtc.getProgramLog(prog)}") \
-                from None
-        log = nvrtc.getProgramLog(prog)
-        lowered = {nvrtc.getLoweredName(prog, ne): ne for ne in exprs}
-        cubin = nvrtc.getCUBIN(prog)
-    finally:
-        nvrtc.destroyProgram(prog)
+        out = nvrtc.compile_program(gpu_source(fast_math=fast_math), "kuramoto.cu", opts, exprs)
+    except nvrtc.NvrtcError as exc:
+        raise RuntimeError(f"NVRTC failed for {arch}: {exc}") from None
+    log, cubin = out.log, out.cubin
+    lowered = {mangled: ne for ne, mangled in out.lowered.items()}
     stack = {m[0]: (int(m[1]), int(m[2]), int(m[3])) for m in _FUNC.findall(log)}
     kernels = []
     for mangled, _arch, regs in _REGS.findall(log):
@@ -95,8 +84,7 @@ def compile_kernels(arch: str = "sm_90", *, fast_math: bool = False) -> CompileR
 
 
 def nvrtc_version() -> tuple[int, int]:
-    from cupy_backends.cuda.libs import nvrtc
-    return tuple(nvrtc.getVersion())
+    return nvrtc.version()
 
 
 def format_report(results: list[CompileResult]) -> str:
