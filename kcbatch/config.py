@@ -18,6 +18,8 @@ from typing import Any, Iterator, Mapping
 
 import numpy as np
 
+from .graphs import MAX_NODES
+
 # The one table of devices: concrete engines, and what ``device=`` accepts.
 DEVICES = ("gpu", "cpu", "gpu-sim")
 DEVICE_CHOICES = ("auto",) + DEVICES
@@ -35,6 +37,16 @@ PROTOCOL_FIELDS = (
 )
 
 
+# RK4's stability region reaches -2.785 on the negative real axis; 2.78 keeps a
+# little inside it. The stiffest mode of the linearised coupling term
+# -(K w_i) sum_j A_ij (theta_i - theta_j) has rate 2 * K * max_i(w_i k_i)
+# (Gershgorin: a row of the weighted Laplacian sums to 2 w_i k_i in absolute value).
+RK4_STABILITY_LIMIT = 2.78
+# More RK4 steps than this per run is a typo in dt, not a study: at 1e8 steps one
+# default run takes days on a GPU, and the kernels index samples with 32-bit ints.
+MAX_STEPS = 10**8
+
+
 class ConfigError(ValueError):
     """A user-facing configuration error (the CLI exits with status 2)."""
 
@@ -45,10 +57,52 @@ class ConfigError(ValueError):
         super().__init__(f"invalid {param}={value!r}: {allowed}")
 
 
+def max_stable_dt(k_abs_max: float, max_wk: float) -> float:
+    """The largest RK4 step (time units) that is linearly stable at coupling
+    ``k_abs_max`` (= max |K| of the grid) when the largest weighted degree
+    ``max_i(w_i k_i)`` is ``max_wk``: ``dt * 2 * K_max * max_wk <= 2.78``.
+    ``inf`` when there is no coupling (K_max = 0 or no edges)."""
+    rate = 2.0 * abs(float(k_abs_max)) * float(max_wk)
+    return math.inf if rate == 0.0 else RK4_STABILITY_LIMIT / rate
+
+
+def check_stable_dt(dt: float, k_abs_max: float, max_wk: float) -> None:
+    """ConfigError naming dt, the bound and the largest dt allowed, unless
+    ``dt <= max_stable_dt(k_abs_max, max_wk)``."""
+    bound = max_stable_dt(k_abs_max, max_wk)
+    # The relative slack lets the decimal the message prints (1.39/5 -> 0.278,
+    # computed as 0.27799999999999997) pass.
+    slack = bound * (1 + 1e-9)
+    if dt > slack:
+        shown = next(v for v in (float(f"{bound:.{d}g}") for d in range(3, 18)) if v <= slack)
+        raise ConfigError(
+            "dt", dt,
+            f"RK4 is unstable beyond dt * 2 * K_max * max(w_i k_i) <= {RK4_STABILITY_LIMIT} "
+            f"(K_max={float(k_abs_max):g}, max(w_i k_i)={float(max_wk):g}): the largest dt "
+            f"allowed is {shown!r}; use a smaller dt or a smaller K range")
+
+
+def _too_many_steps(param: str, duration: float, dt: float, steps: float,
+                    sample_bytes: float | None = None) -> ConfigError:
+    """The error for a dt that makes ``steps`` RK4 steps over ``duration``;
+    ``sample_bytes``: the r samples of one network, when known."""
+    memory = ("" if sample_bytes is None else
+              f", and its r samples would take {format_bytes(sample_bytes)} per network")
+    return ConfigError(
+        "dt", dt,
+        f"gives {steps:.3g} RK4 steps per run over {param}={duration!r} (at most "
+        f"{MAX_STEPS:.0e} are allowed){memory}; use a larger dt (or shorter times)")
+
+
 def steps_for(duration: float, dt: float, param: str, min_steps: int = 0) -> int:
-    """Number of RK4 steps of size ``dt`` in ``duration``; must be an integer.
-    ``min_steps`` keeps the value the error message suggests valid."""
+    """Number of RK4 steps of size ``dt`` in ``duration``; must be an integer
+    no larger than :data:`MAX_STEPS`. ``min_steps`` keeps the value the error
+    message suggests valid."""
     ratio = duration / dt
+    # Before round(): a subnormal dt makes the ratio inf (round raises) or an
+    # integer of hundreds of digits.
+    if not ratio <= MAX_STEPS:
+        raise _too_many_steps(param, duration, dt, ratio)
     n = round(ratio)
     if abs(ratio - n) > 1e-9 * max(1.0, abs(ratio)):
         suggest = float(f"{max(n, min_steps) * dt:.12g}")
@@ -84,6 +138,9 @@ class IntegrationSpec:
                 "sample_every", self.sample_every,
                 f"must be between 1 and the number of measurement steps ({self.n_measure})",
             )
+        if self.n_transient + self.n_measure > MAX_STEPS:
+            raise ConfigError("n_transient + n_measure", self.n_transient + self.n_measure,
+                              f"must be at most {MAX_STEPS:.0e} RK4 steps; use a larger dt")
 
     @classmethod
     def from_times(cls, *, dt: float, t_transient: float, t_measure: float,
@@ -93,6 +150,9 @@ class IntegrationSpec:
         _check_real("t_measure", t_measure, lo=0.0, lo_open=True)
         n_tr = steps_for(t_transient, dt, "t_transient")
         n_me = steps_for(t_measure, dt, "t_measure", min_steps=1)
+        if n_tr + n_me > MAX_STEPS:
+            raise _too_many_steps("t_transient + t_measure", t_transient + t_measure, dt,
+                                  n_tr + n_me)
         if n_me < 1:
             raise ConfigError("t_measure", t_measure, f"must be at least one step (dt={dt!r})")
         _check_int("sample_every", sample_every, lo=1)
@@ -163,6 +223,9 @@ class StudyConfig:
         _check_int("runs", self.runs, lo=1)
         _check_int("m", self.m, lo=1)
         _check_int("nodes", self.nodes, lo=1)
+        if self.nodes > MAX_NODES:
+            raise ConfigError("nodes", self.nodes,
+                              f"must be at most {MAX_NODES} (node ids are 32-bit integers)")
         if self.nodes <= self.m:
             raise ConfigError("nodes", self.nodes,
                               f"must be greater than m={self.m} (the BA seed star has m+1 nodes)")
@@ -173,6 +236,12 @@ class StudyConfig:
         _check_int("k_num", self.k_num, lo=1)
         if self.k_min > self.k_max:
             raise ConfigError("k_min", self.k_min, f"must be <= k_max={self.k_max!r}")
+        if self.k_num == 1 and self.k_min != self.k_max:
+            raise ConfigError(
+                "k_num", 1,
+                f"a single-K grid needs k_min == k_max (got k_min={self.k_min!r}, "
+                f"k_max={self.k_max!r}); use --k-max {self.k_min!r} for K={self.k_min!r} "
+                f"alone, or --k-num >= 2 for the range")
         _check_real("threshold", self.threshold)
         if not 0.0 < self.threshold < 1.0:
             raise ConfigError("threshold", self.threshold, "must lie strictly between 0 and 1")
@@ -195,10 +264,33 @@ class StudyConfig:
         if not self.run_start < stop <= self.runs:
             raise ConfigError("run_range", f"{self.run_start}:{stop}",
                               f"must satisfy 0 <= START < STOP <= runs={self.runs}")
+        _check_real("dt", self.dt, lo=0.0, lo_open=True)
+        # Before the step counts: an unstable dt often also makes them invalid,
+        # and dt is what to change. w_i = 1/max(k_i, 1), so max_i(w_i k_i) = 1.
+        check_stable_dt(self.dt, max(abs(self.k_min), abs(self.k_max)), 1.0)
+        self._check_step_count()
         _ = self.spec  # raises ConfigError for dt, t_transient, t_measure, sample_every
         if self.out is not None:
+            if isinstance(self.out, bytes) or not isinstance(self.out, (str, os.PathLike)):
+                raise ConfigError("out", self.out, "must be a directory path (a string)")
+            if os.fspath(self.out) == "":
+                raise ConfigError("out", self.out, "must be a directory path, not empty")
             object.__setattr__(self, "out", Path(self.out))
             _check_out(self.out)
+
+    def _check_step_count(self) -> None:
+        """Refuse a dt so small that the steps (or the r samples) explode, naming
+        both, before anything is rounded or allocated."""
+        _check_real("t_transient", self.t_transient, lo=0.0)
+        _check_real("t_measure", self.t_measure, lo=0.0, lo_open=True)
+        steps = self.t_transient / self.dt + self.t_measure / self.dt
+        if steps <= MAX_STEPS:
+            return
+        every = self.sample_every if isinstance(self.sample_every, int) and \
+            not isinstance(self.sample_every, bool) and self.sample_every >= 1 else 1
+        sample_bytes = math.ceil(min(self.t_measure / self.dt, 1e300) / every) * self.k_num * 8
+        raise _too_many_steps("t_transient + t_measure", self.t_transient + self.t_measure,
+                              self.dt, steps, sample_bytes)
 
     @property
     def spec(self) -> IntegrationSpec:
@@ -308,6 +400,15 @@ def _check_real(name: str, value: Any, *, lo: float | None = None, lo_open: bool
         raise ConfigError(name, value, f"must be {allowed}")
     if lo is not None and (value < lo or (lo_open and value == lo)):
         raise ConfigError(name, value, f"must be {allowed}")
+
+
+def format_bytes(n: float) -> str:
+    """``n`` bytes as '512 B', '3.2 GB', '4e+289 TB' (decimal units), for messages."""
+    for unit in ("B", "kB", "MB", "GB"):
+        if abs(n) < 1000:
+            return f"{n:.3g} {unit}"
+        n /= 1000
+    return f"{n:.3g} TB"
 
 
 def _check_out(out: Path) -> None:

@@ -98,7 +98,7 @@ def find_kc(k_values, r, threshold: float) -> KcResult:
 
 def make_record(*, run: int, seed_material: str, stats: Mapping[str, float],
                 samples: np.ndarray, n_first_half: int, k_values, threshold: float,
-                seconds: float = 0.0) -> RunRecord:
+                seconds: float = 0.0, input_problem: str | None = None) -> RunRecord:
     """Build the :class:`RunRecord` of one run from its order-parameter samples.
 
     stats: graph statistics with keys nodes, edges, mean_k, mean_k2, k_max.
@@ -115,7 +115,10 @@ def make_record(*, run: int, seed_material: str, stats: Mapping[str, float],
     A run with any non-finite sample is ``status="failed"``: its fail_reason
     names how many of the nK systems were non-finite and the first K affected;
     its Kc fields and stationarity are None and ``censored`` is "none". Its r
-    arrays are kept as computed (NaN where the system failed).
+    arrays are kept as computed (NaN where the system failed). A run whose
+    inputs were unusable (``input_problem``, e.g. frequencies that overflow
+    float32) is failed with that reason whatever its samples. Overflows in
+    these means never print numpy warnings: they show as non-finite r.
     """
     s = np.asarray(samples, dtype=np.float64)
     k, _ = _check_curve(k_values, np.zeros(np.shape(k_values)))
@@ -126,13 +129,14 @@ def make_record(*, run: int, seed_material: str, stats: Mapping[str, float],
     if not 0 <= h < n_s:
         raise ValueError(f"n_first_half={n_first_half!r} must satisfy 0 <= n_first_half < nS={n_s}")
 
-    r = s.mean(axis=1)
-    if h == 0:
-        r_first = r.copy()
-        r_second = r.copy()
-    else:
-        r_first = s[:, :h].mean(axis=1)
-        r_second = s[:, h:].mean(axis=1)
+    with np.errstate(all="ignore"):
+        r = s.mean(axis=1)
+        if h == 0:
+            r_first = r.copy()
+            r_second = r.copy()
+        else:
+            r_first = s[:, :h].mean(axis=1)
+            r_second = s[:, h:].mean(axis=1)
 
     common = dict(
         run=int(run), seed_material=str(seed_material),
@@ -143,11 +147,14 @@ def make_record(*, run: int, seed_material: str, stats: Mapping[str, float],
     )
 
     bad_rows = ~np.all(np.isfinite(s), axis=1)
-    if bad_rows.any():
-        n_bad = int(bad_rows.sum())
-        first = int(np.flatnonzero(bad_rows)[0])
-        reason = (f"non-finite order parameter in {n_bad} of {k.size} (K) systems; "
-                  f"first at K={float(k[first]):.6g} (index {first})")
+    if bad_rows.any() or input_problem:
+        if input_problem:
+            reason = str(input_problem)
+        else:
+            n_bad = int(bad_rows.sum())
+            first = int(np.flatnonzero(bad_rows)[0])
+            reason = (f"non-finite order parameter in {n_bad} of {k.size} (K) systems; "
+                      f"first at K={float(k[first]):.6g} (index {first})")
         return RunRecord(**common, kc=None, kc_interp=None, censored="none",
                          bracket_lo=None, bracket_hi=None, stationarity=None,
                          status="failed", fail_reason=reason)

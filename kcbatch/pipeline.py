@@ -16,13 +16,16 @@ several threads at once, and this arrangement never does that.
 
 An exception in a producer is re-raised in the consumer by ``Future.result()``
 with its original traceback chained; closing the iterator (Ctrl-C, errors)
-cancels pending work and joins the threads, so no thread is left behind.
+cancels pending work and joins the threads, so no thread is left behind —
+except when the ``abandon`` event is set (a second Ctrl-C): then it returns at
+once and a generator call still running is left to the process's exit.
 """
 from __future__ import annotations
 
+import threading
 import time
 from collections import deque
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Iterator, Sequence
 
@@ -34,15 +37,30 @@ from .graphs import barabasi_albert, graph_stats
 from .seeding import run_inputs, seed_material
 
 
+# Batches generated ahead beyond one per producer thread.
+PREFETCH = 2
+# The producer threads' names start with this (``kcbatch-producer_0``, ...).
+PRODUCER_THREAD_PREFIX = "kcbatch-producer"
+# How often a consumer waiting for a batch wakes up, so that a signal handler's
+# exception (a second Ctrl-C) is raised promptly.
+_WAIT_SLICE = 0.1
+
+
 @dataclass(frozen=True, eq=False)
 class Produced:
-    """One packed batch and what the producer learned making it."""
+    """One packed batch and what the producer learned making it.
+
+    input_problems: per run, None or why its inputs are unusable in the
+    study's precision (e.g. frequencies that overflow float32): such a run
+    is recorded as failed with that reason.
+    """
 
     runs: list[int]
     batch: Batch
     stats: list[dict]
     seed_material: list[str]
     gen_seconds: float
+    input_problems: list[str | None] = field(default_factory=list)
 
 
 @dataclass
@@ -73,16 +91,76 @@ def make_batch(runs: Sequence[int], cfg: StudyConfig) -> Produced:
         thetas.append(inp.theta0)
         stats.append(graph_stats(*g))
         material.append(seed_material(cfg.seed, run))
-    batch = pack(graphs, omegas, thetas, cfg.k_values, cfg.precision)
-    return Produced(list(runs), batch, stats, material, time.perf_counter() - t0)
+    # Values beyond the precision's range become inf in the cast; such runs are
+    # marked failed (input_problems) instead of numpy printing a warning.
+    with np.errstate(over="ignore", invalid="ignore"):
+        batch = pack(graphs, omegas, thetas, cfg.k_values, cfg.precision)
+    return Produced(list(runs), batch, stats, material, time.perf_counter() - t0,
+                    input_problems(batch, cfg.precision))
+
+
+def input_problems(batch: Batch, precision: str) -> list[str | None]:
+    """Per network of ``batch``: None, or why its packed inputs are not finite."""
+    out: list[str | None] = []
+    bad_k = ~np.all(np.isfinite(batch.couplings), axis=1)
+    for b in range(batch.n_networks):
+        lo, hi = batch.node_offset[b], batch.node_offset[b + 1]
+        omega = batch.omega[lo:hi]
+        if not np.all(np.isfinite(omega)):
+            out.append(f"natural frequencies overflow {precision} (|omega| > "
+                       f"{float(np.finfo(precision).max):.3g}); use precision float64 or "
+                       f"smaller omega_mu/omega_sigma")
+        elif bad_k[b]:
+            out.append(f"couplings K overflow {precision} (|K| > "
+                       f"{float(np.finfo(precision).max):.3g}); use precision float64 or "
+                       f"smaller k_min/k_max")
+        else:
+            out.append(None)
+    return out
+
+
+def packed_batch_bytes(cfg: StudyConfig, batch: int) -> int:
+    """Bytes of the packed :class:`Batch` of ``batch`` runs of ``cfg``."""
+    n = cfg.nodes
+    e = cfg.m + (n - cfg.m - 1) * cfg.m  # BA edges
+    rows = batch * n
+    it = np.dtype(cfg.real_dtype).itemsize
+    # indptr, indices, then inv_deg, omega, theta0 (real) and row_net (int32) per row
+    return 8 * (rows + 1) + 4 * 2 * e * batch + rows * (4 + 3 * it)
+
+
+def predict_batch_bytes(cfg: StudyConfig, batch: int) -> int:
+    """Peak bytes :func:`make_batch` holds while it makes ``batch`` runs of
+    ``cfg``: every run's graph and inputs, one generator call's scratch
+    arrays, the packed batch and the packing's float64 temporaries."""
+    n = cfg.nodes
+    e = cfg.m + (n - cfg.m - 1) * cfg.m  # BA edges
+    per_run = 8 * (n + 1) + 4 * 2 * e + 16 * n  # CSR + omega, theta0 (float64)
+    scratch = 4 * e + 4 * e + 4 * 2 * e + 4 * n + 8 * n  # src, dst, repeated, picked_by, fill
+    temporaries = 16 * batch * n + 8 * 2 * e
+    return batch * per_run + scratch + packed_batch_bytes(cfg, batch) + temporaries
+
+
+def _wait(fut: Future) -> Produced:
+    """``fut.result()``, waking up regularly so that signal handlers run."""
+    while True:
+        try:
+            return fut.result(timeout=_WAIT_SLICE)
+        except TimeoutError:
+            if fut.done():  # the producer's own TimeoutError, not the wait's
+                raise
 
 
 def produce(chunks: Sequence[Sequence[int]], cfg: StudyConfig, *, producers: int = 1,
-            prefetch: int = 2, times: PipelineTimes | None = None) -> Iterator[Produced]:
+            prefetch: int = PREFETCH, times: PipelineTimes | None = None,
+            abandon: threading.Event | None = None) -> Iterator[Produced]:
     """Yield ``make_batch(chunk, cfg)`` for every chunk, in order, generated ahead
-    by ``producers`` threads with at most ``producers + prefetch`` in flight."""
+    by ``producers`` threads with at most ``producers + prefetch`` in flight.
+
+    Closing the iterator joins the threads, unless ``abandon`` is set: then
+    pending work is cancelled and a batch still being generated is not waited for."""
     times = times if times is not None else PipelineTimes()
-    pool = ThreadPoolExecutor(max_workers=producers, thread_name_prefix="kcbatch-producer")
+    pool = ThreadPoolExecutor(max_workers=producers, thread_name_prefix=PRODUCER_THREAD_PREFIX)
     pending: deque = deque()
     todo = iter(chunks)
     try:
@@ -97,7 +175,7 @@ def produce(chunks: Sequence[Sequence[int]], cfg: StudyConfig, *, producers: int
         while pending:
             fut = pending.popleft()
             t0 = time.perf_counter()
-            item = fut.result()  # re-raises a producer's exception here
+            item = _wait(fut)  # re-raises a producer's exception here
             waited = time.perf_counter() - t0
             times.wait += waited
             times.waits.append(waited)
@@ -108,7 +186,8 @@ def produce(chunks: Sequence[Sequence[int]], cfg: StudyConfig, *, producers: int
     finally:
         for fut in pending:
             fut.cancel()
-        pool.shutdown(wait=True, cancel_futures=True)
+        pool.shutdown(wait=not (abandon is not None and abandon.is_set()),
+                      cancel_futures=True)
 
 
 def chunk_runs(runs: Sequence[int], size: int) -> list[list[int]]:

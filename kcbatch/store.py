@@ -13,17 +13,25 @@ Schema:
 """
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import sqlite3
+import threading
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 
 from .records import RunRecord
 
 STORE_NAME = "kcbatch.sqlite"
+# The lock file of a study directory: held (flock) by the process that runs or
+# resumes the study there, and holding its PID.
+LOCK_NAME = "kcbatch.lock"
 SCHEMA_VERSION = 1
+# What to do about a store that cannot be read, for every message that says so.
+_DAMAGED_FIX = "restore it from a backup, or start a new study in another --out"
 
 _RUN_COLUMNS = (
     ("run", "INTEGER PRIMARY KEY"), ("status", "TEXT NOT NULL"), ("fail_reason", "TEXT"),
@@ -37,7 +45,18 @@ _ARRAYS = ("r", "r_first", "r_second")
 
 
 class StoreError(RuntimeError):
-    """The store is missing, foreign, or contradicts the requested study."""
+    """The store is missing, foreign, damaged, in use, or contradicts the
+    requested study (bad input: the CLI exits with status 2)."""
+
+
+class StoreLocked(StoreError):
+    """Another process is running or resuming the study in that directory."""
+
+
+class StoreIOError(RuntimeError):
+    """Opening or writing a store failed at run time (disk full, unwritable,
+    I/O error): not bad input. What was committed before is intact; the CLI
+    exits with status 1 and prints the command that resumes the study."""
 
 
 def _dump_array(a: np.ndarray) -> str:
@@ -81,25 +100,37 @@ class Store:
 
     @classmethod
     def open(cls, path: str | Path) -> "Store":
+        """Open an existing store, checked: StoreError (one line naming the file
+        and what to do) when it is not a kcbatch store, is damaged, or has a
+        schema this version cannot read."""
         path = str(path)
         if not Path(path).is_file():
             raise StoreError(f"no kcbatch store at {path}")
-        conn = cls._connect(path)
+        conn = None
         try:
-            version = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+            conn = sqlite3.connect(path, isolation_level="DEFERRED", check_same_thread=False)
+            _check_store(conn, path)
+            _use_wal(conn)
+        except sqlite3.OperationalError as exc:
+            if conn is not None:
+                conn.close()
+            raise StoreIOError(f"cannot open the store {path} ({exc})") from None
         except sqlite3.DatabaseError as exc:
-            raise StoreError(f"{path} is not a kcbatch store ({exc})") from None
-        if version is None or int(version[0]) != SCHEMA_VERSION:
-            raise StoreError(f"{path}: unsupported store schema {version}")
+            if conn is not None:
+                conn.close()
+            raise StoreError(f"{path} is not a readable kcbatch store (SQLite: {exc}); "
+                             f"{_DAMAGED_FIX}") from None
+        except BaseException:
+            if conn is not None:
+                conn.close()
+            raise
         return cls(conn, path)
 
     @staticmethod
     def _connect(path: str) -> sqlite3.Connection:
         conn = sqlite3.connect(path, isolation_level="DEFERRED", check_same_thread=False)
         if path != ":memory:":
-            # WAL: a killed writer leaves the last committed batch intact and readable.
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=FULL")
+            _use_wal(conn)
         return conn
 
     def close(self) -> None:
@@ -117,8 +148,21 @@ class Store:
         return None if row is None else row[0]
 
     def set_meta(self, key: str, value: str) -> None:
-        with self.conn:
-            self.conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+        with self._writing(f"meta {key!r}"):
+            with self.conn:
+                self.conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
+    @contextlib.contextmanager
+    def _writing(self, what: str) -> Iterator[None]:
+        """Turn SQLite's run-time write failures into StoreIOError naming the
+        file; the transaction has been rolled back by then."""
+        try:
+            yield
+        except sqlite3.OperationalError as exc:
+            raise StoreIOError(f"writing {what} to {self.path} failed ({exc})") from exc
+        except OSError as exc:
+            raise StoreIOError(f"writing {what} to {self.path} failed "
+                                  f"({exc.strerror or exc})") from exc
 
     @property
     def config(self) -> dict[str, Any]:
@@ -135,7 +179,9 @@ class Store:
             return
         names = [n for n, _ in _RUN_COLUMNS]
         placeholders = ", ".join("?" for _ in names)
-        with self.conn:
+        first, last = records[0].run, records[-1].run
+        what = f"run {first}" if first == last else f"runs {first}-{last}"
+        with self._writing(what), self.conn:
             cur = self.conn.execute(
                 "INSERT INTO batches (first_run, n_runs, device, seconds, finished_at) "
                 "VALUES (?, ?, ?, ?, datetime('now'))",
@@ -186,8 +232,121 @@ class Store:
                                      (run,)).fetchone()
             if row is not None:
                 rows.append(row)
-        with self.conn:
+        with self._writing(f"{len(rows)} runs"), self.conn:
             self.conn.executemany(
                 f"INSERT INTO runs ({', '.join(names)}) VALUES ({', '.join('?' for _ in names)})",
                 rows)
         return len(rows)
+
+
+def _use_wal(conn: sqlite3.Connection) -> None:
+    # WAL: a killed writer leaves the last committed batch intact and readable.
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+
+
+def _check_store(conn: sqlite3.Connection, path: str) -> None:
+    """StoreError unless ``conn`` holds a readable kcbatch store of this schema."""
+    tables = {name for (name,) in conn.execute(
+        "SELECT name FROM sqlite_master WHERE type='table'")}
+    if not {"meta", "runs", "batches"} <= tables:
+        missing = ", ".join(sorted({"meta", "runs", "batches"} - tables))
+        raise StoreError(f"{path} is not a kcbatch store (no {missing} table): it is "
+                         f"damaged or another database; {_DAMAGED_FIX}")
+    meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+    version = meta.get("schema_version")
+    try:
+        number = int(version)
+    except (TypeError, ValueError):
+        raise StoreError(f"{path} is damaged: its schema_version is {version!r}, not a "
+                         f"number; {_DAMAGED_FIX}") from None
+    if number > SCHEMA_VERSION:
+        raise StoreError(f"{path} has store schema {number}, newer than this kcbatch "
+                         f"reads ({SCHEMA_VERSION}): upgrade kcbatch to read it")
+    if number != SCHEMA_VERSION:
+        raise StoreError(f"{path} has an unknown store schema {number} (this kcbatch "
+                         f"reads {SCHEMA_VERSION}); {_DAMAGED_FIX}")
+    for key, kind in (("config", dict), ("k_values", list)):
+        try:
+            value = json.loads(meta[key])
+        except (KeyError, TypeError, ValueError):
+            value = None
+        if not isinstance(value, kind):
+            raise StoreError(f"{path} is damaged: its {key} is missing or unreadable; "
+                             f"{_DAMAGED_FIX}")
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(runs)")}
+    missing = [n for n, _ in _RUN_COLUMNS if n not in columns]
+    if missing:
+        raise StoreError(f"{path} is damaged: table runs lacks column(s) "
+                         f"{', '.join(missing)}; {_DAMAGED_FIX}")
+    problems = [row[0] for row in conn.execute("PRAGMA quick_check(1)")]
+    if problems != ["ok"]:
+        raise StoreError(f"{path} is damaged (SQLite: {problems[0]}); {_DAMAGED_FIX}")
+
+
+# -- the study directory's lock --------------------------------------------
+
+_held_locks: dict[str, list] = {}  # realpath -> [open lock file, depth]
+_held_guard = threading.Lock()
+
+
+@contextlib.contextmanager
+def study_lock(directory: str | Path) -> Iterator[None]:
+    """Hold the exclusive lock of the study directory ``directory`` (an existing
+    directory): StoreLocked, naming the holder's PID, if another process holds
+    it. Re-entrant within a process. Where locks cannot be taken (no fcntl, a
+    read-only directory, a filesystem without flock) it locks nothing."""
+    key = os.path.realpath(directory)
+    with _held_guard:
+        held = _held_locks.get(key)
+        if held is not None:
+            held[1] += 1
+    if held is None:
+        fh = _acquire(Path(directory))
+        with _held_guard:
+            _held_locks[key] = [fh, 1]
+    try:
+        yield
+    finally:
+        with _held_guard:
+            entry = _held_locks[key]
+            entry[1] -= 1
+            if entry[1] == 0:
+                del _held_locks[key]
+                if entry[0] is not None:
+                    entry[0].close()  # closing the file releases the flock
+
+
+def _acquire(directory: Path):
+    """The open lock file of ``directory``, flocked; None where locking is impossible."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX
+        return None
+    path = directory / LOCK_NAME
+    try:
+        fh = open(path, "a+")
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        fh.seek(0)
+        pid = fh.read().strip()
+        fh.close()
+        holder = f" (pid {pid})" if pid.isdigit() else ""
+        raise StoreLocked(
+            f"{directory} is in use by another kcbatch process{holder} running or resuming "
+            f"the study there; wait for it to finish, or stop it and resume with "
+            f"`kcbatch run --resume {directory}`") from None
+    except OSError:
+        fh.close()
+        return None
+    try:
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"{os.getpid()}\n")
+        fh.flush()
+    except OSError:
+        pass  # the lock holds without the PID
+    return fh

@@ -1,0 +1,641 @@
+"""Every failure a clear message: one table of bad inputs and failures, each run
+through the real command line.
+
+Each case gives the argv (``{d}`` is the case's own directory, ``{study}`` a
+copy of a small finished study), a setup that prepares files (a damaged
+store, a held lock, a TOML file), a fault injected in-process where the
+failure is a run-time one (a full disk, a signal during the exports), the
+exit status and the words the error line must contain. The test asserts the
+status, no traceback anywhere, and:
+
+* status 2 (bad input): exactly one non-empty stderr line, ``Error: ...``;
+* status 1 (run-time I/O failure): the error line and the resume command,
+  and the store still intact (``PRAGMA integrity_check``, whole batches);
+* otherwise the words appear in stderr.
+
+Cases that could allocate a lot run in a real process under an address-space
+limit (RLIMIT_AS), so an attempt to allocate would crash instead of passing.
+The double Ctrl-C during graph generation is a separate test (a real process
+and two signals).
+"""
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+
+import kcbatch.report
+from kcbatch.store import LOCK_NAME, STORE_NAME, Store
+
+from helpers import run_cli
+
+pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals and rlimits")
+
+KCBATCH = [sys.executable, "-m", "kcbatch"]
+# A valid study small enough to run in about a second (flags given later override these).
+TINY = ["run", "--runs", "3", "--batch", "1", "--nodes", "100", "--k-num", "4",
+        "--t-transient", "0.5", "--t-measure", "0.5", "--sample-every", "2",
+        "--device", "cpu", "--seed", "1", "--quiet"]
+# Address space for the processes that must refuse before allocating: enough for
+# Python, numpy and numba (~0.4 GB mapped), far below any of their studies.
+ADDRESS_SPACE = 3 * 2**30
+TIMEOUT = 120
+
+
+@dataclass
+class Ctx:
+    """What a case's setup and check see: its directory, the finished study to
+    copy from, values for the argv/words templates, and cleanups."""
+
+    d: Path
+    study: Path
+    values: dict[str, Any] = field(default_factory=dict)
+    cleanup: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
+
+    def fmt(self, text: str) -> str:
+        return text.format(d=self.d, study=self.d / "study", **self.values)
+
+
+@dataclass(frozen=True)
+class Case:
+    argv: tuple[str, ...]
+    code: int
+    words: tuple[str, ...]
+    setup: Callable[[Ctx], None] | None = None
+    fault: Callable[[pytest.MonkeyPatch, Ctx], None] | None = None
+    check: Callable[[Ctx, str], None] | None = None
+    limited: bool = False  # a real process under RLIMIT_AS
+
+
+# --------------------------------------------------------------------------- setups
+
+def copy_study(ctx: Ctx) -> None:
+    shutil.copytree(ctx.study, ctx.d / "study")
+
+
+def store_of(ctx: Ctx) -> Path:
+    return ctx.d / "study" / STORE_NAME
+
+
+def random_bytes(ctx: Ctx) -> None:
+    copy_study(ctx)
+    store_of(ctx).write_bytes(os.urandom(8192))
+    for extra in ("-wal", "-shm"):
+        Path(str(store_of(ctx)) + extra).unlink(missing_ok=True)
+
+
+def corrupt_header(ctx: Ctx) -> None:
+    """Overwrite SQLite's 100-byte header (magic, page size, versions) with junk."""
+    copy_study(ctx)
+    _checkpoint(store_of(ctx))
+    data = bytearray(store_of(ctx).read_bytes())
+    data[:100] = bytes((37 * i + 11) % 256 for i in range(100))
+    store_of(ctx).write_bytes(bytes(data))
+
+
+def schema_version(value: str) -> Callable[[Ctx], None]:
+    def setup(ctx: Ctx) -> None:
+        copy_study(ctx)
+        with contextlib.closing(sqlite3.connect(store_of(ctx))) as con, con:
+            con.execute("UPDATE meta SET value=? WHERE key='schema_version'", (value,))
+    return setup
+
+
+def foreign_database(ctx: Ctx) -> None:
+    (ctx.d / "study").mkdir()
+    with contextlib.closing(sqlite3.connect(store_of(ctx))) as con, con:
+        con.execute("CREATE TABLE notes (text TEXT)")
+
+
+def _checkpoint(path: Path) -> None:
+    """Fold the WAL into the database file, so the file alone is the store."""
+    with contextlib.closing(sqlite3.connect(path)) as con:
+        con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        con.execute("PRAGMA journal_mode=DELETE")
+
+
+def toml(text: str) -> Callable[[Ctx], None]:
+    def setup(ctx: Ctx) -> None:
+        (ctx.d / "study.toml").write_text(text)
+    return setup
+
+
+def symlinked_study(ctx: Ctx) -> None:
+    copy_study(ctx)
+    (ctx.d / "alias").symlink_to(ctx.d / "study", target_is_directory=True)
+
+
+def held_by_another_process(ctx: Ctx) -> None:
+    """A second real process holds the study directory's lock (kcbatch's own code)."""
+    copy_study(ctx)
+    code = ("import sys; from kcbatch.store import study_lock\n"
+            "with study_lock(sys.argv[1]):\n"
+            "    print('locked', flush=True); sys.stdin.read()\n")
+    proc = subprocess.Popen([sys.executable, "-c", code, str(ctx.d / "study")],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+
+    def release():
+        proc.stdin.close()
+        proc.wait(timeout=TIMEOUT)
+
+    ctx.cleanup.callback(release)
+    assert proc.stdout.readline().strip() == "locked"
+    ctx.values["pid"] = proc.pid
+
+
+# --------------------------------------------------------------------------- faults
+
+class _FullDisk:
+    """A connection whose second statement of a transaction fails as SQLite does
+    on a full disk (SQLITE_FULL), after the first one went through: the batch's
+    transaction must then be rolled back whole."""
+
+    def __init__(self, conn: sqlite3.Connection):
+        self._conn = conn
+        self._statements = 0
+
+    def _count(self) -> None:
+        self._statements += 1
+        if self._statements == 2:
+            raise sqlite3.OperationalError("database or disk is full")
+
+    def execute(self, *args):
+        self._count()
+        return self._conn.execute(*args)
+
+    def executemany(self, *args):
+        self._count()
+        return self._conn.executemany(*args)
+
+    def __enter__(self):
+        return self._conn.__enter__()
+
+    def __exit__(self, *exc):
+        return self._conn.__exit__(*exc)
+
+
+def disk_full_at_batch(n: int) -> Callable[[pytest.MonkeyPatch, Ctx], None]:
+    """The n-th batch (1-based) meets a full disk in the middle of its transaction."""
+    def fault(mp: pytest.MonkeyPatch, ctx: Ctx) -> None:
+        original = Store.write_batch
+        calls = []
+
+        def write_batch(self, records, **kw):
+            calls.append(1)
+            if len(calls) != n:
+                return original(self, records, **kw)
+            real, self.conn = self.conn, _FullDisk(self.conn)
+            try:
+                return original(self, records, **kw)
+            finally:
+                self.conn = real
+
+        mp.setattr(Store, "write_batch", write_batch)
+    return fault
+
+
+def exports_fail(mp: pytest.MonkeyPatch, ctx: Ctx) -> None:
+    def no_space(path, *args, **kw):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+    mp.setattr(kcbatch.report, "write_runs_csv", no_space)
+
+
+def signal_during_exports(sig: int) -> Callable[[pytest.MonkeyPatch, Ctx], None]:
+    def fault(mp: pytest.MonkeyPatch, ctx: Ctx) -> None:
+        original = kcbatch.report.write_runs_csv
+
+        def write_runs_csv(*args, **kw):
+            os.kill(os.getpid(), sig)
+            time.sleep(0.05)  # the handler runs here, in the middle of the exports
+            return original(*args, **kw)
+        mp.setattr(kcbatch.report, "write_runs_csv", write_runs_csv)
+    return fault
+
+
+# --------------------------------------------------------------------------- checks
+
+def store_intact(runs: int) -> Callable[[Ctx, str], None]:
+    """The store passes SQLite's integrity check and holds ``runs`` whole batches'
+    runs; the printed resume command then completes the study."""
+    def check(ctx: Ctx, stderr: str) -> None:
+        path = ctx.d / "out" / STORE_NAME
+        with contextlib.closing(sqlite3.connect(path)) as con:
+            assert con.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+            assert con.execute("SELECT count(*) FROM runs").fetchone()[0] == runs
+            stored = con.execute("SELECT sum(n_runs) FROM batches").fetchone()[0] or 0
+            assert stored == runs
+        resume = stderr.strip().splitlines()[-1]
+        assert resume == f"resume with: kcbatch run --resume {ctx.d / 'out'}"
+        done = invoke(resume.split(": ", 1)[1].split()[1:])
+        assert done.exit_code == 0, done.output
+        with contextlib.closing(sqlite3.connect(path)) as con:
+            assert con.execute("SELECT count(*) FROM runs").fetchone()[0] == 3
+    return check
+
+
+def runs_failed_with_reason(ctx: Ctx, stderr: str) -> None:
+    with contextlib.closing(sqlite3.connect(ctx.d / "out" / STORE_NAME)) as con:
+        rows = con.execute("SELECT status, fail_reason FROM runs").fetchall()
+    assert len(rows) == 3
+    for status, reason in rows:
+        assert status == "failed" and "overflow float32" in reason, (status, reason)
+
+
+def exports_written(ctx: Ctx, stderr: str) -> None:
+    for name in ("summary.json", "runs.csv", "kc_hist.png", "r_curves.png"):
+        assert (ctx.d / "out" / name).is_file(), name
+
+
+def nothing_created(ctx: Ctx, stderr: str) -> None:
+    assert not (ctx.d / "out").exists()
+
+
+def merge_not_created(ctx: Ctx, stderr: str) -> None:
+    assert not (ctx.d / "merged").exists()
+
+
+# --------------------------------------------------------------------------- the table
+
+OUT = ("--out", "{d}/out")
+RESUME = ("run", "--resume", "{study}", "--quiet")
+REPORT = ("report", "{study}")
+MERGE = ("merge", "{d}/merged", "{study}")
+DAMAGED = {
+    "random-bytes": (random_bytes, ("not a readable kcbatch store", "restore it")),
+    "corrupt-header": (corrupt_header, ("not a readable kcbatch store", "restore it")),
+    "schema-version-unparsable": (schema_version("one"),
+                                  ("schema_version", "'one'", "not a number", "restore it")),
+}
+
+CASES: dict[str, Case] = {}
+for _name, (_setup, _words) in DAMAGED.items():
+    for _cmd, _argv in (("resume", RESUME), ("report", REPORT), ("merge", MERGE)):
+        CASES[f"damaged-store-{_name}-{_cmd}"] = Case(
+            _argv, 2, (STORE_NAME, *_words), setup=_setup,
+            check=merge_not_created if _cmd == "merge" else None)
+
+CASES.update({
+    "store-schema-from-the-future": Case(REPORT, 2, ("schema 99", "upgrade kcbatch"),
+                                         setup=schema_version("99")),
+    "store-foreign-database": Case(RESUME, 2, ("not a kcbatch store", "meta", "another --out"),
+                                   setup=foreign_database),
+
+    # --nodes beyond what fits: refused before allocating (real process, RLIMIT_AS)
+    "nodes-above-index-limit": Case(
+        ("run", "--nodes", "3000000000", "--runs", "2", "--device", "cpu", "--seed", "1",
+         "--quiet", *OUT), 2, ("nodes=3000000000", "2147483647"), limited=True,
+        check=nothing_created),
+    "nodes-beyond-memory": Case(
+        ("run", "--nodes", "2000000000", "--runs", "2", "--device", "cpu", "--seed", "1",
+         "--quiet", *OUT), 2, ("nodes=2000000000", "memory", "available", "smaller --nodes"),
+        limited=True, check=nothing_created),
+    "batch-beyond-memory": Case(
+        ("run", "--nodes", "2000000", "--k-num", "4", "--runs", "4096", "--batch", "1024",
+         "--device", "cpu", "--seed", "1", "--quiet", *OUT), 2,
+        ("batch=1024", "memory", "available", "--batch "), limited=True, check=nothing_created),
+
+    # dt too small: step count and memory named, no hang, nothing allocated
+    "dt-1e-300": Case((*TINY, "--dt", "1e-300"), 2, ("dt=1e-300", "RK4 steps", "larger dt")),
+    "dt-subnormal": Case((*TINY, "--dt", "5e-324"), 2, ("dt=5e-324", "inf RK4 steps")),
+    "dt-1e-9-every-step": Case((*TINY, "--dt", "1e-9", "--sample-every", "1"), 2,
+                               ("dt=1e-09", "1e+09 RK4 steps", "r samples", "GB")),
+    "samples-beyond-memory": Case(
+        ("run", "--nodes", "100", "--runs", "2", "--k-num", "50", "--dt", "1e-7",
+         "--t-transient", "0", "--t-measure", "5", "--sample-every", "1", "--device", "cpu",
+         "--seed", "1", "--quiet", *OUT), 2,
+        ("dt=1e-07", "50000000 RK4 steps", "r samples", "memory", "sample_every"),
+        limited=True, check=nothing_created),
+
+    # dt beyond RK4's stability bound at the largest coupling: the largest dt allowed
+    "dt-5": Case((*TINY, "--dt", "5"), 2, ("dt=5.0", "unstable", "largest dt allowed is 0.278")),
+    "dt-1e20": Case((*TINY, "--dt", "1e20"), 2, ("dt=1e+20", "largest dt allowed is 0.278")),
+    "dt-unstable-at-k-max-1": Case((*TINY, "--dt", "2", "--k-max", "1"), 2,
+                                   ("dt=2.0", "K_max=1", "largest dt allowed is 1.39")),
+
+    # a full disk mid-run (the store / its WAL) and failing exports: exit 1, resume
+    "disk-full-mid-run": Case((*TINY, *OUT), 1, ("database or disk is full", "resume"),
+                              fault=disk_full_at_batch(2), check=store_intact(1)),
+    "exports-fail": Case((*TINY, *OUT), 1, ("runs.csv", "No space left on device"),
+                         fault=exports_fail, check=store_intact(3)),
+
+    # a second process resuming the same directory
+    "resume-while-another-process-runs-it": Case(
+        RESUME, 2, ("in use by another kcbatch process", "pid {pid}", "{study}"),
+        setup=held_by_another_process),
+
+    # out: wrong type in TOML, empty on the command line
+    "toml-out-wrong-type": Case(("run", "--config", "{d}/study.toml", "--quiet"), 2,
+                                ("out=5", "directory path"), setup=toml("runs = 2\nout = 5\n")),
+    "out-empty": Case((*TINY, "--out", ""), 2, ("out=''", "not empty")),
+    "resume-empty": Case(("run", "--resume", "", "--quiet"), 2, ("resume=''", "not empty")),
+
+    "k-num-1-with-a-range": Case((*TINY, "--k-num", "1", "--k-min", "0.5", "--k-max", "2"), 2,
+                                 ("k_num=1", "k_min == k_max", "--k-max 0.5", "--k-num >= 2")),
+
+    "merge-same-shard-twice": Case(("merge", "{d}/merged", "{study}", "{study}"), 2,
+                                   ("shards", "given twice"), setup=copy_study,
+                                   check=merge_not_created),
+    "merge-same-shard-by-two-paths": Case(("merge", "{d}/merged", "{study}", "{d}/alias"), 2,
+                                          ("shards", "given twice", "the same store"),
+                                          setup=symlinked_study, check=merge_not_created),
+
+    # overflow: the runs fail with a reason, numpy prints nothing (warnings are errors here)
+    "omega-overflows-float32": Case((*TINY, "--omega-sigma", "1e39", *OUT), 0, (),
+                                    check=runs_failed_with_reason),
+
+    # a signal during the final exports: the exports finish, the status says signalled
+    "sigint-during-exports": Case((*TINY, *OUT), 130, ("SIGINT", "complete"),
+                                  fault=signal_during_exports(signal.SIGINT),
+                                  check=exports_written),
+    "sigterm-during-exports": Case((*TINY, *OUT), 143, ("SIGTERM", "complete"),
+                                   fault=signal_during_exports(signal.SIGTERM),
+                                   check=exports_written),
+
+    # click's own usage errors, one line like the rest
+    "click-not-an-integer": Case((*TINY, "--runs", "many"), 2,
+                                 ("--runs", "'many'", "integer", "kcbatch run --help")),
+    "click-unknown-option": Case((*TINY, "--no-such-flag"), 2,
+                                 ("--no-such-flag", "kcbatch run --help")),
+    "click-bad-choice": Case((*TINY, "--device", "tpu"), 2,
+                             ("--device", "'tpu'", "'cpu'", "'gpu'")),
+    "click-missing-argument": Case(("merge",), 2, ("Missing argument", "OUT_DIR")),
+    "click-unknown-command": Case(("bogus",), 2, ("bogus", "kcbatch --help")),
+})
+
+
+# --------------------------------------------------------------------------- running
+
+def invoke(argv):
+    return run_cli(argv, prog_name="kcbatch")
+
+
+def _limit_address_space():
+    import resource
+    resource.setrlimit(resource.RLIMIT_AS, (ADDRESS_SPACE, ADDRESS_SPACE))
+
+
+def run_case(case: Case, ctx: Ctx, monkeypatch) -> tuple[int, str, str]:
+    argv = [ctx.fmt(a) for a in case.argv]
+    if case.limited:
+        proc = subprocess.run([*KCBATCH, *argv], capture_output=True, text=True,
+                              timeout=TIMEOUT, stdin=subprocess.DEVNULL,
+                              preexec_fn=_limit_address_space)
+        return proc.returncode, proc.stdout, proc.stderr
+    if case.fault is not None:
+        case.fault(monkeypatch, ctx)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # numpy's overflow warnings included
+        result = invoke(argv)
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise AssertionError(f"unhandled {result.exception!r}\n{result.output}")
+    return result.exit_code, result.stdout, result.stderr
+
+
+@pytest.fixture(scope="module")
+def finished_study(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("bad_inputs") / "study"
+    result = invoke([*TINY, "--out", out])
+    assert result.exit_code == 0, result.output
+    return out
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_bad_input_gives_one_clear_line(name, tmp_path, finished_study, monkeypatch):
+    case = CASES[name]
+    ctx = Ctx(d=tmp_path, study=finished_study)
+    with ctx.cleanup:
+        if case.setup is not None:
+            case.setup(ctx)
+        code, stdout, stderr = run_case(case, ctx, monkeypatch)
+        assert "Traceback" not in stdout + stderr, stdout + stderr
+        assert "Warning" not in stderr, stderr
+        assert code == case.code, (code, stdout, stderr)
+        lines = [ln for ln in stderr.splitlines() if ln.strip()]
+        words = [ctx.fmt(w) for w in case.words]
+        if code == 2:
+            assert stdout == "", stdout
+            assert len(lines) == 1 and lines[0].startswith("Error: "), stderr
+        elif code == 1:
+            assert len(lines) == 2 and lines[0].startswith("Error: "), stderr
+            assert lines[1].startswith("resume with: kcbatch run --resume "), stderr
+        text = lines[0] if code in (1, 2) else stderr
+        for word in words:
+            assert word in text, f"{word!r} not in {text!r}"
+        if case.check is not None:
+            monkeypatch.undo()  # the check (e.g. a resume) runs without the fault
+            case.check(ctx, stderr)
+
+
+def test_table_covers_every_exit_path():
+    """The table holds bad inputs (2), run-time failures (1), signals (130, 143)."""
+    assert {c.code for c in CASES.values()} == {0, 1, 2, 130, 143}
+    assert sum(c.limited for c in CASES.values()) >= 3
+
+
+# --------------------------------------------------------------------------- the rules behind
+
+@pytest.mark.parametrize("k_max", [0.5, 5.0, 12.0])
+def test_dt_bound_is_where_rk4_stops_being_stable(k_max):
+    """The refused dt is where RK4 really becomes unstable: for the linearised
+    coupling J = -K diag(1/k) L of a tree (bipartite: the random-walk Laplacian
+    reaches its largest possible eigenvalue, 2), RK4's step matrix has spectral
+    radius <= 1 just below the bound and > 1 just above it."""
+    import networkx as nx
+    import numpy as np
+
+    from kcbatch.config import ConfigError, StudyConfig, max_stable_dt
+
+    g = nx.random_labeled_tree(60, seed=3)
+    a = nx.to_numpy_array(g)
+    deg = a.sum(axis=1)
+    jac = -k_max * (np.diag(deg) - a) / deg[:, None]
+
+    def radius(h):
+        z = h * jac
+        step = np.eye(len(a)) + z + z @ z / 2 + z @ z @ z / 6 + z @ z @ z @ z / 24
+        return max(abs(np.linalg.eigvals(step)))
+
+    bound = max_stable_dt(k_max, 1.0)
+    assert radius(bound * 0.999) <= 1 + 1e-9
+    assert radius(bound * 1.01) > 1.001
+    cfg = dict(k_max=k_max, t_transient=0.0, sample_every=1)
+    with pytest.raises(ConfigError) as ei:
+        StudyConfig(dt=bound * 1.01, t_measure=bound * 1.01, **cfg)
+    assert ei.value.param == "dt"
+    shown = float(str(ei.value).split("largest dt allowed is ")[1].split(";")[0])
+    assert bound * 0.999 <= shown <= bound * (1 + 1e-9)
+    StudyConfig(dt=shown, t_measure=shown, **cfg)  # the suggested dt is accepted
+
+
+def test_batch_auto_shrinks_to_fit_and_a_fixed_batch_is_refused():
+    from kcbatch.config import ConfigError, StudyConfig
+    from kcbatch.engines import get_engine
+    from kcbatch.memory import estimate, fit_batch
+
+    engine = get_engine("cpu")
+    cfg = StudyConfig(runs=64, nodes=5000, batch=32, device="cpu", seed=1)
+    sizes = [estimate(cfg, engine, "cpu", b).total for b in range(1, 33)]
+    assert sizes == sorted(sizes) and sizes[0] > 0  # more networks, more memory
+    room = sizes[7]  # exactly what a batch of 8 needs
+    assert fit_batch(cfg.replace(batch="auto"), engine, "cpu", 32, available=room) == 8
+    assert fit_batch(cfg, engine, "cpu", 8, available=room) == 8
+    with pytest.raises(ConfigError) as ei:
+        fit_batch(cfg, engine, "cpu", 32, available=room)
+    assert ei.value.param == "batch" and "use --batch 8" in str(ei.value)
+    with pytest.raises(ConfigError) as ei:
+        fit_batch(cfg, engine, "cpu", 32, available=sizes[0] - 1)
+    assert ei.value.param == "nodes" and "smaller --nodes" in str(ei.value)
+
+
+def test_the_lock_is_reentrant_in_a_process_and_exclusive_between_descriptors(tmp_path):
+    import fcntl
+
+    from kcbatch.store import StoreLocked, study_lock
+
+    with study_lock(tmp_path), study_lock(tmp_path):  # run_study inside the CLI's hold
+        assert (tmp_path / LOCK_NAME).read_text().strip() == str(os.getpid())
+        with open(tmp_path / LOCK_NAME) as other, pytest.raises(BlockingIOError):
+            fcntl.flock(other.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    with open(tmp_path / LOCK_NAME) as other:  # released: anyone may take it
+        fcntl.flock(other.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        with pytest.raises(StoreLocked):
+            with study_lock(tmp_path):
+                pass
+
+
+# --------------------------------------------------------------------------- double Ctrl-C
+
+@pytest.mark.slow
+def test_second_sigint_during_graph_generation_aborts_at_once(tmp_path):
+    """Two SIGINTs while the producers generate 3-million-node graphs (seconds
+    per batch): the process exits 130 within a couple of seconds of the second,
+    printing the resume command."""
+    out = tmp_path / "big"
+    proc = subprocess.Popen(
+        [*KCBATCH, "run", "--runs", "8", "--batch", "4", "--nodes", "3000000", "--k-num", "2",
+         "--t-transient", "0", "--t-measure", "0.1", "--sample-every", "1", "--device", "cpu",
+         "--seed", "1", "--quiet", "--out", str(out)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"}, stdin=subprocess.DEVNULL,
+        start_new_session=True)
+    lines: list[str] = []
+    first_seen = threading.Event()
+
+    def read():
+        for line in proc.stderr:
+            lines.append(line)
+            if "finishing the batch in flight" in line:
+                first_seen.set()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        # The lock file appears once the store is open: generation has begun.
+        deadline = time.monotonic() + TIMEOUT
+        while not (out / LOCK_NAME).exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.5)
+        assert proc.poll() is None, "".join(lines)
+        proc.send_signal(signal.SIGINT)
+        assert first_seen.wait(TIMEOUT), "".join(lines)
+        t0 = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=TIMEOUT)
+        took = time.monotonic() - t0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        reader.join(timeout=10)
+    stderr = "".join(lines)
+    assert proc.returncode == 130, stderr
+    assert took < 3.0, f"exited {took:.1f} s after the second SIGINT"
+    assert "Traceback" not in stderr and "Exception ignored" not in stderr, stderr
+    assert f"resume with: kcbatch run --resume {out}" in stderr
+    with contextlib.closing(sqlite3.connect(out / STORE_NAME)) as con:
+        assert con.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+
+
+# --------------------------------------------------------------------------- a real full disk
+
+@contextlib.contextmanager
+def small_filesystem(path: Path, size: str):
+    """A tmpfs of ``size`` mounted at ``path`` (root only; skips where mounting fails)."""
+    path.mkdir()
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root")
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
+                             capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
+    try:
+        yield path
+    finally:
+        if subprocess.run(["umount", str(path)]).returncode != 0:
+            subprocess.run(["umount", "-l", str(path)])
+
+
+def kcbatch_process(*args) -> tuple[int, list[str]]:
+    proc = subprocess.run([*KCBATCH, *map(str, args)], capture_output=True, text=True,
+                          timeout=TIMEOUT, stdin=subprocess.DEVNULL)
+    assert "Traceback" not in proc.stdout + proc.stderr, proc.stderr
+    return proc.returncode, [ln for ln in proc.stderr.splitlines() if ln.strip()]
+
+
+def assert_whole_batches(store: Path) -> int:
+    with contextlib.closing(sqlite3.connect(store)) as con:
+        assert con.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+        runs = con.execute("SELECT count(*) FROM runs").fetchone()[0]
+        assert runs == (con.execute("SELECT sum(n_runs) FROM batches").fetchone()[0] or 0)
+        return runs
+
+
+@pytest.mark.slow
+def test_a_really_full_disk_mid_run_then_resume(tmp_path):
+    """The store's WAL meets a full filesystem mid-run (SQLite's own SQLITE_FULL):
+    exit 1, the error and the resume command, whole batches kept; with space
+    again, that command completes the study. Then, with the disk full again, the
+    exports of ``report`` and of a resume fail the same clear way."""
+    runs = 40
+    study = ["run", "--runs", runs, "--batch", "1", "--nodes", "100", "--k-num", "50",
+             "--t-transient", "0.5", "--t-measure", "0.5", "--sample-every", "2",
+             "--device", "cpu", "--seed", "1", "--quiet"]
+    with small_filesystem(tmp_path / "disk", "160k") as disk:
+        out = disk / "out"
+        code, lines = kcbatch_process(*study, "--out", out)
+        assert code == 1, lines
+        assert len(lines) == 2 and lines[0].startswith("Error: "), lines
+        assert "database or disk is full" in lines[0] and str(out) in lines[0]
+        assert lines[1] == f"resume with: kcbatch run --resume {out}"
+        stored = assert_whole_batches(out / STORE_NAME)
+        assert 1 <= stored < runs
+
+        subprocess.run(["mount", "-o", "remount,size=16m", str(disk)], check=True)
+        code, lines = kcbatch_process(*lines[1].split(": ", 1)[1].split()[1:], "--quiet")
+        assert code == 0, lines
+        assert assert_whole_batches(out / STORE_NAME) == runs
+
+        for name in ("summary.json", "runs.csv", "kc_hist.png", "r_curves.png"):
+            (out / name).unlink()
+        free = os.statvfs(disk).f_bavail * os.statvfs(disk).f_frsize
+        (disk / "filler").write_bytes(b"\0" * free)
+        code, lines = kcbatch_process("report", out)
+        assert code == 1 and len(lines) == 1 and lines[0].startswith("Error: "), lines
+        code, lines = kcbatch_process("run", "--resume", out, "--quiet")
+        assert code == 1 and len(lines) == 2, lines
+        assert lines[1] == f"resume with: kcbatch run --resume {out}"
+        (disk / "filler").unlink()  # reading a WAL store needs room for its -shm file
+        assert assert_whole_batches(out / STORE_NAME) == runs
