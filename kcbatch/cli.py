@@ -1,7 +1,9 @@
 """The ``kcbatch`` command line (click)."""
 from __future__ import annotations
 
+import os
 import signal
+import sqlite3
 import sys
 import threading
 from pathlib import Path
@@ -13,6 +15,7 @@ from ._version import __version__
 from .config import DEVICE_CHOICES, PRECISIONS, ConfigError, StudyConfig, load_toml
 
 EXIT_USAGE = 2
+EXIT_RUNTIME = 1
 EXIT_SIGNAL = {signal.SIGINT: 130, signal.SIGTERM: 143}
 
 # CLI option name -> StudyConfig field. Every option defaults to None so that
@@ -46,11 +49,104 @@ def _fail(msg: str) -> None:
     sys.exit(EXIT_USAGE)
 
 
-def _study_options(fn):
+def _fail_io(msg: str, out: Path | str | None) -> None:
+    """A run-time I/O failure: the error line, the resume command, exit 1."""
+    click.echo(f"Error: {msg}; the finished batches are kept in the store: free some space "
+               f"or fix the permissions, then resume", err=True)
+    if out is not None:
+        click.echo(f"resume with: kcbatch run --resume {out}", err=True)
+    sys.exit(EXIT_RUNTIME)
+
+
+def _io_message(exc: BaseException, out: Path | str | None) -> str:
+    """One line for a failed read or write (StoreIOError, sqlite3 or OSError) in ``out``."""
+    if isinstance(exc, OSError):
+        what = exc.filename if exc.filename else f"the results in {out}"
+        return f"writing {what} failed: {exc.strerror or exc}"
+    if isinstance(exc, sqlite3.Error):
+        return f"writing the store in {out} failed ({exc})"
+    return str(exc)
+
+
+# After an abort, threads still running (a producer inside a huge graph
+# generation) get this long to finish before the process exits without them.
+_ABORT_GRACE_SECONDS = 1.0
+
+
+def _exit_now(code: int) -> None:
+    """sys.exit(code), or os._exit(code) when producer threads still running
+    would keep the interpreter from exiting (a graph generation cannot be
+    interrupted; the store is consistent whatever they do, as only the main
+    thread writes it)."""
+    import time
+
+    from .pipeline import PRODUCER_THREAD_PREFIX
+    sys.stdout.flush()
+    sys.stderr.flush()
+    deadline = time.monotonic() + _ABORT_GRACE_SECONDS
+    producers = [t for t in threading.enumerate() if t.name.startswith(PRODUCER_THREAD_PREFIX)]
+    for t in producers:
+        t.join(max(0.0, deadline - time.monotonic()))
+    if any(t.is_alive() for t in producers):
+        os._exit(code)
+    sys.exit(code)
+
+
+class _OneLineErrors(click.Group):
+    """click.Group whose usage errors (bad value, unknown option, missing
+    argument, bad choice) print one line, ``Error: ... (see 'CMD --help')``,
+    like every other error, instead of click's Usage/Try preamble."""
+
+    @staticmethod
+    def _one_line(exc: click.UsageError) -> None:
+        if exc.ctx is not None:
+            text = f"{exc.format_message()} (see '{exc.ctx.command_path} --help')"
+            exc.format_message = lambda: text  # what show() prints after "Error: "
+            exc.ctx = None  # UsageError.show prints the usage lines only with a context
+
+    def make_context(self, *args, **kwargs):
+        try:
+            return super().make_context(*args, **kwargs)
+        except click.UsageError as exc:
+            self._one_line(exc)
+            raise
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except click.UsageError as exc:
+            self._one_line(exc)
+            raise
+
+
+def _study_options(fn, only: tuple[str, ...] | None = None):
     for flag, _field, typ, help_, default in reversed(_STUDY_OPTIONS):
-        fn = click.option(flag, _field, type=typ, default=None,
-                          help=f"{help_} [default: {default}]")(fn)
+        if only is None or _field in only:
+            fn = click.option(flag, _field, type=typ, default=None,
+                              help=f"{help_} [default: {default}]")(fn)
     return fn
+
+
+# What changes a study's throughput or its estimated time (`kcbatch tune`):
+# the K values, frequencies, threshold, seed and producers do not.
+_TUNE_FIELDS = ("runs", "nodes", "m", "k_num", "dt", "t_transient", "t_measure",
+                "sample_every", "device", "precision")
+
+
+def _tune_options(fn):
+    return _study_options(fn, only=_TUNE_FIELDS)
+
+
+def _fresh_out_dir(seed: int) -> Path:
+    """A directory name in the working directory that does not exist yet:
+    ``kcbatch-YYYYmmdd-HHMMSS-<seed>``, with ``-2``, ``-3``, ... if taken."""
+    import time
+    base = f"kcbatch-{time.strftime('%Y%m%d-%H%M%S')}-{seed}"
+    path, n = Path(base), 1
+    while path.exists():
+        n += 1
+        path = Path(f"{base}-{n}")
+    return path
 
 
 def _parse_batch(value: str | None) -> Any:
@@ -81,7 +177,7 @@ def _flags(options: dict[str, Any]) -> dict[str, Any]:
     return flags
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=_OneLineErrors, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="kcbatch")
 def main() -> None:
     """kcbatch: the Kuramoto synchronization threshold Kc over ensembles of
@@ -101,11 +197,11 @@ def main() -> None:
               help="GPU float32: use the __sincosf intrinsic (|dr| <= 1e-4).")
 @click.option("--run-range", "run_range", default=None, metavar="START:STOP",
               help="Run only runs START..STOP-1 of the study (a shard).")
-@click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path), default=None,
+@click.option("--out", "out", type=click.Path(file_okay=False), default=None,
               help="Directory for kcbatch.sqlite, summary.json, runs.csv and plots.")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path),
               default=None, help="TOML file with study parameters (flags override it).")
-@click.option("--resume", "resume_dir", type=click.Path(file_okay=False, path_type=Path),
+@click.option("--resume", "resume_dir", type=click.Path(file_okay=False),
               default=None, help="Continue the study stored in DIR.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def run(config_file, resume_dir, out, run_range, fast_math, quiet, **options):
@@ -114,8 +210,8 @@ def run(config_file, resume_dir, out, run_range, fast_math, quiet, **options):
     \b
     Example:  kcbatch run --runs 1000 --batch 32 --out results/
     """
-    from .engines import EngineUnavailable
-    from .store import STORE_NAME, Store, StoreError
+    from .engines import EngineUnavailable, resolve_device
+    from .store import STORE_NAME, Store, StoreError, StoreIOError
 
     try:
         flags = _flags(options)
@@ -123,13 +219,19 @@ def run(config_file, resume_dir, out, run_range, fast_math, quiet, **options):
         if fast_math:
             flags["fast_math"] = True
         if resume_dir is not None:
+            if resume_dir == "":
+                raise ConfigError("resume", "", "must be the directory of a stored study, "
+                                                "not empty")
             if config_file is not None:
                 raise ConfigError("config", str(config_file),
                                   "cannot be combined with --resume (the stored config is used)")
             if out is not None and Path(out) != Path(resume_dir):
                 raise ConfigError("out", str(out), f"must be the resumed directory {resume_dir}")
-            with Store.open(Path(resume_dir) / STORE_NAME) as store:
-                stored = store.config
+            try:
+                with Store.open(Path(resume_dir) / STORE_NAME) as store:
+                    stored = store.config
+            except StoreIOError as exc:
+                _fail_io(str(exc), resume_dir)
             # Stored values, then the flags; run_study refuses protocol changes.
             base = {k: v for k, v in stored.items() if k != "out"}
             cfg = StudyConfig.from_mapping({**base, **flags, "out": resume_dir})
@@ -141,17 +243,39 @@ def run(config_file, resume_dir, out, run_range, fast_math, quiet, **options):
     except (ConfigError, StoreError) as exc:
         _fail(str(exc))
         return
+    try:
+        # auto meeting a CUDA device that does not work stops here, before a
+        # seed is drawn or a directory named: one line, the reason and the fix.
+        resolve_device(cfg.device)
+    except EngineUnavailable as exc:
+        _fail(str(exc))
+        return
 
+    # Without --out the study still keeps its results, in a new directory named
+    # on the first line of output; lines before it are held until then.
+    held: list[str] | None = [] if cfg.out is None else None
     if cfg.seed is None:
         from .seeding import draw_seed
         cfg = cfg.replace(seed=draw_seed())
-        click.echo(f"seed: {cfg.seed} (drawn; repeat with --seed {cfg.seed})", err=True)
+        line = f"seed: {cfg.seed} (drawn; repeat with --seed {cfg.seed})"
+        if held is None:
+            click.echo(line, err=True)
+        else:
+            held.append(line)
+    if held is not None:
+        try:
+            cfg = cfg.replace(out=_fresh_out_dir(cfg.seed))
+        except ConfigError as exc:
+            _fail(str(exc))
+            return
 
     stop = threading.Event()
+    abort = threading.Event()
     caught: list[int] = []
 
     def on_signal(signum, _frame):
         if caught:
+            abort.set()  # the pipeline stops waiting for graphs being generated
             raise KeyboardInterrupt
         caught.append(signum)
         stop.set()
@@ -160,32 +284,73 @@ def run(config_file, resume_dir, out, run_range, fast_math, quiet, **options):
 
     old = {s: signal.signal(s, on_signal) for s in EXIT_SIGNAL}
     try:
-        _run_and_report(cfg, resume_dir is not None, quiet, stop, caught)
+        _run_and_report(cfg, resume_dir is not None, quiet, stop, caught, held, abort)
     except (ConfigError, StoreError, EngineUnavailable) as exc:
         _fail(str(exc))
+    except (StoreIOError, sqlite3.OperationalError, OSError) as exc:
+        _fail_io(_io_message(exc, cfg.out), cfg.out)
+    except sqlite3.DatabaseError as exc:
+        _fail(f"the store in {cfg.out} is damaged (SQLite: {exc}); restore it from a "
+              f"backup, or start a new study in another --out")
     except KeyboardInterrupt:
         click.echo("aborted; finished batches are in the store", err=True)
         if cfg.out is not None:
             click.echo(f"resume with: kcbatch run --resume {cfg.out}", err=True)
-        sys.exit(EXIT_SIGNAL[caught[0]] if caught else 130)
+        _exit_now(EXIT_SIGNAL[caught[0]] if caught else 130)
     finally:
         for s, h in old.items():
             signal.signal(s, h)
 
 
 def _run_and_report(cfg: StudyConfig, resume: bool, quiet: bool, stop: threading.Event,
-                    caught: list[int]) -> None:
-    """Run the study, export, print; signals stay handled until the end."""
-    from .report import export_store, record_run_info
-    from .stats import format_summary
+                    caught: list[int], held: list[str] | None = None,
+                    abort: threading.Event | None = None) -> None:
+    """Run the study, export, print; signals stay handled until the end, and a
+    signal caught at any point makes the exit status 130/143.
+
+    ``held``: for a study without --out, stderr lines to print after the line
+    naming its new directory (printed once the store exists there). The
+    process holds the lock of the study directory from the moment its store
+    is open until the exports are written."""
+    import contextlib
+
+    from .store import study_lock
     from .study import run_study
 
-    result = run_study(cfg, resume=resume, progress=not quiet, stop=stop,
-                       on_notice=lambda m: click.echo(m, err=True))
+    def on_notice(msg: str) -> None:
+        if held is None:
+            click.echo(msg, err=True)
+        else:
+            held.append(msg)
+
+    locked = contextlib.ExitStack()
+
+    def on_open(out: str) -> None:
+        nonlocal held
+        locked.enter_context(study_lock(out))  # re-entrant: run_study holds it already
+        if held is not None:
+            click.echo(f"results go to {out}/ (a new directory: no --out was given)")
+            for line in held:
+                click.echo(line, err=True)
+            held = None
+
+    with locked:
+        result = run_study(cfg, resume=resume, progress=not quiet, stop=stop,
+                           on_notice=on_notice, on_open=on_open, abort=abort)
+        _export(cfg, result, quiet, caught)
+
+
+def _export(cfg: StudyConfig, result, quiet: bool, caught: list[int]) -> None:
+    """Record the session, write the exports, print the summary and exit with
+    the signal's status if one was caught."""
+    from .report import export_store, record_run_info
+    from .stats import format_summary
+
     if cfg.out is not None:
         if result.computed:
             record_run_info(cfg.out, {
                 "device": result.device, "batch": result.batch,
+                "interrupted": result.interrupted,
                 "elapsed_seconds": round(result.elapsed, 3),
                 "engine_seconds": round(result.engine_seconds, 3),
                 "generate_seconds": round(result.times.generate, 3),
@@ -216,35 +381,35 @@ def _run_and_report(cfg: StudyConfig, resume: bool, quiet: bool, stop: threading
         if cfg.out is not None:
             click.echo(f"resume with: kcbatch run --resume {cfg.out}", err=True)
         sys.exit(EXIT_SIGNAL.get(signum, 130))
+    if caught:
+        # The signal came after the last batch (e.g. during the exports), which
+        # were finished anyway; the status still says the process was signalled.
+        click.echo(f"{signal.Signals(caught[0]).name} received after the last batch: the "
+                   f"study is complete and its exports are written", err=True)
+        sys.exit(EXIT_SIGNAL.get(caught[0], 130))
 
 
 @main.command()
 def info():
-    """Versions, devices found, and why a GPU is unusable if it is."""
+    """Versions, the GPU stack piece by piece (driver, CUDA devices, CuPy, CUDA
+    runtime, NVRTC) with the fix for each missing piece, and each device's status."""
     import platform
 
     import numba
     import numpy
 
-    from .engines import why_unavailable
+    from .engines import gpu_stack_lines, why_unavailable
     click.echo(f"kcbatch {__version__}")
     click.echo(f"python {platform.python_version()}, numpy {numpy.__version__}, "
                f"numba {numba.__version__} ({numba.config.NUMBA_NUM_THREADS} threads)")
-    try:
-        import cupy
-        click.echo(f"cupy {cupy.__version__}")
-    except Exception as exc:
-        click.echo(f"cupy: not importable ({type(exc).__name__})")
+    for line in gpu_stack_lines():
+        click.echo(line)
     for dev in ("cpu", "gpu", "gpu-sim"):
         why = why_unavailable(dev)
         click.echo(f"device {dev:8}: " + ("usable" if why is None else f"unusable: {why}"))
     if why_unavailable("gpu") is None:
         from .engines import get_engine
         click.echo(get_engine("gpu").describe())
-    from .engines import nvrtc_unavailable_reason
-    why = nvrtc_unavailable_reason()
-    click.echo("nvrtc: " + ("usable (python -m kcbatch.engines.nvrtc_check prints the kernels' "
-                            "resource report)" if why is None else f"unusable: {why}"))
 
 
 @main.command()
@@ -254,11 +419,22 @@ def info():
 def merge(out_dir, shards):
     """Combine shards (--run-range) of one study into OUT_DIR."""
     from .merge import merge_stores
-    from .store import StoreError
+    from .store import StoreError, StoreIOError
     try:
         report = merge_stores(out_dir, shards)
     except (ConfigError, StoreError) as exc:
         _fail(str(exc))
+        return
+    except (StoreIOError, sqlite3.OperationalError, OSError) as exc:
+        from .store import STORE_NAME
+        partial = (Path(out_dir) / STORE_NAME).exists()
+        click.echo(f"Error: {_io_message(exc, out_dir)}; free some space or fix the "
+                   f"permissions, then " + (f"remove {out_dir} and " if partial else "")
+                   + "merge again", err=True)
+        sys.exit(EXIT_RUNTIME)
+    except sqlite3.DatabaseError as exc:
+        _fail(f"a shard's store is damaged (SQLite: {exc}); restore it from a backup or "
+              f"run that shard again")
         return
     click.echo(report)
 
@@ -269,28 +445,43 @@ def report(out_dir):
     """Re-print the summary and regenerate exports and plots from a store."""
     from .report import export_store
     from .stats import format_summary
-    from .store import StoreError
+    from .store import StoreError, StoreIOError
     try:
         summary = export_store(out_dir)
     except StoreError as exc:
         _fail(str(exc))
         return
+    except (StoreIOError, sqlite3.OperationalError, OSError) as exc:
+        click.echo(f"Error: {_io_message(exc, out_dir)}; free some space or fix the "
+                   f"permissions, then run `kcbatch report {out_dir}` again", err=True)
+        sys.exit(EXIT_RUNTIME)
+    except sqlite3.DatabaseError as exc:
+        _fail(f"the store in {out_dir} is damaged (SQLite: {exc}); restore it from a backup, "
+              f"or start a new study in another --out")
+        return
     click.echo(format_summary(summary))
 
 
 @main.command()
-@_study_options
+@_tune_options
+@click.option("--fast-math", "fast_math", is_flag=True, default=None,
+              help="GPU float32: use the __sincosf intrinsic (|dr| <= 1e-4).")
 @click.option("--batches", default=None, help="Comma-separated batch sizes to try "
               "[default: powers of two up to what fits].")
 @click.option("--steps", type=int, default=20, show_default=True,
               help="RK4 steps timed per measurement (throughput is per full study).")
-def tune(batches, steps, **options):
-    """Measure runs/s over batch sizes on the device and recommend one."""
+def tune(batches, steps, fast_math, **options):
+    """Measure runs/s over batch sizes on the device, recommend one, and
+    estimate the configured study's time at that batch.
+
+    Only the options that change the throughput or the study's time are listed.
+    """
     from .tuning import tune as do_tune
     from .engines import EngineUnavailable
     try:
         flags = _flags(options)
-        flags.pop("batch", None)
+        if fast_math:
+            flags["fast_math"] = True
         cfg = StudyConfig.from_mapping({"seed": 0, **flags})
         sizes = None
         if batches:

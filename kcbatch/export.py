@@ -22,7 +22,8 @@ import numpy as np
 from .records import RunRecord
 
 __all__ = ["RUN_COLUMNS", "r_column_names", "write_runs_csv", "write_summary_json",
-           "plot_kc_hist", "plot_r_curves"]
+           "plot_kc_hist", "plot_r_curves", "kc_hist_figure", "r_curves_figure",
+           "study_subtitle"]
 
 RUN_COLUMNS = ("run", "status", "kc", "kc_interp", "censored", "bracket_lo", "bracket_hi",
                "stationarity", "nodes", "edges", "mean_k", "mean_k2", "k_max",
@@ -147,10 +148,12 @@ def write_summary_json(path: str | os.PathLike, summary: Mapping[str, Any],
         fh.write(text)
 
 
-def _new_figure(figsize=(7.0, 4.5)):
+def _new_figure(figsize=(7.5, 5.0)):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
+    # constrained layout also makes room for suptitle and supxlabel, where the
+    # title, the partial-study stamp and the censoring note go: never over the data.
     fig = Figure(figsize=figsize, dpi=110, layout="constrained")
     FigureCanvasAgg(fig)
     return fig
@@ -171,24 +174,49 @@ def _censor_note(summary: Mapping[str, Any], records: Sequence[RunRecord]) -> st
         n_right = sum(1 for r in records if r.status == "ok" and r.censored == "right")
     if n_failed is None:
         n_failed = sum(1 for r in records if r.status != "ok")
-    return (f"left-censored (Kc = K[0]): {n_left}\n"
-            f"right-censored (no crossing, not shown): {n_right}\n"
+    return (f"left-censored (Kc = K[0]): {n_left};  "
+            f"right-censored (no crossing, no Kc): {n_right};  "
             f"failed (not shown): {n_failed}")
 
 
-def plot_kc_hist(path: str | os.PathLike, records: Sequence[RunRecord],
-                 summary: Mapping[str, Any]) -> None:
-    """Histogram of the grid Kc of the runs with a crossing (ok, censored none/left).
+def study_subtitle(config: Mapping[str, Any] | None, summary: Mapping[str, Any] | None) -> str:
+    """The study's parameters in one line: N, m, sigma, K grid, dt, transient +
+    measurement window, runs (done/total), seed. Empty without a config."""
+    if not config:
+        return ""
+    c = config
+    runs_done = (summary or {}).get("runs")
+    runs = f"{runs_done}/{c['runs']}" if runs_done is not None else f"{c['runs']}"
+    return (f"N={c['nodes']}, m={c['m']}, ω ~ N({c['omega_mu']:g}, {c['omega_sigma']:g}²), "
+            f"K = {c['k_min']:g}…{c['k_max']:g} ({c['k_num']} values), dt={c['dt']:g}, "
+            f"transient {c['t_transient']:g} + measure {c['t_measure']:g}, "
+            f"runs {runs}, seed {c['seed']}")
 
-    Bins are centred on the grid points (width = the grid spacing from
-    ``summary["k_grid"]``) since the grid Kc only takes grid values. Vertical
-    lines mark the mean and the median (from the runs plotted); a text box
-    gives the numbers of left/right-censored and failed runs. With no
-    crossing the axes are empty apart from that note.
-    """
-    kc = np.array([r.kc for r in records
-                   if r.status == "ok" and r.censored in ("none", "left") and r.kc is not None],
-                  dtype=np.float64)
+
+def _titles(fig, ax, title: str, config, summary) -> None:
+    """Figure title (with the partial-study stamp, in red) and the parameter subtitle."""
+    partial = (summary or {}).get("partial")
+    if partial:
+        fig.suptitle(f"{title}\nPARTIAL STUDY: {partial['runs_done']} of "
+                     f"{partial['runs_total']} runs ({partial['reason']})",
+                     fontsize=11, color="tab:red")
+    else:
+        fig.suptitle(title, fontsize=11)
+    sub = study_subtitle(config, summary)
+    if sub:
+        ax.set_title(sub, fontsize=7.5, color="0.25")
+
+
+def _crossing_kc(records: Sequence[RunRecord]) -> np.ndarray:
+    return np.array([r.kc for r in records
+                     if r.status == "ok" and r.censored in ("none", "left") and r.kc is not None],
+                    dtype=np.float64)
+
+
+def kc_hist_figure(records: Sequence[RunRecord], summary: Mapping[str, Any],
+                   config: Mapping[str, Any] | None = None):
+    """The Figure of :func:`plot_kc_hist` (matplotlib, Agg canvas, not saved)."""
+    kc = _crossing_kc(records)
     fig = _new_figure()
     ax = fig.add_subplot()
     if kc.size:
@@ -210,21 +238,35 @@ def plot_kc_hist(path: str | os.PathLike, records: Sequence[RunRecord],
     else:
         ax.text(0.5, 0.6, "no run crossed the threshold", transform=ax.transAxes,
                 ha="center", va="center", fontsize=11)
-    ax.text(0.02, 0.97, _censor_note(summary, records), transform=ax.transAxes,
-            ha="left", va="top", fontsize=8,
-            bbox=dict(boxstyle="round", facecolor="white", alpha=0.8, edgecolor="0.7"))
+    fig.supxlabel(_censor_note(summary, records), fontsize=8, color="0.25")
     thr = summary.get("threshold")
     ax.set_xlabel(f"critical coupling $K_c$ [{K_UNITS}]")
     ax.set_ylabel("number of runs")
     from matplotlib.ticker import MaxNLocator
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_title("Distribution of $K_c$" + (f" (first K with r > {thr:g})" if thr is not None else ""))
-    _save_png(fig, path)
+    _titles(fig, ax, "Distribution of $K_c$"
+            + (f" (first K with r > {thr:g})" if thr is not None else ""), config, summary)
+    return fig
 
 
-def plot_r_curves(path: str | os.PathLike, records: Sequence[RunRecord], k_values,
-                  threshold: float) -> None:
-    """Median r(K) over the ok runs with a shaded 10-90% band and the threshold line."""
+def plot_kc_hist(path: str | os.PathLike, records: Sequence[RunRecord],
+                 summary: Mapping[str, Any], *, config: Mapping[str, Any] | None = None) -> None:
+    """Histogram of the grid Kc of the runs with a crossing (ok, censored none/left).
+
+    Bins are centred on the grid points (width = the grid spacing from
+    ``summary["k_grid"]``) since the grid Kc only takes grid values. Vertical
+    lines mark the mean and the median (from the runs plotted). Below the axes,
+    a note gives the numbers of left/right-censored and failed runs; with
+    ``config`` a subtitle gives the study's parameters, and a partial study
+    (``summary["partial"]``) is stamped in the title.
+    """
+    _save_png(kc_hist_figure(records, summary, config), path)
+
+
+def r_curves_figure(records: Sequence[RunRecord], k_values, threshold: float, *,
+                    summary: Mapping[str, Any] | None = None,
+                    config: Mapping[str, Any] | None = None):
+    """The Figure of :func:`plot_r_curves` (matplotlib, Agg canvas, not saved)."""
     k = np.asarray(k_values, dtype=np.float64).ravel()
     ok = [r for r in records if r.status == "ok"]
     fig = _new_figure()
@@ -241,6 +283,13 @@ def plot_r_curves(path: str | os.PathLike, records: Sequence[RunRecord], k_value
     else:
         ax.text(0.5, 0.6, "no successful run", transform=ax.transAxes,
                 ha="center", va="center", fontsize=11)
+    kc = _crossing_kc(records)
+    if kc.size:
+        q25, med, q75 = (float(v) for v in np.percentile(kc, [25, 50, 75]))
+        ax.axvspan(q25, q75, color="tab:green", alpha=0.15, lw=0,
+                   label=f"$K_c$ 25–75% of runs [{q25:.4g}, {q75:.4g}]")
+        ax.axvline(med, color="tab:green", lw=1.6,
+                   label=f"$K_c$ median = {med:.4g} (n={kc.size})")
     ax.axhline(float(threshold), color="tab:red", ls="--", lw=1.2,
                label=f"threshold r = {float(threshold):g}")
     if k.size:
@@ -250,7 +299,19 @@ def plot_r_curves(path: str | os.PathLike, records: Sequence[RunRecord], k_value
     ax.set_ylim(0.0, 1.0)
     ax.set_xlabel(f"coupling K [{K_UNITS}]")
     ax.set_ylabel("order parameter r (time average, dimensionless)")
-    ax.set_title("Order parameter r(K) over the ensemble")
     ax.legend(loc="lower right", fontsize=8)
     ax.grid(alpha=0.3)
-    _save_png(fig, path)
+    fig.supxlabel(_censor_note(summary or {}, records), fontsize=8, color="0.25")
+    _titles(fig, ax, "Order parameter r(K) over the ensemble", config, summary)
+    return fig
+
+
+def plot_r_curves(path: str | os.PathLike, records: Sequence[RunRecord], k_values,
+                  threshold: float, *, summary: Mapping[str, Any] | None = None,
+                  config: Mapping[str, Any] | None = None) -> None:
+    """Median r(K) over the ok runs with a shaded 10-90% band and the threshold
+    line; the grid Kc of the runs with a crossing marked on the K axis (median
+    line, 25-75% band). Subtitle, partial stamp and censoring note as in
+    :func:`plot_kc_hist`."""
+    _save_png(r_curves_figure(records, k_values, threshold, summary=summary, config=config),
+              path)

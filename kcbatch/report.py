@@ -7,7 +7,7 @@ from typing import Any
 
 from ._version import __version__
 from .export import plot_kc_hist, plot_r_curves, write_runs_csv, write_summary_json
-from .stats import summarize
+from .stats import partial_info, summarize
 from .store import STORE_NAME, Store
 
 EXPORTS = ("summary.json", "runs.csv", "kc_hist.png", "r_curves.png")
@@ -15,25 +15,34 @@ EXPORTS = ("summary.json", "runs.csv", "kc_hist.png", "r_curves.png")
 
 def export_store(out: str | Path) -> dict[str, Any]:
     """Recompute the summary from ``out/kcbatch.sqlite`` and write every export
-    into ``out``. Returns the summary dict."""
+    into ``out``. Returns the summary dict (its ``partial`` says whether runs
+    of the study are missing, and why)."""
     out = Path(out)
     with Store.open(out / STORE_NAME) as store:
         config = store.config
         k_values = store.k_values
         records = store.records()
         run_info = json.loads(store.meta("run_info") or "{}")
+    start = config.get("run_start", 0)
+    stop = config.get("run_stop") or config["runs"]
+    partial = partial_info(runs_total=config["runs"], run_start=start, run_stop=stop,
+                           runs_done=sum(1 for rec in records if start <= rec.run < stop),
+                           interrupted=run_info.get("interrupted"))
     summary = summarize(records, k_values, config["threshold"],
-                        t_transient=config["t_transient"])
+                        t_transient=config["t_transient"], t_measure=config["t_measure"],
+                        dt=config["dt"], partial=partial)
     extra = {"seed": config["seed"], "version": __version__, **run_info}
     write_summary_json(out / "summary.json", summary, config, extra)
     write_runs_csv(out / "runs.csv", records, k_values)
-    plot_kc_hist(out / "kc_hist.png", records, summary)
-    plot_r_curves(out / "r_curves.png", records, k_values, config["threshold"])
+    plot_kc_hist(out / "kc_hist.png", records, summary, config=config)
+    plot_r_curves(out / "r_curves.png", records, k_values, config["threshold"],
+                  summary=summary, config=config)
     return summary
 
 
 def record_run_info(out: str | Path, info: dict[str, Any]) -> None:
-    """Keep the latest session's device/timings in the store (for summary.json)."""
+    """Keep the latest session's device/timings (and whether it was interrupted)
+    in the store, for summary.json and the partial-study reason."""
     with Store.open(Path(out) / STORE_NAME) as store:
         old = json.loads(store.meta("run_info") or "{}")
         info = dict(info)

@@ -22,10 +22,13 @@ import numpy as np
 
 from .records import RunRecord
 
-__all__ = ["summarize", "format_summary", "NOT_STATIONARY_WARN_FRACTION"]
+__all__ = ["summarize", "format_summary", "format_partial", "partial_info", "suggest_transient",
+           "NOT_STATIONARY_WARN_FRACTION", "TRANSIENT_FACTOR"]
 
 # Warn when more than this fraction of crossing runs is not stationary.
 NOT_STATIONARY_WARN_FRACTION = 0.10
+# The longer transient the stationarity warning suggests, as a multiple of the current one.
+TRANSIENT_FACTOR = 4
 # Bound on the bootstrap index block (elements) to keep memory flat for big studies.
 _BOOT_BLOCK_ELEMS = 4_000_000
 
@@ -84,10 +87,70 @@ def _fmt_k(v: float) -> str:
     return f"{v:.6g}" if v != 0 and (abs(v) >= 1e4 or abs(v) < 1e-3) else f"{v:.4f}"
 
 
+def partial_info(*, runs_total: int, run_start: int, run_stop: int | None, runs_done: int,
+                 interrupted: bool | None) -> dict[str, Any] | None:
+    """What makes a study partial, or None when every run of the study is done.
+
+    runs_total: the study's ``runs``; ``[run_start, run_stop)`` its run range
+    (``run_stop`` None = ``runs_total``); runs_done: finished runs in that range;
+    interrupted: True when the last session was stopped by a signal (None or
+    False when unknown or not: the study is then called "incomplete").
+
+    Returns {runs_done, runs_total, run_range: [start, stop], reason}, reason
+    one of "interrupted", "incomplete", "shard START:STOP" (a complete shard)
+    or "shard START:STOP, interrupted|incomplete".
+    """
+    stop = runs_total if run_stop is None else int(run_stop)
+    start = int(run_start)
+    shard = (start, stop) != (0, int(runs_total))
+    range_done = runs_done >= stop - start
+    if not shard and range_done:
+        return None
+    why = "interrupted" if interrupted else "incomplete"
+    if shard:
+        reason = f"shard {start}:{stop}" + ("" if range_done else f", {why}")
+    else:
+        reason = why
+    return {"runs_done": int(runs_done), "runs_total": int(runs_total),
+            "run_range": [start, stop], "reason": reason}
+
+
+def suggest_transient(t_transient: float, dt: float | None = None,
+                      t_measure: float | None = None) -> float | None:
+    """A transient to try when runs are not stationary: ``TRANSIENT_FACTOR`` times
+    the current one (times ``t_measure`` when there is none), rounded up to a
+    whole number of ``dt`` steps so that the value is valid. None without a base."""
+    base = t_transient if t_transient and t_transient > 0 else t_measure
+    if base is None or not base > 0:
+        return None
+    target = TRANSIENT_FACTOR * float(base)
+    if dt and dt > 0:
+        target = math.ceil(target / dt - 1e-9) * dt
+    return float(f"{target:.12g}")
+
+
+def _stationarity_warning(n_not_stat: int, n_crossing: int, tol: float,
+                          t_transient: float | None, dt: float | None,
+                          suggested: float | None) -> str:
+    head = (f"{n_not_stat} of {n_crossing} crossing runs ({100 * n_not_stat / n_crossing:.1f}%) "
+            f"are not stationary at their Kc (|r_second - r_first| > {tol:g})")
+    if t_transient is None:
+        return (f"{head}: the transient is too short for r to settle; use a longer "
+                f"--t-transient (e.g. {TRANSIENT_FACTOR}x the current one).")
+    steps = "" if not dt else f" ({round(float(t_transient) / dt)} steps of dt={dt:g})"
+    tail = ("" if suggested is None else
+            f"; try --t-transient {suggested:g} ({TRANSIENT_FACTOR}x the current"
+            + (")" if t_transient > 0 else " t_measure)"))
+    return (f"{head}: after the transient of {float(t_transient):g} time units{steps}, "
+            f"r is still drifting, so their Kc depends on the transient{tail}.")
+
+
 def summarize(records: Sequence[RunRecord], k_values, threshold: float, *,
               seed_bootstrap: int = 0, n_boot: int = 2000,
               stationarity_tol: float = 0.02,
-              t_transient: float | None = None) -> dict[str, Any]:
+              t_transient: float | None = None, t_measure: float | None = None,
+              dt: float | None = None,
+              partial: dict[str, Any] | None = None) -> dict[str, Any]:
     """Summary statistics of a study (a JSON-serialisable dict of plain Python values).
 
     Keys:
@@ -103,11 +166,15 @@ def summarize(records: Sequence[RunRecord], k_values, threshold: float, *,
       stationarity_tol, not_stationary (crossing runs with
         |stationarity| > tol), not_stationary_fraction (of crossings; None
         when there are no crossings).
+      suggested_t_transient: the transient the stationarity warning suggests
+        (time units), or None when there is no such warning.
+      partial: :func:`partial_info` of the study (None when it is complete).
       failed_runs: run ids of failed records (sorted).
       notes: informational strings; warnings: strings that need attention.
 
-    t_transient (optional): the study's transient time, used only to make the
-    suggested ``--t-transient`` (twice the current) concrete in the warning.
+    t_transient, t_measure, dt (optional): the study's protocol, named by the
+    stationarity warning and used for its suggested ``--t-transient``.
+    partial (optional): passed through (see :func:`partial_info`).
     """
     if n_boot < 1:
         raise ValueError(f"n_boot={n_boot!r} must be >= 1")
@@ -143,16 +210,12 @@ def summarize(records: Sequence[RunRecord], k_values, threshold: float, *,
             f"{n_right} right-censored run(s) (no crossing up to K={_fmt_k(grid['max'])}) "
             f"are excluded from the Kc statistics.")
 
+    suggested = None
     if frac_not_stat is not None and frac_not_stat > NOT_STATIONARY_WARN_FRACTION:
         if t_transient is not None:
-            suggestion = f"e.g. --t-transient {2 * float(t_transient):g} (twice the current {float(t_transient):g})"
-        else:
-            suggestion = "e.g. twice the current value"
-        warnings.append(
-            f"{n_not_stat} of {len(crossing)} crossing runs ({100 * frac_not_stat:.1f}%) are not "
-            f"stationary at their Kc (|r_second - r_first| > {stationarity_tol:g}): the 5-unit "
-            f"transient of the original protocol is known to be short for these networks; "
-            f"use a longer --t-transient ({suggestion}).")
+            suggested = suggest_transient(t_transient, dt, t_measure)
+        warnings.append(_stationarity_warning(n_not_stat, len(crossing), stationarity_tol,
+                                              t_transient, dt, suggested))
     if n_left or n_right:
         parts = []
         if n_left:
@@ -188,6 +251,8 @@ def summarize(records: Sequence[RunRecord], k_values, threshold: float, *,
         "stationarity_tol": float(stationarity_tol),
         "not_stationary": int(n_not_stat),
         "not_stationary_fraction": None if frac_not_stat is None else float(frac_not_stat),
+        "suggested_t_transient": suggested,
+        "partial": None if partial is None else dict(partial),
         "failed_runs": [int(rec.run) for rec in failed],
         "notes": notes,
         "warnings": warnings,
@@ -204,6 +269,9 @@ def format_summary(summary: dict[str, Any]) -> str:
     """Human-readable, aligned text of a :func:`summarize` result (printed by the CLI)."""
     s = summary
     lines: list[tuple[str, str]] = []
+    part = s.get("partial")
+    if part:
+        lines.append(("PARTIAL STUDY", format_partial(part)))
     lines.append(("runs", f"{s['runs']} (ok {s['ok']}, failed {s['failed']})"))
     lines.append(("crossings", f"{s['crossings']} (threshold r > {s['threshold']:g})"))
     lines.append(("censored", f"left {s['censored_left']}, right {s['censored_right']}"))
@@ -246,3 +314,15 @@ def format_summary(summary: dict[str, Any]) -> str:
         out.append("warnings:")
         out += [f"  - {w}" for w in warnings]
     return "\n".join(out)
+
+
+def format_partial(partial: dict[str, Any]) -> str:
+    """One phrase for a partial study: '96 of 1000 runs (interrupted); ...'."""
+    p = partial
+    reason = p["reason"]
+    if reason.startswith("shard") and "," not in reason:
+        what = "the other shards are elsewhere: `kcbatch merge` combines them"
+    else:
+        what = "`kcbatch run --resume DIR` completes it"
+    return (f"{p['runs_done']} of {p['runs_total']} runs ({reason}); the statistics cover "
+            f"these runs only; {what}")

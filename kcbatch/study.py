@@ -1,6 +1,7 @@
 """A whole Kc study: pipeline -> engine -> Kc per run -> store -> summary/exports."""
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -13,12 +14,14 @@ import numpy as np
 from ._version import __version__
 from .config import ConfigError, StudyConfig
 from .engines import Engine, get_engine, resolve_device
+from .estimate import cpu_fallback_notice
 from .kc import make_record
+from .memory import fit_batch
 from .pipeline import PipelineTimes, chunk_runs, produce
 from .records import RunRecord
 from .seeding import draw_seed
-from .stats import summarize
-from .store import STORE_NAME, Store, StoreError
+from .stats import partial_info, summarize
+from .store import STORE_NAME, Store, StoreError, study_lock
 
 log = logging.getLogger("kcbatch")
 
@@ -96,11 +99,24 @@ def open_store(cfg: StudyConfig, *, resume: bool) -> Store:
 
 def run_study(config: StudyConfig, *, resume: bool = False, progress: bool = False,
               stop: threading.Event | None = None,
-              on_notice: Callable[[str], None] | None = None) -> StudyResult:
+              on_notice: Callable[[str], None] | None = None,
+              on_open: Callable[[str], None] | None = None,
+              abort: threading.Event | None = None) -> StudyResult:
     """Run (or resume) the study of ``config``; same numbers as ``kcbatch run``.
 
     Finished batches go to the store as they complete; when ``stop`` is set the
     study stops taking new batches and returns with ``interrupted=True``.
+    ``on_open(out)`` is called once the store in ``config.out`` is open, before
+    any computing (without ``out`` the store is in memory and it is not called).
+    The progress bar counts runs of the whole run range (a resume starts at the
+    runs already stored) and moves with every RK4 step inside a batch.
+
+    Before anything large is allocated, the study's peak memory is compared
+    with the memory available (ConfigError naming what to change when it does
+    not fit; ``--batch auto`` shrinks to fit). While it runs, the process holds
+    the lock of ``config.out`` (StoreLocked if another process holds it). When
+    ``abort`` is set and an exception (a second Ctrl-C) ends the study, a
+    batch still being generated is not waited for.
     """
     t_start = time.perf_counter()
     notices: list[str] = []
@@ -116,11 +132,23 @@ def run_study(config: StudyConfig, *, resume: bool = False, progress: bool = Fal
     if why:
         notice(why)
     engine = get_engine(device, cfg.fast_math)
-    store = open_store(cfg, resume=resume)
+    batch_fit = fit_batch(cfg, engine, device, choose_batch(cfg, engine, len(cfg.run_ids)))
+    held = _hold(cfg, resume)
     try:
+        store = open_store(cfg, resume=resume)
+    except BaseException:
+        held.close()
+        raise
+    try:
+        if on_open is not None and cfg.out is not None:
+            on_open(str(cfg.out))
         done = store.done_runs()
         pending = [r for r in cfg.run_ids if r not in done]
-        batch_size = choose_batch(cfg, engine, max(1, len(pending)))
+        batch_size = min(choose_batch(cfg, engine, max(1, len(pending))), batch_fit)
+        if cfg.device == "auto" and device == "cpu" and pending:
+            estimate = cpu_fallback_notice(cfg, engine, len(pending), batch_size)
+            if estimate:
+                notice(estimate)
         k_values = cfg.k_values
         spec = cfg.spec
         times = PipelineTimes()
@@ -128,15 +156,21 @@ def run_study(config: StudyConfig, *, resume: bool = False, progress: bool = Fal
         interrupted = False
         computed = 0
         in_flight = batch_size
-        bar = _progress(len(pending), progress)
+        finished_runs = len(cfg.run_ids) - len(pending)
+        bar = make_progress_bar(len(cfg.run_ids), finished_runs) if progress else _NoBar()
+        items = None  # closed explicitly, so that a Ctrl-C while it joins its threads propagates
         try:
             while pending and not interrupted:
                 try:
-                    for item in produce(chunk_runs(pending, batch_size), cfg,
-                                        producers=cfg.producers, times=times):
+                    items = produce(chunk_runs(pending, batch_size), cfg,
+                                    producers=cfg.producers, times=times, abandon=abort)
+                    for item in items:
                         in_flight = len(item.runs)
                         t0 = time.perf_counter()
-                        samples = engine.integrate(item.batch, spec)
+                        samples = engine.integrate(
+                            item.batch, spec,
+                            progress=_step_progress(bar, finished_runs, len(item.runs),
+                                                    spec.n_steps))
                         dt_batch = time.perf_counter() - t0
                         engine_seconds += dt_batch
                         records = [
@@ -144,52 +178,122 @@ def run_study(config: StudyConfig, *, resume: bool = False, progress: bool = Fal
                                         stats=item.stats[j], samples=samples[j],
                                         n_first_half=spec.n_first_half, k_values=k_values,
                                         threshold=cfg.threshold,
-                                        seconds=dt_batch / len(item.runs))
+                                        seconds=dt_batch / len(item.runs),
+                                        input_problem=item.input_problems[j])
                             for j, run in enumerate(item.runs)]
                         store.write_batch(records, device=device, seconds=dt_batch)
                         finished = set(item.runs)
                         pending = [r for r in pending if r not in finished]
                         computed += len(item.runs)
-                        bar.update(len(item.runs))
+                        finished_runs += len(item.runs)
+                        bar.move_to(finished_runs)
                         if stop is not None and stop.is_set():
                             interrupted = bool(pending)
                             break
                 except Exception as exc:
                     if not _is_oom(exc) or in_flight == 1:
                         raise
+                    items.close()
                     batch_size = in_flight // 2  # the batch that failed, not the configured one
                     notice(f"device out of memory; batch size halved to {batch_size} "
                            f"(finished runs are kept)")
                     engine.release_memory()
         finally:
-            bar.close()
+            try:
+                if items is not None:
+                    items.close()
+            finally:
+                bar.close()
         records = store.records(cfg.run_ids)
-        summary = summarize(records, k_values, cfg.threshold, t_transient=cfg.t_transient)
+        partial = partial_info(runs_total=cfg.runs, run_start=cfg.run_start,
+                               run_stop=cfg.run_stop, runs_done=len(records),
+                               interrupted=interrupted)
+        summary = summarize(records, k_values, cfg.threshold, t_transient=cfg.t_transient,
+                            t_measure=cfg.t_measure, dt=cfg.dt, partial=partial)
         return StudyResult(config=cfg, device=device, batch=batch_size, records=records,
                            summary=summary, elapsed=time.perf_counter() - t_start,
                            engine_seconds=engine_seconds, times=times, interrupted=interrupted,
                            computed=computed,
                            store_path=None if cfg.out is None else store.path, notices=notices)
     finally:
-        store.close()
+        try:
+            store.close()
+        finally:
+            held.close()
+
+
+def _hold(cfg: StudyConfig, resume: bool) -> contextlib.ExitStack:
+    """What the study holds until the stack is closed: numpy's floating-point
+    warnings off (an overflow shows as a failed run, never as a raw
+    RuntimeWarning) and the lock of ``cfg.out`` (created for a new study; not
+    taken without ``out`` or when there is nothing to resume there)."""
+    stack = contextlib.ExitStack()
+    stack.enter_context(np.errstate(all="ignore"))
+    if cfg.out is None:
+        return stack
+    out = Path(cfg.out)
+    if not resume:
+        out.mkdir(parents=True, exist_ok=True)
+    elif not out.is_dir():
+        return stack  # open_store says there is nothing to resume
+    stack.enter_context(study_lock(out))
+    return stack
 
 
 class _NoBar:
-    def update(self, n: int) -> None:
+    def move_to(self, position: float) -> None:
         pass
 
     def close(self) -> None:
         pass
 
 
-def _progress(total: int, enabled: bool):
-    if not enabled:
-        return _NoBar()
-    import sys
+# tqdm's own count would print the fractional runs of a batch in flight; this
+# shows the runs finished (floored; the epsilon absorbs float sums) and the ETA.
+_BAR_FORMAT = ("{desc}: {percentage:3.0f}%|{bar}| {runs_done}/{total_fmt} runs "
+               "[{elapsed}<{remaining}, {rate_fmt}]")
 
-    from tqdm import tqdm
-    return tqdm(total=total, unit="run", file=sys.stderr, dynamic_ncols=True,
-                desc="kcbatch", smoothing=0.1)
+
+class _RunBar:
+    """A tqdm bar over runs that moves to absolute positions (fractional inside a batch)."""
+
+    def __init__(self, total: int, initial: int):
+        import sys
+
+        from tqdm import tqdm
+
+        class _Tqdm(tqdm):
+            @property
+            def format_dict(self):
+                d = super().format_dict
+                d["runs_done"] = int(d["n"] + 1e-6)
+                return d
+
+        self._bar = _Tqdm(total=total, initial=initial, unit="run", file=sys.stderr,
+                          dynamic_ncols=True, desc="kcbatch", smoothing=0.1,
+                          bar_format=_BAR_FORMAT)
+
+    def move_to(self, position: float) -> None:
+        delta = position - self._bar.n
+        if delta > 0:  # a batch retried after an out-of-memory error never moves it back
+            self._bar.update(delta)
+
+    def close(self) -> None:
+        self._bar.close()
+
+
+def make_progress_bar(total: int, initial: int) -> _RunBar:
+    """The bar of ``kcbatch run``: ``total`` runs in the study's run range, ``initial``
+    of them already stored. It has ``move_to(runs_done: float)`` and ``close()``."""
+    return _RunBar(total, initial)
+
+
+def _step_progress(bar, runs_before: int, batch_runs: int, n_steps: int):
+    """The engine's per-step callback: a batch at step s of n_steps counts as
+    ``batch_runs * s / n_steps`` runs beyond the ``runs_before`` finished ones."""
+    def on_step(steps_done: int) -> None:
+        bar.move_to(runs_before + batch_runs * steps_done / n_steps)
+    return on_step
 
 
 __all__ = ["StudyResult", "run_study", "choose_batch"]

@@ -6,6 +6,7 @@ from typing import Sequence
 
 from .config import IntegrationSpec, StudyConfig
 from .engines import get_engine, resolve_device
+from .estimate import format_duration
 from .pipeline import make_batch
 from .study import choose_batch
 
@@ -13,7 +14,9 @@ from .study import choose_batch
 def tune(cfg: StudyConfig, sizes: Sequence[int] | None, steps: int) -> str:
     """Time ``steps`` RK4 steps per batch size (after a warm-up), scale to the
     study's step count, and recommend the smallest batch within 5% of the best
-    runs/s. Returns the table as text."""
+    runs/s. Returns the table as text, then the estimated time of the study of
+    ``cfg`` (its runs at the recommended batch's runs/s; integration only, graph
+    generation runs beside it)."""
     device, notice = resolve_device(cfg.device)
     engine = get_engine(device, cfg.fast_math)
     if sizes is None:
@@ -45,4 +48,8 @@ def tune(cfg: StudyConfig, sizes: Sequence[int] | None, steps: int) -> str:
         pool_s = "-" if pool_b is None else f"{pool_b / 2**20:.1f}"
         lines.append(f"{b:6d} {rate:10.2f} {pred / 2**20:14.1f} {pool_s:>10}")
     lines.append(f"recommended: --batch {pick} (smallest within 5% of the best runs/s)")
+    pick_rate = next(rate for b, rate, *_ in rows if b == pick)
+    runs = len(cfg.run_ids)
+    lines.append(f"estimated time of the configured study: {format_duration(runs / pick_rate)} "
+                 f"({runs} runs at {pick_rate:.3g} runs/s, --batch {pick}, device {device})")
     return "\n".join(lines)

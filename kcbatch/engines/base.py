@@ -7,7 +7,7 @@ how much memory a batch needs, and for one line describing the device.
 """
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from typing import Callable, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -24,14 +24,22 @@ class EngineUnavailable(RuntimeError):
     """The requested device cannot be used; the message says why in one line."""
 
 
+# Called with the number of RK4 steps of the batch launched so far (1..spec.n_steps),
+# so that a progress bar can move inside a batch that takes minutes.
+StepProgress = Callable[[int], None]
+
+
 @runtime_checkable
 class Engine(Protocol):
     """The interface of every device's engine."""
 
     name: str
 
-    def integrate(self, batch: Batch, spec: IntegrationSpec) -> np.ndarray:
-        """Samples of r, ``[B, nK, spec.n_samples]`` float64 (host array)."""
+    def integrate(self, batch: Batch, spec: IntegrationSpec,
+                  progress: StepProgress | None = None) -> np.ndarray:
+        """Samples of r, ``[B, nK, spec.n_samples]`` float64 (host array).
+
+        ``progress``, if given, is called after each RK4 step with the steps done."""
 
     def batch_limit(self, cfg: StudyConfig) -> int:
         """The largest batch (networks) this engine can take for ``cfg``."""
@@ -53,9 +61,11 @@ class Engine(Protocol):
 
 
 def systems_limit(cfg: StudyConfig) -> int:
-    """Most networks per batch: the kernels index (row, K) systems with 32-bit
-    arithmetic, and every engine keeps to that so batches are the same everywhere."""
-    return max(1, MAX_SYSTEMS // (cfg.nodes * cfg.k_num))
+    """Most networks per batch: the kernels index (row, K) systems and edge
+    entries with 32-bit arithmetic, and every engine keeps to that so batches
+    are the same everywhere."""
+    per_net_edges = 2 * ba_edges(cfg.nodes, cfg.m)
+    return max(1, min(MAX_SYSTEMS // (cfg.nodes * cfg.k_num), MAX_SYSTEMS // per_net_edges))
 
 
 def ba_edges(nodes: int, m: int) -> int:
@@ -91,8 +101,12 @@ class KernelEngine:
         self.backend = backend
         self.xp = backend.xp
 
-    def integrate(self, batch: Batch, spec: IntegrationSpec) -> np.ndarray:
-        """Samples ``[B, nK, n_samples]`` float64 (host array)."""
+    def integrate(self, batch: Batch, spec: IntegrationSpec,
+                  progress: StepProgress | None = None) -> np.ndarray:
+        """Samples ``[B, nK, n_samples]`` float64 (host array).
+
+        ``progress(steps)`` counts steps *launched*: it never waits for the device,
+        so on a GPU it may run ahead of the kernels by the launch queue's depth."""
         xp, be = self.xp, self.backend
         real = str(batch.dtype)
         rows, n_k, b = batch.n_rows, batch.n_k, batch.n_networks
@@ -109,13 +123,15 @@ class KernelEngine:
         graph = (dev["indptr"], dev["indices"], dev["inv_deg"], dev["omega"], dev["row_net"],
                  dev["couplings"])
         launch_init_state(be, real, dev["theta0"], theta, sc[0])
-        for q in spec.schedule():
+        for step, q in enumerate(spec.schedule(), start=1):
             for stage in range(4):
                 launch_rk4_stage(be, real, *graph, sc[stage % 2], sc[(stage + 1) % 2],
                                  theta, acc, stage, spec.dt)
             if q is not None:
                 launch_sample_partial(be, real, sc[0], dev["node_offset"], partial)
                 launch_sample_finalize(be, partial, dev["node_offset"], samples, q)
+            if progress is not None:
+                progress(step)
         return samples.get() if hasattr(samples, "get") else samples
 
 
@@ -135,9 +151,10 @@ class BackendEngine:
     def make_backend(fast_math: bool):
         raise NotImplementedError
 
-    def integrate(self, batch: Batch, spec: IntegrationSpec) -> np.ndarray:
+    def integrate(self, batch: Batch, spec: IntegrationSpec,
+                  progress: StepProgress | None = None) -> np.ndarray:
         """Samples ``[B, nK, n_samples]`` float64 (host array)."""
-        return self._engine.integrate(batch, spec)
+        return self._engine.integrate(batch, spec, progress)
 
     def batch_limit(self, cfg: StudyConfig) -> int:
         return systems_limit(cfg)

@@ -25,7 +25,7 @@ import numpy as np
 
 from ..batch import Batch
 from ..config import IntegrationSpec, StudyConfig
-from .base import HOST_AUTO_BATCH, ba_edges, systems_limit
+from .base import HOST_AUTO_BATCH, StepProgress, ba_edges, systems_limit
 from .cpu_trig import fix_large, sincos, sincos_array
 
 TWO_PI = 2.0 * np.pi
@@ -122,8 +122,11 @@ class CpuEngine:
 
     name = "cpu"
 
-    def integrate(self, batch: Batch, spec: IntegrationSpec) -> np.ndarray:
-        """Run the protocol; returns samples ``[B, nK, n_samples]`` float64."""
+    def integrate(self, batch: Batch, spec: IntegrationSpec,
+                  progress: StepProgress | None = None) -> np.ndarray:
+        """Run the protocol; returns samples ``[B, nK, n_samples]`` float64.
+
+        ``progress``, if given, is called after each RK4 step with the steps done."""
         real = batch.dtype.type
         n_k = batch.n_k
         theta = np.repeat(batch.theta0[:, None], n_k, axis=1)   # [R, nK]
@@ -136,12 +139,14 @@ class CpuEngine:
         graph = (batch.indptr, batch.indices, batch.inv_deg, batch.omega, batch.row_net,
                  batch.couplings)
         sincos_array(theta.reshape(-1), S[0].reshape(-1), C[0].reshape(-1))
-        for q in spec.schedule():
+        for step, q in enumerate(spec.schedule(), start=1):
             for stage in range(4):
                 _rk4_stage(*graph, S[stage % 2], C[stage % 2], S[1 - stage % 2],
                            C[1 - stage % 2], theta, acc, stage, dt)
             if q is not None:
                 samples[:, :, q] = order_parameter(S[0], C[0], batch.node_offset)
+            if progress is not None:
+                progress(step)
         return samples
 
     def batch_limit(self, cfg: StudyConfig) -> int:
