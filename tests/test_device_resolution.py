@@ -441,6 +441,32 @@ def test_nvrtc_search_skips_libraries_that_are_not_nvrtc(monkeypatch, tmp_path, 
     assert "nvrtcVersion" in str(info.value)
 
 
+def test_nvrtc_from_a_wheel_preloads_its_builtins_globally(monkeypatch, tmp_path, fake_libcuda):
+    # NVRTC opens libnvrtc-builtins by soname at compile time; a wheel's lib dir is
+    # on no loader path, so the builtins must already be loaded (RTLD_GLOBAL) or a
+    # later CuPy compile in the same process fails (seen on an H200 without a toolkit).
+    lib = tmp_path / "nvidia" / "cu13" / "lib"
+    lib.mkdir(parents=True)
+    for name in ("libnvrtc.so.13", "libnvrtc-builtins.so.13.0"):
+        shutil.copy(fake_libcuda, lib / name)
+    monkeypatch.setattr(nvrtc, "_site_dirs", lambda: [tmp_path])
+    monkeypatch.setattr(nvrtc, "_SONAMES", ())
+    monkeypatch.setattr(nvrtc, "_TOOLKIT_LIBS", ())
+    loads = []
+    real_cdll = nvrtc.ctypes.CDLL
+
+    def recording_cdll(path, mode=0, *args, **kw):
+        loads.append((os.path.basename(str(path)), mode))
+        return real_cdll(path, mode, *args, **kw)
+
+    monkeypatch.setattr(nvrtc.ctypes, "CDLL", recording_cdll)
+    with pytest.raises(nvrtc.NvrtcUnavailable):  # the fake has no nvrtcVersion
+        nvrtc._load.__wrapped__()
+    names = [n for n, _ in loads]
+    assert names.index("libnvrtc-builtins.so.13.0") < names.index("libnvrtc.so.13"), loads
+    assert dict(loads)["libnvrtc-builtins.so.13.0"] & os.RTLD_GLOBAL, loads
+
+
 def _needs_nvrtc():
     try:
         return nvrtc.version()

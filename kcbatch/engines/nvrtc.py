@@ -91,13 +91,32 @@ def _declare(lib: ctypes.CDLL) -> ctypes.CDLL:
     return lib
 
 
+def _preload_builtins(lib_dir: Path) -> None:
+    """Load ``libnvrtc-builtins`` from ``lib_dir`` into the global namespace.
+
+    NVRTC dlopen()s its builtins by soname when it compiles. A wheel's lib
+    directory is on no loader path, so CuPy (through cuda-pathfinder) preloads
+    the builtins when IT loads NVRTC -- but skips that when it finds libnvrtc
+    already loaded, by us. Seen on an H200 with the system toolkit hidden:
+    after ``kcbatch info`` had used this binding, CuPy's compile failed with
+    "failed to open libnvrtc-builtins.so.13.0". Preloading here makes the
+    soname resolvable for every later compile in the process."""
+    for builtins in sorted(lib_dir.glob("libnvrtc-builtins.so*")):
+        try:
+            ctypes.CDLL(str(builtins), mode=os.RTLD_GLOBAL)
+        except OSError:
+            continue  # the libnvrtc next to it will say what is wrong
+
+
 @functools.lru_cache(maxsize=1)
 def _load() -> tuple[ctypes.CDLL, str]:
     tried = candidates()
     errors = []
     for cand in tried:
         try:
-            lib = ctypes.CDLL(cand)
+            if os.path.isabs(cand):
+                _preload_builtins(Path(cand).parent)
+            lib = ctypes.CDLL(cand, mode=os.RTLD_GLOBAL)
             lib.nvrtcVersion  # a library by that name that is not NVRTC fails here
         except (OSError, AttributeError) as exc:
             if os.path.isabs(cand):  # a file that exists but does not load: say why
