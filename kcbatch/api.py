@@ -6,7 +6,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from .batch import pack
-from .config import PRECISIONS, ConfigError, IntegrationSpec
+from .config import PRECISIONS, ConfigError, IntegrationSpec, unstable_dt
+from .coupling import COUPLINGS, max_weighted_degree
 from .engines import get_engine, resolve_device
 
 
@@ -37,17 +38,26 @@ def _per_graph(values: Any, n_graphs: int, name: str) -> list[np.ndarray]:
 def simulate(graphs: Sequence[Any], omega: Any, theta0: Any, k_values: Any, *,
              dt: float = 0.05, t_transient: float = 5.0, t_measure: float = 5.0,
              sample_every: int = 10, device: str = "auto", precision: str = "float32",
-             fast_math: bool = False, return_samples: bool = False) -> np.ndarray:
+             fast_math: bool = False, return_samples: bool = False,
+             coupling: str = "degree") -> np.ndarray:
     """Time-averaged order parameter of each graph at each coupling.
 
     graphs: sequence of networkx graphs or CSR ``(indptr, indices)`` pairs.
     omega, theta0: one 1-D array per graph (rad/time, rad), or 2-D ``[G, N]``.
     k_values: ``[nK]`` couplings (the same for every graph) or ``[G, nK]``.
+    coupling: the weight w_i of ``dtheta_i/dt = omega_i + K w_i sum_j A_ij
+      sin(theta_j - theta_i)``: ``degree`` (1/max(k_i, 1)), ``raw`` (1),
+      ``mean-degree`` (1/<k> of the node's graph) or ``global`` (1/N).
     Returns ``r[G, nK]`` (float64); with ``return_samples=True`` the samples
     ``[G, nK, n_samples]`` instead (r is their mean).
+
+    ConfigError (naming dt and the largest dt allowed) when dt is beyond RK4's
+    stability bound ``dt * 2 * max|K| * max_i(w_i k_i) <= 2.78`` on any graph.
     """
     if precision not in PRECISIONS:
         raise ConfigError("precision", precision, f"must be one of {', '.join(PRECISIONS)}")
+    if not isinstance(coupling, str) or coupling not in COUPLINGS:
+        raise ConfigError("coupling", coupling, f"must be one of {', '.join(COUPLINGS)}")
     spec = IntegrationSpec.from_times(dt=dt, t_transient=t_transient, t_measure=t_measure,
                                       sample_every=sample_every)
     if not isinstance(graphs, (list, tuple)):
@@ -62,7 +72,22 @@ def simulate(graphs: Sequence[Any], omega: Any, theta0: Any, k_values: Any, *,
         raise ValueError(f"invalid k_values with shape {k_values.shape}: need [nK] or "
                          f"[{len(csr)}, nK] (one row per graph) with nK >= 1")
     batch = pack(csr, _per_graph(omega, len(csr), "omega"),
-                 _per_graph(theta0, len(csr), "theta0"), k_values, precision)
+                 _per_graph(theta0, len(csr), "theta0"), k_values, precision, coupling)
+    _check_stable(batch, k_values, spec.dt, coupling)
     concrete, _ = resolve_device(device)
     samples = get_engine(concrete, fast_math).integrate(batch, spec)
     return samples if return_samples else samples.mean(axis=2)
+
+
+def _check_stable(batch, k_values: np.ndarray, dt: float, coupling: str) -> None:
+    """ConfigError for dt unless every graph of ``batch`` is within its RK4
+    bound at its largest |K|; the message names the graph that bounds dt most.
+    (Non-finite couplings are left to the integration: they give non-finite r.)"""
+    max_wk = max_weighted_degree(np.diff(batch.indptr), batch.node_offset, coupling)
+    k_abs = np.abs(np.broadcast_to(k_values, (batch.n_networks, k_values.shape[-1]))).max(axis=1)
+    rate = np.where(np.isfinite(k_abs), k_abs * max_wk, 0.0)
+    g = int(np.argmax(rate))
+    problem = unstable_dt(dt, float(k_abs[g]), float(max_wk[g]))
+    if problem is not None:
+        raise ConfigError("dt", dt, problem.replace("(K_max", f"(graph {g}: K_max", 1)
+                          + "; use a smaller dt or smaller couplings")

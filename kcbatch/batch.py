@@ -13,6 +13,7 @@ from typing import Sequence
 import numpy as np
 
 from .config import REAL_DTYPES
+from .coupling import check_coupling, row_weights
 
 # Rows of a batch get int32 ids (indices, row_net): at most 2**31 - 1 of them.
 MAX_ROWS = 2**31 - 1
@@ -25,7 +26,8 @@ class Batch:
     Shapes (R = total rows = sum of nodes over the batch's networks):
       indptr       [R+1]   int64   CSR row pointers
       indices      [nnz]   int32   global neighbour row ids, sorted within a row
-      inv_deg      [R]     real    1 / max(k_i, 1)
+      weight       [R]     real    coupling weight w_i (``coupling.row_weights``;
+                                   1 / max(k_i, 1) for the default ``degree``)
       omega        [R]     real    natural frequencies
       theta0       [R]     real    initial phases in [0, 2pi)
       row_net      [R]     int32   network index of each row
@@ -36,7 +38,7 @@ class Batch:
 
     indptr: np.ndarray
     indices: np.ndarray
-    inv_deg: np.ndarray
+    weight: np.ndarray
     omega: np.ndarray
     theta0: np.ndarray
     row_net: np.ndarray
@@ -68,13 +70,16 @@ def pack(graphs: Sequence[tuple[np.ndarray, np.ndarray]],
          omegas: Sequence[np.ndarray],
          thetas: Sequence[np.ndarray],
          couplings: np.ndarray,
-         precision: str = "float32") -> Batch:
+         precision: str = "float32", coupling: str = "degree") -> Batch:
     """Pack ``B`` CSR graphs ``(indptr, indices)`` with their frequencies,
     initial phases and ``couplings[B, nK]`` (or one ``[nK]`` grid for all)
-    into a :class:`Batch`. Inputs are validated: a mismatch names the graph."""
+    into a :class:`Batch`, with the weights ``w_i`` of ``coupling`` (one of
+    ``coupling.COUPLINGS``; per network for ``mean-degree`` and ``global``).
+    Inputs are validated: a mismatch names the graph."""
     if precision not in REAL_DTYPES:
         raise ValueError(f"invalid precision={precision!r}: must be one of "
                          f"{', '.join(REAL_DTYPES)}")
+    check_coupling(coupling)
     real = REAL_DTYPES[precision]
     b = len(graphs)
     if b < 1:
@@ -128,7 +133,7 @@ def pack(graphs: Sequence[tuple[np.ndarray, np.ndarray]],
         indices_all[edge_offset[g]:edge_offset[g + 1]] = np.asarray(indices, dtype=np.int64) + r0
     indptr_all[rows] = edge_offset[-1]
     deg = np.diff(indptr_all)
-    inv_deg = (1.0 / np.maximum(deg, 1)).astype(real)
+    weight = row_weights(deg, node_offset, coupling).astype(real)
     theta0 = np.concatenate([np.asarray(t, dtype=np.float64) for t in thetas])
     theta0 = np.mod(theta0, 2.0 * np.pi).astype(real)
     # float32 rounding can push 2pi - tiny up to exactly 2pi; keep [0, 2pi).
@@ -136,7 +141,7 @@ def pack(graphs: Sequence[tuple[np.ndarray, np.ndarray]],
     return Batch(
         indptr=indptr_all,
         indices=indices_all,
-        inv_deg=inv_deg,
+        weight=weight,
         omega=np.concatenate([np.asarray(o, dtype=np.float64) for o in omegas]).astype(real),
         theta0=theta0,
         row_net=np.repeat(np.arange(b, dtype=np.int32), sizes),

@@ -18,7 +18,10 @@ from typing import Any, Iterator, Mapping
 
 import numpy as np
 
+from .coupling import COUPLINGS
 from .graphs import MAX_NODES
+from .graphs.models import GRAPH_MODELS, USES_GAMMA, USES_WS_P, min_nodes
+from .seeding import OMEGA_DISTS
 
 # The one table of devices: concrete engines, and what ``device=`` accepts.
 DEVICES = ("gpu", "cpu", "gpu-sim")
@@ -31,10 +34,18 @@ PRECISIONS = tuple(REAL_DTYPES)
 # resumed, only when these agree; the rest (device, batch, out, ...) only say
 # *how* it is computed and never change the numbers beyond float tolerance.
 PROTOCOL_FIELDS = (
-    "runs", "nodes", "m", "omega_mu", "omega_sigma", "k_min", "k_max", "k_num",
+    "runs", "nodes", "m", "graph", "ws_p", "gamma", "coupling", "omega_dist",
+    "omega_mu", "omega_sigma", "k_min", "k_max", "k_num",
     "dt", "t_transient", "t_measure", "sample_every", "threshold", "seed",
     "precision",
 )
+# Protocol fields added after stores already existed, with the one value every
+# older study had: a stored config without the key computed with that value.
+ADDED_PROTOCOL_DEFAULTS = {"graph": "ba", "ws_p": 0.1, "gamma": 3.0, "coupling": "degree",
+                           "omega_dist": "normal"}
+# ``dt = "auto"``: the largest stable step that divides both times, chosen from
+# the study's first networks when it starts (kcbatch/stability.py).
+AUTO_DT = "auto"
 
 
 # RK4's stability region reaches -2.785 on the negative real axis; 2.78 keeps a
@@ -66,20 +77,38 @@ def max_stable_dt(k_abs_max: float, max_wk: float) -> float:
     return math.inf if rate == 0.0 else RK4_STABILITY_LIMIT / rate
 
 
-def check_stable_dt(dt: float, k_abs_max: float, max_wk: float) -> None:
-    """ConfigError naming dt, the bound and the largest dt allowed, unless
-    ``dt <= max_stable_dt(k_abs_max, max_wk)``."""
+def largest_stable_dt_shown(k_abs_max: float, max_wk: float) -> float:
+    """:func:`max_stable_dt` as the shortest decimal (3 significant digits or
+    more) that is still stable: the value messages print and users type."""
     bound = max_stable_dt(k_abs_max, max_wk)
     # The relative slack lets the decimal the message prints (1.39/5 -> 0.278,
     # computed as 0.27799999999999997) pass.
     slack = bound * (1 + 1e-9)
-    if dt > slack:
-        shown = next(v for v in (float(f"{bound:.{d}g}") for d in range(3, 18)) if v <= slack)
-        raise ConfigError(
-            "dt", dt,
-            f"RK4 is unstable beyond dt * 2 * K_max * max(w_i k_i) <= {RK4_STABILITY_LIMIT} "
+    if math.isinf(bound):
+        return bound
+    return next(v for v in (float(f"{bound:.{d}g}") for d in range(3, 18)) if v <= slack)
+
+
+def unstable_dt(dt: float, k_abs_max: float, max_wk: float) -> str | None:
+    """None when ``dt <= max_stable_dt(k_abs_max, max_wk)``, else the sentence
+    saying so: the bound, K_max, max(w_i k_i) and the largest dt allowed."""
+    if dt <= max_stable_dt(k_abs_max, max_wk) * (1 + 1e-9):
+        return None
+    return (f"RK4 is unstable beyond dt * 2 * K_max * max(w_i k_i) <= {RK4_STABILITY_LIMIT} "
             f"(K_max={float(k_abs_max):g}, max(w_i k_i)={float(max_wk):g}): the largest dt "
-            f"allowed is {shown!r}; use a smaller dt or a smaller K range")
+            f"allowed is {largest_stable_dt_shown(k_abs_max, max_wk)!r}")
+
+
+def check_stable_dt(dt: float, k_abs_max: float, max_wk: float, *, where: str = "",
+                    fix: str = "use a smaller dt or a smaller K range") -> None:
+    """ConfigError naming dt, the bound and the largest dt allowed, unless
+    ``dt <= max_stable_dt(k_abs_max, max_wk)``. ``where`` (e.g. "over the study's
+    first 16 networks") follows max(w_i k_i) in the message; ``fix`` ends it."""
+    problem = unstable_dt(dt, k_abs_max, max_wk)
+    if problem is not None:
+        if where:
+            problem = problem.replace("): the largest", f" {where}): the largest", 1)
+        raise ConfigError("dt", dt, f"{problem}; {fix}")
 
 
 def _too_many_steps(param: str, duration: float, dt: float, steps: float,
@@ -198,12 +227,17 @@ class StudyConfig:
     runs: int = 1000
     nodes: int = 10000
     m: int = 3
+    graph: str = "ba"
+    ws_p: float = 0.1
+    gamma: float = 3.0
+    coupling: str = "degree"
+    omega_dist: str = "normal"
     omega_mu: float = 0.0
     omega_sigma: float = 0.5
     k_min: float = 0.0
     k_max: float = 5.0
     k_num: int = 50
-    dt: float = 0.05
+    dt: float | str = 0.05
     t_transient: float = 5.0
     t_measure: float = 5.0
     sample_every: int = 10
@@ -226,11 +260,10 @@ class StudyConfig:
         if self.nodes > MAX_NODES:
             raise ConfigError("nodes", self.nodes,
                               f"must be at most {MAX_NODES} (node ids are 32-bit integers)")
-        if self.nodes <= self.m:
-            raise ConfigError("nodes", self.nodes,
-                              f"must be greater than m={self.m} (the BA seed star has m+1 nodes)")
+        self._check_model()
         _check_real("omega_mu", self.omega_mu)
         _check_real("omega_sigma", self.omega_sigma, lo=0.0)
+        self._check_omega_dist()
         _check_real("k_min", self.k_min)
         _check_real("k_max", self.k_max)
         _check_int("k_num", self.k_num, lo=1)
@@ -264,12 +297,21 @@ class StudyConfig:
         if not self.run_start < stop <= self.runs:
             raise ConfigError("run_range", f"{self.run_start}:{stop}",
                               f"must satisfy 0 <= START < STOP <= runs={self.runs}")
-        _check_real("dt", self.dt, lo=0.0, lo_open=True)
-        # Before the step counts: an unstable dt often also makes them invalid,
-        # and dt is what to change. w_i = 1/max(k_i, 1), so max_i(w_i k_i) = 1.
-        check_stable_dt(self.dt, max(abs(self.k_min), abs(self.k_max)), 1.0)
-        self._check_step_count()
-        _ = self.spec  # raises ConfigError for dt, t_transient, t_measure, sample_every
+        if self.dt == AUTO_DT:
+            # Resolved to a number when the study starts; the times are checked now.
+            _check_real("t_transient", self.t_transient, lo=0.0)
+            _check_real("t_measure", self.t_measure, lo=0.0, lo_open=True)
+            _check_int("sample_every", self.sample_every, lo=1)
+        else:
+            _check_real("dt", self.dt, lo=0.0, lo_open=True, extra="or 'auto'")
+            if self.coupling == "degree":
+                # Before the step counts: an unstable dt often also makes them
+                # invalid, and dt is what to change. w_i k_i = k_i/max(k_i, 1) <= 1
+                # on every graph; the other normalisations depend on the network
+                # and are checked on the study's networks (kcbatch/stability.py).
+                check_stable_dt(self.dt, self.k_abs_max, 1.0)
+            self._check_step_count()
+            _ = self.spec  # raises ConfigError for dt, t_transient, t_measure, sample_every
         if self.out is not None:
             if isinstance(self.out, bytes) or not isinstance(self.out, (str, os.PathLike)):
                 raise ConfigError("out", self.out, "must be a directory path (a string)")
@@ -277,6 +319,41 @@ class StudyConfig:
                 raise ConfigError("out", self.out, "must be a directory path, not empty")
             object.__setattr__(self, "out", Path(self.out))
             _check_out(self.out)
+
+    def _check_model(self) -> None:
+        """graph, its parameters and the size ``m`` against ``nodes``."""
+        _choice("graph", self.graph, GRAPH_MODELS)
+        _check_real("ws_p", self.ws_p, lo=0.0)
+        if self.ws_p > 1.0:
+            raise ConfigError("ws_p", self.ws_p, "must be a rewiring probability in [0, 1]")
+        _check_real("gamma", self.gamma)
+        if not self.gamma > 2.0:
+            raise ConfigError("gamma", self.gamma,
+                              "must be a finite number > 2 (the mean degree must be finite)")
+        # A default value is what every config holds; only a changed one is a mistake.
+        for name, users in (("ws_p", USES_WS_P), ("gamma", USES_GAMMA)):
+            if self.graph not in users and getattr(self, name) != _DEFAULTS[name]:
+                raise ConfigError(name, getattr(self, name), _unused(name, "graph", users,
+                                                                     self.graph))
+        least, size, why = min_nodes(self.graph, self.m)
+        if self.nodes < least:
+            raise ConfigError("nodes", self.nodes, f"must be greater than {size} for "
+                                                   f"graph={self.graph!r} ({why})")
+
+    def _check_omega_dist(self) -> None:
+        _choice("coupling", self.coupling, COUPLINGS)
+        _choice("omega_dist", self.omega_dist, OMEGA_DISTS)
+        if self.omega_dist == "degree":
+            for name in ("omega_mu", "omega_sigma"):
+                if getattr(self, name) != _DEFAULTS[name]:
+                    raise ConfigError(name, getattr(self, name),
+                                      "must be left out: it does not apply to "
+                                      "omega_dist='degree' (omega_i = k_i)")
+
+    @property
+    def k_abs_max(self) -> float:
+        """max |K| over the grid: the coupling the stability bound is taken at."""
+        return float(max(abs(self.k_min), abs(self.k_max)))
 
     def _check_step_count(self) -> None:
         """Refuse a dt so small that the steps (or the r samples) explode, naming
@@ -294,6 +371,9 @@ class StudyConfig:
 
     @property
     def spec(self) -> IntegrationSpec:
+        if self.dt == AUTO_DT:
+            raise ConfigError("dt", self.dt, "is chosen when the study starts "
+                                             "(kcbatch.run_study); no step schedule before")
         return IntegrationSpec.from_times(dt=self.dt, t_transient=self.t_transient,
                                           t_measure=self.t_measure,
                                           sample_every=self.sample_every)
@@ -321,11 +401,16 @@ class StudyConfig:
     def check_compatible(self, stored: Mapping[str, Any], *, what: str) -> None:
         """Refuse (ConfigError naming the first differing field) unless this
         config computes the same numbers as ``stored``, the config dict of a
-        store (resume) or of another shard (merge)."""
+        store (resume) or of another shard (merge). A key missing from ``stored``
+        (a store older than the field) reads as ADDED_PROTOCOL_DEFAULTS; ``dt =
+        "auto"`` is not compared (``run_study`` compares the dt it chooses)."""
         for name in PROTOCOL_FIELDS:
-            if stored.get(name) != getattr(self, name):
+            if name == "dt" and self.dt == AUTO_DT:
+                continue  # chosen when the study starts, then checked as a number
+            had = stored.get(name, ADDED_PROTOCOL_DEFAULTS.get(name))
+            if had != getattr(self, name):
                 raise ConfigError(name, getattr(self, name),
-                                  f"contradicts {what}, which has {name}={stored.get(name)!r}")
+                                  f"contradicts {what}, which has {name}={had!r}")
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -365,8 +450,20 @@ def load_toml(path: str | os.PathLike) -> dict[str, Any]:
 
 _INT_FIELDS = ("runs", "nodes", "m", "k_num", "sample_every", "seed", "batch", "producers",
                "run_start", "run_stop")
-_REAL_FIELDS = ("omega_mu", "omega_sigma", "k_min", "k_max", "dt", "t_transient", "t_measure",
-                "threshold")
+_REAL_FIELDS = ("ws_p", "gamma", "omega_mu", "omega_sigma", "k_min", "k_max", "dt",
+                "t_transient", "t_measure", "threshold")
+_DEFAULTS = {f.name: f.default for f in dataclasses.fields(StudyConfig)}
+
+
+def _choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
+    if not isinstance(value, str) or value not in choices:
+        raise ConfigError(name, value, f"must be one of {', '.join(choices)}")
+
+
+def _unused(name: str, by: str, users: tuple[str, ...], value: str) -> str:
+    """Why ``name`` is refused: it applies only to ``by`` in ``users``."""
+    return (f"must be left out: it applies only to {by}={' or '.join(map(repr, users))} "
+            f"(this study has {by}={value!r})")
 
 
 def _plain_numbers(cfg: "StudyConfig") -> None:
@@ -391,11 +488,14 @@ def _check_int(name: str, value: Any, *, lo: int | None = None, extra: str = "")
         raise ConfigError(name, value, f"must be {allowed}")
 
 
-def _check_real(name: str, value: Any, *, lo: float | None = None, lo_open: bool = False) -> None:
+def _check_real(name: str, value: Any, *, lo: float | None = None, lo_open: bool = False,
+                extra: str = "") -> None:
     if lo is None:
         allowed = "a finite number"
     else:
         allowed = f"a finite number {'>' if lo_open else '>='} {lo:g}"
+    if extra:
+        allowed += f" {extra}"
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise ConfigError(name, value, f"must be {allowed}")
     if lo is not None and (value < lo or (lo_open and value == lo)):

@@ -68,7 +68,9 @@ __global__ void init_state(const T* __restrict__ theta0,                  // [R]
 }
 
 // One RK4 stage (stage = 0..3) for every (row, K) system.
-//   f       = omega_i + K[b, k] / max(k_i, 1) * (c_i * sum_j s_j - s_i * sum_j c_j)
+//   f       = omega_i + K[b, k] * w_i * (c_i * sum_j s_j - s_i * sum_j c_j)
+// where w_i = weight[i] is the coupling normalisation of row i (1/max(k_i, 1),
+// 1, 1/<k> or 1/N of its network: kcbatch/coupling.py), rounded to T.
 //   stage 0: acc  = f;      next point = theta + dt/2 f
 //   stage 1: acc += 2 f;    next point = theta + dt/2 f
 //   stage 2: acc += 2 f;    next point = theta + dt f
@@ -77,7 +79,7 @@ __global__ void init_state(const T* __restrict__ theta0,                  // [R]
 template <typename T>
 __global__ void rk4_stage(const long long* __restrict__ indptr,                    // [R+1]
                           const int* __restrict__ indices,                         // [nnz]
-                          const T* __restrict__ inv_deg,                           // [R]
+                          const T* __restrict__ weight,                            // [R]
                           const T* __restrict__ omega,                             // [R]
                           const int* __restrict__ row_net,                         // [R]
                           const T* __restrict__ couplings,                         // [B, nK]
@@ -103,7 +105,7 @@ __global__ void rk4_stage(const long long* __restrict__ indptr,                 
         cc += v.y;
     }
     typename kc_vec2<T>::type own = sc_in[t];
-    T f = omega[i] + couplings[(unsigned)row_net[i] * (unsigned)n_k + k] * inv_deg[i] *
+    T f = omega[i] + couplings[(unsigned)row_net[i] * (unsigned)n_k + k] * weight[i] *
                          (own.y * ss - own.x * cc);
     T th = theta[t];
     T point;

@@ -10,7 +10,11 @@ It is slow and meant for small graphs in tests.
 
 Protocol, for every coupling K (each starting from the same theta0):
 
-    dtheta_i/dt = omega_i + (K / max(k_i, 1)) * sum_j A_ij sin(theta_j - theta_i)
+    dtheta_i/dt = omega_i + K * w_i * sum_j A_ij sin(theta_j - theta_i)
+
+with the coupling normalisation w_i (``coupling``): ``degree`` 1 / max(k_i, 1)
+(the default), ``raw`` 1, ``mean-degree`` 1 / <k> with <k> = 2E / N of the
+graph, ``global`` 1 / N;
 
 classic RK4 with step dt; ``n_transient`` steps discarded, then ``n_measure``
 steps; after measurement step s (0-based) with ``s % sample_every == 0`` the
@@ -55,8 +59,24 @@ def order_parameter(theta):
     return abs(np.mean(np.exp(1j * theta)))
 
 
+def coupling_weight(degree, coupling):
+    """w_i of every node of one graph (float64), straight from the equations above."""
+    n = len(degree)
+    if coupling == "degree":
+        return 1.0 / np.maximum(degree, 1.0)
+    if coupling == "raw":
+        return np.ones(n)
+    if coupling == "mean-degree":
+        edges = degree.sum() / 2.0
+        # <k> = 0: no edges, nothing to weight; any finite w gives the same dynamics
+        return np.full(n, 1.0 / (2.0 * edges / n) if edges else 1.0)
+    if coupling == "global":
+        return np.full(n, 1.0 / n)
+    raise ValueError(f"unknown coupling {coupling!r}")
+
+
 def reference_samples(adj, omega, theta0, k_values, dt, n_transient, n_measure,
-                      sample_every, sample_shift=0):
+                      sample_every, sample_shift=0, coupling="degree"):
     """Sampled order parameter, shape ``(len(k_values), ceil(n_measure/sample_every))``.
 
     Sample ``c`` is r after measurement step ``s = c * sample_every`` (0-based),
@@ -73,7 +93,7 @@ def reference_samples(adj, omega, theta0, k_values, dt, n_transient, n_measure,
     assert omega.shape == (n,) and theta0.shape == (n,)
     assert n_transient + sample_shift >= 0
     degree = np.bincount(rows, minlength=n).astype(np.float64)
-    weight = 1.0 / np.maximum(degree, 1.0)
+    weight = coupling_weight(degree, coupling)
 
     def rhs(theta, k):
         # coupling_i = sum over edges (i, j) of sin(theta_j - theta_i)
@@ -111,10 +131,10 @@ def reference_samples(adj, omega, theta0, k_values, dt, n_transient, n_measure,
 
 
 def reference_r(adj, omega, theta0, k_values, dt, n_transient, n_measure, sample_every,
-                sample_shift=0):
+                sample_shift=0, coupling="degree"):
     """Time-averaged order parameter r(K), shape ``(len(k_values),)``."""
     s = reference_samples(adj, omega, theta0, k_values, dt, n_transient, n_measure,
-                          sample_every, sample_shift=sample_shift)
+                          sample_every, sample_shift=sample_shift, coupling=coupling)
     return s.mean(axis=1)
 
 

@@ -16,7 +16,7 @@ from kcbatch.batch import pack
 from reference import csr_from_edges
 
 # Three small graphs: a triangle with a tail, a path with an isolated last node
-# (degree 0: inv_deg must be 1/max(0, 1) = 1), a star.
+# (degree 0: the degree weight must be 1/max(0, 1) = 1), a star.
 EDGES = [(4, [(0, 1), (1, 2), (2, 0), (2, 3)]),
          (5, [(0, 1), (1, 2), (2, 3)]),
          (6, [(0, i) for i in range(1, 6)])]
@@ -42,14 +42,27 @@ def good_args():
 
 # --------------------------------------------------------------------------- valid input
 
+def expected_weights(coupling, sizes, edges, degree):
+    """w_i per row from the equation, per graph: 1/max(k_i,1), 1, N/(2E) (= 1/<k>), 1/N."""
+    out = []
+    first = 0
+    for n, e in zip(sizes, edges, strict=True):
+        for i in range(first, first + n):
+            out.append({"degree": 1.0 / max(degree[i], 1), "raw": 1.0,
+                        "mean-degree": n / (2 * len(e)), "global": 1.0 / n}[coupling])
+        first += n
+    return np.array(out)
+
+
+@pytest.mark.parametrize("coupling", ["degree", "raw", "mean-degree", "global"])
 @pytest.mark.parametrize("precision, real", [("float32", np.float32), ("float64", np.float64)])
 @pytest.mark.parametrize("per_graph_k", [False, True], ids=["k-grid", "k-per-graph"])
-def test_pack_layout(precision, real, per_graph_k):
+def test_pack_layout(precision, real, per_graph_k, coupling):
     omegas, thetas = node_inputs(1)
     sizes = [n for n, _ in EDGES]
     k = (np.array([[0.0, 1.0], [2.0, 3.0], [4.0, 5.0]]) if per_graph_k
          else np.array([0.5, 2.5]))
-    b = pack(graphs(), omegas, thetas, k, precision)
+    b = pack(graphs(), omegas, thetas, k, precision, coupling)
 
     rows, n_graphs = sum(sizes), len(EDGES)
     # neighbour lists with global row ids, straight from the edge lists
@@ -64,7 +77,7 @@ def test_pack_layout(precision, real, per_graph_k):
 
     expect = {  # name: (shape, dtype)
         "indptr": ((rows + 1,), np.int64), "indices": ((nnz,), np.int32),
-        "inv_deg": ((rows,), real), "omega": ((rows,), real), "theta0": ((rows,), real),
+        "weight": ((rows,), real), "omega": ((rows,), real), "theta0": ((rows,), real),
         "row_net": ((rows,), np.int32), "node_offset": ((n_graphs + 1,), np.int64),
         "couplings": ((n_graphs, 2), real)}
     for name, (shape, dtype) in expect.items():
@@ -78,8 +91,15 @@ def test_pack_layout(precision, real, per_graph_k):
         got = b.indices[b.indptr[i]:b.indptr[i + 1]]
         assert sorted(got.tolist()) == sorted(neighbours[i]), i
         assert np.all(np.diff(got) > 0), i  # sorted within a row
-    np.testing.assert_array_equal(b.inv_deg, np.array([1.0 / max(d, 1) for d in degree], real))
-    assert b.inv_deg[first[1] + 4] == 1  # the isolated node
+    want_w = expected_weights(coupling, sizes, [e for _, e in EDGES], degree)
+    if coupling == "degree":  # today's numbers, bit for bit
+        np.testing.assert_array_equal(b.weight, want_w.astype(real))
+        assert b.weight[first[1] + 4] == 1  # the isolated node
+    else:  # w in float64, rounded to the precision once
+        np.testing.assert_allclose(b.weight, want_w.astype(real), rtol=np.finfo(real).eps,
+                                   atol=0)
+    if coupling in ("mean-degree", "global"):  # per network: different sizes, different w
+        assert len(set(b.weight[first[:-1]].tolist())) == len(EDGES)
     np.testing.assert_array_equal(b.omega, np.concatenate(omegas).astype(real))
     # theta0 is reduced to [0, 2pi) (math.fmod-based, independent of numpy's mod)
     wrapped = [(t % (2 * math.pi)) for t in np.concatenate(thetas).tolist()]
@@ -89,6 +109,17 @@ def test_pack_layout(precision, real, per_graph_k):
     want_k = k if per_graph_k else np.tile(k, (n_graphs, 1))
     np.testing.assert_array_equal(b.couplings, want_k.astype(real))
     assert b.couplings.flags.c_contiguous
+
+
+def test_mean_degree_weight_of_a_network_without_edges_is_finite():
+    """<k> = 0: no coupling sum to scale; the weight is 1, not inf, beside a normal graph."""
+    g = [csr_from_edges(3, []), csr_from_edges(2, [(0, 1)])]
+    b = pack(g, [np.zeros(3), np.zeros(2)], [np.zeros(3), np.zeros(2)], [1.0], "float64",
+             "mean-degree")
+    np.testing.assert_array_equal(b.weight, [1.0, 1.0, 1.0, 1.0, 1.0])
+    b = pack(g, [np.zeros(3), np.zeros(2)], [np.zeros(3), np.zeros(2)], [1.0], "float64",
+             "global")
+    np.testing.assert_array_equal(b.weight, [1 / 3, 1 / 3, 1 / 3, 0.5, 0.5])
 
 
 def test_theta0_just_below_two_pi_stays_below_in_float32():
@@ -123,6 +154,7 @@ def _node_array(name, g, value):
 @pytest.mark.parametrize("change, words", [
     (_set(precision="float16"), ["precision", "'float16'", "float32", "float64"]),
     (_set(precision="double"), ["precision", "'double'"]),
+    (_set(coupling="bogus"), ["coupling", "'bogus'", "degree", "raw", "mean-degree", "global"]),
     (_set(graphs=[], omegas=[], thetas=[]), ["graphs=[]", "at least one"]),
     (lambda a: a["omegas"].pop(), ["omega", "got 2 and 3", "3 graphs"]),
     (lambda a: a["thetas"].append(np.zeros(4)), ["theta0", "got 3 and 4", "3 graphs"]),
@@ -145,7 +177,8 @@ def _node_array(name, g, value):
     (_node_array("omegas", 1, np.zeros(4)), ["omega", "graph 1", "(4,)", "(5,)"]),
     (_node_array("thetas", 2, np.zeros((6, 1))), ["theta0", "graph 2", "(6, 1)", "(6,)"]),
     (_node_array("omegas", 0, 0.5), ["omega", "graph 0", "()", "(4,)"]),
-], ids=["precision-float16", "precision-double", "no-graphs", "omega-count", "theta0-count",
+], ids=["precision-float16", "precision-double", "coupling-unknown", "no-graphs", "omega-count",
+        "theta0-count",
         "couplings-rows", "couplings-nK-0", "couplings-empty-grid", "couplings-3d",
         "couplings-scalar", "indptr-start", "indptr-decreasing", "indptr-too-short",
         "indptr-2d", "indptr-scalar", "indices-length", "indices-2d", "neighbour-too-big",

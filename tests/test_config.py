@@ -59,6 +59,9 @@ def test_defaults_are_the_original_protocol():
     cfg = StudyConfig()
     assert cfg.nodes == 10000
     assert cfg.m == 3
+    # issue 9: the original study's model, coupling and distribution by default
+    assert (cfg.graph, cfg.coupling, cfg.omega_dist) == ("ba", "degree", "normal")
+    assert (cfg.ws_p, cfg.gamma) == (0.1, 3.0)
     assert cfg.omega_mu == 0.0
     assert cfg.omega_sigma == 0.5
     assert (cfg.k_min, cfg.k_max, cfg.k_num) == (0.0, 5.0, 50)
@@ -118,6 +121,30 @@ def test_to_dict_round_trip(tmp_path):
     (dict(nodes=3, m=3), "nodes", "3", "greater than m=3"),
     (dict(nodes=2, m=3), "nodes", "2", "greater than m=3"),
     (dict(nodes=5, m=10), "nodes", "5", "greater than m=10"),
+    # nodes too few for the model's size m (ER/WS: 2m <= nodes - 1; power law: m < nodes)
+    (dict(nodes=6, m=3, graph="er"), "nodes", "6", "greater than 2m=6"),
+    (dict(nodes=6, m=3, graph="ws"), "nodes", "6", "greater than 2m=6"),
+    (dict(nodes=3, m=3, graph="powerlaw"), "nodes", "3", "greater than m=3"),
+    # model, coupling, distribution: one of the table
+    (dict(graph="sf"), "graph", "sf", "ba, er, ws, powerlaw"),
+    (dict(graph="BA"), "graph", "BA", "ba, er, ws, powerlaw"),
+    (dict(coupling="none"), "coupling", "none", "degree, raw, mean-degree, global"),
+    (dict(omega_dist="gauss"), "omega_dist", "gauss", "normal, lorentzian, uniform, degree"),
+    # their parameters
+    (dict(graph="ws", ws_p=-0.1), "ws_p", "-0.1", ">= 0"),
+    (dict(graph="ws", ws_p=1.5), "ws_p", "1.5", "[0, 1]"),
+    (dict(graph="ws", ws_p=math.nan), "ws_p", "nan", "finite"),
+    (dict(graph="powerlaw", gamma=2.0), "gamma", "2.0", "> 2"),
+    (dict(graph="powerlaw", gamma=1.5), "gamma", "1.5", "> 2"),
+    (dict(graph="powerlaw", gamma=math.inf), "gamma", "inf", "finite"),
+    # ... which only their model reads: a changed value elsewhere is a mistake
+    (dict(ws_p=0.3), "ws_p", "0.3", "only to graph='ws'"),
+    (dict(graph="er", ws_p=0.0), "ws_p", "0.0", "graph='er'"),
+    (dict(gamma=2.5), "gamma", "2.5", "only to graph='powerlaw'"),
+    (dict(graph="ws", gamma=4.0), "gamma", "4.0", "graph='ws'"),
+    # omega_i = k_i: mu and sigma do not apply
+    (dict(omega_dist="degree", omega_mu=1.0), "omega_mu", "1.0", "omega_dist='degree'"),
+    (dict(omega_dist="degree", omega_sigma=0.2), "omega_sigma", "0.2", "does not apply"),
     # m < 1
     (dict(m=0), "m", "0", ">= 1"),
     (dict(m=-2), "m", "-2", ">= 1"),
@@ -136,6 +163,7 @@ def test_to_dict_round_trip(tmp_path):
     (dict(dt=-0.05), "dt", "-0.05", "> 0"),
     (dict(dt=math.nan), "dt", "nan", "finite"),
     (dict(dt=math.inf), "dt", "inf", "finite"),
+    (dict(dt="Auto"), "dt", "Auto", "or 'auto'"),
     # t_transient / t_measure
     (dict(t_transient=-1.0), "t_transient", "-1", ">= 0"),
     (dict(t_measure=0.0), "t_measure", "0", "> 0"),
@@ -184,7 +212,7 @@ def test_bad_values_name_param_value_and_allowed(changes, param, value_text, all
     ("runs", True), ("nodes", True), ("m", True), ("k_num", True), ("sample_every", True),
     ("batch", True), ("seed", False), ("dt", True), ("t_transient", False),
     ("t_measure", True), ("threshold", True), ("omega_sigma", True), ("omega_mu", False),
-    ("k_min", False), ("k_max", True),
+    ("k_min", False), ("k_max", True), ("ws_p", True), ("gamma", True),
 ])
 def test_bools_are_not_numbers(field, value):
     with pytest.raises(ConfigError) as ei:
@@ -200,6 +228,76 @@ def test_non_numeric_values(field, value):
     with pytest.raises(ConfigError) as ei:
         small(**{field: value})
     check_error(ei.value, field, repr(value), "must")
+
+
+@pytest.mark.parametrize("graph, nodes, m", [("ba", 4, 3), ("er", 7, 3), ("ws", 7, 3),
+                                             ("powerlaw", 4, 3)])
+def test_smallest_sizes_each_model_allows(graph, nodes, m):
+    """The boundary of each size rule is accepted (and one node less was refused above)."""
+    assert small(graph=graph, nodes=nodes, m=m).nodes == nodes
+
+
+def test_parameters_of_other_models_at_their_defaults_are_accepted():
+    """Every config holds ws_p and gamma: their defaults never count as 'given'."""
+    cfg = small(graph="er", ws_p=0.1, gamma=3.0)
+    assert (cfg.ws_p, cfg.gamma) == (0.1, 3.0)
+    assert small(omega_dist="degree", omega_mu=0.0, omega_sigma=0.5).omega_dist == "degree"
+    assert small(graph="ws", ws_p=0.0).ws_p == 0.0 and small(graph="ws", ws_p=1).ws_p == 1
+    assert small(graph="powerlaw", gamma=2.01).gamma == 2.01
+
+
+def test_other_couplings_leave_dt_to_the_networks():
+    """raw / mean-degree / global: the bound depends on the graph, so the config alone
+    accepts a dt the degree coupling refuses (the study checks its networks)."""
+    kw = dict(k_max=5.0, dt=0.5, t_transient=0.5, t_measure=0.5, sample_every=1)
+    for coupling in ("raw", "mean-degree", "global"):
+        assert small(coupling=coupling, **kw).dt == 0.5
+    # degree coupling: max(w_i k_i) = 1 on any graph, so the config checks dt itself
+    with pytest.raises(ConfigError) as ei:
+        small(coupling="degree", **kw)
+    check_error(ei.value, "dt", "0.5", "largest dt allowed is 0.278")
+
+
+def test_dt_auto_is_kept_until_the_study_resolves_it():
+    cfg = small(dt="auto", coupling="raw")
+    assert cfg.dt == "auto" and cfg.to_dict()["dt"] == "auto"
+    with pytest.raises(ConfigError) as ei:
+        cfg.spec
+    check_error(ei.value, "dt", "'auto'", "when the study starts")
+    # the times are still checked at once
+    with pytest.raises(ConfigError) as ei:
+        small(dt="auto", t_measure=0.0)
+    check_error(ei.value, "t_measure", "0", "> 0")
+    with pytest.raises(ConfigError) as ei:
+        small(dt="auto", sample_every=0)
+    check_error(ei.value, "sample_every", "0", ">= 1")
+
+
+def test_protocol_fields_include_the_model_and_refuse_a_change():
+    from kcbatch.config import PROTOCOL_FIELDS
+    for name in ("graph", "ws_p", "gamma", "coupling", "omega_dist"):
+        assert name in PROTOCOL_FIELDS
+    cfg = small(graph="ws", ws_p=0.2, coupling="raw", omega_dist="uniform")
+    stored = cfg.to_dict()
+    cfg.check_compatible(stored, what="the store")
+    for change in (dict(graph="er", ws_p=0.1), dict(ws_p=0.3), dict(coupling="global"),
+                   dict(omega_dist="lorentzian")):
+        other = cfg.replace(**change)
+        with pytest.raises(ConfigError) as ei:
+            other.check_compatible(stored, what="the store")
+        name = next(iter(change))
+        check_error(ei.value, name, repr(getattr(other, name)), "contradicts the store",
+                    f"{name}={stored[name]!r}")
+
+
+def test_a_store_from_before_the_models_reads_as_the_defaults():
+    """Stores written before issue 9 lack the new keys; they were BA / degree / normal."""
+    old = {k: v for k, v in small().to_dict().items()
+           if k not in ("graph", "ws_p", "gamma", "coupling", "omega_dist")}
+    small().check_compatible(old, what="the old store")
+    with pytest.raises(ConfigError) as ei:
+        small(coupling="raw").check_compatible(old, what="the old store")
+    check_error(ei.value, "coupling", "'raw'", "coupling='degree'")
 
 
 def test_batch_accepts_auto_and_integers():
@@ -401,6 +499,16 @@ def test_toml_aliases_and_dashes(tmp_path):
         (120, 0.2, 0.7, 2.0, 5)
 
 
+def test_toml_model_keys_and_dt_auto(tmp_path):
+    p = write(tmp_path / "c.toml", '[study]\ngraph = "ws"\nws-p = 0.25\ncoupling = "mean-degree"\n'
+                                   'omega-dist = "lorentzian"\ndt = "auto"\n')
+    cfg = StudyConfig.from_mapping(load_toml(p))
+    assert (cfg.graph, cfg.ws_p, cfg.coupling, cfg.omega_dist, cfg.dt) == \
+        ("ws", 0.25, "mean-degree", "lorentzian", "auto")
+    p = write(tmp_path / "g.toml", 'graph = "powerlaw"\ngamma = 2.5\n')
+    assert StudyConfig.from_mapping(load_toml(p)).gamma == 2.5
+
+
 def test_toml_out_becomes_path(tmp_path):
     p = write(tmp_path / "c.toml", f'[study]\nout = "{(tmp_path / "res").as_posix()}"\n')
     assert StudyConfig.from_mapping(load_toml(p)).out == tmp_path / "res"
@@ -462,6 +570,10 @@ def test_unknown_toml_keys(tmp_path, text, key):
     ("device = 3", "device", "3"),
     ("dt = nan", "dt", "nan"),
     ("dt = inf", "dt", "inf"),
+    ('graph = 3', "graph", "3"),
+    ('coupling = ["raw"]', "coupling", "['raw']"),
+    ('gamma = "2.5"\ngraph = "powerlaw"', "gamma", "'2.5'"),
+    ('ws_p = true\ngraph = "ws"', "ws_p", "True"),
 ])
 def test_toml_wrong_types(tmp_path, line, field, value_text):
     p = write(tmp_path / "c.toml", "[study]\n" + line + "\n")
@@ -514,6 +626,53 @@ def test_toml_drives_cli_and_flags_override(tmp_path, captured_config):
 def test_cli_without_config_uses_defaults(captured_config):
     cfg = captured_config(["--seed", "3"])
     assert cfg.out is not None and cfg.replace(out=None) == StudyConfig(seed=3)
+
+
+def test_model_flags_reach_the_config(captured_config):
+    cfg = captured_config(["--seed", "3", "--graph", "ws", "--ws-p", "0.3", "--m", "2",
+                           "--coupling", "global", "--omega-dist", "uniform", "--dt", "auto"])
+    assert (cfg.graph, cfg.ws_p, cfg.m, cfg.coupling, cfg.omega_dist, cfg.dt) == \
+        ("ws", 0.3, 2, "global", "uniform", "auto")
+    cfg = captured_config(["--seed", "3", "--graph", "powerlaw", "--gamma", "2.5",
+                           "--omega-dist", "degree", "--dt", "0.025"])
+    assert (cfg.graph, cfg.gamma, cfg.omega_dist, cfg.dt) == ("powerlaw", 2.5, "degree", 0.025)
+
+
+@pytest.mark.parametrize("args, needles", [
+    # typed flags that the model / distribution does not read: refused even at the default
+    (["--ws-p", "0.1"], ["ws_p=0.1", "--ws-p applies only to --graph ws", "graph='ba'"]),
+    (["--graph", "er", "--ws-p", "0.3"], ["ws_p=0.3", "--graph ws", "graph='er'"]),
+    (["--gamma", "3.0"], ["gamma=3.0", "--gamma applies only to --graph powerlaw"]),
+    (["--graph", "ws", "--gamma", "2.5"], ["gamma=2.5", "graph='ws'"]),
+    (["--omega-dist", "degree", "--omega-sigma", "0.5"],
+     ["omega_sigma=0.5", "--omega-dist normal or lorentzian or uniform",
+      "omega_dist='degree'"]),
+    (["--omega-dist", "degree", "--omega-mu", "1"], ["omega_mu=1.0", "omega_dist='degree'"]),
+    # bad values of the new flags
+    (["--graph", "sf"], ["'sf'", "ba", "powerlaw"]),
+    (["--coupling", "sqrt"], ["'sqrt'", "mean-degree", "global"]),
+    (["--omega-dist", "cauchy"], ["'cauchy'", "lorentzian"]),
+    (["--graph", "ws", "--ws-p", "2"], ["ws_p=2.0", "[0, 1]"]),
+    (["--graph", "powerlaw", "--gamma", "2"], ["gamma=2.0", "> 2"]),
+    (["--dt", "quick"], ["--dt", "'quick'", "'auto'"]),
+    (["--graph", "er", "--nodes", "6", "--m", "3"], ["nodes=6", "greater than 2m=6"]),
+], ids=["ws-p-with-ba", "ws-p-with-er", "gamma-with-ba", "gamma-with-ws",
+        "sigma-with-degree", "mu-with-degree", "graph-unknown", "coupling-unknown",
+        "omega-dist-unknown", "ws-p-above-1", "gamma-2", "dt-word", "er-too-small"])
+def test_model_flags_that_do_not_apply_or_are_bad_exit_2(args, needles):
+    from helpers import assert_usage_error
+    assert_usage_error(run_cli(["run", "--seed", "1", "--device", "cpu", *args]), *needles,
+                       config_error=not any(a in ("sf", "sqrt", "cauchy", "quick")
+                                            for a in args))
+
+
+def test_toml_parameters_of_other_models_only_refused_when_changed(tmp_path, captured_config):
+    p = write(tmp_path / "c.toml", 'ws_p = 0.1\ngamma = 3.0\n')  # defaults: accepted
+    assert captured_config(["--config", str(p), "--seed", "1"]).graph == "ba"
+    from helpers import assert_usage_error
+    p = write(tmp_path / "d.toml", 'gamma = 2.2\n')
+    assert_usage_error(run_cli(["run", "--config", str(p), "--seed", "1"]), "gamma=2.2",
+                       "graph='powerlaw'")
 
 
 def test_flag_fixes_an_invalid_toml_value(tmp_path, captured_config):

@@ -101,12 +101,13 @@ def case_inputs(name):
 _REF_CACHE = {}
 
 
-def ref_samples(name, k=K_GRID, n_tr=N_TR, n_me=N_ME, every=EVERY, shift=0):
-    key = (name, tuple(k), n_tr, n_me, every, shift)
+def ref_samples(name, k=K_GRID, n_tr=N_TR, n_me=N_ME, every=EVERY, shift=0, coupling="degree"):
+    key = (name, tuple(k), n_tr, n_me, every, shift, coupling)
     if key not in _REF_CACHE:
         csr, omega, theta0 = case_inputs(name)
         _REF_CACHE[key] = reference.reference_samples(csr, omega, theta0, k, DT, n_tr, n_me,
-                                                      every, sample_shift=shift)
+                                                      every, sample_shift=shift,
+                                                      coupling=coupling)
     return _REF_CACHE[key]
 
 
@@ -224,6 +225,58 @@ def test_per_graph_couplings(device, precision):
         want = ref_samples(case, ks[g]).mean(axis=1)
         np.testing.assert_allclose(r[g], want, rtol=0, atol=TOL[precision],
                                    err_msg=f"graph {g} ({case})")
+
+
+COUPLINGS = ("degree", "raw", "mean-degree", "global")
+
+
+# Largest stiffness max_i(K w_i k_i) of each coupling's grid (stable at DT up to 13.9);
+# different per coupling, so that raw, mean-degree and global, whose K w_i all
+# scale like 1/k_max below, do not integrate the very same products K w_i.
+STIFFNESS = {"degree": 8.0, "raw": 8.0, "mean-degree": 6.0, "global": 4.0}
+
+
+def coupling_grid(csr, coupling):
+    """K_GRID scaled to the graph: largest K w_i k_i = STIFFNESS[coupling] (w from the
+    reference), from incoherence towards locking whatever the normalisation."""
+    degree = np.diff(np.asarray(csr[0])).astype(np.float64)
+    max_wk = np.max(reference.coupling_weight(degree, coupling) * degree)
+    return K_GRID * (STIFFNESS[coupling] / K_GRID.max()) / max_wk
+
+
+@pytest.mark.parametrize("precision", PRECISIONS)
+@pytest.mark.parametrize("coupling", COUPLINGS)
+def test_every_coupling_matches_reference(device, precision, coupling):
+    """All CASES in ONE call (sizes 5 to 300, isolated nodes in and between graphs,
+    each graph on its own K grid): every sample of every graph agrees with the
+    float64 reference for that coupling. mean-degree and global weights belong to
+    each network: a batch-wide <k> or N would be off by a factor of up to 60."""
+    inputs = [case_inputs(c) for c in CASES]
+    csrs, omegas, thetas = zip(*inputs, strict=True)
+    ks = np.stack([coupling_grid(csr, coupling) for csr in csrs])
+    got = sim(list(csrs), list(omegas), list(thetas), ks, device=device, precision=precision,
+              coupling=coupling, return_samples=True)
+    assert got.shape == (len(CASES), len(K_GRID), math.ceil(N_ME / EVERY))
+    for g, case in enumerate(CASES):
+        want = ref_samples(case, ks[g], coupling=coupling)
+        err = np.abs(got[g] - want)
+        where = np.unravel_index(err.argmax(), err.shape)
+        assert err.max() <= TOL[precision], f"{case}: max |sample - ref| = {err.max():.3g} at {where}"
+        r_ref = want.mean(axis=1)
+        assert_same_kc(got[g].mean(axis=1), r_ref, ks[g], TOL[precision])
+
+
+def test_the_couplings_give_different_dynamics():
+    """The parity above can fail: on a graph with unequal degrees, the four
+    normalisations at the same K grid give r curves far apart (the reference alone)."""
+    csr, omega, theta0 = case_inputs("ba120m2")
+    k = np.array([0.5, 1.0, 2.0])
+    curves = {c: reference.reference_r(csr, omega, theta0, k, DT, N_TR, N_ME, EVERY,
+                                       coupling=c) for c in COUPLINGS}
+    for a in COUPLINGS:
+        for b in COUPLINGS:
+            if a < b:
+                assert np.abs(curves[a] - curves[b]).max() > 100 * TOL["float32"], (a, b)
 
 
 def test_input_forms_agree():

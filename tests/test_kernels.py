@@ -76,7 +76,7 @@ def _stage_args(rows=6, n_k=3, b=2, real="float32"):
     indices = np.array([1, 0, 4, 3], dtype=np.int32)
     return dict(
         indptr=indptr, indices=indices,
-        inv_deg=np.ones(rows, real), omega=rng.normal(size=rows).astype(real),
+        weight=np.ones(rows, real), omega=rng.normal(size=rows).astype(real),
         row_net=np.array([0, 0, 0, 1, 1, 1], np.int32), couplings=np.ones((b, n_k), real),
         sc_in=np.zeros((rows, n_k, 2), real), sc_out=np.zeros((rows, n_k, 2), real),
         theta=np.zeros((rows, n_k), real), acc=np.zeros((rows, n_k), real))

@@ -103,7 +103,7 @@ def test_run_inputs_depend_only_on_seed_and_run():
         # the graph: row pointers relative to the network's first edge, local ids
         np.testing.assert_array_equal(b.indptr[r0:r1 + 1] - e0, one.indptr)
         np.testing.assert_array_equal(b.indices[e0:e1] - r0, one.indices)
-        np.testing.assert_array_equal(b.inv_deg[r0:r1], one.inv_deg)
+        np.testing.assert_array_equal(b.weight[r0:r1], one.weight)
         np.testing.assert_array_equal(b.omega[r0:r1], one.omega)
         np.testing.assert_array_equal(b.theta0[r0:r1], one.theta0)
         np.testing.assert_array_equal(b.row_net[r0:r1], np.full(cfg.nodes, j))
@@ -128,12 +128,12 @@ def test_run_inputs_depend_only_on_seed_and_run():
 
 
 def _failing_ba(bad_seed: int):
-    real = pipeline.barabasi_albert
+    real = pipeline.generate  # the model registry: graphs.models.generate
 
-    def ba_that_fails(n, m, seed):
+    def ba_that_fails(model, n, m, seed, **params):
         if seed == bad_seed:
             raise RuntimeError(f"synthetic generator failure for graph seed {seed}")
-        return real(n, m, seed)
+        return real(model, n, m, seed, **params)
 
     return ba_that_fails
 
@@ -143,7 +143,7 @@ def test_producer_exception_reaches_consumer_with_traceback(monkeypatch):
     bad_run = 4
     bad_seed = run_inputs(cfg.seed, bad_run, cfg.nodes, cfg.omega_mu,
                           cfg.omega_sigma).graph_seed
-    monkeypatch.setattr(pipeline, "barabasi_albert", _failing_ba(bad_seed))
+    monkeypatch.setattr(pipeline, "generate", _failing_ba(bad_seed))
     delivered = []
     with pytest.raises(RuntimeError, match="synthetic generator failure") as info:
         for item in produce(chunk_runs(range(6), 1), cfg, producers=2):
@@ -158,7 +158,7 @@ def test_producer_exception_reaches_consumer_with_traceback(monkeypatch):
 def test_producer_exception_propagates_out_of_run_study(monkeypatch):
     cfg = tiny(producers=2, batch=2)
     bad_seed = run_inputs(cfg.seed, 3, cfg.nodes, cfg.omega_mu, cfg.omega_sigma).graph_seed
-    monkeypatch.setattr(pipeline, "barabasi_albert", _failing_ba(bad_seed))
+    monkeypatch.setattr(pipeline, "generate", _failing_ba(bad_seed))
     with pytest.raises(RuntimeError, match="synthetic generator failure") as info:
         run_study(cfg)
     text = "".join(traceback.format_exception(info.value))

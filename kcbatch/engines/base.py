@@ -13,6 +13,7 @@ import numpy as np
 
 from ..batch import Batch
 from ..config import IntegrationSpec, StudyConfig
+from ..graphs.models import expected_edges
 from .launch import (MAX_SYSTEMS, SAMPLE_CHUNK_ROWS, launch_init_state, launch_rk4_stage,
                      launch_sample_finalize, launch_sample_partial)
 
@@ -64,13 +65,16 @@ def systems_limit(cfg: StudyConfig) -> int:
     """Most networks per batch: the kernels index (row, K) systems and edge
     entries with 32-bit arithmetic, and every engine keeps to that so batches
     are the same everywhere."""
-    per_net_edges = 2 * ba_edges(cfg.nodes, cfg.m)
-    return max(1, min(MAX_SYSTEMS // (cfg.nodes * cfg.k_num), MAX_SYSTEMS // per_net_edges))
+    per_net_edges = 2 * network_edges(cfg)
+    return max(1, min(MAX_SYSTEMS // (cfg.nodes * cfg.k_num),
+                      MAX_SYSTEMS // max(1, per_net_edges)))
 
 
-def ba_edges(nodes: int, m: int) -> int:
-    """Undirected edges of a BA(nodes, m) graph."""
-    return m + (nodes - m - 1) * m
+def network_edges(cfg: StudyConfig) -> int:
+    """Undirected edges expected in one network of ``cfg``'s model (exact for BA
+    and WS): a function of the config alone, so batch caps and memory
+    estimates are the same on every device."""
+    return expected_edges(cfg.graph, cfg.nodes, cfg.m, cfg.gamma)
 
 
 def predict_kernel_bytes(cfg: StudyConfig, batch: int) -> int:
@@ -78,7 +82,7 @@ def predict_kernel_bytes(cfg: StudyConfig, batch: int) -> int:
     ``cfg`` (before allocator rounding)."""
     it = np.dtype(cfg.real_dtype).itemsize
     rows = batch * cfg.nodes
-    nnz = batch * 2 * ba_edges(cfg.nodes, cfg.m)
+    nnz = batch * 2 * network_edges(cfg)
     n_k = cfg.k_num
     n_chunks = -(-cfg.nodes // SAMPLE_CHUNK_ROWS)
     state = rows * n_k * it * (2 + 2 * 2)  # theta, acc, sc[2] of pairs
@@ -111,7 +115,7 @@ class KernelEngine:
         real = str(batch.dtype)
         rows, n_k, b = batch.n_rows, batch.n_k, batch.n_networks
         dev = {name: xp.asarray(getattr(batch, name)) for name in (
-            "indptr", "indices", "inv_deg", "omega", "theta0", "row_net", "node_offset",
+            "indptr", "indices", "weight", "omega", "theta0", "row_net", "node_offset",
             "couplings")}
         theta = xp.empty((rows, n_k), dtype=real)                                  # [R, nK]
         acc = xp.empty((rows, n_k), dtype=real)                                    # [R, nK]
@@ -120,7 +124,7 @@ class KernelEngine:
         n_chunks = -(-max_nodes // SAMPLE_CHUNK_ROWS)
         partial = xp.empty((b, n_chunks, n_k, 2), dtype=np.float64)               # [B, nQ, nK, 2]
         samples = xp.empty((b, n_k, spec.n_samples), dtype=np.float64)           # [B, nK, nS]
-        graph = (dev["indptr"], dev["indices"], dev["inv_deg"], dev["omega"], dev["row_net"],
+        graph = (dev["indptr"], dev["indices"], dev["weight"], dev["omega"], dev["row_net"],
                  dev["couplings"])
         launch_init_state(be, real, dev["theta0"], theta, sc[0])
         for step, q in enumerate(spec.schedule(), start=1):

@@ -25,7 +25,7 @@ import numpy as np
 
 from ..batch import Batch
 from ..config import IntegrationSpec, StudyConfig
-from .base import HOST_AUTO_BATCH, StepProgress, ba_edges, systems_limit
+from .base import HOST_AUTO_BATCH, StepProgress, network_edges, systems_limit
 from .cpu_trig import fix_large, sincos, sincos_array
 
 TWO_PI = 2.0 * np.pi
@@ -37,7 +37,7 @@ _FASTMATH = {"nnan", "ninf", "nsz"}
 
 
 @numba.njit(parallel=True, cache=True, nogil=True, fastmath=_FASTMATH)
-def _rk4_stage(indptr, indices, inv_deg, omega, row_net, couplings,  # graph: [R+1],[nnz],[R]x3,[B,nK]
+def _rk4_stage(indptr, indices, weight, omega, row_net, couplings,  # graph: [R+1],[nnz],[R]x3,[B,nK]
                S_in, C_in,     # [R, nK] sin/cos of this stage's point
                S_out, C_out,   # [R, nK] out: sin/cos of the next stage point
                theta,          # [R, nK] phase at the start of the step (stage 3 updates it)
@@ -54,12 +54,12 @@ def _rk4_stage(indptr, indices, inv_deg, omega, row_net, couplings,  # graph: [R
         ss = np.empty(n_k, dtype=S_in.dtype)
         cc = np.empty(n_k, dtype=S_in.dtype)
         for i in range(chunk * _CHUNK, min(n_rows, (chunk + 1) * _CHUNK)):
-            _row_update(indptr, indices, inv_deg, omega, row_net, couplings, S_in, C_in,
+            _row_update(indptr, indices, weight, omega, row_net, couplings, S_in, C_in,
                         S_out, C_out, theta, acc, stage, dt, half, sixth, two_pi, i, ss, cc)
 
 
 @numba.njit(cache=True, nogil=True, inline="always", fastmath=_FASTMATH)
-def _row_update(indptr, indices, inv_deg, omega, row_net, couplings, S_in, C_in, S_out, C_out,
+def _row_update(indptr, indices, weight, omega, row_net, couplings, S_in, C_in, S_out, C_out,
                 theta, acc, stage, dt, half, sixth, two_pi, i, ss, cc):
     real = S_in.dtype.type
     n_k = S_in.shape[1]
@@ -71,7 +71,7 @@ def _row_update(indptr, indices, inv_deg, omega, row_net, couplings, S_in, C_in,
             ss[k] += S_in[j, k]
             cc[k] += C_in[j, k]
     b = row_net[i]
-    w_i = inv_deg[i]
+    w_i = weight[i]
     om = omega[i]
     # ss becomes f, then the next point; the stage branch sits outside the K
     # loops so that they vectorise.
@@ -136,7 +136,7 @@ class CpuEngine:
         acc = np.empty_like(theta)
         samples = np.empty((batch.n_networks, n_k, spec.n_samples), dtype=np.float64)
         dt = real(spec.dt)
-        graph = (batch.indptr, batch.indices, batch.inv_deg, batch.omega, batch.row_net,
+        graph = (batch.indptr, batch.indices, batch.weight, batch.omega, batch.row_net,
                  batch.couplings)
         sincos_array(theta.reshape(-1), S[0].reshape(-1), C[0].reshape(-1))
         for step, q in enumerate(spec.schedule(), start=1):
@@ -159,7 +159,7 @@ class CpuEngine:
         """Host bytes of :meth:`integrate`'s arrays and the packed batch."""
         it = np.dtype(cfg.real_dtype).itemsize
         rows = batch * cfg.nodes
-        nnz = batch * 2 * ba_edges(cfg.nodes, cfg.m)
+        nnz = batch * 2 * network_edges(cfg)
         state = rows * cfg.k_num * it * 6  # theta, acc, S[2], C[2]
         graph = (rows + 1) * 8 + nnz * 4 + rows * (4 + 3 * it) + (batch + 1) * 8
         return state + graph + batch * cfg.k_num * (it + cfg.spec.n_samples * 8)

@@ -80,7 +80,7 @@ INIT_STATE = KernelSpec("init_state", (
 RK4_STAGE = KernelSpec("rk4_stage", (
     Param("indptr", "const long long*", "[R+1]"),
     Param("indices", "const int*", "[nnz]"),
-    Param("inv_deg", "const T*", "[R]"),
+    Param("weight", "const T*", "[R]"),
     Param("omega", "const T*", "[R]"),
     Param("row_net", "const int*", "[R]"),
     Param("couplings", "const T*", "[B, nK]"),
@@ -175,7 +175,7 @@ def launch_init_state(backend, real: str,
 def launch_rk4_stage(backend, real: str,
                      indptr,     # [R+1]
                      indices,    # [nnz]
-                     inv_deg,    # [R]
+                     weight,     # [R]
                      omega,      # [R]
                      row_net,    # [R]
                      couplings,  # [B, nK]
@@ -193,10 +193,10 @@ def launch_rk4_stage(backend, real: str,
         raise ValueError(f"rk4_stage: {indices.shape[0]} edge entries; a batch may hold at "
                          f"most {MAX_SYSTEMS} (use a smaller batch)")
     _launch(backend, RK4_STAGE, real, total,
-            dict(indptr=indptr, indices=indices, inv_deg=inv_deg, omega=omega,
+            dict(indptr=indptr, indices=indices, weight=weight, omega=omega,
                  row_net=row_net, couplings=couplings, sc_in=sc_in, sc_out=sc_out,
                  theta=theta, acc=acc, total=total, n_k=n_k, stage=stage, dt=dt),
-            dict(indptr=(rows + 1,), indices=(indices.shape[0],), inv_deg=(rows,),
+            dict(indptr=(rows + 1,), indices=(indices.shape[0],), weight=(rows,),
                  omega=(rows,), row_net=(rows,), couplings=(couplings.shape[0], n_k),
                  sc_in=(rows, n_k, 2), sc_out=(rows, n_k, 2), theta=(rows, n_k),
                  acc=(rows, n_k)))
