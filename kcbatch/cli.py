@@ -12,25 +12,61 @@ from typing import Any
 import click
 
 from ._version import __version__
-from .config import DEVICE_CHOICES, PRECISIONS, ConfigError, StudyConfig, load_toml
+from .config import (AUTO_DT, DEVICE_CHOICES, PRECISIONS, ConfigError, StudyConfig,
+                     load_toml)
+from .coupling import COUPLINGS
+from .graphs.models import GRAPH_MODELS, USES_GAMMA, USES_WS_P
+from .seeding import OMEGA_DISTS
 
 EXIT_USAGE = 2
 EXIT_RUNTIME = 1
 EXIT_SIGNAL = {signal.SIGINT: 130, signal.SIGTERM: 143}
+
+class _FloatOrAuto(click.ParamType):
+    """A number or the word 'auto' (``--dt``)."""
+
+    name = "float|auto"
+
+    def convert(self, value, param, ctx):
+        if value == AUTO_DT or isinstance(value, float):
+            return value
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is neither a number nor 'auto'", param, ctx)
+
 
 # CLI option name -> StudyConfig field. Every option defaults to None so that
 # only flags the user typed override the TOML file or the stored study.
 _STUDY_OPTIONS = [
     ("--runs", "runs", int, "Number of independent networks (runs).", "1000"),
     ("--batch", "batch", str, "Networks integrated together; 'auto' fits GPU memory.", "32"),
-    ("--nodes", "nodes", int, "Nodes N per BA network.", "10000"),
-    ("--m", "m", int, "Edges m per new BA node.", "3"),
-    ("--omega-mu", "omega_mu", float, "Mean of natural frequencies [rad/time].", "0"),
-    ("--omega-sigma", "omega_sigma", float, "Std of natural frequencies [rad/time].", "0.5"),
+    ("--nodes", "nodes", int, "Nodes N per network.", "10000"),
+    ("--m", "m", int, "Size of every model: BA edges per new node; ER mean degree 2m; "
+     "WS ring of 2m neighbours; power-law minimum degree m.", "3"),
+    ("--graph", "graph", click.Choice(GRAPH_MODELS),
+     "Network model: Barabasi-Albert, Erdos-Renyi, Watts-Strogatz, power law "
+     "(erased configuration model).", "ba"),
+    ("--ws-p", "ws_p", float, "Watts-Strogatz rewiring probability in [0, 1] (--graph ws "
+     "only).", "0.1"),
+    ("--gamma", "gamma", float, "Power-law degree exponent, > 2 (--graph powerlaw only).",
+     "3.0"),
+    ("--coupling", "coupling", click.Choice(COUPLINGS),
+     "Weight w_i of K w_i sum_j A_ij sin(theta_j - theta_i): 1/max(k_i,1), 1, 1/<k>, 1/N.",
+     "degree"),
+    ("--omega-dist", "omega_dist", click.Choice(OMEGA_DISTS),
+     "Natural frequencies: normal(mu, sigma), Lorentzian (location mu, half-width sigma), "
+     "uniform on [mu-sigma, mu+sigma], or omega_i = k_i (degree).", "normal"),
+    ("--omega-mu", "omega_mu", float, "Mean (location) of natural frequencies [rad/time].",
+     "0"),
+    ("--omega-sigma", "omega_sigma", float,
+     "Spread of natural frequencies: std, half-width or half-range [rad/time].", "0.5"),
     ("--k-min", "k_min", float, "Smallest coupling K.", "0"),
     ("--k-max", "k_max", float, "Largest coupling K.", "5"),
     ("--k-num", "k_num", int, "Number of K values (linspace).", "50"),
-    ("--dt", "dt", float, "RK4 step [time units].", "0.05"),
+    ("--dt", "dt", _FloatOrAuto(),
+     "RK4 step [time units], or 'auto': the largest stable step "
+     "dividing both times (printed).", "0.05"),
     ("--t-transient", "t_transient", float, "Discarded transient [time units].", "5"),
     ("--t-measure", "t_measure", float, "Measurement window [time units].", "5"),
     ("--sample-every", "sample_every", int, "Sample r every this many measurement steps.", "10"),
@@ -128,9 +164,10 @@ def _study_options(fn, only: tuple[str, ...] | None = None):
 
 
 # What changes a study's throughput or its estimated time (`kcbatch tune`):
-# the K values, frequencies, threshold, seed and producers do not.
-_TUNE_FIELDS = ("runs", "nodes", "m", "k_num", "dt", "t_transient", "t_measure",
-                "sample_every", "device", "precision")
+# the K values, frequencies, threshold, seed and producers do not (the model
+# sets the edges; the coupling only what `--dt auto` picks).
+_TUNE_FIELDS = ("runs", "nodes", "m", "graph", "ws_p", "gamma", "coupling", "k_num", "dt",
+                "t_transient", "t_measure", "sample_every", "device", "precision")
 
 
 def _tune_options(fn):
@@ -175,6 +212,40 @@ def _flags(options: dict[str, Any]) -> dict[str, Any]:
     if "batch" in flags:
         flags["batch"] = _parse_batch(flags["batch"])
     return flags
+
+
+# Flags that apply only to some models / distributions: typed with another one,
+# they are refused even at their default value (a config file or the API refuses
+# only a changed value, as every config holds the defaults).
+_ONLY_FOR = {"ws_p": ("graph", USES_WS_P), "gamma": ("graph", USES_GAMMA),
+             "omega_mu": ("omega_dist", ("normal", "lorentzian", "uniform")),
+             "omega_sigma": ("omega_dist", ("normal", "lorentzian", "uniform"))}
+
+
+def _study_config(base: dict[str, Any], flags: dict[str, Any]) -> StudyConfig:
+    """The config of ``base`` (TOML or stored values) overridden by ``flags``; a
+    flag that the model or distribution does not read is refused naming the
+    flag, before the config's own check of the value can name only the field."""
+    try:
+        probe = StudyConfig.from_mapping(
+            {**base, **{k: v for k, v in flags.items() if k not in _ONLY_FOR}})
+    except ConfigError:
+        probe = None  # the config with every flag says what is wrong
+    if probe is not None:
+        _refuse_unused_flags(flags, probe)
+    cfg = StudyConfig.from_mapping({**base, **flags})
+    _refuse_unused_flags(flags, cfg)
+    return cfg
+
+
+def _refuse_unused_flags(flags: dict[str, Any], cfg: StudyConfig) -> None:
+    for name, (by, users) in _ONLY_FOR.items():
+        if name in flags and getattr(cfg, by) not in users:
+            flag = "--" + name.replace("_", "-")
+            raise ConfigError(name, flags[name],
+                              f"must be left out: {flag} applies only to "
+                              f"--{by.replace('_', '-')} {' or '.join(users)} (this study "
+                              f"has {by}={getattr(cfg, by)!r})")
 
 
 @click.group(cls=_OneLineErrors, context_settings={"help_option_names": ["-h", "--help"]})
@@ -233,13 +304,16 @@ def run(config_file, resume_dir, out, run_range, fast_math, quiet, **options):
             except StoreIOError as exc:
                 _fail_io(str(exc), resume_dir)
             # Stored values, then the flags; run_study refuses protocol changes.
-            base = {k: v for k, v in stored.items() if k != "out"}
-            cfg = StudyConfig.from_mapping({**base, **flags, "out": resume_dir})
+            base = {**{k: v for k, v in stored.items() if k != "out"}, "out": resume_dir}
         else:
             base = load_toml(config_file) if config_file else {}
             if out is not None:
                 base["out"] = out
-            cfg = StudyConfig.from_mapping({**base, **flags})
+        cfg = _study_config(base, flags)
+        if resume_dir is not None:
+            # Before the study samples its networks for dt: a changed model is
+            # the mistake to report, not the dt it would need.
+            cfg.check_compatible(stored, what=f"the study stored in {resume_dir}")
     except (ConfigError, StoreError) as exc:
         _fail(str(exc))
         return
@@ -482,7 +556,11 @@ def tune(batches, steps, fast_math, **options):
         flags = _flags(options)
         if fast_math:
             flags["fast_math"] = True
-        cfg = StudyConfig.from_mapping({"seed": 0, **flags})
+        cfg = _study_config({"seed": 0}, flags)
+        if cfg.dt == AUTO_DT:
+            from .stability import prepare_dt
+            cfg, dt_notice = prepare_dt(cfg)
+            click.echo(dt_notice, err=True)
         sizes = None
         if batches:
             try:

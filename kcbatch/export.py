@@ -19,7 +19,10 @@ from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
 
+from . import theory
+from .predictions import theory_settings
 from .records import RunRecord
+from .stats import theory_summary
 
 __all__ = ["RUN_COLUMNS", "r_column_names", "write_runs_csv", "write_summary_json",
            "plot_kc_hist", "plot_r_curves", "kc_hist_figure", "r_curves_figure",
@@ -27,9 +30,12 @@ __all__ = ["RUN_COLUMNS", "r_column_names", "write_runs_csv", "write_summary_jso
 
 RUN_COLUMNS = ("run", "status", "kc", "kc_interp", "censored", "bracket_lo", "bracket_hi",
                "stationarity", "nodes", "edges", "mean_k", "mean_k2", "k_max",
-               "seed_material", "fail_reason", "seconds")
+               "kc_mf", "kc_hmf", "kc_qmf", "seed_material", "fail_reason", "seconds")
 
 K_UNITS = "rad / time unit"
+# Points of the all-to-all r(K) drawn on r_curves.png: fine enough that the
+# square-root onset at Kc0 looks like one.
+_THEORY_CURVE_POINTS = 400
 
 
 @contextlib.contextmanager
@@ -93,7 +99,8 @@ def write_runs_csv(path: str | os.PathLike, records: Sequence[RunRecord], k_valu
     :func:`r_column_names` holding r(K) (the time average over the whole
     measurement window). Empty cells mean None; floats are written with
     Python's shortest round-trip ``repr`` (so ``float(cell)`` gives the exact
-    value back; a failed run's r may read ``nan``).
+    value back; a failed run's r may read ``nan``, and the theory thresholds
+    of a graph without edges read ``inf``).
     """
     k = np.asarray(k_values, dtype=np.float64).ravel()
     r_names = r_column_names(k)
@@ -180,14 +187,23 @@ def _censor_note(summary: Mapping[str, Any], records: Sequence[RunRecord]) -> st
 
 
 def study_subtitle(config: Mapping[str, Any] | None, summary: Mapping[str, Any] | None) -> str:
-    """The study's parameters in one line: N, m, sigma, K grid, dt, transient +
-    measurement window, runs (done/total), seed. Empty without a config."""
+    """The study's parameters in one line: N, m, the frequency distribution (and
+    the coupling unless degree), K grid, dt, transient + measurement window,
+    runs (done/total), seed. Empty without a config."""
     if not config:
         return ""
     c = config
     runs_done = (summary or {}).get("runs")
     runs = f"{runs_done}/{c['runs']}" if runs_done is not None else f"{c['runs']}"
-    return (f"N={c['nodes']}, m={c['m']}, ω ~ N({c['omega_mu']:g}, {c['omega_sigma']:g}²), "
+    mu, sigma = c["omega_mu"], c["omega_sigma"]
+    settings = theory_settings(c)
+    omega = {"normal": f"ω ~ N({mu:g}, {sigma:g}²)",
+             "lorentzian": f"ω ~ Lorentzian({mu:g}, {sigma:g})",
+             "uniform": f"ω ~ U[{mu - sigma:g}, {mu + sigma:g}]",
+             "degree": "ω_i = k_i"}.get(settings["omega_dist"], settings["omega_dist"])
+    if settings["coupling"] != "degree":
+        omega += f", coupling {settings['coupling']}"
+    return (f"N={c['nodes']}, m={c['m']}, {omega}, "
             f"K = {c['k_min']:g}…{c['k_max']:g} ({c['k_num']} values), dt={c['dt']:g}, "
             f"transient {c['t_transient']:g} + measure {c['t_measure']:g}, "
             f"runs {runs}, seed {c['seed']}")
@@ -213,6 +229,29 @@ def _crossing_kc(records: Sequence[RunRecord]) -> np.ndarray:
                     dtype=np.float64)
 
 
+# The theory thresholds' lines on kc_hist.png: name -> (label, colour, line style).
+_THEORY_LINES = {"kc_mf": ("MF", "black", ":"), "kc_hmf": ("HMF", "tab:purple", "-."),
+                 "kc_qmf": ("QMF", "tab:orange", (0, (6, 2)))}
+
+
+def _theory_block(records: Sequence[RunRecord], threshold: float | None,
+                  summary: Mapping[str, Any] | None,
+                  config: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+    """The summary's ``theory`` block; made from the records and the config when
+    the summary has none; None when neither says the study's theory settings."""
+    th = (summary or {}).get("theory")
+    if th is None and config and threshold is not None:
+        th = theory_summary(records, threshold, **theory_settings(config))
+    return th
+
+
+def _theory_remark(ax, text: str) -> None:
+    """Why the theory is not drawn, in the axes' top-left corner (the legend is
+    top right on kc_hist, bottom right on r_curves)."""
+    ax.text(0.02, 0.97, text, transform=ax.transAxes, ha="left", va="top", fontsize=8,
+            color="0.3", wrap=True)
+
+
 def kc_hist_figure(records: Sequence[RunRecord], summary: Mapping[str, Any],
                    config: Mapping[str, Any] | None = None):
     """The Figure of :func:`plot_kc_hist` (matplotlib, Agg canvas, not saved)."""
@@ -234,12 +273,33 @@ def kc_hist_figure(records: Sequence[RunRecord], summary: Mapping[str, Any],
         mean, median = float(kc.mean()), float(np.median(kc))
         ax.axvline(mean, color="tab:red", lw=1.8, label=f"mean = {mean:.4g}")
         ax.axvline(median, color="tab:green", lw=1.8, ls="--", label=f"median = {median:.4g}")
-        ax.legend(loc="upper right", fontsize=8)
     else:
         ax.text(0.5, 0.6, "no run crossed the threshold", transform=ax.transAxes,
                 ha="center", va="center", fontsize=11)
-    fig.supxlabel(_censor_note(summary, records), fontsize=8, color="0.25")
     thr = summary.get("threshold")
+    th = _theory_block(records, thr, summary, config)
+    if th is not None and th["applies"]:
+        for name, (label, color, style) in _THEORY_LINES.items():
+            spread = th.get(name)
+            if spread:
+                # Rounding alone (degree coupling: QMF = Kc0 / 1.0000000000000002) is no spread.
+                varies = (" (mean over runs)" if spread["max"] - spread["min"]
+                          > 1e-9 * abs(spread["mean"]) else "")
+                ax.axvline(spread["mean"], color=color, ls=style, lw=1.6,
+                           label=f"theory {label} $K_c$ = {spread['mean']:.4g}{varies}")
+        a2a = th.get("kc_all_to_all_at_threshold")
+        if a2a is not None:
+            ax.axvline(a2a, color="tab:gray", ls=(0, (3, 1, 1, 1)), lw=1.6,
+                       label=f"all-to-all K at r = {thr:g}: {a2a:.4g}")
+        if not any(th.get(name) for name in _THEORY_LINES):
+            _theory_remark(ax, "theory thresholds not stored (an older kcbatch wrote these runs)")
+    elif th is not None:
+        _theory_remark(ax, f"theory does not apply (ω = {th['omega_dist']})"
+                       if th["omega_dist"] == "degree" else
+                       f"theory does not apply: {th['why_not']}")
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(loc="upper right", fontsize=8)
+    fig.supxlabel(_censor_note(summary, records), fontsize=8, color="0.25")
     ax.set_xlabel(f"critical coupling $K_c$ [{K_UNITS}]")
     ax.set_ylabel("number of runs")
     from matplotlib.ticker import MaxNLocator
@@ -255,7 +315,10 @@ def plot_kc_hist(path: str | os.PathLike, records: Sequence[RunRecord],
 
     Bins are centred on the grid points (width = the grid spacing from
     ``summary["k_grid"]``) since the grid Kc only takes grid values. Vertical
-    lines mark the mean and the median (from the runs plotted). Below the axes,
+    lines mark the mean and the median (from the runs plotted), and where the
+    theory applies the means of the runs' kc_mf, kc_hmf, kc_qmf and the
+    all-to-all K at r = threshold (``summary["theory"]``); where it does not,
+    a remark says so. Below the axes,
     a note gives the numbers of left/right-censored and failed runs; with
     ``config`` a subtitle gives the study's parameters, and a partial study
     (``summary["partial"]``) is stamped in the title.
@@ -292,6 +355,16 @@ def r_curves_figure(records: Sequence[RunRecord], k_values, threshold: float, *,
                    label=f"$K_c$ median = {med:.4g} (n={kc.size})")
     ax.axhline(float(threshold), color="tab:red", ls="--", lw=1.2,
                label=f"threshold r = {float(threshold):g}")
+    th = _theory_block(records, float(threshold), summary, config)
+    if th is not None and th["all_to_all_applies"] and k.size and k[-1] > k[0]:
+        fine = np.linspace(float(k[0]), float(k[-1]), _THEORY_CURVE_POINTS)
+        ax.plot(fine, theory.r_all_to_all(fine, th["omega_dist"], th["omega_sigma"]),
+                color="black", ls=":", lw=1.6,
+                label=f"all-to-all theory r(K) (N → ∞, ω {th['omega_dist']})")
+    elif th is not None and not th["applies"] and th["omega_dist"] == "degree":
+        _theory_remark(ax, f"theory does not apply (ω = {th['omega_dist']})")
+    elif th is not None and th["all_to_all_why_not"]:
+        _theory_remark(ax, f"all-to-all r(K) not drawn: {th['all_to_all_why_not']}")
     if k.size:
         lo, hi = float(k[0]), float(k[-1])
         if hi > lo:
@@ -311,7 +384,9 @@ def plot_r_curves(path: str | os.PathLike, records: Sequence[RunRecord], k_value
                   config: Mapping[str, Any] | None = None) -> None:
     """Median r(K) over the ok runs with a shaded 10-90% band and the threshold
     line; the grid Kc of the runs with a crossing marked on the K axis (median
-    line, 25-75% band). Subtitle, partial stamp and censoring note as in
-    :func:`plot_kc_hist`."""
+    line, 25-75% band). Where it predicts the measured r(K) (coupling degree,
+    ``summary["theory"]["all_to_all_applies"]``), the all-to-all r(K) of the
+    theory on a fine K grid; otherwise a remark says why it is not drawn.
+    Subtitle, partial stamp and censoring note as in :func:`plot_kc_hist`."""
     _save_png(r_curves_figure(records, k_values, threshold, summary=summary, config=config),
               path)

@@ -20,6 +20,7 @@ from typing import Mapping
 
 import numpy as np
 
+from .predictions import THEORY_FIELDS
 from .records import RunRecord
 
 __all__ = ["KcResult", "find_kc", "make_record"]
@@ -101,7 +102,9 @@ def make_record(*, run: int, seed_material: str, stats: Mapping[str, float],
                 seconds: float = 0.0, input_problem: str | None = None) -> RunRecord:
     """Build the :class:`RunRecord` of one run from its order-parameter samples.
 
-    stats: graph statistics with keys nodes, edges, mean_k, mean_k2, k_max.
+    stats: graph statistics with keys nodes, edges, mean_k, mean_k2, k_max, and
+      optionally the theory thresholds kc_mf, kc_hmf, kc_qmf (float, inf or
+      None; absent means None) that the record carries as they are.
     samples: [nK, nS] order-parameter samples (one row per K, in time order).
     n_first_half: how many leading samples form the first half of the
       measurement window (``IntegrationSpec.n_first_half``); must satisfy
@@ -144,6 +147,7 @@ def make_record(*, run: int, seed_material: str, stats: Mapping[str, float],
         mean_k=float(stats["mean_k"]), mean_k2=float(stats["mean_k2"]),
         k_max=int(stats["k_max"]), r=r, r_first=r_first, r_second=r_second,
         seconds=float(seconds),
+        **{name: _optional_float(stats.get(name)) for name in THEORY_FIELDS},
     )
 
     bad_rows = ~np.all(np.isfinite(s), axis=1)
@@ -166,3 +170,7 @@ def make_record(*, run: int, seed_material: str, stats: Mapping[str, float],
     return RunRecord(**common, kc=res.kc, kc_interp=res.kc_interp, censored=res.censored,
                      bracket_lo=res.bracket_lo, bracket_hi=res.bracket_hi,
                      stationarity=stationarity, status="ok", fail_reason=None)
+
+
+def _optional_float(v) -> float | None:
+    return None if v is None else float(v)

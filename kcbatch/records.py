@@ -21,6 +21,11 @@ class RunRecord:
     censored: "none", "left" (crosses at the first grid K) or "right" (never).
     bracket_lo, bracket_hi: the grid K values around the crossing (None if censored).
     stationarity: r_second - r_first at the crossing K (None if right-censored).
+    kc_mf, kc_hmf, kc_qmf: the theory's onset thresholds of the run's graph
+      (``kcbatch.predictions.run_thresholds``) [rad per time unit]: ``math.inf``
+      for a graph without edges, None where the theory does not apply (or for
+      runs stored before kcbatch recorded them). Set for failed runs too: they
+      depend on the graph alone.
     status: "ok" or "failed" (non-finite phases); fail_reason says why.
     """
 
@@ -40,6 +45,9 @@ class RunRecord:
     bracket_lo: float | None
     bracket_hi: float | None
     stationarity: float | None
+    kc_mf: float | None = None
+    kc_hmf: float | None = None
+    kc_qmf: float | None = None
     status: str = "ok"
     fail_reason: str | None = None
     seconds: float = field(default=0.0, compare=False)

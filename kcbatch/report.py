@@ -7,6 +7,7 @@ from typing import Any
 
 from ._version import __version__
 from .export import plot_kc_hist, plot_r_curves, write_runs_csv, write_summary_json
+from .predictions import theory_settings
 from .stats import partial_info, summarize
 from .store import STORE_NAME, Store
 
@@ -30,7 +31,7 @@ def export_store(out: str | Path) -> dict[str, Any]:
                            interrupted=run_info.get("interrupted"))
     summary = summarize(records, k_values, config["threshold"],
                         t_transient=config["t_transient"], t_measure=config["t_measure"],
-                        dt=config["dt"], partial=partial)
+                        dt=config["dt"], partial=partial, **theory_settings(config))
     extra = {"seed": config["seed"], "version": __version__, **run_info}
     write_summary_json(out / "summary.json", summary, config, extra)
     write_runs_csv(out / "runs.csv", records, k_values)

@@ -12,6 +12,11 @@ script, and ``spread_lo/hi`` its ``mean -/+ 2 std``. The 95% confidence
 interval of the mean is a percentile bootstrap drawn from
 ``np.random.default_rng(seed_bootstrap)`` (never the global RNG), resampling
 runs; ``kc`` and ``kc_interp`` use the same resamples.
+
+Beside them, ``theory`` (:func:`theory_summary`): the theory's thresholds
+``kc_mf``, ``kc_hmf``, ``kc_qmf`` over every stored run that has them (failed
+runs included: they depend on the graph alone), Kuramoto's ``Kc0`` and the
+coupling at which the all-to-all ``r(K)`` reaches the threshold.
 """
 from __future__ import annotations
 
@@ -20,10 +25,12 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from . import theory
+from .predictions import THEORY_FIELDS, all_to_all_why_not, why_no_theory
 from .records import RunRecord
 
 __all__ = ["summarize", "format_summary", "format_partial", "partial_info", "suggest_transient",
-           "NOT_STATIONARY_WARN_FRACTION", "TRANSIENT_FACTOR"]
+           "theory_summary", "NOT_STATIONARY_WARN_FRACTION", "TRANSIENT_FACTOR"]
 
 # Warn when more than this fraction of crossing runs is not stationary.
 NOT_STATIONARY_WARN_FRACTION = 0.10
@@ -145,12 +152,79 @@ def _stationarity_warning(n_not_stat: int, n_crossing: int, tol: float,
             f"r is still drifting, so their Kc depends on the transient{tail}.")
 
 
+def _spread(x: np.ndarray) -> dict[str, Any]:
+    return {"n": int(x.size), "mean": float(np.mean(x)), "median": float(np.median(x)),
+            "min": float(np.min(x)), "max": float(np.max(x))}
+
+
+def theory_summary(records: Sequence[RunRecord], threshold: float, *,
+                   coupling: str = "degree", omega_dist: str = "normal",
+                   omega_sigma: float | None = None) -> dict[str, Any]:
+    """The summary's ``theory`` block: plain JSON values, never NaN or inf.
+
+    applies: whether the thresholds apply to the study (why_not: the reason
+      when they do not, one sentence, else None).
+    coupling, omega_dist, omega_sigma: the study's theory settings.
+    kc0: Kuramoto's all-to-all onset ``2 / (pi g(0))`` [rad/time] (None when
+      the theory does not apply or omega_sigma is not given).
+    kc_mf, kc_hmf, kc_qmf: {n, mean, median, min, max} [rad/time] over the
+      records with a finite value (every status), or None when none has one.
+    no_onset: records whose graph has no edges: infinite thresholds (no
+      coupling, no onset), left out of the statistics above.
+    missing: records without values although the theory applies (stored by a
+      kcbatch before the theory columns).
+    kc_all_to_all_at_threshold: the coupling at which the all-to-all ``r(K)``
+      reaches ``threshold`` (:func:`kcbatch.theory.k_at_r`) [rad/time], to set
+      beside the measured Kc; None where that curve does not predict the
+      measured one (all_to_all_why_not says why; ``all_to_all_applies``).
+
+    Without omega_sigma (None) the study's settings are unknown: only the
+    per-run statistics are filled in, and ``applies`` says whether any record
+    has thresholds.
+    """
+    known = omega_sigma is not None
+    if known:
+        why = why_no_theory(omega_dist, omega_sigma)
+        a2a_why = all_to_all_why_not(coupling, omega_dist, omega_sigma)
+    else:
+        unknown = "the study's omega_dist and omega_sigma were not given"
+        has_values = any(getattr(rec, name) is not None
+                         for rec in records for name in THEORY_FIELDS)
+        why, a2a_why = (None if has_values else unknown), unknown
+    out: dict[str, Any] = {
+        "applies": why is None, "why_not": why, "coupling": coupling,
+        "omega_dist": omega_dist, "omega_sigma": None if not known else float(omega_sigma),
+        "kc0": theory.kc0(omega_dist, omega_sigma) if known and why is None else None,
+    }
+    no_onset = missing = 0
+    for name in THEORY_FIELDS:
+        values = [getattr(rec, name) for rec in records]
+        finite = np.array([v for v in values if v is not None and math.isfinite(v)],
+                          dtype=np.float64)
+        out[name] = _spread(finite) if finite.size else None
+        # Every field is None or inf for the same runs; count them once.
+        if name == THEORY_FIELDS[0]:
+            no_onset = sum(1 for v in values if v is not None and math.isinf(v))
+            missing = sum(1 for v in values if v is None) if known and why is None else 0
+    out["no_onset"] = no_onset
+    out["missing"] = missing
+    a2a = None
+    if a2a_why is None and 0.0 <= threshold < 1.0:
+        a2a = float(theory.k_at_r(threshold, omega_dist, omega_sigma))
+    out["kc_all_to_all_at_threshold"] = a2a
+    out["all_to_all_applies"] = a2a_why is None
+    out["all_to_all_why_not"] = a2a_why
+    return out
+
+
 def summarize(records: Sequence[RunRecord], k_values, threshold: float, *,
               seed_bootstrap: int = 0, n_boot: int = 2000,
               stationarity_tol: float = 0.02,
               t_transient: float | None = None, t_measure: float | None = None,
               dt: float | None = None,
-              partial: dict[str, Any] | None = None) -> dict[str, Any]:
+              partial: dict[str, Any] | None = None,
+              coupling: str = "degree", omega_dist: str = "normal",
+              omega_sigma: float | None = None) -> dict[str, Any]:
     """Summary statistics of a study (a JSON-serialisable dict of plain Python values).
 
     Keys:
@@ -170,11 +244,14 @@ def summarize(records: Sequence[RunRecord], k_values, threshold: float, *,
         (time units), or None when there is no such warning.
       partial: :func:`partial_info` of the study (None when it is complete).
       failed_runs: run ids of failed records (sorted).
+      theory: :func:`theory_summary` of the records.
       notes: informational strings; warnings: strings that need attention.
 
     t_transient, t_measure, dt (optional): the study's protocol, named by the
     stationarity warning and used for its suggested ``--t-transient``.
     partial (optional): passed through (see :func:`partial_info`).
+    coupling, omega_dist, omega_sigma (optional): the study's theory settings
+    (``kcbatch.predictions.theory_settings``), for the ``theory`` block.
     """
     if n_boot < 1:
         raise ValueError(f"n_boot={n_boot!r} must be >= 1")
@@ -235,6 +312,18 @@ def summarize(records: Sequence[RunRecord], k_values, threshold: float, *,
             f"{len(failed)} run(s) failed (non-finite phases) and are excluded: runs {shown}; "
             f"first: {first_reason}. Try a smaller dt or precision float64.")
 
+    theory_block = theory_summary(recs, threshold, coupling=coupling, omega_dist=omega_dist,
+                                  omega_sigma=omega_sigma)
+    if theory_block["no_onset"]:
+        notes.append(
+            f"{theory_block['no_onset']} run(s) have graphs without edges: their theory "
+            f"thresholds are infinite (no coupling, no onset) and left out of the theory "
+            f"statistics.")
+    if theory_block["missing"]:
+        notes.append(
+            f"{theory_block['missing']} run(s) have no theory thresholds: they were stored "
+            f"by a kcbatch that did not compute them; the theory statistics leave them out.")
+
     return {
         "runs": len(recs),
         "ok": len(ok),
@@ -254,6 +343,7 @@ def summarize(records: Sequence[RunRecord], k_values, threshold: float, *,
         "suggested_t_transient": suggested,
         "partial": None if partial is None else dict(partial),
         "failed_runs": [int(rec.run) for rec in failed],
+        "theory": theory_block,
         "notes": notes,
         "warnings": warnings,
     }
@@ -300,6 +390,7 @@ def format_summary(summary: dict[str, Any]) -> str:
     lines.append(("resolution (grid dK)",
                   f"{_num(s.get('resolution'))}  (K in [{_num(grid.get('min'))}, "
                   f"{_num(grid.get('max'))}], {grid.get('num', '?')} points)"))
+    lines += _theory_lines(s.get("theory"), s.get("threshold"))
     frac = s.get("not_stationary_fraction")
     lines.append(("not stationary at Kc",
                   f"{s['not_stationary']} of {s['crossings']}"
@@ -314,6 +405,30 @@ def format_summary(summary: dict[str, Any]) -> str:
         out.append("warnings:")
         out += [f"  - {w}" for w in warnings]
     return "\n".join(out)
+
+
+def _theory_lines(th: dict[str, Any] | None, threshold: float | None) -> list[tuple[str, str]]:
+    """The theory's one or two summary lines (label, value), beside the measured Kc."""
+    if not th:
+        return []
+    if not th["applies"]:
+        return [("theory", f"does not apply: {th['why_not']}")]
+    spreads = [th.get(name) for name in THEORY_FIELDS]
+    if not any(spreads):
+        why = ("infinite: no run's network has edges, so none has an onset"
+               if th.get("no_onset") else "n/a: no run has them (stored by an older kcbatch)")
+        return [("theory Kc (MF / HMF / QMF)", why)]
+    n = max(sp["n"] for sp in spreads if sp)
+    means = " / ".join(_num(sp["mean"]) if sp else "n/a" for sp in spreads)
+    context = f"means over {n} runs; coupling {th['coupling']}, omega {th['omega_dist']}"
+    if th.get("kc0") is not None:
+        context += f"; Kc0 = {_num(th['kc0'])}"
+    lines = [("theory Kc (MF / HMF / QMF)", f"{means}  ({context})")]
+    a2a = th.get("kc_all_to_all_at_threshold")
+    if a2a is not None and threshold is not None:
+        lines.append((f"all-to-all K at r = {threshold:g}",
+                      f"{_num(a2a)}  (Kuramoto, N → ∞: the measured Kc's counterpart)"))
+    return lines
 
 
 def format_partial(partial: dict[str, Any]) -> str:

@@ -10,6 +10,14 @@ Schema:
   meta(key TEXT PRIMARY KEY, value TEXT)      -- config (JSON), seed, version, k_values
   runs(run INTEGER PRIMARY KEY, ...)           -- one row per finished run
   batches(id INTEGER PRIMARY KEY, ...)         -- device, size, timings per batch
+
+Schema versions: 1 (kcbatch before the theory columns); 2 adds the per-run
+theory thresholds ``kc_mf``, ``kc_hmf``, ``kc_qmf`` (REAL; NULL where the theory
+does not apply, Infinity for a graph without edges). Opening a schema 1 store
+upgrades it in place (ALTER TABLE ADD COLUMN, NULL for the runs it holds, and
+schema_version 2, in one transaction), so ``kcbatch report``, resume and merge
+work on it; where it cannot be written (read-only, locked) it is read as it is,
+its theory fields None.
 """
 from __future__ import annotations
 
@@ -29,7 +37,7 @@ STORE_NAME = "kcbatch.sqlite"
 # The lock file of a study directory: held (flock) by the process that runs or
 # resumes the study there, and holding its PID.
 LOCK_NAME = "kcbatch.lock"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 # What to do about a store that cannot be read, for every message that says so.
 _DAMAGED_FIX = "restore it from a backup, or start a new study in another --out"
 
@@ -40,7 +48,11 @@ _RUN_COLUMNS = (
     ("kc_interp", "REAL"), ("censored", "TEXT"), ("bracket_lo", "REAL"), ("bracket_hi", "REAL"),
     ("stationarity", "REAL"), ("seconds", "REAL"), ("r", "TEXT NOT NULL"),
     ("r_first", "TEXT NOT NULL"), ("r_second", "TEXT NOT NULL"), ("batch_id", "INTEGER"),
+    ("kc_mf", "REAL"), ("kc_hmf", "REAL"), ("kc_qmf", "REAL"),
 )
+# Columns of table runs that each schema version added (appended, in this order):
+# what upgrading an older store adds.
+_ADDED_COLUMNS = {2: (("kc_mf", "REAL"), ("kc_hmf", "REAL"), ("kc_qmf", "REAL"))}
 _ARRAYS = ("r", "r_first", "r_second")
 
 
@@ -74,6 +86,9 @@ class Store:
     def __init__(self, conn: sqlite3.Connection, path: str):
         self.conn = conn
         self.path = path
+        # The runs columns this store has: all of _RUN_COLUMNS, unless an old
+        # store could not be upgraded (then the missing ones read as None).
+        self._columns = {row[1] for row in conn.execute("PRAGMA table_info(runs)")}
 
     # -- lifecycle ---------------------------------------------------------
     @classmethod
@@ -109,8 +124,9 @@ class Store:
         conn = None
         try:
             conn = sqlite3.connect(path, isolation_level="DEFERRED", check_same_thread=False)
-            _check_store(conn, path)
+            version = _check_store(conn, path)
             _use_wal(conn)
+            _upgrade(conn, version)
         except sqlite3.OperationalError as exc:
             if conn is not None:
                 conn.close()
@@ -207,9 +223,13 @@ class Store:
     def done_runs(self) -> set[int]:
         return {r for (r,) in self.conn.execute("SELECT run FROM runs")}
 
+    def _select(self, names: Sequence[str]) -> str:
+        """The SELECT list of ``names``; columns this store lacks read as NULL."""
+        return ", ".join(n if n in self._columns else f"NULL AS {n}" for n in names)
+
     def records(self, runs: Iterable[int] | None = None) -> list[RunRecord]:
         names = [n for n, _ in _RUN_COLUMNS]
-        rows = self.conn.execute(f"SELECT {', '.join(names)} FROM runs ORDER BY run").fetchall()
+        rows = self.conn.execute(f"SELECT {self._select(names)} FROM runs ORDER BY run").fetchall()
         wanted = None if runs is None else set(runs)
         out = []
         for row in rows:
@@ -228,7 +248,7 @@ class Store:
         wanted = sorted(set(runs))
         rows = []
         for run in wanted:
-            row = other.conn.execute(f"SELECT {', '.join(names)} FROM runs WHERE run=?",
+            row = other.conn.execute(f"SELECT {other._select(names)} FROM runs WHERE run=?",
                                      (run,)).fetchone()
             if row is not None:
                 rows.append(row)
@@ -245,8 +265,9 @@ def _use_wal(conn: sqlite3.Connection) -> None:
     conn.execute("PRAGMA synchronous=FULL")
 
 
-def _check_store(conn: sqlite3.Connection, path: str) -> None:
-    """StoreError unless ``conn`` holds a readable kcbatch store of this schema."""
+def _check_store(conn: sqlite3.Connection, path: str) -> int:
+    """The schema version of the kcbatch store ``conn`` holds; StoreError unless it
+    is readable and of this schema or an older one (:func:`_upgrade` upgrades it)."""
     tables = {name for (name,) in conn.execute(
         "SELECT name FROM sqlite_master WHERE type='table'")}
     if not {"meta", "runs", "batches"} <= tables:
@@ -263,9 +284,9 @@ def _check_store(conn: sqlite3.Connection, path: str) -> None:
     if number > SCHEMA_VERSION:
         raise StoreError(f"{path} has store schema {number}, newer than this kcbatch "
                          f"reads ({SCHEMA_VERSION}): upgrade kcbatch to read it")
-    if number != SCHEMA_VERSION:
+    if number < 1:
         raise StoreError(f"{path} has an unknown store schema {number} (this kcbatch "
-                         f"reads {SCHEMA_VERSION}); {_DAMAGED_FIX}")
+                         f"reads 1 to {SCHEMA_VERSION}); {_DAMAGED_FIX}")
     for key, kind in (("config", dict), ("k_values", list)):
         try:
             value = json.loads(meta[key])
@@ -275,13 +296,37 @@ def _check_store(conn: sqlite3.Connection, path: str) -> None:
             raise StoreError(f"{path} is damaged: its {key} is missing or unreadable; "
                              f"{_DAMAGED_FIX}")
     columns = {row[1] for row in conn.execute("PRAGMA table_info(runs)")}
-    missing = [n for n, _ in _RUN_COLUMNS if n not in columns]
+    later = {n for v, added in _ADDED_COLUMNS.items() if v > number for n, _ in added}
+    missing = [n for n, _ in _RUN_COLUMNS if n not in columns and n not in later]
     if missing:
         raise StoreError(f"{path} is damaged: table runs lacks column(s) "
                          f"{', '.join(missing)}; {_DAMAGED_FIX}")
     problems = [row[0] for row in conn.execute("PRAGMA quick_check(1)")]
     if problems != ["ok"]:
         raise StoreError(f"{path} is damaged (SQLite: {problems[0]}); {_DAMAGED_FIX}")
+    return number
+
+
+def _upgrade(conn: sqlite3.Connection, version: int) -> None:
+    """Bring a store of schema ``version`` to SCHEMA_VERSION in one transaction:
+    the columns later versions added (NULL for the stored runs), then the version.
+    A store that cannot be written now (read-only file or directory, another
+    process writing) is left as it is, to be read with those fields None."""
+    if version >= SCHEMA_VERSION:
+        return
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(runs)")}
+    try:
+        with conn:
+            # Explicit: Python's sqlite3 would run each ALTER TABLE in autocommit.
+            conn.execute("BEGIN IMMEDIATE")
+            for v in range(version + 1, SCHEMA_VERSION + 1):
+                for name, kind in _ADDED_COLUMNS.get(v, ()):
+                    if name not in columns:
+                        conn.execute(f"ALTER TABLE runs ADD COLUMN {name} {kind}")
+            conn.execute("UPDATE meta SET value=? WHERE key='schema_version'",
+                         (str(SCHEMA_VERSION),))
+    except sqlite3.OperationalError:
+        pass
 
 
 # -- the study directory's lock --------------------------------------------

@@ -18,8 +18,10 @@ from .estimate import cpu_fallback_notice
 from .kc import make_record
 from .memory import fit_batch
 from .pipeline import PipelineTimes, chunk_runs, produce
+from .predictions import theory_settings
 from .records import RunRecord
 from .seeding import draw_seed
+from .stability import prepare_dt
 from .stats import partial_info, summarize
 from .store import STORE_NAME, Store, StoreError, study_lock
 
@@ -111,6 +113,12 @@ def run_study(config: StudyConfig, *, resume: bool = False, progress: bool = Fal
     The progress bar counts runs of the whole run range (a resume starts at the
     runs already stored) and moves with every RK4 step inside a batch.
 
+    Before it starts, dt is checked against RK4's stability bound on the
+    study's first networks, or chosen there for ``dt="auto"`` (a notice gives
+    the value; ``StudyResult.config`` and the store hold it): see
+    :mod:`kcbatch.stability`. A later network beyond the bound makes its run
+    failed, with the reason.
+
     Before anything large is allocated, the study's peak memory is compared
     with the memory available (ConfigError naming what to change when it does
     not fit; ``--batch auto`` shrinks to fit). While it runs, the process holds
@@ -128,6 +136,11 @@ def run_study(config: StudyConfig, *, resume: bool = False, progress: bool = Fal
             on_notice(msg)
 
     cfg = config if config.seed is not None else config.replace(seed=draw_seed())
+    # dt checked on (or, for "auto", chosen from) the study's first networks;
+    # the store then holds the number.
+    cfg, dt_notice = prepare_dt(cfg)
+    if dt_notice:
+        notice(dt_notice)
     device, why = resolve_device(cfg.device)
     if why:
         notice(why)
@@ -209,7 +222,8 @@ def run_study(config: StudyConfig, *, resume: bool = False, progress: bool = Fal
                                run_stop=cfg.run_stop, runs_done=len(records),
                                interrupted=interrupted)
         summary = summarize(records, k_values, cfg.threshold, t_transient=cfg.t_transient,
-                            t_measure=cfg.t_measure, dt=cfg.dt, partial=partial)
+                            t_measure=cfg.t_measure, dt=cfg.dt, partial=partial,
+                            **theory_settings(cfg))
         return StudyResult(config=cfg, device=device, batch=batch_size, records=records,
                            summary=summary, elapsed=time.perf_counter() - t_start,
                            engine_seconds=engine_seconds, times=times, interrupted=interrupted,

@@ -469,7 +469,8 @@ def test_tune_prints_the_configured_studys_time():
     rates = {int(m.group(1)): float(m.group(2))
              for m in re.finditer(r"^\s+(\d+)\s+([\d.]+)\s", text, re.M)}
     pick = int(re.search(r"recommended: --batch (\d+)", text).group(1))
-    m = re.search(r"estimated time of the configured study: ([\d.]+ \w+) \(300 runs at "
+    m = re.search(r"estimated time of the configured study: ([\d.]+ \w+(?: [\d.]+ \w+)?) "
+                  r"\(300 runs at "
                   r"([\d.e+-]+) runs/s, --batch (\d+)", text)
     assert m, text
     assert int(m.group(3)) == pick
