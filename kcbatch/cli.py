@@ -12,9 +12,10 @@ from typing import Any
 import click
 
 from ._version import __version__
-from .config import (AUTO_DT, DEVICE_CHOICES, PRECISIONS, ConfigError, StudyConfig,
-                     load_toml)
+from .config import (AUTO_DT, DEVICE_CHOICES, MODEL_FIELDS, PRECISIONS, ConfigError,
+                     StudyConfig, load_toml)
 from .coupling import COUPLINGS
+from .graphs.io import GraphFileError
 from .graphs.models import GRAPH_MODELS, USES_GAMMA, USES_WS_P
 from .seeding import OMEGA_DISTS
 
@@ -39,7 +40,11 @@ class _FloatOrAuto(click.ParamType):
 # CLI option name -> StudyConfig field. Every option defaults to None so that
 # only flags the user typed override the TOML file or the stored study.
 _STUDY_OPTIONS = [
-    ("--runs", "runs", int, "Number of independent networks (runs).", "1000"),
+    ("--runs", "runs", int, "Number of independent networks (runs); with --graphs, "
+     "the number of files unless given.", "1000"),
+    ("--graphs", "graphs", click.Path(path_type=str),
+     "Your own networks: an edge list or GraphML file, or a directory of them; "
+     "run i uses file i mod n_files (sorted by name).", "none: generate --graph"),
     ("--batch", "batch", str, "Networks integrated together; 'auto' fits GPU memory.", "32"),
     ("--nodes", "nodes", int, "Nodes N per network.", "10000"),
     ("--m", "m", int, "Size of every model: BA edges per new node; ER mean degree 2m; "
@@ -166,7 +171,7 @@ def _study_options(fn, only: tuple[str, ...] | None = None):
 # What changes a study's throughput or its estimated time (`kcbatch tune`):
 # the K values, frequencies, threshold, seed and producers do not (the model
 # sets the edges; the coupling only what `--dt auto` picks).
-_TUNE_FIELDS = ("runs", "nodes", "m", "graph", "ws_p", "gamma", "coupling", "k_num", "dt",
+_TUNE_FIELDS = ("runs", "graphs", "nodes", "m", "graph", "ws_p", "gamma", "coupling", "k_num", "dt",
                 "t_transient", "t_measure", "sample_every", "device", "precision")
 
 
@@ -226,9 +231,11 @@ def _study_config(base: dict[str, Any], flags: dict[str, Any]) -> StudyConfig:
     """The config of ``base`` (TOML or stored values) overridden by ``flags``; a
     flag that the model or distribution does not read is refused naming the
     flag, before the config's own check of the value can name only the field."""
+    # With graphs the model's flags are refused by name below, not by the config.
+    skip = set(_ONLY_FOR) | (set(MODEL_FIELDS) if {**base, **flags}.get("graphs") else set())
     try:
         probe = StudyConfig.from_mapping(
-            {**base, **{k: v for k, v in flags.items() if k not in _ONLY_FOR}})
+            {**base, **{k: v for k, v in flags.items() if k not in skip}})
     except ConfigError:
         probe = None  # the config with every flag says what is wrong
     if probe is not None:
@@ -239,6 +246,13 @@ def _study_config(base: dict[str, Any], flags: dict[str, Any]) -> StudyConfig:
 
 
 def _refuse_unused_flags(flags: dict[str, Any], cfg: StudyConfig) -> None:
+    if cfg.graphs is not None:
+        for name in MODEL_FIELDS:
+            if name in flags:
+                flag = "--" + name.replace("_", "-")
+                raise ConfigError(name, flags[name],
+                                  f"must be left out: {flag} does not apply with --graphs "
+                                  f"(the networks are the files of {cfg.graphs})")
     for name, (by, users) in _ONLY_FOR.items():
         if name in flags and getattr(cfg, by) not in users:
             flag = "--" + name.replace("_", "-")
@@ -359,7 +373,7 @@ def run(config_file, resume_dir, out, run_range, fast_math, quiet, **options):
     old = {s: signal.signal(s, on_signal) for s in EXIT_SIGNAL}
     try:
         _run_and_report(cfg, resume_dir is not None, quiet, stop, caught, held, abort)
-    except (ConfigError, StoreError, EngineUnavailable) as exc:
+    except (ConfigError, StoreError, EngineUnavailable, GraphFileError) as exc:
         _fail(str(exc))
     except (StoreIOError, sqlite3.OperationalError, OSError) as exc:
         _fail_io(_io_message(exc, cfg.out), cfg.out)
@@ -573,7 +587,7 @@ def tune(batches, steps, fast_math, **options):
         if steps < 1:
             raise ConfigError("steps", steps, "must be an integer >= 1")
         text = do_tune(cfg, sizes, steps)
-    except (ConfigError, EngineUnavailable) as exc:
+    except (ConfigError, EngineUnavailable, GraphFileError) as exc:
         _fail(str(exc))
         return
     click.echo(text)

@@ -34,18 +34,22 @@ PRECISIONS = tuple(REAL_DTYPES)
 # resumed, only when these agree; the rest (device, batch, out, ...) only say
 # *how* it is computed and never change the numbers beyond float tolerance.
 PROTOCOL_FIELDS = (
-    "runs", "nodes", "m", "graph", "ws_p", "gamma", "coupling", "omega_dist",
+    "runs", "graphs", "nodes", "m", "graph", "ws_p", "gamma", "coupling", "omega_dist",
     "omega_mu", "omega_sigma", "k_min", "k_max", "k_num",
     "dt", "t_transient", "t_measure", "sample_every", "threshold", "seed",
     "precision",
 )
 # Protocol fields added after stores already existed, with the one value every
 # older study had: a stored config without the key computed with that value.
-ADDED_PROTOCOL_DEFAULTS = {"graph": "ba", "ws_p": 0.1, "gamma": 3.0, "coupling": "degree",
-                           "omega_dist": "normal"}
+ADDED_PROTOCOL_DEFAULTS = {"graphs": None, "graph": "ba", "ws_p": 0.1, "gamma": 3.0,
+                           "coupling": "degree", "omega_dist": "normal"}
 # ``dt = "auto"``: the largest stable step that divides both times, chosen from
 # the study's first networks when it starts (kcbatch/stability.py).
 AUTO_DT = "auto"
+# The study's size without --graphs; with it, the number of files.
+DEFAULT_RUNS = 1000
+# The model's fields: with ``graphs`` the networks are the files, and these do not apply.
+MODEL_FIELDS = ("nodes", "m", "graph", "ws_p", "gamma")
 
 
 # RK4's stability region reaches -2.785 on the negative real axis; 2.78 keeps a
@@ -224,7 +228,8 @@ class StudyConfig:
     multiples of the frequency unit.
     """
 
-    runs: int = 1000
+    runs: int | None = None
+    graphs: Path | None = None
     nodes: int = 10000
     m: int = 3
     graph: str = "ba"
@@ -254,6 +259,7 @@ class StudyConfig:
 
     def __post_init__(self):
         _plain_numbers(self)
+        self._check_graphs()
         _check_int("runs", self.runs, lo=1)
         _check_int("m", self.m, lo=1)
         _check_int("nodes", self.nodes, lo=1)
@@ -319,6 +325,33 @@ class StudyConfig:
                 raise ConfigError("out", self.out, "must be a directory path, not empty")
             object.__setattr__(self, "out", Path(self.out))
             _check_out(self.out)
+
+    def _check_graphs(self) -> None:
+        """``graphs`` as an absolute path; the model's fields left at their
+        defaults with it; ``runs`` (None) resolved: the number of files, or
+        DEFAULT_RUNS. The files themselves are read when the study starts."""
+        if self.graphs is not None:
+            g = self.graphs
+            if isinstance(g, bytes) or not isinstance(g, (str, os.PathLike)):
+                raise ConfigError("graphs", g, "must be the path of a graph file or of a "
+                                               "directory of them (a string)")
+            if os.fspath(g) == "":
+                raise ConfigError("graphs", g, "must be a file or directory path, not empty")
+            object.__setattr__(self, "graphs", Path(os.path.abspath(os.fspath(g))))
+            for name in MODEL_FIELDS:
+                if getattr(self, name) != _DEFAULTS[name]:
+                    raise ConfigError(name, getattr(self, name),
+                                      f"must be left out: it does not apply with graphs "
+                                      f"(the networks are the files of {self.graphs})")
+        if self.runs is None:
+            if self.graphs is None:
+                object.__setattr__(self, "runs", DEFAULT_RUNS)
+            else:
+                from .graphs.io import GraphFileError, graph_files
+                try:
+                    object.__setattr__(self, "runs", len(graph_files(self.graphs)))
+                except GraphFileError as exc:
+                    raise ConfigError("graphs", str(self.graphs), exc.reason) from None
 
     def _check_model(self) -> None:
         """graph, its parameters and the size ``m`` against ``nodes``."""
@@ -395,8 +428,13 @@ class StudyConfig:
         return REAL_DTYPES[self.precision]
 
     def protocol(self) -> dict[str, Any]:
-        """The fields that define the numbers (see PROTOCOL_FIELDS)."""
-        return {k: getattr(self, k) for k in PROTOCOL_FIELDS}
+        """The fields that define the numbers (see PROTOCOL_FIELDS), as stored
+        (``graphs`` as a string)."""
+        return {k: self._stored_value(k) for k in PROTOCOL_FIELDS}
+
+    def _stored_value(self, name: str) -> Any:
+        v = getattr(self, name)
+        return str(v) if isinstance(v, Path) else v
 
     def check_compatible(self, stored: Mapping[str, Any], *, what: str) -> None:
         """Refuse (ConfigError naming the first differing field) unless this
@@ -408,13 +446,14 @@ class StudyConfig:
             if name == "dt" and self.dt == AUTO_DT:
                 continue  # chosen when the study starts, then checked as a number
             had = stored.get(name, ADDED_PROTOCOL_DEFAULTS.get(name))
-            if had != getattr(self, name):
+            if had != self._stored_value(name):
                 raise ConfigError(name, getattr(self, name),
                                   f"contradicts {what}, which has {name}={had!r}")
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d["out"] = None if self.out is None else str(self.out)
+        d["graphs"] = None if self.graphs is None else str(self.graphs)
         return d
 
     @classmethod

@@ -3,8 +3,11 @@
 The cost of a run is counted in *edge updates*: every RK4 step touches, for
 each of the ``k_num`` couplings, every directed edge (a neighbour's sin/cos
 gathered) and every node (its own trig), so a run costs
-``n_steps * k_num * (2 E + N)`` of them. The engine's rate is measured on a
-batch shaped like the study's (its N, m, K grid, precision and batch size,
+``n_steps * k_num * (2 E + N)`` of them, ``E`` the model's expected edges
+(:func:`kcbatch.graphs.models.expected_edges`) or, for the users' own
+networks, the mean over the files. The engine's rate is measured on a
+batch shaped like the study's (its model, N, m, K grid, precision and batch size,
+or its own files,
 shrunk until one RK4 step is about :data:`PROBE_STEP_WORK` edge updates) over
 two steps after a warm-up step, and the study's time is its work divided by
 that rate. The shape matters: a CPU engine spreads a batch's rows over its
@@ -19,6 +22,8 @@ import time
 
 from .config import IntegrationSpec, StudyConfig
 from .engines import Engine
+from .graph_source import graph_set
+from .graphs.models import expected_edges, min_nodes
 from .pipeline import make_batch
 
 __all__ = ["PROBE_STEP_WORK", "SLOW_ENGINE_RATE", "CPU_NOTICE_SECONDS", "SMALL_CPU_STUDY",
@@ -37,10 +42,20 @@ CPU_NOTICE_SECONDS = 600.0
 SMALL_CPU_STUDY = dict(runs=8, batch=4, nodes=1000)
 
 
+def mean_network(cfg: StudyConfig, nodes: int | None = None) -> tuple[float, float]:
+    """(nodes, undirected edges) of an average network of ``cfg``: the model's
+    (with ``nodes`` nodes instead of cfg.nodes) or the mean over its files."""
+    if cfg.graphs is not None:
+        files = graph_set(cfg.graphs).files
+        return (sum(f.report.nodes for f in files) / len(files),
+                sum(f.report.edges for f in files) / len(files))
+    n = cfg.nodes if nodes is None else nodes
+    return float(n), float(expected_edges(cfg.graph, n, cfg.m, cfg.gamma))
+
+
 def work_per_run(cfg: StudyConfig, nodes: int | None = None) -> float:
     """Edge updates of one run of ``cfg`` (with ``nodes`` nodes instead of cfg.nodes)."""
-    n = cfg.nodes if nodes is None else nodes
-    edges = cfg.m * (n - cfg.m)  # a BA(n, m) graph: m edges per node after the seed star
+    n, edges = mean_network(cfg, nodes)
     return float(cfg.spec.n_steps) * cfg.k_num * (2 * edges + n)
 
 
@@ -48,10 +63,16 @@ def measure_rate(cfg: StudyConfig, engine: Engine, batch: int) -> float:
     """Edge updates per second of ``engine`` on a batch like the study's: up to
     ``batch`` networks of ``cfg`` (fewer, and if need be smaller ones, so that a
     step is about PROBE_STEP_WORK), timed over two RK4 steps after one warm-up step."""
-    per_node_step = cfg.k_num * (2 * cfg.m + 1)
-    nodes = int(min(cfg.nodes, max(cfg.m + 2, PROBE_STEP_WORK // per_node_step)))
-    probe = cfg.replace(nodes=nodes, runs=max(1, batch), run_start=0, run_stop=None, out=None,
-                        seed=cfg.seed if cfg.seed is not None else 0)
+    common = dict(runs=max(1, batch), run_start=0, run_stop=None, out=None,
+                  seed=cfg.seed if cfg.seed is not None else 0)
+    if cfg.graphs is not None:
+        probe = cfg.replace(**common)  # the study's own files, in its order
+    else:
+        n, edges = mean_network(cfg)
+        per_node_step = cfg.k_num * (2 * edges / n + 1)
+        least = min_nodes(cfg.graph, cfg.m)[0] + 1
+        nodes = int(min(cfg.nodes, max(least, PROBE_STEP_WORK // per_node_step)))
+        probe = cfg.replace(nodes=nodes, **common)
     per_net_step = work_per_run(probe) / probe.spec.n_steps
     size = int(min(max(1, batch), max(1, round(PROBE_STEP_WORK / per_net_step))))
     item = make_batch(list(range(size)), probe)

@@ -30,7 +30,8 @@ __all__ = ["RUN_COLUMNS", "r_column_names", "write_runs_csv", "write_summary_jso
 
 RUN_COLUMNS = ("run", "status", "kc", "kc_interp", "censored", "bracket_lo", "bracket_hi",
                "stationarity", "nodes", "edges", "mean_k", "mean_k2", "k_max",
-               "kc_mf", "kc_hmf", "kc_qmf", "seed_material", "fail_reason", "seconds")
+               "kc_mf", "kc_hmf", "kc_qmf", "graph_file", "graph_sha256", "seed_material",
+               "fail_reason", "seconds")
 
 K_UNITS = "rad / time unit"
 # Points of the all-to-all r(K) drawn on r_curves.png: fine enough that the
@@ -203,7 +204,10 @@ def study_subtitle(config: Mapping[str, Any] | None, summary: Mapping[str, Any] 
              "degree": "ω_i = k_i"}.get(settings["omega_dist"], settings["omega_dist"])
     if settings["coupling"] != "degree":
         omega += f", coupling {settings['coupling']}"
-    return (f"N={c['nodes']}, m={c['m']}, {omega}, "
+    # A study of the users' own files has no model: name the files instead.
+    network = (f"graphs {Path(c['graphs']).name}" if c.get("graphs")
+               else f"N={c['nodes']}, m={c['m']}")
+    return (f"{network}, {omega}, "
             f"K = {c['k_min']:g}…{c['k_max']:g} ({c['k_num']} values), dt={c['dt']:g}, "
             f"transient {c['t_transient']:g} + measure {c['t_measure']:g}, "
             f"runs {runs}, seed {c['seed']}")

@@ -8,7 +8,7 @@ from typing import Sequence
 
 from ._version import __version__
 from .config import ConfigError, StudyConfig
-from .store import STORE_NAME, Store, StoreError, study_lock
+from .store import GRAPH_FILES_META, STORE_NAME, Store, StoreError, study_lock
 
 
 def _ranges(runs: Sequence[int]) -> str:
@@ -102,6 +102,11 @@ def _copy_shards(out_dir: Path, base: dict, stores: list[Store],
     overlaps: list[int] = []
     with Store.create(out_dir / STORE_NAME, config, stores[0].k_values,
                       __version__) as merged:
+        # A --graphs study's file list (shards of one study share it): the merged
+        # store's resume must refuse added or changed files as the shards' would.
+        listed = stores[0].meta(GRAPH_FILES_META)
+        if listed is not None:
+            merged.set_meta(GRAPH_FILES_META, listed)
         for s, path in zip(stores, shards, strict=True):
             runs = s.done_runs()
             overlaps += sorted(r for r in runs if r in seen)

@@ -27,6 +27,9 @@ class RunRecord:
       runs stored before kcbatch recorded them). Set for failed runs too: they
       depend on the graph alone.
     status: "ok" or "failed" (non-finite phases); fail_reason says why.
+    graph_file, graph_sha256: with ``graphs`` (users' own networks), the run's
+      file (its path relative to the graphs PATH, or its name when PATH is a
+      file) and the SHA-256 of its bytes; None for a model's network.
     """
 
     run: int
@@ -50,4 +53,6 @@ class RunRecord:
     kc_qmf: float | None = None
     status: str = "ok"
     fail_reason: str | None = None
+    graph_file: str | None = None
+    graph_sha256: str | None = None
     seconds: float = field(default=0.0, compare=False)

@@ -13,6 +13,10 @@ study looks at its first networks before it starts:
 * ``dt = "auto"`` becomes the largest ``dt <= AUTO_MARGIN x`` the sample's bound
   that divides both ``t_transient`` and ``t_measure`` exactly.
 
+With ``graphs`` (the users' own files) the sample is every file the study
+uses (runs ``0 .. min(runs, n_files) - 1``; run ``i`` uses file ``i mod
+n_files``), so the bound is exact for the whole study.
+
 Later networks can have larger hubs than the sample: each batch checks its own
 networks (``pipeline.make_batch``) and a run whose network breaks the bound is
 recorded as failed with the reason, never integrated into garbage silently.
@@ -27,7 +31,7 @@ import numpy as np
 from .config import (AUTO_DT, ConfigError, StudyConfig, check_stable_dt, max_stable_dt,
                      unstable_dt)
 from .coupling import max_weighted_degree
-from .graphs.models import generate
+from .graph_source import GraphSet, graph_set, run_network
 from .seeding import run_inputs
 
 # Networks generated before the study starts (cheap: ~1 ms each at N=10^4).
@@ -45,21 +49,36 @@ def graph_max_wk(indptr: np.ndarray, coupling: str) -> float:
     return float(max_weighted_degree(deg, np.array([0, deg.shape[0]]), coupling)[0])
 
 
-def sample_runs(cfg: StudyConfig) -> range:
-    """The runs whose networks set the study's bound: the study's first ones."""
+def sample_runs(cfg: StudyConfig, graphs: GraphSet | None = None) -> range:
+    """The runs whose networks set the study's bound: the study's first ones
+    (with ``graphs``: one per file the study uses). ``graphs``: the study's
+    files (default: read, or cached, from ``cfg.graphs``)."""
+    if cfg.graphs is not None:
+        files = len((graphs if graphs is not None else graph_set(cfg.graphs)).files)
+        return range(min(cfg.runs, files))
     return range(min(cfg.runs, SAMPLE_NETWORKS))
 
 
-def sample_max_wk(cfg: StudyConfig) -> float:
+def _sample_what(cfg: StudyConfig, n: int) -> str:
+    """The sample in words, for messages."""
+    if cfg.graphs is not None:
+        return f"the study's {n} network file{'s' if n != 1 else ''}"
+    return f"the study's first {n} networks"
+
+
+def sample_max_wk(cfg: StudyConfig, graphs: GraphSet | None = None) -> float:
     """The largest ``max_i(w_i k_i)`` over the networks of :func:`sample_runs`."""
+    if cfg.graphs is not None:
+        gs = graphs if graphs is not None else graph_set(cfg.graphs)
+        return max(graph_max_wk(gs.for_run(run).indptr, cfg.coupling)
+                   for run in sample_runs(cfg, gs))
     if cfg.seed is None:
         raise ValueError("the study needs its seed before its networks can be sampled")
     worst = 0.0
     for run in sample_runs(cfg):
         inp = run_inputs(cfg.seed, run, cfg.nodes, cfg.omega_mu, cfg.omega_sigma,
                          cfg.omega_dist)
-        indptr, _ = generate(cfg.graph, cfg.nodes, cfg.m, inp.graph_seed, ws_p=cfg.ws_p,
-                             gamma=cfg.gamma)
+        indptr, _, _ = run_network(cfg, run, inp.graph_seed)
         worst = max(worst, graph_max_wk(indptr, cfg.coupling))
     return worst
 
@@ -82,22 +101,24 @@ def auto_dt(t_transient: float, t_measure: float, dt_max: float) -> float:
     return float(g / steps)
 
 
-def prepare_dt(cfg: StudyConfig) -> tuple[StudyConfig, str | None]:
+def prepare_dt(cfg: StudyConfig, graphs: GraphSet | None = None
+               ) -> tuple[StudyConfig, str | None]:
     """``cfg`` with a numeric dt that is stable on the study's first networks,
     and the notice to print for ``dt = "auto"`` (None otherwise).
 
     ConfigError (naming dt and the largest dt allowed) when an explicit dt is
     unstable there, or when ``auto`` has no bound to go by or gives an invalid
-    step schedule. ``cfg.seed`` must be set."""
+    step schedule. ``cfg.seed`` must be set. ``graphs``: the study's files
+    when ``cfg.graphs`` is set (default: read, or cached)."""
     if cfg.dt != AUTO_DT:
         if cfg.coupling != "degree":  # degree: StudyConfig already checked max(w k) <= 1
-            worst = sample_max_wk(cfg)
-            n = len(sample_runs(cfg))
+            worst = sample_max_wk(cfg, graphs)
+            n = len(sample_runs(cfg, graphs))
             check_stable_dt(cfg.dt, cfg.k_abs_max, worst,
-                            where=f"over the study's first {n} networks",
+                            where=f"over {_sample_what(cfg, n)}",
                             fix="use a smaller dt, --dt auto, or a smaller K range")
         return cfg, None
-    worst = sample_max_wk(cfg)
+    worst = sample_max_wk(cfg, graphs)
     bound = max_stable_dt(cfg.k_abs_max, worst)
     if math.isinf(bound):
         raise ConfigError("dt", AUTO_DT,
@@ -108,10 +129,11 @@ def prepare_dt(cfg: StudyConfig) -> tuple[StudyConfig, str | None]:
     resolved = cfg.replace(dt=dt)  # validates the schedule (sample_every, step count)
     spec = resolved.spec
     notice = (f"dt auto: {dt:.6g} (RK4 bound {bound:.3g} at K_max={cfg.k_abs_max:g}, "
-              f"max w_i k_i = {worst:.4g} over the study's first {len(sample_runs(cfg))} "
-              f"networks; {AUTO_MARGIN:g} x the bound, dividing t_transient={cfg.t_transient:g}"
-              f" and t_measure={cfg.t_measure:g}): {spec.n_transient} + {spec.n_measure} "
-              f"steps, {spec.n_samples} samples of r per K (sample_every={cfg.sample_every})")
+              f"max w_i k_i = {worst:.4g} over "
+              f"{_sample_what(cfg, len(sample_runs(cfg, graphs)))}; {AUTO_MARGIN:g} x the "
+              f"bound, dividing t_transient={cfg.t_transient:g} and t_measure="
+              f"{cfg.t_measure:g}): {spec.n_transient} + {spec.n_measure} steps, "
+              f"{spec.n_samples} samples of r per K (sample_every={cfg.sample_every})")
     return resolved, notice
 
 

@@ -17,7 +17,9 @@ does not apply, Infinity for a graph without edges). Opening a schema 1 store
 upgrades it in place (ALTER TABLE ADD COLUMN, NULL for the runs it holds, and
 schema_version 2, in one transaction), so ``kcbatch report``, resume and merge
 work on it; where it cannot be written (read-only, locked) it is read as it is,
-its theory fields None.
+its theory fields None. Schema 3 adds ``graph_file`` and ``graph_sha256``
+(TEXT: the users' own network file of each run and its checksum; NULL for a
+model's network), upgraded the same way from 1 or 2.
 """
 from __future__ import annotations
 
@@ -34,10 +36,12 @@ import numpy as np
 from .records import RunRecord
 
 STORE_NAME = "kcbatch.sqlite"
+# meta key: the files of a --graphs study with their sha256 (JSON), checked on resume.
+GRAPH_FILES_META = "graph_files"
 # The lock file of a study directory: held (flock) by the process that runs or
 # resumes the study there, and holding its PID.
 LOCK_NAME = "kcbatch.lock"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 # What to do about a store that cannot be read, for every message that says so.
 _DAMAGED_FIX = "restore it from a backup, or start a new study in another --out"
 
@@ -49,10 +53,12 @@ _RUN_COLUMNS = (
     ("stationarity", "REAL"), ("seconds", "REAL"), ("r", "TEXT NOT NULL"),
     ("r_first", "TEXT NOT NULL"), ("r_second", "TEXT NOT NULL"), ("batch_id", "INTEGER"),
     ("kc_mf", "REAL"), ("kc_hmf", "REAL"), ("kc_qmf", "REAL"),
+    ("graph_file", "TEXT"), ("graph_sha256", "TEXT"),
 )
 # Columns of table runs that each schema version added (appended, in this order):
 # what upgrading an older store adds.
-_ADDED_COLUMNS = {2: (("kc_mf", "REAL"), ("kc_hmf", "REAL"), ("kc_qmf", "REAL"))}
+_ADDED_COLUMNS = {2: (("kc_mf", "REAL"), ("kc_hmf", "REAL"), ("kc_qmf", "REAL")),
+                  3: (("graph_file", "TEXT"), ("graph_sha256", "TEXT"))}
 _ARRAYS = ("r", "r_first", "r_second")
 
 
@@ -219,6 +225,14 @@ class Store:
                 v = getattr(rec, name)
                 out.append(v.item() if isinstance(v, np.generic) else v)
         return tuple(out)
+
+    def graph_files(self) -> set[tuple[str, str]]:
+        """The (graph_file, graph_sha256) pairs the stored runs used (users' own
+        networks); empty for a model's study or a store older than schema 3."""
+        if "graph_file" not in self._columns:
+            return set()
+        return set(self.conn.execute("SELECT DISTINCT graph_file, graph_sha256 FROM runs "
+                                     "WHERE graph_file IS NOT NULL"))
 
     def done_runs(self) -> set[int]:
         return {r for (r,) in self.conn.execute("SELECT run FROM runs")}

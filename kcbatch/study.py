@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import json
 import logging
 import threading
 import time
@@ -15,6 +17,7 @@ from ._version import __version__
 from .config import ConfigError, StudyConfig
 from .engines import Engine, get_engine, resolve_device
 from .estimate import cpu_fallback_notice
+from .graph_source import GraphSet, check_unchanged, listing, read_graph_set
 from .kc import make_record
 from .memory import fit_batch
 from .pipeline import PipelineTimes, chunk_runs, produce
@@ -23,7 +26,7 @@ from .records import RunRecord
 from .seeding import draw_seed
 from .stability import prepare_dt
 from .stats import partial_info, summarize
-from .store import STORE_NAME, Store, StoreError, study_lock
+from .store import GRAPH_FILES_META, STORE_NAME, Store, StoreError, study_lock
 
 log = logging.getLogger("kcbatch")
 
@@ -76,10 +79,15 @@ def _is_oom(exc: BaseException) -> bool:
     return isinstance(exc, MemoryError) or type(exc).__name__ == "OutOfMemoryError"
 
 
-def open_store(cfg: StudyConfig, *, resume: bool) -> Store:
-    """The study's store: ``cfg.out/kcbatch.sqlite`` (or in memory without ``out``)."""
+# The meta key of a store that lists a ``graphs`` study's files: JSON [[name, sha256], ...].
+
+
+def open_store(cfg: StudyConfig, *, resume: bool, graphs: GraphSet | None = None) -> Store:
+    """The study's store: ``cfg.out/kcbatch.sqlite`` (or in memory without ``out``).
+    A new store of a ``graphs`` study lists ``graphs``' files in its meta."""
     if cfg.out is None:
-        return Store.create(":memory:", cfg.to_dict(), cfg.k_values, __version__)
+        return _created(Store.create(":memory:", cfg.to_dict(), cfg.k_values, __version__),
+                        graphs)
     path = Path(cfg.out) / STORE_NAME
     if path.exists():
         if not resume:
@@ -96,7 +104,27 @@ def open_store(cfg: StudyConfig, *, resume: bool) -> Store:
     if resume:
         raise StoreError(f"nothing to resume: no {STORE_NAME} in {cfg.out}")
     Path(cfg.out).mkdir(parents=True, exist_ok=True)
-    return Store.create(path, cfg.to_dict(), cfg.k_values, __version__)
+    return _created(Store.create(path, cfg.to_dict(), cfg.k_values, __version__), graphs)
+
+
+def _created(store: Store, graphs: GraphSet | None) -> Store:
+    if graphs is not None:
+        store.set_meta(GRAPH_FILES_META, json.dumps(listing(graphs)))
+    return store
+
+
+def check_stored_graphs(cfg: StudyConfig) -> None:
+    """Before resuming a ``graphs`` study: GraphFileError naming the first file
+    that is gone, changed or new since the stored runs (the files hashed now),
+    ConfigError when the stored study is another one. Nothing to check
+    without a store (``open_store`` says so)."""
+    if cfg.graphs is None or cfg.out is None or not (Path(cfg.out) / STORE_NAME).is_file():
+        return
+    with Store.open(Path(cfg.out) / STORE_NAME) as store:
+        cfg.check_compatible(store.config, what=f"the study stored in {cfg.out}")
+        listed = store.meta(GRAPH_FILES_META)
+        used = sorted(store.graph_files())
+    check_unchanged(cfg.graphs, used, None if listed is None else json.loads(listed))
 
 
 def run_study(config: StudyConfig, *, resume: bool = False, progress: bool = False,
@@ -112,6 +140,11 @@ def run_study(config: StudyConfig, *, resume: bool = False, progress: bool = Fal
     any computing (without ``out`` the store is in memory and it is not called).
     The progress bar counts runs of the whole run range (a resume starts at the
     runs already stored) and moves with every RK4 step inside a batch.
+
+    With ``config.graphs`` every file is read before it starts (GraphFileError,
+    naming the file, line and reason, for a bad one; a notice sums up what the
+    reader changed), and a resume first compares the files with those the
+    stored study used (GraphFileError naming a file gone, changed or new).
 
     Before it starts, dt is checked against RK4's stability bound on the
     study's first networks, or chosen there for ``dt="auto"`` (a notice gives
@@ -136,9 +169,17 @@ def run_study(config: StudyConfig, *, resume: bool = False, progress: bool = Fal
             on_notice(msg)
 
     cfg = config if config.seed is not None else config.replace(seed=draw_seed())
+    graphs = None
+    if cfg.graphs is not None:
+        # Every file read (and a resume's files compared with the stored ones)
+        # before anything runs; this snapshot is what every batch uses.
+        if resume:
+            check_stored_graphs(cfg)
+        graphs = read_graph_set(cfg.graphs)
+        notice(graphs.notice())
     # dt checked on (or, for "auto", chosen from) the study's first networks;
     # the store then holds the number.
-    cfg, dt_notice = prepare_dt(cfg)
+    cfg, dt_notice = prepare_dt(cfg, graphs)
     if dt_notice:
         notice(dt_notice)
     device, why = resolve_device(cfg.device)
@@ -148,7 +189,7 @@ def run_study(config: StudyConfig, *, resume: bool = False, progress: bool = Fal
     batch_fit = fit_batch(cfg, engine, device, choose_batch(cfg, engine, len(cfg.run_ids)))
     held = _hold(cfg, resume)
     try:
-        store = open_store(cfg, resume=resume)
+        store = open_store(cfg, resume=resume, graphs=graphs)
     except BaseException:
         held.close()
         raise
@@ -176,7 +217,8 @@ def run_study(config: StudyConfig, *, resume: bool = False, progress: bool = Fal
             while pending and not interrupted:
                 try:
                     items = produce(chunk_runs(pending, batch_size), cfg,
-                                    producers=cfg.producers, times=times, abandon=abort)
+                                    producers=cfg.producers, times=times, abandon=abort,
+                                    graph_set=graphs)
                     for item in items:
                         in_flight = len(item.runs)
                         t0 = time.perf_counter()
@@ -194,6 +236,8 @@ def run_study(config: StudyConfig, *, resume: bool = False, progress: bool = Fal
                                         seconds=dt_batch / len(item.runs),
                                         input_problem=item.input_problems[j])
                             for j, run in enumerate(item.runs)]
+                        records = [_with_source(rec, src)
+                                   for rec, src in zip(records, item.sources, strict=True)]
                         store.write_batch(records, device=device, seconds=dt_batch)
                         finished = set(item.runs)
                         pending = [r for r in pending if r not in finished]
@@ -234,6 +278,13 @@ def run_study(config: StudyConfig, *, resume: bool = False, progress: bool = Fal
             store.close()
         finally:
             held.close()
+
+
+def _with_source(rec: RunRecord, source: tuple[str, str] | None) -> RunRecord:
+    """``rec`` with its network's file and checksum (users' own networks)."""
+    if source is None:
+        return rec
+    return dataclasses.replace(rec, graph_file=source[0], graph_sha256=source[1])
 
 
 def _hold(cfg: StudyConfig, resume: bool) -> contextlib.ExitStack:
@@ -310,4 +361,4 @@ def _step_progress(bar, runs_before: int, batch_runs: int, n_steps: int):
     return on_step
 
 
-__all__ = ["StudyResult", "run_study", "choose_batch"]
+__all__ = ["StudyResult", "run_study", "choose_batch", "check_stored_graphs"]

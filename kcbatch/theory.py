@@ -39,7 +39,9 @@ import warnings
 
 import numpy as np
 
+from .coupling import COUPLINGS, row_weights
 from .graphs import graph_stats
+from .seeding import OMEGA_DISTS
 
 __all__ = [
     "COUPLINGS", "OMEGA_DISTS", "coupling_weights", "density", "g_centre", "k_at_r",
@@ -47,8 +49,8 @@ __all__ = [
     "thresholds", "why_theory_does_not_apply",
 ]
 
-OMEGA_DISTS = ("normal", "lorentzian", "uniform", "degree")
-COUPLINGS = ("degree", "raw", "mean-degree", "global")
+# COUPLINGS (kcbatch.coupling) and OMEGA_DISTS (kcbatch.seeding) are the study's
+# own tables, re-exported: one rule for what the simulation and the theory accept.
 
 _NO_DENSITY = ("omega_i = k_i is set by the degrees, not drawn from a density g, so "
                "Kc0 = 2/(pi g(0)) and the mean-field thresholds do not apply")
@@ -242,22 +244,17 @@ def _degrees(indptr, indices) -> tuple[np.ndarray, dict]:
 
 
 def coupling_weights(indptr, coupling: str) -> np.ndarray:
-    """Per-node weights ``w_i`` [N] float64 of a coupling normalisation (module docstring).
+    """Per-node weights ``w_i`` [N] float64 of a coupling normalisation (module
+    docstring): the simulation's own (``kcbatch.coupling.row_weights``).
 
     A graph without edges has ``<k> = 0``; its ``mean-degree`` weights are then
     1 (no edge ever uses them).
     """
     _choice("coupling", coupling, COUPLINGS)
-    deg = np.diff(np.asarray(indptr)).astype(np.float64)
-    n = deg.shape[0]
-    if coupling == "degree":
-        return 1.0 / np.maximum(deg, 1.0)
-    if coupling == "raw":
-        return np.ones(n)
-    if coupling == "mean-degree":
-        mean_k = deg.sum() / n
-        return np.full(n, 1.0 / mean_k if mean_k > 0 else 1.0)
-    return np.full(n, 1.0 / n)
+    deg = np.diff(np.asarray(indptr)).astype(np.int64)
+    if deg.shape[0] == 0:
+        return np.zeros(0)
+    return row_weights(deg, np.array([0, deg.shape[0]]), coupling)
 
 
 def lambda_max(indptr, indices, coupling: str, rtol: float = 1e-10,

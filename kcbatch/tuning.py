@@ -7,8 +7,22 @@ from typing import Sequence
 from .config import IntegrationSpec, StudyConfig
 from .engines import get_engine, resolve_device
 from .estimate import format_duration
+from .graph_source import graph_set
+from .graphs.models import expected_edges
 from .pipeline import make_batch
 from .study import choose_batch
+
+
+def _networks(cfg: StudyConfig) -> str:
+    """The study's networks for the header: the model and its size (its expected
+    edges), or the files and their sizes."""
+    if cfg.graphs is not None:
+        gs = graph_set(cfg.graphs)
+        return (f"graphs {cfg.graphs} ({len(gs.files)} files, up to {gs.max_nodes} nodes "
+                f"and {gs.max_edges} edges)")
+    extra = {"ws": f", p={cfg.ws_p:g}", "powerlaw": f", gamma={cfg.gamma:g}"}.get(cfg.graph, "")
+    edges = expected_edges(cfg.graph, cfg.nodes, cfg.m, cfg.gamma)
+    return f"graph {cfg.graph} (N={cfg.nodes}, m={cfg.m}{extra}, ~{edges} edges)"
 
 
 def tune(cfg: StudyConfig, sizes: Sequence[int] | None, steps: int) -> str:
@@ -25,8 +39,9 @@ def tune(cfg: StudyConfig, sizes: Sequence[int] | None, steps: int) -> str:
     total_steps = cfg.spec.n_steps
     spec = IntegrationSpec(dt=cfg.dt, n_transient=0, n_measure=steps, sample_every=steps)
     rows = []
+    networks = graph_set(cfg.graphs) if cfg.graphs is not None else None  # read once
     for b in sizes:
-        item = make_batch(list(range(b)), cfg)
+        item = make_batch(list(range(b)), cfg, networks)
         engine.integrate(item.batch, spec)  # warm-up (compile, allocator)
         engine.release_memory()
         base = engine.memory_in_use()
@@ -42,7 +57,7 @@ def tune(cfg: StudyConfig, sizes: Sequence[int] | None, steps: int) -> str:
     best_rate = max(r[1] for r in rows)
     pick = min(r[0] for r in rows if r[1] >= 0.95 * best_rate)
     lines = [f"device {device}" + (f" ({notice})" if notice else "")
-             + f"; N={cfg.nodes}, m={cfg.m}, {cfg.k_num} K, {total_steps} steps, {cfg.precision}",
+             + f"; {_networks(cfg)}, {cfg.k_num} K, {total_steps} steps, {cfg.precision}",
              f"{'batch':>6} {'runs/s':>10} {'predicted MiB':>14} {'pool MiB':>10}"]
     for b, rate, pred, pool_b in rows:
         pool_s = "-" if pool_b is None else f"{pool_b / 2**20:.1f}"
