@@ -3,9 +3,10 @@
 Importing kcbatch never imports CuPy; the GPU backend is resolved on first use.
 """
 from ._version import __version__
-from .api import simulate
+from .api import find_kc, simulate
 from .batch import Batch, pack
 from .config import ConfigError, IntegrationSpec, StudyConfig
+from .converge import KcEstimates
 from .engines import EngineUnavailable, available
 from .graphs import barabasi_albert
 from .records import RunRecord
@@ -17,11 +18,13 @@ __all__ = [
     "ConfigError",
     "EngineUnavailable",
     "IntegrationSpec",
+    "KcEstimates",
     "RunRecord",
     "StudyConfig",
     "StudyResult",
     "available",
     "barabasi_albert",
+    "find_kc",
     "pack",
     "run_study",
     "simulate",

@@ -1,4 +1,4 @@
-"""The Python API for simulating users' own networks."""
+"""The Python API for users' own networks: ``simulate`` (r(K)) and ``find_kc`` (Kc)."""
 from __future__ import annotations
 
 from typing import Any, Sequence
@@ -7,6 +7,7 @@ import numpy as np
 
 from .batch import pack
 from .config import PRECISIONS, ConfigError, IntegrationSpec, unstable_dt
+from .converge import KcEstimates, check_options, estimate_kc
 from .coupling import COUPLINGS, max_weighted_degree
 from .engines import get_engine, resolve_device
 
@@ -60,6 +61,58 @@ def simulate(graphs: Sequence[Any], omega: Any, theta0: Any, k_values: Any, *,
         raise ConfigError("coupling", coupling, f"must be one of {', '.join(COUPLINGS)}")
     spec = IntegrationSpec.from_times(dt=dt, t_transient=t_transient, t_measure=t_measure,
                                       sample_every=sample_every)
+    batch, k_values = _pack_inputs(graphs, omega, theta0, k_values, precision, coupling)
+    _check_stable(batch, k_values, spec.dt, coupling)
+    concrete, _ = resolve_device(device)
+    samples = get_engine(concrete, fast_math).integrate(batch, spec)
+    return samples if return_samples else samples.mean(axis=2)
+
+
+def find_kc(graphs: Sequence[Any], omega: Any, theta0: Any, k_values: Any, *,
+            threshold: float = 0.5, coupling: str = "degree", dt: float = 0.05,
+            t_transient: float | str = 5.0, t_measure: float = 5.0, sample_every: int = 10,
+            refine: float | None = None, refine_points: int = 8, kc_tol: float = 0.01,
+            t_max: float = 400.0, device: str = "auto", precision: str = "float32",
+            fast_math: bool = False) -> KcEstimates:
+    """Kc of each graph: grid rule, interpolated, refined and chi-peak estimators.
+
+    graphs, omega, theta0, k_values, coupling, dt, t_measure, sample_every,
+    device, precision, fast_math: as :func:`simulate` (k_values increasing).
+    t_transient: a time (one measurement window after it, the original
+      protocol) or ``"auto"``: windows at T = 5, 10, 20, ... up to ``t_max``,
+      integrated continuously, until each graph's interpolated crossing moves by
+      less than ``kc_tol`` (or its own noise) between windows.
+    refine: bracket width to multisect the first grid bracket down to, with
+      ``refine_points`` couplings per graph and round; None: no refinement.
+    Returns :class:`~kcbatch.converge.KcEstimates` (per-graph arrays kc,
+    kc_interp, kc_refined, kc_chi, kc_sigma, t_transient, converged, r, r_std,
+    chi, ...; definitions in kcbatch/converge.py and docs/design.md). With a
+    fixed transient, ``r`` is exactly ``simulate(...)``'s.
+    """
+    if precision not in PRECISIONS:
+        raise ConfigError("precision", precision, f"must be one of {', '.join(PRECISIONS)}")
+    if not isinstance(coupling, str) or coupling not in COUPLINGS:
+        raise ConfigError("coupling", coupling, f"must be one of {', '.join(COUPLINGS)}")
+    spec = check_options(dt=dt, t_transient=t_transient, t_measure=t_measure,
+                         sample_every=sample_every, threshold=threshold, refine=refine,
+                         refine_points=refine_points, kc_tol=kc_tol, t_max=t_max)
+    batch, k_values = _pack_inputs(graphs, omega, theta0, k_values, precision, coupling)
+    if not np.all(np.isfinite(k_values)) or np.any(np.diff(k_values, axis=-1) <= 0):
+        raise ConfigError("k_values", _short(k_values), "must be finite and increasing")
+    _check_stable(batch, k_values, spec.dt, coupling)
+    concrete, _ = resolve_device(device)
+    return estimate_kc(get_engine(concrete, fast_math), batch, k_values, dt=spec.dt,
+                       t_transient=t_transient, t_measure=t_measure,
+                       sample_every=sample_every, threshold=threshold, refine=refine,
+                       refine_points=refine_points, kc_tol=kc_tol, t_max=t_max)
+
+
+def _short(values: np.ndarray) -> str:
+    return np.array2string(np.ravel(values), threshold=6, edgeitems=2, max_line_width=10**6)
+
+
+def _pack_inputs(graphs, omega, theta0, k_values, precision: str, coupling: str):
+    """(Batch, k_values as float64 [nK] or [G, nK]) with the arguments' own messages."""
     if not isinstance(graphs, (list, tuple)):
         graphs = list(graphs)
     csr = [_as_csr(g, i) for i, g in enumerate(graphs)]
@@ -73,10 +126,7 @@ def simulate(graphs: Sequence[Any], omega: Any, theta0: Any, k_values: Any, *,
                          f"[{len(csr)}, nK] (one row per graph) with nK >= 1")
     batch = pack(csr, _per_graph(omega, len(csr), "omega"),
                  _per_graph(theta0, len(csr), "theta0"), k_values, precision, coupling)
-    _check_stable(batch, k_values, spec.dt, coupling)
-    concrete, _ = resolve_device(device)
-    samples = get_engine(concrete, fast_math).integrate(batch, spec)
-    return samples if return_samples else samples.mean(axis=2)
+    return batch, k_values
 
 
 def _check_stable(batch, k_values: np.ndarray, dt: float, coupling: str) -> None:

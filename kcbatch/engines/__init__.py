@@ -20,10 +20,11 @@ from __future__ import annotations
 import functools
 
 from ..config import DEVICE_CHOICES, DEVICES
-from .base import Engine, EngineUnavailable
+from .base import Engine, EngineUnavailable, Simulation, select_networks
 
 __all__ = ["DEVICES", "Engine", "EngineUnavailable", "GpuUnusable", "available", "get_engine",
-           "gpu_stack_lines", "nvrtc_unavailable_reason", "resolve_device", "why_unavailable"]
+           "Simulation", "gpu_stack_lines", "nvrtc_unavailable_reason", "resolve_device",
+           "select_networks", "why_unavailable"]
 
 
 class GpuUnusable(EngineUnavailable):

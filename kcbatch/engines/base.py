@@ -13,7 +13,7 @@ import numpy as np
 
 from ..batch import Batch
 from ..config import IntegrationSpec, StudyConfig
-from ..graphs.models import expected_edges
+from ..graph_source import network_size
 from .launch import (MAX_SYSTEMS, SAMPLE_CHUNK_ROWS, launch_init_state, launch_rk4_stage,
                      launch_sample_finalize, launch_sample_partial)
 
@@ -42,6 +42,13 @@ class Engine(Protocol):
 
         ``progress``, if given, is called after each RK4 step with the steps done."""
 
+    def start(self, batch: Batch, dt: float) -> "Simulation":
+        """A :class:`Simulation` of ``batch`` at ``theta0`` (no step taken yet).
+
+        ``integrate(batch, spec)`` is ``start(batch, spec.dt)``, ``advance(
+        spec.n_transient)``, ``measure(spec.n_measure, spec.sample_every)``:
+        the same launches in the same order, so the same numbers bit for bit."""
+
     def batch_limit(self, cfg: StudyConfig) -> int:
         """The largest batch (networks) this engine can take for ``cfg``."""
 
@@ -61,30 +68,104 @@ class Engine(Protocol):
         """Bytes the engine's allocator holds now, or None where it has none."""
 
 
+@runtime_checkable
+class Simulation(Protocol):
+    """A batch being integrated, continued in pieces (``Engine.start``).
+
+    ``steps`` counts the RK4 steps taken since ``theta0``; ``batch`` is the
+    batch it integrates (after :meth:`retain`, the smaller one)."""
+
+    batch: Batch
+    steps: int
+
+    def advance(self, n_steps: int, progress: StepProgress | None = None) -> None:
+        """``n_steps`` RK4 steps, no sampling. ``progress(steps)`` after each step."""
+
+    def measure(self, n_steps: int, sample_every: int,
+                progress: StepProgress | None = None) -> np.ndarray:
+        """``n_steps`` RK4 steps sampling r after step ``s`` (0-based, counted
+        from this call) when ``s % sample_every == 0``; samples
+        ``[B, nK, ceil(n_steps / sample_every)]`` float64 (host array)."""
+
+    def retain(self, networks: np.ndarray) -> None:
+        """Keep only ``networks`` (increasing indices into ``batch``), with
+        their state: the others stop costing work. A network's numbers do not
+        change (section 2 of docs/design.md: nothing of a network reads
+        another's rows), so this is a pure saving."""
+
+
+def check_steps(n_steps: int, sample_every: int = 1) -> None:
+    if isinstance(n_steps, bool) or not isinstance(n_steps, (int, np.integer)) or n_steps < 0:
+        raise ValueError(f"invalid n_steps={n_steps!r}: must be an integer >= 0")
+    if isinstance(sample_every, bool) or not isinstance(sample_every, (int, np.integer)) \
+            or sample_every < 1:
+        raise ValueError(f"invalid sample_every={sample_every!r}: must be an integer >= 1")
+
+
+def select_networks(batch: Batch, networks: np.ndarray) -> tuple[Batch, np.ndarray]:
+    """The sub-batch of ``networks`` (increasing indices) and its rows in ``batch``.
+
+    Returns ``(sub, rows)``: ``sub`` is laid out as :func:`~kcbatch.batch.pack`
+    would lay out those networks alone, in order; ``rows`` ``[R']`` int64 are
+    their rows in ``batch`` (to gather state ``[R, nK]`` with)."""
+    nets = np.asarray(networks, dtype=np.int64)
+    if nets.ndim != 1 or nets.size == 0 or np.any(np.diff(nets) <= 0) \
+            or nets[0] < 0 or nets[-1] >= batch.n_networks:
+        raise ValueError(f"invalid networks={networks!r}: need increasing indices in "
+                         f"[0, {batch.n_networks})")
+    off = batch.node_offset
+    sizes = off[nets + 1] - off[nets]
+    node_offset = np.zeros(nets.size + 1, dtype=np.int64)
+    np.cumsum(sizes, out=node_offset[1:])
+    rows = np.concatenate([np.arange(off[b], off[b + 1]) for b in nets])
+    # each kept row moves by the same amount as its network's first row
+    shift = np.repeat(off[nets] - node_offset[:-1], sizes)
+    deg = np.diff(batch.indptr)[rows]
+    indptr = np.zeros(rows.size + 1, dtype=np.int64)
+    np.cumsum(deg, out=indptr[1:])
+    # edge entries of the kept rows, in row order (each network's are contiguous)
+    spans = [np.arange(batch.indptr[off[b]], batch.indptr[off[b + 1]]) for b in nets]
+    edges = np.concatenate(spans)
+    indices = (batch.indices[edges].astype(np.int64)
+               - np.repeat(shift, deg)).astype(np.int32)
+    sub = Batch(indptr=indptr, indices=indices, weight=batch.weight[rows],
+                omega=batch.omega[rows], theta0=batch.theta0[rows],
+                row_net=np.repeat(np.arange(nets.size, dtype=np.int32), sizes),
+                node_offset=node_offset,
+                couplings=np.ascontiguousarray(batch.couplings[nets]))
+    return sub, rows
+
+
 def systems_limit(cfg: StudyConfig) -> int:
     """Most networks per batch: the kernels index (row, K) systems and edge
     entries with 32-bit arithmetic, and every engine keeps to that so batches
     are the same everywhere."""
     per_net_edges = 2 * network_edges(cfg)
-    return max(1, min(MAX_SYSTEMS // (cfg.nodes * cfg.k_num),
+    return max(1, min(MAX_SYSTEMS // (network_nodes(cfg) * cfg.k_num),
                       MAX_SYSTEMS // max(1, per_net_edges)))
 
 
 def network_edges(cfg: StudyConfig) -> int:
     """Undirected edges expected in one network of ``cfg``'s model (exact for BA
-    and WS): a function of the config alone, so batch caps and memory
-    estimates are the same on every device."""
-    return expected_edges(cfg.graph, cfg.nodes, cfg.m, cfg.gamma)
+    and WS), or the most of one file with ``graphs``: a function of the config
+    (and its files) alone, so batch caps and memory estimates are the same on
+    every device."""
+    return network_size(cfg)[1]
+
+
+def network_nodes(cfg: StudyConfig) -> int:
+    """Nodes of ``cfg``'s networks (the largest file's with ``graphs``)."""
+    return network_size(cfg)[0]
 
 
 def predict_kernel_bytes(cfg: StudyConfig, batch: int) -> int:
     """Bytes :meth:`KernelEngine.integrate` allocates for ``batch`` networks of
     ``cfg`` (before allocator rounding)."""
     it = np.dtype(cfg.real_dtype).itemsize
-    rows = batch * cfg.nodes
+    rows = batch * network_nodes(cfg)
     nnz = batch * 2 * network_edges(cfg)
     n_k = cfg.k_num
-    n_chunks = -(-cfg.nodes // SAMPLE_CHUNK_ROWS)
+    n_chunks = -(-network_nodes(cfg) // SAMPLE_CHUNK_ROWS)
     state = rows * n_k * it * (2 + 2 * 2)  # theta, acc, sc[2] of pairs
     graph = (rows + 1) * 8 + nnz * 4 + rows * (4 + 3 * it) + (batch + 1) * 8
     small = (batch * n_k * it + batch * n_chunks * n_k * 2 * 8
@@ -98,12 +179,15 @@ class KernelEngine:
     Per RK4 step it launches ``rk4_stage`` four times (double-buffered
     (sin, cos) arrays) and, on sampling steps, ``sample_partial`` +
     ``sample_finalize``. Samples stay on the device; the batch syncs with the
-    host once, when its samples are copied back at the end.
+    host once per measurement, when its samples are copied back.
     """
 
     def __init__(self, backend):
         self.backend = backend
         self.xp = backend.xp
+
+    def start(self, batch: Batch, dt: float) -> "KernelSimulation":
+        return KernelSimulation(self.backend, batch, dt)
 
     def integrate(self, batch: Batch, spec: IntegrationSpec,
                   progress: StepProgress | None = None) -> np.ndarray:
@@ -111,32 +195,80 @@ class KernelEngine:
 
         ``progress(steps)`` counts steps *launched*: it never waits for the device,
         so on a GPU it may run ahead of the kernels by the launch queue's depth."""
-        xp, be = self.xp, self.backend
-        real = str(batch.dtype)
-        rows, n_k, b = batch.n_rows, batch.n_k, batch.n_networks
-        dev = {name: xp.asarray(getattr(batch, name)) for name in (
-            "indptr", "indices", "weight", "omega", "theta0", "row_net", "node_offset",
-            "couplings")}
-        theta = xp.empty((rows, n_k), dtype=real)                                  # [R, nK]
-        acc = xp.empty((rows, n_k), dtype=real)                                    # [R, nK]
-        sc = (xp.empty((rows, n_k, 2), dtype=real), xp.empty((rows, n_k, 2), dtype=real))
-        max_nodes = int(np.max(np.diff(batch.node_offset)))
-        n_chunks = -(-max_nodes // SAMPLE_CHUNK_ROWS)
-        partial = xp.empty((b, n_chunks, n_k, 2), dtype=np.float64)               # [B, nQ, nK, 2]
-        samples = xp.empty((b, n_k, spec.n_samples), dtype=np.float64)           # [B, nK, nS]
-        graph = (dev["indptr"], dev["indices"], dev["weight"], dev["omega"], dev["row_net"],
-                 dev["couplings"])
-        launch_init_state(be, real, dev["theta0"], theta, sc[0])
-        for step, q in enumerate(spec.schedule(), start=1):
-            for stage in range(4):
-                launch_rk4_stage(be, real, *graph, sc[stage % 2], sc[(stage + 1) % 2],
-                                 theta, acc, stage, spec.dt)
-            if q is not None:
-                launch_sample_partial(be, real, sc[0], dev["node_offset"], partial)
-                launch_sample_finalize(be, partial, dev["node_offset"], samples, q)
+        sim = self.start(batch, spec.dt)
+        sim.advance(spec.n_transient, progress)
+        return sim.measure(spec.n_measure, spec.sample_every, progress)
+
+
+class KernelSimulation:
+    """:class:`Simulation` over the kernels: ``init_state`` at creation, then
+    four ``rk4_stage`` launches per step; ``measure`` adds the sampling launches."""
+
+    _GRAPH = ("indptr", "indices", "weight", "omega", "row_net", "couplings")
+
+    def __init__(self, backend, batch: Batch, dt: float):
+        self.backend, self.xp = backend, backend.xp
+        self.real = str(batch.dtype)
+        self.dt = dt
+        self.steps = 0
+        self._load(batch)
+        theta = self.xp.empty((batch.n_rows, batch.n_k), dtype=self.real)        # [R, nK]
+        sc0 = self.xp.empty((batch.n_rows, batch.n_k, 2), dtype=self.real)       # [R, nK, 2]
+        launch_init_state(backend, self.real, self.xp.asarray(batch.theta0), theta, sc0)
+        self._state(theta, sc0)
+
+    def _load(self, batch: Batch) -> None:
+        self.batch = batch
+        self.dev = {name: self.xp.asarray(getattr(batch, name))
+                    for name in self._GRAPH + ("node_offset",)}
+        self.graph = tuple(self.dev[name] for name in self._GRAPH)
+
+    def _state(self, theta, sc0) -> None:
+        """Adopt ``theta [R, nK]`` and the (sin, cos) pairs ``sc0 [R, nK, 2]``;
+        ``acc`` and the second pair buffer are scratch rewritten every step."""
+        self.theta = theta
+        self.acc = self.xp.empty_like(theta)
+        self.sc = (sc0, self.xp.empty_like(sc0))
+
+    def _step(self) -> None:
+        for stage in range(4):
+            launch_rk4_stage(self.backend, self.real, *self.graph, self.sc[stage % 2],
+                             self.sc[(stage + 1) % 2], self.theta, self.acc, stage, self.dt)
+        self.steps += 1
+
+    def advance(self, n_steps: int, progress: StepProgress | None = None) -> None:
+        check_steps(n_steps)
+        for _ in range(n_steps):
+            self._step()
             if progress is not None:
-                progress(step)
+                progress(self.steps)
+
+    def measure(self, n_steps: int, sample_every: int,
+                progress: StepProgress | None = None) -> np.ndarray:
+        check_steps(n_steps, sample_every)
+        xp, b, n_k = self.xp, self.batch.n_networks, self.batch.n_k
+        max_nodes = int(np.max(np.diff(self.batch.node_offset)))
+        n_chunks = -(-max_nodes // SAMPLE_CHUNK_ROWS)
+        partial = xp.empty((b, n_chunks, n_k, 2), dtype=np.float64)              # [B, nQ, nK, 2]
+        samples = xp.empty((b, n_k, -(-n_steps // sample_every)), dtype=np.float64)  # [B, nK, nS]
+        for s in range(n_steps):
+            self._step()
+            if s % sample_every == 0:
+                launch_sample_partial(self.backend, self.real, self.sc[0],
+                                      self.dev["node_offset"], partial)
+                launch_sample_finalize(self.backend, partial, self.dev["node_offset"],
+                                       samples, s // sample_every)
+            if progress is not None:
+                progress(self.steps)
         return samples.get() if hasattr(samples, "get") else samples
+
+    def retain(self, networks: np.ndarray) -> None:
+        sub, rows = select_networks(self.batch, networks)
+        idx = self.xp.asarray(rows)
+        theta = self.xp.ascontiguousarray(self.theta[idx])
+        sc0 = self.xp.ascontiguousarray(self.sc[0][idx])
+        self._load(sub)
+        self._state(theta, sc0)
 
 
 class BackendEngine:
@@ -159,6 +291,9 @@ class BackendEngine:
                   progress: StepProgress | None = None) -> np.ndarray:
         """Samples ``[B, nK, n_samples]`` float64 (host array)."""
         return self._engine.integrate(batch, spec, progress)
+
+    def start(self, batch: Batch, dt: float) -> KernelSimulation:
+        return self._engine.start(batch, dt)
 
     def batch_limit(self, cfg: StudyConfig) -> int:
         return systems_limit(cfg)

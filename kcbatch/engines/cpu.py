@@ -25,7 +25,8 @@ import numpy as np
 
 from ..batch import Batch
 from ..config import IntegrationSpec, StudyConfig
-from .base import HOST_AUTO_BATCH, StepProgress, network_edges, systems_limit
+from .base import (HOST_AUTO_BATCH, StepProgress, check_steps, network_edges, network_nodes,
+                   select_networks, systems_limit)
 from .cpu_trig import fix_large, sincos, sincos_array
 
 TWO_PI = 2.0 * np.pi
@@ -122,32 +123,17 @@ class CpuEngine:
 
     name = "cpu"
 
+    def start(self, batch: Batch, dt: float) -> "CpuSimulation":
+        return CpuSimulation(batch, dt)
+
     def integrate(self, batch: Batch, spec: IntegrationSpec,
                   progress: StepProgress | None = None) -> np.ndarray:
         """Run the protocol; returns samples ``[B, nK, n_samples]`` float64.
 
         ``progress``, if given, is called after each RK4 step with the steps done."""
-        real = batch.dtype.type
-        n_k = batch.n_k
-        theta = np.repeat(batch.theta0[:, None], n_k, axis=1)   # [R, nK]
-        # Double-buffered (sin, cos): stage s reads buffer s % 2, writes the other.
-        S = (np.empty_like(theta), np.empty_like(theta))
-        C = (np.empty_like(theta), np.empty_like(theta))
-        acc = np.empty_like(theta)
-        samples = np.empty((batch.n_networks, n_k, spec.n_samples), dtype=np.float64)
-        dt = real(spec.dt)
-        graph = (batch.indptr, batch.indices, batch.weight, batch.omega, batch.row_net,
-                 batch.couplings)
-        sincos_array(theta.reshape(-1), S[0].reshape(-1), C[0].reshape(-1))
-        for step, q in enumerate(spec.schedule(), start=1):
-            for stage in range(4):
-                _rk4_stage(*graph, S[stage % 2], C[stage % 2], S[1 - stage % 2],
-                           C[1 - stage % 2], theta, acc, stage, dt)
-            if q is not None:
-                samples[:, :, q] = order_parameter(S[0], C[0], batch.node_offset)
-            if progress is not None:
-                progress(step)
-        return samples
+        sim = self.start(batch, spec.dt)
+        sim.advance(spec.n_transient, progress)
+        return sim.measure(spec.n_measure, spec.sample_every, progress)
 
     def batch_limit(self, cfg: StudyConfig) -> int:
         return systems_limit(cfg)
@@ -158,7 +144,7 @@ class CpuEngine:
     def predict_bytes(self, cfg: StudyConfig, batch: int) -> int:
         """Host bytes of :meth:`integrate`'s arrays and the packed batch."""
         it = np.dtype(cfg.real_dtype).itemsize
-        rows = batch * cfg.nodes
+        rows = batch * network_nodes(cfg)
         nnz = batch * 2 * network_edges(cfg)
         state = rows * cfg.k_num * it * 6  # theta, acc, S[2], C[2]
         graph = (rows + 1) * 8 + nnz * 4 + rows * (4 + 3 * it) + (batch + 1) * 8
@@ -172,3 +158,64 @@ class CpuEngine:
 
     def memory_in_use(self) -> int | None:
         return None
+
+
+class CpuSimulation:
+    """:class:`~kcbatch.engines.base.Simulation` on the CPU: the state of
+    :meth:`CpuEngine.integrate`, continued in pieces."""
+
+    def __init__(self, batch: Batch, dt: float):
+        self.dt = batch.dtype.type(dt)
+        self.steps = 0
+        self._load(batch)
+        theta = np.repeat(batch.theta0[:, None], batch.n_k, axis=1)   # [R, nK]
+        S0, C0 = np.empty_like(theta), np.empty_like(theta)
+        sincos_array(theta.reshape(-1), S0.reshape(-1), C0.reshape(-1))
+        self._state(theta, S0, C0)
+
+    def _load(self, batch: Batch) -> None:
+        self.batch = batch
+        self.graph = (batch.indptr, batch.indices, batch.weight, batch.omega, batch.row_net,
+                      batch.couplings)
+
+    def _state(self, theta: np.ndarray, S0: np.ndarray, C0: np.ndarray) -> None:
+        # Double-buffered (sin, cos): stage s reads buffer s % 2, writes the other;
+        # the second buffers and acc are scratch rewritten every step.
+        self.theta = theta
+        self.S = (S0, np.empty_like(theta))
+        self.C = (C0, np.empty_like(theta))
+        self.acc = np.empty_like(theta)
+
+    def _step(self) -> None:
+        S, C = self.S, self.C
+        for stage in range(4):
+            _rk4_stage(*self.graph, S[stage % 2], C[stage % 2], S[1 - stage % 2],
+                       C[1 - stage % 2], self.theta, self.acc, stage, self.dt)
+        self.steps += 1
+
+    def advance(self, n_steps: int, progress: StepProgress | None = None) -> None:
+        check_steps(n_steps)
+        for _ in range(n_steps):
+            self._step()
+            if progress is not None:
+                progress(self.steps)
+
+    def measure(self, n_steps: int, sample_every: int,
+                progress: StepProgress | None = None) -> np.ndarray:
+        check_steps(n_steps, sample_every)
+        samples = np.empty((self.batch.n_networks, self.batch.n_k,
+                            -(-n_steps // sample_every)), dtype=np.float64)  # [B, nK, nS]
+        for s in range(n_steps):
+            self._step()
+            if s % sample_every == 0:
+                samples[:, :, s // sample_every] = order_parameter(
+                    self.S[0], self.C[0], self.batch.node_offset)
+            if progress is not None:
+                progress(self.steps)
+        return samples
+
+    def retain(self, networks: np.ndarray) -> None:
+        sub, rows = select_networks(self.batch, networks)
+        theta, S0, C0 = self.theta[rows], self.S[0][rows], self.C[0][rows]
+        self._load(sub)
+        self._state(theta, S0, C0)
