@@ -24,7 +24,7 @@ EXIT_RUNTIME = 1
 EXIT_SIGNAL = {signal.SIGINT: 130, signal.SIGTERM: 143}
 
 class _FloatOrAuto(click.ParamType):
-    """A number or the word 'auto' (``--dt``)."""
+    """A number or the word 'auto' (``--dt``, ``--t-transient``)."""
 
     name = "float|auto"
 
@@ -72,7 +72,20 @@ _STUDY_OPTIONS = [
     ("--dt", "dt", _FloatOrAuto(),
      "RK4 step [time units], or 'auto': the largest stable step "
      "dividing both times (printed).", "0.05"),
-    ("--t-transient", "t_transient", float, "Discarded transient [time units].", "5"),
+    ("--t-transient", "t_transient", _FloatOrAuto(),
+     "Discarded transient [time units], or 'auto': windows at T = 5, 10, 20, ... up to "
+     "--t-max until each network's Kc settles.", "5"),
+    ("--kc-tol", "kc_tol", float,
+     "With --t-transient auto: a network stops when its Kc moves by at most this "
+     "(or its own noise) between windows.", "0.01"),
+    ("--t-max", "t_max", float,
+     "With --t-transient auto: the last transient; networks still moving there are "
+     "flagged unconverged [time units].", "400"),
+    ("--refine", "refine", float,
+     "Multisect each network's first grid bracket until it is at most TOL wide "
+     "(kc_refined).", "off"),
+    ("--refine-points", "refine_points", int,
+     "With --refine: couplings per network evaluated in each round.", "8"),
     ("--t-measure", "t_measure", float, "Measurement window [time units].", "5"),
     ("--sample-every", "sample_every", int, "Sample r every this many measurement steps.", "10"),
     ("--threshold", "threshold", float, "Kc = first K with r > threshold.", "0.5"),
@@ -461,7 +474,8 @@ def _export(cfg: StudyConfig, result, quiet: bool, caught: list[int]) -> None:
     click.echo(format_summary(summary))
     if cfg.out is not None:
         click.echo(f"results in {cfg.out}/ (kcbatch.sqlite, summary.json, runs.csv, "
-                   "kc_hist.png, r_curves.png)")
+                   "kc_hist.png, r_curves.png"
+                   + (", kc_convergence.png)" if cfg.auto_transient else ")"))
     if result.interrupted:
         signum = caught[0] if caught else signal.SIGINT
         click.echo(f"interrupted: {len(result.records)} of {len(cfg.run_ids)} runs finished",

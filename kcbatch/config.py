@@ -37,15 +37,21 @@ PROTOCOL_FIELDS = (
     "runs", "graphs", "nodes", "m", "graph", "ws_p", "gamma", "coupling", "omega_dist",
     "omega_mu", "omega_sigma", "k_min", "k_max", "k_num",
     "dt", "t_transient", "t_measure", "sample_every", "threshold", "seed",
-    "precision",
+    "precision", "kc_tol", "t_max", "refine", "refine_points",
 )
 # Protocol fields added after stores already existed, with the one value every
 # older study had: a stored config without the key computed with that value.
 ADDED_PROTOCOL_DEFAULTS = {"graphs": None, "graph": "ba", "ws_p": 0.1, "gamma": 3.0,
-                           "coupling": "degree", "omega_dist": "normal"}
+                           "coupling": "degree", "omega_dist": "normal",
+                           "kc_tol": 0.01, "t_max": 400.0, "refine": None, "refine_points": 8}
 # ``dt = "auto"``: the largest stable step that divides both times, chosen from
 # the study's first networks when it starts (kcbatch/stability.py).
 AUTO_DT = "auto"
+# ``t_transient = "auto"``: measurement windows at T = 5, 10, 20, ... up to
+# t_max until each network's Kc settles (kcbatch/converge.py). The first
+# window starts at the original protocol's transient.
+AUTO_TRANSIENT = "auto"
+AUTO_FIRST_TRANSIENT = 5.0
 # The study's size without --graphs; with it, the number of files.
 DEFAULT_RUNS = 1000
 # The model's fields: with ``graphs`` the networks are the files, and these do not apply.
@@ -243,10 +249,14 @@ class StudyConfig:
     k_max: float = 5.0
     k_num: int = 50
     dt: float | str = 0.05
-    t_transient: float = 5.0
+    t_transient: float | str = 5.0
     t_measure: float = 5.0
     sample_every: int = 10
     threshold: float = 0.5
+    kc_tol: float = 0.01
+    t_max: float = 400.0
+    refine: float | None = None
+    refine_points: int = 8
     seed: int | None = None
     device: str = "auto"
     precision: str = "float32"
@@ -284,6 +294,7 @@ class StudyConfig:
         _check_real("threshold", self.threshold)
         if not 0.0 < self.threshold < 1.0:
             raise ConfigError("threshold", self.threshold, "must lie strictly between 0 and 1")
+        self._check_converged()
         if self.seed is not None:
             _check_int("seed", self.seed, lo=0)
         if self.device not in DEVICE_CHOICES:
@@ -305,7 +316,8 @@ class StudyConfig:
                               f"must satisfy 0 <= START < STOP <= runs={self.runs}")
         if self.dt == AUTO_DT:
             # Resolved to a number when the study starts; the times are checked now.
-            _check_real("t_transient", self.t_transient, lo=0.0)
+            if not self.auto_transient:
+                _check_real("t_transient", self.t_transient, lo=0.0)
             _check_real("t_measure", self.t_measure, lo=0.0, lo_open=True)
             _check_int("sample_every", self.sample_every, lo=1)
         else:
@@ -325,6 +337,43 @@ class StudyConfig:
                 raise ConfigError("out", self.out, "must be a directory path, not empty")
             object.__setattr__(self, "out", Path(self.out))
             _check_out(self.out)
+
+    def _check_converged(self) -> None:
+        """t_transient ("auto" or a number), kc_tol and t_max (only with "auto"),
+        refine (None or > 0) and refine_points (only with refine)."""
+        if isinstance(self.t_transient, str) and self.t_transient != AUTO_TRANSIENT:
+            raise ConfigError("t_transient", self.t_transient,
+                              f"must be a finite number >= 0 or {AUTO_TRANSIENT!r}")
+        for name in ("kc_tol", "t_max"):
+            _check_real(name, getattr(self, name), lo=0.0, lo_open=True)
+            if not self.auto_transient and getattr(self, name) != _DEFAULTS[name]:
+                raise ConfigError(name, getattr(self, name),
+                                  f"must be left out: it applies only to t_transient="
+                                  f"{AUTO_TRANSIENT!r} (this study has t_transient="
+                                  f"{self.t_transient!r})")
+        if self.refine is not None:
+            _check_real("refine", self.refine, lo=0.0, lo_open=True, extra="(a bracket width)")
+        _check_int("refine_points", self.refine_points, lo=1)
+        if self.refine is None and self.refine_points != _DEFAULTS["refine_points"]:
+            raise ConfigError("refine_points", self.refine_points,
+                              "must be left out: it applies only with refine TOL")
+
+    @property
+    def auto_transient(self) -> bool:
+        """Whether the transient is chosen per network (``t_transient="auto"``)."""
+        return self.t_transient == AUTO_TRANSIENT
+
+    @property
+    def converged_protocol(self) -> bool:
+        """Whether runs go through kcbatch.converge (auto transient or refinement)
+        rather than the original protocol's single window."""
+        return self.auto_transient or self.refine is not None
+
+    @property
+    def first_transient(self) -> float:
+        """The transient of the first (with a number, the only) window [time units]."""
+        return min(AUTO_FIRST_TRANSIENT, self.t_max) if self.auto_transient \
+            else self.t_transient
 
     def _check_graphs(self) -> None:
         """``graphs`` as an absolute path; the model's fields left at their
@@ -391,15 +440,20 @@ class StudyConfig:
     def _check_step_count(self) -> None:
         """Refuse a dt so small that the steps (or the r samples) explode, naming
         both, before anything is rounded or allocated."""
-        _check_real("t_transient", self.t_transient, lo=0.0)
+        longest = self.t_max if self.auto_transient else self.t_transient
+        _check_real("t_max" if self.auto_transient else "t_transient", longest, lo=0.0)
         _check_real("t_measure", self.t_measure, lo=0.0, lo_open=True)
-        steps = self.t_transient / self.dt + self.t_measure / self.dt
+        steps = longest / self.dt + self.t_measure / self.dt
         if steps <= MAX_STEPS:
+            if self.auto_transient:
+                # every window must start on a step: t_max and the first transient
+                steps_for(self.t_max, self.dt, "t_max", min_steps=1)
+                _ = self.spec
             return
         every = self.sample_every if isinstance(self.sample_every, int) and \
             not isinstance(self.sample_every, bool) and self.sample_every >= 1 else 1
         sample_bytes = math.ceil(min(self.t_measure / self.dt, 1e300) / every) * self.k_num * 8
-        raise _too_many_steps("t_transient + t_measure", self.t_transient + self.t_measure,
+        raise _too_many_steps("t_transient + t_measure", longest + self.t_measure,
                               self.dt, steps, sample_bytes)
 
     @property
@@ -407,7 +461,9 @@ class StudyConfig:
         if self.dt == AUTO_DT:
             raise ConfigError("dt", self.dt, "is chosen when the study starts "
                                              "(kcbatch.run_study); no step schedule before")
-        return IntegrationSpec.from_times(dt=self.dt, t_transient=self.t_transient,
+        # With "auto", the first window's: its samples are what one window
+        # holds in memory (later windows reuse the same size).
+        return IntegrationSpec.from_times(dt=self.dt, t_transient=self.first_transient,
                                           t_measure=self.t_measure,
                                           sample_every=self.sample_every)
 
@@ -490,7 +546,8 @@ def load_toml(path: str | os.PathLike) -> dict[str, Any]:
 _INT_FIELDS = ("runs", "nodes", "m", "k_num", "sample_every", "seed", "batch", "producers",
                "run_start", "run_stop")
 _REAL_FIELDS = ("ws_p", "gamma", "omega_mu", "omega_sigma", "k_min", "k_max", "dt",
-                "t_transient", "t_measure", "threshold")
+                "t_transient", "t_measure", "threshold", "kc_tol", "t_max", "refine")
+_INT_FIELDS = _INT_FIELDS + ("refine_points",)
 _DEFAULTS = {f.name: f.default for f in dataclasses.fields(StudyConfig)}
 
 

@@ -64,15 +64,13 @@ from typing import Any, Callable
 import numpy as np
 
 from .batch import Batch
-from .config import ConfigError, IntegrationSpec, steps_for
+from .config import AUTO_FIRST_TRANSIENT, ConfigError, IntegrationSpec, steps_for
 from .engines import Engine, select_networks
 from .kc import find_kc as grid_crossing
 
 __all__ = ["AUTO_FIRST_TRANSIENT", "KcEstimates", "check_options", "estimate_kc",
            "window_starts"]
 
-# The first window of "auto" starts here (time units): the original protocol's transient.
-AUTO_FIRST_TRANSIENT = 5.0
 NOISE_FACTOR = 1.0
 
 
@@ -101,6 +99,8 @@ class KcEstimates:
     work, refine_work: (row, K) system-steps integrated for the windows and
       for refinement.
     auto: whether the transient was "auto".
+    r_first, r_second [G, nK] float64: means of the first ``n_first_half``
+      samples of the final window and of the rest (the stationarity check).
     """
 
     k_values: np.ndarray
@@ -120,6 +120,8 @@ class KcEstimates:
     work: int
     refine_work: int
     auto: bool
+    r_first: np.ndarray | None = None
+    r_second: np.ndarray | None = None
 
 
 def _finite(name: str, value: Any, *, positive: bool) -> float:
@@ -252,6 +254,9 @@ def estimate_kc(engine: Engine, batch: Batch, k_values: np.ndarray, *, dt: float
 
     r = np.full((n_net, n_k), np.nan)
     r_std = np.full((n_net, n_k), np.nan)
+    r_first = np.full((n_net, n_k), np.nan)
+    r_second = np.full((n_net, n_k), np.nan)
+    half = spec.n_first_half
     kc_windows = np.full((n_net, len(starts)), np.nan)
     final: list[_Crossing | None] = [None] * n_net
     final_start = np.zeros(n_net, dtype=np.int64)
@@ -268,6 +273,9 @@ def estimate_kc(engine: Engine, batch: Batch, k_values: np.ndarray, *, dt: float
         work += sim.batch.n_rows * n_k * (gap + spec.n_measure)
         with np.errstate(all="ignore"):
             mean, std = samples.mean(axis=2), samples.std(axis=2)
+            # as kcbatch.kc.make_record: no halves with a single sample
+            first = samples[:, :, :half].mean(axis=2) if half else mean
+            second = samples[:, :, half:].mean(axis=2) if half else mean
         finished = []
         for pos, net in enumerate(slots):
             if net < 0:
@@ -278,6 +286,7 @@ def estimate_kc(engine: Engine, batch: Batch, k_values: np.ndarray, *, dt: float
             converged[net] = settled
             final[net], final_start[net] = cur, start
             r[net], r_std[net] = mean[pos], std[pos]
+            r_first[net], r_second[net] = first[pos], second[pos]
             if settled or cur.censored == "failed" or j == len(starts) - 1:
                 finished.append(pos)
         if retire and finished:
@@ -305,7 +314,8 @@ def estimate_kc(engine: Engine, batch: Batch, k_values: np.ndarray, *, dt: float
         censored=np.array([c.censored for c in final]),
         t_transient=_times(final_start, spec.dt), converged=converged, r=r, r_std=r_std, chi=chi,
         windows=_times(np.asarray(starts), spec.dt), kc_windows=kc_windows,
-        work=int(work), refine_work=int(refine_work), auto=auto)
+        work=int(work), refine_work=int(refine_work), auto=auto, r_first=r_first,
+        r_second=r_second)
 
 
 def _times(steps: np.ndarray, dt: float) -> np.ndarray:

@@ -14,6 +14,7 @@ import json
 import math
 import os
 import uuid
+import warnings
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
@@ -26,11 +27,12 @@ from .stats import theory_summary
 
 __all__ = ["RUN_COLUMNS", "r_column_names", "write_runs_csv", "write_summary_json",
            "plot_kc_hist", "plot_r_curves", "kc_hist_figure", "r_curves_figure",
-           "study_subtitle"]
+           "study_subtitle", "kc_convergence_figure", "plot_kc_convergence"]
 
 RUN_COLUMNS = ("run", "status", "kc", "kc_interp", "censored", "bracket_lo", "bracket_hi",
                "stationarity", "nodes", "edges", "mean_k", "mean_k2", "k_max",
-               "kc_mf", "kc_hmf", "kc_qmf", "graph_file", "graph_sha256", "seed_material",
+               "kc_mf", "kc_hmf", "kc_qmf", "t_transient_used", "converged", "kc_protocol",
+               "kc_refined", "kc_chi", "kc_sigma", "graph_file", "graph_sha256", "seed_material",
                "fail_reason", "seconds")
 
 K_UNITS = "rad / time unit"
@@ -187,6 +189,16 @@ def _censor_note(summary: Mapping[str, Any], records: Sequence[RunRecord]) -> st
             f"failed (not shown): {n_failed}")
 
 
+def _transient(c: Mapping[str, Any]) -> str:
+    if c["t_transient"] == "auto":
+        return f"auto (kc_tol {c.get('kc_tol', 0.01):g}, t_max {c.get('t_max', 400.0):g})"
+    return f"{c['t_transient']:g}"
+
+
+def _refined(c: Mapping[str, Any]) -> str:
+    return "" if c.get("refine") is None else f", refined to {c['refine']:g}"
+
+
 def study_subtitle(config: Mapping[str, Any] | None, summary: Mapping[str, Any] | None) -> str:
     """The study's parameters in one line: N, m, the frequency distribution (and
     the coupling unless degree), K grid, dt, transient + measurement window,
@@ -209,8 +221,12 @@ def study_subtitle(config: Mapping[str, Any] | None, summary: Mapping[str, Any] 
                else f"N={c['nodes']}, m={c['m']}")
     return (f"{network}, {omega}, "
             f"K = {c['k_min']:g}…{c['k_max']:g} ({c['k_num']} values), dt={c['dt']:g}, "
-            f"transient {c['t_transient']:g} + measure {c['t_measure']:g}, "
+            f"transient {_transient(c)} + measure {c['t_measure']:g}{_refined(c)}, "
             f"runs {runs}, seed {c['seed']}")
+
+
+# Characters of the subtitle that fit the 7-inch figures at 7.5 pt.
+_SUBTITLE_WIDTH = 120
 
 
 def _titles(fig, ax, title: str, config, summary) -> None:
@@ -223,6 +239,9 @@ def _titles(fig, ax, title: str, config, summary) -> None:
     else:
         fig.suptitle(title, fontsize=11)
     sub = study_subtitle(config, summary)
+    if len(sub) > _SUBTITLE_WIDTH:
+        # Two lines rather than one cut off at the figure's edge (auto + refine studies).
+        sub = sub.replace(", transient", ",\ntransient", 1)
     if sub:
         ax.set_title(sub, fontsize=7.5, color="0.25")
 
@@ -256,13 +275,42 @@ def _theory_remark(ax, text: str) -> None:
             color="0.3", wrap=True)
 
 
+def _auto_kc(records: Sequence[RunRecord]) -> tuple[np.ndarray, np.ndarray]:
+    """(converged kc_interp, protocol kc_protocol) of the ok runs of a
+    ``t_transient="auto"`` study; both empty otherwise."""
+    auto = [r for r in records if r.status == "ok" and r.kc_windows is not None]
+    conv = np.array([r.kc_interp for r in auto if r.kc_interp is not None], dtype=np.float64)
+    prot = np.array([r.kc_protocol for r in auto if r.kc_protocol is not None],
+                    dtype=np.float64)
+    return conv, prot
+
+
+def _converged_vs_protocol_hist(ax, converged: np.ndarray, protocol: np.ndarray) -> None:
+    """Both distributions on shared bins (interpolated values are not on the
+    grid), with each one's median."""
+    both = np.concatenate([converged, protocol])
+    edges = (np.histogram_bin_edges(both, bins="auto") if np.ptp(both) > 0
+             else np.array([both[0] - 0.5, both[0] + 0.5]))
+    for x, label, color, style in ((protocol, "original protocol (T = 5)", "tab:gray", "--"),
+                                   (converged, "converged transient", "tab:blue", "-")):
+        if not x.size:
+            continue
+        ax.hist(x, bins=edges, color=color, alpha=0.55, edgecolor="white",
+                label=f"{label}, interpolated $K_c$ (n={x.size})")
+        med = float(np.median(x))
+        ax.axvline(med, color=color, lw=1.8, ls=style, label=f"{label} median = {med:.4g}")
+
+
 def kc_hist_figure(records: Sequence[RunRecord], summary: Mapping[str, Any],
                    config: Mapping[str, Any] | None = None):
     """The Figure of :func:`plot_kc_hist` (matplotlib, Agg canvas, not saved)."""
     kc = _crossing_kc(records)
     fig = _new_figure()
     ax = fig.add_subplot()
-    if kc.size:
+    converged, protocol = _auto_kc(records)
+    if converged.size or protocol.size:
+        _converged_vs_protocol_hist(ax, converged, protocol)
+    elif kc.size:
         grid = summary.get("k_grid") or {}
         dk = grid.get("spacing")
         k0 = grid.get("min")
@@ -328,6 +376,60 @@ def plot_kc_hist(path: str | os.PathLike, records: Sequence[RunRecord],
     (``summary["partial"]``) is stamped in the title.
     """
     _save_png(kc_hist_figure(records, summary, config), path)
+
+
+def kc_convergence_figure(records: Sequence[RunRecord], config: Mapping[str, Any],
+                          summary: Mapping[str, Any] | None = None):
+    """The Figure of :func:`plot_kc_convergence`, or None when no run has
+    ``t_transient="auto"`` windows."""
+    from .converge import window_starts
+    auto = [r for r in records if r.status == "ok" and r.kc_windows is not None]
+    if not auto:
+        return None
+    dt = float(config["dt"])
+    n_measure = round(float(config["t_measure"]) / dt)
+    starts = window_starts(dt, float(config.get("t_max", 400.0)), n_measure)
+    t = np.array([float(f"{n * dt:.12g}") for n in starts])
+    kcw = np.array([r.kc_windows for r in auto], dtype=np.float64)      # [runs, W]
+    fig = _new_figure()
+    ax = fig.add_subplot()
+    for row in kcw:
+        m = np.isfinite(row)
+        ax.plot(t[m], row[m], color="tab:blue", lw=0.7, alpha=0.35, marker=".", ms=2)
+    # a run that stopped keeps its last Kc: the median is over every run at each T
+    held = kcw.copy()
+    for j in range(1, held.shape[1]):
+        gone = np.isnan(held[:, j])
+        held[gone, j] = held[gone, j - 1]
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)     # all-NaN column: no crossing
+        median = np.nanmedian(held, axis=0)
+    ax.plot(t, median, color="tab:red", lw=2.2, label="median over runs (stopped runs "
+                                                      "keep their last $K_c$)")
+    ax.plot([], [], color="tab:blue", lw=0.7, label=f"one run (n={len(auto)})")
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("transient T before the measurement window [time units]")
+    ax.set_ylabel(f"interpolated $K_c$ [{K_UNITS}]")
+    ax.legend(loc="upper right", fontsize=8)
+    unconv = sum(1 for r in auto if r.converged is False)
+    fig.supxlabel(f"{len(auto) - unconv} run(s) converged, {unconv} unconverged at "
+                  f"t_max = {t[-1]:g}", fontsize=8, color="0.25")
+    _titles(fig, ax, "$K_c$ against the transient", config, summary)
+    return fig
+
+
+def plot_kc_convergence(path: str | os.PathLike, records: Sequence[RunRecord],
+                        config: Mapping[str, Any],
+                        summary: Mapping[str, Any] | None = None) -> bool:
+    """kc_convergence.png of a ``t_transient="auto"`` study: each ok run's
+    interpolated Kc after each window against the window's transient (lines,
+    log2 time axis) and their median, stopped runs holding their last value.
+    Returns whether it was written (False, nothing written, without auto runs)."""
+    fig = kc_convergence_figure(records, config, summary)
+    if fig is None:
+        return False
+    _save_png(fig, path)
+    return True
 
 
 def r_curves_figure(records: Sequence[RunRecord], k_values, threshold: float, *,

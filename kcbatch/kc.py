@@ -23,7 +23,7 @@ import numpy as np
 from .predictions import THEORY_FIELDS
 from .records import RunRecord
 
-__all__ = ["KcResult", "find_kc", "make_record"]
+__all__ = ["KcResult", "find_kc", "make_record", "record_from_means"]
 
 
 @dataclass(frozen=True)
@@ -140,17 +140,32 @@ def make_record(*, run: int, seed_material: str, stats: Mapping[str, float],
         else:
             r_first = s[:, :h].mean(axis=1)
             r_second = s[:, h:].mean(axis=1)
+        r_std = s.std(axis=1)
+    return record_from_means(run=run, seed_material=seed_material, stats=stats, r=r,
+                             r_first=r_first, r_second=r_second, r_std=r_std, k_values=k,
+                             threshold=threshold, seconds=seconds,
+                             input_problem=input_problem)
 
+
+def record_from_means(*, run: int, seed_material: str, stats: Mapping[str, float],
+                      r: np.ndarray, r_first: np.ndarray, r_second: np.ndarray,
+                      r_std: np.ndarray | None, k_values, threshold: float,
+                      seconds: float = 0.0, input_problem: str | None = None) -> RunRecord:
+    """:func:`make_record` from the sample means already taken: r, r_first,
+    r_second, r_std [nK] float64 (mean, first-half and second-half means and
+    standard deviation of each K's samples). A non-finite r marks the run failed."""
+    k, _ = _check_curve(k_values, np.zeros(np.shape(k_values)))
     common = dict(
         run=int(run), seed_material=str(seed_material),
         nodes=int(stats["nodes"]), edges=int(stats["edges"]),
         mean_k=float(stats["mean_k"]), mean_k2=float(stats["mean_k2"]),
         k_max=int(stats["k_max"]), r=r, r_first=r_first, r_second=r_second,
-        seconds=float(seconds),
+        r_std=r_std, seconds=float(seconds),
         **{name: _optional_float(stats.get(name)) for name in THEORY_FIELDS},
     )
 
-    bad_rows = ~np.all(np.isfinite(s), axis=1)
+    # a non-finite sample makes its mean non-finite (r lies in [0, 1]: no overflow)
+    bad_rows = ~np.isfinite(np.asarray(r, dtype=np.float64))
     if bad_rows.any() or input_problem:
         if input_problem:
             reason = str(input_problem)

@@ -27,6 +27,24 @@ class RunRecord:
       runs stored before kcbatch recorded them). Set for failed runs too: they
       depend on the graph alone.
     status: "ok" or "failed" (non-finite phases); fail_reason says why.
+    r_std: [nK] float64 standard deviation (ddof 0) of the r samples behind
+      ``r``; chi(K) = nodes * r_std**2 is the susceptibility. None for runs
+      stored before kcbatch recorded it.
+    Converged protocol (``t_transient="auto"`` or ``refine``; all None
+    otherwise, and for failed runs except t_transient_used and converged):
+    t_transient_used: the transient of the final window [time units]; r, kc,
+      kc_interp, the brackets and the stationarity are those of that window.
+    converged: the stopping rule stopped the run (False: unconverged at t_max,
+      or a fixed transient, where nothing is checked).
+    kc_protocol: the interpolated crossing of the first window (T = 5 with
+      "auto": the original protocol's number; with a fixed transient it equals
+      kc_interp). None when that window does not cross.
+    kc_refined: the crossing in the first grid bracket multisected down to
+      ``refine`` (None without refine or without a crossing).
+    kc_chi: K of the chi peak of the final window; kc_sigma: the uncertainty of
+      kc_interp from the spread of r (None when censored).
+    kc_windows: [W] float64 kc_interp after each window of the schedule
+      (NaN where not measured or not crossing); None with a fixed transient.
     graph_file, graph_sha256: with ``graphs`` (users' own networks), the run's
       file (its path relative to the graphs PATH, or its name when PATH is a
       file) and the SHA-256 of its bytes; None for a model's network.
@@ -55,4 +73,12 @@ class RunRecord:
     fail_reason: str | None = None
     graph_file: str | None = None
     graph_sha256: str | None = None
+    r_std: np.ndarray | None = None
+    t_transient_used: float | None = None
+    converged: bool | None = None
+    kc_protocol: float | None = None
+    kc_refined: float | None = None
+    kc_chi: float | None = None
+    kc_sigma: float | None = None
+    kc_windows: np.ndarray | None = None
     seconds: float = field(default=0.0, compare=False)

@@ -125,16 +125,26 @@ def prepare_dt(cfg: StudyConfig, graphs: GraphSet | None = None
                           f"has no stability bound to go by (K_max={cfg.k_abs_max:g}, "
                           f"max(w_i k_i)={worst:g}: no coupling or no edges); give dt as a "
                           f"number")
-    dt = auto_dt(cfg.t_transient, cfg.t_measure, AUTO_MARGIN * bound)
+    transient = cfg.first_transient
+    if cfg.auto_transient:
+        # every window start (multiples of the first transient, and t_max) on a step
+        transient = auto_dt(cfg.first_transient, cfg.t_max, max(cfg.first_transient, cfg.t_max))
+    dt = auto_dt(transient, cfg.t_measure, AUTO_MARGIN * bound)
     resolved = cfg.replace(dt=dt)  # validates the schedule (sample_every, step count)
     spec = resolved.spec
     notice = (f"dt auto: {dt:.6g} (RK4 bound {bound:.3g} at K_max={cfg.k_abs_max:g}, "
               f"max w_i k_i = {worst:.4g} over "
               f"{_sample_what(cfg, len(sample_runs(cfg, graphs)))}; {AUTO_MARGIN:g} x the "
-              f"bound, dividing t_transient={cfg.t_transient:g} and t_measure="
+              f"bound, dividing t_transient={_shown(cfg)} and t_measure="
               f"{cfg.t_measure:g}): {spec.n_transient} + {spec.n_measure} steps, "
               f"{spec.n_samples} samples of r per K (sample_every={cfg.sample_every})")
     return resolved, notice
+
+
+def _shown(cfg: StudyConfig) -> str:
+    if cfg.auto_transient:
+        return f"auto (windows from {cfg.first_transient:g} to t_max={cfg.t_max:g})"
+    return f"{cfg.t_transient:g}"
 
 
 def network_problem(dt: float, k_abs_max: float, max_wk: float) -> str | None:

@@ -29,7 +29,7 @@ from . import theory
 from .predictions import THEORY_FIELDS, all_to_all_why_not, why_no_theory
 from .records import RunRecord
 
-__all__ = ["summarize", "format_summary", "format_partial", "partial_info", "suggest_transient",
+__all__ = ["ESTIMATORS", "estimator_summary", "protocol_comparison", "summarize", "format_summary", "format_partial", "partial_info", "suggest_transient",
            "theory_summary", "NOT_STATIONARY_WARN_FRACTION", "TRANSIENT_FACTOR"]
 
 # Warn when more than this fraction of crossing runs is not stationary.
@@ -143,7 +143,8 @@ def _stationarity_warning(n_not_stat: int, n_crossing: int, tol: float,
             f"are not stationary at their Kc (|r_second - r_first| > {tol:g})")
     if t_transient is None:
         return (f"{head}: the transient is too short for r to settle; use a longer "
-                f"--t-transient (e.g. {TRANSIENT_FACTOR}x the current one).")
+                f"--t-transient (e.g. {TRANSIENT_FACTOR}x the current one), or with "
+                f"--t-transient auto a larger --t-max.")
     steps = "" if not dt else f" ({round(float(t_transient) / dt)} steps of dt={dt:g})"
     tail = ("" if suggested is None else
             f"; try --t-transient {suggested:g} ({TRANSIENT_FACTOR}x the current"
@@ -217,6 +218,68 @@ def theory_summary(records: Sequence[RunRecord], threshold: float, *,
     return out
 
 
+# The estimators of the estimators block: key -> (RunRecord field, printed name).
+ESTIMATORS = {"grid": ("kc", "grid rule"), "interpolated": ("kc_interp", "interpolated"),
+              "refined": ("kc_refined", "refined"), "chi_peak": ("kc_chi", "chi peak")}
+
+
+def estimator_summary(records: Sequence[RunRecord], n_boot: int = 2000,
+                      seed: int = 0) -> dict[str, Any]:
+    """Each Kc estimator over the ok runs (refined and chi peak have n = 0 in a
+    study of the original protocol, whose runs do not have them).
+
+    Per key of :data:`ESTIMATORS`: {field, n, mean, std, median, min, max,
+    spread_lo, spread_hi, ci95_lo, ci95_hi (bootstrap of the mean over the n runs
+    that have the estimate; None without any), censored_left (ok runs whose
+    grid crossing is at K[0]: grid and interpolated count them at K[0], an
+    upper bound; refined leaves them out), censored_right (no grid crossing:
+    left out by every estimator but chi peak), missing (ok runs without this
+    estimate)}. Each estimator draws its own resamples (seed ``seed``)."""
+    ok = sorted((rec for rec in records if rec.status == "ok"), key=lambda rec: rec.run)
+    n_left = sum(1 for rec in ok if rec.censored == "left")
+    n_right = sum(1 for rec in ok if rec.censored == "right")
+    out: dict[str, Any] = {}
+    for key, (name, _) in ESTIMATORS.items():
+        x = np.array([getattr(rec, name) for rec in ok if getattr(rec, name) is not None],
+                     dtype=np.float64)
+        d: dict[str, Any] = {"field": name, "n": int(x.size)}
+        if x.size:
+            d.update(_describe(x, _bootstrap_means([x], int(n_boot), int(seed))[0]))
+        else:
+            d.update({k: None for k in ("mean", "std", "median", "min", "max", "spread_lo",
+                                        "spread_hi", "ci95_lo", "ci95_hi")})
+        d.update(censored_left=n_left, censored_right=n_right, missing=len(ok) - int(x.size))
+        out[key] = d
+    return out
+
+
+def protocol_comparison(records: Sequence[RunRecord]) -> dict[str, Any]:
+    """The original protocol's Kc beside the converged one. ``auto``: whether
+    any run has ``t_transient="auto"`` windows (every other value is null or 0
+    without). Over the ok runs that have both
+    kc_protocol (first window, T = 5) and kc_interp (the converged transient):
+    n, protocol {mean, median}, converged {mean, median}, shift {mean, median}
+    of the paired difference converged - protocol; and over all ok runs:
+    converged / unconverged (at t_max) counts and the median and max of
+    t_transient_used [time units]."""
+    auto = [rec for rec in records if rec.kc_windows is not None]
+    ok = [rec for rec in auto if rec.status == "ok"]
+    both = [rec for rec in ok if rec.kc_protocol is not None and rec.kc_interp is not None]
+    p = np.array([rec.kc_protocol for rec in both], dtype=np.float64)
+    c = np.array([rec.kc_interp for rec in both], dtype=np.float64)
+    t = np.array([rec.t_transient_used for rec in ok], dtype=np.float64)
+
+    def center(x: np.ndarray) -> dict[str, Any]:
+        return {"mean": float(np.mean(x)) if x.size else None,
+                "median": float(np.median(x)) if x.size else None}
+    return {"auto": bool(auto), "n": len(both), "protocol": center(p), "converged": center(c),
+            "shift": center(c - p),
+            "converged_runs": sum(1 for rec in ok if rec.converged),
+            "unconverged_runs": sum(1 for rec in ok if not rec.converged),
+            "t_transient_median": float(np.median(t)) if t.size else None,
+            "t_transient_max": float(np.max(t)) if t.size else None}
+
+
 def summarize(records: Sequence[RunRecord], k_values, threshold: float, *,
               seed_bootstrap: int = 0, n_boot: int = 2000,
               stationarity_tol: float = 0.02,
@@ -245,6 +308,9 @@ def summarize(records: Sequence[RunRecord], k_values, threshold: float, *,
       partial: :func:`partial_info` of the study (None when it is complete).
       failed_runs: run ids of failed records (sorted).
       theory: :func:`theory_summary` of the records.
+      estimators: :func:`estimator_summary`.
+      protocol_vs_converged: :func:`protocol_comparison` (its ``auto`` false
+        unless t_transient was "auto").
       notes: informational strings; warnings: strings that need attention.
 
     t_transient, t_measure, dt (optional): the study's protocol, named by the
@@ -255,6 +321,10 @@ def summarize(records: Sequence[RunRecord], k_values, threshold: float, *,
     """
     if n_boot < 1:
         raise ValueError(f"n_boot={n_boot!r} must be >= 1")
+    if isinstance(t_transient, str):
+        # "auto": each run's transient is its own (t_transient_used); the
+        # stationarity warning has no single transient to name or extend
+        t_transient = None
     recs = sorted(records, key=lambda rec: rec.run)
     ok = [rec for rec in recs if rec.status == "ok"]
     failed = [rec for rec in recs if rec.status != "ok"]
@@ -344,6 +414,8 @@ def summarize(records: Sequence[RunRecord], k_values, threshold: float, *,
         "partial": None if partial is None else dict(partial),
         "failed_runs": [int(rec.run) for rec in failed],
         "theory": theory_block,
+        "estimators": estimator_summary(recs, n_boot, seed_bootstrap),
+        "protocol_vs_converged": protocol_comparison(recs),
         "notes": notes,
         "warnings": warnings,
     }
@@ -391,6 +463,7 @@ def format_summary(summary: dict[str, Any]) -> str:
                   f"{_num(s.get('resolution'))}  (K in [{_num(grid.get('min'))}, "
                   f"{_num(grid.get('max'))}], {grid.get('num', '?')} points)"))
     lines += _theory_lines(s.get("theory"), s.get("threshold"))
+    lines += _estimator_lines(s.get("estimators"), s.get("protocol_vs_converged"))
     frac = s.get("not_stationary_fraction")
     lines.append(("not stationary at Kc",
                   f"{s['not_stationary']} of {s['crossings']}"
@@ -405,6 +478,44 @@ def format_summary(summary: dict[str, Any]) -> str:
         out.append("warnings:")
         out += [f"  - {w}" for w in warnings]
     return "\n".join(out)
+
+
+def _estimator_lines(est: dict[str, Any] | None,
+                     cmp: dict[str, Any] | None) -> list[tuple[str, str]]:
+    """One line per Kc estimator, then the original protocol vs converged table."""
+    lines: list[tuple[str, str]] = []
+    est = est or {}
+    # the original protocol has the grid and interpolated Kc alone, printed above
+    if not any((est.get(key) or {}).get("n") for key in ("refined", "chi_peak")):
+        est = {}
+    for key, (_, label) in ESTIMATORS.items():
+        d = est.get(key)
+        if d is None:
+            continue
+        if not d["n"]:
+            lines.append((f"Kc {label}", f"n/a (n=0, {d['missing']} ok runs without it)"))
+            continue
+        lines.append((f"Kc {label}",
+                      f"mean {_num(d['mean'])}, median {_num(d['median'])}, 95% CI "
+                      f"[{_num(d['ci95_lo'])}, {_num(d['ci95_hi'])}]  (n={d['n']}; censored "
+                      f"left {d['censored_left']}, right {d['censored_right']}; "
+                      f"missing {d['missing']})"))
+    if cmp is not None and cmp.get("auto"):
+        lines += [
+            ("protocol vs converged", f"{'mean':>8} {'median':>8}  (n={cmp['n']} runs "
+                                      f"crossing at both)"),
+            ("  protocol (T = 5)", f"{_num(cmp['protocol']['mean']):>8} "
+                                   f"{_num(cmp['protocol']['median']):>8}"),
+            ("  converged", f"{_num(cmp['converged']['mean']):>8} "
+                            f"{_num(cmp['converged']['median']):>8}"),
+            ("  converged - protocol", f"{_num(cmp['shift']['mean']):>8} "
+                                       f"{_num(cmp['shift']['median']):>8}"),
+            ("  runs converged", f"{cmp['converged_runs']}, unconverged at t_max "
+                                 f"{cmp['unconverged_runs']} (transient median "
+                                 f"{_num(cmp['t_transient_median'])}, max "
+                                 f"{_num(cmp['t_transient_max'])})"),
+        ]
+    return lines
 
 
 def _theory_lines(th: dict[str, Any] | None, threshold: float | None) -> list[tuple[str, str]]:

@@ -19,7 +19,12 @@ schema_version 2, in one transaction), so ``kcbatch report``, resume and merge
 work on it; where it cannot be written (read-only, locked) it is read as it is,
 its theory fields None. Schema 3 adds ``graph_file`` and ``graph_sha256``
 (TEXT: the users' own network file of each run and its checksum; NULL for a
-model's network), upgraded the same way from 1 or 2.
+model's network), upgraded the same way from 1 or 2. Schema 4 adds the
+converged protocol's columns (kcbatch/converge.py): ``r_std`` and
+``kc_windows`` (TEXT, JSON arrays like ``r``), ``t_transient_used``,
+``kc_protocol``, ``kc_refined``, ``kc_chi``, ``kc_sigma`` (REAL) and
+``converged`` (INTEGER 0/1), NULL where they do not apply; upgraded the same
+way from 1 to 3.
 """
 from __future__ import annotations
 
@@ -41,10 +46,15 @@ GRAPH_FILES_META = "graph_files"
 # The lock file of a study directory: held (flock) by the process that runs or
 # resumes the study there, and holding its PID.
 LOCK_NAME = "kcbatch.lock"
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 # What to do about a store that cannot be read, for every message that says so.
 _DAMAGED_FIX = "restore it from a backup, or start a new study in another --out"
 
+_CONVERGED_COLUMNS = (
+    ("r_std", "TEXT"), ("t_transient_used", "REAL"), ("converged", "INTEGER"),
+    ("kc_protocol", "REAL"), ("kc_refined", "REAL"), ("kc_chi", "REAL"), ("kc_sigma", "REAL"),
+    ("kc_windows", "TEXT"),
+)
 _RUN_COLUMNS = (
     ("run", "INTEGER PRIMARY KEY"), ("status", "TEXT NOT NULL"), ("fail_reason", "TEXT"),
     ("seed_material", "TEXT NOT NULL"), ("nodes", "INTEGER"), ("edges", "INTEGER"),
@@ -54,12 +64,16 @@ _RUN_COLUMNS = (
     ("r_first", "TEXT NOT NULL"), ("r_second", "TEXT NOT NULL"), ("batch_id", "INTEGER"),
     ("kc_mf", "REAL"), ("kc_hmf", "REAL"), ("kc_qmf", "REAL"),
     ("graph_file", "TEXT"), ("graph_sha256", "TEXT"),
-)
+) + _CONVERGED_COLUMNS
 # Columns of table runs that each schema version added (appended, in this order):
 # what upgrading an older store adds.
 _ADDED_COLUMNS = {2: (("kc_mf", "REAL"), ("kc_hmf", "REAL"), ("kc_qmf", "REAL")),
-                  3: (("graph_file", "TEXT"), ("graph_sha256", "TEXT"))}
-_ARRAYS = ("r", "r_first", "r_second")
+                  3: (("graph_file", "TEXT"), ("graph_sha256", "TEXT")),
+                  4: _CONVERGED_COLUMNS}
+_ARRAYS = ("r", "r_first", "r_second", "r_std", "kc_windows")
+# JSON array columns that may be NULL (runs without them) and INTEGER flags.
+_OPTIONAL_ARRAYS = ("r_std", "kc_windows")
+_BOOLS = ("converged",)
 
 
 class StoreError(RuntimeError):
@@ -220,7 +234,11 @@ class Store:
             if name == "batch_id":
                 out.append(batch_id)
             elif name in _ARRAYS:
-                out.append(_dump_array(getattr(rec, name)))
+                v = getattr(rec, name)
+                out.append(None if v is None else _dump_array(v))
+            elif name in _BOOLS:
+                v = getattr(rec, name)
+                out.append(None if v is None else int(bool(v)))
             else:
                 v = getattr(rec, name)
                 out.append(v.item() if isinstance(v, np.generic) else v)
@@ -252,7 +270,9 @@ class Store:
                 continue
             d.pop("batch_id")
             for a in _ARRAYS:
-                d[a] = _load_array(d[a])
+                d[a] = None if d[a] is None and a in _OPTIONAL_ARRAYS else _load_array(d[a])
+            for b in _BOOLS:
+                d[b] = None if d[b] is None else bool(d[b])
             out.append(RunRecord(**d))
         return out
 

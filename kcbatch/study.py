@@ -18,7 +18,8 @@ from .config import ConfigError, StudyConfig
 from .engines import Engine, get_engine, resolve_device
 from .estimate import cpu_fallback_notice
 from .graph_source import GraphSet, check_unchanged, listing, read_graph_set
-from .kc import make_record
+from .converge import estimate_kc, window_starts
+from .kc import make_record, record_from_means
 from .memory import fit_batch
 from .pipeline import PipelineTimes, chunk_runs, produce
 from .predictions import theory_settings
@@ -222,20 +223,34 @@ def run_study(config: StudyConfig, *, resume: bool = False, progress: bool = Fal
                     for item in items:
                         in_flight = len(item.runs)
                         t0 = time.perf_counter()
-                        samples = engine.integrate(
-                            item.batch, spec,
-                            progress=_step_progress(bar, finished_runs, len(item.runs),
-                                                    spec.n_steps))
+                        if cfg.converged_protocol:
+                            estimates = estimate_kc(
+                                engine, item.batch, k_values, dt=spec.dt,
+                                t_transient=cfg.t_transient, t_measure=cfg.t_measure,
+                                sample_every=cfg.sample_every, threshold=cfg.threshold,
+                                refine=cfg.refine, refine_points=cfg.refine_points,
+                                kc_tol=cfg.kc_tol, t_max=cfg.t_max,
+                                progress=_step_progress(bar, finished_runs, len(item.runs),
+                                                        _longest_steps(cfg)))
+                        else:
+                            samples = engine.integrate(
+                                item.batch, spec,
+                                progress=_step_progress(bar, finished_runs, len(item.runs),
+                                                        spec.n_steps))
                         dt_batch = time.perf_counter() - t0
                         engine_seconds += dt_batch
-                        records = [
-                            make_record(run=run, seed_material=item.seed_material[j],
-                                        stats=item.stats[j], samples=samples[j],
-                                        n_first_half=spec.n_first_half, k_values=k_values,
-                                        threshold=cfg.threshold,
-                                        seconds=dt_batch / len(item.runs),
-                                        input_problem=item.input_problems[j])
-                            for j, run in enumerate(item.runs)]
+                        if cfg.converged_protocol:
+                            records = converged_records(item, estimates, cfg,
+                                                        seconds=dt_batch / len(item.runs))
+                        else:
+                            records = [
+                                make_record(run=run, seed_material=item.seed_material[j],
+                                            stats=item.stats[j], samples=samples[j],
+                                            n_first_half=spec.n_first_half,
+                                            k_values=k_values, threshold=cfg.threshold,
+                                            seconds=dt_batch / len(item.runs),
+                                            input_problem=item.input_problems[j])
+                                for j, run in enumerate(item.runs)]
                         records = [_with_source(rec, src)
                                    for rec, src in zip(records, item.sources, strict=True)]
                         store.write_batch(records, device=device, seconds=dt_batch)
@@ -278,6 +293,43 @@ def run_study(config: StudyConfig, *, resume: bool = False, progress: bool = Fal
             store.close()
         finally:
             held.close()
+
+
+def _longest_steps(cfg: StudyConfig) -> int:
+    """RK4 steps of the longest possible schedule of one network (the progress
+    bar's unit with the converged protocol; a batch whose networks all stop
+    early jumps ahead when it is written)."""
+    spec = cfg.spec
+    if not cfg.auto_transient:
+        return spec.n_steps
+    return window_starts(spec.dt, cfg.t_max, spec.n_measure)[-1] + spec.n_measure
+
+
+def _optional(v: float) -> float | None:
+    return float(v) if np.isfinite(v) else None
+
+
+def converged_records(item, est, cfg: StudyConfig, *, seconds: float) -> list[RunRecord]:
+    """The RunRecords of one produced batch ``item`` from its
+    :class:`kcbatch.converge.KcEstimates` ``est``: r, kc, kc_interp, brackets and
+    stationarity of the final window (as :func:`kcbatch.kc.make_record` reads
+    them), plus the converged protocol's fields (RunRecord's docstring)."""
+    out = []
+    for j, run in enumerate(item.runs):
+        rec = record_from_means(run=run, seed_material=item.seed_material[j],
+                                stats=item.stats[j], r=est.r[j], r_first=est.r_first[j],
+                                r_second=est.r_second[j], r_std=est.r_std[j],
+                                k_values=cfg.k_values, threshold=cfg.threshold,
+                                seconds=seconds, input_problem=item.input_problems[j])
+        ok = rec.status == "ok"
+        out.append(dataclasses.replace(
+            rec, t_transient_used=float(est.t_transient[j]), converged=bool(est.converged[j]),
+            kc_protocol=_optional(est.kc_windows[j, 0]) if ok else None,
+            kc_refined=_optional(est.kc_refined[j]) if ok else None,
+            kc_chi=_optional(est.kc_chi[j]) if ok else None,
+            kc_sigma=_optional(est.kc_sigma[j]) if ok else None,
+            kc_windows=np.array(est.kc_windows[j]) if est.auto else None))
+    return out
 
 
 def _with_source(rec: RunRecord, source: tuple[str, str] | None) -> RunRecord:
@@ -361,4 +413,5 @@ def _step_progress(bar, runs_before: int, batch_runs: int, n_steps: int):
     return on_step
 
 
-__all__ = ["StudyResult", "run_study", "choose_batch", "check_stored_graphs"]
+__all__ = ["StudyResult", "run_study", "choose_batch", "check_stored_graphs",
+           "converged_records"]

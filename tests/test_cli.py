@@ -249,6 +249,7 @@ def test_run_range_shard_matches_full_study(smoke, tmp_path):
     np.testing.assert_array_equal(r_matrix(d / "runs.csv"), r_matrix(out / "runs.csv")[1:])
 
 
+@pytest.mark.slow
 def test_no_seed_draws_prints_and_records_one(tmp_path):
     args = [a for a in SMOKE]
     i = args.index("--seed")
@@ -280,6 +281,7 @@ def test_existing_study_needs_resume(smoke, tmp_path):
 # tests/test_pipeline.py::test_report_regenerates_exports_from_the_store_alone.
 
 
+@pytest.mark.slow
 def test_toml_study_table_drives_a_run_and_flags_override(tmp_path):
     cfg_file = tmp_path / "study.toml"
     cfg_file.write_text(
@@ -460,6 +462,7 @@ def test_tune_non_integer_steps_is_a_usage_error():
 
 # --------------------------------------------------------------------------- no cupy
 
+@pytest.mark.slow
 def test_import_and_help_do_not_import_cupy():
     code = (
         "import sys\n"

@@ -42,6 +42,7 @@ def _regular_case():
 # ----------------------------------------------------------------- continuation
 
 @pytest.mark.parametrize("precision", ["float32", "float64"])
+@pytest.mark.slow
 def test_continuation_equals_one_long_integration(device, precision):
     graphs, omega, theta0 = _inputs()
     batch = pack(graphs, list(omega), list(theta0), np.linspace(0, 3, 6), precision)
@@ -63,6 +64,7 @@ def test_continuation_equals_one_long_integration(device, precision):
     assert not np.array_equal(later, got)
 
 
+@pytest.mark.slow
 def test_retain_keeps_each_network_its_numbers(device):
     graphs, omega, theta0 = random_batch(4, 70, 2, 9)
     nodes = [40, 70, 55, 70]          # different sizes so the rows really move
@@ -174,6 +176,7 @@ def test_settled_network_stops_despite_jitter():
     assert np.array_equal(noisy.kc_windows[both], plain.kc_windows[both])
 
 
+@pytest.mark.slow
 def test_retiring_changes_no_number():
     graphs, omega, theta0 = random_batch(4, 60, 2, 21)
     batch = pack(graphs, list(omega), list(theta0), np.linspace(0, 4, 9))

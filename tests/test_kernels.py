@@ -155,6 +155,7 @@ def test_cuda_backend_failure_is_cached_with_one_line(monkeypatch):
     assert "\n" not in str(info.value) and "no CUDA device found" in str(info.value)
 
 
+@pytest.mark.slow
 def test_cpu_path_never_imports_cupy():
     code = ("import sys, numpy as np, kcbatch, networkx as nx\n"
             "g = nx.path_graph(5)\n"

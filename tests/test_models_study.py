@@ -205,6 +205,7 @@ def test_the_cli_runs_every_new_flag_and_stores_them(tmp_path):
 
 @pytest.mark.parametrize("change", [["--graph", "er"], ["--coupling", "raw"],
                                     ["--omega-dist", "uniform"]])
+@pytest.mark.slow
 def test_resume_refuses_a_changed_model(tmp_path, change):
     out = tmp_path / "s"
     ok(["run", *TINY_FLAGS, "--run-range", "0:2", "--out", out])
@@ -350,6 +351,7 @@ def test_auto_dt_is_the_largest_step_within_the_bound_dividing_both_times(
     assert best == want
 
 
+@pytest.mark.slow
 def test_dt_auto_in_a_study_is_stable_divides_both_times_and_is_stored(tmp_path):
     out = tmp_path / "auto"
     res = ok(["run", *TINY_FLAGS, "--runs", "20", "--nodes", "300", "--coupling", "raw",

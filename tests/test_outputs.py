@@ -212,6 +212,7 @@ def shard(tmp_path_factory):
     return out, result
 
 
+@pytest.mark.slow
 def test_a_shard_says_so_in_summary_json_stdout_report_and_plots(shard, monkeypatch):
     out, result = shard
     data = json.loads((out / "summary.json").read_text())
@@ -228,6 +229,7 @@ def test_a_shard_says_so_in_summary_json_stdout_report_and_plots(shard, monkeypa
         assert "PARTIAL STUDY: 2 of 3 runs (shard 0:2)" in _figure_texts(fig), name
 
 
+@pytest.mark.slow
 def test_an_interrupted_study_says_so(tmp_path, faulty_engines, monkeypatch):
     stop = threading.Event()
     faulty_engines(after=lambda call, batch: stop.set())
@@ -570,6 +572,7 @@ def test_readme_says_how_to_read_kc():
         assert needle in section, needle
 
 
+@pytest.mark.slow
 def test_shell_completion_as_the_readme_says():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert "_KCBATCH_COMPLETE=bash_source kcbatch" in readme

@@ -449,6 +449,7 @@ def test_merge_reports_overlapping_shards(shards, reference):
     assert_same_records(store_records(out), reference)
 
 
+@pytest.mark.slow
 def test_merge_reports_missing_runs_and_resume_completes_them(shards, reference):
     out = shards["root"] / "merged_ef"
     res = ok(["merge", out, shards["e"], shards["f"]])
@@ -466,6 +467,7 @@ def test_merge_reports_missing_runs_and_resume_completes_them(shards, reference)
 # ------------------------------------------------------------------------ report
 
 
+@pytest.mark.slow
 def test_report_regenerates_exports_from_the_store_alone(tmp_path):
     out = tmp_path / "study"
     ok(["run", *TINY_FLAGS, "--batch", "3", "--out", out])

@@ -35,6 +35,7 @@ def test_study_result_shapes_and_r_match_records():
     assert res.engine_seconds > 0 and 0 <= res.wait_fraction <= 1
 
 
+@pytest.mark.slow
 def test_resuming_a_finished_study_computes_nothing_and_keeps_timings(tmp_path):
     out = tmp_path / "s"
     args = ["run", "--runs", "2", "--nodes", "120", "--k-num", "4", "--t-transient", "0.5",

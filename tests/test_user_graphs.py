@@ -151,11 +151,12 @@ def test_cli_study_cycles_through_the_files_and_records_each(nets, tmp_path):
         con.close()
     assert stored == [(i, ORDER[i % 3], WANT[ORDER[i % 3]]["sha"]) for i in range(7)]
     assert json.loads(meta["graph_files"]) == [[n, WANT[n]["sha"]] for n in ORDER]
-    assert meta["schema_version"] == "3"
+    assert meta["schema_version"] == "4"
     config = json.loads(meta["config"])
     assert config["graphs"] == str(nets.resolve()) and config["runs"] == 7
 
 
+@pytest.mark.slow
 def test_runs_default_to_the_number_of_files_and_one_file_works(nets, tmp_path):
     ok(["run", "--graphs", nets, "--out", tmp_path / "all", *FLAGS])
     _, rows = read_csv(tmp_path / "all" / "runs.csv")
@@ -215,6 +216,7 @@ def test_resume_after_an_interruption_gives_the_same_results(nets, tmp_path):
 
 
 @pytest.mark.parametrize("change", ["modified", "removed", "added"])
+@pytest.mark.slow
 def test_resume_refuses_files_that_changed(nets, tmp_path, change):
     out = tmp_path / "s"
     stop_flags = ["--runs", "6", "--batch", "2", "--run-range", "0:2"]
@@ -234,6 +236,7 @@ def test_resume_refuses_files_that_changed(nets, tmp_path, change):
         assert store.done_runs() == {0, 1}
 
 
+@pytest.mark.slow
 def test_a_merged_store_refuses_an_added_file_on_resume(nets, tmp_path):
     # Shards of one --graphs study merged: the merged store keeps the file list, so
     # its resume refuses a file added since (it would move later runs to new networks).
@@ -347,7 +350,7 @@ def test_schema_2_store_is_upgraded_in_place(tmp_path):
     con.commit()
     con.close()
     with Store.open(path) as store:
-        assert store.meta("schema_version") == "3"
+        assert store.meta("schema_version") == "4"
         cols = {row[1] for row in store.conn.execute("PRAGMA table_info(runs)")}
         assert {"graph_file", "graph_sha256"} <= cols
         assert store.graph_files() == set()
