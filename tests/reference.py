@@ -158,3 +158,62 @@ def csr_from_edges(n, edges):
     indptr[1:] = np.cumsum([len(s) for s in nbrs])
     indices = np.array([j for s in nbrs for j in sorted(s)], dtype=np.int32)
     return indptr, indices
+
+
+# The graph generators' random stream, from the published reference C code
+# (Blackman & Vigna): splitmix64 seeding xoshiro256**.
+
+MASK64 = (1 << 64) - 1
+
+
+def ref_splitmix64(state):
+    state = (state + 0x9E3779B97F4A7C15) & MASK64
+    z = state
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & MASK64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & MASK64
+    return state, z ^ (z >> 31)
+
+
+class RefXoshiro:
+    """xoshiro256** straight from Blackman & Vigna's reference C code."""
+
+    def __init__(self, s):
+        self.s = list(s)
+
+    @classmethod
+    def seeded(cls, seed):
+        s, out = seed, []
+        for _ in range(4):
+            s, z = ref_splitmix64(s)
+            out.append(z)
+        return cls(out)
+
+    def next(self):
+        s = self.s
+        rotl = lambda x, k: ((x << k) | (x >> (64 - k))) & MASK64  # noqa: E731
+        result = (rotl((s[1] * 5) & MASK64, 7) * 9) & MASK64
+        t = (s[1] << 17) & MASK64
+        s[2] ^= s[0]
+        s[3] ^= s[1]
+        s[1] ^= s[2]
+        s[0] ^= s[3]
+        s[2] ^= t
+        s[3] = rotl(s[3], 45)
+        return result
+
+    def uniform01(self):
+        """The top 53 bits as a double in [0, 1)."""
+        return (self.next() >> 11) / 2**53
+
+    def below(self, bound):
+        """Lemire's unbiased multiply-shift on the top 32 bits; mask-and-reject above 2**32."""
+        if bound < 2**32:
+            while True:
+                prod = (self.next() >> 32) * bound
+                if prod & 0xFFFFFFFF >= (2**32 - bound) % bound:
+                    return prod >> 32
+        mask = (1 << (bound - 1).bit_length()) - 1
+        while True:
+            x = self.next() & mask
+            if x < bound:
+                return x

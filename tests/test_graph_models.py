@@ -27,9 +27,8 @@ from kcbatch.graphs import (erdos_renyi, from_networkx, powerlaw, powerlaw_sampl
                             watts_strogatz)
 from kcbatch.graphs import er as er_module
 
-from reference import csr_from_edges
+from reference import RefXoshiro, csr_from_edges
 
-MASK64 = (1 << 64) - 1
 # Significance for every distribution test: seeds are fixed, so outcomes are
 # deterministic; a correct generator sits far above it and the wrong ones
 # shown below land many orders of magnitude under it.
@@ -65,42 +64,6 @@ def edge_set(indptr, indices):
 def assert_same_csr(a, b):
     np.testing.assert_array_equal(a[0], b[0])
     np.testing.assert_array_equal(a[1], b[1])
-
-
-class RefStream:
-    """xoshiro256** seeded by splitmix64 (Blackman & Vigna's reference C), in Python."""
-
-    def __init__(self, seed):
-        self.s = []
-        for _ in range(4):
-            seed = (seed + 0x9E3779B97F4A7C15) & MASK64
-            z = seed
-            z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & MASK64
-            z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & MASK64
-            self.s.append(z ^ (z >> 31))
-
-    def next(self):
-        s = self.s
-        rotl = lambda x, k: ((x << k) | (x >> (64 - k))) & MASK64  # noqa: E731
-        result = (rotl((s[1] * 5) & MASK64, 7) * 9) & MASK64
-        t = (s[1] << 17) & MASK64
-        s[2] ^= s[0]
-        s[3] ^= s[1]
-        s[1] ^= s[2]
-        s[0] ^= s[3]
-        s[2] ^= t
-        s[3] = rotl(s[3], 45)
-        return result
-
-    def below(self, bound):
-        """Lemire's multiply-shift on the top 32 bits (all bounds here are < 2**32)."""
-        while True:
-            prod = (self.next() >> 32) * bound
-            if prod & 0xFFFFFFFF >= (2**32 - bound) % bound:
-                return prod >> 32
-
-    def uniform01(self):
-        return (self.next() >> 11) / 2**53
 
 
 def gof_pvalue(samples, law):
@@ -160,7 +123,7 @@ def ref_er_edges(n, mean_degree, seed):
         return [(v, w) for v in range(1, n) for w in range(v)]
     if p <= 0:
         return []
-    rng = RefStream(seed)
+    rng = RefXoshiro.seeded(seed)
     lp = math.log1p(-p)
     total = n * (n - 1) // 2
     v, w, edges = 1, -1, []
@@ -309,7 +272,7 @@ def test_ws_p0_is_networkx_ring_lattice(n, k):
 
 def ref_ws_edges(n, k, p, seed):
     """networkx's watts_strogatz_graph loop, verbatim in structure, on the reference stream."""
-    rng = RefStream(seed)
+    rng = RefXoshiro.seeded(seed)
     adj = [set() for _ in range(n)]
     for j in range(1, k // 2 + 1):
         for u in range(n):

@@ -200,7 +200,24 @@ class KernelEngine:
         return sim.measure(spec.n_measure, spec.sample_every, progress)
 
 
-class KernelSimulation:
+class SteppingSimulation:
+    """What every Simulation shares: ``advance`` as repeated ``_step`` (one RK4
+    step of every system, ``steps`` += 1), which each engine implements."""
+
+    steps: int
+
+    def _step(self) -> None:
+        raise NotImplementedError
+
+    def advance(self, n_steps: int, progress: StepProgress | None = None) -> None:
+        check_steps(n_steps)
+        for _ in range(n_steps):
+            self._step()
+            if progress is not None:
+                progress(self.steps)
+
+
+class KernelSimulation(SteppingSimulation):
     """:class:`Simulation` over the kernels: ``init_state`` at creation, then
     four ``rk4_stage`` launches per step; ``measure`` adds the sampling launches."""
 
@@ -235,13 +252,6 @@ class KernelSimulation:
             launch_rk4_stage(self.backend, self.real, *self.graph, self.sc[stage % 2],
                              self.sc[(stage + 1) % 2], self.theta, self.acc, stage, self.dt)
         self.steps += 1
-
-    def advance(self, n_steps: int, progress: StepProgress | None = None) -> None:
-        check_steps(n_steps)
-        for _ in range(n_steps):
-            self._step()
-            if progress is not None:
-                progress(self.steps)
 
     def measure(self, n_steps: int, sample_every: int,
                 progress: StepProgress | None = None) -> np.ndarray:

@@ -25,8 +25,8 @@ import numpy as np
 
 from ..batch import Batch
 from ..config import IntegrationSpec, StudyConfig
-from .base import (HOST_AUTO_BATCH, StepProgress, check_steps, network_edges, network_nodes,
-                   select_networks, systems_limit)
+from .base import (HOST_AUTO_BATCH, StepProgress, SteppingSimulation, check_steps,
+                   network_edges, network_nodes, select_networks, systems_limit)
 from .cpu_trig import fix_large, sincos, sincos_array
 
 TWO_PI = 2.0 * np.pi
@@ -160,7 +160,7 @@ class CpuEngine:
         return None
 
 
-class CpuSimulation:
+class CpuSimulation(SteppingSimulation):
     """:class:`~kcbatch.engines.base.Simulation` on the CPU: the state of
     :meth:`CpuEngine.integrate`, continued in pieces."""
 
@@ -192,13 +192,6 @@ class CpuSimulation:
             _rk4_stage(*self.graph, S[stage % 2], C[stage % 2], S[1 - stage % 2],
                        C[1 - stage % 2], self.theta, self.acc, stage, self.dt)
         self.steps += 1
-
-    def advance(self, n_steps: int, progress: StepProgress | None = None) -> None:
-        check_steps(n_steps)
-        for _ in range(n_steps):
-            self._step()
-            if progress is not None:
-                progress(self.steps)
 
     def measure(self, n_steps: int, sample_every: int,
                 progress: StepProgress | None = None) -> np.ndarray:
