@@ -4,6 +4,7 @@ gpu-sim study through the CLI: test_study.py::test_cli_study_matches_run_study_a
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -167,9 +168,15 @@ def test_cpu_path_never_imports_cupy():
 
 @pytest.mark.slow  # builds a wheel
 def test_kernel_sources_ship_inside_the_wheel(tmp_path):
+    # Build from a clean copy: setuptools reuses a build/ folder left in the
+    # checkout, which would hide a module missing from setup.cfg.
+    src_tree = tmp_path / "src"
+    shutil.copytree(ROOT, src_tree, ignore=shutil.ignore_patterns(
+        ".venv", ".git", "build", "dist", "*.egg-info", "__pycache__", ".gpu_*", "tests",
+        "bench", "docs"))
     proc = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-         "-w", str(tmp_path), str(ROOT)], capture_output=True, text=True)
+         "-w", str(tmp_path), str(src_tree)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-2000:]
     (wheel,) = tmp_path.glob("kcbatch-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
@@ -178,6 +185,11 @@ def test_kernel_sources_ship_inside_the_wheel(tmp_path):
         assert f in names, names
     src = zipfile.ZipFile(wheel).read("kcbatch/kernels/kuramoto.cu").decode()
     assert src == (ROOT / "kernels" / "kuramoto.cu").read_text()
+    # Every module of the source tree ships: a subpackage missing from setup.cfg's
+    # `packages` would install a kcbatch without it (the editable install hides that).
+    modules = {p.relative_to(ROOT).as_posix() for p in (ROOT / "kcbatch").rglob("*.py")
+               if "__pycache__" not in p.parts}
+    assert modules and not modules - set(names), sorted(modules - set(names))
 
 
 def test_launch_wrapper_refuses_more_systems_than_32_bit_indexing_allows():

@@ -28,7 +28,7 @@ import kcbatch
 import kcbatch.estimate as estimate
 import kcbatch.export as export
 import kcbatch.study as study
-from kcbatch.cli import _fresh_out_dir
+from kcbatch.cli.run import _fresh_out_dir
 from kcbatch.config import StudyConfig
 from kcbatch.engines import get_engine
 from kcbatch.records import RunRecord

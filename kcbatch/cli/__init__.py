@@ -1,0 +1,13 @@
+"""The ``kcbatch`` command line (click): ``main`` is the group, each command
+lives in its own module and registers on it when imported here.
+
+  app.py       the group (one-line usage errors)
+  errors.py    exit codes, one-line failures, the abort path
+  options.py   the study options shared by run and tune, flags -> StudyConfig
+  run.py       kcbatch run
+  commands.py  kcbatch info, merge, report, tune
+"""
+from . import commands, run  # noqa: F401  (registers the commands on main)
+from .app import main
+
+__all__ = ["main"]

@@ -1,0 +1,131 @@
+"""``kcbatch info``, ``merge``, ``report`` and ``tune``."""
+from __future__ import annotations
+
+import sqlite3
+import sys
+from pathlib import Path
+
+import click
+
+from .. import __version__
+from ..config import AUTO_DT, ConfigError
+from ..graphs.io import GraphFileError
+from .app import main
+from .errors import EXIT_RUNTIME, _fail, _io_message
+from .options import _flags, _study_config, _tune_options
+
+
+@main.command()
+def info():
+    """Versions, the GPU stack piece by piece (driver, CUDA devices, CuPy, CUDA
+    runtime, NVRTC) with the fix for each missing piece, and each device's status."""
+    import platform
+
+    import numba
+    import numpy
+
+    from ..engines import gpu_stack_lines, why_unavailable
+    click.echo(f"kcbatch {__version__}")
+    click.echo(f"python {platform.python_version()}, numpy {numpy.__version__}, "
+               f"numba {numba.__version__} ({numba.config.NUMBA_NUM_THREADS} threads)")
+    for line in gpu_stack_lines():
+        click.echo(line)
+    for dev in ("cpu", "gpu", "gpu-sim"):
+        why = why_unavailable(dev)
+        click.echo(f"device {dev:8}: " + ("usable" if why is None else f"unusable: {why}"))
+    if why_unavailable("gpu") is None:
+        from ..engines import get_engine
+        click.echo(get_engine("gpu").describe())
+
+
+@main.command()
+@click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.argument("shards", nargs=-1, required=True,
+                type=click.Path(file_okay=False, exists=True, path_type=Path))
+def merge(out_dir, shards):
+    """Combine shards (--run-range) of one study into OUT_DIR."""
+    from ..merge import merge_stores
+    from ..store import StoreError, StoreIOError
+    try:
+        report = merge_stores(out_dir, shards)
+    except (ConfigError, StoreError) as exc:
+        _fail(str(exc))
+        return
+    except (StoreIOError, sqlite3.OperationalError, OSError) as exc:
+        from ..store import STORE_NAME
+        partial = (Path(out_dir) / STORE_NAME).exists()
+        click.echo(f"Error: {_io_message(exc, out_dir)}; free some space or fix the "
+                   f"permissions, then " + (f"remove {out_dir} and " if partial else "")
+                   + "merge again", err=True)
+        sys.exit(EXIT_RUNTIME)
+    except sqlite3.DatabaseError as exc:
+        _fail(f"a shard's store is damaged (SQLite: {exc}); restore it from a backup or "
+              f"run that shard again")
+        return
+    click.echo(report)
+
+
+@main.command()
+@click.argument("out_dir", type=click.Path(file_okay=False, exists=True, path_type=Path))
+def report(out_dir):
+    """Re-print the summary and regenerate exports and plots from a store."""
+    from ..report import export_store
+    from ..stats import format_summary
+    from ..store import StoreError, StoreIOError
+    try:
+        summary = export_store(out_dir)
+    except StoreError as exc:
+        _fail(str(exc))
+        return
+    except (StoreIOError, sqlite3.OperationalError, OSError) as exc:
+        click.echo(f"Error: {_io_message(exc, out_dir)}; free some space or fix the "
+                   f"permissions, then run `kcbatch report {out_dir}` again", err=True)
+        sys.exit(EXIT_RUNTIME)
+    except sqlite3.DatabaseError as exc:
+        _fail(f"the store in {out_dir} is damaged (SQLite: {exc}); restore it from a backup, "
+              f"or start a new study in another --out")
+        return
+    click.echo(format_summary(summary))
+
+
+@main.command()
+@_tune_options
+@click.option("--fast-math", "fast_math", is_flag=True, default=None,
+              help="GPU float32: use the __sincosf intrinsic (|dr| <= 1e-4).")
+@click.option("--batches", default=None, help="Comma-separated batch sizes to try "
+              "[default: powers of two up to what fits].")
+@click.option("--steps", type=int, default=20, show_default=True,
+              help="RK4 steps timed per measurement (throughput is per full study).")
+def tune(batches, steps, fast_math, **options):
+    """Measure runs/s over batch sizes on the device, recommend one, and
+    estimate the configured study's time at that batch.
+
+    Only the options that change the throughput or the study's time are listed.
+    """
+    from ..tuning import tune as do_tune
+    from ..engines import EngineUnavailable
+    try:
+        flags = _flags(options)
+        if fast_math:
+            flags["fast_math"] = True
+        cfg = _study_config({"seed": 0}, flags)
+        if cfg.dt == AUTO_DT:
+            from ..stability import prepare_dt
+            cfg, dt_notice = prepare_dt(cfg)
+            click.echo(dt_notice, err=True)
+        sizes = None
+        if batches:
+            try:
+                sizes = [int(b) for b in batches.split(",")]
+            except ValueError:
+                raise ConfigError("batches", batches, "must be comma-separated integers") \
+                    from None
+            if any(b < 1 for b in sizes):
+                raise ConfigError("batches", batches, "every batch size must be >= 1")
+        if steps < 1:
+            raise ConfigError("steps", steps, "must be an integer >= 1")
+        text = do_tune(cfg, sizes, steps)
+    except (ConfigError, EngineUnavailable, GraphFileError) as exc:
+        _fail(str(exc))
+        return
+    click.echo(text)

@@ -1,0 +1,90 @@
+"""Exit codes, one-line errors and the abort path of the ``kcbatch`` CLI."""
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import sys
+import threading
+from pathlib import Path
+
+import click
+
+EXIT_USAGE = 2
+EXIT_RUNTIME = 1
+EXIT_SIGNAL = {signal.SIGINT: 130, signal.SIGTERM: 143}
+
+
+def _fail(msg: str) -> None:
+    click.echo(f"Error: {msg}", err=True)
+    sys.exit(EXIT_USAGE)
+
+
+def _fail_io(msg: str, out: Path | str | None) -> None:
+    """A run-time I/O failure: the error line, the resume command, exit 1."""
+    click.echo(f"Error: {msg}; the finished batches are kept in the store: free some space "
+               f"or fix the permissions, then resume", err=True)
+    if out is not None:
+        click.echo(f"resume with: kcbatch run --resume {out}", err=True)
+    sys.exit(EXIT_RUNTIME)
+
+
+def _io_message(exc: BaseException, out: Path | str | None) -> str:
+    """One line for a failed read or write (StoreIOError, sqlite3 or OSError) in ``out``."""
+    if isinstance(exc, OSError):
+        what = exc.filename if exc.filename else f"the results in {out}"
+        return f"writing {what} failed: {exc.strerror or exc}"
+    if isinstance(exc, sqlite3.Error):
+        return f"writing the store in {out} failed ({exc})"
+    return str(exc)
+
+
+# After an abort, threads still running (a producer inside a huge graph
+# generation) get this long to finish before the process exits without them.
+_ABORT_GRACE_SECONDS = 1.0
+
+
+def _exit_now(code: int) -> None:
+    """sys.exit(code), or os._exit(code) when producer threads still running
+    would keep the interpreter from exiting (a graph generation cannot be
+    interrupted; the store is consistent whatever they do, as only the main
+    thread writes it)."""
+    import time
+
+    from ..pipeline import PRODUCER_THREAD_PREFIX
+    sys.stdout.flush()
+    sys.stderr.flush()
+    deadline = time.monotonic() + _ABORT_GRACE_SECONDS
+    producers = [t for t in threading.enumerate() if t.name.startswith(PRODUCER_THREAD_PREFIX)]
+    for t in producers:
+        t.join(max(0.0, deadline - time.monotonic()))
+    if any(t.is_alive() for t in producers):
+        os._exit(code)
+    sys.exit(code)
+
+
+class _OneLineErrors(click.Group):
+    """click.Group whose usage errors (bad value, unknown option, missing
+    argument, bad choice) print one line, ``Error: ... (see 'CMD --help')``,
+    like every other error, instead of click's Usage/Try preamble."""
+
+    @staticmethod
+    def _one_line(exc: click.UsageError) -> None:
+        if exc.ctx is not None:
+            text = f"{exc.format_message()} (see '{exc.ctx.command_path} --help')"
+            exc.format_message = lambda: text  # what show() prints after "Error: "
+            exc.ctx = None  # UsageError.show prints the usage lines only with a context
+
+    def make_context(self, *args, **kwargs):
+        try:
+            return super().make_context(*args, **kwargs)
+        except click.UsageError as exc:
+            self._one_line(exc)
+            raise
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except click.UsageError as exc:
+            self._one_line(exc)
+            raise

@@ -1,0 +1,179 @@
+"""The study options shared by ``run`` and ``tune``, and turning flags into a StudyConfig."""
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from ..config import (AUTO_DT, DEVICE_CHOICES, MODEL_FIELDS, PRECISIONS, ConfigError,
+                     StudyConfig)
+from ..coupling import COUPLINGS
+from ..graphs.models import GRAPH_MODELS, USES_GAMMA, USES_WS_P
+from ..seeding import OMEGA_DISTS
+
+
+class _FloatOrAuto(click.ParamType):
+    """A number or the word 'auto' (``--dt``, ``--t-transient``)."""
+
+    name = "float|auto"
+
+    def convert(self, value, param, ctx):
+        if value == AUTO_DT or isinstance(value, float):
+            return value
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is neither a number nor 'auto'", param, ctx)
+
+
+# CLI option name -> StudyConfig field. Every option defaults to None so that
+# only flags the user typed override the TOML file or the stored study.
+_STUDY_OPTIONS = [
+    ("--runs", "runs", int, "Number of independent networks (runs); with --graphs, "
+     "the number of files unless given.", "1000"),
+    ("--graphs", "graphs", click.Path(path_type=str),
+     "Your own networks: an edge list or GraphML file, or a directory of them; "
+     "run i uses file i mod n_files (sorted by name).", "none: generate --graph"),
+    ("--batch", "batch", str, "Networks integrated together; 'auto' fits GPU memory.", "32"),
+    ("--nodes", "nodes", int, "Nodes N per network.", "10000"),
+    ("--m", "m", int, "Size of every model: BA edges per new node; ER mean degree 2m; "
+     "WS ring of 2m neighbours; power-law minimum degree m.", "3"),
+    ("--graph", "graph", click.Choice(GRAPH_MODELS),
+     "Network model: Barabasi-Albert, Erdos-Renyi, Watts-Strogatz, power law "
+     "(erased configuration model).", "ba"),
+    ("--ws-p", "ws_p", float, "Watts-Strogatz rewiring probability in [0, 1] (--graph ws "
+     "only).", "0.1"),
+    ("--gamma", "gamma", float, "Power-law degree exponent, > 2 (--graph powerlaw only).",
+     "3.0"),
+    ("--coupling", "coupling", click.Choice(COUPLINGS),
+     "Weight w_i of K w_i sum_j A_ij sin(theta_j - theta_i): 1/max(k_i,1), 1, 1/<k>, 1/N.",
+     "degree"),
+    ("--omega-dist", "omega_dist", click.Choice(OMEGA_DISTS),
+     "Natural frequencies: normal(mu, sigma), Lorentzian (location mu, half-width sigma), "
+     "uniform on [mu-sigma, mu+sigma], or omega_i = k_i (degree).", "normal"),
+    ("--omega-mu", "omega_mu", float, "Mean (location) of natural frequencies [rad/time].",
+     "0"),
+    ("--omega-sigma", "omega_sigma", float,
+     "Spread of natural frequencies: std, half-width or half-range [rad/time].", "0.5"),
+    ("--k-min", "k_min", float, "Smallest coupling K.", "0"),
+    ("--k-max", "k_max", float, "Largest coupling K.", "5"),
+    ("--k-num", "k_num", int, "Number of K values (linspace).", "50"),
+    ("--dt", "dt", _FloatOrAuto(),
+     "RK4 step [time units], or 'auto': the largest stable step "
+     "dividing both times (printed).", "0.05"),
+    ("--t-transient", "t_transient", _FloatOrAuto(),
+     "Discarded transient [time units], or 'auto': windows at T = 5, 10, 20, ... up to "
+     "--t-max until each network's Kc settles.", "5"),
+    ("--kc-tol", "kc_tol", float,
+     "With --t-transient auto: a network stops when its Kc moves by at most this "
+     "(or its own noise) between windows.", "0.01"),
+    ("--t-max", "t_max", float,
+     "With --t-transient auto: the last transient; networks still moving there are "
+     "flagged unconverged [time units].", "400"),
+    ("--refine", "refine", float,
+     "Multisect each network's first grid bracket until it is at most TOL wide "
+     "(kc_refined).", "off"),
+    ("--refine-points", "refine_points", int,
+     "With --refine: couplings per network evaluated in each round.", "8"),
+    ("--t-measure", "t_measure", float, "Measurement window [time units].", "5"),
+    ("--sample-every", "sample_every", int, "Sample r every this many measurement steps.", "10"),
+    ("--threshold", "threshold", float, "Kc = first K with r > threshold.", "0.5"),
+    ("--seed", "seed", int, "Study seed (drawn, printed and recorded if omitted).", "random"),
+    ("--device", "device", click.Choice(DEVICE_CHOICES),
+     "Engine: gpu, cpu, gpu-sim (kernels on the CPU, slow), or auto.", "auto"),
+    ("--precision", "precision", click.Choice(PRECISIONS), "Floating-point precision.",
+     "float32"),
+    ("--producers", "producers", int, "Graph-generating background threads.", "1"),
+]
+
+
+def _study_options(fn, only: tuple[str, ...] | None = None):
+    for flag, _field, typ, help_, default in reversed(_STUDY_OPTIONS):
+        if only is None or _field in only:
+            fn = click.option(flag, _field, type=typ, default=None,
+                              help=f"{help_} [default: {default}]")(fn)
+    return fn
+
+
+# What changes a study's throughput or its estimated time (`kcbatch tune`):
+# the K values, frequencies, threshold, seed and producers do not (the model
+# sets the edges; the coupling only what `--dt auto` picks).
+_TUNE_FIELDS = ("runs", "graphs", "nodes", "m", "graph", "ws_p", "gamma", "coupling", "k_num", "dt",
+                "t_transient", "t_measure", "sample_every", "device", "precision")
+
+
+def _tune_options(fn):
+    return _study_options(fn, only=_TUNE_FIELDS)
+
+
+
+
+def _parse_batch(value: str | None) -> Any:
+    if value is None or value == "auto":
+        return value
+    try:
+        return int(value)
+    except ValueError:
+        raise ConfigError("batch", value, "must be an integer >= 1 or 'auto'") from None
+
+
+def _parse_range(value: str | None) -> dict[str, int | None]:
+    if value is None:
+        return {}
+    try:
+        start, stop = value.split(":")
+        return {"run_start": int(start) if start else 0,
+                "run_stop": int(stop) if stop else None}
+    except ValueError:
+        raise ConfigError("run_range", value, "must be START:STOP with integers, e.g. 0:250") \
+            from None
+
+
+def _flags(options: dict[str, Any]) -> dict[str, Any]:
+    flags = {f: options[f] for _, f, *_ in _STUDY_OPTIONS if options.get(f) is not None}
+    if "batch" in flags:
+        flags["batch"] = _parse_batch(flags["batch"])
+    return flags
+
+
+# Flags that apply only to some models / distributions: typed with another one,
+# they are refused even at their default value (a config file or the API refuses
+# only a changed value, as every config holds the defaults).
+_ONLY_FOR = {"ws_p": ("graph", USES_WS_P), "gamma": ("graph", USES_GAMMA),
+             "omega_mu": ("omega_dist", ("normal", "lorentzian", "uniform")),
+             "omega_sigma": ("omega_dist", ("normal", "lorentzian", "uniform"))}
+
+
+def _study_config(base: dict[str, Any], flags: dict[str, Any]) -> StudyConfig:
+    """The config of ``base`` (TOML or stored values) overridden by ``flags``; a
+    flag that the model or distribution does not read is refused naming the
+    flag, before the config's own check of the value can name only the field."""
+    # With graphs the model's flags are refused by name below, not by the config.
+    skip = set(_ONLY_FOR) | (set(MODEL_FIELDS) if {**base, **flags}.get("graphs") else set())
+    try:
+        probe = StudyConfig.from_mapping(
+            {**base, **{k: v for k, v in flags.items() if k not in skip}})
+    except ConfigError:
+        probe = None  # the config with every flag says what is wrong
+    if probe is not None:
+        _refuse_unused_flags(flags, probe)
+    cfg = StudyConfig.from_mapping({**base, **flags})
+    _refuse_unused_flags(flags, cfg)
+    return cfg
+
+
+def _refuse_unused_flags(flags: dict[str, Any], cfg: StudyConfig) -> None:
+    if cfg.graphs is not None:
+        for name in MODEL_FIELDS:
+            if name in flags:
+                flag = "--" + name.replace("_", "-")
+                raise ConfigError(name, flags[name],
+                                  f"must be left out: {flag} does not apply with --graphs "
+                                  f"(the networks are the files of {cfg.graphs})")
+    for name, (by, users) in _ONLY_FOR.items():
+        if name in flags and getattr(cfg, by) not in users:
+            flag = "--" + name.replace("_", "-")
+            raise ConfigError(name, flags[name],
+                              f"must be left out: {flag} applies only to "
+                              f"--{by.replace('_', '-')} {' or '.join(users)} (this study "
+                              f"has {by}={getattr(cfg, by)!r})")

@@ -1,0 +1,230 @@
+"""``kcbatch run``: parse, run or resume the study with signals handled, export, print."""
+from __future__ import annotations
+
+import signal
+import sqlite3
+import sys
+import threading
+from pathlib import Path
+
+import click
+
+from ..config import ConfigError, StudyConfig, load_toml
+from ..graphs.io import GraphFileError
+from .app import main
+from .errors import EXIT_SIGNAL, _exit_now, _fail, _fail_io, _io_message
+from .options import _flags, _parse_range, _study_config, _study_options
+
+
+def _fresh_out_dir(seed: int) -> Path:
+    """A directory name in the working directory that does not exist yet:
+    ``kcbatch-YYYYmmdd-HHMMSS-<seed>``, with ``-2``, ``-3``, ... if taken."""
+    import time
+    base = f"kcbatch-{time.strftime('%Y%m%d-%H%M%S')}-{seed}"
+    path, n = Path(base), 1
+    while path.exists():
+        n += 1
+        path = Path(f"{base}-{n}")
+    return path
+
+
+@main.command()
+@_study_options
+@click.option("--fast-math", "fast_math", is_flag=True, default=None,
+              help="GPU float32: use the __sincosf intrinsic (|dr| <= 1e-4).")
+@click.option("--run-range", "run_range", default=None, metavar="START:STOP",
+              help="Run only runs START..STOP-1 of the study (a shard).")
+@click.option("--out", "out", type=click.Path(file_okay=False), default=None,
+              help="Directory for kcbatch.sqlite, summary.json, runs.csv and plots.")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, help="TOML file with study parameters (flags override it).")
+@click.option("--resume", "resume_dir", type=click.Path(file_okay=False),
+              default=None, help="Continue the study stored in DIR.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def run(config_file, resume_dir, out, run_range, fast_math, quiet, **options):
+    """Run (or resume) a Kc study and print its summary.
+
+    \b
+    Example:  kcbatch run --runs 1000 --batch 32 --out results/
+    """
+    from ..engines import EngineUnavailable, resolve_device
+    from ..store import STORE_NAME, Store, StoreError, StoreIOError
+
+    try:
+        flags = _flags(options)
+        flags.update(_parse_range(run_range))
+        if fast_math:
+            flags["fast_math"] = True
+        if resume_dir is not None:
+            if resume_dir == "":
+                raise ConfigError("resume", "", "must be the directory of a stored study, "
+                                                "not empty")
+            if config_file is not None:
+                raise ConfigError("config", str(config_file),
+                                  "cannot be combined with --resume (the stored config is used)")
+            if out is not None and Path(out) != Path(resume_dir):
+                raise ConfigError("out", str(out), f"must be the resumed directory {resume_dir}")
+            try:
+                with Store.open(Path(resume_dir) / STORE_NAME) as store:
+                    stored = store.config
+            except StoreIOError as exc:
+                _fail_io(str(exc), resume_dir)
+            # Stored values, then the flags; run_study refuses protocol changes.
+            base = {**{k: v for k, v in stored.items() if k != "out"}, "out": resume_dir}
+        else:
+            base = load_toml(config_file) if config_file else {}
+            if out is not None:
+                base["out"] = out
+        cfg = _study_config(base, flags)
+        if resume_dir is not None:
+            # Before the study samples its networks for dt: a changed model is
+            # the mistake to report, not the dt it would need.
+            cfg.check_compatible(stored, what=f"the study stored in {resume_dir}")
+    except (ConfigError, StoreError) as exc:
+        _fail(str(exc))
+        return
+    try:
+        # auto meeting a CUDA device that does not work stops here, before a
+        # seed is drawn or a directory named: one line, the reason and the fix.
+        resolve_device(cfg.device)
+    except EngineUnavailable as exc:
+        _fail(str(exc))
+        return
+
+    # Without --out the study still keeps its results, in a new directory named
+    # on the first line of output; lines before it are held until then.
+    held: list[str] | None = [] if cfg.out is None else None
+    if cfg.seed is None:
+        from ..seeding import draw_seed
+        cfg = cfg.replace(seed=draw_seed())
+        line = f"seed: {cfg.seed} (drawn; repeat with --seed {cfg.seed})"
+        if held is None:
+            click.echo(line, err=True)
+        else:
+            held.append(line)
+    if held is not None:
+        try:
+            cfg = cfg.replace(out=_fresh_out_dir(cfg.seed))
+        except ConfigError as exc:
+            _fail(str(exc))
+            return
+
+    stop = threading.Event()
+    abort = threading.Event()
+    caught: list[int] = []
+
+    def on_signal(signum, _frame):
+        if caught:
+            abort.set()  # the pipeline stops waiting for graphs being generated
+            raise KeyboardInterrupt
+        caught.append(signum)
+        stop.set()
+        click.echo(f"\n{signal.Signals(signum).name}: finishing the batch in flight, then "
+                   "stopping (again to abort now; finished batches are kept)", err=True)
+
+    old = {s: signal.signal(s, on_signal) for s in EXIT_SIGNAL}
+    try:
+        _run_and_report(cfg, resume_dir is not None, quiet, stop, caught, held, abort)
+    except (ConfigError, StoreError, EngineUnavailable, GraphFileError) as exc:
+        _fail(str(exc))
+    except (StoreIOError, sqlite3.OperationalError, OSError) as exc:
+        _fail_io(_io_message(exc, cfg.out), cfg.out)
+    except sqlite3.DatabaseError as exc:
+        _fail(f"the store in {cfg.out} is damaged (SQLite: {exc}); restore it from a "
+              f"backup, or start a new study in another --out")
+    except KeyboardInterrupt:
+        click.echo("aborted; finished batches are in the store", err=True)
+        if cfg.out is not None:
+            click.echo(f"resume with: kcbatch run --resume {cfg.out}", err=True)
+        _exit_now(EXIT_SIGNAL[caught[0]] if caught else 130)
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+
+
+def _run_and_report(cfg: StudyConfig, resume: bool, quiet: bool, stop: threading.Event,
+                    caught: list[int], held: list[str] | None = None,
+                    abort: threading.Event | None = None) -> None:
+    """Run the study, export, print; signals stay handled until the end, and a
+    signal caught at any point makes the exit status 130/143.
+
+    ``held``: for a study without --out, stderr lines to print after the line
+    naming its new directory (printed once the store exists there). The
+    process holds the lock of the study directory from the moment its store
+    is open until the exports are written."""
+    import contextlib
+
+    from ..store import study_lock
+    from ..study import run_study
+
+    def on_notice(msg: str) -> None:
+        if held is None:
+            click.echo(msg, err=True)
+        else:
+            held.append(msg)
+
+    locked = contextlib.ExitStack()
+
+    def on_open(out: str) -> None:
+        nonlocal held
+        locked.enter_context(study_lock(out))  # re-entrant: run_study holds it already
+        if held is not None:
+            click.echo(f"results go to {out}/ (a new directory: no --out was given)")
+            for line in held:
+                click.echo(line, err=True)
+            held = None
+
+    with locked:
+        result = run_study(cfg, resume=resume, progress=not quiet, stop=stop,
+                           on_notice=on_notice, on_open=on_open, abort=abort)
+        _export(cfg, result, quiet, caught)
+
+
+def _export(cfg: StudyConfig, result, quiet: bool, caught: list[int]) -> None:
+    """Record the session, write the exports, print the summary and exit with
+    the signal's status if one was caught."""
+    from ..report import export_store, record_run_info
+    from ..stats import format_summary
+
+    if cfg.out is not None:
+        if result.computed:
+            record_run_info(cfg.out, {
+                "device": result.device, "batch": result.batch,
+                "interrupted": result.interrupted,
+                "elapsed_seconds": round(result.elapsed, 3),
+                "engine_seconds": round(result.engine_seconds, 3),
+                "generate_seconds": round(result.times.generate, 3),
+                "engine_wait_seconds": round(result.times.wait, 3),
+                "engine_wait_after_first_batch_seconds": round(result.times.steady_wait, 3)})
+        summary = export_store(cfg.out)
+    else:
+        summary = result.summary
+    n = result.computed
+    if n:
+        rate = n / result.elapsed if result.elapsed > 0 else float("nan")
+        click.echo(f"device {result.device}, batch {result.batch}, {n} runs in "
+                   f"{result.elapsed:.1f} s ({rate:.2f} runs/s); engine waited "
+                   f"{result.times.wait:.1f} s for input ({100 * result.wait_fraction:.1f}%; "
+                   f"{result.times.steady_wait:.1f} s after the first batch), generation "
+                   f"{result.times.generate:.1f} s")
+    else:
+        click.echo("nothing to compute: every run of the study is already stored")
+    click.echo(f"seed {cfg.seed}")
+    click.echo(format_summary(summary))
+    if cfg.out is not None:
+        click.echo(f"results in {cfg.out}/ (kcbatch.sqlite, summary.json, runs.csv, "
+                   "kc_hist.png, r_curves.png"
+                   + (", kc_convergence.png)" if cfg.auto_transient else ")"))
+    if result.interrupted:
+        signum = caught[0] if caught else signal.SIGINT
+        click.echo(f"interrupted: {len(result.records)} of {len(cfg.run_ids)} runs finished",
+                   err=True)
+        if cfg.out is not None:
+            click.echo(f"resume with: kcbatch run --resume {cfg.out}", err=True)
+        sys.exit(EXIT_SIGNAL.get(signum, 130))
+    if caught:
+        # The signal came after the last batch (e.g. during the exports), which
+        # were finished anyway; the status still says the process was signalled.
+        click.echo(f"{signal.Signals(caught[0]).name} received after the last batch: the "
+                   f"study is complete and its exports are written", err=True)
+        sys.exit(EXIT_SIGNAL.get(caught[0], 130))
