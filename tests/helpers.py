@@ -25,6 +25,7 @@ import functools
 import os
 import subprocess
 import sys
+import threading
 from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 from typing import Any
@@ -186,6 +187,31 @@ def run_kcbatch(*args: Any, timeout: float = PROCESS_TIMEOUT) -> subprocess.Comp
     """``python -m kcbatch ARGS`` as a real process (text output captured, no stdin)."""
     return subprocess.run([*KCBATCH, *map(str, args)], capture_output=True, text=True,
                           timeout=timeout, env=kcbatch_env(), stdin=subprocess.DEVNULL)
+
+
+class StderrWatch:
+    """Reads a child's stderr on a thread: ``lines`` so far, and ``seen`` set once a
+    line contains ``marker`` (e.g. the handler's first-signal message, which
+    must be out before a second signal counts as a second one)."""
+
+    def __init__(self, proc: subprocess.Popen, marker: str):
+        self.lines: list[str] = []
+        self.seen = threading.Event()
+        self._thread = threading.Thread(target=self._read, args=(proc, marker), daemon=True)
+        self._thread.start()
+
+    def _read(self, proc: subprocess.Popen, marker: str) -> None:
+        for line in proc.stderr:
+            self.lines.append(line)
+            if marker in line:
+                self.seen.set()
+
+    @property
+    def text(self) -> str:
+        return "".join(self.lines)
+
+    def join(self, timeout: float = 10) -> None:
+        self._thread.join(timeout=timeout)
 
 
 def read_csv(path: Path) -> tuple[list[str], list[dict[str, str]]]:

@@ -28,7 +28,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import threading
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -40,7 +39,7 @@ import pytest
 import kcbatch.report
 from kcbatch.store import LOCK_NAME, STORE_NAME, Store
 
-from helpers import run_cli
+from helpers import StderrWatch, run_cli
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals and rlimits")
 
@@ -531,26 +530,16 @@ def test_second_sigint_during_graph_generation_aborts_at_once(tmp_path):
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"}, stdin=subprocess.DEVNULL,
         start_new_session=True)
-    lines: list[str] = []
-    first_seen = threading.Event()
-
-    def read():
-        for line in proc.stderr:
-            lines.append(line)
-            if "finishing the batch in flight" in line:
-                first_seen.set()
-
-    reader = threading.Thread(target=read, daemon=True)
-    reader.start()
+    watch = StderrWatch(proc, "finishing the batch in flight")
     try:
         # The lock file appears once the store is open: generation has begun.
         deadline = time.monotonic() + TIMEOUT
         while not (out / LOCK_NAME).exists() and time.monotonic() < deadline:
             time.sleep(0.05)
         time.sleep(0.5)
-        assert proc.poll() is None, "".join(lines)
+        assert proc.poll() is None, watch.text
         proc.send_signal(signal.SIGINT)
-        assert first_seen.wait(TIMEOUT), "".join(lines)
+        assert watch.seen.wait(TIMEOUT), watch.text
         t0 = time.monotonic()
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=TIMEOUT)
@@ -559,8 +548,8 @@ def test_second_sigint_during_graph_generation_aborts_at_once(tmp_path):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-        reader.join(timeout=10)
-    stderr = "".join(lines)
+        watch.join()
+    stderr = watch.text
     assert proc.returncode == 130, stderr
     assert took < 3.0, f"exited {took:.1f} s after the second SIGINT"
     assert "Traceback" not in stderr and "Exception ignored" not in stderr, stderr

@@ -13,7 +13,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -21,7 +20,7 @@ import pytest
 
 from kcbatch.store import STORE_NAME
 
-from helpers import KCBATCH, PROCESS_TIMEOUT, kcbatch_env, run_kcbatch
+from helpers import KCBATCH, PROCESS_TIMEOUT, StderrWatch, kcbatch_env, run_kcbatch
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(sys.platform == "win32",
@@ -184,30 +183,20 @@ def test_second_sigint_aborts_the_batch_in_flight(tmp_path, reference):
     proc = subprocess.Popen([*KCBATCH, "run", *STUDY, "--batch", "4", "--out", str(out)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                             env=kcbatch_env(), stdin=subprocess.DEVNULL, start_new_session=True)
-    lines: list[str] = []
-    first_seen = threading.Event()
-
-    def read_stderr():
-        for line in proc.stderr:
-            lines.append(line)
-            if "finishing the batch in flight" in line:
-                first_seen.set()
-
-    reader = threading.Thread(target=read_stderr, daemon=True)
-    reader.start()
+    watch = StderrWatch(proc, "finishing the batch in flight")
     try:
         wait_for_a_finished_run(proc, out)
         proc.send_signal(signal.SIGINT)
         # two signals before Python runs its handler would count as one: wait for the first
-        assert first_seen.wait(TIMEOUT), "".join(lines)
+        assert watch.seen.wait(TIMEOUT), watch.text
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=TIMEOUT)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-        reader.join(timeout=10)
-    stderr = "".join(lines)
+        watch.join()
+    stderr = watch.text
     assert proc.returncode == 130, stderr
     assert "aborted; finished batches are in the store" in stderr
     assert f"kcbatch run --resume {out}" in stderr
