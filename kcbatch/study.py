@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import logging
 import threading
@@ -18,8 +17,6 @@ from .config import ConfigError, StudyConfig
 from .engines import Engine, get_engine, resolve_device
 from .estimate import cpu_fallback_notice
 from .graph_source import GraphSet, check_unchanged, listing, read_graph_set
-from .converge import estimate_kc, window_starts
-from .kc import make_record, record_from_means
 from .memory import fit_batch
 from .pipeline import PipelineTimes, chunk_runs, produce
 from .predictions import theory_settings
@@ -28,6 +25,7 @@ from .seeding import draw_seed
 from .stability import prepare_dt
 from .stats import partial_info, summarize
 from .store import GRAPH_FILES_META, STORE_NAME, Store, StoreError, study_lock
+from .work import compute_records, longest_steps
 
 log = logging.getLogger("kcbatch")
 
@@ -205,7 +203,6 @@ def run_study(config: StudyConfig, *, resume: bool = False, progress: bool = Fal
             if estimate:
                 notice(estimate)
         k_values = cfg.k_values
-        spec = cfg.spec
         times = PipelineTimes()
         engine_seconds = 0.0
         interrupted = False
@@ -222,37 +219,11 @@ def run_study(config: StudyConfig, *, resume: bool = False, progress: bool = Fal
                                     graph_set=graphs)
                     for item in items:
                         in_flight = len(item.runs)
-                        t0 = time.perf_counter()
-                        if cfg.converged_protocol:
-                            estimates = estimate_kc(
-                                engine, item.batch, k_values, dt=spec.dt,
-                                t_transient=cfg.t_transient, t_measure=cfg.t_measure,
-                                sample_every=cfg.sample_every, threshold=cfg.threshold,
-                                refine=cfg.refine, refine_points=cfg.refine_points,
-                                kc_tol=cfg.kc_tol, t_max=cfg.t_max,
-                                progress=_step_progress(bar, finished_runs, len(item.runs),
-                                                        _longest_steps(cfg)))
-                        else:
-                            samples = engine.integrate(
-                                item.batch, spec,
-                                progress=_step_progress(bar, finished_runs, len(item.runs),
-                                                        spec.n_steps))
-                        dt_batch = time.perf_counter() - t0
+                        records, dt_batch = compute_records(
+                            engine, item, cfg,
+                            progress=_step_progress(bar, finished_runs, len(item.runs),
+                                                    longest_steps(cfg)))
                         engine_seconds += dt_batch
-                        if cfg.converged_protocol:
-                            records = converged_records(item, estimates, cfg,
-                                                        seconds=dt_batch / len(item.runs))
-                        else:
-                            records = [
-                                make_record(run=run, seed_material=item.seed_material[j],
-                                            stats=item.stats[j], samples=samples[j],
-                                            n_first_half=spec.n_first_half,
-                                            k_values=k_values, threshold=cfg.threshold,
-                                            seconds=dt_batch / len(item.runs),
-                                            input_problem=item.input_problems[j])
-                                for j, run in enumerate(item.runs)]
-                        records = [_with_source(rec, src)
-                                   for rec, src in zip(records, item.sources, strict=True)]
                         store.write_batch(records, device=device, seconds=dt_batch)
                         finished = set(item.runs)
                         pending = [r for r in pending if r not in finished]
@@ -293,50 +264,6 @@ def run_study(config: StudyConfig, *, resume: bool = False, progress: bool = Fal
             store.close()
         finally:
             held.close()
-
-
-def _longest_steps(cfg: StudyConfig) -> int:
-    """RK4 steps of the longest possible schedule of one network (the progress
-    bar's unit with the converged protocol; a batch whose networks all stop
-    early jumps ahead when it is written)."""
-    spec = cfg.spec
-    if not cfg.auto_transient:
-        return spec.n_steps
-    return window_starts(spec.dt, cfg.t_max, spec.n_measure)[-1] + spec.n_measure
-
-
-def _optional(v: float) -> float | None:
-    return float(v) if np.isfinite(v) else None
-
-
-def converged_records(item, est, cfg: StudyConfig, *, seconds: float) -> list[RunRecord]:
-    """The RunRecords of one produced batch ``item`` from its
-    :class:`kcbatch.converge.KcEstimates` ``est``: r, kc, kc_interp, brackets and
-    stationarity of the final window (as :func:`kcbatch.kc.make_record` reads
-    them), plus the converged protocol's fields (RunRecord's docstring)."""
-    out = []
-    for j, run in enumerate(item.runs):
-        rec = record_from_means(run=run, seed_material=item.seed_material[j],
-                                stats=item.stats[j], r=est.r[j], r_first=est.r_first[j],
-                                r_second=est.r_second[j], r_std=est.r_std[j],
-                                k_values=cfg.k_values, threshold=cfg.threshold,
-                                seconds=seconds, input_problem=item.input_problems[j])
-        ok = rec.status == "ok"
-        out.append(dataclasses.replace(
-            rec, t_transient_used=float(est.t_transient[j]), converged=bool(est.converged[j]),
-            kc_protocol=_optional(est.kc_windows[j, 0]) if ok else None,
-            kc_refined=_optional(est.kc_refined[j]) if ok else None,
-            kc_chi=_optional(est.kc_chi[j]) if ok else None,
-            kc_sigma=_optional(est.kc_sigma[j]) if ok else None,
-            kc_windows=np.array(est.kc_windows[j]) if est.auto else None))
-    return out
-
-
-def _with_source(rec: RunRecord, source: tuple[str, str] | None) -> RunRecord:
-    """``rec`` with its network's file and checksum (users' own networks)."""
-    if source is None:
-        return rec
-    return dataclasses.replace(rec, graph_file=source[0], graph_sha256=source[1])
 
 
 def _hold(cfg: StudyConfig, resume: bool) -> contextlib.ExitStack:
@@ -413,5 +340,4 @@ def _step_progress(bar, runs_before: int, batch_runs: int, n_steps: int):
     return on_step
 
 
-__all__ = ["StudyResult", "run_study", "choose_batch", "check_stored_graphs",
-           "converged_records"]
+__all__ = ["StudyResult", "run_study", "choose_batch", "check_stored_graphs"]

@@ -14,7 +14,6 @@ import scipy.sparse as sp
 from scipy import stats
 from scipy.sparse.csgraph import connected_components
 
-from kcbatch import graphs
 from kcbatch.graphs import rng
 from kcbatch.graphs import barabasi_albert, from_networkx, graph_stats
 

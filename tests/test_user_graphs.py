@@ -318,7 +318,7 @@ def test_dt_auto_and_the_guard_use_the_files_largest_degree(nets):
     assert dt <= 0.9 * bound * (1 + 1e-12)
     for t in (0.5, 0.5):
         assert abs(t / dt - round(t / dt)) < 1e-9
-    assert any(f"over the study's 3 network files" in n for n in res.notices)
+    assert any("over the study's 3 network files" in n for n in res.notices)
     too_big = round(bound * 1.05, 4)
     with pytest.raises(ConfigError, match="3 network files"):
         run_study(StudyConfig(graphs=nets, dt=too_big, t_transient=too_big * 2,

@@ -1,0 +1,103 @@
+"""The work unit of a study: one produced batch -> its per-run records.
+
+:func:`compute_records` is what a study does with a batch once the producer has
+generated and packed it (``kcbatch.pipeline.make_batch``): integrate it on an
+engine under the study's protocol and turn the samples into
+:class:`~kcbatch.records.RunRecord` s. It is a pure function of the config's
+protocol fields and the batch's runs (section 2 of docs/design.md), so a
+single-process study and any other executor give the same records.
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+from .config import StudyConfig
+from .converge import estimate_kc, window_starts
+from .engines import Engine
+from .kc import make_record, record_from_means
+from .pipeline import Produced
+from .records import RunRecord
+
+# Called with the RK4 steps of the batch done so far (``longest_steps(cfg)`` in all).
+StepProgress = Callable[[int], None]
+
+
+def longest_steps(cfg: StudyConfig) -> int:
+    """RK4 steps of the longest possible schedule of one network (the progress
+    bar's unit; a batch whose networks all stop early jumps ahead when it is
+    written)."""
+    spec = cfg.spec
+    if not cfg.auto_transient:
+        return spec.n_steps
+    return window_starts(spec.dt, cfg.t_max, spec.n_measure)[-1] + spec.n_measure
+
+
+def compute_records(engine: Engine, item: Produced, cfg: StudyConfig,
+                    progress: StepProgress | None = None) -> tuple[list[RunRecord], float]:
+    """Integrate ``item.batch`` under ``cfg``'s protocol on ``engine``.
+
+    Returns ``(records, seconds)``: one record per run of ``item.runs`` (in that
+    order, with their network files' names where the study reads files) and the
+    engine's wall seconds for the batch."""
+    t0 = time.perf_counter()
+    if cfg.converged_protocol:
+        spec = cfg.spec
+        estimates = estimate_kc(
+            engine, item.batch, cfg.k_values, dt=spec.dt,
+            t_transient=cfg.t_transient, t_measure=cfg.t_measure,
+            sample_every=cfg.sample_every, threshold=cfg.threshold,
+            refine=cfg.refine, refine_points=cfg.refine_points,
+            kc_tol=cfg.kc_tol, t_max=cfg.t_max, progress=progress)
+        seconds = time.perf_counter() - t0
+        records = converged_records(item, estimates, cfg, seconds=seconds / len(item.runs))
+    else:
+        spec = cfg.spec
+        samples = engine.integrate(item.batch, spec, progress=progress)
+        seconds = time.perf_counter() - t0
+        records = [
+            make_record(run=run, seed_material=item.seed_material[j], stats=item.stats[j],
+                        samples=samples[j], n_first_half=spec.n_first_half,
+                        k_values=cfg.k_values, threshold=cfg.threshold,
+                        seconds=seconds / len(item.runs),
+                        input_problem=item.input_problems[j])
+            for j, run in enumerate(item.runs)]
+    records = [_with_source(rec, src) for rec, src in zip(records, item.sources, strict=True)]
+    return records, seconds
+
+
+def _optional(v: float) -> float | None:
+    return float(v) if np.isfinite(v) else None
+
+
+def converged_records(item: Produced, est, cfg: StudyConfig, *,
+                      seconds: float) -> list[RunRecord]:
+    """The RunRecords of one produced batch ``item`` from its
+    :class:`kcbatch.converge.KcEstimates` ``est``: r, kc, kc_interp, brackets and
+    stationarity of the final window (as :func:`kcbatch.kc.make_record` reads
+    them), plus the converged protocol's fields (RunRecord's docstring)."""
+    out = []
+    for j, run in enumerate(item.runs):
+        rec = record_from_means(run=run, seed_material=item.seed_material[j],
+                                stats=item.stats[j], r=est.r[j], r_first=est.r_first[j],
+                                r_second=est.r_second[j], r_std=est.r_std[j],
+                                k_values=cfg.k_values, threshold=cfg.threshold,
+                                seconds=seconds, input_problem=item.input_problems[j])
+        ok = rec.status == "ok"
+        out.append(dataclasses.replace(
+            rec, t_transient_used=float(est.t_transient[j]), converged=bool(est.converged[j]),
+            kc_protocol=_optional(est.kc_windows[j, 0]) if ok else None,
+            kc_refined=_optional(est.kc_refined[j]) if ok else None,
+            kc_chi=_optional(est.kc_chi[j]) if ok else None,
+            kc_sigma=_optional(est.kc_sigma[j]) if ok else None,
+            kc_windows=np.array(est.kc_windows[j]) if est.auto else None))
+    return out
+
+
+def _with_source(rec: RunRecord, source: tuple[str, str] | None) -> RunRecord:
+    if source is None:
+        return rec
+    return dataclasses.replace(rec, graph_file=source[0], graph_sha256=source[1])
