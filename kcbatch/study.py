@@ -14,7 +14,7 @@ import numpy as np
 
 from ._version import __version__
 from .config import ConfigError, StudyConfig
-from .engines import Engine, get_engine, resolve_device
+from .engines import get_engine, resolve_device
 from .estimate import cpu_fallback_notice
 from .graph_source import GraphSet, check_unchanged, listing, read_graph_set
 from .memory import fit_batch
@@ -25,7 +25,7 @@ from .seeding import draw_seed
 from .stability import prepare_dt
 from .stats import partial_info, summarize
 from .store import GRAPH_FILES_META, STORE_NAME, Store, StoreError, study_lock
-from .work import compute_records, longest_steps
+from .work import choose_batch, compute_records, longest_steps
 
 log = logging.getLogger("kcbatch")
 
@@ -51,6 +51,10 @@ class StudyResult:
     computed: int = 0  # runs integrated by this call (a resume skips stored ones)
     store_path: str | None = None
     notices: list[str] = field(default_factory=list)
+    # On a Dask cluster: the scheduler (as typed) and, per worker address, what
+    # it did (``kcbatch.cluster.WorkerTimes.as_dict``); empty in one process.
+    scheduler: str | None = None
+    workers: dict[str, dict] = field(default_factory=dict)
 
     @property
     def r(self) -> np.ndarray:
@@ -63,15 +67,6 @@ class StudyResult:
     @property
     def wait_fraction(self) -> float:
         return self.times.wait / self.elapsed if self.elapsed > 0 else 0.0
-
-
-def choose_batch(cfg: StudyConfig, engine: Engine, pending: int) -> int:
-    """Batch size: the configured one, or for ``auto`` the engine's choice (on a
-    GPU the largest that fits its share of free memory), never more than the
-    runs left or the engine's limit."""
-    limit = engine.batch_limit(cfg)
-    wanted = engine.auto_batch(cfg) if cfg.batch == "auto" else int(cfg.batch)
-    return max(1, min(wanted, pending, limit))
 
 
 def _is_oom(exc: BaseException) -> bool:
@@ -130,7 +125,8 @@ def run_study(config: StudyConfig, *, resume: bool = False, progress: bool = Fal
               stop: threading.Event | None = None,
               on_notice: Callable[[str], None] | None = None,
               on_open: Callable[[str], None] | None = None,
-              abort: threading.Event | None = None) -> StudyResult:
+              abort: threading.Event | None = None,
+              scheduler: Any = None) -> StudyResult:
     """Run (or resume) the study of ``config``; same numbers as ``kcbatch run``.
 
     Finished batches go to the store as they complete; when ``stop`` is set the
@@ -157,6 +153,13 @@ def run_study(config: StudyConfig, *, resume: bool = False, progress: bool = Fal
     the lock of ``config.out`` (StoreLocked if another process holds it). When
     ``abort`` is set and an exception (a second Ctrl-C) ends the study, a
     batch still being generated is not waited for.
+
+    ``scheduler``: None runs every batch in this process. Otherwise the batches
+    run on Dask workers (``--scheduler``): a ``kcbatch.scheduler.SchedulerSpec``
+    or its text (``"local:2"``, ``"tcp://host:8786"``) opens a cluster for this
+    study alone; an open ``kcbatch.cluster.ClusterSession`` (``open_cluster``) is
+    used as it is, so that several studies share one cluster. The records are
+    the same; the store is written here, batch by batch as they arrive.
     """
     t_start = time.perf_counter()
     notices: list[str] = []
@@ -181,6 +184,10 @@ def run_study(config: StudyConfig, *, resume: bool = False, progress: bool = Fal
     cfg, dt_notice = prepare_dt(cfg, graphs)
     if dt_notice:
         notice(dt_notice)
+    if scheduler is not None:
+        return _run_clustered(cfg, graphs, scheduler, resume=resume, progress=progress,
+                              stop=stop, notice=notice, on_open=on_open, t_start=t_start,
+                              notices=notices)
     device, why = resolve_device(cfg.device)
     if why:
         notice(why)
@@ -202,7 +209,6 @@ def run_study(config: StudyConfig, *, resume: bool = False, progress: bool = Fal
             estimate = cpu_fallback_notice(cfg, engine, len(pending), batch_size)
             if estimate:
                 notice(estimate)
-        k_values = cfg.k_values
         times = PipelineTimes()
         engine_seconds = 0.0
         interrupted = False
@@ -247,23 +253,93 @@ def run_study(config: StudyConfig, *, resume: bool = False, progress: bool = Fal
                     items.close()
             finally:
                 bar.close()
-        records = store.records(cfg.run_ids)
-        partial = partial_info(runs_total=cfg.runs, run_start=cfg.run_start,
-                               run_stop=cfg.run_stop, runs_done=len(records),
-                               interrupted=interrupted)
-        summary = summarize(records, k_values, cfg.threshold, t_transient=cfg.t_transient,
-                            t_measure=cfg.t_measure, dt=cfg.dt, partial=partial,
-                            **theory_settings(cfg))
-        return StudyResult(config=cfg, device=device, batch=batch_size, records=records,
-                           summary=summary, elapsed=time.perf_counter() - t_start,
-                           engine_seconds=engine_seconds, times=times, interrupted=interrupted,
-                           computed=computed,
-                           store_path=None if cfg.out is None else store.path, notices=notices)
+        return _result(cfg, store, device=device, batch=batch_size, t_start=t_start,
+                       engine_seconds=engine_seconds, times=times, interrupted=interrupted,
+                       computed=computed, notices=notices)
     finally:
         try:
             store.close()
         finally:
             held.close()
+
+
+def _result(cfg: StudyConfig, store: Store, *, interrupted: bool, t_start: float,
+            **fields: Any) -> StudyResult:
+    """The StudyResult of ``cfg`` from what ``store`` holds now."""
+    records = store.records(cfg.run_ids)
+    partial = partial_info(runs_total=cfg.runs, run_start=cfg.run_start,
+                           run_stop=cfg.run_stop, runs_done=len(records),
+                           interrupted=interrupted)
+    summary = summarize(records, cfg.k_values, cfg.threshold, t_transient=cfg.t_transient,
+                        t_measure=cfg.t_measure, dt=cfg.dt, partial=partial,
+                        **theory_settings(cfg))
+    return StudyResult(config=cfg, records=records, summary=summary,
+                       elapsed=time.perf_counter() - t_start, interrupted=interrupted,
+                       store_path=None if cfg.out is None else store.path, **fields)
+
+
+def _run_clustered(cfg: StudyConfig, graphs: GraphSet | None, scheduler: Any, *,
+                   resume: bool, progress: bool, stop: threading.Event | None,
+                   notice: Callable[[str], None], on_open: Callable[[str], None] | None,
+                   t_start: float, notices: list[str]) -> StudyResult:
+    """run_study's loop on Dask workers (``kcbatch.cluster``): the store, its lock,
+    the resume and the summary as in one process; the device and the batch size
+    are those a worker's engine picks; each batch is written as it arrives."""
+    from .cluster import ClusterSession, open_cluster
+
+    opened = (contextlib.nullcontext(scheduler) if isinstance(scheduler, ClusterSession)
+              else open_cluster(scheduler))
+    with opened as session:
+        held = _hold(cfg, resume)
+        try:
+            store = open_store(cfg, resume=resume, graphs=graphs)
+        except BaseException:
+            held.close()
+            raise
+        try:
+            if on_open is not None and cfg.out is not None:
+                on_open(str(cfg.out))
+            done = store.done_runs()
+            pending = [r for r in cfg.run_ids if r not in done]
+            plan = session.plan(cfg, len(pending), stop, notice) if pending else None
+            device = plan.device if plan else cfg.device
+            batch_size = plan.batch if plan else (cfg.batch if cfg.batch != "auto" else 1)
+            if plan is not None:
+                threads = session.worker_threads()
+                notice(f"Dask scheduler {session.address} ({session.spec}): {len(threads)} "
+                       f"workers, {sum(threads.values())} threads; device {device}, "
+                       f"batch {batch_size}")
+                if plan.notice:
+                    notice(f"worker {plan.worker}: {plan.notice}")
+            finished_runs = len(cfg.run_ids) - len(pending)
+            bar = make_progress_bar(len(cfg.run_ids), finished_runs) if progress else _NoBar()
+
+            def write(outcome) -> None:
+                nonlocal finished_runs
+                store.write_batch(outcome.records, device=outcome.device,
+                                  seconds=outcome.engine_seconds)
+                finished_runs += len(outcome.runs)
+                bar.move_to(finished_runs)
+
+            try:
+                ran = (session.run(cfg, pending, batch_size, write, stop) if plan is not None
+                       else None)
+            finally:
+                bar.close()
+            workers = {} if ran is None else {a: w.as_dict() for a, w in ran.workers.items()}
+            times = PipelineTimes(generate=0.0 if ran is None else ran.generate_seconds,
+                                  batches=sum(w["batches"] for w in workers.values()))
+            return _result(cfg, store, device=device, batch=batch_size, t_start=t_start,
+                           engine_seconds=0.0 if ran is None else ran.engine_seconds,
+                           times=times, interrupted=bool(pending) and (ran is None
+                                                                       or ran.interrupted),
+                           computed=sum(w["runs"] for w in workers.values()), notices=notices,
+                           scheduler=str(session.spec), workers=workers)
+        finally:
+            try:
+                store.close()
+            finally:
+                held.close()
 
 
 def _hold(cfg: StudyConfig, resume: bool) -> contextlib.ExitStack:

@@ -36,6 +36,15 @@ def longest_steps(cfg: StudyConfig) -> int:
     return window_starts(spec.dt, cfg.t_max, spec.n_measure)[-1] + spec.n_measure
 
 
+def choose_batch(cfg: StudyConfig, engine: Engine, pending: int) -> int:
+    """Batch size (the work unit's size, chosen where the engine runs): the configured one, or for ``auto`` the engine's choice (on a
+    GPU the largest that fits its share of free memory), never more than the
+    runs left or the engine's limit."""
+    limit = engine.batch_limit(cfg)
+    wanted = engine.auto_batch(cfg) if cfg.batch == "auto" else int(cfg.batch)
+    return max(1, min(wanted, pending, limit))
+
+
 def compute_records(engine: Engine, item: Produced, cfg: StudyConfig,
                     progress: StepProgress | None = None) -> tuple[list[RunRecord], float]:
     """Integrate ``item.batch`` under ``cfg``'s protocol on ``engine``.

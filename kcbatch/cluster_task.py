@@ -1,0 +1,130 @@
+"""What a Dask worker runs for a study: pure functions of the config and the runs.
+
+A task receives the study's :class:`StudyConfig` (its protocol fields decide the
+numbers; ``dt`` already resolved by the client) and a run range, generates the
+networks from the run seeds (``pipeline.make_batch``; graphs are never
+shipped), integrates them on the worker's own engine (``work.compute_records``)
+and returns the records with the worker's name, device and seconds. The
+records are those a single-process study computes for the same runs.
+
+Expected failures come back as values, not exceptions, so that the client can
+name the worker (an exception raised in a task reaches the client without it):
+``WorkerProblem`` for an unusable device or a config the worker cannot run.
+Nothing here imports dask at module level: ``distributed`` is asked for the
+worker's address inside the task only.
+"""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._version import __version__
+from .config import ConfigError, StudyConfig
+from .engines import EngineUnavailable, get_engine, resolve_device
+from .memory import fit_batch
+from .pipeline import make_batch
+from .records import RunRecord
+from .work import choose_batch, compute_records
+
+# One batch on the engine at a time per worker process, whatever its thread
+# count: numba's parallel regions must not be entered from two threads at
+# once, and a GPU does not go faster with two batches. A second thread still
+# generates the next batch's networks while the engine integrates.
+_ENGINE_LOCK = threading.Lock()
+
+
+@dataclass(frozen=True)
+class WorkerProblem:
+    """Why a worker could not run the study: ``kind`` "device" (the engine's
+    EngineUnavailable message), "config" (ConfigError's param/value/allowed)
+    or "version" (its kcbatch differs from the client's)."""
+
+    worker: str
+    kind: str
+    message: str
+    param: str = ""
+    value: object = None
+    allowed: str = ""
+
+
+@dataclass(frozen=True)
+class WorkerPlan:
+    """A worker's answer to :func:`probe`: the device its engine runs on and
+    the batch size it would use for the study (the configured one, or for
+    ``auto`` its engine's choice fitted to its memory)."""
+
+    worker: str
+    device: str
+    batch: int
+    notice: str | None = None
+
+
+@dataclass(frozen=True)
+class BatchOutcome:
+    """One finished batch: ``records`` in run order, the worker that computed
+    it, its device, the engine's seconds and the generation's seconds."""
+
+    runs: list[int]
+    records: list[RunRecord]
+    worker: str
+    device: str
+    engine_seconds: float
+    generate_seconds: float
+
+
+def worker_name() -> str:
+    """This worker's address (``tcp://host:port``), or "local" outside a worker."""
+    try:
+        from distributed import get_worker
+        return get_worker().address
+    except (ImportError, ValueError):
+        return "local"
+
+
+def _device(cfg: StudyConfig, worker: str):
+    """(device, engine, notice) on this worker, or a WorkerProblem."""
+    try:
+        device, notice = resolve_device(cfg.device)
+        return device, get_engine(device, cfg.fast_math), notice
+    except EngineUnavailable as exc:
+        return WorkerProblem(worker, "device", str(exc))
+
+
+def probe(cfg: StudyConfig, pending: int, client_version: str) -> WorkerPlan | WorkerProblem:
+    """Device and batch size this worker would use for ``pending`` runs of ``cfg``."""
+    worker = worker_name()
+    if client_version != __version__:
+        return WorkerProblem(worker, "version",
+                             f"kcbatch {__version__} on the worker, {client_version} on the "
+                             f"client: install the same version on both (results could "
+                             f"differ)")
+    found = _device(cfg, worker)
+    if isinstance(found, WorkerProblem):
+        return found
+    device, engine, notice = found
+    try:
+        batch = fit_batch(cfg, engine, device, choose_batch(cfg, engine, max(1, pending)))
+    except ConfigError as exc:
+        return WorkerProblem(worker, "config", str(exc), exc.param, exc.value, exc.allowed)
+    return WorkerPlan(worker, device, batch, notice)
+
+
+def compute_batch(cfg: StudyConfig, runs: list[int]) -> BatchOutcome | WorkerProblem:
+    """The records of ``runs`` of the study ``cfg``, computed on this worker."""
+    worker = worker_name()
+    found = _device(cfg, worker)
+    if isinstance(found, WorkerProblem):
+        return found
+    device, engine, _ = found
+    # As in run_study: an overflow shows as a failed run, not as a warning in the worker's log.
+    with np.errstate(all="ignore"):
+        item = make_batch(runs, cfg)
+        with _ENGINE_LOCK:
+            records, seconds = compute_records(engine, item, cfg)
+    return BatchOutcome(list(runs), records, worker, device, seconds, item.gen_seconds)
+
+
+__all__ = ["BatchOutcome", "WorkerPlan", "WorkerProblem", "compute_batch", "probe",
+           "worker_name"]
