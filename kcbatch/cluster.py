@@ -181,8 +181,10 @@ class ClusterSession:
         if self._lost_since is None:
             self._lost_since = now
         if self.client.status in ("closed", "closing") or now - self._lost_since > _LOST_AFTER:
-            raise ClusterError(f"lost the Dask scheduler at {self.address} (client "
-                               f"{self.client.status})")
+            self._lost()
+
+    def _lost(self) -> None:
+        raise ClusterError(f"lost the connection to the Dask scheduler at {self.address}")
 
     def _wait(self, futures, stop: threading.Event | None, *, until_stop: bool):
         """The futures of ``futures`` that are done, waiting for at least one.
@@ -196,6 +198,10 @@ class ClusterSession:
                 done, _ = wait(futures, timeout=_POLL, return_when="FIRST_COMPLETED")
             except TimeoutError:
                 continue
+            except Exception as exc:
+                if type(exc).__name__ != "FuturesCancelledError":
+                    raise
+                self._lost()
             if done:
                 return done
 
@@ -227,7 +233,7 @@ class ClusterSession:
     def _result(self, fut, what: str):
         if fut.status == "cancelled":
             self._check_connected()
-            raise ClusterError(f"{what} was cancelled by the Dask scheduler at {self.address}")
+            self._lost()
         if fut.status == "error":
             exc = fut.exception()
             if type(exc).__name__ == "KilledWorker":
@@ -295,11 +301,30 @@ def open_cluster(scheduler: SchedulerSpec | str,
     ``--scheduler``), closed (and a cluster it started shut down) on exit."""
     spec = parse_scheduler(scheduler) if isinstance(scheduler, str) else scheduler
     require_extra(spec)
-    session = ClusterSession(spec, *_start(spec, timeout))
+    with _quiet_client_logs():
+        session = ClusterSession(spec, *_start(spec, timeout))
+        try:
+            yield session
+        finally:
+            session.close()
+
+
+@contextlib.contextmanager
+def _quiet_client_logs():
+    """distributed's client logs a lost scheduler as tracebacks on stderr while
+    it tries to reconnect; kcbatch says it in one line (ClusterError) instead."""
+    import distributed  # noqa: F401  (its import sets the levels of its loggers)
+
+    loggers = [logging.getLogger(n) for n in ("distributed.client", "distributed.comm",
+                                              "distributed.core", "distributed.batched")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.CRITICAL)
     try:
-        yield session
+        yield
     finally:
-        session.close()
+        for lg, level in zip(loggers, levels):
+            lg.setLevel(level)
 
 
 __all__ = ["CONNECT_TIMEOUT", "ClusterRun", "ClusterSession", "WorkerTimes", "WorkerUnusable",

@@ -50,6 +50,13 @@ class SchedulerSpec:
         return self.target if self.kind == "address" else f"file {self.target}"
 
     @property
+    def flag(self) -> str:
+        """The option that selects it again, e.g. for the resume command."""
+        if self.kind == "file":
+            return f"--scheduler-file {self.target}"
+        return f"--scheduler {self}"
+
+    @property
     def needs_dask_cuda(self) -> bool:
         return self.kind == "local-cuda"
 

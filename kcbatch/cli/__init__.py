@@ -4,6 +4,7 @@ lives in its own module and registers on it when imported here.
   app.py       the group (one-line usage errors)
   errors.py    exit codes, one-line failures, the abort path
   options.py   the study options shared by run and tune, flags -> StudyConfig
+  scheduler_options.py  --scheduler / --scheduler-file (Dask), for run and scan
   run.py       kcbatch run
   commands.py  kcbatch info, merge, report, tune
 """

@@ -30,6 +30,9 @@ def info():
                f"numba {numba.__version__} ({numba.config.NUMBA_NUM_THREADS} threads)")
     for line in gpu_stack_lines():
         click.echo(line)
+    from ..scheduler import extra_lines
+    for line in extra_lines():
+        click.echo(line)
     for dev in ("cpu", "gpu", "gpu-sim"):
         why = why_unavailable(dev)
         click.echo(f"device {dev:8}: " + ("usable" if why is None else f"unusable: {why}"))

@@ -12,8 +12,9 @@ import click
 from ..config import ConfigError, StudyConfig, load_toml
 from ..graphs.io import GraphFileError
 from .app import main
-from .errors import EXIT_SIGNAL, _exit_now, _fail, _fail_io, _io_message
+from .errors import EXIT_RUNTIME, EXIT_SIGNAL, _exit_now, _fail, _fail_io, _io_message
 from .options import _flags, _parse_range, _study_config, _study_options
+from .scheduler_options import resume_command, scheduler_options, scheduler_spec
 
 
 def _fresh_out_dir(seed: int) -> Path:
@@ -41,16 +42,20 @@ def _fresh_out_dir(seed: int) -> Path:
 @click.option("--resume", "resume_dir", type=click.Path(file_okay=False),
               default=None, help="Continue the study stored in DIR.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def run(config_file, resume_dir, out, run_range, fast_math, quiet, **options):
+@scheduler_options
+def run(config_file, resume_dir, out, run_range, fast_math, quiet, scheduler, scheduler_file,
+        **options):
     """Run (or resume) a Kc study and print its summary.
 
     \b
     Example:  kcbatch run --runs 1000 --batch 32 --out results/
     """
     from ..engines import EngineUnavailable, resolve_device
+    from ..scheduler import ClusterError
     from ..store import STORE_NAME, Store, StoreError, StoreIOError
 
     try:
+        spec = scheduler_spec(scheduler, scheduler_file)
         flags = _flags(options)
         flags.update(_parse_range(run_range))
         if fast_math:
@@ -86,7 +91,9 @@ def run(config_file, resume_dir, out, run_range, fast_math, quiet, **options):
     try:
         # auto meeting a CUDA device that does not work stops here, before a
         # seed is drawn or a directory named: one line, the reason and the fix.
-        resolve_device(cfg.device)
+        # On a cluster the workers' devices count, and each worker checks its own.
+        if spec is None:
+            resolve_device(cfg.device)
     except EngineUnavailable as exc:
         _fail(str(exc))
         return
@@ -109,6 +116,15 @@ def run(config_file, resume_dir, out, run_range, fast_math, quiet, **options):
             _fail(str(exc))
             return
 
+    if spec is not None:
+        # A lost scheduler is reported in one line (ClusterError); distributed's
+        # client would also log its reconnection attempts as tracebacks, even
+        # after it is closed.
+        import logging
+
+        import distributed  # noqa: F401  (its import sets the levels of its loggers)
+        logging.getLogger("distributed.client").setLevel(logging.CRITICAL)
+
     stop = threading.Event()
     abort = threading.Event()
     caught: list[int] = []
@@ -124,9 +140,14 @@ def run(config_file, resume_dir, out, run_range, fast_math, quiet, **options):
 
     old = {s: signal.signal(s, on_signal) for s in EXIT_SIGNAL}
     try:
-        _run_and_report(cfg, resume_dir is not None, quiet, stop, caught, held, abort)
+        _run_and_report(cfg, resume_dir is not None, quiet, stop, caught, held, abort, spec)
     except (ConfigError, StoreError, EngineUnavailable, GraphFileError) as exc:
         _fail(str(exc))
+    except ClusterError as exc:
+        click.echo(f"Error: {exc}; the finished batches are kept in the store", err=True)
+        if cfg.out is not None:
+            click.echo(f"resume with: {resume_command(cfg.out, spec)}", err=True)
+        sys.exit(EXIT_RUNTIME)
     except (StoreIOError, sqlite3.OperationalError, OSError) as exc:
         _fail_io(_io_message(exc, cfg.out), cfg.out)
     except sqlite3.DatabaseError as exc:
@@ -135,7 +156,7 @@ def run(config_file, resume_dir, out, run_range, fast_math, quiet, **options):
     except KeyboardInterrupt:
         click.echo("aborted; finished batches are in the store", err=True)
         if cfg.out is not None:
-            click.echo(f"resume with: kcbatch run --resume {cfg.out}", err=True)
+            click.echo(f"resume with: {resume_command(cfg.out, spec)}", err=True)
         _exit_now(EXIT_SIGNAL[caught[0]] if caught else 130)
     finally:
         for s, h in old.items():
@@ -144,14 +165,15 @@ def run(config_file, resume_dir, out, run_range, fast_math, quiet, **options):
 
 def _run_and_report(cfg: StudyConfig, resume: bool, quiet: bool, stop: threading.Event,
                     caught: list[int], held: list[str] | None = None,
-                    abort: threading.Event | None = None) -> None:
+                    abort: threading.Event | None = None, spec=None) -> None:
     """Run the study, export, print; signals stay handled until the end, and a
     signal caught at any point makes the exit status 130/143.
 
     ``held``: for a study without --out, stderr lines to print after the line
     naming its new directory (printed once the store exists there). The
     process holds the lock of the study directory from the moment its store
-    is open until the exports are written."""
+    is open until the exports are written. ``spec``: the Dask scheduler
+    (``kcbatch.scheduler.SchedulerSpec``) or None for this process."""
     import contextlib
 
     from ..store import study_lock
@@ -176,11 +198,11 @@ def _run_and_report(cfg: StudyConfig, resume: bool, quiet: bool, stop: threading
 
     with locked:
         result = run_study(cfg, resume=resume, progress=not quiet, stop=stop,
-                           on_notice=on_notice, on_open=on_open, abort=abort)
-        _export(cfg, result, quiet, caught)
+                           on_notice=on_notice, on_open=on_open, abort=abort, scheduler=spec)
+        _export(cfg, result, quiet, caught, spec)
 
 
-def _export(cfg: StudyConfig, result, quiet: bool, caught: list[int]) -> None:
+def _export(cfg: StudyConfig, result, quiet: bool, caught: list[int], spec=None) -> None:
     """Record the session, write the exports, print the summary and exit with
     the signal's status if one was caught."""
     from ..report import export_store, record_run_info
@@ -195,12 +217,16 @@ def _export(cfg: StudyConfig, result, quiet: bool, caught: list[int]) -> None:
                 "engine_seconds": round(result.engine_seconds, 3),
                 "generate_seconds": round(result.times.generate, 3),
                 "engine_wait_seconds": round(result.times.wait, 3),
-                "engine_wait_after_first_batch_seconds": round(result.times.steady_wait, 3)})
+                "engine_wait_after_first_batch_seconds": round(result.times.steady_wait, 3),
+                **({"scheduler": result.scheduler, "workers": result.workers}
+                   if result.scheduler else {})})
         summary = export_store(cfg.out)
     else:
         summary = result.summary
     n = result.computed
-    if n:
+    if n and result.scheduler:
+        _echo_cluster(result)
+    elif n:
         rate = n / result.elapsed if result.elapsed > 0 else float("nan")
         click.echo(f"device {result.device}, batch {result.batch}, {n} runs in "
                    f"{result.elapsed:.1f} s ({rate:.2f} runs/s); engine waited "
@@ -220,7 +246,7 @@ def _export(cfg: StudyConfig, result, quiet: bool, caught: list[int]) -> None:
         click.echo(f"interrupted: {len(result.records)} of {len(cfg.run_ids)} runs finished",
                    err=True)
         if cfg.out is not None:
-            click.echo(f"resume with: kcbatch run --resume {cfg.out}", err=True)
+            click.echo(f"resume with: {resume_command(cfg.out, spec)}", err=True)
         sys.exit(EXIT_SIGNAL.get(signum, 130))
     if caught:
         # The signal came after the last batch (e.g. during the exports), which
@@ -228,3 +254,17 @@ def _export(cfg: StudyConfig, result, quiet: bool, caught: list[int]) -> None:
         click.echo(f"{signal.Signals(caught[0]).name} received after the last batch: the "
                    f"study is complete and its exports are written", err=True)
         sys.exit(EXIT_SIGNAL.get(caught[0], 130))
+
+
+def _echo_cluster(result) -> None:
+    """The timing lines of a study run on Dask: the whole, then each worker."""
+    n = result.computed
+    rate = n / result.elapsed if result.elapsed > 0 else float("nan")
+    click.echo(f"scheduler {result.scheduler}: {len(result.workers)} workers, device "
+               f"{result.device}, batch {result.batch}, {n} runs in {result.elapsed:.1f} s "
+               f"({rate:.2f} runs/s); engine {result.engine_seconds:.1f} s, generation "
+               f"{result.times.generate:.1f} s, summed over the workers")
+    for address, w in sorted(result.workers.items()):
+        click.echo(f"  worker {address} ({w['device']}): {w['runs']} runs in {w['batches']} "
+                   f"batches, engine {w['engine_seconds']:.1f} s, generation "
+                   f"{w['generate_seconds']:.1f} s")
