@@ -28,8 +28,9 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = {"kcbatch": ROOT / "kcbatch", "kcbatch.kernels": ROOT / "kernels"}
 # Packages that code outside them may import only as a whole (their __init__).
 SEALED = ("kcbatch.engines",)
-# Imported only inside functions, so that ``import kcbatch`` stays GPU-free.
-LAZY = ("cupy", "cupyx", "cupy_backends")
+# Imported only inside functions, so that ``import kcbatch`` stays GPU-free and
+# Dask-free (the dask extra is optional).
+LAZY = ("cupy", "cupyx", "cupy_backends", "dask", "distributed", "dask_cuda")
 
 
 @dataclass(frozen=True)

@@ -205,6 +205,11 @@ def test_clustered_resume_of_a_single_process_start(cluster3, reference, tmp_pat
     info = json.loads((out / "summary.json").read_text())
     assert info["scheduler"] == cluster3.address
     assert sum(w["runs"] for w in info["workers"].values()) == 10
+    # docs/outputs.md documents the fields a clustered session adds
+    text = (Path(__file__).parent.parent / "docs" / "outputs.md").read_text("utf-8")
+    added = {"scheduler", "workers"} | {f"workers.<address>.{k}" for w in
+                                        info["workers"].values() for k in w}
+    assert {f"`{f}`" for f in added if f"`{f}`" not in text} == set()
 
 
 def test_worker_without_the_device_is_named(cluster3):
