@@ -61,7 +61,7 @@ def _interleaved(single, clustered, rounds: int, session):
     CPU seconds: this process's (all threads), plus, for the cluster, every
     worker process's (the scheduler and nannies of a LocalCluster live here)."""
     def worker_cpu() -> float:
-        return sum(session.client.run(time.process_time).values())
+        return sum(session.client.run(time.process_time).values()) if session else 0.0
 
     def measured(fn, on_cluster):
         c0, w0 = time.process_time(), worker_cpu() if on_cluster else 0.0
@@ -74,6 +74,16 @@ def _interleaved(single, clustered, rounds: int, session):
         best_s = min(best_s, measured(single, False), key=lambda x: x[1])
         best_c = min(best_c, measured(clustered, True), key=lambda x: x[1])
     return best_s, best_c
+
+
+def _one_thread(cfg: StudyConfig):
+    import numba
+    before = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        return run_study(cfg)
+    finally:
+        numba.set_num_threads(before)
 
 
 def _outside_engine(result) -> float:
@@ -127,7 +137,12 @@ def test_bench_local2_vs_one_process(benchmark):
         ctx.__exit__(None, None, None)
     assert [r.kc for r in clustered.records] == [r.kc for r in single.records]
     ratio = t_single / t_cluster
+    # One numba thread, as in each worker: the engine's own scaling left out,
+    # so that what differs is the cluster (processes, scheduler, transfers).
+    (_, t_one, cpu_one), _ = _interleaved(lambda: _one_thread(SMALL), lambda: None, 1, None)
     load = os.getloadavg()[0]
+    benchmark.extra_info.update(single_1thread_s=round(t_one, 3),
+                                cpu_s_single_1thread=round(cpu_one, 3))
     benchmark.extra_info.update(runs=SMALL.runs, batch=SMALL.batch, nodes=SMALL.nodes,
                                 k_num=SMALL.k_num, single_s=round(t_single, 3),
                                 local2_s=round(t_cluster, 3), speedup=round(ratio, 3),
@@ -138,6 +153,8 @@ def test_bench_local2_vs_one_process(benchmark):
           f"{SMALL.batch}; best of 2, interleaved; load average {load:.1f}): one process "
           f"{t_single:.2f} s, local:2 {t_cluster:.2f} s -> speed-up {ratio:.2f}x; CPU "
           f"{cpu_single:.2f} s vs {cpu_cluster:.2f} s (ratio {cpu_cluster / cpu_single:.2f}); "
+          f"one process with 1 numba thread {t_one:.2f} s, CPU {cpu_one:.2f} s (local:2 / that: "
+          f"CPU {cpu_cluster / cpu_one:.2f}, wall speed-up {t_one / t_cluster:.2f}x); "
           f"cluster start + warm-up {start:.1f} s")
 
 

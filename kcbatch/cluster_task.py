@@ -23,6 +23,7 @@ import numpy as np
 from ._version import __version__
 from .config import ConfigError, StudyConfig
 from .engines import EngineUnavailable, get_engine, resolve_device
+from .graphs.io import GraphFileError
 from .memory import fit_batch
 from .pipeline import make_batch
 from .records import RunRecord
@@ -39,7 +40,8 @@ _ENGINE_LOCK = threading.Lock()
 class WorkerProblem:
     """Why a worker could not run the study: ``kind`` "device" (the engine's
     EngineUnavailable message), "config" (ConfigError's param/value/allowed)
-    or "version" (its kcbatch differs from the client's)."""
+    "version" (its kcbatch differs from the client's) or "input" (it cannot read
+    the study's network files)."""
 
     worker: str
     kind: str
@@ -118,13 +120,39 @@ def compute_batch(cfg: StudyConfig, runs: list[int]) -> BatchOutcome | WorkerPro
     if isinstance(found, WorkerProblem):
         return found
     device, engine, _ = found
-    # As in run_study: an overflow shows as a failed run, not as a warning in the worker's log.
-    with np.errstate(all="ignore"):
-        item = make_batch(runs, cfg)
+    try:
+        # As in run_study: an overflow shows as a failed run, not as a warning in the log.
+        with np.errstate(all="ignore"):
+            records, seconds, generated = records_for(engine, cfg, list(runs))
+    except (GraphFileError, OSError) as exc:  # e.g. --graphs not on this machine's disk
+        return WorkerProblem(worker, "input", f"{type(exc).__name__}: {exc}")
+    return BatchOutcome(list(runs), records, worker, device, seconds, generated)
+
+
+def _is_oom(exc: BaseException) -> bool:
+    return isinstance(exc, MemoryError) or type(exc).__name__ == "OutOfMemoryError"
+
+
+def records_for(engine, cfg: StudyConfig,
+                runs: list[int]) -> tuple[list[RunRecord], float, float]:
+    """(records, engine seconds, generation seconds) of ``runs``; a batch that
+    does not fit the device's memory is split in halves (a run's records do not
+    depend on the batch it is in), as run_study halves its batch."""
+    item = make_batch(runs, cfg)
+    try:
         with _ENGINE_LOCK:
             records, seconds = compute_records(engine, item, cfg)
-    return BatchOutcome(list(runs), records, worker, device, seconds, item.gen_seconds)
+        return records, seconds, item.gen_seconds
+    except Exception as exc:
+        if not _is_oom(exc) or len(runs) == 1:
+            raise
+    generated = item.gen_seconds
+    del item
+    engine.release_memory()
+    half = len(runs) // 2
+    a, b = records_for(engine, cfg, runs[:half]), records_for(engine, cfg, runs[half:])
+    return a[0] + b[0], a[1] + b[1], generated + a[2] + b[2]
 
 
 __all__ = ["BatchOutcome", "WorkerPlan", "WorkerProblem", "compute_batch", "probe",
-           "worker_name"]
+           "records_for", "worker_name"]

@@ -37,9 +37,10 @@ def longest_steps(cfg: StudyConfig) -> int:
 
 
 def choose_batch(cfg: StudyConfig, engine: Engine, pending: int) -> int:
-    """Batch size (the work unit's size, chosen where the engine runs): the configured one, or for ``auto`` the engine's choice (on a
-    GPU the largest that fits its share of free memory), never more than the
-    runs left or the engine's limit."""
+    """Batch size (the work unit's size, chosen where the engine runs): the
+    configured one, or for ``auto`` the engine's choice (on a GPU the largest
+    that fits its share of free memory), never more than the runs left or the
+    engine's limit."""
     limit = engine.batch_limit(cfg)
     wanted = engine.auto_batch(cfg) if cfg.batch == "auto" else int(cfg.batch)
     return max(1, min(wanted, pending, limit))

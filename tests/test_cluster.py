@@ -224,6 +224,7 @@ def test_worker_without_the_device_is_named(cluster3):
     assert why_unavailable("gpu") in msg
 
 
+@pytest.mark.slow
 def test_killed_worker_costs_only_time(reference, tmp_path):
     """A worker process SIGKILLed while it integrates a batch: Dask reruns the
     batch elsewhere; nothing is lost or written twice."""
@@ -349,3 +350,16 @@ def test_local_cuda_same_records_as_one_gpu(tmp_path):
     result = run_study(cfg, scheduler="local-cuda")
     assert_same_records(result.records, want)
     assert {w["device"] for w in result.workers.values()} == {"gpu"}
+
+
+def test_a_batch_too_big_for_the_device_is_split_on_the_worker(reference):
+    """Out of memory on a worker: its batch is computed in halves there, with the
+    same records (run_study halves its batch in one process)."""
+    from kcbatch.cluster_task import records_for
+    from kcbatch.engines import get_engine
+    from helpers import FaultyEngine
+    engine = FaultyEngine(get_engine("cpu"), exc=lambda: MemoryError("device full"),
+                          fail_on=lambda call, batch: batch.n_networks > 1)
+    records, _, _ = records_for(engine, StudyConfig(**STUDY), [3, 4, 5])
+    assert_same_records(records, reference[3:6])
+    assert engine.sizes == [3, 1, 2, 1, 1]
