@@ -118,7 +118,10 @@ def _start(spec: SchedulerSpec, timeout: float):
     """(client, cluster or None) for ``spec``; ClusterError when it cannot connect."""
     from distributed import Client, LocalCluster
 
-    quiet = {"dashboard_address": None, "silence_logs": logging.ERROR}
+    # No dashboard; the scheduler's HTTP endpoints (health, metrics) on a free
+    # port, not 8787, so that studies started side by side do not warn.
+    quiet = {"dashboard_address": None, "silence_logs": logging.ERROR,
+             "scheduler_kwargs": {"dashboard_address": ":0"}}
     if spec.kind == "local":
         cluster = LocalCluster(n_workers=spec.workers, threads_per_worker=1, processes=True,
                                env=local_worker_env(spec.workers), **quiet)
