@@ -186,6 +186,25 @@ class CupyBackend:
         fn = mod.get_function(spec.symbol(real))
         fn((math.ceil(n_threads / BLOCK),), (BLOCK,), tuple(args))
 
+    def shared_limit(self) -> int:
+        """The device's opt-in dynamic shared memory per block (227 KB on an H100)."""
+        return _shared_optin(self.xp.cuda.Device().id)
+
+    def launch_blocks(self, spec: KernelSpec, real: str, grid: int, block: int,
+                      shared_bytes: int, args: list) -> None:
+        mod = _module(self.xp.cuda.Device().id, self.fast_math)
+        fn = mod.get_function(spec.symbol(real))
+        # Beyond 48 KB a kernel must opt in to its dynamic shared size.
+        if fn.max_dynamic_shared_size_bytes < shared_bytes:
+            fn.max_dynamic_shared_size_bytes = shared_bytes
+        fn((grid,), (block,), tuple(args), shared_mem=shared_bytes)
+
+
+@functools.lru_cache(maxsize=None)
+def _shared_optin(device_id: int) -> int:
+    props = cupy().cuda.runtime.getDeviceProperties(device_id)
+    return int(props.get("sharedMemPerBlockOptin", props["sharedMemPerBlock"]))
+
 
 class GpuEngine(BackendEngine):
     """Integrates batches on the current CUDA device with CuPy RawKernels."""

@@ -136,11 +136,21 @@ def prepare(batch: Batch, split: int = DEFAULT_SPLIT) -> SharedInputs:
         max_chunks=int(np.diff(chunk_offset).max()) if sizes.size else 0)
 
 
+def batch_misfit(batch: Batch, limit: int, split: int = DEFAULT_SPLIT,
+                 block: int | None = None) -> str | None:
+    """None when every network of ``batch`` fits one block of ``limit`` shared
+    bytes, else why not (:func:`misfit`'s line for the largest network)."""
+    inp = prepare(batch, split)
+    return misfit(inp.max_nodes, inp.max_nnz, inp.max_chunks, np.dtype(batch.dtype).itemsize,
+                  limit, block)
+
+
 def integrate_shared(backend, batch: Batch, spec: IntegrationSpec, *, limit: int,
                      block: int | None = None, split: int = DEFAULT_SPLIT) -> np.ndarray:
     """Samples ``[B, nK, spec.n_samples]`` float64 (host array) from one
-    ``integrate_shared`` launch. Raises ValueError (the :func:`misfit` line)
-    when a network of the batch does not fit ``limit`` bytes per block."""
+    ``integrate_shared`` launch of ``block`` threads per (network, K)
+    (default: :func:`default_block`). Raises ValueError (the :func:`misfit`
+    line) when a network of the batch does not fit ``limit`` bytes per block."""
     xp = backend.xp
     inp = prepare(batch, split)
     block = default_block(inp.max_nodes, str(batch.dtype)) if block is None else block

@@ -21,6 +21,7 @@ import numpy as np
 
 from .base import BackendEngine
 from .launch import BLOCK, KernelSpec
+from .shared import H100_SHARED_BYTES
 from .source import sim_launcher_name, sim_source, source_digest
 
 CXX_FLAGS = ("-O2", "-std=c++17", "-fopenmp", "-shared", "-fPIC", "-fno-fast-math",
@@ -96,6 +97,10 @@ class SimBackend:
         fn = self._fn(spec, real if spec.templated else "float64")
         conv = [a.ctypes.data if isinstance(a, np.ndarray) else a.item() for a in args]
         fn(math.ceil(n_threads / BLOCK), BLOCK, *conv)
+
+    def shared_limit(self) -> int:
+        """The H100's opt-in limit: gpu-sim accepts what the target GPU would."""
+        return H100_SHARED_BYTES
 
     def launch_blocks(self, spec: KernelSpec, real: str, grid: int, block: int,
                       shared_bytes: int, args: list) -> None:
