@@ -248,8 +248,9 @@ template <> struct kc_shared_rows<float> {
 template <> struct kc_shared_rows<double> {
     enum { value = KC_SHARED_ROWS_DOUBLE, block = KC_SHARED_BLOCK_DOUBLE };
 };
-static_assert(KC_SHARED_ROWS_FLOAT <= 32 && KC_SHARED_ROWS_DOUBLE <= 32,
-              "integrate_shared keeps one bit per own row in a 32-bit mask");
+#if KC_SHARED_ROWS_FLOAT > 32 || KC_SHARED_ROWS_DOUBLE > 32
+#error "integrate_shared keeps one bit per own row in a 32-bit mask"
+#endif
 
 #ifndef KC_HAVE_TID
 // threadIdx.x through volatile asm, re-read at every RK4 stage: ptxas cannot

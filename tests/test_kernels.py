@@ -15,7 +15,7 @@ import pytest
 
 from kcbatch.engines import source as kernel_source
 from kcbatch.engines import why_unavailable
-from kcbatch.engines.launch import KERNELS, launch_rk4_stage, name_expressions
+from kcbatch.engines.launch import KERNELS, SHARED_MAX_BLOCK, launch_rk4_stage, name_expressions
 from kcbatch.engines.nvrtc_check import ARCHS, compile_kernels, format_report, nvrtc_unavailable_reason
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,9 +41,14 @@ def test_every_kernel_compiles_with_nvrtc(arch, fast_math):
     assert sorted(k.kernel for k in res.kernels) == sorted(name_expressions())
     assert not res.warnings, res.warnings
     for k in res.kernels:
-        # Spills would put the gather loop's accumulators in local memory.
+        # Spills would put the gather loop's accumulators (and integrate_shared's
+        # per-row state) in local memory.
         assert k.spill_stores == 0 and k.spill_loads == 0, k
-        assert 0 < k.registers <= 64, k
+        # integrate_shared's block may reach its __launch_bounds__: 64 K registers
+        # per block; the 1-D kernels keep to 64 per thread for occupancy.
+        most = (65536 // SHARED_MAX_BLOCK["float32" if "<float>" in k.kernel else "float64"]
+                if k.kernel.startswith("integrate_shared") else 64)
+        assert 0 < k.registers <= most, k
 
 
 def test_sources_change_with_every_file_and_option(monkeypatch):
@@ -68,7 +73,9 @@ def test_sim_launchers_cover_every_kernel():
     src = kernel_source.sim_source()
     for spec in KERNELS:
         for real in (("float32", "float64") if spec.templated else ("float64",)):
-            assert f'extern "C" void {kernel_source.sim_launcher_name(spec.name, real)}(' in src
+            # block-level kernels report whether OpenMP made a whole team
+            ret = "int" if spec.block_level else "void"
+            assert f'extern "C" {ret} {kernel_source.sim_launcher_name(spec.name, real)}(' in src
 
 
 def _stage_args(rows=6, n_k=3, b=2, real="float32"):
