@@ -17,6 +17,7 @@ from kcbatch.engines import source as kernel_source
 from kcbatch.engines import why_unavailable
 from kcbatch.engines.launch import KERNELS, SHARED_MAX_BLOCK, launch_rk4_stage, name_expressions
 from kcbatch.engines.nvrtc_check import ARCHS, compile_kernels, format_report, nvrtc_unavailable_reason
+from kcbatch.engines.shared import H100_SHARED_BYTES
 
 ROOT = Path(__file__).resolve().parent.parent
 NVRTC_WHY = nvrtc_unavailable_reason()
@@ -40,6 +41,12 @@ def test_every_kernel_compiles_with_nvrtc(arch, fast_math):
         pytest.skip(f"NVRTC {nvrtc_version()} returned no ptxas report for this compile")
     assert sorted(k.kernel for k in res.kernels) == sorted(name_expressions())
     assert not res.warnings, res.warnings
+    # integrate_shared's shared memory is all dynamic: the report adds the
+    # default network's bytes, within an H100 block in float32.
+    shared = {k.kernel: k for k in res.kernels if k.kernel.startswith("integrate_shared")}
+    assert shared and all(k.static_smem == 0 for k in shared.values())
+    line = next(ln for ln in format_report([res]).splitlines() if "integrate_shared<float>" in ln)
+    assert 0 < int(line.split()[-1]) <= H100_SHARED_BYTES, line
     for k in res.kernels:
         # Spills would put the gather loop's accumulators (and integrate_shared's
         # per-row state) in local memory.
