@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import reference
-from helpers import assert_usage_error, device_unusable, invoke
+from helpers import assert_usage_error, device_params, device_unusable, invoke
 
 from kcbatch.api import _pack_inputs
 from kcbatch.config import PROTOCOL_FIELDS, ConfigError, IntegrationSpec, StudyConfig
@@ -196,52 +196,74 @@ def test_auto_runs_global_until_shared_is_measured_faster(monkeypatch):
         get_engine("gpu-sim", kernel="shared").strategy(big)
 
 
-# ---------------------------------------------------------------- gpu-sim: the kernel runs
+# ---------------------------------------------------------------- the kernel runs
+# On gpu-sim (slow, one OpenMP team per block) and, with ``pytest -m gpu``
+# (bench/gpu_check), on a real GPU.
 
 DT, N_TR, N_ME, EVERY = 0.05, 6, 8, 3
 SPEC = IntegrationSpec(dt=DT, n_transient=N_TR, n_measure=N_ME, sample_every=EVERY)
 K = np.array([0.0, 1.5, 4.0])
+KERNEL_DEVICES = device_params(("gpu-sim", "gpu"))
+# shared == global with split off: identical float32 arithmetic under g++
+# (-ffp-contract=off); NVRTC may contract the two kernels' expressions into
+# FMAs differently.
+SAME_TOL = {"gpu-sim": 1e-12, "gpu": 1e-5}
 
 
-def _sim_shared(batch, **kw):
-    engine = get_engine("gpu-sim", kernel="shared")
-    return integrate_shared(engine._engine.backend, batch, SPEC, limit=H100_SHARED_BYTES, **kw)
+def _shared(device, batch, spec=SPEC, **kw):
+    engine = get_engine(device, kernel="shared")
+    return integrate_shared(engine._engine.backend, batch, spec, limit=engine.shared_limit(),
+                            **kw)
 
 
-def _sim_global(batch):
-    return get_engine("gpu-sim", kernel="global").integrate(batch, SPEC)
+def _global(device, batch, spec=SPEC):
+    return get_engine(device, kernel="global").integrate(batch, spec)
 
 
-@pytest.mark.slow
-@needs_sim
+@pytest.mark.parametrize("device", KERNEL_DEVICES)
 @pytest.mark.parametrize("precision,tol", [("float32", 2e-5), ("float64", 1e-11)])
 @pytest.mark.parametrize("block,split", [(32, 8), (64, 1000), (96, 4)])
-def test_shared_matches_the_float64_reference(precision, tol, block, split):
-    # 150 + 130 rows over 32..96 threads: several rows per thread; the star's
-    # hub (degree 149 > block) is split across threads unless split=1000.
-    graphs = [_star_plus_ba(150, 3), barabasi_albert(130, 3, 4)]
+def test_shared_matches_the_float64_reference(device, precision, tol, block, split):
+    # 300 + 130 rows over 32..96 threads: up to 10 rows per thread (the float
+    # maximum at block 32); the star's hub (degree 299 > block) is split across
+    # threads unless split=1000.
+    graphs = [_star_plus_ba(300, 3), barabasi_albert(130, 3, 4)]
     batch, omega, theta0 = _inputs(graphs, 5, K, precision)
-    got = _sim_shared(batch, block=block, split=split)
+    if precision == "float64" and block == 32:
+        block = 64  # 300 rows take 5 double rows per thread at most 8
+    got = _shared(device, batch, block=block, split=split)
     assert got.shape == (2, len(K), -(-N_ME // EVERY)) and np.all(np.isfinite(got))
     for b, g in enumerate(graphs):
         want = reference.reference_samples(g, omega[b], theta0[b], K, DT, N_TR, N_ME, EVERY)
         assert np.max(np.abs(got[b] - want)) <= tol
 
 
-@pytest.mark.slow
-@needs_sim
-def test_shared_equals_global_within_float32_rounding():
+@pytest.mark.parametrize("device", KERNEL_DEVICES)
+def test_shared_equals_global_within_float32_rounding(device):
     graphs = [_star_plus_ba(120, 6), barabasi_albert(200, 3, 7)]
     batch, _, _ = _inputs(graphs, 8, K)
-    glob = _sim_global(batch)
+    glob = _global(device, batch)
     # split off: every row summed by its owner in edge order, like rk4_stage: the
     # same float32 states; only r's double sum runs in another order.
-    assert np.max(np.abs(_sim_shared(batch, block=64, split=10**6) - glob)) <= 1e-12
+    assert np.max(np.abs(_shared(device, batch, block=64, split=10**6) - glob)) \
+        <= SAME_TOL[device]
     # split on: hub sums in another float32 order
-    split = _sim_shared(batch, block=32, split=16)
+    split = _shared(device, batch, block=32, split=16)
     assert 0 < np.max(np.abs(split - glob)) <= 1e-5
     # the block size moves nothing but the order of r's double sum
-    assert np.max(np.abs(_sim_shared(batch, block=128, split=16) - split)) <= 1e-12
+    assert np.max(np.abs(_shared(device, batch, block=128, split=16) - split)) <= 1e-12
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(device_unusable("gpu") is not None, reason=str(device_unusable("gpu")))
+def test_gpu_shared_on_default_networks_matches_global():
+    """Two default-size networks (N = 10^4: 1024 threads x 10 rows, 218 KB of
+    shared memory per block, hubs split) on the real device."""
+    graphs = [barabasi_albert(10_000, 3, s) for s in (1, 2)]
+    batch, _, _ = _inputs(graphs, 3, np.linspace(0.0, 5.0, 6))
+    spec = IntegrationSpec(dt=0.05, n_transient=20, n_measure=20, sample_every=10)
+    assert get_engine("gpu", kernel="shared").strategy(batch) == "shared"
+    assert np.max(np.abs(_shared("gpu", batch, spec) - _global("gpu", batch, spec))) <= 1e-4
 
 
 @pytest.mark.slow
