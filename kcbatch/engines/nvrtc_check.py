@@ -139,13 +139,26 @@ def format_report(results: list[CompileResult]) -> str:
     return "\n".join(lines)
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+    import json
+    ap = argparse.ArgumentParser(description="NVRTC resource report of every kernel")
+    ap.add_argument("--arch", action="append", choices=ARCHS,
+                    help="compile for this architecture only (repeatable; default: all)")
+    ap.add_argument("--json", help="also write the figures as JSON to this file")
+    args = ap.parse_args(argv)
     reason = nvrtc_unavailable_reason()
     if reason:
         print(reason, file=sys.stderr)
         return 1
-    results = [compile_kernels(a, fast_math=f) for a in ARCHS for f in (False, True)]
+    results = [compile_kernels(a, fast_math=f) for a in (args.arch or ARCHS)
+               for f in (False, True)]
     print(format_report(results))
+    if args.json:
+        rows = [dict(vars(k), fast_math=r.fast_math) for r in results for k in r.kernels]
+        with open(args.json, "w", encoding="utf-8") as fh:
+            json.dump({"nvrtc": ".".join(map(str, nvrtc_version())), "kernels": rows,
+                       "default_dynamic_shared": default_dynamic_shared()}, fh, indent=1)
     return 0
 
 
