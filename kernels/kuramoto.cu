@@ -265,22 +265,39 @@ __device__ __forceinline__ int kc_tid() {
 
 __device__ __forceinline__ unsigned kc_align16(unsigned x) { return (x + 15u) & ~15u; }
 
-// The RK4 bookkeeping of rk4_stage, with the same operations in the same order.
+// Out-of-line helpers: inlined into each of a thread's unrolled rows (and
+// twice, for the gather and the publish phase) they made NVRTC take ~30 s for
+// this kernel against ~1.5 s for all the others; as calls, ~4 s per
+// instantiation. They run once per row and stage (sincos), per step
+// (wrap) or for hub rows only (chunk sums); the per-edge gather stays inline.
+template <typename T>
+__device__ __noinline__ void kc_sincos_call(T x, T* s, T* c) { kc_sincos(x, s, c); }
+
+template <typename T>
+__device__ __noinline__ T kc_wrap_call(T t) { return kc_wrap<T>(t); }
+
+template <typename V>
+__device__ __noinline__ V kc_chunk_sum(const V* part, int c0, int c1) {
+    V sum;
+    sum.x = 0;
+    sum.y = 0;
+    for (int c = c0; c < c1; ++c) {
+        sum.x += part[c].x;
+        sum.y += part[c].y;
+    }
+    return sum;
+}
+
+// The RK4 bookkeeping of rk4_stage, the same operations in the same order:
+// stage 0 acc = f, stages 1-2 acc += 2 f, point th + (dt/2) f (stage 2: dt f);
+// stage 3 th = wrap(th + dt/6 (acc + f)).
 template <typename T>
 __device__ __forceinline__ T kc_rk4_point(int stage, T f, T& th, T& acc, T dt) {
-    if (stage == 0) {
-        acc = f;
-        return th + (T)0.5 * dt * f;
+    if (stage < 3) {
+        acc = stage == 0 ? f : acc + (T)2 * f;
+        return th + (stage == 2 ? dt : (T)0.5 * dt) * f;
     }
-    if (stage == 1) {
-        acc += (T)2 * f;
-        return th + (T)0.5 * dt * f;
-    }
-    if (stage == 2) {
-        acc += (T)2 * f;
-        return th + dt * f;
-    }
-    th = kc_wrap<T>(th + dt / (T)6 * (acc + f));
+    th = kc_wrap_call<T>(th + dt / (T)6 * (acc + f));
     return th;
 }
 
@@ -344,7 +361,7 @@ integrate_shared(const int* __restrict__ row_edges,                // [R, 2] edg
         if (r < n) {
             th[j] = theta0[r0 + r];
             V v;
-            kc_sincos(th[j], &v.x, &v.y);
+            kc_sincos_call<T>(th[j], &v.x, &v.y);
             sc[r] = v;
             const int2 rc = row_ch[r];
             if (rc.y > rc.x) split_rows |= 1u << j;
@@ -396,15 +413,12 @@ integrate_shared(const int* __restrict__ row_edges,                // [R, 2] edg
                     V own = sc[r];
                     if (split_rows >> j & 1u) {
                         const int2 rc = row_ch[r];
-                        T ss = (T)0, cc = (T)0;
-                        for (int c = rc.x; c < rc.y; ++c) {
-                            ss += part[c].x;
-                            cc += part[c].y;
-                        }
+                        const V sum = kc_chunk_sum<V>(part, rc.x, rc.y);
+                        const T ss = sum.x, cc = sum.y;
                         const T f = om[r] + kk * w[r] * (own.y * ss - own.x * cc);
                         pt[j] = kc_rk4_point<T>(stage, f, th[j], acc[j], dt);
                     }
-                    kc_sincos(pt[j], &own.x, &own.y);
+                    kc_sincos_call<T>(pt[j], &own.x, &own.y);
                     sc[r] = own;
                 }
             }

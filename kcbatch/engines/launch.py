@@ -146,10 +146,13 @@ INTEGRATE_SHARED = KernelSpec("integrate_shared", (
 KERNELS = (INIT_STATE, RK4_STAGE, SAMPLE_PARTIAL, SAMPLE_FINALIZE, INTEGRATE_SHARED)
 
 
-def name_expressions() -> list[str]:
-    """Every kernel instantiation, for ``RawModule(name_expressions=...)``."""
+def name_expressions(block_level: bool | None = None) -> list[str]:
+    """Every kernel instantiation, for ``RawModule(name_expressions=...)``;
+    only the block-level ones (True) or only the others (False)."""
     out: list[str] = []
     for spec in KERNELS:
+        if block_level is not None and spec.block_level != block_level:
+            continue
         for real in (REAL_C if spec.templated else ("float32",)):
             sym = spec.symbol(real)
             if sym not in out:
