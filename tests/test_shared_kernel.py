@@ -250,6 +250,8 @@ def test_shared_equals_global_within_float32_rounding(device):
     # split on: hub sums in another float32 order
     split = _shared(device, batch, block=32, split=16)
     assert 0 < np.max(np.abs(split - glob)) <= 1e-5
+    # barriers and a fixed reduction tree: the same bits whatever the schedule
+    np.testing.assert_array_equal(_shared(device, batch, block=32, split=16), split)
     # the block size moves nothing but the order of r's double sum
     assert np.max(np.abs(_shared(device, batch, block=128, split=16) - split)) <= 1e-12
 
