@@ -205,9 +205,8 @@ __global__ void sample_finalize(const double* __restrict__ partial,         // [
 //
 // Load balance: a row of degree > split (a BA hub: ~300 against a mean of 6)
 // is cut by the host into chunks of at most `split` edges (chunk_edges; the
-// row's chunks are row_chunks[r]), and
-// the block's threads take the chunks round-robin before their own light
-// rows; after a barrier the hub's owner adds its chunks' partial sums in chunk
+// row's chunks are row_chunks[r]), and the block's threads take the chunks
+// round-robin before their own light rows; after a barrier the hub's owner adds its chunks' partial sums in chunk
 // order. split >= the largest degree turns splitting off: every row is summed
 // by its owner in edge order, exactly as rk4_stage does. Row and chunk edge
 // ranges are local to the network (32-bit); row_edges replaces the 64-bit
@@ -218,7 +217,7 @@ __global__ void sample_finalize(const double* __restrict__ partial,         // [
 // are a fixed-shape tree reduction in double over the threads, so the result
 // never depends on scheduling.
 //
-// Shared layout (kc_shared_layout; the host's copy is shared_bytes in
+// Shared layout (the host computes the same bytes in shared_bytes,
 // kcbatch/engines/shared.py): sc [n] T2 | red [blockDim] double2 |
 // part [chunks] T2 | idx [nnz] uint16, each part starting 16-byte aligned.
 
