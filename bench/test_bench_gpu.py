@@ -1,25 +1,47 @@
-"""GPU benchmarks (pytest-benchmark): the kernel engine vs the original algorithm.
+"""GPU benchmarks (pytest-benchmark): both kernel strategies vs the original algorithm.
 
 Run through ``bench/gpu_check``; skipped without a usable GPU. Every timed call
 ends with a host sync (the engine copies its samples back; the baseline calls
 ``.get()``), and each benchmark is warmed up first (compile, allocator).
+
+``KCBATCH_BENCH_DEVICE=gpu-sim`` (``bench/gpu_check --device gpu-sim``) runs
+the engine benchmarks on gpu-sim at ``KCBATCH_BENCH_NODES`` nodes with
+``KCBATCH_BENCH_STEPS`` steps, to exercise this file without a GPU; its
+figures say nothing about GPU speed.
 """
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
+import os
+
 from kcbatch.batch import pack
-from kcbatch.config import StudyConfig
+from kcbatch.config import IntegrationSpec, StudyConfig
 from kcbatch.engines import get_engine, why_unavailable
 from kcbatch.graphs import barabasi_albert
 from kcbatch.seeding import run_inputs
 
-_REASON = why_unavailable("gpu")
+DEVICE = os.environ.get("KCBATCH_BENCH_DEVICE", "gpu")
+_REASON = why_unavailable(DEVICE)
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(_REASON is not None, reason=f"{_REASON}")]
+ON_GPU = DEVICE == "gpu"
+needs_cupy = pytest.mark.skipif(not ON_GPU, reason="the baseline and copy need CuPy on a GPU")
 
-CFG = StudyConfig(seed=2026)  # the default study: N=1e4, m=3, 50 K, 100+100 steps
-BATCHES = (8, 32, 64, 128)
+if ON_GPU:
+    CFG = StudyConfig(seed=2026)  # the default study: N=1e4, m=3, 50 K, 100+100 steps
+    BATCHES = (8, 32, 64, 128)
+    SHARED_BATCHES = (32, 128)
+    SPLIT_BATCH = 64
+else:
+    _steps = int(os.environ.get("KCBATCH_BENCH_STEPS", "4"))
+    CFG = StudyConfig(seed=2026, nodes=int(os.environ.get("KCBATCH_BENCH_NODES", "200")),
+                      k_num=4, t_transient=_steps * 0.05 / 2, t_measure=_steps * 0.05 / 2,
+                      sample_every=1, device=DEVICE)
+    BATCHES = SHARED_BATCHES = (2,)
+    SPLIT_BATCH = 2
+# Hub splits compared: a warp (the default), half and double that, and off.
+SPLITS = (16, 32, 64, 10**9)
 BASELINE_K = (0.0, 2.5, 5.0)  # couplings timed for the baseline (cost does not depend on K)
 
 
@@ -30,18 +52,55 @@ def _batch(b: int, precision: str = "float32"):
                 precision)
 
 
+def _engine_bench(benchmark, engine, batch, spec: IntegrationSpec, group: str, rounds: int = 3,
+                  **extra) -> None:
+    engine.integrate(batch, spec)  # warm-up: compile + allocator
+    benchmark.extra_info.update(runs=batch.n_networks, nnz=batch.nnz, n_k=batch.n_k,
+                                rows=batch.n_rows, steps=spec.n_transient + spec.n_measure,
+                                itemsize=4, device=DEVICE, **extra)
+    benchmark.group = group
+    benchmark.pedantic(engine.integrate, args=(batch, spec), rounds=rounds, iterations=1)
+
+
 @pytest.mark.parametrize("b", BATCHES)
 def test_engine_default_study(benchmark, b):
-    engine = get_engine("gpu")
+    _engine_bench(benchmark, get_engine(DEVICE, kernel="global"), _batch(b), CFG.spec,
+                  "gpu-engine", kernel="global")
+
+
+@pytest.mark.parametrize("b", SHARED_BATCHES)
+def test_engine_default_study_shared(benchmark, b):
+    engine = get_engine(DEVICE, kernel="shared")
     batch = _batch(b)
-    spec = CFG.spec
-    engine.integrate(batch, spec)  # warm-up: compile + allocator
-    benchmark.extra_info.update(runs=b, nnz=batch.nnz, n_k=batch.n_k, rows=batch.n_rows,
-                                steps=spec.n_transient + spec.n_measure, itemsize=4)
-    benchmark.group = "gpu-engine"
-    benchmark.pedantic(engine.integrate, args=(batch, spec), rounds=3, iterations=1)
+    assert engine.strategy(batch) == "shared"
+    # 2 rounds: its speed is unmeasured, and gpu_check's time limit must hold
+    _engine_bench(benchmark, engine, batch, CFG.spec, "gpu-engine-shared", rounds=2,
+                  kernel="shared")
 
 
+class _SplitEngine:
+    """integrate() = one integrate_shared launch with hub rows split at ``split``."""
+
+    def __init__(self, split: int):
+        from kcbatch.engines import shared
+        self._shared, self.split = shared, split
+        self._engine = get_engine(DEVICE, kernel="shared")
+
+    def integrate(self, batch, spec):
+        return self._shared.integrate_shared(self._engine._engine.backend, batch, spec,
+                                             limit=self._engine.shared_limit(),
+                                             split=self.split)
+
+
+@pytest.mark.parametrize("split", SPLITS)
+def test_shared_hub_split(benchmark, split):
+    """The load-balance choice: hub rows cut into chunks of ``split`` edges
+    summed by all threads of the block, against no split (10**9)."""
+    _engine_bench(benchmark, _SplitEngine(split), _batch(SPLIT_BATCH), CFG.spec,
+                  "gpu-shared-split", rounds=2, kernel="shared", split=split)
+
+
+@needs_cupy
 @pytest.mark.parametrize("fast_math", [True])
 def test_engine_default_study_fast_math(benchmark, fast_math):
     engine = get_engine("gpu", fast_math)
@@ -79,6 +138,7 @@ def original_algorithm_one_k(cp, sparse, A, deg, omega, theta0, k, spec):
     return float(cp.mean(cp.stack(rs)).get())
 
 
+@needs_cupy
 def test_original_algorithm_baseline(benchmark):
     import cupy as cp
     import cupyx.scipy.sparse as sparse
@@ -102,6 +162,7 @@ def test_original_algorithm_baseline(benchmark):
     benchmark.pedantic(run_ks, rounds=2, iterations=1)
 
 
+@needs_cupy
 def test_device_copy_bandwidth(benchmark):
     """Device-to-device copy (bytes read + written), the roofline reference."""
     import cupy as cp

@@ -6,7 +6,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .batch import pack
-from .config import PRECISIONS, ConfigError, IntegrationSpec, unstable_dt
+from .config import PRECISIONS, ConfigError, IntegrationSpec, check_kernel, unstable_dt
 from .converge import KcEstimates, check_options, estimate_kc
 from .coupling import COUPLINGS, max_weighted_degree
 from .engines import get_engine, resolve_device
@@ -40,7 +40,7 @@ def simulate(graphs: Sequence[Any], omega: Any, theta0: Any, k_values: Any, *,
              dt: float = 0.05, t_transient: float = 5.0, t_measure: float = 5.0,
              sample_every: int = 10, device: str = "auto", precision: str = "float32",
              fast_math: bool = False, return_samples: bool = False,
-             coupling: str = "degree") -> np.ndarray:
+             coupling: str = "degree", kernel: str = "auto") -> np.ndarray:
     """Time-averaged order parameter of each graph at each coupling.
 
     graphs: sequence of networkx graphs or CSR ``(indptr, indices)`` pairs.
@@ -49,6 +49,9 @@ def simulate(graphs: Sequence[Any], omega: Any, theta0: Any, k_values: Any, *,
     coupling: the weight w_i of ``dtheta_i/dt = omega_i + K w_i sum_j A_ij
       sin(theta_j - theta_i)``: ``degree`` (1/max(k_i, 1)), ``raw`` (1),
       ``mean-degree`` (1/<k> of the node's graph) or ``global`` (1/N).
+    kernel: the GPU kernels' strategy, ``auto``, ``global`` or ``shared``
+      (one block per graph and K with the graph in shared memory; not on the
+      CPU); the same numbers to float32 rounding.
     Returns ``r[G, nK]`` (float64); with ``return_samples=True`` the samples
     ``[G, nK, n_samples]`` instead (r is their mean).
 
@@ -59,12 +62,13 @@ def simulate(graphs: Sequence[Any], omega: Any, theta0: Any, k_values: Any, *,
         raise ConfigError("precision", precision, f"must be one of {', '.join(PRECISIONS)}")
     if not isinstance(coupling, str) or coupling not in COUPLINGS:
         raise ConfigError("coupling", coupling, f"must be one of {', '.join(COUPLINGS)}")
+    check_kernel(kernel, device)
     spec = IntegrationSpec.from_times(dt=dt, t_transient=t_transient, t_measure=t_measure,
                                       sample_every=sample_every)
     batch, k_values = _pack_inputs(graphs, omega, theta0, k_values, precision, coupling)
     _check_stable(batch, k_values, spec.dt, coupling)
     concrete, _ = resolve_device(device)
-    samples = get_engine(concrete, fast_math).integrate(batch, spec)
+    samples = get_engine(concrete, fast_math, kernel).integrate(batch, spec)
     return samples if return_samples else samples.mean(axis=2)
 
 
@@ -73,11 +77,12 @@ def find_kc(graphs: Sequence[Any], omega: Any, theta0: Any, k_values: Any, *,
             t_transient: float | str = 5.0, t_measure: float = 5.0, sample_every: int = 10,
             refine: float | None = None, refine_points: int = 8, kc_tol: float = 0.01,
             t_max: float = 400.0, device: str = "auto", precision: str = "float32",
-            fast_math: bool = False) -> KcEstimates:
+            fast_math: bool = False, kernel: str = "auto") -> KcEstimates:
     """Kc of each graph: grid rule, interpolated, refined and chi-peak estimators.
 
     graphs, omega, theta0, k_values, coupling, dt, t_measure, sample_every,
-    device, precision, fast_math: as :func:`simulate` (k_values increasing).
+    device, precision, fast_math, kernel: as :func:`simulate` (k_values
+      increasing; the converged transients of ``"auto"`` run the global kernels).
     t_transient: a time (one measurement window after it, the original
       protocol) or ``"auto"``: windows at T = 5, 10, 20, ... up to ``t_max``,
       integrated continuously, until each graph's interpolated crossing moves by
@@ -93,6 +98,7 @@ def find_kc(graphs: Sequence[Any], omega: Any, theta0: Any, k_values: Any, *,
         raise ConfigError("precision", precision, f"must be one of {', '.join(PRECISIONS)}")
     if not isinstance(coupling, str) or coupling not in COUPLINGS:
         raise ConfigError("coupling", coupling, f"must be one of {', '.join(COUPLINGS)}")
+    check_kernel(kernel, device)
     spec = check_options(dt=dt, t_transient=t_transient, t_measure=t_measure,
                          sample_every=sample_every, threshold=threshold, refine=refine,
                          refine_points=refine_points, kc_tol=kc_tol, t_max=t_max)
@@ -101,7 +107,7 @@ def find_kc(graphs: Sequence[Any], omega: Any, theta0: Any, k_values: Any, *,
         raise ConfigError("k_values", _short(k_values), "must be finite and increasing")
     _check_stable(batch, k_values, spec.dt, coupling)
     concrete, _ = resolve_device(device)
-    return estimate_kc(get_engine(concrete, fast_math), batch, k_values, dt=spec.dt,
+    return estimate_kc(get_engine(concrete, fast_math, kernel), batch, k_values, dt=spec.dt,
                        t_transient=t_transient, t_measure=t_measure,
                        sample_every=sample_every, threshold=threshold, refine=refine,
                        refine_points=refine_points, kc_tol=kc_tol, t_max=t_max)

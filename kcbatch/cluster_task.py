@@ -89,7 +89,7 @@ def _device(cfg: StudyConfig, worker: str):
     """(device, engine, notice) on this worker, or a WorkerProblem."""
     try:
         device, notice = resolve_device(cfg.device)
-        return device, get_engine(device, cfg.fast_math), notice
+        return device, get_engine(device, cfg.fast_math, cfg.kernel), notice
     except EngineUnavailable as exc:
         return WorkerProblem(worker, "device", str(exc))
 

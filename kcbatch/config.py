@@ -26,6 +26,11 @@ from .seeding import OMEGA_DISTS
 # The one table of devices: concrete engines, and what ``device=`` accepts.
 DEVICES = ("gpu", "cpu", "gpu-sim")
 DEVICE_CHOICES = ("auto",) + DEVICES
+# The one table of GPU kernel strategies (``kernel=``; docs/design.md):
+# ``global`` one launch per RK4 stage over the batch in device memory,
+# ``shared`` one block per (network, K) with its network in shared memory,
+# ``auto`` the one measured faster where the network fits (today: global).
+KERNEL_CHOICES = ("auto", "global", "shared")
 # The one table of precisions: name -> numpy real type of the state.
 REAL_DTYPES = {"float32": np.float32, "float64": np.float64}
 PRECISIONS = tuple(REAL_DTYPES)
@@ -263,6 +268,7 @@ class StudyConfig:
     batch: int | str = 32
     producers: int = 1
     fast_math: bool = False
+    kernel: str = "auto"
     run_start: int = 0
     run_stop: int | None = None
     out: Path | None = None
@@ -308,6 +314,7 @@ class StudyConfig:
         _check_int("producers", self.producers, lo=1)
         if not isinstance(self.fast_math, bool):
             raise ConfigError("fast_math", self.fast_math, "must be true or false")
+        check_kernel(self.kernel, self.device)
         _check_int("run_start", self.run_start, lo=0)
         stop = self.runs if self.run_stop is None else self.run_stop
         _check_int("run_stop", stop, lo=1)
@@ -549,6 +556,17 @@ _REAL_FIELDS = ("ws_p", "gamma", "omega_mu", "omega_sigma", "k_min", "k_max", "d
                 "t_transient", "t_measure", "threshold", "kc_tol", "t_max", "refine")
 _INT_FIELDS = _INT_FIELDS + ("refine_points",)
 _DEFAULTS = {f.name: f.default for f in dataclasses.fields(StudyConfig)}
+
+
+def check_kernel(kernel: Any, device: str) -> None:
+    """ConfigError unless ``kernel`` is a strategy ``device`` can run: the
+    kernels run on gpu and gpu-sim; ``auto`` and ``global`` are fine anywhere
+    (the CPU engine has one algorithm), ``shared`` is not on the CPU."""
+    if not isinstance(kernel, str) or kernel not in KERNEL_CHOICES:
+        raise ConfigError("kernel", kernel, f"must be one of {', '.join(KERNEL_CHOICES)}")
+    if kernel == "shared" and device == "cpu":
+        raise ConfigError("kernel", kernel, "must be auto or global with device cpu (the "
+                          "shared-memory strategy is a GPU kernel: use device gpu or gpu-sim)")
 
 
 def _choice(name: str, value: Any, choices: tuple[str, ...]) -> None:

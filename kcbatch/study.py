@@ -14,7 +14,7 @@ import numpy as np
 
 from ._version import __version__
 from .config import ConfigError, StudyConfig
-from .engines import get_engine, resolve_device
+from .engines import get_engine, kernel_misfit, resolve_device
 from .estimate import cpu_fallback_notice
 from .graph_source import GraphSet, check_unchanged, listing, read_graph_set
 from .memory import fit_batch
@@ -191,7 +191,11 @@ def run_study(config: StudyConfig, *, resume: bool = False, progress: bool = Fal
     device, why = resolve_device(cfg.device)
     if why:
         notice(why)
-    engine = get_engine(device, cfg.fast_math)
+    engine = get_engine(device, cfg.fast_math, cfg.kernel)
+    misfit = kernel_misfit(engine, cfg)
+    if misfit is not None:
+        raise ConfigError("kernel", cfg.kernel, f"needs every network in one block's shared "
+                          f"memory, but {misfit}; use --kernel global or auto")
     batch_fit = fit_batch(cfg, engine, device, choose_batch(cfg, engine, len(cfg.run_ids)))
     held = _hold(cfg, resume)
     try:

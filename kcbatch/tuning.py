@@ -32,7 +32,7 @@ def tune(cfg: StudyConfig, sizes: Sequence[int] | None, steps: int) -> str:
     ``cfg`` (its runs at the recommended batch's runs/s; integration only, graph
     generation runs beside it)."""
     device, notice = resolve_device(cfg.device)
-    engine = get_engine(device, cfg.fast_math)
+    engine = get_engine(device, cfg.fast_math, cfg.kernel)
     if sizes is None:
         cap = choose_batch(cfg.replace(batch="auto"), engine, 1 << 20)
         sizes = [1 << i for i in range(16) if (1 << i) <= cap]

@@ -49,8 +49,8 @@ def _cu_declarations() -> dict[str, tuple[bool, list[tuple[str, str]]]]:
     from the ``__global__`` declarations of the .cu file."""
     text = re.sub(r"//[^\n]*", "", CU.read_text())
     out = {}
-    for m in re.finditer(r"(template\s*<\s*typename\s+T\s*>\s*)?__global__\s+void\s+(\w+)"
-                         r"\s*\(([^)]*)\)", text):
+    for m in re.finditer(r"(template\s*<\s*typename\s+T\s*>\s*)?__global__\s+void\s+"
+                         r"(?:__launch_bounds__\([^)]*\)\s*)?(\w+)\s*\(([^)]*)\)", text):
         params = []
         for p in m.group(3).split(","):
             p = " ".join(p.replace("__restrict__", " ").split())

@@ -5,8 +5,8 @@ from typing import Any
 
 import click
 
-from ..config import (AUTO_DT, DEVICE_CHOICES, MODEL_FIELDS, PRECISIONS, ConfigError,
-                     StudyConfig)
+from ..config import (AUTO_DT, DEVICE_CHOICES, KERNEL_CHOICES, MODEL_FIELDS, PRECISIONS,
+                     ConfigError, StudyConfig)
 from ..coupling import COUPLINGS
 from ..graphs.models import GRAPH_MODELS, USES_GAMMA, USES_WS_P
 from ..seeding import OMEGA_DISTS
@@ -81,6 +81,10 @@ _STUDY_OPTIONS = [
     ("--seed", "seed", int, "Study seed (drawn, printed and recorded if omitted).", "random"),
     ("--device", "device", click.Choice(DEVICE_CHOICES),
      "Engine: gpu, cpu, gpu-sim (kernels on the CPU, slow), or auto.", "auto"),
+    ("--kernel", "kernel", click.Choice(KERNEL_CHOICES),
+     "GPU kernel strategy: global (one launch per RK4 stage), shared (one block per "
+     "network and K, network in shared memory; gpu and gpu-sim only), or auto (global "
+     "until shared is measured faster).", "auto"),
     ("--precision", "precision", click.Choice(PRECISIONS), "Floating-point precision.",
      "float32"),
     ("--producers", "producers", int, "Graph-generating background threads.", "1"),
@@ -99,7 +103,7 @@ def _study_options(fn, only: tuple[str, ...] | None = None):
 # the K values, frequencies, threshold, seed and producers do not (the model
 # sets the edges; the coupling only what `--dt auto` picks).
 _TUNE_FIELDS = ("runs", "graphs", "nodes", "m", "graph", "ws_p", "gamma", "coupling", "k_num", "dt",
-                "t_transient", "t_measure", "sample_every", "device", "precision")
+                "t_transient", "t_measure", "sample_every", "device", "kernel", "precision")
 
 
 def _tune_options(fn):

@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import functools
 
-from ..config import DEVICE_CHOICES, DEVICES
+from ..config import DEVICE_CHOICES, DEVICES, check_kernel
 from .base import Engine, EngineUnavailable, Simulation, select_networks
 
 __all__ = ["DEVICES", "Engine", "EngineUnavailable", "GpuUnusable", "available", "get_engine",
-           "Simulation", "gpu_stack_lines", "nvrtc_unavailable_reason", "resolve_device",
-           "select_networks", "why_unavailable"]
+           "Simulation", "gpu_stack_lines", "kernel_misfit", "nvrtc_unavailable_reason",
+           "resolve_device", "select_networks", "why_unavailable"]
 
 
 class GpuUnusable(EngineUnavailable):
@@ -79,16 +79,29 @@ def resolve_device(device: str) -> tuple[str, str | None]:
     return "cpu", f"{problem.reason}; running on the CPU"
 
 
-def get_engine(device: str, fast_math: bool = False) -> Engine:
+def get_engine(device: str, fast_math: bool = False, kernel: str = "auto") -> Engine:
     """The engine for a concrete device (raises EngineUnavailable with the reason).
 
     ``fast_math`` selects the float32 trig intrinsic of the CUDA kernels (gpu,
-    gpu-sim); the CPU engine has one trig implementation and ignores it."""
-    return _engine(device, bool(fast_math) and device != "cpu")
+    gpu-sim); the CPU engine has one trig implementation and ignores it.
+    ``kernel`` (``config.KERNEL_CHOICES``) is the GPU kernels' strategy; on the
+    CPU ``auto`` and ``global`` mean its one algorithm and ``shared`` is a
+    ConfigError."""
+    check_kernel(kernel, device)
+    if device == "cpu":
+        kernel = "auto"
+    return _engine(device, bool(fast_math) and device != "cpu", kernel)
+
+
+def kernel_misfit(engine: Engine, cfg) -> str | None:
+    """With ``kernel = shared``: why ``cfg``'s networks cannot fit one block of
+    ``engine``'s device (before the exact check of every batch), else None."""
+    check = getattr(engine, "kernel_misfit", None)
+    return None if check is None else check(cfg)
 
 
 @functools.lru_cache(maxsize=None)
-def _engine(device: str, fast_math: bool) -> Engine:
+def _engine(device: str, fast_math: bool, kernel: str) -> Engine:
     reason = why_unavailable(device)
     if reason is not None:
         raise EngineUnavailable(f"device {device!r} is unusable: {reason}")
@@ -97,6 +110,6 @@ def _engine(device: str, fast_math: bool) -> Engine:
         return CpuEngine()
     if device == "gpu":
         from .cuda import GpuEngine
-        return GpuEngine(fast_math)
+        return GpuEngine(fast_math, kernel)
     from .sim import SimEngine
-    return SimEngine(fast_math)
+    return SimEngine(fast_math, kernel)

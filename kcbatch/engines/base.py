@@ -12,10 +12,11 @@ from typing import Callable, Protocol, runtime_checkable
 import numpy as np
 
 from ..batch import Batch
-from ..config import IntegrationSpec, StudyConfig
+from ..config import ConfigError, IntegrationSpec, StudyConfig
 from ..graph_source import network_size
 from .launch import (MAX_SYSTEMS, SAMPLE_CHUNK_ROWS, launch_init_state, launch_rk4_stage,
                      launch_sample_finalize, launch_sample_partial)
+from .shared import AUTO_PICKS_SHARED, batch_misfit, integrate_shared, misfit
 
 # ``--batch auto`` on engines without device memory to fit (cpu, gpu-sim).
 HOST_AUTO_BATCH = 8
@@ -284,23 +285,62 @@ class KernelSimulation(SteppingSimulation):
 class BackendEngine:
     """An engine = :class:`KernelEngine` over the backend ``make_backend`` builds.
 
+    ``kernel`` (``config.KERNEL_CHOICES``) picks the strategy of
+    :meth:`integrate`: ``global`` (the :class:`KernelEngine` launch sequence),
+    ``shared`` (one ``integrate_shared`` launch, ``shared.py``), ``auto``
+    (shared where a network fits once ``shared.AUTO_PICKS_SHARED`` is on,
+    else global). :meth:`start` is always the global kernels.
+
     Subclasses set ``name`` and ``make_backend``; the device-memory methods
     default to a host without an allocator of its own (gpu-sim)."""
 
     name = ""
 
-    def __init__(self, fast_math: bool = False):
+    def __init__(self, fast_math: bool = False, kernel: str = "auto"):
         self.fast_math = fast_math
+        self.kernel = kernel
         self._engine = KernelEngine(self.make_backend(fast_math))
 
     @staticmethod
     def make_backend(fast_math: bool):
         raise NotImplementedError
 
+    def shared_limit(self) -> int:
+        """Dynamic shared memory one block may use on this device (bytes)."""
+        return self._engine.backend.shared_limit()
+
+    def kernel_misfit(self, cfg: StudyConfig) -> str | None:
+        """With ``kernel = shared``: why ``cfg``'s networks cannot fit one block
+        (nodes and expected edges, before any hub chunks), else None."""
+        if self.kernel != "shared":
+            return None
+        return misfit(network_nodes(cfg), 2 * network_edges(cfg), 0,
+                      np.dtype(cfg.real_dtype).itemsize, self.shared_limit())
+
+    def strategy(self, batch: Batch) -> str:
+        """``shared`` or ``global``: what :meth:`integrate` runs ``batch`` with.
+        ConfigError when ``kernel = shared`` and a network does not fit."""
+        if self.kernel == "global" or (self.kernel == "auto" and not AUTO_PICKS_SHARED):
+            return "global"
+        why = batch_misfit(batch, self.shared_limit())
+        if why is None:
+            return "shared"
+        if self.kernel == "auto":
+            return "global"
+        raise ConfigError("kernel", self.kernel, f"needs every network in one block's shared "
+                          f"memory, but {why}; use kernel global or auto")
+
     def integrate(self, batch: Batch, spec: IntegrationSpec,
                   progress: StepProgress | None = None) -> np.ndarray:
-        """Samples ``[B, nK, n_samples]`` float64 (host array)."""
-        return self._engine.integrate(batch, spec, progress)
+        """Samples ``[B, nK, n_samples]`` float64 (host array).
+
+        The shared strategy is one launch: ``progress`` hears of all steps at once."""
+        if self.strategy(batch) == "global":
+            return self._engine.integrate(batch, spec, progress)
+        samples = integrate_shared(self._engine.backend, batch, spec, limit=self.shared_limit())
+        if progress is not None:
+            progress(spec.n_steps)
+        return samples
 
     def start(self, batch: Batch, dt: float) -> KernelSimulation:
         return self._engine.start(batch, dt)

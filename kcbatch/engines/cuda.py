@@ -162,14 +162,22 @@ def cupy():
     return _state
 
 
+# The module of the 1-D kernels (the global strategy).
+STAGE_KERNELS = "stage kernels"
+
+
 @functools.lru_cache(maxsize=None)
-def _module(device_id: int, fast_math: bool):
-    """One compiled RawModule per (device, options); CuPy also caches on disk
-    keyed on the source text."""
+def _module(device_id: int, fast_math: bool, which: str = STAGE_KERNELS):
+    """One compiled RawModule per (device, options, which): ``STAGE_KERNELS``,
+    or one block-level instantiation (``integrate_shared<float>``), compiled
+    on its first use only: NVRTC takes seconds for it, and a study of the
+    global strategy should not wait for it. CuPy also caches on disk keyed on
+    the source text."""
     cp = cupy()
+    exprs = name_expressions(block_level=False) if which == STAGE_KERNELS else [which]
     with cp.cuda.Device(device_id):
         mod = cp.RawModule(code=gpu_source(fast_math=fast_math), options=("-std=c++17",),
-                           name_expressions=name_expressions())
+                           name_expressions=exprs)
         mod.compile()
     return mod
 
@@ -185,6 +193,25 @@ class CupyBackend:
         mod = _module(self.xp.cuda.Device().id, self.fast_math)
         fn = mod.get_function(spec.symbol(real))
         fn((math.ceil(n_threads / BLOCK),), (BLOCK,), tuple(args))
+
+    def shared_limit(self) -> int:
+        """The device's opt-in dynamic shared memory per block (227 KB on an H100)."""
+        return _shared_optin(self.xp.cuda.Device().id)
+
+    def launch_blocks(self, spec: KernelSpec, real: str, grid: int, block: int,
+                      shared_bytes: int, args: list) -> None:
+        mod = _module(self.xp.cuda.Device().id, self.fast_math, spec.symbol(real))
+        fn = mod.get_function(spec.symbol(real))
+        # Beyond 48 KB a kernel must opt in to its dynamic shared size.
+        if fn.max_dynamic_shared_size_bytes < shared_bytes:
+            fn.max_dynamic_shared_size_bytes = shared_bytes
+        fn((grid,), (block,), tuple(args), shared_mem=shared_bytes)
+
+
+@functools.lru_cache(maxsize=None)
+def _shared_optin(device_id: int) -> int:
+    props = cupy().cuda.runtime.getDeviceProperties(device_id)
+    return int(props.get("sharedMemPerBlockOptin", props["sharedMemPerBlock"]))
 
 
 class GpuEngine(BackendEngine):

@@ -23,7 +23,8 @@ from ..config import REAL_DTYPES
 _C_REAL = {np.dtype(np.float32): "float", np.dtype(np.float64): "double"}
 REAL_C = {name: _C_REAL[np.dtype(t)] for name, t in REAL_DTYPES.items()}
 _SCALAR_DTYPES = {"long long": np.int64, "int": np.int32, "double": np.float64}
-_POINTER_DTYPES = {"long long": np.int64, "int": np.int32, "double": np.float64}
+_POINTER_DTYPES = {"long long": np.int64, "int": np.int32, "double": np.float64,
+                   "unsigned short": np.uint16}
 
 # Threads per block of every launch; all kernels are 1-D and barrier-free.
 # 128 beat 256 and 512 by 2-5% for rk4_stage on an H100 (default study).
@@ -32,6 +33,11 @@ BLOCK = 128
 MAX_SYSTEMS = 2**31 - 1
 # Rows summed by one thread of sample_partial.
 SAMPLE_CHUNK_ROWS = 256
+# integrate_shared by precision: rows owned per thread and the most threads
+# per block (kc_shared_rows in kuramoto.cu, its __launch_bounds__): what keeps
+# the per-row state in registers without spills (bench/kernel_resources.txt).
+SHARED_ROWS = {"float32": 10, "float64": 8}
+SHARED_MAX_BLOCK = {"float32": 1024, "float64": 512}
 
 
 @dataclass(frozen=True)
@@ -64,6 +70,9 @@ class KernelSpec:
     name: str
     params: tuple[Param, ...]
     templated: bool = True
+    # Uses block barriers and dynamic shared memory: launched with an explicit
+    # grid, block and shared size (``launch_blocks``), one OpenMP team per block on gpu-sim.
+    block_level: bool = False
 
     def symbol(self, real: str) -> str:
         """The name expression of the kernel instantiation (``rk4_stage<float>``)."""
@@ -113,13 +122,37 @@ SAMPLE_FINALIZE = KernelSpec("sample_finalize", (
     Param("sample", "int"),
 ), templated=False)
 
-KERNELS = (INIT_STATE, RK4_STAGE, SAMPLE_PARTIAL, SAMPLE_FINALIZE)
+INTEGRATE_SHARED = KernelSpec("integrate_shared", (
+    Param("row_edges", "const int*", "[R, 2]"),
+    Param("local_indices", "const unsigned short*", "[nnz]"),
+    Param("weight", "const T*", "[R]"),
+    Param("omega", "const T*", "[R]"),
+    Param("theta0", "const T*", "[R]"),
+    Param("node_offset", "const long long*", "[B+1]"),
+    Param("edge_offset", "const long long*", "[B+1]"),
+    Param("couplings", "const T*", "[B, nK]"),
+    Param("row_chunks", "const int*", "[R, 2]"),
+    Param("chunk_edges", "const int*", "[C, 2]"),
+    Param("chunk_offset", "const long long*", "[B+1]"),
+    Param("samples", "double*", "[B, nK, nS]"),
+    Param("n_k", "int"),
+    Param("n_transient", "int"),
+    Param("n_measure", "int"),
+    Param("sample_every", "int"),
+    Param("n_samples", "int"),
+    Param("dt", "T"),
+), block_level=True)
+
+KERNELS = (INIT_STATE, RK4_STAGE, SAMPLE_PARTIAL, SAMPLE_FINALIZE, INTEGRATE_SHARED)
 
 
-def name_expressions() -> list[str]:
-    """Every kernel instantiation, for ``RawModule(name_expressions=...)``."""
+def name_expressions(block_level: bool | None = None) -> list[str]:
+    """Every kernel instantiation, for ``RawModule(name_expressions=...)``;
+    only the block-level ones (True) or only the others (False)."""
     out: list[str] = []
     for spec in KERNELS:
+        if block_level is not None and spec.block_level != block_level:
+            continue
         for real in (REAL_C if spec.templated else ("float32",)):
             sym = spec.symbol(real)
             if sym not in out:
@@ -139,8 +172,8 @@ def _check(kernel: str, p: Param, arr: Any, real: str, shape: tuple[int, ...]) -
                          f"expected {p.shape} = {shape}")
 
 
-def _launch(backend, spec: KernelSpec, real: str, n_threads: int,
-            values: dict[str, Any], shapes: dict[str, tuple[int, ...]]) -> None:
+def _arguments(spec: KernelSpec, real: str, values: dict[str, Any],
+               shapes: dict[str, tuple[int, ...]]) -> list:
     args = []
     for p in spec.params:
         v = values[p.name]
@@ -149,6 +182,12 @@ def _launch(backend, spec: KernelSpec, real: str, n_threads: int,
             args.append(v)
         else:
             args.append(p.dtype(real).type(v))
+    return args
+
+
+def _launch(backend, spec: KernelSpec, real: str, n_threads: int,
+            values: dict[str, Any], shapes: dict[str, tuple[int, ...]]) -> None:
+    args = _arguments(spec, real, values, shapes)
     if n_threads > 0:
         backend.launch(spec, real, n_threads, args)
 
@@ -230,3 +269,46 @@ def launch_sample_finalize(backend,
                  n_k=n_k, n_chunks=n_chunks, n_samples=n_samples, sample=sample),
             dict(partial=(b, n_chunks, n_k, 2), node_offset=(b + 1,),
                  samples=(b, n_k, n_samples)))
+
+
+def launch_integrate_shared(backend, real: str, *,
+                            row_edges,      # [R, 2]
+                            local_indices,  # [nnz] uint16
+                            weight,         # [R]
+                            omega,          # [R]
+                            theta0,         # [R]
+                            node_offset,    # [B+1]
+                            edge_offset,    # [B+1]
+                            couplings,      # [B, nK]
+                            row_chunks,     # [R, 2]
+                            chunk_edges,    # [C, 2]
+                            chunk_offset,   # [B+1]
+                            samples,        # [B, nK, nS]
+                            n_transient: int, n_measure: int, sample_every: int,
+                            dt: float, block: int, shared_bytes: int):
+    """One launch of ``B * nK`` blocks of ``block`` threads with ``shared_bytes``
+    of dynamic shared memory each (``shared.py`` checks the fit beforehand)."""
+    rows = theta0.shape[0]
+    b, n_k = couplings.shape
+    n_samples = samples.shape[2]
+    if not (32 <= block <= SHARED_MAX_BLOCK[real] and block % 32 == 0):
+        raise ValueError(f"integrate_shared: block={block} must be a multiple of 32 in "
+                         f"[32, {SHARED_MAX_BLOCK[real]}]")
+    if b * n_k > MAX_SYSTEMS:
+        raise ValueError(f"integrate_shared: {b} networks x {n_k} couplings is more blocks "
+                         f"than a grid holds (use a smaller batch)")
+    if n_samples != -(-n_measure // sample_every):
+        raise ValueError(f"integrate_shared: samples has {n_samples} per system, the protocol "
+                         f"takes {-(-n_measure // sample_every)}")
+    args = _arguments(INTEGRATE_SHARED, real, dict(
+        row_edges=row_edges, local_indices=local_indices, weight=weight, omega=omega,
+        theta0=theta0, node_offset=node_offset, edge_offset=edge_offset, couplings=couplings,
+        row_chunks=row_chunks, chunk_edges=chunk_edges, chunk_offset=chunk_offset,
+        samples=samples, n_k=n_k, n_transient=n_transient, n_measure=n_measure,
+        sample_every=sample_every, n_samples=n_samples, dt=dt), dict(
+        row_edges=(rows, 2), local_indices=(local_indices.shape[0],), weight=(rows,),
+        omega=(rows,), theta0=(rows,), node_offset=(b + 1,), edge_offset=(b + 1,),
+        couplings=(b, n_k), row_chunks=(rows, 2), chunk_edges=(chunk_edges.shape[0], 2),
+        chunk_offset=(b + 1,), samples=(b, n_k, n_samples)))
+    if b * n_k > 0:
+        backend.launch_blocks(INTEGRATE_SHARED, real, b * n_k, block, shared_bytes, args)

@@ -5,6 +5,11 @@ but no device, driver or CuPy. The compile is the one CuPy performs at run
 time (same source, same name expressions), done to a cubin for a real
 architecture so ptxas reports the registers, stack and spills of every kernel.
 
+Beside registers, the report gives each kernel's static shared memory (ptxas)
+and, for integrate_shared, the dynamic shared memory a block of the default
+network takes (a BA network of 10^4 nodes, m = 3, as the default study draws;
+``shared.py`` computes it) against the H100's 227 KB.
+
 Run ``python -m kcbatch.engines.nvrtc_check`` to print the report.
 """
 from __future__ import annotations
@@ -12,6 +17,8 @@ from __future__ import annotations
 import re
 import sys
 from dataclasses import dataclass
+
+import numpy as np
 
 from . import nvrtc
 from .launch import name_expressions
@@ -28,6 +35,7 @@ class KernelResources:
     stack_bytes: int
     spill_stores: int
     spill_loads: int
+    static_smem: int = 0  # bytes of __shared__ arrays (ptxas "bytes smem")
 
 
 @dataclass(frozen=True)
@@ -61,7 +69,8 @@ def nvrtc_unavailable_reason() -> str | None:
 _FUNC = re.compile(r"Function properties for (\S+)\n.*?(\d+) bytes stack frame, (\d+) bytes "
                    r"spill stores, (\d+) bytes spill loads", re.S)
 _REGS = re.compile(r"Compiling entry function '(\S+)' for '(\S+)'\n(?:.*\n)*?.*?Used (\d+) "
-                   r"registers")
+                   r"registers([^\n]*)")
+_SMEM = re.compile(r"(\d+) bytes smem")
 
 
 def compile_kernels(arch: str = "sm_90", *, fast_math: bool = False) -> CompileResult:
@@ -76,10 +85,12 @@ def compile_kernels(arch: str = "sm_90", *, fast_math: bool = False) -> CompileR
     lowered = {mangled: ne for ne, mangled in out.lowered.items()}
     stack = {m[0]: (int(m[1]), int(m[2]), int(m[3])) for m in _FUNC.findall(log)}
     kernels = []
-    for mangled, _arch, regs in _REGS.findall(log):
+    for mangled, _arch, regs, rest in _REGS.findall(log):
         if mangled in lowered:
             st = stack.get(mangled, (0, 0, 0))
-            kernels.append(KernelResources(arch, lowered[mangled], int(regs), *st))
+            smem = _SMEM.search(rest)
+            kernels.append(KernelResources(arch, lowered[mangled], int(regs), *st,
+                                           static_smem=int(smem.group(1)) if smem else 0))
     return CompileResult(arch, fast_math, log, len(cubin), tuple(kernels))
 
 
@@ -87,28 +98,67 @@ def nvrtc_version() -> tuple[int, int]:
     return nvrtc.version()
 
 
+def default_dynamic_shared() -> dict[str, int | None]:
+    """Dynamic shared bytes per block of integrate_shared for one network of
+    the default study (BA, N = 10^4, m = 3), by precision; None where it does
+    not fit an H100 block."""
+    from ..batch import pack
+    from ..graphs import barabasi_albert
+    from .shared import H100_SHARED_BYTES, batch_misfit, default_block, prepare, shared_bytes
+    indptr, indices = barabasi_albert(10_000, 3, 1)
+    out: dict[str, int | None] = {}
+    for real in ("float32", "float64"):
+        batch = pack([(indptr, indices)], [np.zeros(10_000)], [np.zeros(10_000)],
+                     np.ones((1, 1)), real)
+        inp = prepare(batch)
+        out[real] = (None if batch_misfit(batch, H100_SHARED_BYTES) else
+                     shared_bytes(inp.max_nodes, inp.max_nnz, inp.max_chunks,
+                                  default_block(inp.max_nodes, real), np.dtype(real).itemsize))
+    return out
+
+
 def format_report(results: list[CompileResult]) -> str:
+    dyn = default_dynamic_shared()
     lines = [f"{'arch':6} {'fast':4} {'kernel':28} {'regs':>4} {'stack':>5} {'spill st':>8} "
-             f"{'spill ld':>8}"]
+             f"{'spill ld':>8} {'smem':>5} {'dyn smem (default N)':>20}"]
     for res in results:
         if not res.has_report:
             lines.append(f"{res.arch:6} {str(res.fast_math)[0]:4} compiled ({res.cubin_bytes} "
                          f"bytes of cubin); NVRTC {nvrtc_version()} returned no ptxas report")
         for k in sorted(res.kernels, key=lambda k: k.kernel):
+            if k.kernel.startswith("integrate_shared"):
+                d = dyn["float32" if "<float>" in k.kernel else "float64"]
+                dyn_text = "does not fit" if d is None else str(d)
+            else:
+                dyn_text = "-"
             lines.append(f"{k.arch:6} {str(res.fast_math)[0]:4} {k.kernel:28} {k.registers:4d} "
-                         f"{k.stack_bytes:5d} {k.spill_stores:8d} {k.spill_loads:8d}")
+                         f"{k.stack_bytes:5d} {k.spill_stores:8d} {k.spill_loads:8d} "
+                         f"{k.static_smem:5d} {dyn_text:>20}")
         for w in res.warnings:
             lines.append(f"  warning ({res.arch}): {w}")
     return "\n".join(lines)
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+    import json
+    ap = argparse.ArgumentParser(description="NVRTC resource report of every kernel")
+    ap.add_argument("--arch", action="append", choices=ARCHS,
+                    help="compile for this architecture only (repeatable; default: all)")
+    ap.add_argument("--json", help="also write the figures as JSON to this file")
+    args = ap.parse_args(argv)
     reason = nvrtc_unavailable_reason()
     if reason:
         print(reason, file=sys.stderr)
         return 1
-    results = [compile_kernels(a, fast_math=f) for a in ARCHS for f in (False, True)]
+    results = [compile_kernels(a, fast_math=f) for a in (args.arch or ARCHS)
+               for f in (False, True)]
     print(format_report(results))
+    if args.json:
+        rows = [dict(vars(k), fast_math=r.fast_math) for r in results for k in r.kernels]
+        with open(args.json, "w", encoding="utf-8") as fh:
+            json.dump({"nvrtc": ".".join(map(str, nvrtc_version())), "kernels": rows,
+                       "default_dynamic_shared": default_dynamic_shared()}, fh, indent=1)
     return 0
 
 

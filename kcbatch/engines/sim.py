@@ -21,6 +21,7 @@ import numpy as np
 
 from .base import BackendEngine
 from .launch import BLOCK, KernelSpec
+from .shared import H100_SHARED_BYTES
 from .source import sim_launcher_name, sim_source, source_digest
 
 CXX_FLAGS = ("-O2", "-std=c++17", "-fopenmp", "-shared", "-fPIC", "-fno-fast-math",
@@ -83,10 +84,12 @@ class SimBackend:
             return self._fns[key]
         fn = getattr(self._lib, sim_launcher_name(spec.name, real))
         types = [ctypes.c_uint, ctypes.c_uint]
+        if spec.block_level:
+            types.append(ctypes.c_ulonglong)
         for p in spec.params:
             types.append(ctypes.c_void_p if p.is_pointer else _CTYPES[p.dtype(real)])
         fn.argtypes = types
-        fn.restype = None
+        fn.restype = ctypes.c_int if spec.block_level else None
         self._fns[key] = fn
         return fn
 
@@ -94,6 +97,20 @@ class SimBackend:
         fn = self._fn(spec, real if spec.templated else "float64")
         conv = [a.ctypes.data if isinstance(a, np.ndarray) else a.item() for a in args]
         fn(math.ceil(n_threads / BLOCK), BLOCK, *conv)
+
+    def shared_limit(self) -> int:
+        """The H100's opt-in limit: gpu-sim accepts what the target GPU would."""
+        return H100_SHARED_BYTES
+
+    def launch_blocks(self, spec: KernelSpec, real: str, grid: int, block: int,
+                      shared_bytes: int, args: list) -> None:
+        """``grid`` blocks one after another, each an OpenMP team of ``block``
+        threads over ``shared_bytes`` of block-shared memory."""
+        fn = self._fn(spec, real)
+        conv = [a.ctypes.data if isinstance(a, np.ndarray) else a.item() for a in args]
+        if fn(grid, block, shared_bytes, *conv) != 0:
+            raise RuntimeError(f"gpu-sim: OpenMP gave fewer than {block} threads for one block "
+                               f"of {spec.name} (is OMP_THREAD_LIMIT set?)")
 
 
 class SimEngine(BackendEngine):

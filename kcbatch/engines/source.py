@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from .launch import KERNELS, REAL_C, KernelSpec, Param
+from .launch import KERNELS, REAL_C, SHARED_MAX_BLOCK, SHARED_ROWS, KernelSpec, Param
 
 KERNEL_FILE = "kuramoto.cu"
 SIM_HEADER = "cuda_sim.h"
@@ -34,7 +34,12 @@ def _read(name: str) -> str:
 
 
 def preamble(*, fast_math: bool) -> str:
-    return f"#define KC_FAST_MATH {int(bool(fast_math))}\n"
+    # The shared strategy's sizes come from launch.py, which the host's fit test reads.
+    return (f"#define KC_FAST_MATH {int(bool(fast_math))}\n"
+            f"#define KC_SHARED_ROWS_FLOAT {SHARED_ROWS['float32']}\n"
+            f"#define KC_SHARED_ROWS_DOUBLE {SHARED_ROWS['float64']}\n"
+            f"#define KC_SHARED_BLOCK_FLOAT {SHARED_MAX_BLOCK['float32']}\n"
+            f"#define KC_SHARED_BLOCK_DOUBLE {SHARED_MAX_BLOCK['float64']}\n")
 
 
 def _instantiations(spec: KernelSpec) -> tuple[str, ...]:
@@ -117,6 +122,15 @@ def sim_source(*, fast_math: bool = False) -> str:
                 for p in spec.params)
             call = ", ".join(_sim_arg(p, real) for p in spec.params)
             sym = spec.symbol(real)
+            if spec.block_level:
+                # Returns 0, or 1 when OpenMP could not make a team of block_x threads.
+                parts.append(
+                    f'extern "C" int {sim_launcher_name(spec.name, real)}'
+                    f"(unsigned grid_x, unsigned block_x, unsigned long long smem_bytes, "
+                    f"{params}) {{\n    int status;\n"
+                    f"    KC_SIM_LAUNCH_BLOCKS(grid_x, block_x, smem_bytes, status, "
+                    f"({sym}({call})));\n    return status;\n}}")
+                continue
             parts.append(
                 f'extern "C" void {sim_launcher_name(spec.name, real)}'
                 f"(unsigned grid_x, unsigned block_x, {params}) {{\n"
