@@ -30,8 +30,9 @@ from .seeding import draw_seed
 from .store import STORE_NAME, Store, StoreError, study_lock
 from .study import StudyResult, run_study
 
-__all__ = ["MANIFEST", "SCAN_PARAMS", "ScanPlan", "ScanResult", "create_scan", "load_scan",
-           "parse_values", "point_dir", "point_state", "run_point", "run_scan"]
+__all__ = ["MANIFEST", "SCAN_PARAMS", "ScanPlan", "ScanResult", "check_param", "create_scan",
+           "load_scan", "parse_values", "point_dir", "point_state", "rebase", "run_point",
+           "run_scan", "session_info"]
 
 MANIFEST = "scan.json"
 # The numeric protocol fields a scan may vary. Not runs (the points would share
@@ -137,27 +138,27 @@ def _write_manifest(plan: ScanPlan) -> None:
         fh.write(json.dumps(plan.manifest(), indent=2) + "\n")
 
 
-def load_scan(out: str | Path, changes: dict[str, Any] | None = None) -> ScanPlan:
-    """The scan stored in ``out``, its base config updated by ``changes`` (flags
-    that say how to compute: device, batch, ...); a change of the protocol is
-    refused naming the field, and so is a flag setting the scanned parameter."""
+def load_scan(out: str | Path) -> ScanPlan:
+    """The scan stored in ``out`` (StoreError when there is none or its manifest is unreadable)."""
     out = Path(out)
     path = out / MANIFEST
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
+        base = StudyConfig.from_mapping(doc["base"])
+        return ScanPlan(param=doc["param"], values=tuple(doc["values"]), base=base, out=out)
     except FileNotFoundError:
         raise StoreError(f"nothing to resume: no {MANIFEST} in {out}") from None
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, KeyError, TypeError) as exc:
         raise StoreError(f"the scan manifest {path} cannot be read ({exc})") from None
-    param = doc["param"]
-    changes = dict(changes or {})
-    if param in changes:
-        raise ConfigError(param, changes[param], f"must be left out: the scan in {out} "
-                                                 f"varies {param}")
-    stored = StudyConfig.from_mapping(doc["base"])
-    base = StudyConfig.from_mapping({**doc["base"], **changes})
-    base.check_compatible(stored.to_dict(), what=f"the scan stored in {out}")
-    return ScanPlan(param=param, values=tuple(doc["values"]), base=base, out=out)
+
+
+def rebase(plan: ScanPlan, base: StudyConfig) -> ScanPlan:
+    """``plan`` computed with ``base`` (the stored base with flags that say how to
+    compute: device, batch, ...). ConfigError naming the field when ``base``
+    changes the protocol (other than the scanned parameter, which it does not set)."""
+    base.check_compatible({**plan.base.to_dict(), plan.param: getattr(base, plan.param)},
+                          what=f"the scan stored in {plan.out}")
+    return dataclasses.replace(plan, base=base.replace(out=None))
 
 
 def point_state(cfg: StudyConfig) -> str:
@@ -202,12 +203,13 @@ def session_info(result: StudyResult) -> dict[str, Any]:
 @dataclass
 class ScanResult:
     """What :func:`run_scan` did: per value its state before (``done``, ``partial``,
-    ``missing``) and the runs computed now; ``interrupted`` when ``stop`` ended it;
+    ``missing``), the runs computed now, the values ``completed``; ``interrupted`` when ``stop`` ended it;
     ``rows`` (scan.csv's) and ``fit`` once every point is complete."""
 
     plan: ScanPlan
     states: dict[Any, str] = field(default_factory=dict)
     computed: dict[Any, int] = field(default_factory=dict)
+    completed: list[Any] = field(default_factory=list)
     interrupted: bool = False
     rows: list[dict[str, Any]] | None = None
     fit: dict[str, Any] | None = None
@@ -234,6 +236,7 @@ def run_scan(plan: ScanPlan, *, progress: bool = False, stop: threading.Event | 
             if not (Path(cfg.out) / "summary.json").exists():
                 export_store(cfg.out)  # killed between its last batch and its exports
             result.computed[value] = 0
+            result.completed.append(value)
             continue
         if stop is not None and stop.is_set():
             result.interrupted = True
@@ -244,12 +247,6 @@ def run_scan(plan: ScanPlan, *, progress: bool = False, stop: threading.Event | 
         if point.interrupted:
             result.interrupted = True
             return result
+        result.completed.append(value)
     result.rows, result.fit = write_scan_outputs(plan)
     return result
-
-
-def changed_fields(plan: ScanPlan) -> dict[str, Any]:
-    """The base config's fields that differ from StudyConfig's defaults (for titles)."""
-    default = StudyConfig()
-    return {f.name: getattr(plan.base, f.name) for f in dataclasses.fields(StudyConfig)
-            if getattr(plan.base, f.name) != getattr(default, f.name)}
