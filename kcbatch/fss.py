@@ -88,8 +88,12 @@ class FitResult:
     kc_inf, a: in the units of Kc (rad/time; ``a`` times N^b); b dimensionless.
     ``*_err``: standard errors (square roots of ``cov``'s diagonal), ``cov``
     ``[3, 3]`` over (kc_inf, a, b). chi2 of the weighted residuals, ``dof`` =
-    points - 3, ``p_value`` = P(chi^2_dof > chi2). ``notes``: plain sentences
-    (poor fit, Kc_inf consistent with 0, b not determined).
+    points - 3, ``p_value`` = P(chi^2_dof > chi2). ``constant``: the size-independent
+    fit (the weighted mean, its error scaled alike, ``constant_p_value`` with points - 1
+    dof), which stands for Kc_inf when b runs to the range's lower edge (there a
+    N^-b is indistinguishable from Kc_inf and both errors explode).
+    ``kc_inf_consistent_with_zero`` judges that estimate. ``notes``: plain
+    sentences (poor fit, Kc_inf consistent with 0, b not determined).
     """
 
     kc_inf: float
@@ -105,6 +109,9 @@ class FitResult:
     poor: bool
     kc_inf_consistent_with_zero: bool
     b_at_edge: bool
+    constant: float
+    constant_err: float
+    constant_p_value: float
     cov: np.ndarray = field(repr=False)
     notes: tuple[str, ...] = ()
 
@@ -126,7 +133,9 @@ class FitResult:
                 "dof": self.dof, "reduced_chi2": self.reduced_chi2, "p_value": self.p_value,
                 "n_points": self.n_points, "poor": self.poor,
                 "kc_inf_consistent_with_zero": self.kc_inf_consistent_with_zero,
-                "b_at_edge": self.b_at_edge, "cov": self.cov.tolist(),
+                "b_at_edge": self.b_at_edge, "constant": self.constant,
+                "constant_err": self.constant_err, "constant_p_value": self.constant_p_value,
+                "cov": self.cov.tolist(),
                 "statement": self.statement()}
 
 
@@ -201,25 +210,40 @@ def fit_power_law(n: Sequence[float], kc: Sequence[float], sigma: Sequence[float
     cov = cov_s / np.outer(scale, scale) * (chi2 / dof)
     err = np.sqrt(np.clip(np.diag(cov), 0.0, None))
     p = chi2_sf(chi2, dof)
-    edge = bool(b <= grid[1] or b >= grid[-2])
+    k0 = float((w * y).sum() / w.sum())
+    chi2_0 = float((w * (y - k0) ** 2).sum())
+    err0 = math.sqrt(chi2_0 / (x.size - 1) / w.sum())
+    p0 = chi2_sf(chi2_0, x.size - 1)
+    low_edge = bool(b <= grid[1])
+    edge = low_edge or bool(b >= grid[-2])
     poor = p < POOR_FIT_P
-    zero = bool(abs(c) < ZERO_SIGMAS * err[0])
+    # At b's lower edge Kc_inf and a are degenerate: judge the constant instead.
+    kc_est, kc_err = (k0, err0) if low_edge else (float(c), float(err[0]))
+    zero = bool(abs(kc_est) < ZERO_SIGMAS * kc_err)
     notes = []
     if poor:
         notes.append(f"The fit is poor (p = {p:.2g} < {POOR_FIT_P}): the points scatter about "
                      f"the curve more than their CIs allow, so the model or the CIs are wrong "
                      f"and the errors above are not to be trusted.")
-    if edge:
-        notes.append(f"b lies at the edge of the range searched ({B_RANGE[0]} to {B_RANGE[1]}): "
-                     f"these sizes do not determine it.")
+    if low_edge:
+        notes.append(f"b runs to the lower edge of the range searched ({B_RANGE[0]}): these "
+                     f"sizes show no power-law approach, so Kc_inf and a are not determined; "
+                     f"a size-independent Kc = {k0:.4g} ± {err0:.2g} fits with p = {p0:.2g}"
+                     + (" (poorly)." if p0 < POOR_FIT_P else "."))
+    elif edge:
+        notes.append(f"b lies at the upper edge of the range searched ({B_RANGE[1]}): the "
+                     f"correction has vanished at these sizes and b is not determined.")
+    what = "The size-independent Kc" if low_edge else "Kc_inf"
     if zero:
-        notes.append(f"Kc_inf is consistent with 0 (|Kc_inf| < {ZERO_SIGMAS:g} sigma): "
+        notes.append(f"{what} is consistent with 0 (|Kc_inf| < {ZERO_SIGMAS:g} sigma): "
                      f"no finite threshold in the limit N -> infinity.")
+    elif kc_err > 0:
+        notes.append(f"{what} differs from 0 by {abs(kc_est) / kc_err:.1f} sigma: a finite "
+                     f"threshold as N -> infinity.")
     else:
-        notes.append(f"Kc_inf differs from 0 by {abs(c) / err[0]:.1f} sigma: a finite threshold "
-                     f"as N -> infinity." if err[0] > 0 else
-                     "Kc_inf has no spread (a perfect fit): its error is 0.")
+        notes.append(f"{what} has no spread (a perfect fit): its error is 0.")
     return FitResult(kc_inf=float(c), kc_inf_err=float(err[0]), a=float(a), a_err=float(err[1]),
                      b=float(b), b_err=float(err[2]), chi2=float(chi2), dof=dof, p_value=p,
                      n_points=int(x.size), poor=poor, kc_inf_consistent_with_zero=zero,
-                     b_at_edge=edge, cov=cov, notes=tuple(notes))
+                     b_at_edge=edge, constant=k0, constant_err=err0, constant_p_value=p0,
+                     cov=cov, notes=tuple(notes))

@@ -30,8 +30,8 @@ from .seeding import draw_seed
 from .store import STORE_NAME, Store, StoreError, study_lock
 from .study import StudyResult, run_study
 
-__all__ = ["MANIFEST", "SCAN_PARAMS", "ScanPlan", "ScanResult", "check_param", "create_scan",
-           "load_scan", "parse_values", "point_dir", "point_state", "rebase", "run_point",
+__all__ = ["MANIFEST", "SCAN_PARAMS", "ScanPlan", "ScanResult", "check_param", "check_values",
+           "create_scan", "load_scan", "parse_values", "point_dir", "point_state", "rebase", "run_point",
            "run_scan", "session_info"]
 
 MANIFEST = "scan.json"
@@ -76,6 +76,12 @@ def parse_values(param: str, text: str) -> list[int | float]:
             raise ConfigError("values", text, f"must not repeat a value ({v!r} is given twice)")
         seen.add(v)
     return values
+
+
+def check_values(base: StudyConfig, param: str, values: Sequence[int | float]) -> None:
+    """ConfigError, naming the value, for the first value that makes an invalid study."""
+    for value in values:
+        base.replace(**{param: value})
 
 
 def format_value(value: int | float) -> str:
@@ -126,7 +132,7 @@ def create_scan(base: StudyConfig, param: str, values: Sequence[int | float],
     if base.seed is None:
         base = base.replace(seed=draw_seed())
     plan = ScanPlan(param=param, values=tuple(values), base=base.replace(out=None), out=out)
-    plan.points()  # each value refused by the config's own check, by name
+    check_values(plan.base, param, plan.values)
     out.mkdir(parents=True, exist_ok=True)
     _write_manifest(plan)
     return plan
@@ -229,6 +235,9 @@ def run_scan(plan: ScanPlan, *, progress: bool = False, stop: threading.Event | 
     result = ScanResult(plan=plan)
     for i, (value, cfg) in enumerate(plan.points()):
         state = point_state(cfg)
+        if state != "done" and stop is not None and stop.is_set():
+            result.interrupted = True  # stopped after the previous value's last batch
+            return result
         result.states[value] = state
         if on_point is not None:
             on_point(i, value, state)
@@ -238,9 +247,6 @@ def run_scan(plan: ScanPlan, *, progress: bool = False, stop: threading.Event | 
             result.computed[value] = 0
             result.completed.append(value)
             continue
-        if stop is not None and stop.is_set():
-            result.interrupted = True
-            return result
         point = run_point(cfg, resume=state == "partial", progress=progress, stop=stop,
                           abort=abort, on_notice=on_notice)
         result.computed[value] = point.computed

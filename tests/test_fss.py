@@ -81,11 +81,30 @@ def test_a_poor_fit_is_called_poor():
     assert not good.poor and "poor" not in good.statement()
 
 
-def test_an_exponent_the_sizes_cannot_fix_is_flagged():
-    # a correction that is gone by N = 250: b runs to the edge of the range searched
-    y = np.full(SIZES.size, 1.3) + np.array([1, -1, 1, -1, 1, -1]) * 0.001
+def test_a_size_independent_kc_is_reported_as_such_not_as_zero():
+    # a drift slower than any power (as ln N): b runs to 0, where Kc_inf and a
+    # are degenerate and their errors explode; the constant fit stands for Kc_inf
+    n, y, s = _synthetic((1.17, 0.0, 1.0), 0.01, seed=7)
+    y = y + 0.005 * np.log(n / 1000)
+    fit = fit_power_law(n, y, s)
+    assert fit.b_at_edge and fit.b < 0.02
+    assert fit.constant == pytest.approx(np.average(y, weights=s**-2), rel=1e-12)
+    resid = np.sum(((y - fit.constant) / s) ** 2)
+    err = np.sqrt(resid / (n.size - 1) / np.sum(s**-2))
+    assert fit.constant_err == pytest.approx(err, rel=1e-12)
+    assert fit.constant_p_value == pytest.approx(stats.chi2.sf(resid, n.size - 1), rel=1e-9)
+    assert not fit.kc_inf_consistent_with_zero
+    text = fit.statement()
+    assert "size-independent Kc = 1.17" in text and "consistent with 0" not in text
+    assert f"lower edge of the range searched ({B_RANGE[0]})" in text
+
+
+def test_a_correction_gone_at_these_sizes_leaves_b_undetermined():
+    y = _truth(SIZES, 1.0, 0.5 * 250.0**6, 6.0)
     fit = fit_power_law(SIZES, y, np.full(SIZES.size, 0.01))
-    assert fit.b_at_edge and f"{B_RANGE[1]}" in fit.statement()
+    assert fit.b_at_edge and fit.b > 3.9
+    assert f"upper edge of the range searched ({B_RANGE[1]})" in fit.statement()
+    assert fit.kc_inf == pytest.approx(1.0, abs=0.02)
 
 
 @pytest.mark.parametrize("dof", [1, 2, 3, 7, 30, 200])

@@ -43,7 +43,8 @@ def scan(param, values, out, config_file, resume_dir, fast_math, quiet, **option
     Example:  kcbatch scan --param nodes --values 250,500,1000,2000 --runs 16 --out fss/
     """
     from ..engines import EngineUnavailable, resolve_device
-    from ..scan import check_param, create_scan, load_scan, parse_values, rebase
+    from ..scan import (check_param, check_values, create_scan, load_scan, parse_values,
+                        rebase)
     from ..store import StoreError
 
     try:
@@ -69,6 +70,7 @@ def scan(param, values, out, config_file, resume_dir, fast_math, quiet, **option
             # The base holds the first value, so that a base valid only for the
             # scanned values (e.g. --param m with small --nodes) is accepted.
             cfg = _study_config({**base, param: parsed[0]}, flags)
+            check_values(cfg, param, parsed)
     except (ConfigError, StoreError) as exc:
         _fail(str(exc))
         return
