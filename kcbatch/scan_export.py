@@ -129,20 +129,32 @@ def kc_vs_param_figure(rows: Sequence[Mapping[str, Any]], param: str, est: str,
     ax.plot(xs, med, "o", mfc="none", color="tab:orange", label="median Kc")
     if param == "nodes":
         ax.set_xscale("log")
+    ys = [lo.min(initial=np.inf), hi.max(initial=-np.inf)]
     if fit is not None and fit.get("fitted"):
         grid = np.geomspace(x.min(), x.max() * 10 if param == "nodes" else x.max(), 200)
-        ax.plot(grid, model(grid, fit["kc_inf"], fit["a"], fit["b"]), "--", color="black",
-                label=f"fit: {fit['kc_inf']:.3g} + {fit['a']:.3g} N^-{fit['b']:.2f}")
-        k, e = fit["kc_inf"], fit["kc_inf_err"]
+        curve = model(grid, fit["kc_inf"], fit["a"], fit["b"])
+        ax.plot(grid, curve, "--", color="black",
+                label=f"fit: {fit['kc_inf']:.3g} {fit['a']:+.3g} N^-{fit['b']:.2f}")
+        # At b's lower edge Kc_inf is undetermined: the constant fit stands for it.
+        low_edge = fit["b_at_edge"] and fit["b"] < 1.0
+        k, e = ((fit["constant"], fit["constant_err"]) if low_edge
+                else (fit["kc_inf"], fit["kc_inf_err"]))
         ax.axhline(k, color="gray", lw=0.8)
         ax.axhspan(k - e, k + e, color="gray", alpha=0.2,
-                   label=f"Kc_inf = {k:.3g} ± {e:.2g}")
+                   label=(f"size-independent Kc = {k:.3g} ± {e:.2g}" if low_edge
+                          else f"Kc_inf = {k:.3g} ± {e:.2g}"))
+        ys += [float(np.min(curve)), float(np.max(curve)), k]
         verdict = ("poor fit" if fit["poor"] else "fit acceptable") + (
             f" (p = {fit['p_value']:.2g})") + (
-            "; Kc_inf consistent with 0" if fit["kc_inf_consistent_with_zero"] else "")
+            "; b → 0: no power-law approach resolved" if low_edge else "") + (
+            "; Kc_inf consistent with 0" if fit["kc_inf_consistent_with_zero"] else
+            "; finite Kc_inf")
         ax.set_title(verdict, fontsize=9)
     elif fit is not None:
         ax.set_title(f"no fit: {fit['reason']}"[:110], fontsize=8)
+    if np.all(np.isfinite(ys)):
+        pad = 0.08 * (max(ys) - min(ys)) or 0.05 * abs(max(ys)) or 0.1
+        ax.set_ylim(min(ys) - pad, max(ys) + pad)  # the data, not an exploding error band
     missing = [r["value"] for r, h in zip(rows, have) if not h]
     if missing:
         fig.supxlabel(f"no crossing run at {param} = {', '.join(map(str, missing))}", fontsize=8)
