@@ -133,9 +133,25 @@ def create_scan(base: StudyConfig, param: str, values: Sequence[int | float],
         base = base.replace(seed=draw_seed())
     plan = ScanPlan(param=param, values=tuple(values), base=base.replace(out=None), out=out)
     check_values(plan.base, param, plan.values)
+    _check_stable(plan)
     out.mkdir(parents=True, exist_ok=True)
     _write_manifest(plan)
     return plan
+
+
+def _check_stable(plan: ScanPlan) -> None:
+    """Refuse a dt beyond RK4's bound at any value before the first study starts
+    (a larger N has larger hubs: raw coupling's bound shrinks along a nodes
+    scan), as run_study would refuse it at that value's start."""
+    from .stability import prepare_dt
+    for value, cfg in plan.points():
+        if cfg.dt == "auto" or cfg.coupling == "degree":
+            continue  # auto is chosen per value; degree coupling's bound is the config's
+        try:
+            prepare_dt(cfg)
+        except ConfigError as exc:
+            raise ConfigError(exc.param, exc.value,
+                              f"{exc.allowed} (at {plan.param}={format_value(value)})") from None
 
 
 def _write_manifest(plan: ScanPlan) -> None:
@@ -224,12 +240,14 @@ class ScanResult:
 def run_scan(plan: ScanPlan, *, progress: bool = False, stop: threading.Event | None = None,
              abort: threading.Event | None = None,
              on_notice: Callable[[str], None] | None = None,
-             on_point: Callable[[int, Any, str], None] | None = None) -> ScanResult:
+             on_point: Callable[[int, Any, str], None] | None = None,
+             on_done: Callable[[Any, StudyResult], None] | None = None) -> ScanResult:
     """Run (or finish) every point of ``plan`` in order: a complete one is
     skipped (its exports rewritten if missing), a partial one resumed, a missing
     one started. When ``stop`` is set the point in flight stops after its batch
     and the scan returns ``interrupted``; otherwise scan.csv, the figure and
-    (nodes) the fit are written. ``on_point(index, value, state)`` before each point."""
+    (nodes) the fit are written. ``on_point(index, value, state)`` before each point,
+    ``on_done(value, result)`` after each one computed."""
     from .scan_export import write_scan_outputs
 
     result = ScanResult(plan=plan)
@@ -247,9 +265,15 @@ def run_scan(plan: ScanPlan, *, progress: bool = False, stop: threading.Event | 
             result.computed[value] = 0
             result.completed.append(value)
             continue
-        point = run_point(cfg, resume=state == "partial", progress=progress, stop=stop,
-                          abort=abort, on_notice=on_notice)
+        try:
+            point = run_point(cfg, resume=state == "partial", progress=progress, stop=stop,
+                              abort=abort, on_notice=on_notice)
+        except ConfigError as exc:
+            raise ConfigError(exc.param, exc.value, f"{exc.allowed} (at {plan.param}="
+                                                    f"{format_value(value)})") from None
         result.computed[value] = point.computed
+        if on_done is not None:
+            on_done(value, point)
         if point.interrupted:
             result.interrupted = True
             return result

@@ -249,6 +249,15 @@ def test_bad_input_is_one_line_and_exit_2(args, needles, tmp_path):
     assert not (tmp_path / "s" / "scan.json").exists()
 
 
+def test_a_dt_unstable_at_one_value_is_refused_before_any_study(tmp_path):
+    # raw coupling: the hubs of N = 2000 need a smaller step than those of N = 100
+    res = run_cli(["scan", "--param", "nodes", "--values", "100,2000", "--coupling", "raw",
+                   "--k-max", "1", "--dt", "0.02", "--runs", "2", "--seed", "1",
+                   "--device", "cpu", "--out", tmp_path / "s"])
+    assert_usage_error(res, "dt=0.02", "at nodes=2000")
+    assert not (tmp_path / "s").exists()
+
+
 def test_resume_refusals(tmp_path):
     assert_usage_error(run_cli(["scan", "--resume", tmp_path / "none"]), "no scan.json")
     plan_dir = tmp_path / "s"

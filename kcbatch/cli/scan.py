@@ -123,12 +123,16 @@ def _run(plan, quiet: bool) -> None:
         click.echo(f"[{i + 1}/{n}] {plan.param}={value}: {what} ({plan.point_config(value).out}/)",
                    err=True)
 
+    def on_done(value, point) -> None:
+        click.echo(f"    {plan.param}={value}: {point.computed} runs in {point.elapsed:.1f} s, "
+                   f"device {point.device}, batch {point.batch}", err=True)
+
     resume = f"kcbatch scan --resume {plan.out}"
     with StopOnSignal() as signals:
         try:
             result = run_scan(plan, progress=not quiet, stop=signals.stop,
                               abort=signals.abort, on_notice=lambda m: click.echo(m, err=True),
-                              on_point=on_point)
+                              on_point=on_point, on_done=on_done)
         except (ConfigError, StoreError, EngineUnavailable, GraphFileError) as exc:
             _fail(str(exc))
         except (StoreIOError, sqlite3.OperationalError, OSError) as exc:
