@@ -56,7 +56,9 @@ def _summary(point: Path) -> dict[str, Any]:
 def scan_rows(plan: "ScanPlan") -> list[dict[str, Any]]:
     """One row per value, in the scan's order: ``param``, ``value``, the counts
     and per estimator ``<est>_n``, ``_mean``, ``_ci95_lo``, ``_ci95_hi``,
-    ``_median`` (None where no run has the estimate), ``dir`` (relative to the scan)."""
+    ``_median`` (None where no run has the estimate), ``kc_qmf_mean`` (the
+    quenched mean-field onset of the value's networks, None where the theory
+    does not apply), ``dir`` (relative to the scan)."""
     rows = []
     for value, cfg in plan.points():
         s = _summary(cfg.out)
@@ -65,6 +67,8 @@ def scan_rows(plan: "ScanPlan") -> list[dict[str, Any]]:
         for est in available_estimators(plan.base.to_dict()):
             e = s["estimators"][est]
             row.update({f"{est}_{c}": e[c] for c in ESTIMATOR_COLUMNS})
+        qmf = (s.get("theory") or {}).get("kc_qmf")
+        row["kc_qmf_mean"] = None if qmf is None else qmf["mean"]
         row["dir"] = cfg.out.name
         rows.append(row)
     return rows
@@ -127,9 +131,13 @@ def kc_vs_param_figure(rows: Sequence[Mapping[str, Any]], param: str, est: str,
     ax.errorbar(xs, mean, yerr=[mean - lo, hi - mean], fmt="o", color="tab:blue", capsize=3,
                 label=f"mean Kc ({est}), 95% CI")
     ax.plot(xs, med, "o", mfc="none", color="tab:orange", label="median Kc")
+    qmf = [(float(r["value"]), r["kc_qmf_mean"]) for r in rows
+           if r.get("kc_qmf_mean") is not None]
+    if qmf:
+        ax.plot(*zip(*qmf), "v", color="gray", label="onset, quenched mean field (theory)")
     if param == "nodes":
         ax.set_xscale("log")
-    ys = [lo.min(initial=np.inf), hi.max(initial=-np.inf)]
+    ys = [lo.min(initial=np.inf), hi.max(initial=-np.inf)] + [k for _, k in qmf]
     if fit is not None and fit.get("fitted"):
         grid = np.geomspace(x.min(), x.max() * 10 if param == "nodes" else x.max(), 200)
         curve = model(grid, fit["kc_inf"], fit["a"], fit["b"])

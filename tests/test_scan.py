@@ -97,6 +97,7 @@ def test_scan_csv_holds_each_points_summary(scanned):
             assert int(row[f"{est}_n"]) == e["n"]
             for c in ("mean", "ci95_lo", "ci95_hi", "median"):
                 assert float(row[f"{est}_{c}"]) == e[c], (est, c)
+        assert float(row["kc_qmf_mean"]) == summary["theory"]["kc_qmf"]["mean"]
     # refined / chi peak exist only with the converged protocol
     assert not any(h.startswith(("refined_", "chi_peak_")) for h in header)
     # the printed table shows the same means
