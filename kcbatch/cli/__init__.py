@@ -7,8 +7,10 @@ lives in its own module and registers on it when imported here.
   scheduler_options.py  --scheduler / --scheduler-file (Dask), for run and scan
   run.py       kcbatch run
   commands.py  kcbatch info, merge, report, tune
+  scan.py      kcbatch scan
+  signals.py   Ctrl-C / SIGTERM: stop after the batch in flight, or abort
 """
-from . import commands, run  # noqa: F401  (registers the commands on main)
+from . import commands, run, scan  # noqa: F401  (registers the commands on main)
 from .app import main
 
 __all__ = ["main"]

@@ -20,12 +20,12 @@ def _fail(msg: str) -> None:
     sys.exit(EXIT_USAGE)
 
 
-def _fail_io(msg: str, out: Path | str | None) -> None:
+def _fail_io(msg: str, out: Path | str | None, command: str = "kcbatch run") -> None:
     """A run-time I/O failure: the error line, the resume command, exit 1."""
     click.echo(f"Error: {msg}; the finished batches are kept in the store: free some space "
                f"or fix the permissions, then resume", err=True)
     if out is not None:
-        click.echo(f"resume with: kcbatch run --resume {out}", err=True)
+        click.echo(f"resume with: {command} --resume {out}", err=True)
     sys.exit(EXIT_RUNTIME)
 
 

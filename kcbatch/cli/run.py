@@ -15,6 +15,7 @@ from .app import main
 from .errors import EXIT_RUNTIME, EXIT_SIGNAL, _exit_now, _fail, _fail_io, _io_message
 from .options import _flags, _parse_range, _study_config, _study_options
 from .scheduler_options import resume_command, scheduler_options, scheduler_spec
+from .signals import StopOnSignal
 
 
 def _fresh_out_dir(seed: int) -> Path:
@@ -125,42 +126,27 @@ def run(config_file, resume_dir, out, run_range, fast_math, quiet, scheduler, sc
         import distributed  # noqa: F401  (its import sets the levels of its loggers)
         logging.getLogger("distributed.client").setLevel(logging.CRITICAL)
 
-    stop = threading.Event()
-    abort = threading.Event()
-    caught: list[int] = []
-
-    def on_signal(signum, _frame):
-        if caught:
-            abort.set()  # the pipeline stops waiting for graphs being generated
-            raise KeyboardInterrupt
-        caught.append(signum)
-        stop.set()
-        click.echo(f"\n{signal.Signals(signum).name}: finishing the batch in flight, then "
-                   "stopping (again to abort now; finished batches are kept)", err=True)
-
-    old = {s: signal.signal(s, on_signal) for s in EXIT_SIGNAL}
-    try:
-        _run_and_report(cfg, resume_dir is not None, quiet, stop, caught, held, abort, spec)
-    except (ConfigError, StoreError, EngineUnavailable, GraphFileError) as exc:
-        _fail(str(exc))
-    except ClusterError as exc:
-        click.echo(f"Error: {exc}; the finished batches are kept in the store", err=True)
-        if cfg.out is not None:
-            click.echo(f"resume with: {resume_command(cfg.out, spec)}", err=True)
-        sys.exit(EXIT_RUNTIME)
-    except (StoreIOError, sqlite3.OperationalError, OSError) as exc:
-        _fail_io(_io_message(exc, cfg.out), cfg.out)
-    except sqlite3.DatabaseError as exc:
-        _fail(f"the store in {cfg.out} is damaged (SQLite: {exc}); restore it from a "
-              f"backup, or start a new study in another --out")
-    except KeyboardInterrupt:
-        click.echo("aborted; finished batches are in the store", err=True)
-        if cfg.out is not None:
-            click.echo(f"resume with: {resume_command(cfg.out, spec)}", err=True)
-        _exit_now(EXIT_SIGNAL[caught[0]] if caught else 130)
-    finally:
-        for s, h in old.items():
-            signal.signal(s, h)
+    with StopOnSignal() as signals:
+        try:
+            _run_and_report(cfg, resume_dir is not None, quiet, signals.stop, signals.caught,
+                            held, signals.abort, spec)
+        except (ConfigError, StoreError, EngineUnavailable, GraphFileError) as exc:
+            _fail(str(exc))
+        except ClusterError as exc:
+            click.echo(f"Error: {exc}; the finished batches are kept in the store", err=True)
+            if cfg.out is not None:
+                click.echo(f"resume with: {resume_command(cfg.out, spec)}", err=True)
+            sys.exit(EXIT_RUNTIME)
+        except (StoreIOError, sqlite3.OperationalError, OSError) as exc:
+            _fail_io(_io_message(exc, cfg.out), cfg.out)
+        except sqlite3.DatabaseError as exc:
+            _fail(f"the store in {cfg.out} is damaged (SQLite: {exc}); restore it from a "
+                  f"backup, or start a new study in another --out")
+        except KeyboardInterrupt:
+            click.echo("aborted; finished batches are in the store", err=True)
+            if cfg.out is not None:
+                click.echo(f"resume with: {resume_command(cfg.out, spec)}", err=True)
+            _exit_now(signals.exit_code())
 
 
 def _run_and_report(cfg: StudyConfig, resume: bool, quiet: bool, stop: threading.Event,

@@ -23,8 +23,9 @@ from ..config import DEVICE_CHOICES, DEVICES, check_kernel
 from .base import Engine, EngineUnavailable, Simulation, select_networks
 
 __all__ = ["DEVICES", "Engine", "EngineUnavailable", "GpuUnusable", "available", "get_engine",
-           "Simulation", "gpu_stack_lines", "kernel_misfit", "nvrtc_unavailable_reason",
-           "resolve_device", "select_networks", "why_unavailable"]
+           "Simulation", "gpu_auto_batch", "gpu_predict_bytes", "gpu_stack_lines",
+           "kernel_misfit", "nvrtc_unavailable_reason", "resolve_device", "select_networks",
+           "why_unavailable"]
 
 
 class GpuUnusable(EngineUnavailable):
@@ -43,6 +44,20 @@ def why_unavailable(device: str) -> str | None:
         from . import sim
         return sim.unavailable_reason()
     return f"unknown device {device!r}: must be one of {', '.join(DEVICE_CHOICES)}"
+
+
+def gpu_auto_batch(cfg, free_bytes: int) -> int:
+    """What ``--batch auto`` picks on a GPU with ``free_bytes`` free (before the
+    study caps it by its runs and the systems limit); needs no GPU or CuPy."""
+    from .cuda import auto_batch_for
+    return auto_batch_for(cfg, free_bytes)
+
+
+def gpu_predict_bytes(cfg, batch: int) -> int:
+    """Device bytes the GPU engine allocates for ``batch`` networks of ``cfg``
+    (its ``predict_bytes``); needs no GPU or CuPy."""
+    from .base import predict_kernel_bytes
+    return predict_kernel_bytes(cfg, batch)
 
 
 def nvrtc_unavailable_reason() -> str | None:

@@ -27,6 +27,14 @@ from .source import gpu_source
 GPU_MEMORY_FRACTION = 0.7
 GPU_AUTO_BATCH_CAP = 128
 
+def auto_batch_for(cfg: StudyConfig, free_bytes: int) -> int:
+    """``--batch auto`` on a GPU with ``free_bytes`` of free memory: the most
+    networks whose predicted arrays fit GPU_MEMORY_FRACTION of it, at most
+    GPU_AUTO_BATCH_CAP (0 when not even one fits). Pure: no CuPy, no device."""
+    fit = int(GPU_MEMORY_FRACTION * free_bytes // predict_kernel_bytes(cfg, 1))
+    return min(fit, GPU_AUTO_BATCH_CAP)
+
+
 # The backend check's kernel: x[i] = 2i + 1, so sum(x[:n]) = n**2 exactly in float32.
 PROBE_KERNEL = ('extern "C" __global__ void kcbatch_probe(float* x, int n) {\n'
                 '    int i = blockIdx.x * blockDim.x + threadIdx.x;\n'
@@ -225,8 +233,7 @@ class GpuEngine(BackendEngine):
 
     def auto_batch(self, cfg: StudyConfig) -> int:
         free, _total = cupy().cuda.runtime.memGetInfo()
-        fit = int(GPU_MEMORY_FRACTION * free // predict_kernel_bytes(cfg, 1))
-        return min(fit, GPU_AUTO_BATCH_CAP)
+        return auto_batch_for(cfg, free)
 
     def describe(self) -> str:
         cp = cupy()
