@@ -52,3 +52,16 @@ def record_run_info(out: str | Path, info: dict[str, Any]) -> None:
         info["elapsed_seconds_total"] = old.get("elapsed_seconds_total", 0.0) + info.get(
             "elapsed_seconds", 0.0)
         store.set_meta("run_info", json.dumps(info))
+
+
+def session_info(result) -> dict[str, Any]:
+    """The store's ``run_info`` of a session (docs/outputs.md, "The last session")."""
+    return {"device": result.device, "batch": result.batch,
+            "interrupted": result.interrupted,
+            "elapsed_seconds": round(result.elapsed, 3),
+            "engine_seconds": round(result.engine_seconds, 3),
+            "generate_seconds": round(result.times.generate, 3),
+            "engine_wait_seconds": round(result.times.wait, 3),
+            "engine_wait_after_first_batch_seconds": round(result.times.steady_wait, 3),
+            **({"scheduler": result.scheduler, "workers": result.workers}
+               if result.scheduler else {})}

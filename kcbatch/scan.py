@@ -25,14 +25,14 @@ from typing import Any, Callable, Sequence
 
 from ._version import __version__
 from .config import ConfigError, StudyConfig
-from .report import export_store, record_run_info
+from .report import export_store, record_run_info, session_info
 from .seeding import draw_seed
 from .store import STORE_NAME, Store, StoreError, study_lock
 from .study import StudyResult, run_study
 
 __all__ = ["MANIFEST", "SCAN_PARAMS", "ScanPlan", "ScanResult", "check_param", "check_values",
            "create_scan", "load_scan", "parse_values", "point_dir", "point_state", "rebase", "run_point",
-           "run_scan", "session_info"]
+           "run_scan"]
 
 MANIFEST = "scan.json"
 # The numeric protocol fields a scan may vary. Not runs (the points would share
@@ -196,30 +196,22 @@ def point_state(cfg: StudyConfig) -> str:
 
 def run_point(cfg: StudyConfig, *, resume: bool, progress: bool = False,
               stop: threading.Event | None = None, abort: threading.Event | None = None,
-              on_notice: Callable[[str], None] | None = None) -> StudyResult:
+              on_notice: Callable[[str], None] | None = None,
+              scheduler: Any = None) -> StudyResult:
     """One sub-study, as ``kcbatch run --out`` runs it: run_study, the session's
     timings kept in its store, and its exports (runs.csv, summary.json, plots),
-    all under its directory's lock."""
+    all under its directory's lock. ``scheduler`` as for run_study (an open
+    ``ClusterSession`` lets every value share one Dask cluster)."""
     with contextlib.ExitStack() as locked:
         def on_open(out: str) -> None:
             locked.enter_context(study_lock(out))  # re-entrant: held across the exports
         result = run_study(cfg, resume=resume, progress=progress, stop=stop,
-                           on_notice=on_notice, on_open=on_open, abort=abort)
+                           on_notice=on_notice, on_open=on_open, abort=abort,
+                           scheduler=scheduler)
         if result.computed:
             record_run_info(cfg.out, session_info(result))
         export_store(cfg.out)
     return result
-
-
-def session_info(result: StudyResult) -> dict[str, Any]:
-    """The store's ``run_info`` of a session (docs/outputs.md, "The last session")."""
-    return {"device": result.device, "batch": result.batch,
-            "interrupted": result.interrupted,
-            "elapsed_seconds": round(result.elapsed, 3),
-            "engine_seconds": round(result.engine_seconds, 3),
-            "generate_seconds": round(result.times.generate, 3),
-            "engine_wait_seconds": round(result.times.wait, 3),
-            "engine_wait_after_first_batch_seconds": round(result.times.steady_wait, 3)}
 
 
 @dataclass
@@ -241,13 +233,23 @@ def run_scan(plan: ScanPlan, *, progress: bool = False, stop: threading.Event | 
              abort: threading.Event | None = None,
              on_notice: Callable[[str], None] | None = None,
              on_point: Callable[[int, Any, str], None] | None = None,
-             on_done: Callable[[Any, StudyResult], None] | None = None) -> ScanResult:
+             on_done: Callable[[Any, StudyResult], None] | None = None,
+             scheduler: Any = None) -> ScanResult:
     """Run (or finish) every point of ``plan`` in order: a complete one is
     skipped (its exports rewritten if missing), a partial one resumed, a missing
     one started. When ``stop`` is set the point in flight stops after its batch
     and the scan returns ``interrupted``; otherwise scan.csv, the figure and
     (nodes) the fit are written. ``on_point(index, value, state)`` before each point,
-    ``on_done(value, result)`` after each one computed."""
+    ``on_done(value, result)`` after each one computed. ``scheduler`` (a
+    ``--scheduler`` spec or text) runs every value's batches on one Dask cluster,
+    opened once for the whole scan."""
+    if scheduler is not None and not isinstance(scheduler, _session_type()):
+        from .cluster import open_cluster
+
+        with open_cluster(scheduler) as session:
+            return run_scan(plan, progress=progress, stop=stop, abort=abort,
+                            on_notice=on_notice, on_point=on_point, on_done=on_done,
+                            scheduler=session)
     from .scan_export import write_scan_outputs
 
     result = ScanResult(plan=plan)
@@ -267,7 +269,7 @@ def run_scan(plan: ScanPlan, *, progress: bool = False, stop: threading.Event | 
             continue
         try:
             point = run_point(cfg, resume=state == "partial", progress=progress, stop=stop,
-                              abort=abort, on_notice=on_notice)
+                              abort=abort, on_notice=on_notice, scheduler=scheduler)
         except ConfigError as exc:
             raise ConfigError(exc.param, exc.value, f"{exc.allowed} (at {plan.param}="
                                                     f"{format_value(value)})") from None
@@ -280,3 +282,10 @@ def run_scan(plan: ScanPlan, *, progress: bool = False, stop: threading.Event | 
         result.completed.append(value)
     result.rows, result.fit = write_scan_outputs(plan)
     return result
+
+
+
+def _session_type() -> type:
+    from .cluster import ClusterSession  # dask itself is imported only when a cluster opens
+
+    return ClusterSession

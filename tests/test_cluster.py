@@ -212,6 +212,24 @@ def test_clustered_resume_of_a_single_process_start(cluster3, reference, tmp_pat
     assert {f"`{f}`" for f in added if f"`{f}`" not in text} == set()
 
 
+def test_scan_on_the_cluster_equals_the_single_process_scan(cluster3, tmp_path):
+    """`kcbatch scan --scheduler ADDRESS`: every value's sub-study runs on the
+    cluster and holds the records of the same scan run in one process, and the
+    scan's table is the same."""
+    args = ["scan", "--param", "nodes", "--values", "100,150", "--runs", "4", "--m", "3",
+            "--k-num", "6", "--batch", "2", "--seed", "7", "--device", "cpu", "--quiet"]
+    ok(args + ["--out", tmp_path / "one"])
+    ok(args + ["--out", tmp_path / "dask", "--scheduler", cluster3.address])
+    for point in ("nodes=100", "nodes=150"):
+        assert_same_records(stored_records(tmp_path / "dask" / point),
+                            stored_records(tmp_path / "one" / point))
+        info = json.loads((tmp_path / "dask" / point / "summary.json").read_text())
+        assert info["scheduler"] == cluster3.address
+        assert sum(w["runs"] for w in info["workers"].values()) == 4
+    assert (tmp_path / "dask" / "scan.csv").read_text() == \
+        (tmp_path / "one" / "scan.csv").read_text()
+
+
 def test_worker_without_the_device_is_named(cluster3):
     from kcbatch.cluster import WorkerUnusable
     from kcbatch.engines import why_unavailable

@@ -117,15 +117,6 @@ def run(config_file, resume_dir, out, run_range, fast_math, quiet, scheduler, sc
             _fail(str(exc))
             return
 
-    if spec is not None:
-        # A lost scheduler is reported in one line (ClusterError); distributed's
-        # client would also log its reconnection attempts as tracebacks, even
-        # after it is closed.
-        import logging
-
-        import distributed  # noqa: F401  (its import sets the levels of its loggers)
-        logging.getLogger("distributed.client").setLevel(logging.CRITICAL)
-
     with StopOnSignal() as signals:
         try:
             _run_and_report(cfg, resume_dir is not None, quiet, signals.stop, signals.caught,
@@ -206,21 +197,12 @@ def _prewarm_plots() -> None:
 def _export(cfg: StudyConfig, result, quiet: bool, caught: list[int], spec=None) -> None:
     """Record the session, write the exports, print the summary and exit with
     the signal's status if one was caught."""
-    from ..report import export_store, record_run_info
+    from ..report import export_store, record_run_info, session_info
     from ..stats import format_summary
 
     if cfg.out is not None:
         if result.computed:
-            record_run_info(cfg.out, {
-                "device": result.device, "batch": result.batch,
-                "interrupted": result.interrupted,
-                "elapsed_seconds": round(result.elapsed, 3),
-                "engine_seconds": round(result.engine_seconds, 3),
-                "generate_seconds": round(result.times.generate, 3),
-                "engine_wait_seconds": round(result.times.wait, 3),
-                "engine_wait_after_first_batch_seconds": round(result.times.steady_wait, 3),
-                **({"scheduler": result.scheduler, "workers": result.workers}
-                   if result.scheduler else {})})
+            record_run_info(cfg.out, session_info(result))
         summary = export_store(cfg.out)
     else:
         summary = result.summary

@@ -10,8 +10,9 @@ import click
 from ..config import ConfigError, load_toml
 from ..graphs.io import GraphFileError
 from .app import main
-from .errors import _exit_now, _fail, _fail_io, _io_message
+from .errors import EXIT_RUNTIME, _exit_now, _fail, _fail_io, _io_message
 from .options import _flags, _study_config, _study_options
+from .scheduler_options import scheduler_options, scheduler_spec
 from .signals import StopOnSignal
 
 
@@ -31,7 +32,9 @@ from .signals import StopOnSignal
 @click.option("--resume", "resume_dir", type=click.Path(file_okay=False), default=None,
               help="Finish the scan stored in DIR.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
-def scan(param, values, out, config_file, resume_dir, fast_math, quiet, **options):
+@scheduler_options
+def scan(param, values, out, config_file, resume_dir, fast_math, quiet, scheduler,
+         scheduler_file, **options):
     """Scan one parameter: a complete study per value, every one with the same seed.
 
     Takes every option of 'kcbatch run' for the studies. Each value's study is
@@ -48,6 +51,7 @@ def scan(param, values, out, config_file, resume_dir, fast_math, quiet, **option
     from ..store import StoreError
 
     try:
+        spec = scheduler_spec(scheduler, scheduler_file)
         flags = _flags(options)
         if fast_math:
             flags["fast_math"] = True
@@ -89,7 +93,7 @@ def scan(param, values, out, config_file, resume_dir, fast_math, quiet, **option
         except ConfigError as exc:
             _fail(str(exc))
             return
-    _run(plan, quiet)
+    _run(plan, quiet, spec)
 
 
 def _resumed(resume_dir, param, values, out, config_file, flags, load_scan, rebase):
@@ -110,9 +114,10 @@ def _resumed(resume_dir, param, values, out, config_file, flags, load_scan, reba
     return rebase(plan, _study_config(stored, flags))
 
 
-def _run(plan, quiet: bool) -> None:
+def _run(plan, quiet: bool, spec=None) -> None:
     from ..engines import EngineUnavailable
     from ..scan import run_scan
+    from ..scheduler import ClusterError
     from ..store import StoreError, StoreIOError
 
     n = len(plan.values)
@@ -127,14 +132,18 @@ def _run(plan, quiet: bool) -> None:
         click.echo(f"    {plan.param}={value}: {point.computed} runs in {point.elapsed:.1f} s, "
                    f"device {point.device}, batch {point.batch}", err=True)
 
-    resume = f"kcbatch scan --resume {plan.out}"
+    resume = f"kcbatch scan --resume {plan.out}" + ("" if spec is None else f" {spec.flag}")
     with StopOnSignal() as signals:
         try:
             result = run_scan(plan, progress=not quiet, stop=signals.stop,
                               abort=signals.abort, on_notice=lambda m: click.echo(m, err=True),
-                              on_point=on_point, on_done=on_done)
+                              on_point=on_point, on_done=on_done, scheduler=spec)
         except (ConfigError, StoreError, EngineUnavailable, GraphFileError) as exc:
             _fail(str(exc))
+        except ClusterError as exc:
+            click.echo(f"Error: {exc}; finished sub-studies and batches are kept", err=True)
+            click.echo(f"resume with: {resume}", err=True)
+            sys.exit(EXIT_RUNTIME)
         except (StoreIOError, sqlite3.OperationalError, OSError) as exc:
             _fail_io(_io_message(exc, plan.out), plan.out, command="kcbatch scan")
         except sqlite3.DatabaseError as exc:

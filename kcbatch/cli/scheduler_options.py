@@ -1,7 +1,7 @@
 """``--scheduler`` and ``--scheduler-file``: where a command's batches run.
 
 One decorator and one parser, for every command that runs studies (``run``,
-and ``scan`` once it exists): the spec goes to ``run_study(scheduler=...)``.
+and ``scan``): the spec goes to ``run_study(scheduler=...)``.
 """
 from __future__ import annotations
 
@@ -30,6 +30,13 @@ def scheduler_spec(scheduler: str | None, scheduler_file: str | None) -> Schedul
     spec = parse_scheduler(scheduler, scheduler_file)
     if spec is not None:
         require_extra(spec)
+        # A lost scheduler is reported in one line (ClusterError); distributed's
+        # client would also log its reconnection attempts as tracebacks, even
+        # after it is closed.
+        import logging
+
+        import distributed  # noqa: F401  (its import sets the levels of its loggers)
+        logging.getLogger("distributed.client").setLevel(logging.CRITICAL)
     return spec
 
 
