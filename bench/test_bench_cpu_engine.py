@@ -102,13 +102,20 @@ def test_speedup(engines, batch, benchmark):
         best, rounds = _best_of(engines, batch, threads)
         ratio = best["previous"][0] / best["current"][0]
         ratios[threads] = ratio
+        # CPU seconds (all threads) hardly move when other processes take turns on the
+        # cores, so their ratio is the steadier figure on a shared machine.
+        cpu = {k: min(w * u for w, u in r) for k, r in rounds.items()}
         contended |= best["current"][1] < 0.9 * threads
         lines.append(f"{threads} thread(s): previous {best['previous'][0]:.3f} s, current "
                      f"{best['current'][0]:.3f} s per default run: {ratio:.2f}x (best of "
                      f"{len(rounds['current'])}; all current: "
-                     f"{', '.join(f'{w:.2f}s@{u:.2f}' for w, u in rounds['current'])})")
+                     f"{', '.join(f'{w:.2f}s@{u:.2f}' for w, u in rounds['current'])}); "
+                     f"CPU seconds {cpu['previous']:.3f} / {cpu['current']:.3f}: "
+                     f"{cpu['previous'] / cpu['current']:.2f}x")
         benchmark.extra_info[f"threads_{threads}"] = {
             "previous_s": best["previous"][0], "current_s": best["current"][0], "ratio": ratio,
+            "previous_cpu_s": cpu["previous"], "current_cpu_s": cpu["current"],
+            "cpu_ratio": cpu["previous"] / cpu["current"],
             "rounds_previous": rounds["previous"], "rounds_current": rounds["current"]}
     benchmark.pedantic(lambda: None, rounds=1)  # only to carry extra_info into the JSON
     print("\n" + "\n".join(lines))
