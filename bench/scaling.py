@@ -11,8 +11,11 @@ N) after one untimed warm-up step and reports
 
     time per run = (seconds per step) x 200 (the default run's steps) / batch,
 
-the best of ``--repeats`` timings. The timed steps go through ``Simulation.measure``
-with a single sample, whose result is a host array, so a GPU has finished them.
+the best of ``--repeats`` timings, in wall-clock and in CPU seconds of this process
+(``cpu_s_per_run``: on a shared machine other processes stretch the wall clock of a
+multi-threaded run far more than its CPU time; ``--threads`` sets numba's threads).
+The timed steps go through ``Simulation.measure`` with a single sample, whose result is
+a host array, so a GPU has finished them.
 
 Points: N = 10^3, 10^4, 10^5, 10^6 at m = 3, and m = 1, 2, 3, 5, 10 at N = 10^4.
 
@@ -67,14 +70,16 @@ def measure_point(device: str, nodes: int, m: int, batch: int, repeats: int) -> 
     sim = get_engine(device).start(b, cfg.spec.dt)
     steps = timed_steps(nodes)
     sim.measure(1, 1)  # warm-up: compilation, first touch of the state
-    best = np.inf
+    best, best_cpu = np.inf, np.inf
     for _ in range(repeats):
-        t0 = time.perf_counter()
+        c0, t0 = time.process_time(), time.perf_counter()
         sim.measure(steps, steps)
         best = min(best, time.perf_counter() - t0)
+        best_cpu = min(best_cpu, time.process_time() - c0)
     per_step = best / steps
     return {"nodes": nodes, "m": m, "batch": batch, "nnz": int(b.nnz), "timed_steps": steps,
             "s_per_step": per_step, "s_per_run": per_step * RUN_STEPS / batch,
+            "cpu_s_per_run": best_cpu / steps * RUN_STEPS / batch,
             "ns_per_edge_k": per_step / (b.nnz * K_NUM) * 1e9}
 
 
@@ -85,8 +90,9 @@ def run(device: str, batch: int, repeats: int, out: Path) -> None:
     todo = [(n, M_FOR_N) for n in N_VALUES] + [(N_FOR_M, m) for m in M_VALUES if m != M_FOR_N]
     for nodes, m in todo:
         p = measure_point(device, nodes, m, batch, repeats)
-        print(f"N={nodes:>9,} m={m:>2}: {p['s_per_run']:.4g} s per run "
-              f"({p['ns_per_edge_k']:.3g} ns per edge entry and K)", flush=True)
+        print(f"N={nodes:>9,} m={m:>2}: {p['s_per_run']:.4g} s per run, "
+              f"{p['cpu_s_per_run']:.4g} CPU s ({p['ns_per_edge_k']:.3g} ns per edge entry "
+              f"and K)", flush=True)
         points.append(p)
     import numba
     doc = {"device": device, "engine": get_engine(device).describe(),
@@ -108,12 +114,15 @@ def plot(out: Path) -> None:
         sys.exit(f"no scaling_*.json in {MEASUREMENTS}: run with --device first")
     fig, (ax_n, ax_m) = plt.subplots(1, 2, figsize=(11, 4.2))
     for doc in docs:
+        # the CPU's own seconds: its wall clock on a shared machine measures the others
+        key = "cpu_s_per_run" if doc["device"] == "cpu" else "s_per_run"
         label = f"{doc['device']} ({doc['engine']})"
+        if key != "s_per_run":
+            label += ", CPU seconds"
         by_n = sorted((p for p in doc["points"] if p["m"] == M_FOR_N), key=lambda p: p["nodes"])
         by_m = sorted((p for p in doc["points"] if p["nodes"] == N_FOR_M), key=lambda p: p["m"])
-        ax_n.loglog([p["nodes"] for p in by_n], [p["s_per_run"] for p in by_n], "o-",
-                    label=label)
-        ax_m.plot([p["m"] for p in by_m], [p["s_per_run"] for p in by_m], "o-", label=label)
+        ax_n.loglog([p["nodes"] for p in by_n], [p[key] for p in by_n], "o-", label=label)
+        ax_m.plot([p["m"] for p in by_m], [p[key] for p in by_m], "o-", label=label)
     limit_n = smem_node_limit(M_FOR_N)
     ax_n.axvline(limit_n, color="grey", ls="--",
                  label=f"shared-memory limit, m={M_FOR_N}: N={limit_n:,}")
@@ -139,7 +148,9 @@ def plot(out: Path) -> None:
 def table(out=sys.stdout) -> None:
     """The README's table (markdown) from the JSONs there are."""
     docs = [json.loads(p.read_text()) for p in sorted(MEASUREMENTS.glob("scaling_*.json"))]
-    print("| N | m | " + " | ".join(f"{d['device']} s/run" for d in docs) + " |", file=out)
+    print("| N | m | " + " | ".join(f"{d['device']} ({d['numba_threads']} numba threads) s/run"
+                                    if d["device"] == "cpu" else f"{d['device']} s/run"
+                                    for d in docs) + " |", file=out)
     print("|---|---|" + "---|" * len(docs), file=out)
     keys = sorted({(p["nodes"], p["m"]) for d in docs for p in d["points"]},
                   key=lambda k: (k[1] != M_FOR_N, k[0], k[1]))
@@ -147,7 +158,12 @@ def table(out=sys.stdout) -> None:
         cells = []
         for d in docs:
             p = [q for q in d["points"] if (q["nodes"], q["m"]) == (n, m)]
-            cells.append(f"{p[0]['s_per_run']:.3g}" if p else "")
+            if not p:
+                cells.append("")
+            elif d["device"] == "cpu":  # host CPU seconds mean something only there
+                cells.append(f"{p[0]['s_per_run']:.3g} ({p[0]['cpu_s_per_run']:.3g} CPU s)")
+            else:
+                cells.append(f"{p[0]['s_per_run']:.3g}")
         print(f"| {n:,} | {m} | " + " | ".join(cells) + " |", file=out)
 
 
@@ -156,13 +172,17 @@ def main(argv=None) -> None:
     ap.add_argument("--device", choices=["cpu", "gpu", "gpu-sim"])
     ap.add_argument("--batch", type=int, default=1, help="networks per batch (default 1)")
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--threads", type=int, help="numba threads (default: numba's)")
     ap.add_argument("--out", type=Path)
     ap.add_argument("--plot", action="store_true", help=f"write {HERE / 'scaling.png'}")
     ap.add_argument("--table", action="store_true", help="print the README table")
     a = ap.parse_args(argv)
     if a.device:
-        if a.batch < 1 or a.repeats < 1:
-            ap.error("--batch and --repeats must be >= 1")
+        if a.batch < 1 or a.repeats < 1 or (a.threads is not None and a.threads < 1):
+            ap.error("--batch, --repeats and --threads must be >= 1")
+        if a.threads is not None:
+            import numba
+            numba.set_num_threads(min(a.threads, numba.config.NUMBA_NUM_THREADS))
         run(a.device, a.batch, a.repeats,
             a.out or MEASUREMENTS / f"scaling_{a.device}.json")
     if a.plot:

@@ -39,8 +39,8 @@ from timing import settle, timed  # noqa: E402
 
 CFG = StudyConfig(seed=2026)
 SPEC = CFG.spec
-ROUNDS = 5
-SPEED_MIN_ROUNDS = 5
+ROUNDS = 3
+SPEED_MIN_ROUNDS = 3
 SPEED_BUDGET_S = 60.0
 SPEEDUP_REQUIRED = 1.3
 
