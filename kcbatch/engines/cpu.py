@@ -146,5 +146,8 @@ class CpuSimulation(SteppingSimulation):
     def retain(self, networks: np.ndarray) -> None:
         sub, rows = select_networks(self.batch, networks)
         theta, S0, C0 = self.theta[rows], self.S[rows], self.C[rows]
+        # the couplings in use, which need not be the batch's any more
+        couplings = np.ascontiguousarray(self.couplings[np.asarray(networks, dtype=np.int64)])
         self._load(sub)
+        self.couplings = couplings
         self._state(theta, S0, C0)
