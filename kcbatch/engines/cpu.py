@@ -1,19 +1,15 @@
 """CPU engine: the RK4 protocol over a packed batch, in numba.
 
 This is the CPU twin of ``kernels/kuramoto.cu``, step for step, and runs the
-same step loop (``IntegrationSpec.schedule``). Each RK4 stage
-is one pass, ``_rk4_stage`` (mirrors the ``rk4_stage`` kernel): per row, gather
-the neighbours' (sin, cos) of the stage point for all nK systems at once, form
-the derivative with
-``sum_j sin(t_j - t_i) = cos t_i sum_j sin t_j - sin t_i sum_j cos t_j``,
-accumulate the RK4 weights, and write the (sin, cos) of the row's *next* stage
-point (or, in the last stage, of the wrapped new phase) into the other buffer.
+same step loop (``IntegrationSpec.schedule``). Each RK4 stage is one parallel
+pass, :func:`kcbatch.engines.cpu_stage.rk4_stage` (mirrors the ``rk4_stage``
+kernel; its module docstring gives the state layout and what makes it fast).
 
 Trig dominates the CPU cost: numba's ``np.sin`` is scalar libm (~10
 ns/element) and numpy's ufuncs need extra passes over memory, so the stage
 uses :func:`kcbatch.engines.cpu_trig.sincos`, plain arithmetic that vectorises
 over K. Rows are independent and each sums its neighbours in CSR order, so a
-network's results do not depend on the batch it is in.
+network's results do not depend on the batch it is in, nor on the threads.
 
 Sampling mirrors ``sample_partial`` + ``sample_finalize``: per (network, K),
 ``r = |sum_j exp(i theta_j)| / N_b`` accumulated in float64.
@@ -27,83 +23,8 @@ from ..batch import Batch
 from ..config import IntegrationSpec, StudyConfig
 from .base import (HOST_AUTO_BATCH, StepProgress, SteppingSimulation, check_steps,
                    network_edges, network_nodes, select_networks, systems_limit)
-from .cpu_trig import fix_large, sincos, sincos_array
-
-TWO_PI = 2.0 * np.pi
-# Rows per parallel chunk: the per-row scratch is allocated once per chunk.
-_CHUNK = 64
-# Only flags that cannot change results: no reassociation or FMA contraction
-# (the kernels are compiled without them too).
-_FASTMATH = {"nnan", "ninf", "nsz"}
-
-
-@numba.njit(parallel=True, cache=True, nogil=True, fastmath=_FASTMATH)
-def _rk4_stage(indptr, indices, weight, omega, row_net, couplings,  # graph: [R+1],[nnz],[R]x3,[B,nK]
-               S_in, C_in,     # [R, nK] sin/cos of this stage's point
-               S_out, C_out,   # [R, nK] out: sin/cos of the next stage point
-               theta,          # [R, nK] phase at the start of the step (stage 3 updates it)
-               acc,            # [R, nK] running sum f1 + 2 f2 + 2 f3
-               stage, dt):
-    """One RK4 stage for every (row, K) system (mirrors kernel ``rk4_stage``)."""
-    n_rows, n_k = S_in.shape
-    real = S_in.dtype.type
-    half = real(0.5) * dt
-    sixth = dt / real(6.0)
-    two_pi = real(TWO_PI)
-    n_chunks = (n_rows + _CHUNK - 1) // _CHUNK
-    for chunk in numba.prange(n_chunks):
-        ss = np.empty(n_k, dtype=S_in.dtype)
-        cc = np.empty(n_k, dtype=S_in.dtype)
-        for i in range(chunk * _CHUNK, min(n_rows, (chunk + 1) * _CHUNK)):
-            _row_update(indptr, indices, weight, omega, row_net, couplings, S_in, C_in,
-                        S_out, C_out, theta, acc, stage, dt, half, sixth, two_pi, i, ss, cc)
-
-
-@numba.njit(cache=True, nogil=True, inline="always", fastmath=_FASTMATH)
-def _row_update(indptr, indices, weight, omega, row_net, couplings, S_in, C_in, S_out, C_out,
-                theta, acc, stage, dt, half, sixth, two_pi, i, ss, cc):
-    real = S_in.dtype.type
-    n_k = S_in.shape[1]
-    ss[:] = 0
-    cc[:] = 0
-    for e in range(indptr[i], indptr[i + 1]):
-        j = indices[e]
-        for k in range(n_k):
-            ss[k] += S_in[j, k]
-            cc[k] += C_in[j, k]
-    b = row_net[i]
-    w_i = weight[i]
-    om = omega[i]
-    # ss becomes f, then the next point; the stage branch sits outside the K
-    # loops so that they vectorise.
-    for k in range(n_k):
-        ss[k] = om + couplings[b, k] * w_i * (C_in[i, k] * ss[k] - S_in[i, k] * cc[k])
-    if stage == 0:
-        for k in range(n_k):
-            acc[i, k] = ss[k]
-            ss[k] = theta[i, k] + half * ss[k]
-    elif stage == 1:
-        for k in range(n_k):
-            acc[i, k] += real(2.0) * ss[k]
-            ss[k] = theta[i, k] + half * ss[k]
-    elif stage == 2:
-        for k in range(n_k):
-            acc[i, k] += real(2.0) * ss[k]
-            ss[k] = theta[i, k] + dt * ss[k]
-    else:
-        for k in range(n_k):
-            t = theta[i, k] + sixth * (acc[i, k] + ss[k])
-            t = t - two_pi * np.floor(t / two_pi)
-            # floor rounding can leave t == 2pi or a hair below 0
-            if t >= two_pi:
-                t -= two_pi
-            if t < real(0.0):
-                t += two_pi
-            theta[i, k] = t
-            ss[k] = t
-    for k in range(n_k):
-        S_out[i, k], C_out[i, k] = sincos(ss[k])
-    fix_large(ss, S_out[i], C_out[i])
+from .cpu_stage import rk4_stage, row_chunks
+from .cpu_trig import sincos_array
 
 
 def order_parameter(S: np.ndarray, C: np.ndarray, node_offset: np.ndarray) -> np.ndarray:
@@ -146,7 +67,7 @@ class CpuEngine:
         it = np.dtype(cfg.real_dtype).itemsize
         rows = batch * network_nodes(cfg)
         nnz = batch * 2 * network_edges(cfg)
-        state = rows * cfg.k_num * it * 6  # theta, acc, S[2], C[2]
+        state = rows * cfg.k_num * it * 6  # theta, acc, X[2] (sin | cos)
         graph = (rows + 1) * 8 + nnz * 4 + rows * (4 + 3 * it) + (batch + 1) * 8
         return state + graph + batch * cfg.k_num * (it + cfg.spec.n_samples * 8)
 
@@ -175,22 +96,37 @@ class CpuSimulation(SteppingSimulation):
 
     def _load(self, batch: Batch) -> None:
         self.batch = batch
-        self.graph = (batch.indptr, batch.indices, batch.weight, batch.omega, batch.row_net,
-                      batch.couplings)
+        self.graph = (batch.indptr, batch.indices, batch.weight, batch.omega, batch.row_net)
+        # [B, nK], read by every stage: replacing it between steps changes the
+        # couplings from the next step on (no padding or copy to keep in step).
+        self.couplings = batch.couplings
+        self.chunks = row_chunks(batch.indptr)
 
     def _state(self, theta: np.ndarray, S0: np.ndarray, C0: np.ndarray) -> None:
-        # Double-buffered (sin, cos): stage s reads buffer s % 2, writes the other;
-        # the second buffers and acc are scratch rewritten every step.
+        # Double-buffered (sin | cos) [R, 2 nK]: stage s reads buffer s % 2 and
+        # writes the other; the second buffer and acc are scratch rewritten every step.
+        n_k = theta.shape[1]
+        X0 = np.empty((theta.shape[0], 2 * n_k), dtype=theta.dtype)
+        X0[:, :n_k], X0[:, n_k:] = S0, C0
         self.theta = theta
-        self.S = (S0, np.empty_like(theta))
-        self.C = (C0, np.empty_like(theta))
+        self.X = (X0, np.empty_like(X0))
         self.acc = np.empty_like(theta)
 
+    @property
+    def S(self) -> np.ndarray:
+        """sin of the current phases, ``[R, nK]`` (a view)."""
+        return self.X[0][:, :self.batch.n_k]
+
+    @property
+    def C(self) -> np.ndarray:
+        """cos of the current phases, ``[R, nK]`` (a view)."""
+        return self.X[0][:, self.batch.n_k:]
+
     def _step(self) -> None:
-        S, C = self.S, self.C
+        X = self.X
         for stage in range(4):
-            _rk4_stage(*self.graph, S[stage % 2], C[stage % 2], S[1 - stage % 2],
-                       C[1 - stage % 2], self.theta, self.acc, stage, self.dt)
+            rk4_stage(*self.graph, self.couplings, self.chunks, X[stage % 2],
+                      X[1 - stage % 2], self.theta, self.acc, stage, self.dt)
         self.steps += 1
 
     def measure(self, n_steps: int, sample_every: int,
@@ -202,13 +138,16 @@ class CpuSimulation(SteppingSimulation):
             self._step()
             if s % sample_every == 0:
                 samples[:, :, s // sample_every] = order_parameter(
-                    self.S[0], self.C[0], self.batch.node_offset)
+                    self.S, self.C, self.batch.node_offset)
             if progress is not None:
                 progress(self.steps)
         return samples
 
     def retain(self, networks: np.ndarray) -> None:
         sub, rows = select_networks(self.batch, networks)
-        theta, S0, C0 = self.theta[rows], self.S[0][rows], self.C[0][rows]
+        theta, S0, C0 = self.theta[rows], self.S[rows], self.C[rows]
+        # the couplings in use, which need not be the batch's any more
+        couplings = np.ascontiguousarray(self.couplings[np.asarray(networks, dtype=np.int64)])
         self._load(sub)
+        self.couplings = couplings
         self._state(theta, S0, C0)

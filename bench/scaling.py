@@ -1,0 +1,197 @@
+"""How the time per run grows with N and with m (issue 12, section 3).
+
+    python bench/scaling.py --device cpu --out bench/measurements/scaling_cpu.json
+    python bench/scaling.py --device gpu --batch 64 --out bench/measurements/scaling_gpu.json
+    python bench/scaling.py --plot        # bench/scaling.png from the JSONs there are
+
+Each point is one BA network (``--batch`` networks for a GPU, where one small network
+cannot fill the device) with nK = 50 couplings and the default protocol's dt, float32.
+Only the cost per RK4 step matters, so each point times a few steps (fewer for larger
+N) after one untimed warm-up step and reports
+
+    time per run = (seconds per step) x 200 (the default run's steps) / batch,
+
+the best of ``--repeats`` timings, in wall-clock and in CPU seconds of this process
+(``cpu_s_per_run``: on a shared machine other processes stretch the wall clock of a
+multi-threaded run far more than its CPU time; ``--threads`` sets numba's threads).
+The timed steps go through ``Simulation.measure`` with a single sample, whose result is
+a host array, so a GPU has finished them.
+
+Points: N = 10^3, 10^4, 10^5, 10^6 at m = 3, and m = 1, 2, 3, 5, 10 at N = 10^4.
+
+The plot marks where a GPU kernel that keeps a whole network in one block's shared
+memory stops fitting (``smem_node_limit``): per node the (sin, cos) float2 (8 bytes), a
+uint16 neighbour index per edge entry (2 x mean degree 2m bytes) and an int32 row
+pointer (4 bytes), against 227 KB per block on an H100.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+MEASUREMENTS = HERE / "measurements"
+N_VALUES = (1_000, 10_000, 100_000, 1_000_000)
+M_VALUES = (1, 2, 3, 5, 10)
+N_FOR_M = 10_000
+M_FOR_N = 3
+K_NUM = 50
+RUN_STEPS = 200  # the default run: (5 + 5) / 0.05
+# Shared memory per block (H100, opt-in maximum) and the bytes a node needs there.
+SMEM_BYTES = 227 * 1024
+SMEM_SINCOS = 8
+SMEM_INDEX = 2
+SMEM_ROW_PTR = 4
+
+
+def smem_node_limit(m: int) -> int:
+    """Largest N whose BA(m) network (mean degree 2m) fits one block's shared memory."""
+    return SMEM_BYTES // (SMEM_SINCOS + SMEM_ROW_PTR + SMEM_INDEX * 2 * m)
+
+
+def timed_steps(nodes: int) -> int:
+    """Steps to time at N nodes: ~10^6 node-steps, at least 2."""
+    return max(2, min(100, 1_000_000 // nodes))
+
+
+def measure_point(device: str, nodes: int, m: int, batch: int, repeats: int) -> dict:
+    from kcbatch.config import StudyConfig
+    from kcbatch.engines import get_engine
+    from kcbatch.pipeline import make_batch
+
+    cfg = StudyConfig(seed=2026, nodes=nodes, m=m, k_num=K_NUM, device=device)
+    b = make_batch(list(range(batch)), cfg).batch
+    sim = get_engine(device).start(b, cfg.spec.dt)
+    steps = timed_steps(nodes)
+    sim.measure(1, 1)  # warm-up: compilation, first touch of the state
+    best, best_cpu = np.inf, np.inf
+    for _ in range(repeats):
+        c0, t0 = time.process_time(), time.perf_counter()
+        sim.measure(steps, steps)
+        best = min(best, time.perf_counter() - t0)
+        best_cpu = min(best_cpu, time.process_time() - c0)
+    per_step = best / steps
+    return {"nodes": nodes, "m": m, "batch": batch, "nnz": int(b.nnz), "timed_steps": steps,
+            "s_per_step": per_step, "s_per_run": per_step * RUN_STEPS / batch,
+            "cpu_s_per_run": best_cpu / steps * RUN_STEPS / batch,
+            "ns_per_edge_k": per_step / (b.nnz * K_NUM) * 1e9}
+
+
+def run(device: str, batch: int, repeats: int, out: Path) -> None:
+    from kcbatch.engines import get_engine
+
+    points = []
+    todo = [(n, M_FOR_N) for n in N_VALUES] + [(N_FOR_M, m) for m in M_VALUES if m != M_FOR_N]
+    for nodes, m in todo:
+        p = measure_point(device, nodes, m, batch, repeats)
+        print(f"N={nodes:>9,} m={m:>2}: {p['s_per_run']:.4g} s per run, "
+              f"{p['cpu_s_per_run']:.4g} CPU s ({p['ns_per_edge_k']:.3g} ns per edge entry "
+              f"and K)", flush=True)
+        points.append(p)
+    import numba
+    doc = {"device": device, "engine": get_engine(device).describe(),
+           "machine": platform.processor() or platform.machine(),
+           "numba_threads": numba.get_num_threads(), "k_num": K_NUM, "run_steps": RUN_STEPS,
+           "date": time.strftime("%Y-%m-%d"), "points": points}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(doc, indent=1) + "\n")
+    print(f"wrote {out}")
+
+
+def plot(out: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    docs = [json.loads(p.read_text()) for p in sorted(MEASUREMENTS.glob("scaling_*.json"))]
+    if not docs:
+        sys.exit(f"no scaling_*.json in {MEASUREMENTS}: run with --device first")
+    fig, (ax_n, ax_m) = plt.subplots(1, 2, figsize=(11, 4.2))
+    for doc in docs:
+        # the CPU's own seconds: its wall clock on a shared machine measures the others
+        key = "cpu_s_per_run" if doc["device"] == "cpu" else "s_per_run"
+        label = f"{doc['device']} ({doc['engine']})"
+        if key != "s_per_run":
+            label += ", CPU seconds"
+        by_n = sorted((p for p in doc["points"] if p["m"] == M_FOR_N), key=lambda p: p["nodes"])
+        by_m = sorted((p for p in doc["points"] if p["nodes"] == N_FOR_M), key=lambda p: p["m"])
+        ax_n.loglog([p["nodes"] for p in by_n], [p[key] for p in by_n], "o-", label=label)
+        ax_m.plot([p["m"] for p in by_m], [p[key] for p in by_m], "o-", label=label)
+    limit_n = smem_node_limit(M_FOR_N)
+    ax_n.axvline(limit_n, color="grey", ls="--",
+                 label=f"shared-memory limit, m={M_FOR_N}: N={limit_n:,}")
+    m_fit = [m for m in M_VALUES if smem_node_limit(m) >= N_FOR_M]
+    if m_fit:
+        ax_m.axvspan(min(M_VALUES) - 0.5, max(m_fit) + 0.5, color="grey", alpha=0.15,
+                     label=f"fits shared memory at N={N_FOR_M:,}")
+    ax_n.set(xlabel="nodes N (BA, m=3)", ylabel="seconds per run (50 K, 200 RK4 steps)",
+             title="time per run vs N")
+    ax_m.set(xlabel=f"m (BA, N={N_FOR_M:,}; mean degree 2m)", ylabel="seconds per run",
+             yscale="log", title="time per run vs m")
+    for ax in (ax_n, ax_m):
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.suptitle(f"shared memory per block {SMEM_BYTES // 1024} KB (H100): "
+                 f"{SMEM_SINCOS} + {SMEM_ROW_PTR} + {SMEM_INDEX} x 2m bytes per node",
+                 fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out, dpi=120)
+    print(f"wrote {out}")
+
+
+def table(out=sys.stdout) -> None:
+    """The README's table (markdown) from the JSONs there are."""
+    docs = [json.loads(p.read_text()) for p in sorted(MEASUREMENTS.glob("scaling_*.json"))]
+    print("| N | m | " + " | ".join(f"{d['device']} ({d['numba_threads']} numba threads) s/run"
+                                    if d["device"] == "cpu" else f"{d['device']} s/run"
+                                    for d in docs) + " |", file=out)
+    print("|---|---|" + "---|" * len(docs), file=out)
+    keys = sorted({(p["nodes"], p["m"]) for d in docs for p in d["points"]},
+                  key=lambda k: (k[1] != M_FOR_N, k[0], k[1]))
+    for n, m in keys:
+        cells = []
+        for d in docs:
+            p = [q for q in d["points"] if (q["nodes"], q["m"]) == (n, m)]
+            if not p:
+                cells.append("")
+            elif d["device"] == "cpu":  # host CPU seconds mean something only there
+                cells.append(f"{p[0]['s_per_run']:.3g} ({p[0]['cpu_s_per_run']:.3g} CPU s)")
+            else:
+                cells.append(f"{p[0]['s_per_run']:.3g}")
+        print(f"| {n:,} | {m} | " + " | ".join(cells) + " |", file=out)
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--device", choices=["cpu", "gpu", "gpu-sim"])
+    ap.add_argument("--batch", type=int, default=1, help="networks per batch (default 1)")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--threads", type=int, help="numba threads (default: numba's)")
+    ap.add_argument("--out", type=Path)
+    ap.add_argument("--plot", action="store_true", help=f"write {HERE / 'scaling.png'}")
+    ap.add_argument("--table", action="store_true", help="print the README table")
+    a = ap.parse_args(argv)
+    if a.device:
+        if a.batch < 1 or a.repeats < 1 or (a.threads is not None and a.threads < 1):
+            ap.error("--batch, --repeats and --threads must be >= 1")
+        if a.threads is not None:
+            import numba
+            numba.set_num_threads(min(a.threads, numba.config.NUMBA_NUM_THREADS))
+        run(a.device, a.batch, a.repeats,
+            a.out or MEASUREMENTS / f"scaling_{a.device}.json")
+    if a.plot:
+        plot(HERE / "scaling.png")
+    if a.table:
+        table()
+    if not (a.device or a.plot or a.table):
+        ap.error("nothing to do: give --device, --plot or --table")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,97 @@
+"""The CPU engine's pass (kcbatch/engines/cpu_stage.py): its neighbour sums keep the
+CSR order, its row chunks cover every row with even work, and its numbers depend
+neither on the thread count, nor on the chunks, nor on the batch a network is in.
+(Accuracy against the float64 reference: test_correctness.py.)"""
+from __future__ import annotations
+
+import numba
+import numpy as np
+import pytest
+
+from kcbatch.config import StudyConfig
+from kcbatch.engines import get_engine
+from kcbatch.engines.cpu_stage import CHUNK_COST, ROW_COST, neighbour_sums, row_chunks
+from kcbatch.pipeline import make_batch
+
+CFG = StudyConfig(seed=7, nodes=300, m=2, k_num=6, t_transient=0.5, t_measure=0.5,
+                  sample_every=2)
+
+
+def _sequential_sums(X, indices, lo, hi):
+    """float32/64 sums one neighbour after the other, in numpy (no FMA, no reordering)."""
+    s = np.zeros(X.shape[1], dtype=X.dtype)
+    for e in range(lo, hi):
+        s = s + X[indices[e]]
+    return s
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_neighbour_sums_keep_the_csr_order(dtype):
+    rng = np.random.default_rng(3)
+    # Magnitudes spread over 8 decades so that any other order rounds differently.
+    X = (rng.standard_normal((40, 14)) * 10.0 ** rng.integers(-4, 4, (40, 14))).astype(dtype)
+    indices = rng.integers(0, 40, 200).astype(np.int32)
+    out = np.empty(14, dtype=dtype)
+    reordered_differs = False
+    for deg in range(0, 12):
+        lo = 7 * deg
+        neighbour_sums(X, indices, lo, lo + deg, out)
+        want = _sequential_sums(X, indices, lo, lo + deg)
+        np.testing.assert_array_equal(out, want, err_msg=f"degree {deg}")
+        rev = _sequential_sums(X, indices[lo:lo + deg][::-1].copy(), 0, deg)
+        reordered_differs |= not np.array_equal(rev, want)
+    assert reordered_differs, "the data do not tell summation orders apart"
+
+
+def test_row_chunks_cover_every_row_with_even_work():
+    b = make_batch([0, 1], StudyConfig(seed=1, nodes=3000, m=3)).batch
+    chunks = row_chunks(b.indptr)
+    assert chunks[0] == 0 and chunks[-1] == b.n_rows and np.all(np.diff(chunks) > 0)
+    cost = np.diff(chunks) * ROW_COST + np.diff(b.indptr[chunks])
+    biggest_row = ROW_COST + np.diff(b.indptr).max()
+    assert cost.max() <= cost.sum() / (len(chunks) - 1) + biggest_row
+    assert cost.sum() // CHUNK_COST - 1 <= len(chunks) - 1 <= cost.sum() // CHUNK_COST + 1
+    single = row_chunks(np.array([0, 5], dtype=np.int64))
+    assert single.tolist() == [0, 1]
+
+
+@pytest.fixture(scope="module")
+def batch():
+    return make_batch([0, 1, 2], CFG).batch
+
+
+def test_same_numbers_with_one_or_more_threads(batch):
+    eng = get_engine("cpu")
+    threads = min(2, numba.config.NUMBA_NUM_THREADS)
+    if threads < 2:
+        pytest.skip("numba has a single thread here")
+    saved = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        one = eng.integrate(batch, CFG.spec)
+        numba.set_num_threads(threads)
+        more = eng.integrate(batch, CFG.spec)
+    finally:
+        numba.set_num_threads(saved)
+    np.testing.assert_array_equal(one, more)
+
+
+@pytest.mark.parametrize("chunking", ["one chunk", "one row each"])
+def test_same_numbers_whatever_the_chunks(batch, chunking):
+    eng = get_engine("cpu")
+    want = eng.integrate(batch, CFG.spec)
+    sim = eng.start(batch, CFG.spec.dt)
+    rows = batch.n_rows
+    sim.chunks = (np.array([0, rows]) if chunking == "one chunk"
+                  else np.arange(rows + 1)).astype(np.int64)
+    sim.advance(CFG.spec.n_transient)
+    got = sim.measure(CFG.spec.n_measure, CFG.spec.sample_every)
+    np.testing.assert_array_equal(got, want)
+
+
+def test_a_network_alone_or_in_a_batch_is_the_same(batch):
+    eng = get_engine("cpu")
+    together = eng.integrate(batch, CFG.spec)
+    for run in range(3):
+        alone = eng.integrate(make_batch([run], CFG).batch, CFG.spec)
+        np.testing.assert_array_equal(together[run], alone[0], err_msg=f"run {run}")
