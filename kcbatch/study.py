@@ -25,6 +25,7 @@ from .seeding import draw_seed
 from .stability import prepare_dt
 from .stats import partial_info, summarize
 from .store import GRAPH_FILES_META, STORE_NAME, Store, StoreError, study_lock
+from .sweep import batch_networks, layout_config
 from .work import compute_records, longest_steps
 
 log = logging.getLogger("kcbatch")
@@ -68,10 +69,11 @@ class StudyResult:
 def choose_batch(cfg: StudyConfig, engine: Engine, pending: int) -> int:
     """Batch size: the configured one, or for ``auto`` the engine's choice (on a
     GPU the largest that fits its share of free memory), never more than the
-    runs left or the engine's limit."""
-    limit = engine.batch_limit(cfg)
+    runs left or the engine's limit. An adiabatic sweep takes ``k_num`` times
+    more networks (:func:`kcbatch.sweep.batch_networks`)."""
+    limit = engine.batch_limit(layout_config(cfg))
     wanted = engine.auto_batch(cfg) if cfg.batch == "auto" else int(cfg.batch)
-    return max(1, min(wanted, pending, limit))
+    return max(1, min(batch_networks(cfg, wanted), pending, limit))
 
 
 def _is_oom(exc: BaseException) -> bool:
@@ -185,7 +187,7 @@ def run_study(config: StudyConfig, *, resume: bool = False, progress: bool = Fal
     if why:
         notice(why)
     engine = get_engine(device, cfg.fast_math)
-    batch_fit = fit_batch(cfg, engine, device, choose_batch(cfg, engine, len(cfg.run_ids)))
+    batch_fit = fit_batch(layout_config(cfg), engine, device, choose_batch(cfg, engine, len(cfg.run_ids)))
     held = _hold(cfg, resume)
     try:
         store = open_store(cfg, resume=resume, graphs=graphs)

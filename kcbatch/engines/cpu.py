@@ -20,13 +20,15 @@ Sampling mirrors ``sample_partial`` + ``sample_finalize``: per (network, K),
 """
 from __future__ import annotations
 
+import dataclasses
+
 import numba
 import numpy as np
 
 from ..batch import Batch
 from ..config import IntegrationSpec, StudyConfig
 from .base import (HOST_AUTO_BATCH, StepProgress, SteppingSimulation, check_steps,
-                   network_edges, network_nodes, select_networks, systems_limit)
+                   checked_couplings, network_edges, network_nodes, select_networks, systems_limit)
 from .cpu_trig import fix_large, sincos, sincos_array
 
 TWO_PI = 2.0 * np.pi
@@ -206,6 +208,10 @@ class CpuSimulation(SteppingSimulation):
             if progress is not None:
                 progress(self.steps)
         return samples
+
+    def set_couplings(self, couplings: np.ndarray) -> None:
+        new = checked_couplings(self.batch, couplings)
+        self._load(dataclasses.replace(self.batch, couplings=new))
 
     def retain(self, networks: np.ndarray) -> None:
         sub, rows = select_networks(self.batch, networks)
