@@ -139,7 +139,7 @@ def test_a_schema_3_store_is_upgraded_to_5(tmp_path):
     path = tmp_path / STORE_NAME
     Store.create(path, StudyConfig().to_dict(), np.array([0.0, 1.0]), "x").close()
     con = sqlite3.connect(path)
-    for name, _ in store_module._CONVERGED_COLUMNS:
+    for name, _ in store_module._CONVERGED_COLUMNS + store_module._SWEEP_COLUMNS:
         con.execute(f"ALTER TABLE runs DROP COLUMN {name}")
     con.execute("UPDATE meta SET value='3' WHERE key='schema_version'")
     con.commit()
