@@ -28,7 +28,7 @@ _SECONDS: dict[str, float] = {}
 
 
 def _study(**kw):
-    return run_study(StudyConfig(**SIZE, **kw))
+    return run_study(StudyConfig(**{**SIZE, **kw}))
 
 
 @pytest.mark.benchmark(group="sweep")

@@ -75,7 +75,7 @@ KC_FORWARD_TOL = JUMP_TOL = GRID_STEP + 1e-9   # the jump may move by one grid p
 KC_BACKWARD_TOL = 1e-9                         # reproduces to float rounding
 R_BACKWARD_TOL = 1e-9
 R_SYNCHRONISED_TOL = 1e-6                      # forward branch where r > 0.8
-AREA_TOL = 1e-3
+AREA_TOL = 4e-3
 
 
 @pytest.mark.slow  # the reference's own RK4: ~4 s per sweep of one graph
@@ -87,18 +87,17 @@ def test_adiabatic_sweep_matches_the_float64_reference(device):
 
     Tolerances from the sensitivity of the reference itself, measured on this
     case (two BA graphs, N=200, m=3, omega=k, raw coupling, K = 0.6..2.4 step
-    0.3, dt=0.01, 2 + 2 time units per K): four perturbations of theta0 by
-    1e-9 (normal, per node) per graph left Kc forward (1.8), Kc backward
-    (1.2 and MEASURED_KCB1) and the largest jump unchanged; they moved r on
-    the desynchronised forward branch by up to MEASURED_DRF (chaos), r on the
-    synchronised forward branch (r > 0.8) by up to MEASURED_DRS, the backward
-    branch by up to MEASURED_DRB and the loop area by up to MEASURED_DA. The
-    engines differ from the reference by rounding (cpu: 3.8e-10 on the forward
-    branch, 1.3e-15 on the backward one; gpu-sim 2.1e-10 and 3.2e-16), far
-    below a 1e-9 perturbation; the tolerances allow the forward jump one grid
-    point (the issue measured +-0.15 in K at N=1000), the synchronised branch
-    about 40x and the area about 10x the measured spread, and the backward
-    branch 1e-9."""
+    0.3, dt=0.01, 2 + 2 time units per K; both jump at K=1.8 and stay
+    synchronised down to K=1.2): four perturbations of theta0 by 1e-9
+    (normal, per node) per graph left Kc forward, Kc backward and the largest
+    jump unchanged; they moved r on the desynchronised forward branch by up to
+    1.3e-3 (chaos), r on the synchronised forward branch (r > 0.8) by up to
+    1.2e-7, the backward branch by up to 2.4e-15 and the loop area by up to
+    3.8e-4. The engines differ from the reference by rounding (forward branch
+    1.7e-9 on cpu, 2.1e-10 on gpu-sim; backward branch <= 1.3e-15), far below
+    a 1e-9 perturbation. The tolerances allow the forward jump one grid point
+    (the issue measured +-0.15 in K at N=1000), the synchronised branch and
+    the area about 10x the measured spread, and the backward branch 1e-9."""
     graphs, omega, theta0 = _explosive_case()
     c = CASE
     k = c["k_values"]
