@@ -15,6 +15,16 @@ t_transient = t_measure = 5, sample_every=10, float32, one producer. Group "swee
 The target (issue 11): the adiabatic study within 2.2x of the independent one.
 Each adiabatic test records ``ratio_to_independent`` (its time over the
 independent test's, measured in the same session) in ``extra_info`` and prints it.
+
+Measured 2026-11-26 on this project's 2-core box, which other jobs loaded to ~20
+(so with NUMBA_NUM_THREADS=1: two numba threads made each step up to 25x slower
+there), 2 rounds each, min: independent 25.9 s; adiabatic 219 s (8.5x);
+adiabatic_narrow 169 s (6.5x; its rounds spread 169-254 s). Raw figures:
+bench/measurements/cpu-2core-loaded_sweep_2026-11-26.json. The 2.2x target is
+not met on the CPU engine: it vectorises each row's neighbour sums and trig over
+the K columns, and a sweep has one column (one system per network), so a
+(row, K) system-step costs ~5x more (measured directly: 84 vs 16 ms per step
+for 9600 systems as 32 networks x 1 K vs 4 x 8, N=300, one thread).
 """
 from __future__ import annotations
 
