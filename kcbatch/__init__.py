@@ -3,7 +3,7 @@
 Importing kcbatch never imports CuPy; the GPU backend is resolved on first use.
 """
 from ._version import __version__
-from .api import find_kc, simulate
+from .api import find_kc, hysteresis, simulate
 from .batch import Batch, pack
 from .config import ConfigError, IntegrationSpec, StudyConfig
 from .converge import KcEstimates
@@ -25,6 +25,7 @@ __all__ = [
     "available",
     "barabasi_albert",
     "find_kc",
+    "hysteresis",
     "pack",
     "run_study",
     "simulate",

@@ -1,4 +1,5 @@
-"""The Python API for users' own networks: ``simulate`` (r(K)) and ``find_kc`` (Kc)."""
+"""The Python API for users' own networks: ``simulate`` (r(K)), ``find_kc`` (Kc)
+and ``hysteresis`` (the adiabatic sweep's two branches)."""
 from __future__ import annotations
 
 from typing import Any, Sequence
@@ -10,6 +11,7 @@ from .config import PRECISIONS, ConfigError, IntegrationSpec, check_kernel, unst
 from .converge import KcEstimates, check_options, estimate_kc
 from .coupling import COUPLINGS, max_weighted_degree
 from .engines import get_engine, resolve_device
+from .sweep import run_sweep
 
 
 def _as_csr(graph: Any, g: int) -> tuple[np.ndarray, np.ndarray]:
@@ -111,6 +113,38 @@ def find_kc(graphs: Sequence[Any], omega: Any, theta0: Any, k_values: Any, *,
                        t_transient=t_transient, t_measure=t_measure,
                        sample_every=sample_every, threshold=threshold, refine=refine,
                        refine_points=refine_points, kc_tol=kc_tol, t_max=t_max)
+
+
+def hysteresis(graphs: Sequence[Any], omega: Any, theta0: Any, k_values: Any, *,
+               coupling: str = "degree", dt: float = 0.05, t_transient: float = 5.0,
+               t_measure: float = 5.0, sample_every: int = 10, device: str = "auto",
+               precision: str = "float32") -> tuple[np.ndarray, np.ndarray]:
+    """The adiabatic sweep of each graph: ``(r_forward, r_backward)``, each
+    ``[G, nK]`` float64 in increasing-K order (kcbatch/sweep.py).
+
+    The forward branch starts the first K from ``theta0`` and each later K
+    from the previous K's final phases (after its transient and measurement);
+    the backward branch continues from the forward branch's end down the same
+    grid, K_max first. At every K, r is sampled as :func:`simulate` does.
+    graphs, omega, theta0, coupling, dt, t_transient, t_measure, sample_every,
+    device, precision: as :func:`simulate`; k_values ``[nK]`` or ``[G, nK]``,
+    strictly increasing. With one K, ``r_forward`` is ``simulate(...)``'s.
+    """
+    if precision not in PRECISIONS:
+        raise ConfigError("precision", precision, f"must be one of {', '.join(PRECISIONS)}")
+    if not isinstance(coupling, str) or coupling not in COUPLINGS:
+        raise ConfigError("coupling", coupling, f"must be one of {', '.join(COUPLINGS)}")
+    spec = IntegrationSpec.from_times(dt=dt, t_transient=t_transient, t_measure=t_measure,
+                                      sample_every=sample_every)
+    batch, k_values = _pack_inputs(graphs, omega, theta0, k_values, precision, coupling)
+    if not np.all(np.isfinite(k_values)) or np.any(np.diff(k_values, axis=-1) <= 0):
+        raise ConfigError("k_values", _short(k_values), "must be finite and increasing")
+    _check_stable(batch, k_values, spec.dt, coupling)
+    concrete, _ = resolve_device(device)
+    samples = run_sweep(get_engine(concrete), batch, batch.couplings, dt=spec.dt,
+                        n_transient=spec.n_transient, n_measure=spec.n_measure,
+                        sample_every=spec.sample_every)
+    return samples.forward.mean(axis=2), samples.backward.mean(axis=2)
 
 
 def _short(values: np.ndarray) -> str:

@@ -42,13 +42,14 @@ PROTOCOL_FIELDS = (
     "runs", "graphs", "nodes", "m", "graph", "ws_p", "gamma", "coupling", "omega_dist",
     "omega_mu", "omega_sigma", "k_min", "k_max", "k_num",
     "dt", "t_transient", "t_measure", "sample_every", "threshold", "seed",
-    "precision", "kc_tol", "t_max", "refine", "refine_points",
+    "precision", "kc_tol", "t_max", "refine", "refine_points", "sweep",
 )
 # Protocol fields added after stores already existed, with the one value every
 # older study had: a stored config without the key computed with that value.
 ADDED_PROTOCOL_DEFAULTS = {"graphs": None, "graph": "ba", "ws_p": 0.1, "gamma": 3.0,
                            "coupling": "degree", "omega_dist": "normal",
-                           "kc_tol": 0.01, "t_max": 400.0, "refine": None, "refine_points": 8}
+                           "kc_tol": 0.01, "t_max": 400.0, "refine": None, "refine_points": 8,
+                           "sweep": "independent"}
 # ``dt = "auto"``: the largest stable step that divides both times, chosen from
 # the study's first networks when it starts (kcbatch/stability.py).
 AUTO_DT = "auto"
@@ -57,6 +58,10 @@ AUTO_DT = "auto"
 # window starts at the original protocol's transient.
 AUTO_TRANSIENT = "auto"
 AUTO_FIRST_TRANSIENT = 5.0
+# How the K grid is walked: every K from theta0 (the original protocol), or
+# adiabatically, each K from the previous one's final phases, up then down
+# (kcbatch/sweep.py).
+SWEEPS = ("independent", "adiabatic")
 # The study's size without --graphs; with it, the number of files.
 DEFAULT_RUNS = 1000
 # The model's fields: with ``graphs`` the networks are the files, and these do not apply.
@@ -262,6 +267,7 @@ class StudyConfig:
     t_max: float = 400.0
     refine: float | None = None
     refine_points: int = 8
+    sweep: str = "independent"
     seed: int | None = None
     device: str = "auto"
     precision: str = "float32"
@@ -301,6 +307,7 @@ class StudyConfig:
         if not 0.0 < self.threshold < 1.0:
             raise ConfigError("threshold", self.threshold, "must lie strictly between 0 and 1")
         self._check_converged()
+        self._check_sweep()
         if self.seed is not None:
             _check_int("seed", self.seed, lo=0)
         if self.device not in DEVICE_CHOICES:
@@ -364,6 +371,28 @@ class StudyConfig:
         if self.refine is None and self.refine_points != _DEFAULTS["refine_points"]:
             raise ConfigError("refine_points", self.refine_points,
                               "must be left out: it applies only with refine TOL")
+
+    def _check_sweep(self) -> None:
+        """sweep is one of SWEEPS; adiabatic needs the fixed protocol, whose
+        transient and grid it walks."""
+        _choice("sweep", self.sweep, SWEEPS)
+        if self.sweep != "adiabatic":
+            return
+        if self.auto_transient:
+            raise ConfigError("sweep", self.sweep,
+                              f"cannot be combined with t_transient={AUTO_TRANSIENT!r}: the "
+                              f"adiabatic sweep takes a fixed transient at every K (give "
+                              f"--t-transient a number, or use --sweep independent)")
+        if self.refine is not None:
+            raise ConfigError("sweep", self.sweep,
+                              f"cannot be combined with refine={self.refine!r}: refinement "
+                              f"integrates couplings from theta0, which an adiabatic branch "
+                              f"never does (leave out --refine, or use --sweep independent)")
+
+    @property
+    def adiabatic(self) -> bool:
+        """Whether each K continues from the previous one (``sweep="adiabatic"``)."""
+        return self.sweep == "adiabatic"
 
     @property
     def auto_transient(self) -> bool:

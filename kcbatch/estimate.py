@@ -107,7 +107,8 @@ def cpu_fallback_notice(cfg: StudyConfig, engine: Engine, runs: int, batch: int,
     batches of ``batch``) take less than ``limit`` seconds (default
     :data:`CPU_NOTICE_SECONDS`)."""
     limit = CPU_NOTICE_SECONDS if limit is None else limit
-    work = work_per_run(cfg) * runs
+    # an adiabatic sweep integrates every K twice (both branches)
+    work = work_per_run(cfg) * runs * (2 if cfg.adiabatic else 1)
     if work <= SLOW_ENGINE_RATE * limit:
         return None
     rate = measure_rate(cfg, engine, batch)

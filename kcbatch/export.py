@@ -27,12 +27,14 @@ from .stats import theory_summary
 
 __all__ = ["RUN_COLUMNS", "r_column_names", "write_runs_csv", "write_summary_json",
            "plot_kc_hist", "plot_r_curves", "kc_hist_figure", "r_curves_figure",
-           "study_subtitle", "kc_convergence_figure", "plot_kc_convergence"]
+           "study_subtitle", "kc_convergence_figure", "plot_kc_convergence",
+           "hysteresis_figure", "plot_hysteresis"]
 
 RUN_COLUMNS = ("run", "status", "kc", "kc_interp", "censored", "bracket_lo", "bracket_hi",
                "stationarity", "nodes", "edges", "mean_k", "mean_k2", "k_max",
                "kc_mf", "kc_hmf", "kc_qmf", "t_transient_used", "converged", "kc_protocol",
-               "kc_refined", "kc_chi", "kc_sigma", "graph_file", "graph_sha256", "seed_material",
+               "kc_refined", "kc_chi", "kc_sigma", "kc_forward", "kc_backward",
+               "hysteresis_width", "loop_area", "graph_file", "graph_sha256", "seed_material",
                "fail_reason", "seconds")
 
 K_UNITS = "rad / time unit"
@@ -103,19 +105,26 @@ def write_runs_csv(path: str | os.PathLike, records: Sequence[RunRecord], k_valu
     measurement window). Empty cells mean None; floats are written with
     Python's shortest round-trip ``repr`` (so ``float(cell)`` gives the exact
     value back; a failed run's r may read ``nan``, and the theory thresholds
-    of a graph without edges read ``inf``).
+    of a graph without edges read ``inf``). An adiabatic study's rows end
+    with the backward branch, one column per K named ``r_backward@K=<K>``
+    (the r columns then hold the forward branch).
     """
     k = np.asarray(k_values, dtype=np.float64).ravel()
     r_names = r_column_names(k)
+    swept = any(rec.r_backward is not None for rec in records)
+    backward_names = [name.replace("r@", "r_backward@", 1) for name in r_names] if swept else []
     with _atomic(path, "w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
-        w.writerow(list(RUN_COLUMNS) + r_names)
+        w.writerow(list(RUN_COLUMNS) + r_names + backward_names)
         for rec in sorted(records, key=lambda x: x.run):
             r = np.asarray(rec.r, dtype=np.float64).ravel()
             if r.size != k.size:
                 raise ValueError(f"run {rec.run}: r has {r.size} values, expected {k.size} (one per K)")
             row = [_cell(getattr(rec, c)) for c in RUN_COLUMNS]
             row += [_cell(v) for v in r]
+            if swept:
+                row += ([""] * k.size if rec.r_backward is None
+                        else [_cell(v) for v in np.asarray(rec.r_backward, dtype=np.float64)])
             w.writerow(row)
 
 
@@ -496,3 +505,63 @@ def plot_r_curves(path: str | os.PathLike, records: Sequence[RunRecord], k_value
     Subtitle, partial stamp and censoring note as in :func:`plot_kc_hist`."""
     _save_png(r_curves_figure(records, k_values, threshold, summary=summary, config=config),
               path)
+
+
+def hysteresis_figure(records: Sequence[RunRecord], k_values, threshold: float, *,
+                      summary: Mapping[str, Any] | None = None,
+                      config: Mapping[str, Any] | None = None):
+    """The Figure of :func:`plot_hysteresis`, or None when no ok run has branches."""
+    swept = [r for r in records if r.status == "ok" and r.r_backward is not None]
+    if not swept:
+        return None
+    k = np.asarray(k_values, dtype=np.float64).ravel()
+    fig = _new_figure()
+    ax = fig.add_subplot()
+    for name, label, color, marker in (("r_forward", "forward (K increasing)", "tab:blue", ">"),
+                                       ("r_backward", "backward (K decreasing)", "tab:red",
+                                        "<")):
+        rr = np.vstack([np.asarray(getattr(r, name), dtype=np.float64) for r in swept])
+        p10, p50, p90 = np.percentile(rr, [10, 50, 90], axis=0)
+        ax.fill_between(k, p10, p90, color=color, alpha=0.2, lw=0,
+                        label=f"{label}: 10–90% of runs")
+        ax.plot(k, p50, color=color, lw=1.8, marker=marker if k.size <= 60 else None, ms=4,
+                label=f"{label}: median over {len(swept)} runs")
+    ax.axhline(float(threshold), color="0.3", ls="--", lw=1.0,
+               label=f"threshold r = {float(threshold):g}")
+    h = (summary or {}).get("hysteresis") or {}
+    for name, label, color in (("kc_forward", "$K_c$ forward", "tab:blue"),
+                               ("kc_backward", "$K_c$ backward", "tab:red")):
+        med = (h.get(name) or {}).get("median")
+        if med is not None:
+            ax.axvline(med, color=color, ls=":", lw=1.4, label=f"{label} median = {med:.4g}")
+    if k.size and k[-1] > k[0]:
+        ax.set_xlim(float(k[0]), float(k[-1]))
+    ax.set_ylim(0.0, 1.0)
+    ax.set_xlabel(f"coupling K [{K_UNITS}]")
+    ax.set_ylabel("order parameter r (time average, dimensionless)")
+    ax.legend(loc="lower right", fontsize=7.5)
+    ax.grid(alpha=0.3)
+    width = (h.get("hysteresis_width") or {}).get("median")
+    area = (h.get("loop_area") or {}).get("median")
+    fig.supxlabel(f"median hysteresis width {_num_or_na(width)}, median loop area "
+                  f"{_num_or_na(area)} (∫(r_backward − r_forward) dK)", fontsize=8, color="0.25")
+    _titles(fig, ax, "Adiabatic sweep: forward and backward branches", config, summary)
+    return fig
+
+
+def _num_or_na(v: float | None) -> str:
+    return "n/a" if v is None else f"{v:.4g}"
+
+
+def plot_hysteresis(path: str | os.PathLike, records: Sequence[RunRecord], k_values,
+                    threshold: float, *, summary: Mapping[str, Any] | None = None,
+                    config: Mapping[str, Any] | None = None) -> bool:
+    """hysteresis.png of an adiabatic study: the median r of the forward and
+    the backward branch over the ok runs, each with its 10-90% band, the
+    threshold and the medians of Kc forward and backward. Returns whether it
+    was written (False, nothing written, for the independent protocol)."""
+    fig = hysteresis_figure(records, k_values, threshold, summary=summary, config=config)
+    if fig is None:
+        return False
+    _save_png(fig, path)
+    return True

@@ -45,6 +45,15 @@ class RunRecord:
       kc_interp from the spread of r (None when censored).
     kc_windows: [W] float64 kc_interp after each window of the schedule
       (NaN where not measured or not crossing); None with a fixed transient.
+    Adiabatic sweep (``sweep="adiabatic"``, kcbatch/sweep.py; all None for
+    the independent protocol and for failed runs but r_forward/r_backward):
+    r_forward, r_backward: [nK] float64 r of each branch in increasing-K
+      order; r, r_first, r_second, r_std, kc, kc_interp, the brackets and
+      the stationarity are the forward branch's (r equals r_forward).
+    kc_forward: first K of the forward branch with r > threshold (= kc).
+    kc_backward: smallest K from which r_backward stays above the threshold.
+    hysteresis_width: kc_forward - kc_backward [rad per time unit].
+    loop_area: trapezoid integral of r_backward - r_forward over the grid.
     graph_file, graph_sha256: with ``graphs`` (users' own networks), the run's
       file (its path relative to the graphs PATH, or its name when PATH is a
       file) and the SHA-256 of its bytes; None for a model's network.
@@ -81,4 +90,10 @@ class RunRecord:
     kc_chi: float | None = None
     kc_sigma: float | None = None
     kc_windows: np.ndarray | None = None
+    r_forward: np.ndarray | None = None
+    r_backward: np.ndarray | None = None
+    kc_forward: float | None = None
+    kc_backward: float | None = None
+    hysteresis_width: float | None = None
+    loop_area: float | None = None
     seconds: float = field(default=0.0, compare=False)

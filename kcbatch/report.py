@@ -6,8 +6,8 @@ from pathlib import Path
 from typing import Any
 
 from ._version import __version__
-from .export import (plot_kc_convergence, plot_kc_hist, plot_r_curves, write_runs_csv,
-                     write_summary_json)
+from .export import (plot_hysteresis, plot_kc_convergence, plot_kc_hist, plot_r_curves,
+                     write_runs_csv, write_summary_json)
 from .predictions import theory_settings
 from .stats import partial_info, summarize
 from .store import STORE_NAME, Store
@@ -40,6 +40,8 @@ def export_store(out: str | Path) -> dict[str, Any]:
     plot_r_curves(out / "r_curves.png", records, k_values, config["threshold"],
                   summary=summary, config=config)
     plot_kc_convergence(out / "kc_convergence.png", records, config, summary)
+    plot_hysteresis(out / "hysteresis.png", records, k_values, config["threshold"],
+                    summary=summary, config=config)
     return summary
 
 

@@ -280,6 +280,38 @@ def protocol_comparison(records: Sequence[RunRecord]) -> dict[str, Any]:
             "t_transient_max": float(np.max(t)) if t.size else None}
 
 
+# The adiabatic sweep's per-run fields summarized in the hysteresis block.
+HYSTERESIS_FIELDS = ("kc_forward", "kc_backward", "hysteresis_width", "loop_area")
+
+
+def hysteresis_summary(records: Sequence[RunRecord], n_boot: int = 2000,
+                       seed: int = 0) -> dict[str, Any]:
+    """The adiabatic sweep's loop over the ok runs (kcbatch/sweep.py).
+
+    adiabatic: whether any run has branches (false for the independent
+    protocol: then runs is 0 and every statistic null); runs: ok runs with
+    branches. Per field of :data:`HYSTERESIS_FIELDS`: {n, mean, std, median,
+    min, max, spread_lo, spread_hi, ci95_lo, ci95_hi (bootstrap of the mean;
+    None without values), missing (ok swept runs without a value: no forward
+    crossing, or backward branch below the threshold at K_max)}."""
+    swept = sorted((rec for rec in records if rec.status == "ok" and rec.r_backward is not None),
+                   key=lambda rec: rec.run)
+    out: dict[str, Any] = {"adiabatic": any(rec.r_backward is not None for rec in records),
+                           "runs": len(swept)}
+    for name in HYSTERESIS_FIELDS:
+        x = np.array([getattr(rec, name) for rec in swept if getattr(rec, name) is not None],
+                     dtype=np.float64)
+        d: dict[str, Any] = {"n": int(x.size)}
+        if x.size:
+            d.update(_describe(x, _bootstrap_means([x], int(n_boot), int(seed))[0]))
+        else:
+            d.update({k: None for k in ("mean", "std", "median", "min", "max", "spread_lo",
+                                        "spread_hi", "ci95_lo", "ci95_hi")})
+        d["missing"] = len(swept) - int(x.size)
+        out[name] = d
+    return out
+
+
 def summarize(records: Sequence[RunRecord], k_values, threshold: float, *,
               seed_bootstrap: int = 0, n_boot: int = 2000,
               stationarity_tol: float = 0.02,
@@ -311,6 +343,8 @@ def summarize(records: Sequence[RunRecord], k_values, threshold: float, *,
       estimators: :func:`estimator_summary`.
       protocol_vs_converged: :func:`protocol_comparison` (its ``auto`` false
         unless t_transient was "auto").
+      hysteresis: :func:`hysteresis_summary` (its ``adiabatic`` false unless
+        the study swept adiabatically).
       notes: informational strings; warnings: strings that need attention.
 
     t_transient, t_measure, dt (optional): the study's protocol, named by the
@@ -416,6 +450,7 @@ def summarize(records: Sequence[RunRecord], k_values, threshold: float, *,
         "theory": theory_block,
         "estimators": estimator_summary(recs, n_boot, seed_bootstrap),
         "protocol_vs_converged": protocol_comparison(recs),
+        "hysteresis": hysteresis_summary(recs, n_boot, seed_bootstrap),
         "notes": notes,
         "warnings": warnings,
     }
@@ -464,6 +499,7 @@ def format_summary(summary: dict[str, Any]) -> str:
                   f"{_num(grid.get('max'))}], {grid.get('num', '?')} points)"))
     lines += _theory_lines(s.get("theory"), s.get("threshold"))
     lines += _estimator_lines(s.get("estimators"), s.get("protocol_vs_converged"))
+    lines += _hysteresis_lines(s.get("hysteresis"))
     frac = s.get("not_stationary_fraction")
     lines.append(("not stationary at Kc",
                   f"{s['not_stationary']} of {s['crossings']}"
@@ -515,6 +551,26 @@ def _estimator_lines(est: dict[str, Any] | None,
                                  f"{_num(cmp['t_transient_median'])}, max "
                                  f"{_num(cmp['t_transient_max'])})"),
         ]
+    return lines
+
+
+_HYSTERESIS_LABELS = {"kc_forward": "Kc forward", "kc_backward": "Kc backward",
+                      "hysteresis_width": "hysteresis width", "loop_area": "loop area"}
+
+
+def _hysteresis_lines(h: dict[str, Any] | None) -> list[tuple[str, str]]:
+    """One line per loop statistic of an adiabatic study; none otherwise."""
+    if not h or not h.get("adiabatic"):
+        return []
+    lines = [("adiabatic sweep", f"{h['runs']} ok runs with both branches (Kc forward = Kc)")]
+    for name, label in _HYSTERESIS_LABELS.items():
+        d = h[name]
+        if not d["n"]:
+            lines.append((label, f"n/a (n=0, {d['missing']} ok runs without it)"))
+            continue
+        lines.append((label, f"mean {_num(d['mean'])}, median {_num(d['median'])}, 95% CI "
+                             f"[{_num(d['ci95_lo'])}, {_num(d['ci95_hi'])}]  (n={d['n']}; "
+                             f"missing {d['missing']})"))
     return lines
 
 

@@ -24,7 +24,10 @@ converged protocol's columns (kcbatch/converge.py): ``r_std`` and
 ``kc_windows`` (TEXT, JSON arrays like ``r``), ``t_transient_used``,
 ``kc_protocol``, ``kc_refined``, ``kc_chi``, ``kc_sigma`` (REAL) and
 ``converged`` (INTEGER 0/1), NULL where they do not apply; upgraded the same
-way from 1 to 3.
+way from 1 to 3. Schema 5 adds the adiabatic sweep's columns
+(kcbatch/sweep.py): ``r_forward`` and ``r_backward`` (TEXT, JSON arrays),
+``kc_forward``, ``kc_backward``, ``hysteresis_width`` and ``loop_area``
+(REAL), NULL for the independent protocol; upgraded the same way from 1 to 4.
 """
 from __future__ import annotations
 
@@ -46,7 +49,7 @@ GRAPH_FILES_META = "graph_files"
 # The lock file of a study directory: held (flock) by the process that runs or
 # resumes the study there, and holding its PID.
 LOCK_NAME = "kcbatch.lock"
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 # What to do about a store that cannot be read, for every message that says so.
 _DAMAGED_FIX = "restore it from a backup, or start a new study in another --out"
 
@@ -54,6 +57,10 @@ _CONVERGED_COLUMNS = (
     ("r_std", "TEXT"), ("t_transient_used", "REAL"), ("converged", "INTEGER"),
     ("kc_protocol", "REAL"), ("kc_refined", "REAL"), ("kc_chi", "REAL"), ("kc_sigma", "REAL"),
     ("kc_windows", "TEXT"),
+)
+_SWEEP_COLUMNS = (
+    ("r_forward", "TEXT"), ("r_backward", "TEXT"), ("kc_forward", "REAL"),
+    ("kc_backward", "REAL"), ("hysteresis_width", "REAL"), ("loop_area", "REAL"),
 )
 _RUN_COLUMNS = (
     ("run", "INTEGER PRIMARY KEY"), ("status", "TEXT NOT NULL"), ("fail_reason", "TEXT"),
@@ -64,15 +71,15 @@ _RUN_COLUMNS = (
     ("r_first", "TEXT NOT NULL"), ("r_second", "TEXT NOT NULL"), ("batch_id", "INTEGER"),
     ("kc_mf", "REAL"), ("kc_hmf", "REAL"), ("kc_qmf", "REAL"),
     ("graph_file", "TEXT"), ("graph_sha256", "TEXT"),
-) + _CONVERGED_COLUMNS
+) + _CONVERGED_COLUMNS + _SWEEP_COLUMNS
 # Columns of table runs that each schema version added (appended, in this order):
 # what upgrading an older store adds.
 _ADDED_COLUMNS = {2: (("kc_mf", "REAL"), ("kc_hmf", "REAL"), ("kc_qmf", "REAL")),
                   3: (("graph_file", "TEXT"), ("graph_sha256", "TEXT")),
-                  4: _CONVERGED_COLUMNS}
-_ARRAYS = ("r", "r_first", "r_second", "r_std", "kc_windows")
+                  4: _CONVERGED_COLUMNS, 5: _SWEEP_COLUMNS}
+_ARRAYS = ("r", "r_first", "r_second", "r_std", "kc_windows", "r_forward", "r_backward")
 # JSON array columns that may be NULL (runs without them) and INTEGER flags.
-_OPTIONAL_ARRAYS = ("r_std", "kc_windows")
+_OPTIONAL_ARRAYS = ("r_std", "kc_windows", "r_forward", "r_backward")
 _BOOLS = ("converged",)
 
 

@@ -25,6 +25,7 @@ from .seeding import draw_seed
 from .stability import prepare_dt
 from .stats import partial_info, summarize
 from .store import GRAPH_FILES_META, STORE_NAME, Store, StoreError, study_lock
+from .sweep import layout_config
 from .work import choose_batch, compute_records, longest_steps
 
 log = logging.getLogger("kcbatch")
@@ -196,7 +197,7 @@ def run_study(config: StudyConfig, *, resume: bool = False, progress: bool = Fal
     if misfit is not None:
         raise ConfigError("kernel", cfg.kernel, f"needs every network in one block's shared "
                           f"memory, but {misfit}; use --kernel global or auto")
-    batch_fit = fit_batch(cfg, engine, device, choose_batch(cfg, engine, len(cfg.run_ids)))
+    batch_fit = fit_batch(layout_config(cfg), engine, device, choose_batch(cfg, engine, len(cfg.run_ids)))
     held = _hold(cfg, resume)
     try:
         store = open_store(cfg, resume=resume, graphs=graphs)

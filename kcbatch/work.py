@@ -21,6 +21,7 @@ from .engines import Engine
 from .kc import make_record, record_from_means
 from .pipeline import Produced
 from .records import RunRecord
+from .sweep import SweepSamples, batch_networks, hysteresis, layout_config, run_sweep
 
 # Called with the RK4 steps of the batch done so far (``longest_steps(cfg)`` in all).
 StepProgress = Callable[[int], None]
@@ -31,6 +32,8 @@ def longest_steps(cfg: StudyConfig) -> int:
     bar's unit; a batch whose networks all stop early jumps ahead when it is
     written)."""
     spec = cfg.spec
+    if cfg.adiabatic:
+        return 2 * cfg.k_num * spec.n_steps
     if not cfg.auto_transient:
         return spec.n_steps
     return window_starts(spec.dt, cfg.t_max, spec.n_measure)[-1] + spec.n_measure
@@ -40,10 +43,11 @@ def choose_batch(cfg: StudyConfig, engine: Engine, pending: int) -> int:
     """Batch size (the work unit's size, chosen where the engine runs): the
     configured one, or for ``auto`` the engine's choice (on a GPU the largest
     that fits its share of free memory), never more than the runs left or the
-    engine's limit."""
-    limit = engine.batch_limit(cfg)
+    engine's limit. An adiabatic sweep takes ``k_num`` times more networks
+    (:func:`kcbatch.sweep.batch_networks`)."""
+    limit = engine.batch_limit(layout_config(cfg))
     wanted = engine.auto_batch(cfg) if cfg.batch == "auto" else int(cfg.batch)
-    return max(1, min(wanted, pending, limit))
+    return max(1, min(batch_networks(cfg, wanted), pending, limit))
 
 
 def compute_records(engine: Engine, item: Produced, cfg: StudyConfig,
@@ -64,6 +68,13 @@ def compute_records(engine: Engine, item: Produced, cfg: StudyConfig,
             kc_tol=cfg.kc_tol, t_max=cfg.t_max, progress=progress)
         seconds = time.perf_counter() - t0
         records = converged_records(item, estimates, cfg, seconds=seconds / len(item.runs))
+    elif cfg.adiabatic:
+        spec = cfg.spec
+        samples = run_sweep(engine, item.batch, item.batch.couplings, dt=spec.dt,
+                            n_transient=spec.n_transient, n_measure=spec.n_measure,
+                            sample_every=spec.sample_every, progress=progress)
+        seconds = time.perf_counter() - t0
+        records = sweep_records(item, samples, cfg, seconds=seconds / len(item.runs))
     else:
         spec = cfg.spec
         samples = engine.integrate(item.batch, spec, progress=progress)
@@ -104,6 +115,40 @@ def converged_records(item: Produced, est, cfg: StudyConfig, *,
             kc_chi=_optional(est.kc_chi[j]) if ok else None,
             kc_sigma=_optional(est.kc_sigma[j]) if ok else None,
             kc_windows=np.array(est.kc_windows[j]) if est.auto else None))
+    return out
+
+
+def sweep_records(item: Produced, samples: SweepSamples, cfg: StudyConfig, *,
+                  seconds: float) -> list[RunRecord]:
+    """The RunRecords of one produced batch ``item`` swept adiabatically: r,
+    kc and the other fields of :func:`kcbatch.kc.make_record` from the forward
+    branch (so kc is kc_forward), plus both branches and the loop
+    (RunRecord's docstring). A run non-finite on either branch is failed."""
+    spec = cfg.spec
+    k = cfg.k_values
+    out = []
+    for j, run in enumerate(item.runs):
+        rec = make_record(run=run, seed_material=item.seed_material[j], stats=item.stats[j],
+                          samples=samples.forward[j], n_first_half=spec.n_first_half,
+                          k_values=k, threshold=cfg.threshold, seconds=seconds,
+                          input_problem=item.input_problems[j])
+        with np.errstate(all="ignore"):
+            r_backward = samples.backward[j].mean(axis=1)
+        if rec.status == "ok" and not np.all(np.isfinite(r_backward)):
+            first = int(np.flatnonzero(~np.isfinite(r_backward))[-1])
+            rec = dataclasses.replace(
+                rec, status="failed", kc=None, kc_interp=None, censored="none",
+                bracket_lo=None, bracket_hi=None, stationarity=None,
+                fail_reason=(f"non-finite order parameter on the backward branch in "
+                             f"{int(np.sum(~np.isfinite(r_backward)))} of {k.size} (K) "
+                             f"systems; first at K={float(k[first]):.6g} (index {first})"))
+        rec = dataclasses.replace(rec, r_forward=rec.r.copy(), r_backward=r_backward)
+        if rec.status == "ok":
+            loop = hysteresis(k, rec.r, r_backward, cfg.threshold)
+            rec = dataclasses.replace(rec, kc_forward=loop.kc_forward,
+                                      kc_backward=loop.kc_backward,
+                                      hysteresis_width=loop.width, loop_area=loop.loop_area)
+        out.append(rec)
     return out
 
 

@@ -75,23 +75,12 @@ def coupling_weight(degree, coupling):
     raise ValueError(f"unknown coupling {coupling!r}")
 
 
-def reference_samples(adj, omega, theta0, k_values, dt, n_transient, n_measure,
-                      sample_every, sample_shift=0, coupling="degree"):
-    """Sampled order parameter, shape ``(len(k_values), ceil(n_measure/sample_every))``.
-
-    Sample ``c`` is r after measurement step ``s = c * sample_every`` (0-based),
-    i.e. after ``n_transient + s + 1`` RK4 steps in total.
-
-    ``sample_shift`` exists only for the test that shows what an off-by-one in
-    the sampling would do: it takes r after measurement step ``s + sample_shift``
-    instead (``-1`` = one step early, ``+1`` = one step late).  The protocol is
-    ``sample_shift=0``.
-    """
+def rk4_stepper(adj, omega, dt, coupling="degree"):
+    """``step(theta, k)``: one classic RK4 step of size ``dt`` at coupling ``k``,
+    phases wrapped into [0, 2pi) afterwards (float64 throughout)."""
     n, rows, cols = edge_list(adj)
     omega = np.asarray(omega, dtype=np.float64)
-    theta0 = np.asarray(theta0, dtype=np.float64)
-    assert omega.shape == (n,) and theta0.shape == (n,)
-    assert n_transient + sample_shift >= 0
+    assert omega.shape == (n,)
     degree = np.bincount(rows, minlength=n).astype(np.float64)
     weight = coupling_weight(degree, coupling)
 
@@ -108,6 +97,26 @@ def reference_samples(adj, omega, theta0, k_values, dt, n_transient, n_measure,
         k4 = rhs(theta + dt * k3, k)
         theta = theta + (dt / 6.0) * (k1 + 2.0 * k2 + 2.0 * k3 + k4)
         return np.mod(theta, 2.0 * math.pi)
+
+    return rk4_step
+
+
+def reference_samples(adj, omega, theta0, k_values, dt, n_transient, n_measure,
+                      sample_every, sample_shift=0, coupling="degree"):
+    """Sampled order parameter, shape ``(len(k_values), ceil(n_measure/sample_every))``.
+
+    Sample ``c`` is r after measurement step ``s = c * sample_every`` (0-based),
+    i.e. after ``n_transient + s + 1`` RK4 steps in total.
+
+    ``sample_shift`` exists only for the test that shows what an off-by-one in
+    the sampling would do: it takes r after measurement step ``s + sample_shift``
+    instead (``-1`` = one step early, ``+1`` = one step late).  The protocol is
+    ``sample_shift=0``.
+    """
+    theta0 = np.asarray(theta0, dtype=np.float64)
+    assert n_transient + sample_shift >= 0
+    rk4_step = rk4_stepper(adj, omega, dt, coupling)
+    assert theta0.shape == np.shape(omega)
 
     # measurement steps after which r is sampled (0-based, measurement steps only)
     sample_steps = list(range(0, n_measure, sample_every))
@@ -136,6 +145,70 @@ def reference_r(adj, omega, theta0, k_values, dt, n_transient, n_measure, sample
     s = reference_samples(adj, omega, theta0, k_values, dt, n_transient, n_measure,
                           sample_every, sample_shift=sample_shift, coupling=coupling)
     return s.mean(axis=1)
+
+
+def reference_sweep(adj, omega, theta0, k_values, dt, n_transient, n_measure, sample_every,
+                    coupling="degree"):
+    """The adiabatic sweep: ``(r_forward, r_backward)``, each ``(len(k_values),)``
+    in the order of ``k_values``.
+
+    Forward: the first K from theta0, each later K from the phases the previous
+    K ended with (after its n_transient + n_measure steps). Backward: from the
+    forward branch's final phases, the same K in reverse order, each again
+    n_transient + n_measure steps. At every K, r is sampled after measurement
+    step s with s % sample_every == 0 and averaged, as in the protocol.
+    """
+    step = rk4_stepper(adj, omega, dt, coupling)
+
+    def window(theta, k):
+        for _ in range(n_transient):
+            theta = step(theta, k)
+        samples = []
+        for s in range(n_measure):
+            theta = step(theta, k)
+            if s % sample_every == 0:
+                samples.append(order_parameter(theta))
+        return theta, float(np.mean(samples))
+
+    theta = np.asarray(theta0, dtype=np.float64).copy()
+    forward, backward = [], []
+    for k in k_values:
+        theta, r = window(theta, float(k))
+        forward.append(r)
+    for k in list(k_values)[::-1]:
+        theta, r = window(theta, float(k))
+        backward.append(r)
+    return np.array(forward), np.array(backward[::-1])
+
+
+def reference_loop(k_values, r_forward, r_backward, threshold):
+    """The loop of one sweep, from the issue's definitions: ``(kc_forward,
+    kc_backward, largest_jump_k, loop_area)``.
+
+    kc_forward: first K with r_forward > threshold (None if none).
+    kc_backward: smallest K from which r_backward > threshold at it and every
+      larger K (None if r_backward <= threshold at the last K).
+    largest_jump_k: the K just after the largest rise of r_forward between
+      neighbouring grid points.
+    loop_area: sum over grid intervals of dK times the mean of
+      (r_backward - r_forward) at the interval's ends.
+    """
+    k = [float(v) for v in k_values]
+    kc_f = next((kk for kk, r in zip(k, r_forward) if r > threshold), None)
+    kc_b = None
+    for i in range(len(k) - 1, -1, -1):
+        if r_backward[i] > threshold:
+            kc_b = k[i]
+        else:
+            break
+    rises = [r_forward[i + 1] - r_forward[i] for i in range(len(k) - 1)]
+    jump_k = k[1 + max(range(len(rises)), key=lambda i: rises[i])] if rises else None
+    area = 0.0
+    for i in range(len(k) - 1):
+        d0 = r_backward[i] - r_forward[i]
+        d1 = r_backward[i + 1] - r_forward[i + 1]
+        area += (k[i + 1] - k[i]) * (d0 + d1) / 2.0
+    return kc_f, kc_b, jump_k, area
 
 
 def reference_kc(r, k_values, threshold):

@@ -6,7 +6,7 @@ from typing import Any
 import click
 
 from ..config import (AUTO_DT, DEVICE_CHOICES, KERNEL_CHOICES, MODEL_FIELDS, PRECISIONS,
-                     ConfigError, StudyConfig)
+                     SWEEPS, ConfigError, StudyConfig)
 from ..coupling import COUPLINGS
 from ..graphs.models import GRAPH_MODELS, USES_GAMMA, USES_WS_P
 from ..seeding import OMEGA_DISTS
@@ -75,6 +75,9 @@ _STUDY_OPTIONS = [
      "(kc_refined).", "off"),
     ("--refine-points", "refine_points", int,
      "With --refine: couplings per network evaluated in each round.", "8"),
+    ("--sweep", "sweep", click.Choice(SWEEPS),
+     "independent: every K from theta0; adiabatic: each K from the previous K's final "
+     "phases, up the grid, then back down (hysteresis).", "independent"),
     ("--t-measure", "t_measure", float, "Measurement window [time units].", "5"),
     ("--sample-every", "sample_every", int, "Sample r every this many measurement steps.", "10"),
     ("--threshold", "threshold", float, "Kc = first K with r > threshold.", "0.5"),

@@ -223,7 +223,8 @@ def _export(cfg: StudyConfig, result, quiet: bool, caught: list[int], spec=None)
     if cfg.out is not None:
         click.echo(f"results in {cfg.out}/ (kcbatch.sqlite, summary.json, runs.csv, "
                    "kc_hist.png, r_curves.png"
-                   + (", kc_convergence.png)" if cfg.auto_transient else ")"))
+                   + (", kc_convergence.png" if cfg.auto_transient else "")
+                   + (", hysteresis.png" if cfg.adiabatic else "") + ")")
     if result.interrupted:
         signum = caught[0] if caught else signal.SIGINT
         click.echo(f"interrupted: {len(result.records)} of {len(cfg.run_ids)} runs finished",

@@ -7,6 +7,7 @@ how much memory a batch needs, and for one line describing the device.
 """
 from __future__ import annotations
 
+import dataclasses
 from typing import Callable, Protocol, runtime_checkable
 
 import numpy as np
@@ -94,6 +95,11 @@ class Simulation(Protocol):
         change (section 2 of docs/design.md: nothing of a network reads
         another's rows), so this is a pure saving."""
 
+    def set_couplings(self, couplings: np.ndarray) -> None:
+        """Replace the couplings ``[B, nK]`` of every (network, K) system,
+        keeping the phases: the next steps integrate at the new K (the
+        adiabatic sweep, kcbatch/sweep.py)."""
+
 
 def check_steps(n_steps: int, sample_every: int = 1) -> None:
     if isinstance(n_steps, bool) or not isinstance(n_steps, (int, np.integer)) or n_steps < 0:
@@ -135,6 +141,16 @@ def select_networks(batch: Batch, networks: np.ndarray) -> tuple[Batch, np.ndarr
                 node_offset=node_offset,
                 couplings=np.ascontiguousarray(batch.couplings[nets]))
     return sub, rows
+
+
+def checked_couplings(batch: Batch, couplings: np.ndarray) -> np.ndarray:
+    """``couplings`` as the batch's real type, C-contiguous; ValueError unless
+    its shape is the batch's ``[B, nK]``."""
+    new = np.ascontiguousarray(couplings, dtype=batch.dtype)
+    if new.shape != batch.couplings.shape:
+        raise ValueError(f"invalid couplings with shape {new.shape}: the batch has "
+                         f"{batch.couplings.shape} (networks, K)")
+    return new
 
 
 def systems_limit(cfg: StudyConfig) -> int:
@@ -272,6 +288,14 @@ class KernelSimulation(SteppingSimulation):
             if progress is not None:
                 progress(self.steps)
         return samples.get() if hasattr(samples, "get") else samples
+
+    def set_couplings(self, couplings: np.ndarray) -> None:
+        new = checked_couplings(self.batch, couplings)
+        # Only the [B, nK] couplings travel to the device; the graph and the
+        # phases stay where they are.
+        self.batch = dataclasses.replace(self.batch, couplings=new)
+        self.dev["couplings"] = self.xp.asarray(new)
+        self.graph = tuple(self.dev[name] for name in self._GRAPH)
 
     def retain(self, networks: np.ndarray) -> None:
         sub, rows = select_networks(self.batch, networks)

@@ -16,13 +16,15 @@ Sampling mirrors ``sample_partial`` + ``sample_finalize``: per (network, K),
 """
 from __future__ import annotations
 
+import dataclasses
+
 import numba
 import numpy as np
 
 from ..batch import Batch
 from ..config import IntegrationSpec, StudyConfig
 from .base import (HOST_AUTO_BATCH, StepProgress, SteppingSimulation, check_steps,
-                   network_edges, network_nodes, select_networks, systems_limit)
+                   checked_couplings, network_edges, network_nodes, select_networks, systems_limit)
 from .cpu_stage import rk4_stage, row_chunks
 from .cpu_trig import sincos_array
 
@@ -142,6 +144,11 @@ class CpuSimulation(SteppingSimulation):
             if progress is not None:
                 progress(self.steps)
         return samples
+
+    def set_couplings(self, couplings: np.ndarray) -> None:
+        # the graph and its row chunks stay; every later stage reads the new array
+        self.couplings = checked_couplings(self.batch, couplings)
+        self.batch = dataclasses.replace(self.batch, couplings=self.couplings)
 
     def retain(self, networks: np.ndarray) -> None:
         sub, rows = select_networks(self.batch, networks)
