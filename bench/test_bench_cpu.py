@@ -58,6 +58,7 @@ from kcbatch.pipeline import make_batch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import original  # noqa: E402  (bench/original.py, the baseline)
+from timing import settle, timed  # noqa: E402  (bench/timing.py)
 
 CFG = StudyConfig(seed=2026)  # the default study: N=1e4, m=3, 50 K, dt=0.05, 100+100 steps
 SPEC = CFG.spec
@@ -79,38 +80,6 @@ R_TOL = 1e-4
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def _idle_fraction(seconds: float) -> float | None:
-    """Fraction of all CPUs idle over ``seconds`` (Linux /proc/stat), else None."""
-    def read():
-        with open("/proc/stat") as f:
-            v = [int(x) for x in f.readline().split()[1:]]
-        return sum(v), v[3] + v[4]  # total, idle + iowait
-    try:
-        t0, i0 = read()
-        time.sleep(seconds)
-        t1, i1 = read()
-    except (OSError, ValueError, IndexError):
-        return None
-    return (i1 - i0) / max(1, t1 - t0)
-
-
-def _settle(max_wait: float = 5.0, idle: float = 0.9) -> None:
-    """Wait (up to ``max_wait`` s) for a 0.2 s window with >= ``idle`` of the CPUs idle."""
-    deadline = time.monotonic() + max_wait
-    while time.monotonic() < deadline:
-        f = _idle_fraction(0.2)
-        if f is None or f >= idle:
-            return
-
-
-def _timed(fn):
-    """(wall seconds, CPU utilisation = process CPU seconds / wall seconds, result)."""
-    c0, t0 = time.process_time(), time.perf_counter()
-    out = fn()
-    wall = time.perf_counter() - t0
-    return wall, (time.process_time() - c0) / wall, out
 
 
 def _inputs(nodes: int = CFG.nodes):
@@ -172,7 +141,7 @@ def test_bench_engine(benchmark, engine, batch):
     benchmark.extra_info.update(runs=1, n_k=batch.n_k, rows=batch.n_rows, nnz=batch.nnz,
                                 steps=SPEC.n_transient + SPEC.n_measure, k_timed=K_NUM,
                                 numba_threads=numba.get_num_threads())
-    samples = benchmark.pedantic(engine.integrate, args=(batch, SPEC), setup=_settle,
+    samples = benchmark.pedantic(engine.integrate, args=(batch, SPEC), setup=settle,
                                  rounds=ENGINE_ROUNDS, iterations=1)
     assert samples.shape == (1, K_NUM, SPEC.n_samples)
     assert np.all(np.isfinite(samples))
@@ -187,7 +156,7 @@ def test_bench_baseline(benchmark, network):
         per_k.append(sec)
         return r
 
-    r = benchmark.pedantic(run_subset, setup=_settle, rounds=BASELINE_ROUNDS, iterations=1)
+    r = benchmark.pedantic(run_subset, setup=settle, rounds=BASELINE_ROUNDS, iterations=1)
     best_subset = min(float(s.sum()) for s in per_k)
     benchmark.extra_info.update(
         k_timed=len(BASELINE_K), k_num=K_NUM, k_values=[round(float(k), 4) for k in BASELINE_K],
@@ -244,11 +213,11 @@ def test_engine_at_least_5x_faster(engine, batch, network, baseline_full):
         return (any(u >= quiet_engine for _, u in eng) and any(u >= quiet_base for _, u in base))
 
     while len(eng) < SPEED_MIN_ROUNDS or (not have_quiet() and time.monotonic() < deadline):
-        _settle()
-        wall, util, _ = _timed(lambda: engine.integrate(batch, SPEC))
+        settle()
+        wall, util, _ = timed(lambda: engine.integrate(batch, SPEC))
         eng.append((wall, util))
-        _settle()
-        wall, util, (_, sec) = _timed(lambda: _timed_baseline(network, BASELINE_K))
+        settle()
+        wall, util, (_, sec) = timed(lambda: _timed_baseline(network, BASELINE_K))
         base.append((sec, util))
 
     # Cost per K does not depend on K: the low and high halves of the 50-K run (medians,

@@ -8,7 +8,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -198,17 +199,7 @@ def run_study(config: StudyConfig, *, resume: bool = False, progress: bool = Fal
         raise ConfigError("kernel", cfg.kernel, f"needs every network in one block's shared "
                           f"memory, but {misfit}; use --kernel global or auto")
     batch_fit = fit_batch(layout_config(cfg), engine, device, choose_batch(cfg, engine, len(cfg.run_ids)))
-    held = _hold(cfg, resume)
-    try:
-        store = open_store(cfg, resume=resume, graphs=graphs)
-    except BaseException:
-        held.close()
-        raise
-    try:
-        if on_open is not None and cfg.out is not None:
-            on_open(str(cfg.out))
-        done = store.done_runs()
-        pending = [r for r in cfg.run_ids if r not in done]
+    with _opened(cfg, resume, graphs, on_open) as (store, pending):
         batch_size = min(choose_batch(cfg, engine, max(1, len(pending))), batch_fit)
         if cfg.device == "auto" and device == "cpu" and pending:
             estimate = cpu_fallback_notice(cfg, engine, len(pending), batch_size)
@@ -261,11 +252,6 @@ def run_study(config: StudyConfig, *, resume: bool = False, progress: bool = Fal
         return _result(cfg, store, device=device, batch=batch_size, t_start=t_start,
                        engine_seconds=engine_seconds, times=times, interrupted=interrupted,
                        computed=computed, notices=notices)
-    finally:
-        try:
-            store.close()
-        finally:
-            held.close()
 
 
 def _result(cfg: StudyConfig, store: Store, *, interrupted: bool, t_start: float,
@@ -295,17 +281,7 @@ def _run_clustered(cfg: StudyConfig, graphs: GraphSet | None, scheduler: Any, *,
     opened = (contextlib.nullcontext(scheduler) if isinstance(scheduler, ClusterSession)
               else open_cluster(scheduler))
     with opened as session:
-        held = _hold(cfg, resume)
-        try:
-            store = open_store(cfg, resume=resume, graphs=graphs)
-        except BaseException:
-            held.close()
-            raise
-        try:
-            if on_open is not None and cfg.out is not None:
-                on_open(str(cfg.out))
-            done = store.done_runs()
-            pending = [r for r in cfg.run_ids if r not in done]
+        with _opened(cfg, resume, graphs, on_open) as (store, pending):
             plan = session.plan(cfg, len(pending), stop, notice) if pending else None
             device = plan.device if plan else cfg.device
             batch_size = plan.batch if plan else (cfg.batch if cfg.batch != "auto" else 1)
@@ -340,11 +316,29 @@ def _run_clustered(cfg: StudyConfig, graphs: GraphSet | None, scheduler: Any, *,
                                                                        or ran.interrupted),
                            computed=sum(w["runs"] for w in workers.values()), notices=notices,
                            scheduler=str(session.spec), workers=workers)
+
+
+@contextlib.contextmanager
+def _opened(cfg: StudyConfig, resume: bool, graphs: GraphSet | None,
+            on_open: Callable[[str], None] | None) -> Iterator[tuple[Store, list[int]]]:
+    """The study's store, opened under what the study holds (``_hold``), with
+    ``on_open`` called; yields ``(store, pending runs)`` and closes both on exit."""
+    held = _hold(cfg, resume)
+    try:
+        store = open_store(cfg, resume=resume, graphs=graphs)
+    except BaseException:
+        held.close()
+        raise
+    try:
+        if on_open is not None and cfg.out is not None:
+            on_open(str(cfg.out))
+        done = store.done_runs()
+        yield store, [r for r in cfg.run_ids if r not in done]
+    finally:
+        try:
+            store.close()
         finally:
-            try:
-                store.close()
-            finally:
-                held.close()
+            held.close()
 
 
 def _hold(cfg: StudyConfig, resume: bool) -> contextlib.ExitStack:

@@ -23,6 +23,7 @@ import csv
 import dataclasses
 import functools
 import os
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -288,3 +289,20 @@ def random_batch(n_graphs: int, nodes: int, m: int, seed: int):
     omega = rng.normal(0.0, 0.5, (n_graphs, nodes))
     theta0 = rng.uniform(0.0, 2 * np.pi, (n_graphs, nodes))
     return graphs, omega, theta0
+
+
+def finished_runs(out: Path) -> int:
+    """Runs in the store, read through a read-only connection (0 if not there yet)."""
+    from kcbatch.store import STORE_NAME
+
+    path = out / STORE_NAME
+    if not path.exists():
+        return 0
+    try:
+        con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=1.0)
+        try:
+            return con.execute("SELECT count(*) FROM runs").fetchone()[0]
+        finally:
+            con.close()
+    except sqlite3.Error:  # created but no tables yet, or locked for a moment
+        return 0

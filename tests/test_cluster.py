@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -28,7 +27,8 @@ from kcbatch.store import STORE_NAME, Store
 from kcbatch.study import run_study
 
 from helpers import (KCBATCH, PROCESS_TIMEOUT, StderrWatch, assert_same_records,
-                     assert_usage_error, device_unusable, kcbatch_env, ok, run_cli)
+                     assert_usage_error, device_unusable, finished_runs, kcbatch_env, ok,
+                     run_cli)
 
 pytest.importorskip("distributed", reason="the dask extra (kcbatch[dask]) is not installed")
 
@@ -43,21 +43,6 @@ FLAGS = ["--runs", "12", "--nodes", "200", "--m", "3", "--k-num", "8", "--batch"
 def stored_records(out: Path):
     with Store.open(out / STORE_NAME) as store:
         return store.records()
-
-
-def finished_runs(out: Path) -> int:
-    """Runs in the store, through a read-only connection (0 before it exists)."""
-    path = out / STORE_NAME
-    if not path.exists():
-        return 0
-    try:
-        con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=1.0)
-        try:
-            return con.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
-        finally:
-            con.close()
-    except sqlite3.Error:
-        return 0
 
 
 def wait_for(condition, timeout: float, what: str) -> None:

@@ -20,7 +20,8 @@ import pytest
 
 from kcbatch.store import STORE_NAME
 
-from helpers import KCBATCH, PROCESS_TIMEOUT, StderrWatch, kcbatch_env, run_kcbatch
+from helpers import (KCBATCH, PROCESS_TIMEOUT, StderrWatch, finished_runs, kcbatch_env,
+                     run_kcbatch)
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(sys.platform == "win32",
@@ -38,21 +39,6 @@ IGNORED_COLUMNS = ("seconds", "batch_id")
 
 def kcbatch_run(*args, timeout: float = TIMEOUT) -> subprocess.CompletedProcess:
     return run_kcbatch("run", *args, timeout=timeout)
-
-
-def finished_runs(out: Path) -> int:
-    """Runs in the store, read through a read-only connection (0 if not there yet)."""
-    path = out / STORE_NAME
-    if not path.exists():
-        return 0
-    try:
-        con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=1.0)
-        try:
-            return con.execute("SELECT count(*) FROM runs").fetchone()[0]
-        finally:
-            con.close()
-    except sqlite3.Error:  # created but no tables yet, or locked for a moment
-        return 0
 
 
 def wait_for_a_finished_run(proc: subprocess.Popen, out: Path) -> int:
