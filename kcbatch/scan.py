@@ -243,9 +243,9 @@ def run_scan(plan: ScanPlan, *, progress: bool = False, stop: threading.Event | 
     ``on_done(value, result)`` after each one computed. ``scheduler`` (a
     ``--scheduler`` spec or text) runs every value's batches on one Dask cluster,
     opened once for the whole scan."""
-    if scheduler is not None and not isinstance(scheduler, _session_type()):
-        from .cluster import open_cluster
+    from .cluster import ClusterSession, open_cluster  # dask is imported only when one opens
 
+    if scheduler is not None and not isinstance(scheduler, ClusterSession):
         with open_cluster(scheduler) as session:
             return run_scan(plan, progress=progress, stop=stop, abort=abort,
                             on_notice=on_notice, on_point=on_point, on_done=on_done,
@@ -282,10 +282,3 @@ def run_scan(plan: ScanPlan, *, progress: bool = False, stop: threading.Event | 
         result.completed.append(value)
     result.rows, result.fit = write_scan_outputs(plan)
     return result
-
-
-
-def _session_type() -> type:
-    from .cluster import ClusterSession  # dask itself is imported only when a cluster opens
-
-    return ClusterSession

@@ -57,9 +57,9 @@ def compute_records(engine: Engine, item: Produced, cfg: StudyConfig,
     Returns ``(records, seconds)``: one record per run of ``item.runs`` (in that
     order, with their network files' names where the study reads files) and the
     engine's wall seconds for the batch."""
+    spec = cfg.spec
     t0 = time.perf_counter()
     if cfg.converged_protocol:
-        spec = cfg.spec
         estimates = estimate_kc(
             engine, item.batch, cfg.k_values, dt=spec.dt,
             t_transient=cfg.t_transient, t_measure=cfg.t_measure,
@@ -69,20 +69,19 @@ def compute_records(engine: Engine, item: Produced, cfg: StudyConfig,
         seconds = time.perf_counter() - t0
         records = converged_records(item, estimates, cfg, seconds=seconds / len(item.runs))
     elif cfg.adiabatic:
-        spec = cfg.spec
         samples = run_sweep(engine, item.batch, item.batch.couplings, dt=spec.dt,
                             n_transient=spec.n_transient, n_measure=spec.n_measure,
                             sample_every=spec.sample_every, progress=progress)
         seconds = time.perf_counter() - t0
         records = sweep_records(item, samples, cfg, seconds=seconds / len(item.runs))
     else:
-        spec = cfg.spec
+        k_values = cfg.k_values
         samples = engine.integrate(item.batch, spec, progress=progress)
         seconds = time.perf_counter() - t0
         records = [
             make_record(run=run, seed_material=item.seed_material[j], stats=item.stats[j],
                         samples=samples[j], n_first_half=spec.n_first_half,
-                        k_values=cfg.k_values, threshold=cfg.threshold,
+                        k_values=k_values, threshold=cfg.threshold,
                         seconds=seconds / len(item.runs),
                         input_problem=item.input_problems[j])
             for j, run in enumerate(item.runs)]
@@ -101,11 +100,12 @@ def converged_records(item: Produced, est, cfg: StudyConfig, *,
     stationarity of the final window (as :func:`kcbatch.kc.make_record` reads
     them), plus the converged protocol's fields (RunRecord's docstring)."""
     out = []
+    k_values = cfg.k_values
     for j, run in enumerate(item.runs):
         rec = record_from_means(run=run, seed_material=item.seed_material[j],
                                 stats=item.stats[j], r=est.r[j], r_first=est.r_first[j],
                                 r_second=est.r_second[j], r_std=est.r_std[j],
-                                k_values=cfg.k_values, threshold=cfg.threshold,
+                                k_values=k_values, threshold=cfg.threshold,
                                 seconds=seconds, input_problem=item.input_problems[j])
         ok = rec.status == "ok"
         out.append(dataclasses.replace(

@@ -196,6 +196,7 @@ class StderrWatch:
     must be out before a second signal counts as a second one)."""
 
     def __init__(self, proc: subprocess.Popen, marker: str):
+        self.proc = proc
         self.lines: list[str] = []
         self.seen = threading.Event()
         self._thread = threading.Thread(target=self._read, args=(proc, marker), daemon=True)
@@ -213,6 +214,14 @@ class StderrWatch:
 
     def join(self, timeout: float = 10) -> None:
         self._thread.join(timeout=timeout)
+
+    def finish(self) -> None:
+        """Kill the child if it still runs (a test that failed half-way), then
+        read its stderr to the end."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self.join()
 
 
 def read_csv(path: Path) -> tuple[list[str], list[dict[str, str]]]:

@@ -545,10 +545,7 @@ def test_second_sigint_during_graph_generation_aborts_at_once(tmp_path):
         proc.wait(timeout=TIMEOUT)
         took = time.monotonic() - t0
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        watch.join()
+        watch.finish()
     stderr = watch.text
     assert proc.returncode == 130, stderr
     assert took < 3.0, f"exited {took:.1f} s after the second SIGINT"

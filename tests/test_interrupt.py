@@ -178,10 +178,7 @@ def test_second_sigint_aborts_the_batch_in_flight(tmp_path, reference):
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=TIMEOUT)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        watch.join()
+        watch.finish()
     stderr = watch.text
     assert proc.returncode == 130, stderr
     assert "aborted; finished batches are in the store" in stderr

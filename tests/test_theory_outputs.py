@@ -11,7 +11,6 @@ sigma = 0.5; K scales with sigma).
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import sqlite3
@@ -37,10 +36,6 @@ from kcbatch.study import run_study
 from helpers import ok, read_csv
 
 FIELDS = ("kc_mf", "kc_hmf", "kc_qmf")
-HAS_SETTINGS = {"coupling", "omega_dist"} <= {f.name for f in dataclasses.fields(StudyConfig)}
-needs_settings = pytest.mark.skipif(
-    not HAS_SETTINGS, reason="StudyConfig has no coupling/omega_dist fields yet (issue 9, "
-                             "items 3-4)")
 # The issue's known value: Gaussian frequencies, sigma = 0.5: r = 0.5 at K = 0.8740.
 K_AT_HALF_SIGMA_HALF = 0.8740
 SIGMA = 0.4
@@ -85,8 +80,6 @@ def degree_study(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def raw_study(tmp_path_factory):
-    if not HAS_SETTINGS:
-        pytest.skip("StudyConfig has no coupling field yet")
     out = tmp_path_factory.mktemp("raw") / "s"
     cfg = StudyConfig(**BASE, coupling="raw", out=out)
     return cfg, run_study(cfg), out
@@ -94,8 +87,6 @@ def raw_study(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def degree_omega_study(tmp_path_factory):
-    if not HAS_SETTINGS:
-        pytest.skip("StudyConfig has no omega_dist field yet")
     out = tmp_path_factory.mktemp("omega_degree") / "s"
     # mu and sigma do not apply to omega_i = k_i (the config refuses them)
     cfg = StudyConfig(**{k: v for k, v in BASE.items() if k != "omega_sigma"},
@@ -124,7 +115,6 @@ def test_degree_coupling_thresholds_are_kc0_of_the_runs_graph(degree_study):
         assert rec.kc_qmf == pytest.approx(want, rel=1e-9)
 
 
-@needs_settings
 def test_raw_coupling_thresholds_against_degrees_and_dense_eigenvalues(raw_study):
     cfg, res, out = raw_study
     stored = stored_theory(out)
@@ -249,7 +239,6 @@ def test_r_curves_overlays_the_all_to_all_curve_with_degree_coupling(degree_stud
     assert curve.get_label() in [t.get_text() for t in ax.get_legend().get_texts()]
 
 
-@needs_settings
 def test_raw_coupling_plots_theory_lines_but_no_all_to_all_curve(raw_study):
     cfg, res, out = raw_study
     th = res.summary["theory"]
@@ -270,7 +259,6 @@ def test_raw_coupling_plots_theory_lines_but_no_all_to_all_curve(raw_study):
 
 # --------------------------------------------------------------------------- no theory
 
-@needs_settings
 def test_degree_frequencies_leave_the_theory_empty_and_say_why(degree_omega_study):
     cfg, res, out = degree_omega_study
     assert set(stored_theory(out).values()) == {(None, None, None)}
