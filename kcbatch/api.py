@@ -65,6 +65,7 @@ def simulate(graphs: Sequence[Any], omega: Any, theta0: Any, k_values: Any, *,
     if not isinstance(coupling, str) or coupling not in COUPLINGS:
         raise ConfigError("coupling", coupling, f"must be one of {', '.join(COUPLINGS)}")
     check_kernel(kernel, device)
+    check_kernel(kernel, device)
     spec = IntegrationSpec.from_times(dt=dt, t_transient=t_transient, t_measure=t_measure,
                                       sample_every=sample_every)
     batch, k_values = _pack_inputs(graphs, omega, theta0, k_values, precision, coupling)
@@ -84,7 +85,8 @@ def find_kc(graphs: Sequence[Any], omega: Any, theta0: Any, k_values: Any, *,
 
     graphs, omega, theta0, k_values, coupling, dt, t_measure, sample_every,
     device, precision, fast_math, kernel: as :func:`simulate` (k_values
-      increasing; the converged transients of ``"auto"`` run the global kernels).
+      increasing; with ``kernel="shared"`` the converged transients, refinement
+      rounds and windows run the shared-memory kernel too).
     t_transient: a time (one measurement window after it, the original
       protocol) or ``"auto"``: windows at T = 5, 10, 20, ... up to ``t_max``,
       integrated continuously, until each graph's interpolated crossing moves by
@@ -118,7 +120,7 @@ def find_kc(graphs: Sequence[Any], omega: Any, theta0: Any, k_values: Any, *,
 def hysteresis(graphs: Sequence[Any], omega: Any, theta0: Any, k_values: Any, *,
                coupling: str = "degree", dt: float = 0.05, t_transient: float = 5.0,
                t_measure: float = 5.0, sample_every: int = 10, device: str = "auto",
-               precision: str = "float32") -> tuple[np.ndarray, np.ndarray]:
+               precision: str = "float32", kernel: str = "auto") -> tuple[np.ndarray, np.ndarray]:
     """The adiabatic sweep of each graph: ``(r_forward, r_backward)``, each
     ``[G, nK]`` float64 in increasing-K order (kcbatch/sweep.py).
 
@@ -127,13 +129,15 @@ def hysteresis(graphs: Sequence[Any], omega: Any, theta0: Any, k_values: Any, *,
     the backward branch continues from the forward branch's end down the same
     grid, K_max first. At every K, r is sampled as :func:`simulate` does.
     graphs, omega, theta0, coupling, dt, t_transient, t_measure, sample_every,
-    device, precision: as :func:`simulate`; k_values ``[nK]`` or ``[G, nK]``,
-    strictly increasing. With one K, ``r_forward`` is ``simulate(...)``'s.
+    device, precision, kernel: as :func:`simulate`; k_values ``[nK]`` or
+    ``[G, nK]``, strictly increasing. With one K, ``r_forward`` is
+    ``simulate(...)``'s.
     """
     if precision not in PRECISIONS:
         raise ConfigError("precision", precision, f"must be one of {', '.join(PRECISIONS)}")
     if not isinstance(coupling, str) or coupling not in COUPLINGS:
         raise ConfigError("coupling", coupling, f"must be one of {', '.join(COUPLINGS)}")
+    check_kernel(kernel, device)
     spec = IntegrationSpec.from_times(dt=dt, t_transient=t_transient, t_measure=t_measure,
                                       sample_every=sample_every)
     batch, k_values = _pack_inputs(graphs, omega, theta0, k_values, precision, coupling)
@@ -141,7 +145,8 @@ def hysteresis(graphs: Sequence[Any], omega: Any, theta0: Any, k_values: Any, *,
         raise ConfigError("k_values", _short(k_values), "must be finite and increasing")
     _check_stable(batch, k_values, spec.dt, coupling)
     concrete, _ = resolve_device(device)
-    samples = run_sweep(get_engine(concrete), batch, batch.couplings, dt=spec.dt,
+    engine = get_engine(concrete, kernel=kernel)
+    samples = run_sweep(engine, batch, batch.couplings, dt=spec.dt,
                         n_transient=spec.n_transient, n_measure=spec.n_measure,
                         sample_every=spec.sample_every)
     return samples.forward.mean(axis=2), samples.backward.mean(axis=2)

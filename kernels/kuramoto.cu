@@ -191,6 +191,10 @@ __global__ void sample_finalize(const double* __restrict__ partial,         // [
 // ---------------------------------------------------------------------------
 // The shared-memory strategy: integrate_shared runs the WHOLE protocol
 // (init, n_transient steps, n_measure steps with r samples) in one launch.
+// With `mode` it also runs a piece of one: starting from the phases in
+// `theta` and/or leaving them there (SharedSimulation, kcbatch/engines/shared.py,
+// continues a batch launch by launch for converged transients, refinement and
+// adiabatic sweeps).
 //
 // One block per (network b, K k) system: blockIdx.x = b * nK + k. The block
 // copies its network's neighbour lists (uint16 row ids local to the network)
@@ -233,6 +237,14 @@ __global__ void sample_finalize(const double* __restrict__ partial,         // [
 #ifndef KC_SHARED_BLOCK_DOUBLE
 #define KC_SHARED_BLOCK_DOUBLE 512
 #endif
+// integrate_shared's mode bits: start from theta [R, nK] instead of theta0 [R]
+// (a continued simulation), and leave the final phases in theta. The phases
+// are the whole state between launches: (sin, cos) is recomputed from them,
+// bit for bit what the global kernels carry, and the RK4 accumulator is
+// scratch within a step.
+#define KC_SHARED_FROM_STATE 1
+#define KC_SHARED_TO_STATE 2
+
 #ifndef KC_SHARED_BUFFER
 #define KC_SHARED_BUFFER(name) extern __shared__ __align__(16) unsigned char name[]
 #endif
@@ -314,6 +326,8 @@ integrate_shared(const int* __restrict__ row_edges,                // [R, 2] edg
                  const int* __restrict__ chunk_edges,               // [C, 2] edge range within the network
                  const long long* __restrict__ chunk_offset,        // [B+1]
                  double* __restrict__ samples,                      // [B, nK, nS]
+                 T* __restrict__ theta,                             // [R, nK] state (mode)
+                 int mode,                                          // KC_SHARED_FROM_STATE | KC_SHARED_TO_STATE
                  int n_k,
                  int n_transient,
                  int n_measure,
@@ -358,7 +372,7 @@ integrate_shared(const int* __restrict__ row_edges,                // [R, 2] edg
         acc[j] = (T)0;
         pt[j] = (T)0;
         if (r < n) {
-            th[j] = theta0[r0 + r];
+            th[j] = (mode & KC_SHARED_FROM_STATE) ? theta[(r0 + r) * n_k + k] : theta0[r0 + r];
             V v;
             kc_sincos_call<T>(th[j], &v.x, &v.y);
             sc[r] = v;
@@ -453,6 +467,13 @@ integrate_shared(const int* __restrict__ row_edges,                // [R, 2] edg
                 samples[(long long)(b * (unsigned)n_k + k) * n_samples + s / sample_every] =
                     sqrt(sum.x * sum.x + sum.y * sum.y) / (double)n;
             }
+        }
+    }
+    if (mode & KC_SHARED_TO_STATE) {
+#pragma unroll
+        for (int j = 0; j < ROWS; ++j) {
+            const int r = t + j * bd;
+            if (r < n) theta[(r0 + r) * n_k + k] = th[j];
         }
     }
 }

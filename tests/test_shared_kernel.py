@@ -154,6 +154,7 @@ def _launch_args(batch, n_measure=4, every=2):
                 row_chunks=inp.row_chunks, chunk_edges=inp.chunk_edges,
                 chunk_offset=inp.chunk_offset,
                 samples=np.zeros((batch.n_networks, batch.n_k, -(-n_measure // every))),
+                theta=np.zeros((batch.n_rows, batch.n_k), dtype=batch.dtype), mode=0,
                 n_transient=3, n_measure=n_measure, sample_every=every, dt=0.05)
 
 
@@ -176,6 +177,13 @@ def test_launch_wrapper_checks_arrays_and_block():
     with pytest.raises(ValueError, match="samples"):
         launch_integrate_shared(be, "float32", **_launch_args(batch, n_measure=7, every=3)
                                 | {"n_measure": 4}, block=64, shared_bytes=999)
+    with pytest.raises(ValueError, match="mode=4"):
+        launch_integrate_shared(be, "float32", **_launch_args(batch) | {"mode": 4}, block=64,
+                                shared_bytes=999)
+    with pytest.raises(ValueError, match="theta"):
+        launch_integrate_shared(be, "float32", **_launch_args(batch)
+                                | {"theta": np.zeros((batch.n_rows, 2), np.float32)},
+                                block=64, shared_bytes=999)
     assert len(be.calls) == 1
 
 
@@ -256,6 +264,82 @@ def test_shared_equals_global_within_float32_rounding(device):
     assert np.max(np.abs(_shared(device, batch, block=128, split=16) - split)) <= 1e-12
 
 
+# ---------------------------------------------------------------- continued: SharedSimulation
+@pytest.mark.parametrize("device", KERNEL_DEVICES)
+def test_simulation_in_pieces_is_one_launch_bit_for_bit(device, monkeypatch):
+    graphs = [_star_plus_ba(120, 6), barabasi_albert(200, 3, 7)]  # a split hub
+    batch, _, _ = _inputs(graphs, 8, K)
+    whole = _shared(device, batch)
+    monkeypatch.setattr(shared_mod, "STEPS_PER_LAUNCH", 4)
+    sim = get_engine(device, kernel="shared").start(batch, DT)
+    assert isinstance(sim, shared_mod.SharedSimulation)
+    seen = []
+    sim.advance(2, seen.append)
+    sim.advance(N_TR - 2, seen.append)            # one launch of 4
+    got = sim.measure(N_ME, EVERY, seen.append)   # launches of 3, 3, 2 steps
+    np.testing.assert_array_equal(got, whole)
+    assert sim.steps == N_TR + N_ME and seen == [2, 6, 9, 12, 14]
+    assert sim.measure(0, EVERY).shape == (2, len(K), 0) and sim.steps == N_TR + N_ME
+
+
+@pytest.mark.parametrize("device", KERNEL_DEVICES)
+def test_simulation_follows_global_through_couplings_and_retain(device):
+    # every degree <= the split: no hub chunks, so the float32 states are the
+    # global kernels'; r's double sums differ in order only
+    graphs = [barabasi_albert(150, 1, 3), barabasi_albert(100, 2, 6), barabasi_albert(120, 2, 5)]
+    batch, _, _ = _inputs(graphs, 9, K)
+    assert np.diff(batch.indptr).max() <= shared_mod.DEFAULT_SPLIT
+
+    def script(sim):
+        out = [sim.measure(4, 2)]
+        sim.set_couplings(batch.couplings[:, ::-1] * 0.5)
+        sim.advance(3)
+        out.append(sim.measure(4, 2))
+        sim.retain(np.array([0, 2]))
+        out.append(sim.measure(5, 2))
+        return out, sim.steps, sim.batch.n_networks
+
+    got = script(get_engine(device, kernel="shared").start(batch, DT))
+    want = script(get_engine(device, kernel="global").start(batch, DT))
+    assert got[1:] == want[1:] == (16, 2)
+    for g, w in zip(got[0], want[0]):
+        assert g.shape == w.shape and np.max(np.abs(g - w)) <= SAME_TOL[device]
+    # the new couplings mattered: the same script without them differs
+    sim = get_engine(device, kernel="shared").start(batch, DT)
+    sim.measure(4, 2)
+    sim.advance(3)
+    assert np.max(np.abs(sim.measure(4, 2) - got[0][1])) > 1e-3
+
+
+@pytest.mark.slow
+@needs_sim
+def test_converged_refined_and_adiabatic_runs_on_shared_equal_global(monkeypatch):
+    import kcbatch
+    launches = []
+    run = shared_mod.SharedSimulation._run
+    monkeypatch.setattr(shared_mod.SharedSimulation, "_run",
+                        lambda self, *a: launches.append(a) or run(self, *a))
+    graphs = [barabasi_albert(80, 2, s) for s in (1, 2)]
+    rng = np.random.default_rng(4)
+    omega, theta0 = rng.normal(0, 0.5, (2, 80)), rng.uniform(0, 2 * np.pi, (2, 80))
+    k = np.linspace(0.0, 3.0, 5)
+    kw = dict(k_values=k, t_transient="auto", t_max=10.0, t_measure=1.0, sample_every=2,
+              refine=0.2, refine_points=3, device="gpu-sim")
+    got = kcbatch.find_kc(graphs, omega, theta0, kernel="shared", **kw)
+    n_shared = len(launches)
+    want = kcbatch.find_kc(graphs, omega, theta0, kernel="global", **kw)
+    assert n_shared > 0 and len(launches) == n_shared  # each ran its own strategy
+    for name in ("kc", "kc_interp", "kc_refined", "t_transient", "converged"):
+        np.testing.assert_allclose(getattr(got, name), getattr(want, name), rtol=0,
+                                   atol=1e-9, err_msg=name)
+    assert np.max(np.abs(got.r - want.r)) <= 1e-12
+    hk = dict(k_values=k, t_transient=0.5, t_measure=0.5, sample_every=2, device="gpu-sim")
+    fs, bs = kcbatch.hysteresis(graphs, omega, theta0, kernel="shared", **hk)
+    assert len(launches) > n_shared
+    fg, bg = kcbatch.hysteresis(graphs, omega, theta0, kernel="global", **hk)
+    assert max(np.max(np.abs(fs - fg)), np.max(np.abs(bs - bg))) <= 1e-12
+
+
 @pytest.mark.gpu
 @pytest.mark.skipif(device_unusable("gpu") is not None, reason=str(device_unusable("gpu")))
 def test_gpu_shared_on_default_networks_matches_global():
@@ -282,6 +366,27 @@ def test_study_with_kernel_shared_matches_global(tmp_path):
     # the fast-math build runs the same kernel (its own instantiation)
     fast = run_study(StudyConfig(**kw, kernel="shared", fast_math=True))
     assert np.max(np.abs(np.array([rec.r for rec in fast.records]) - r_want)) <= 1e-4
+
+
+@pytest.mark.slow
+@needs_sim
+@pytest.mark.parametrize("extra", [dict(t_transient="auto", t_max=1.2, refine=0.5),
+                                   dict(sweep="adiabatic")])
+def test_converged_and_adiabatic_studies_with_kernel_shared_match_global(extra):
+    from kcbatch.study import run_study
+    kw = dict(runs=2, nodes=100, m=2, k_num=4, k_max=4.0, t_transient=0.3, t_measure=0.4,
+              sample_every=2, seed=12, device="gpu-sim", batch=2)
+    got = run_study(StudyConfig(**{**kw, **extra}, kernel="shared")).records
+    want = run_study(StudyConfig(**{**kw, **extra}, kernel="global")).records
+    assert len(got) == len(want) == 2
+    for g, w in zip(got, want):
+        assert np.max(np.abs(np.asarray(g.r) - np.asarray(w.r))) <= 1e-5
+        # grid values and flags equal; interpolated crossings move with r's rounding
+        for name in ("kc", "kc_forward", "kc_backward", "t_transient_used", "converged"):
+            assert getattr(g, name) == getattr(w, name), name
+        for name in ("kc_interp", "kc_refined"):
+            a, b = getattr(g, name), getattr(w, name)
+            assert (a is None) == (b is None) and (a is None or abs(a - b) <= 1e-4), name
 
 
 @pytest.mark.slow

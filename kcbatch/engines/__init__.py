@@ -20,7 +20,8 @@ from __future__ import annotations
 import functools
 
 from ..config import DEVICE_CHOICES, DEVICES, check_kernel
-from .base import Engine, EngineUnavailable, Simulation, select_networks
+from .base import Engine, EngineUnavailable, Simulation
+from .steps import select_networks
 
 __all__ = ["DEVICES", "Engine", "EngineUnavailable", "GpuUnusable", "available", "get_engine",
            "Simulation", "gpu_auto_batch", "gpu_predict_bytes", "gpu_stack_lines",

@@ -23,10 +23,11 @@ import numpy as np
 
 from ..batch import Batch
 from ..config import IntegrationSpec, StudyConfig
-from .base import (HOST_AUTO_BATCH, StepProgress, SteppingSimulation, check_steps,
-                   checked_couplings, network_edges, network_nodes, select_networks, systems_limit)
+from .base import (HOST_AUTO_BATCH, StepProgress, SteppingSimulation, network_edges,
+                   network_nodes, systems_limit)
 from .cpu_stage import rk4_stage, row_chunks
 from .cpu_trig import sincos_array
+from .steps import check_steps, checked_couplings, select_networks
 
 
 def order_parameter(S: np.ndarray, C: np.ndarray, node_offset: np.ndarray) -> np.ndarray:

@@ -38,6 +38,9 @@ SAMPLE_CHUNK_ROWS = 256
 # the per-row state in registers without spills (bench/kernel_resources.txt).
 SHARED_ROWS = {"float32": 10, "float64": 8}
 SHARED_MAX_BLOCK = {"float32": 1024, "float64": 512}
+# integrate_shared's mode bits (KC_SHARED_FROM_STATE / _TO_STATE in kuramoto.cu).
+SHARED_FROM_STATE = 1
+SHARED_TO_STATE = 2
 
 
 @dataclass(frozen=True)
@@ -135,6 +138,8 @@ INTEGRATE_SHARED = KernelSpec("integrate_shared", (
     Param("chunk_edges", "const int*", "[C, 2]"),
     Param("chunk_offset", "const long long*", "[B+1]"),
     Param("samples", "double*", "[B, nK, nS]"),
+    Param("theta", "T*", "[R, nK]"),
+    Param("mode", "int"),
     Param("n_k", "int"),
     Param("n_transient", "int"),
     Param("n_measure", "int"),
@@ -284,10 +289,15 @@ def launch_integrate_shared(backend, real: str, *,
                             chunk_edges,    # [C, 2]
                             chunk_offset,   # [B+1]
                             samples,        # [B, nK, nS]
+                            theta,          # [R, nK] phases in/out (mode)
+                            mode: int,
                             n_transient: int, n_measure: int, sample_every: int,
                             dt: float, block: int, shared_bytes: int):
     """One launch of ``B * nK`` blocks of ``block`` threads with ``shared_bytes``
-    of dynamic shared memory each (``shared.py`` checks the fit beforehand)."""
+    of dynamic shared memory each (``shared.py`` checks the fit beforehand).
+
+    ``mode``: ``SHARED_FROM_STATE`` starts from ``theta`` rather than ``theta0``,
+    ``SHARED_TO_STATE`` leaves the final phases in ``theta`` (0: ``theta`` unused)."""
     rows = theta0.shape[0]
     b, n_k = couplings.shape
     n_samples = samples.shape[2]
@@ -297,6 +307,9 @@ def launch_integrate_shared(backend, real: str, *,
     if b * n_k > MAX_SYSTEMS:
         raise ValueError(f"integrate_shared: {b} networks x {n_k} couplings is more blocks "
                          f"than a grid holds (use a smaller batch)")
+    if mode & ~(SHARED_FROM_STATE | SHARED_TO_STATE):
+        raise ValueError(f"integrate_shared: mode={mode} is not a combination of "
+                         f"{SHARED_FROM_STATE} (from theta) and {SHARED_TO_STATE} (to theta)")
     if n_samples != -(-n_measure // sample_every):
         raise ValueError(f"integrate_shared: samples has {n_samples} per system, the protocol "
                          f"takes {-(-n_measure // sample_every)}")
@@ -304,11 +317,12 @@ def launch_integrate_shared(backend, real: str, *,
         row_edges=row_edges, local_indices=local_indices, weight=weight, omega=omega,
         theta0=theta0, node_offset=node_offset, edge_offset=edge_offset, couplings=couplings,
         row_chunks=row_chunks, chunk_edges=chunk_edges, chunk_offset=chunk_offset,
-        samples=samples, n_k=n_k, n_transient=n_transient, n_measure=n_measure,
+        samples=samples, theta=theta, mode=mode, n_k=n_k, n_transient=n_transient,
+        n_measure=n_measure,
         sample_every=sample_every, n_samples=n_samples, dt=dt), dict(
         row_edges=(rows, 2), local_indices=(local_indices.shape[0],), weight=(rows,),
         omega=(rows,), theta0=(rows,), node_offset=(b + 1,), edge_offset=(b + 1,),
         couplings=(b, n_k), row_chunks=(rows, 2), chunk_edges=(chunk_edges.shape[0], 2),
-        chunk_offset=(b + 1,), samples=(b, n_k, n_samples)))
+        chunk_offset=(b + 1,), samples=(b, n_k, n_samples), theta=(rows, n_k)))
     if b * n_k > 0:
         backend.launch_blocks(INTEGRATE_SHARED, real, b * n_k, block, shared_bytes, args)

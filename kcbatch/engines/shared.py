@@ -7,20 +7,27 @@ local to the network as uint16, the chunks that split hub rows across the
 block's threads), computes the shared bytes a block needs (the same layout
 the kernel carves), and says in one line why a network does not fit.
 
-The strategy covers :meth:`Engine.integrate` only: the whole protocol is one
-launch, so there is no state between steps to continue from. The step-wise
-:class:`~kcbatch.engines.base.Simulation` (``start``, used by converged
-transients) always runs the global kernels.
+:meth:`Engine.integrate` is one launch for the whole protocol.
+:class:`SharedSimulation` is the step-wise
+:class:`~kcbatch.engines.base.Simulation` (``start``: converged transients,
+refinement, adiabatic sweeps) over the same kernel: each ``advance`` or
+``measure`` is one launch that starts from the phases the previous one left
+in a ``[R, nK]`` array. The phases are the whole state between steps, so a
+protocol cut into launches gives the numbers of one launch, bit for bit.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
 from ..batch import Batch
 from ..config import IntegrationSpec
-from .launch import SHARED_MAX_BLOCK, SHARED_ROWS, launch_integrate_shared
+from .launch import (SHARED_FROM_STATE, SHARED_MAX_BLOCK, SHARED_ROWS, SHARED_TO_STATE,
+                     launch_integrate_shared)
+from .steps import check_steps, checked_couplings, select_networks
 
 # Opt-in shared memory per block of an H100 (and H200): what gpu-sim assumes.
 H100_SHARED_BYTES = 227 * 1024
@@ -145,29 +152,130 @@ def batch_misfit(batch: Batch, limit: int, split: int = DEFAULT_SPLIT,
                   limit, block)
 
 
+class _Launcher:
+    """A batch's device arrays for ``integrate_shared`` and its launch geometry.
+    ValueError (the :func:`misfit` line) when a network does not fit ``limit``."""
+
+    _BATCH = ("weight", "omega", "theta0", "node_offset", "couplings")
+    _INPUTS = ("row_edges", "local_indices", "edge_offset", "row_chunks", "chunk_edges",
+               "chunk_offset")
+
+    def __init__(self, backend, batch: Batch, limit: int, block: int | None, split: int):
+        self.backend, self.xp = backend, backend.xp
+        inp = prepare(batch, split)
+        itemsize = np.dtype(batch.dtype).itemsize
+        self.block = default_block(inp.max_nodes, str(batch.dtype)) if block is None else block
+        why = misfit(inp.max_nodes, inp.max_nnz, inp.max_chunks, itemsize, limit, self.block)
+        if why is not None:
+            raise ValueError(why)
+        self.shared_bytes = shared_bytes(inp.max_nodes, inp.max_nnz, inp.max_chunks,
+                                         self.block, itemsize)
+        self.real = str(batch.dtype)
+        self.dev = {name: self.xp.asarray(getattr(batch, name)) for name in self._BATCH}
+        self.dev.update({name: self.xp.asarray(getattr(inp, name)) for name in self._INPUTS})
+
+    def set_couplings(self, couplings: np.ndarray) -> None:
+        self.dev["couplings"] = self.xp.asarray(couplings)
+
+    def __call__(self, theta, mode: int, n_transient: int, n_measure: int, sample_every: int,
+                 dt: float):
+        """Samples ``[B, nK, ceil(n_measure / sample_every)]`` float64 (device array)
+        of one launch; ``theta [R, nK]`` per ``mode``."""
+        b, n_k = self.dev["couplings"].shape
+        samples = self.xp.empty((b, n_k, -(-n_measure // sample_every)), dtype=np.float64)
+        launch_integrate_shared(self.backend, self.real, **self.dev, samples=samples,
+                                theta=theta, mode=mode, n_transient=n_transient,
+                                n_measure=n_measure, sample_every=sample_every, dt=dt,
+                                block=self.block, shared_bytes=self.shared_bytes)
+        return samples
+
+
+def _host(a) -> np.ndarray:
+    return a.get() if hasattr(a, "get") else a
+
+
 def integrate_shared(backend, batch: Batch, spec: IntegrationSpec, *, limit: int,
                      block: int | None = None, split: int = DEFAULT_SPLIT) -> np.ndarray:
     """Samples ``[B, nK, spec.n_samples]`` float64 (host array) from one
     ``integrate_shared`` launch of ``block`` threads per (network, K)
     (default: :func:`default_block`). Raises ValueError (the :func:`misfit`
     line) when a network of the batch does not fit ``limit`` bytes per block."""
-    xp = backend.xp
-    inp = prepare(batch, split)
-    block = default_block(inp.max_nodes, str(batch.dtype)) if block is None else block
-    why = misfit(inp.max_nodes, inp.max_nnz, inp.max_chunks, np.dtype(batch.dtype).itemsize,
-                 limit, block)
-    if why is not None:
-        raise ValueError(why)
-    need = shared_bytes(inp.max_nodes, inp.max_nnz, inp.max_chunks, block,
-                        np.dtype(batch.dtype).itemsize)
-    samples = xp.empty((batch.n_networks, batch.n_k, spec.n_samples), dtype=np.float64)
-    dev = {name: xp.asarray(getattr(batch, name))
-           for name in ("weight", "omega", "theta0", "node_offset", "couplings")}
-    for name in ("row_edges", "local_indices", "edge_offset", "row_chunks", "chunk_edges",
-                 "chunk_offset"):
-        dev[name] = xp.asarray(getattr(inp, name))
-    launch_integrate_shared(backend, str(batch.dtype), **dev, samples=samples,
-                            n_transient=spec.n_transient, n_measure=spec.n_measure,
-                            sample_every=spec.sample_every, dt=spec.dt, block=block,
-                            shared_bytes=need)
-    return samples.get() if hasattr(samples, "get") else samples
+    launch = _Launcher(backend, batch, limit, block, split)
+    unused = backend.xp.empty((batch.n_rows, batch.n_k), dtype=batch.dtype)  # [R, nK], mode 0
+    return _host(launch(unused, 0, spec.n_transient, spec.n_measure, spec.sample_every,
+                        spec.dt))
+
+
+# Steps per launch of SharedSimulation.advance/measure: long enough that the
+# launch overhead vanishes, short enough that progress moves (~10^2 steps take
+# well under a second on a GPU at the default size).
+STEPS_PER_LAUNCH = 500
+
+
+class SharedSimulation:
+    """:class:`~kcbatch.engines.base.Simulation` over ``integrate_shared``.
+
+    The phases ``theta [R, nK]`` stay on the device between launches; before
+    the first step they are ``theta0`` (mode without ``SHARED_FROM_STATE``).
+    Every launch re-reads the couplings, so :meth:`set_couplings` takes effect
+    from the next step on, as with the global kernels."""
+
+    def __init__(self, backend, batch: Batch, dt: float, *, limit: int,
+                 block: int | None = None, split: int = DEFAULT_SPLIT):
+        self.backend, self.xp = backend, backend.xp
+        self.dt = dt
+        self.steps = 0
+        self._limit, self._block, self._split = limit, block, split
+        self._load(batch)
+        self.theta = self.xp.empty((batch.n_rows, batch.n_k), dtype=batch.dtype)  # [R, nK]
+
+    def _load(self, batch: Batch) -> None:
+        self.batch = batch
+        self._launch = _Launcher(self.backend, batch, self._limit, self._block, self._split)
+
+    def _run(self, n_transient: int, n_measure: int, sample_every: int):
+        mode = SHARED_TO_STATE | (SHARED_FROM_STATE if self.steps else 0)
+        samples = self._launch(self.theta, mode, n_transient, n_measure, sample_every, self.dt)
+        self.steps += n_transient + n_measure
+        return samples
+
+    def advance(self, n_steps: int, progress: Callable[[int], None] | None = None) -> None:
+        check_steps(n_steps)
+        left = n_steps
+        while left:
+            n = min(left, STEPS_PER_LAUNCH)
+            self._run(n, 0, 1)
+            left -= n
+            if progress is not None:
+                progress(self.steps)
+
+    def measure(self, n_steps: int, sample_every: int,
+                progress: Callable[[int], None] | None = None) -> np.ndarray:
+        """``[B, nK, ceil(n_steps / sample_every)]`` float64 host array; r sampled
+        after measurement steps 0, sample_every, ... Launches of whole multiples
+        of ``sample_every`` steps keep the samples where one launch puts them."""
+        check_steps(n_steps, sample_every)
+        if n_steps == 0:
+            b, n_k = self.batch.couplings.shape
+            return np.empty((b, n_k, 0), dtype=np.float64)
+        per = max(1, STEPS_PER_LAUNCH // sample_every) * sample_every
+        parts, done = [], 0
+        while done < n_steps:
+            n = min(per, n_steps - done)
+            parts.append(self._run(0, n, sample_every))
+            done += n
+            if progress is not None:
+                progress(self.steps)
+        return _host(self.xp.concatenate(parts, axis=2))
+
+    def set_couplings(self, couplings: np.ndarray) -> None:
+        new = checked_couplings(self.batch, couplings)
+        self.batch = dataclasses.replace(self.batch, couplings=new)
+        self._launch.set_couplings(new)
+
+    def retain(self, networks: np.ndarray) -> None:
+        sub, rows = select_networks(self.batch, networks)
+        # the couplings in use, which need not be the batch's any more
+        theta = self.xp.ascontiguousarray(self.theta[self.xp.asarray(rows)])
+        self._load(sub)
+        self.theta = theta

@@ -1,0 +1,64 @@
+"""What every Simulation checks and does to a batch's state, engine-independent.
+
+``check_steps`` validates step counts, ``select_networks`` cuts a sub-batch
+(and says which rows of the state to keep), ``checked_couplings`` validates a
+new ``[B, nK]`` coupling array. Separate from ``base.py`` so that the shared
+strategy (``shared.py``, which ``base.py`` imports) can use them too.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..batch import Batch
+
+
+def check_steps(n_steps: int, sample_every: int = 1) -> None:
+    if isinstance(n_steps, bool) or not isinstance(n_steps, (int, np.integer)) or n_steps < 0:
+        raise ValueError(f"invalid n_steps={n_steps!r}: must be an integer >= 0")
+    if isinstance(sample_every, bool) or not isinstance(sample_every, (int, np.integer)) \
+            or sample_every < 1:
+        raise ValueError(f"invalid sample_every={sample_every!r}: must be an integer >= 1")
+
+
+def select_networks(batch: Batch, networks: np.ndarray) -> tuple[Batch, np.ndarray]:
+    """The sub-batch of ``networks`` (increasing indices) and its rows in ``batch``.
+
+    Returns ``(sub, rows)``: ``sub`` is laid out as :func:`~kcbatch.batch.pack`
+    would lay out those networks alone, in order; ``rows`` ``[R']`` int64 are
+    their rows in ``batch`` (to gather state ``[R, nK]`` with)."""
+    nets = np.asarray(networks, dtype=np.int64)
+    if nets.ndim != 1 or nets.size == 0 or np.any(np.diff(nets) <= 0) \
+            or nets[0] < 0 or nets[-1] >= batch.n_networks:
+        raise ValueError(f"invalid networks={networks!r}: need increasing indices in "
+                         f"[0, {batch.n_networks})")
+    off = batch.node_offset
+    sizes = off[nets + 1] - off[nets]
+    node_offset = np.zeros(nets.size + 1, dtype=np.int64)
+    np.cumsum(sizes, out=node_offset[1:])
+    rows = np.concatenate([np.arange(off[b], off[b + 1]) for b in nets])
+    # each kept row moves by the same amount as its network's first row
+    shift = np.repeat(off[nets] - node_offset[:-1], sizes)
+    deg = np.diff(batch.indptr)[rows]
+    indptr = np.zeros(rows.size + 1, dtype=np.int64)
+    np.cumsum(deg, out=indptr[1:])
+    # edge entries of the kept rows, in row order (each network's are contiguous)
+    spans = [np.arange(batch.indptr[off[b]], batch.indptr[off[b + 1]]) for b in nets]
+    edges = np.concatenate(spans)
+    indices = (batch.indices[edges].astype(np.int64)
+               - np.repeat(shift, deg)).astype(np.int32)
+    sub = Batch(indptr=indptr, indices=indices, weight=batch.weight[rows],
+                omega=batch.omega[rows], theta0=batch.theta0[rows],
+                row_net=np.repeat(np.arange(nets.size, dtype=np.int32), sizes),
+                node_offset=node_offset,
+                couplings=np.ascontiguousarray(batch.couplings[nets]))
+    return sub, rows
+
+
+def checked_couplings(batch: Batch, couplings: np.ndarray) -> np.ndarray:
+    """``couplings`` as the batch's real type, C-contiguous; ValueError unless
+    its shape is the batch's ``[B, nK]``."""
+    new = np.ascontiguousarray(couplings, dtype=batch.dtype)
+    if new.shape != batch.couplings.shape:
+        raise ValueError(f"invalid couplings with shape {new.shape}: the batch has "
+                         f"{batch.couplings.shape} (networks, K)")
+    return new
