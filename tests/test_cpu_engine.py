@@ -10,7 +10,10 @@ import pytest
 
 from kcbatch.config import StudyConfig
 from kcbatch.engines import get_engine
-from kcbatch.engines.cpu_stage import CHUNK_COST, ROW_COST, neighbour_sums, row_chunks
+from kcbatch.engines import cpu as cpu_mod
+from kcbatch.engines.cpu_stage import (CHUNK_COST, ROW_COST, neighbour_sums, rk4_stage,
+                                      rk4_stage_one_k, row_chunks)
+from kcbatch.engines.cpu_trig import LIMIT32, LIMIT64
 from kcbatch.pipeline import make_batch
 
 CFG = StudyConfig(seed=7, nodes=300, m=2, k_num=6, t_transient=0.5, t_measure=0.5,
@@ -95,3 +98,43 @@ def test_a_network_alone_or_in_a_batch_is_the_same(batch):
     for run in range(3):
         alone = eng.integrate(make_batch([run], CFG).batch, CFG.spec)
         np.testing.assert_array_equal(together[run], alone[0], err_msg=f"run {run}")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_one_k_pass_is_the_general_pass_bit_for_bit(dtype):
+    cfg = StudyConfig(seed=5, nodes=200, m=3, k_num=1, k_min=2.0, k_max=2.0,
+                      precision="float32" if dtype == np.float32 else "float64")
+    b = make_batch([0, 1, 2, 3], cfg).batch
+    rng = np.random.default_rng(8)
+    theta0 = rng.uniform(0, 2 * np.pi, (b.n_rows, 1)).astype(dtype)
+    # phases past the trig reduction's range take the libm path, then wrap at stage 3
+    lim = LIMIT32 if dtype == np.float32 else LIMIT64
+    theta0[::37, 0] = 3 * lim
+    couplings = rng.uniform(0, 4, (b.n_networks, 1)).astype(dtype)  # one K per network
+    chunks = row_chunks(b.indptr)
+    dt = dtype(0.05)
+    states = []
+    for stage_pass in (rk4_stage, rk4_stage_one_k):
+        theta, acc = theta0.copy(), np.zeros_like(theta0)
+        X = (np.concatenate([np.sin(theta0), np.cos(theta0)], axis=1),
+             np.empty((b.n_rows, 2), dtype))
+        for step in range(3):
+            for stage in range(4):
+                stage_pass(b.indptr, b.indices, b.weight, b.omega, b.row_net, couplings, chunks,
+                           X[stage % 2], X[1 - stage % 2], theta, acc, stage, dt)
+        states.append((theta, acc, X[0]))
+    for got, want in zip(states[1], states[0]):
+        np.testing.assert_array_equal(got, want)
+    assert np.all((states[1][0] >= 0) & (states[1][0] < 2 * np.pi))
+
+
+def test_one_k_batches_take_the_one_k_pass(monkeypatch):
+    cfg = StudyConfig(seed=6, nodes=150, m=2, k_num=1, k_min=1.0, k_max=1.0, t_transient=0.3,
+                      t_measure=0.3, sample_every=2)
+    b = make_batch([0, 1], cfg).batch
+    fast = get_engine("cpu").integrate(b, cfg.spec)
+    calls = []
+    monkeypatch.setattr(cpu_mod, "rk4_stage_one_k",
+                        lambda *a: calls.append(1) or rk4_stage(*a))
+    assert np.array_equal(get_engine("cpu").integrate(b, cfg.spec), fast)
+    assert len(calls) == 4 * cfg.spec.n_steps

@@ -25,7 +25,7 @@ from ..batch import Batch
 from ..config import IntegrationSpec, StudyConfig
 from .base import (HOST_AUTO_BATCH, StepProgress, SteppingSimulation, network_edges,
                    network_nodes, systems_limit)
-from .cpu_stage import rk4_stage, row_chunks
+from .cpu_stage import rk4_stage, rk4_stage_one_k, row_chunks
 from .cpu_trig import sincos_array
 from .steps import check_steps, checked_couplings, select_networks
 
@@ -127,9 +127,11 @@ class CpuSimulation(SteppingSimulation):
 
     def _step(self) -> None:
         X = self.X
+        # one K per network (adiabatic sweeps): the same numbers, ~3x faster
+        stage_pass = rk4_stage_one_k if self.theta.shape[1] == 1 else rk4_stage
         for stage in range(4):
-            rk4_stage(*self.graph, self.couplings, self.chunks, X[stage % 2],
-                      X[1 - stage % 2], self.theta, self.acc, stage, self.dt)
+            stage_pass(*self.graph, self.couplings, self.chunks, X[stage % 2],
+                       X[1 - stage % 2], self.theta, self.acc, stage, self.dt)
         self.steps += 1
 
     def measure(self, n_steps: int, sample_every: int,
