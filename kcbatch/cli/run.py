@@ -14,6 +14,7 @@ from ..graphs.io import GraphFileError
 from .app import main
 from .errors import EXIT_RUNTIME, EXIT_SIGNAL, _exit_now, _fail, _fail_io, _io_message
 from .options import _flags, _parse_range, _study_config, _study_options
+from .prewarm import prewarm_plots
 from .scheduler_options import resume_command, scheduler_options, scheduler_spec
 from .signals import StopOnSignal
 
@@ -173,25 +174,11 @@ def _run_and_report(cfg: StudyConfig, resume: bool, quiet: bool, stop: threading
                 click.echo(line, err=True)
             held = None
 
-    _prewarm_plots()
+    prewarm_plots()
     with locked:
         result = run_study(cfg, resume=resume, progress=not quiet, stop=stop,
                            on_notice=on_notice, on_open=on_open, abort=abort, scheduler=spec)
         _export(cfg, result, quiet, caught, spec)
-
-
-def _prewarm_plots() -> None:
-    """Import matplotlib in a daemon thread while the study runs: after the last
-    batch its import (~2 s of a loaded 2-core machine) was on the critical path
-    of every `kcbatch run`, before the plots could be drawn."""
-    def work() -> None:
-        try:
-            import matplotlib.backends.backend_agg  # noqa: F401
-            import matplotlib.figure  # noqa: F401
-        except Exception:  # the plots' own import reports a broken matplotlib
-            pass
-
-    threading.Thread(target=work, name="kcbatch-prewarm-plots", daemon=True).start()
 
 
 def _export(cfg: StudyConfig, result, quiet: bool, caught: list[int], spec=None) -> None:

@@ -12,6 +12,7 @@ from ..graphs.io import GraphFileError
 from .app import main
 from .errors import EXIT_RUNTIME, _exit_now, _fail, _fail_io, _io_message
 from .options import _flags, _study_config, _study_options
+from .prewarm import prewarm_plots
 from .scheduler_options import scheduler_options, scheduler_spec
 from .signals import StopOnSignal
 
@@ -133,6 +134,7 @@ def _run(plan, quiet: bool, spec=None) -> None:
                    f"device {point.device}, batch {point.batch}", err=True)
 
     resume = f"kcbatch scan --resume {plan.out}" + ("" if spec is None else f" {spec.flag}")
+    prewarm_plots()
     with StopOnSignal() as signals:
         try:
             result = run_scan(plan, progress=not quiet, stop=signals.stop,
