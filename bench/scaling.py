@@ -17,7 +17,12 @@ multi-threaded run far more than its CPU time; ``--threads`` sets numba's thread
 The timed steps go through ``Simulation.measure`` with a single sample, whose result is
 a host array, so a GPU has finished them.
 
-Points: N = 10^3, 10^4, 10^5, 10^6 at m = 3, and m = 1, 2, 3, 5, 10 at N = 10^4.
+Points: N = 10^3, 10^4, 10^5, 10^6 at m = 3, and m = 1, 2, 3, 5, 10 at N = 10^4
+(``--nodes``, ``--m`` and ``--k-num`` change them: ``bench/gpu_check --device gpu-sim``
+runs a tiny set). A point whose ``--batch`` exceeds the kernels' 32-bit indexing or,
+on a GPU, what ``--batch auto`` would fit in free memory runs with that smaller batch
+(N = 10^6 at 64 would need ~75 GiB; 42 networks is the indexing limit there); each
+point records its batch.
 
 The plot marks where a GPU kernel that keeps a whole network in one block's shared
 memory stops fitting (``smem_node_limit``), with the layout of ``integrate_shared``
@@ -62,14 +67,26 @@ def timed_steps(nodes: int) -> int:
     return max(2, min(100, 1_000_000 // nodes))
 
 
-def measure_point(device: str, nodes: int, m: int, batch: int, repeats: int) -> dict:
+def fitting_batch(device: str, cfg, engine, batch: int) -> int:
+    """``batch``, or fewer networks where the kernels' 32-bit indexing or (on a GPU)
+    the free device memory would not take it: N=10^6 at batch 64 needs ~75 GiB."""
+    fit = min(batch, engine.batch_limit(cfg))
+    if device == "gpu":
+        fit = min(fit, engine.auto_batch(cfg))
+    return max(1, fit)
+
+
+def measure_point(device: str, nodes: int, m: int, batch: int, repeats: int,
+                  k_num: int = K_NUM) -> dict:
     from kcbatch.config import StudyConfig
     from kcbatch.engines import get_engine
     from kcbatch.pipeline import make_batch
 
-    cfg = StudyConfig(seed=2026, nodes=nodes, m=m, k_num=K_NUM, device=device)
+    cfg = StudyConfig(seed=2026, nodes=nodes, m=m, k_num=k_num, device=device)
+    engine = get_engine(device)
+    batch = fitting_batch(device, cfg, engine, batch)
     b = make_batch(list(range(batch)), cfg).batch
-    sim = get_engine(device).start(b, cfg.spec.dt)
+    sim = engine.start(b, cfg.spec.dt)
     steps = timed_steps(nodes)
     sim.measure(1, 1)  # warm-up: compilation, first touch of the state
     best, best_cpu = np.inf, np.inf
@@ -82,24 +99,26 @@ def measure_point(device: str, nodes: int, m: int, batch: int, repeats: int) -> 
     return {"nodes": nodes, "m": m, "batch": batch, "nnz": int(b.nnz), "timed_steps": steps,
             "s_per_step": per_step, "s_per_run": per_step * RUN_STEPS / batch,
             "cpu_s_per_run": best_cpu / steps * RUN_STEPS / batch,
-            "ns_per_edge_k": per_step / (b.nnz * K_NUM) * 1e9}
+            "ns_per_edge_k": per_step / (b.nnz * k_num) * 1e9}
 
 
-def run(device: str, batch: int, repeats: int, out: Path) -> None:
+def run(device: str, batch: int, repeats: int, out: Path, n_values=N_VALUES,
+        m_values=M_VALUES, k_num: int = K_NUM) -> None:
     from kcbatch.engines import get_engine
 
     points = []
-    todo = [(n, M_FOR_N) for n in N_VALUES] + [(N_FOR_M, m) for m in M_VALUES if m != M_FOR_N]
+    todo = [(n, M_FOR_N) for n in n_values] + [(N_FOR_M, m) for m in m_values if m != M_FOR_N]
     for nodes, m in todo:
-        p = measure_point(device, nodes, m, batch, repeats)
+        p = measure_point(device, nodes, m, batch, repeats, k_num)
+        note = f" (batch {p['batch']}: {batch} does not fit)" if p["batch"] != batch else ""
         print(f"N={nodes:>9,} m={m:>2}: {p['s_per_run']:.4g} s per run, "
               f"{p['cpu_s_per_run']:.4g} CPU s ({p['ns_per_edge_k']:.3g} ns per edge entry "
-              f"and K)", flush=True)
+              f"and K){note}", flush=True)
         points.append(p)
     import numba
     doc = {"device": device, "engine": get_engine(device).describe(),
            "machine": platform.processor() or platform.machine(),
-           "numba_threads": numba.get_num_threads(), "k_num": K_NUM, "run_steps": RUN_STEPS,
+           "numba_threads": numba.get_num_threads(), "k_num": k_num, "run_steps": RUN_STEPS,
            "date": time.strftime("%Y-%m-%d"), "points": points}
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(doc, indent=1) + "\n")
@@ -169,6 +188,17 @@ def table(out=sys.stdout) -> None:
         print(f"| {n:,} | {m} | " + " | ".join(cells) + " |", file=out)
 
 
+def _ints(text: str) -> tuple[int, ...]:
+    """'1000,10000' -> (1000, 10000); argparse reports a bad list with its text."""
+    try:
+        values = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of integers")
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: every value must be >= 1")
+    return values
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--device", choices=["cpu", "gpu", "gpu-sim"])
@@ -176,17 +206,23 @@ def main(argv=None) -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, help="numba threads (default: numba's)")
     ap.add_argument("--out", type=Path)
+    ap.add_argument("--nodes", type=_ints, default=N_VALUES,
+                    help=f"N of the points at m={M_FOR_N}, comma-separated (default "
+                         f"{','.join(map(str, N_VALUES))})")
+    ap.add_argument("--m", type=_ints, default=M_VALUES,
+                    help=f"m of the points at N={N_FOR_M} (default {','.join(map(str, M_VALUES))})")
+    ap.add_argument("--k-num", type=int, default=K_NUM, help=f"couplings K (default {K_NUM})")
     ap.add_argument("--plot", action="store_true", help=f"write {HERE / 'scaling.png'}")
     ap.add_argument("--table", action="store_true", help="print the README table")
     a = ap.parse_args(argv)
     if a.device:
-        if a.batch < 1 or a.repeats < 1 or (a.threads is not None and a.threads < 1):
-            ap.error("--batch, --repeats and --threads must be >= 1")
+        if a.batch < 1 or a.repeats < 1 or a.k_num < 1 or (a.threads is not None and a.threads < 1):
+            ap.error("--batch, --repeats, --k-num and --threads must be >= 1")
         if a.threads is not None:
             import numba
             numba.set_num_threads(min(a.threads, numba.config.NUMBA_NUM_THREADS))
         run(a.device, a.batch, a.repeats,
-            a.out or MEASUREMENTS / f"scaling_{a.device}.json")
+            a.out or MEASUREMENTS / f"scaling_{a.device}.json", a.nodes, a.m, a.k_num)
     if a.plot:
         plot(HERE / "scaling.png")
     if a.table:
