@@ -127,11 +127,16 @@ class CpuSimulation(SteppingSimulation):
 
     def _step(self) -> None:
         X = self.X
-        # one K per network (adiabatic sweeps): the same numbers, ~3x faster
-        stage_pass = rk4_stage_one_k if self.theta.shape[1] == 1 else rk4_stage
-        for stage in range(4):
-            stage_pass(*self.graph, self.couplings, self.chunks, X[stage % 2],
-                       X[1 - stage % 2], self.theta, self.acc, stage, self.dt)
+        if self.theta.shape[1] == 1:  # one K per network (adiabatic sweeps): ~4x faster
+            scratch = tuple(np.empty(self.theta.shape[0], self.theta.dtype) for _ in range(3))
+            for stage in range(4):
+                rk4_stage_one_k(*self.graph, self.couplings, self.chunks, X[stage % 2],
+                                X[1 - stage % 2], self.theta, self.acc, stage, self.dt,
+                                *scratch)
+        else:
+            for stage in range(4):
+                rk4_stage(*self.graph, self.couplings, self.chunks, X[stage % 2],
+                          X[1 - stage % 2], self.theta, self.acc, stage, self.dt)
         self.steps += 1
 
     def measure(self, n_steps: int, sample_every: int,
