@@ -46,15 +46,19 @@ independent test's, measured in the same session) in ``extra_info`` and prints i
 every test records the size, device and kernel. ``bench/gpu_check`` runs this
 file on the GPU (steps sweep_global, sweep_shared).
 
-Measured on the CPU, 2026-11-26, on this project's 2-core box, which other jobs loaded to ~20
-(so with NUMBA_NUM_THREADS=1: two numba threads made each step up to 25x slower
-there), 2 rounds each, min: independent 25.9 s; adiabatic 219 s (8.5x);
-adiabatic_narrow 169 s (6.5x; its rounds spread 169-254 s). Raw figures:
-bench/measurements/cpu-2core-loaded_sweep_2026-11-26.json. The 2.2x target is
-not met on the CPU engine: it vectorises each row's neighbour sums and trig over
-the K columns, and a sweep has one column (one system per network), so a
-(row, K) system-step costs ~5x more (measured directly: 84 vs 16 ms per step
-for 9600 systems as 32 networks x 1 K vs 4 x 8, N=300, one thread).
+Measured on the CPU, 2026-11-26, on this project's 2-core box (load ~1, 2 numba
+threads, 2 rounds each, min), both in one run:
+
+* before the one-K pass: independent 0.63 s, adiabatic 5.76 s (9.2x), narrow
+  5.36 s (8.5x): bench/measurements/cpu-2core_sweep_quiet_2026-11-26.json;
+* with the one-K pass (``cpu_stage.rk4_stage_one_k``, same numbers bit for bit):
+  independent 0.52 s, adiabatic 2.06 s (4.0x), narrow 2.85 s (5.5x):
+  bench/measurements/cpu-2core_sweep_one-k-pass_2026-11-26.json.
+
+The 2.2x target is not met on the CPU engine. It vectorises the independent
+protocol over the K columns (8 here: one AVX2 vector per neighbour), while a
+sweep has one column, so its neighbour sums are scalar: a (row, K)
+system-step costs ~2x more even after the one-K pass, on top of the 2x work.
 """
 from __future__ import annotations
 
