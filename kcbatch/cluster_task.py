@@ -24,10 +24,9 @@ from ._version import __version__
 from .config import ConfigError, StudyConfig
 from .engines import EngineUnavailable, get_engine, resolve_device
 from .graphs.io import GraphFileError
-from .memory import fit_batch
 from .pipeline import make_batch
 from .records import RunRecord
-from .work import choose_batch, compute_records
+from .work import compute_records, fitted_batch
 
 # One batch on the engine at a time per worker process, whatever its thread
 # count: numba's parallel regions must not be entered from two threads at
@@ -107,7 +106,7 @@ def probe(cfg: StudyConfig, pending: int, client_version: str) -> WorkerPlan | W
         return found
     device, engine, notice = found
     try:
-        batch = fit_batch(cfg, engine, device, choose_batch(cfg, engine, max(1, pending)))
+        batch = fitted_batch(cfg, engine, device, max(1, pending))
     except ConfigError as exc:
         return WorkerProblem(worker, "config", str(exc), exc.param, exc.value, exc.allowed)
     return WorkerPlan(worker, device, batch, notice)

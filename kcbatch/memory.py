@@ -110,11 +110,14 @@ def available_bytes() -> int | None:
 
 
 def fit_batch(cfg: StudyConfig, engine: Engine, device: str, batch: int,
-              available: int | None = None) -> int:
+              available: int | None = None, *, networks_per_unit: int = 1) -> int:
     """The batch to run ``cfg`` with: ``batch`` when it fits in ``available`` bytes
     (default: :func:`available_bytes`), else, for ``--batch auto``, the largest
     smaller batch that fits. Otherwise ConfigError naming what to change, the
-    estimate and the memory available. Unknown available memory: ``batch``."""
+    estimate and the memory available. Unknown available memory: ``batch``.
+
+    Batches are counted in networks; one ``--batch`` unit is ``networks_per_unit``
+    of them (``k_num`` for an adiabatic sweep), which the advice converts to."""
     if available is None:
         available = available_bytes()
     if available is None:
@@ -133,10 +136,13 @@ def fit_batch(cfg: StudyConfig, engine: Engine, device: str, batch: int,
                 hi = mid
         if cfg.batch == "auto":
             return lo
+        units = lo // networks_per_unit
+        advice = (f"use --batch {units}" + (" or smaller" if units > 1 else "")) if units else (
+            f"even --batch 1 ({networks_per_unit} networks of one K each) does not fit: use "
+            f"fewer K (--k-num) or --sweep independent")
         raise ConfigError("batch", cfg.batch,
                           f"a batch of {batch} networks needs about {_parts(est)} of memory "
-                          f"but {format_bytes(available)} is available; use --batch {lo}"
-                          + (" or smaller" if lo > 1 else ""))
+                          f"but {format_bytes(available)} is available; {advice}")
     if one.samples > one.total / 2:
         spec = cfg.spec
         raise ConfigError(

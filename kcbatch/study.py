@@ -18,7 +18,6 @@ from .config import ConfigError, StudyConfig
 from .engines import get_engine, kernel_misfit, resolve_device
 from .estimate import cpu_fallback_notice
 from .graph_source import GraphSet, check_unchanged, listing, read_graph_set
-from .memory import fit_batch
 from .pipeline import PipelineTimes, chunk_runs, produce
 from .predictions import theory_settings
 from .records import RunRecord
@@ -26,8 +25,7 @@ from .seeding import draw_seed
 from .stability import prepare_dt
 from .stats import partial_info, summarize
 from .store import GRAPH_FILES_META, STORE_NAME, Store, StoreError, study_lock
-from .sweep import layout_config
-from .work import choose_batch, compute_records, longest_steps
+from .work import choose_batch, compute_records, fitted_batch, longest_steps
 
 log = logging.getLogger("kcbatch")
 
@@ -198,7 +196,7 @@ def run_study(config: StudyConfig, *, resume: bool = False, progress: bool = Fal
     if misfit is not None:
         raise ConfigError("kernel", cfg.kernel, f"needs every network in one block's shared "
                           f"memory, but {misfit}; use --kernel global or auto")
-    batch_fit = fit_batch(layout_config(cfg), engine, device, choose_batch(cfg, engine, len(cfg.run_ids)))
+    batch_fit = fitted_batch(cfg, engine, device, len(cfg.run_ids))
     with _opened(cfg, resume, graphs, on_open) as (store, pending):
         batch_size = min(choose_batch(cfg, engine, max(1, len(pending))), batch_fit)
         if cfg.device == "auto" and device == "cpu" and pending:

@@ -19,6 +19,7 @@ from .config import StudyConfig
 from .converge import estimate_kc, window_starts
 from .engines import Engine
 from .kc import make_record, record_from_means
+from .memory import fit_batch
 from .pipeline import Produced
 from .records import RunRecord
 from .sweep import SweepSamples, batch_networks, hysteresis, layout_config, run_sweep
@@ -48,6 +49,14 @@ def choose_batch(cfg: StudyConfig, engine: Engine, pending: int) -> int:
     limit = engine.batch_limit(layout_config(cfg))
     wanted = engine.auto_batch(cfg) if cfg.batch == "auto" else int(cfg.batch)
     return max(1, min(batch_networks(cfg, wanted), pending, limit))
+
+
+def fitted_batch(cfg: StudyConfig, engine: Engine, device: str, pending: int) -> int:
+    """:func:`choose_batch`, shrunk (``--batch auto``) or refused (ConfigError) to
+    fit the memory here, estimated for the layout the batches really have
+    (:func:`kcbatch.sweep.layout_config`)."""
+    return fit_batch(layout_config(cfg), engine, device, choose_batch(cfg, engine, pending),
+                     networks_per_unit=batch_networks(cfg, 1))
 
 
 def compute_records(engine: Engine, item: Produced, cfg: StudyConfig,

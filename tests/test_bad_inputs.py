@@ -499,6 +499,29 @@ def test_batch_auto_shrinks_to_fit_and_a_fixed_batch_is_refused():
     assert ei.value.param == "nodes" and "smaller --nodes" in str(ei.value)
 
 
+def test_an_adiabatic_batch_too_large_is_advised_in_batch_units(monkeypatch):
+    from kcbatch.config import ConfigError, StudyConfig
+    from kcbatch.engines import get_engine
+    from kcbatch.memory import estimate
+    from kcbatch.sweep import layout_config
+    from kcbatch.work import fitted_batch
+
+    engine = get_engine("cpu")
+    # --batch 4 of an 8-K sweep: 32 networks of one K each
+    cfg = StudyConfig(runs=64, nodes=5000, k_num=8, batch=4, sweep="adiabatic", device="cpu",
+                      seed=1)
+    need = [estimate(layout_config(cfg), engine, "cpu", b).total for b in range(1, 33)]
+    monkeypatch.setattr("kcbatch.memory.available_bytes", lambda: need[19])  # 20 networks fit
+    with pytest.raises(ConfigError) as ei:
+        fitted_batch(cfg, engine, "cpu", 64)
+    assert "a batch of 32 networks" in str(ei.value) and "use --batch 2 or smaller" in str(ei.value)
+    assert fitted_batch(cfg.replace(batch="auto"), engine, "cpu", 64) == 20
+    monkeypatch.setattr("kcbatch.memory.available_bytes", lambda: need[5])  # not one unit of 8
+    with pytest.raises(ConfigError) as ei:
+        fitted_batch(cfg.replace(batch=1), engine, "cpu", 64)
+    assert "even --batch 1 (8 networks" in str(ei.value) and "--k-num" in str(ei.value)
+
+
 def test_the_lock_is_reentrant_in_a_process_and_exclusive_between_descriptors(tmp_path):
     import fcntl
 

@@ -274,8 +274,8 @@ class SharedSimulation:
         self._launch.set_couplings(new)
 
     def retain(self, networks: np.ndarray) -> None:
+        # self.batch carries the couplings in use (set_couplings replaces them there)
         sub, rows = select_networks(self.batch, networks)
-        # the couplings in use, which need not be the batch's any more
         theta = self.xp.ascontiguousarray(self.theta[self.xp.asarray(rows)])
         self._load(sub)
         self.theta = theta
