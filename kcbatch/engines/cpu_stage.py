@@ -201,26 +201,18 @@ def rk4_stage_one_k(indptr, indices, weight, omega, row_net,  # graph: [R+1], [n
         # the stage branch sits outside the row loops so that they vectorise
         if stage == 0:
             for i in range(i0, i1):
-                f = omega[i] + couplings[row_net[i], 0] * weight[i] * (
-                    X_in[i, 1] * ss[i] - X_in[i, 0] * cc[i])
+                f = _f_one_k(i, omega, couplings, row_net, weight, X_in, ss, cc)
                 acc[i, 0] = f
                 pt[i] = theta[i, 0] + half * f
-        elif stage == 1:
+        elif stage < 3:
+            h = half if stage == 1 else dt
             for i in range(i0, i1):
-                f = omega[i] + couplings[row_net[i], 0] * weight[i] * (
-                    X_in[i, 1] * ss[i] - X_in[i, 0] * cc[i])
+                f = _f_one_k(i, omega, couplings, row_net, weight, X_in, ss, cc)
                 acc[i, 0] += real(2.0) * f
-                pt[i] = theta[i, 0] + half * f
-        elif stage == 2:
-            for i in range(i0, i1):
-                f = omega[i] + couplings[row_net[i], 0] * weight[i] * (
-                    X_in[i, 1] * ss[i] - X_in[i, 0] * cc[i])
-                acc[i, 0] += real(2.0) * f
-                pt[i] = theta[i, 0] + dt * f
+                pt[i] = theta[i, 0] + h * f
         else:
             for i in range(i0, i1):
-                f = omega[i] + couplings[row_net[i], 0] * weight[i] * (
-                    X_in[i, 1] * ss[i] - X_in[i, 0] * cc[i])
+                f = _f_one_k(i, omega, couplings, row_net, weight, X_in, ss, cc)
                 t = theta[i, 0] + sixth * (acc[i, 0] + f)
                 t = t - two_pi * np.floor(t / two_pi)
                 # floor rounding can leave t == 2pi or a hair below 0
@@ -236,3 +228,10 @@ def rk4_stage_one_k(indptr, indices, weight, omega, row_net,  # graph: [R+1], [n
             for i in range(i0, i1):
                 if not (abs(pt[i]) <= lim):
                     X_out[i, 0], X_out[i, 1] = np.sin(pt[i]), np.cos(pt[i])
+
+
+@numba.njit(cache=True, nogil=True, inline="always", fastmath=_FASTMATH)
+def _f_one_k(i, omega, couplings, row_net, weight, X_in, ss, cc):
+    # the derivative of _row_update's first loop, for row i's one column
+    return omega[i] + couplings[row_net[i], 0] * weight[i] * (
+        X_in[i, 1] * ss[i] - X_in[i, 0] * cc[i])
