@@ -272,7 +272,7 @@ class StudyConfig:
     device: str = "auto"
     precision: str = "float32"
     batch: int | str = 32
-    producers: int = 1
+    producers: int | str = "auto"
     fast_math: bool = False
     kernel: str = "auto"
     run_start: int = 0
@@ -318,7 +318,8 @@ class StudyConfig:
                               f"must be one of {', '.join(PRECISIONS)}")
         if self.batch != "auto":
             _check_int("batch", self.batch, lo=1, extra="or 'auto'")
-        _check_int("producers", self.producers, lo=1)
+        if self.producers != "auto":
+            _check_int("producers", self.producers, lo=1, extra="or 'auto'")
         if not isinstance(self.fast_math, bool):
             raise ConfigError("fast_math", self.fast_math, "must be true or false")
         check_kernel(self.kernel, self.device)

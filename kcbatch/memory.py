@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from .config import ConfigError, StudyConfig, format_bytes
 from .engines import Engine
-from .pipeline import PREFETCH, packed_batch_bytes, predict_batch_bytes
+from .pipeline import PREFETCH, packed_batch_bytes, predict_batch_bytes, producer_threads
 
 __all__ = ["MemoryEstimate", "available_bytes", "estimate", "fit_batch"]
 
@@ -41,7 +41,8 @@ class MemoryEstimate:
 def estimate(cfg: StudyConfig, engine: Engine, device: str, batch: int) -> MemoryEstimate:
     """The peak host memory of ``cfg`` on ``engine`` (device ``device``) at ``batch``."""
     samples = batch * cfg.k_num * cfg.spec.n_samples * 8
-    in_production = (cfg.producers * predict_batch_bytes(cfg, batch)
+    threads = producer_threads(cfg.producers, device)
+    in_production = (threads * predict_batch_bytes(cfg, batch)
                      + PREFETCH * packed_batch_bytes(cfg, batch))
     if device == "gpu":
         # Device memory is fitted by --batch auto and the out-of-memory halving;

@@ -24,6 +24,7 @@ once and a generator call still running is left to the process's exit.
 """
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections import deque
@@ -52,6 +53,26 @@ PRODUCER_THREAD_PREFIX = "kcbatch-producer"
 # exception (a second Ctrl-C) is raised promptly.
 _WAIT_SLICE = 0.1
 
+
+# ``--producers auto`` on a GPU: the host's cores are otherwise idle, and one
+# thread makes a default network in ~2-4 ms (graph, stats, theory, packing), so
+# 1000 of them took 2.2 s on the H200 host: as long as the shared kernel is
+# expected to integrate them. A few threads take that off the critical path;
+# more would only add batches in memory (numpy's packing holds the GIL part of
+# the time).
+AUTO_PRODUCERS_GPU = 4
+
+
+def producer_threads(producers: int | str, device: str) -> int:
+    """Producer threads for ``--producers`` on ``device`` (a concrete device):
+    the number given, or for ``auto`` up to AUTO_PRODUCERS_GPU on a GPU (one
+    core left for the main thread) and 1 on cpu and gpu-sim, whose engines
+    need every core."""
+    if producers != "auto":
+        return int(producers)
+    if device != "gpu":
+        return 1
+    return max(1, min(AUTO_PRODUCERS_GPU, (os.cpu_count() or 1) - 1))
 
 @dataclass(frozen=True, eq=False)
 class Produced:

@@ -18,7 +18,7 @@ from .config import ConfigError, StudyConfig
 from .engines import get_engine, kernel_misfit, resolve_device
 from .estimate import cpu_fallback_notice
 from .graph_source import GraphSet, check_unchanged, listing, read_graph_set
-from .pipeline import PipelineTimes, chunk_runs, produce
+from .pipeline import PipelineTimes, chunk_runs, produce, producer_threads
 from .predictions import theory_settings
 from .records import RunRecord
 from .seeding import draw_seed
@@ -215,8 +215,8 @@ def run_study(config: StudyConfig, *, resume: bool = False, progress: bool = Fal
             while pending and not interrupted:
                 try:
                     items = produce(chunk_runs(pending, batch_size), cfg,
-                                    producers=cfg.producers, times=times, abandon=abort,
-                                    graph_set=graphs)
+                                    producers=producer_threads(cfg.producers, device),
+                                    times=times, abandon=abort, graph_set=graphs)
                     for item in items:
                         in_flight = len(item.runs)
                         records, dt_batch = compute_records(

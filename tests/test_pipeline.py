@@ -497,3 +497,44 @@ def test_report_regenerates_exports_from_the_store_alone(tmp_path):
     assert all((out / name).is_file() for name in EXPORTS)
     # a directory without a store: exit 2, no traceback
     assert_usage_error(invoke(["report", tmp_path]), "no kcbatch store", str(tmp_path))
+
+
+@pytest.mark.parametrize("device, cores, want", [("gpu", 16, 4), ("gpu", 3, 2), ("gpu", 2, 1),
+                                                 ("gpu", None, 1), ("cpu", 16, 1),
+                                                 ("gpu-sim", 16, 1)])
+def test_auto_producers_use_idle_host_cores_only_beside_a_gpu(monkeypatch, device, cores, want):
+    monkeypatch.setattr(pipeline.os, "cpu_count", lambda: cores)
+    assert pipeline.producer_threads("auto", device) == want
+    assert pipeline.producer_threads(3, device) == 3  # a number is taken as given
+
+
+def test_producers_default_to_auto_and_the_study_resolves_it(monkeypatch):
+    assert StudyConfig().producers == "auto" and tiny(producers="auto").producers == "auto"
+    with pytest.raises(ConfigError, match=r"producers='many'.*or 'auto'"):
+        tiny(producers="many")
+    seen = []
+    real = pipeline.produce
+
+    def spy(*args, producers, **kw):
+        seen.append(producers)
+        return real(*args, producers=producers, **kw)
+
+    monkeypatch.setattr("kcbatch.study.produce", spy)
+    run_study(tiny(runs=2, producers="auto"))
+    assert seen == [1]  # tiny runs on the cpu: its engine needs the cores
+
+
+def test_memory_estimate_counts_the_resolved_producers(monkeypatch):
+    from kcbatch.engines import get_engine
+    from kcbatch.memory import estimate
+    monkeypatch.setattr(pipeline.os, "cpu_count", lambda: 16)
+    engine = get_engine("cpu")
+    cfg = StudyConfig(nodes=2000, seed=1)
+    auto = estimate(cfg.replace(producers="auto"), engine, "gpu", 8).generation
+    assert auto == estimate(cfg.replace(producers=4), engine, "gpu", 8).generation
+    assert auto > estimate(cfg.replace(producers=1), engine, "gpu", 8).generation
+
+
+def test_cli_refuses_producers_that_are_no_number(tmp_path):
+    res = invoke(["run", "--runs", "1", "--producers", "lots", "--out", tmp_path / "o"])
+    assert_usage_error(res, "producers='lots'", "or 'auto'")

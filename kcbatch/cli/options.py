@@ -90,7 +90,9 @@ _STUDY_OPTIONS = [
      "until shared is measured faster).", "auto"),
     ("--precision", "precision", click.Choice(PRECISIONS), "Floating-point precision.",
      "float32"),
-    ("--producers", "producers", int, "Graph-generating background threads.", "1"),
+    ("--producers", "producers", str, "Graph-generating background threads; 'auto': up to "
+     "4 with a GPU (the host's cores are free), 1 on cpu and gpu-sim (the engine needs "
+     "them).", "auto"),
 ]
 
 
@@ -115,13 +117,13 @@ def _tune_options(fn):
 
 
 
-def _parse_batch(value: str | None) -> Any:
+def _int_or_auto(name: str, value: str | None) -> Any:
     if value is None or value == "auto":
         return value
     try:
         return int(value)
     except ValueError:
-        raise ConfigError("batch", value, "must be an integer >= 1 or 'auto'") from None
+        raise ConfigError(name, value, "must be an integer >= 1 or 'auto'") from None
 
 
 def _parse_range(value: str | None) -> dict[str, int | None]:
@@ -138,8 +140,9 @@ def _parse_range(value: str | None) -> dict[str, int | None]:
 
 def _flags(options: dict[str, Any]) -> dict[str, Any]:
     flags = {f: options[f] for _, f, *_ in _STUDY_OPTIONS if options.get(f) is not None}
-    if "batch" in flags:
-        flags["batch"] = _parse_batch(flags["batch"])
+    for name in ("batch", "producers"):
+        if name in flags:
+            flags[name] = _int_or_auto(name, flags[name])
     return flags
 
 
