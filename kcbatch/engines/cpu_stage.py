@@ -175,7 +175,7 @@ def rk4_stage_one_k(indptr, indices, weight, omega, row_net,  # graph: [R+1], [n
     per-row overhead is all there is (~80 ns a row). Here each chunk first
     sums its rows' neighbours in scalar loops, then updates its rows in loops
     over rows, which vectorise; the scratch rows are the caller's, as
-    allocating them per chunk cost a third of the time. ~4x faster per stage
+    allocating them per chunk cost a third of the time. ~3x faster per stage
     at N=300. Every value is computed by the same operations in the same
     order as :func:`rk4_stage` (neighbours added in CSR order from the first,
     the same trig with the same libm fallback), so the results are those of
