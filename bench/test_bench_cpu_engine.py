@@ -7,7 +7,9 @@ The default study's run (N=10^4, m=3, 50 K, dt=0.05, 100 + 100 RK4 steps, sample
 10, float32; network 0 of seed 2026) through
 
 * ``test_bench_engine[previous]`` — the frozen previous engine (``cpu_baseline.integrate``);
-* ``test_bench_engine[current]``  — ``get_engine("cpu").integrate``;
+* ``test_bench_engine[numba]``    — today's numba pass alone (``CpuEngine(native=False)``);
+* ``test_bench_engine[current]``  — ``get_engine("cpu").integrate`` (the native pass where
+  g++ is there);
 
 both in the group "cpu-engine-default-run" and with all numba threads, so that
 pytest-benchmark prints them side by side. The original algorithm against the engine is
@@ -17,7 +19,7 @@ bench/test_bench_cpu.py.
 moment), with all threads and with one, and prints the best-of ratios; it fails only
 when an uncontended round of the current engine is slower than ``SPEEDUP_REQUIRED``
 times the previous one, and skips when the machine never quietens (see timing.py).
-``test_same_numbers`` checks that the two engines give the same samples bit for bit.
+``test_same_numbers`` checks that the three give the same samples bit for bit.
 """
 from __future__ import annotations
 
@@ -31,6 +33,7 @@ import pytest
 
 from kcbatch.config import StudyConfig
 from kcbatch.engines import get_engine
+from kcbatch.engines.cpu import CpuEngine
 from kcbatch.pipeline import make_batch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -54,7 +57,9 @@ def batch():
 def engines():
     small = make_batch([0], CFG.replace(nodes=200)).batch
     current = get_engine("cpu")
+    numba_pass = CpuEngine(native=False)
     runs = {"previous": lambda b: cpu_baseline.integrate(b, SPEC),
+            "numba": lambda b: numba_pass.integrate(b, SPEC),
             "current": lambda b: current.integrate(b, SPEC)}
     for run in runs.values():  # numba compiles or loads its cache on the first call
         run(small)
@@ -62,7 +67,7 @@ def engines():
 
 
 @pytest.mark.benchmark(group="cpu-engine-default-run")
-@pytest.mark.parametrize("which", ["previous", "current"])
+@pytest.mark.parametrize("which", ["previous", "numba", "current"])
 def test_bench_engine(benchmark, engines, batch, which):
     benchmark.extra_info.update(rows=batch.n_rows, nnz=batch.nnz, n_k=batch.n_k,
                                 steps=SPEC.n_transient + SPEC.n_measure,
@@ -73,7 +78,9 @@ def test_bench_engine(benchmark, engines, batch, which):
 
 
 def test_same_numbers(engines, batch):
-    np.testing.assert_array_equal(engines["current"](batch), engines["previous"](batch))
+    want = engines["previous"](batch)
+    np.testing.assert_array_equal(engines["current"](batch), want)
+    np.testing.assert_array_equal(engines["numba"](batch), want)
 
 
 def _best_of(engines, batch, threads):
@@ -106,17 +113,20 @@ def test_speedup(engines, batch, benchmark):
         # cores, so their ratio is the steadier figure on a shared machine.
         cpu = {k: min(w * u for w, u in r) for k, r in rounds.items()}
         contended |= best["current"][1] < 0.9 * threads
-        lines.append(f"{threads} thread(s): previous {best['previous'][0]:.3f} s, current "
+        lines.append(f"{threads} thread(s): previous {best['previous'][0]:.3f} s, numba "
+                     f"{best['numba'][0]:.3f} s, current "
                      f"{best['current'][0]:.3f} s per default run: {ratio:.2f}x (best of "
                      f"{len(rounds['current'])}; all current: "
                      f"{', '.join(f'{w:.2f}s@{u:.2f}' for w, u in rounds['current'])}); "
                      f"CPU seconds {cpu['previous']:.3f} / {cpu['current']:.3f}: "
                      f"{cpu['previous'] / cpu['current']:.2f}x")
         benchmark.extra_info[f"threads_{threads}"] = {
-            "previous_s": best["previous"][0], "current_s": best["current"][0], "ratio": ratio,
+            "previous_s": best["previous"][0], "numba_s": best["numba"][0],
+            "current_s": best["current"][0], "ratio": ratio,
             "previous_cpu_s": cpu["previous"], "current_cpu_s": cpu["current"],
             "cpu_ratio": cpu["previous"] / cpu["current"],
-            "rounds_previous": rounds["previous"], "rounds_current": rounds["current"]}
+            "rounds_previous": rounds["previous"], "rounds_numba": rounds["numba"],
+            "rounds_current": rounds["current"]}
     benchmark.pedantic(lambda: None, rounds=1)  # only to carry extra_info into the JSON
     print("\n" + "\n".join(lines))
     worst = min(ratios.values())

@@ -94,11 +94,12 @@ def test_every_instantiation_has_its_generated_asserts(which):
 
 
 def _gxx_syntax(src: str, tmp_path: Path) -> subprocess.CompletedProcess:
-    from kcbatch.engines.sim import CXX_FLAGS, _compiler
+    from kcbatch.engines.cxx import compiler
+    from kcbatch.engines.sim import CXX_FLAGS
     cpp = tmp_path / "check.cpp"
     cpp.write_text(src)
     flags = [f for f in CXX_FLAGS if f not in ("-shared", "-fPIC", "-O2")]
-    return subprocess.run([_compiler(), *flags, "-fsyntax-only", str(cpp)],
+    return subprocess.run([compiler(), *flags, "-fsyntax-only", str(cpp)],
                           capture_output=True, text=True, timeout=60)
 
 

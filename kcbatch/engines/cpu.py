@@ -26,28 +26,35 @@ from ..config import IntegrationSpec, StudyConfig
 from .base import (HOST_AUTO_BATCH, StepProgress, SteppingSimulation, network_edges,
                    network_nodes, systems_limit)
 from .cpu_stage import rk4_stage, rk4_stage_one_k, row_chunks
-from .cpu_trig import sincos_array
+from .cpu_sample import order_parameter, start_phases
 from .steps import check_steps, checked_couplings, select_networks
-
-
-def order_parameter(S: np.ndarray, C: np.ndarray, node_offset: np.ndarray) -> np.ndarray:
-    """r[b, k] = |sum over network b's rows of (C + iS)| / N_b, float64 [B, nK]
-    (mirrors ``sample_partial`` + ``sample_finalize``)."""
-    starts = node_offset[:-1]
-    sc = np.add.reduceat(C, starts, axis=0, dtype=np.float64)
-    ss = np.add.reduceat(S, starts, axis=0, dtype=np.float64)
-    n = np.diff(node_offset).astype(np.float64)[:, None]
-    return np.hypot(sc, ss) / n
 
 
 class CpuEngine:
     """Integrates a :class:`Batch` on the CPU with all cores (numba threads).
 
-    It has no fast-math mode: its trig is one implementation (``cpu_trig``)."""
+    Batches of more than one K per network run the native pass
+    (:mod:`kcbatch.engines.cpu_native`) when it can be built here, unless
+    ``native=False``; one-K batches and hosts without a C++ compiler run the
+    numba pass. Both give the same numbers bit for bit. It has no fast-math
+    mode: its trig is one implementation (``cpu_trig``)."""
 
     name = "cpu"
 
-    def start(self, batch: Batch, dt: float) -> "CpuSimulation":
+    def __init__(self, native: bool = True):
+        self.native = native
+
+    def native_reason(self) -> str | None:
+        """None when the native pass is used for batches of several K, else why not."""
+        if not self.native:
+            return "not asked for"
+        from .cpu_native import unavailable_reason
+        return unavailable_reason()
+
+    def start(self, batch: Batch, dt: float) -> SteppingSimulation:
+        if batch.n_k > 1 and self.native_reason() is None:
+            from .cpu_native import NativeSimulation
+            return NativeSimulation(batch, dt, numba.get_num_threads())
         return CpuSimulation(batch, dt)
 
     def integrate(self, batch: Batch, spec: IntegrationSpec,
@@ -70,12 +77,22 @@ class CpuEngine:
         it = np.dtype(cfg.real_dtype).itemsize
         rows = batch * network_nodes(cfg)
         nnz = batch * 2 * network_edges(cfg)
-        state = rows * cfg.k_num * it * 6  # theta, acc, X[2] (sin | cos)
+        # theta, acc, X[2] (sin | cos) with K padded to the native pass's widest
+        # block, and the (sin, cos) copies sampling makes
+        from .cpu_native import padded_k
+        state = rows * (padded_k(cfg.k_num, it) * 6 + cfg.k_num * 2) * it
         graph = (rows + 1) * 8 + nnz * 4 + rows * (4 + 3 * it) + (batch + 1) * 8
         return state + graph + batch * cfg.k_num * (it + cfg.spec.n_samples * 8)
 
     def describe(self) -> str:
-        return f"cpu: numba, {numba.get_num_threads()} threads"
+        threads = numba.get_num_threads()
+        reason = self.native_reason()
+        if reason is None:
+            from .cpu_native import CXX_FLAGS
+            from .cxx import compiler
+            return (f"cpu: native pass ({compiler()} {' '.join(CXX_FLAGS[:2])}), {threads} "
+                    f"threads; numba for one K per network")
+        return f"cpu: numba, {threads} threads (native pass: {reason})"
 
     def release_memory(self) -> None:
         pass
@@ -92,10 +109,7 @@ class CpuSimulation(SteppingSimulation):
         self.dt = batch.dtype.type(dt)
         self.steps = 0
         self._load(batch)
-        theta = np.repeat(batch.theta0[:, None], batch.n_k, axis=1)   # [R, nK]
-        S0, C0 = np.empty_like(theta), np.empty_like(theta)
-        sincos_array(theta.reshape(-1), S0.reshape(-1), C0.reshape(-1))
-        self._state(theta, S0, C0)
+        self._state(*start_phases(batch))
 
     def _load(self, batch: Batch) -> None:
         self.batch = batch

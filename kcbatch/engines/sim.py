@@ -3,65 +3,38 @@
 It runs the GPU engine's own launch sequence (``base.KernelEngine``) on
 numpy arrays, so CI without a GPU still executes every line of
 ``kernels/kuramoto.cu``. Slow; meant for tests. The shared library is built
-once per source text and cached under ``$KCBATCH_CACHE_DIR`` (default
-``~/.cache/kcbatch``), keyed on a hash of the full translation unit and flags.
+once per source text and cached (:mod:`kcbatch.engines.cxx`).
 """
 from __future__ import annotations
 
 import ctypes
 import functools
 import math
-import os
-import shutil
-import subprocess
-import tempfile
-from pathlib import Path
 
 import numpy as np
 
 from .base import BackendEngine
+from .cxx import BuildError, build, compiler
 from .launch import BLOCK, KernelSpec
 from .shared import H100_SHARED_BYTES
-from .source import sim_launcher_name, sim_source, source_digest
+from .source import sim_launcher_name, sim_source
 
 CXX_FLAGS = ("-O2", "-std=c++17", "-fopenmp", "-shared", "-fPIC", "-fno-fast-math",
              "-ffp-contract=off", "-w")
 
 
-def _compiler() -> str | None:
-    return os.environ.get("CXX") or shutil.which("g++") or shutil.which("c++")
-
-
 def unavailable_reason() -> str | None:
-    if _compiler() is None:
+    if compiler() is None:
         return "no C++ compiler (g++) found for gpu-sim; install g++ or set CXX"
     return None
 
 
-def cache_dir() -> Path:
-    d = os.environ.get("KCBATCH_CACHE_DIR")
-    return Path(d) if d else Path.home() / ".cache" / "kcbatch"
-
-
 @functools.lru_cache(maxsize=None)
 def _library(fast_math: bool) -> ctypes.CDLL:
-    cxx = _compiler()
-    src = sim_source(fast_math=fast_math)
-    key = source_digest(src + " ".join((cxx,) + CXX_FLAGS))
-    out = cache_dir() / f"gpu_sim_{key}.so"
-    if not out.exists():
-        out.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
-            cpp = Path(tmp) / "gpu_sim.cpp"
-            cpp.write_text(src)
-            so = Path(tmp) / "gpu_sim.so"
-            proc = subprocess.run([cxx, *CXX_FLAGS, str(cpp), "-o", str(so)],
-                                  capture_output=True, text=True)
-            if proc.returncode != 0:
-                raise RuntimeError(f"gpu-sim: compiling the kernels with {cxx} failed:\n"
-                                   f"{proc.stderr[-4000:]}")
-            os.replace(so, out)  # atomic: concurrent builders never see a partial file
-    return ctypes.CDLL(str(out))
+    try:
+        return build("gpu_sim", sim_source(fast_math=fast_math), CXX_FLAGS)
+    except BuildError as exc:
+        raise RuntimeError(f"gpu-sim: {exc}") from None
 
 
 _CTYPES = {np.dtype(np.int64): ctypes.c_longlong, np.dtype(np.int32): ctypes.c_int,
@@ -123,4 +96,4 @@ class SimEngine(BackendEngine):
         return SimBackend(fast_math)
 
     def describe(self) -> str:
-        return f"gpu-sim: the CUDA kernels compiled with {_compiler()} (OpenMP), for tests"
+        return f"gpu-sim: the CUDA kernels compiled with {compiler()} (OpenMP), for tests"

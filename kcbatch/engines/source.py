@@ -15,13 +15,13 @@ without a GPU; a static_assert emits no code.
 """
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 from .launch import KERNELS, REAL_C, SHARED_MAX_BLOCK, SHARED_ROWS, KernelSpec, Param
 
 KERNEL_FILE = "kuramoto.cu"
 SIM_HEADER = "cuda_sim.h"
+CPU_FILE = "kuramoto_cpu.cpp"
 
 
 def _read(name: str) -> str:
@@ -138,5 +138,8 @@ def sim_source(*, fast_math: bool = False) -> str:
     return "\n".join(parts) + "\n"
 
 
-def source_digest(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()[:20]
+def cpu_source(*, tile: int, prefetch: int) -> str:
+    """The C++ translation unit of the CPU engine's native pass: a preamble
+    with its tuning and the file (kcbatch/engines/cpu_native.py)."""
+    return (f"#define KC_TILE {int(tile)}\n#define KC_PREFETCH {int(prefetch)}\n"
+            f"#line 1 \"{CPU_FILE}\"\n" + _read(CPU_FILE))

@@ -1,0 +1,260 @@
+"""The CPU engine's native pass: ``kernels/kuramoto_cpu.cpp`` built with g++.
+
+It computes every (row, K) value with the operations, in the order, of the
+numba pass (``cpu_stage.rk4_stage``), so its numbers are those of the numba
+pass bit for bit, and so the previous engine's and independent of threads and
+batches. What differs is the layout (the file's header): K in blocks of
+``vecs`` 32-byte vectors, each block a separate array that one thread takes
+through a call's steps, so a block's state stays in that core's caches.
+
+:class:`~kcbatch.engines.cpu.CpuEngine` uses it for batches of more than one K
+per network when a C++ compiler is there (the build is cached, see
+:mod:`kcbatch.engines.cxx`); otherwise, or with ``KCBATCH_CPU_NATIVE=0``, the
+numba pass runs, with the same numbers.
+"""
+from __future__ import annotations
+
+import ctypes
+import dataclasses
+import functools
+import os
+
+import numpy as np
+
+from ..batch import Batch
+from .base import StepProgress, SteppingSimulation
+from .cpu_sample import order_parameter, start_phases
+from .cpu_stage import row_chunks
+from .cxx import BuildError, build
+from .source import cpu_source
+from .steps import check_steps, checked_couplings, select_networks
+
+ENV = "KCBATCH_CPU_NATIVE"
+# -march=native: the vector width and instructions of this host (the cache key
+# holds the host's CPU flags). No -ffast-math, no FMA contraction: results
+# must be the numba pass's bit for bit.
+CXX_FLAGS = ("-O3", "-march=native", "-std=c++17", "-fopenmp", "-shared", "-fPIC",
+             "-fno-fast-math", "-ffp-contract=off", "-w")
+TILE = 32          # rows whose points are computed before their sin/cos (rows_stage)
+PREFETCH = 8       # neighbour entries prefetched ahead in the gathers
+MAX_VECS = 4       # widest block: 4 vectors (32 float32 K); entry points v1..v4
+VECTOR_BYTES = 32  # one AVX2 register
+# Sharing a block's rows between threads costs a barrier per stage and moves
+# each stage's output between cores; measured ~1.2-1.9x slower per lane than
+# a block per thread on the 2-core development box.
+ROWS_SPLIT_COST = 1.25
+# With a progress callback, steps per call (each call resumes from the state).
+PROGRESS_STEPS = 10
+
+
+def disabled() -> bool:
+    return os.environ.get(ENV, "1").strip().lower() in ("0", "false", "no", "off")
+
+
+@functools.lru_cache(maxsize=None)
+def _library() -> ctypes.CDLL:
+    return build("kuramoto_cpu", cpu_source(tile=TILE, prefetch=PREFETCH), CXX_FLAGS)
+
+
+def unavailable_reason() -> str | None:
+    """None when the native pass can run here, else why not (one line)."""
+    if disabled():
+        return f"turned off by {ENV}={os.environ[ENV]}"
+    try:
+        _library()
+    except BuildError as exc:
+        return str(exc).splitlines()[0]
+    return None
+
+
+@dataclasses.dataclass(frozen=True)
+class Group:
+    """K columns ``[k0, k1)`` in blocks of ``vecs`` vectors; ``by_block``: one
+    thread per block through a call's steps, else every block's rows shared by
+    all threads (a barrier per stage)."""
+
+    k0: int
+    k1: int
+    vecs: int
+    by_block: bool
+
+
+def plan(n_k: int, threads: int, itemsize: int) -> tuple[Group, ...]:
+    """How :class:`NativeSimulation` cuts ``n_k`` K into groups for ``threads``.
+
+    The cost is the lanes (padded K) of the busiest thread. Candidates: one
+    group in whole blocks per thread; one group with rows shared; or whole
+    blocks, the same number per thread, then the K left over with rows
+    shared. Ties go to fewer groups, then wider blocks (fewer index loads per
+    neighbour). For the default 50 K on 2 threads: two blocks of 24 K, one
+    per thread, then the last 2 K (a block of 8) shared."""
+    lanes = VECTOR_BYTES // itemsize
+    split = ROWS_SPLIT_COST if threads > 1 else 1.0
+
+    def shared(k0: int) -> tuple[float, Group]:
+        vecs = min(MAX_VECS, -(-(n_k - k0) // lanes))
+        blocks = -(-(n_k - k0) // (vecs * lanes))
+        return blocks * vecs * lanes / threads * split, Group(k0, n_k, vecs, False)
+
+    options = []
+    for vecs in range(1, MAX_VECS + 1):
+        width = vecs * lanes
+        blocks = -(-n_k // width)
+        options.append(((-(-blocks // threads) * width, 1, -vecs), (Group(0, n_k, vecs, True),)))
+        for per_thread in range(1, blocks):
+            whole = per_thread * threads * width
+            if whole >= n_k:
+                break
+            cost, rest = shared(whole)
+            options.append(((per_thread * width + cost, 2, -vecs),
+                            (Group(0, whole, vecs, True), rest)))
+    cost, alone = shared(0)
+    options.append(((cost, 1, -alone.vecs), (alone,)))
+    return min(options, key=lambda o: o[0])[1]
+
+
+def padded_k(n_k: int, itemsize: int) -> int:
+    """The most K lanes :func:`plan` may allocate for ``n_k`` (memory estimates)."""
+    widest = MAX_VECS * VECTOR_BYTES // itemsize
+    return -(-n_k // widest) * widest
+
+
+def _blocks(a: np.ndarray, width: int, fill: float) -> np.ndarray:
+    """``[R, nK]`` -> ``[nb, R, width]``, the K beyond nK set to ``fill``."""
+    rows, n_k = a.shape
+    nb = -(-n_k // width)
+    padded = np.full((rows, nb * width), fill, dtype=a.dtype)
+    padded[:, :n_k] = a
+    return np.ascontiguousarray(padded.reshape(rows, nb, width).transpose(1, 0, 2))
+
+
+def _unblock(b: np.ndarray, n_k: int) -> np.ndarray:
+    """``[nb, R, width]`` -> ``[R, nK]`` (a new contiguous array)."""
+    nb, rows, width = b.shape
+    return np.ascontiguousarray(b.transpose(1, 0, 2).reshape(rows, nb * width)[:, :n_k])
+
+
+class _GroupState:
+    """One :class:`Group`'s arrays and entry point."""
+
+    def __init__(self, group: Group, real: np.dtype, theta, S0, C0):
+        self.group = group
+        self.width = group.vecs * VECTOR_BYTES // real.itemsize
+        cols = slice(group.k0, group.k1)
+        w = self.width
+        self.theta = _blocks(theta[:, cols], w, 0.0)                     # [nb, R, w]
+        X0 = np.empty(self.theta.shape[:2] + (2, w), dtype=real)         # [nb, R, 2, w]
+        X0[:, :, 0, :] = _blocks(S0[:, cols], w, 0.0)
+        X0[:, :, 1, :] = _blocks(C0[:, cols], w, 1.0)
+        self.X = (X0, np.empty_like(X0))  # stage s reads X[s % 2]; four stages end in X[0]
+        self.acc = np.empty_like(self.theta)
+        fn = getattr(_library(), f"kc_cpu_steps_{real}_v{group.vecs}")
+        c_real = ctypes.c_float if real == np.float32 else ctypes.c_double
+        i64, ptr = ctypes.c_longlong, ctypes.c_void_p
+        fn.argtypes = ([ptr] * 5 + [i64, i64, ptr, i64, i64, ptr, i64] + [ptr] * 4
+                       + [i64, c_real, c_real, ctypes.c_int, ctypes.c_int])
+        fn.restype = None
+        self.fn = fn
+
+    def columns(self, a: np.ndarray) -> np.ndarray:
+        """This group's ``[nb, R, w]`` array as its ``[R, k1 - k0]`` columns."""
+        return _unblock(a, self.group.k1 - self.group.k0)
+
+
+class NativeSimulation(SteppingSimulation):
+    """:class:`~kcbatch.engines.base.Simulation` on the native pass: the state
+    of :class:`~kcbatch.engines.cpu.CpuSimulation`, in groups of K blocks
+    (:func:`plan`)."""
+
+    def __init__(self, batch: Batch, dt: float, threads: int):
+        self.dt = batch.dtype.type(dt)
+        self.steps = 0
+        self.threads = int(threads)
+        self._load(batch)
+        self._state(*start_phases(batch))
+
+    def _load(self, batch: Batch) -> None:
+        self.batch = batch
+        self.couplings = batch.couplings  # [B, nK], padded per block by every call
+        self.chunks = row_chunks(batch.indptr)
+        self.plan = plan(batch.n_k, self.threads, batch.dtype.itemsize)
+        self._two_pi = batch.dtype.type(2.0 * np.pi)
+
+    def _state(self, theta: np.ndarray, S0: np.ndarray, C0: np.ndarray) -> None:
+        """Adopt the phases and their (sin, cos), each ``[R, nK]``; padding
+        lanes start at phase 0 with K = 0."""
+        self.groups = [_GroupState(g, self.batch.dtype, theta, S0, C0) for g in self.plan]
+
+    def _gather(self, pick) -> np.ndarray:
+        return np.concatenate([g.columns(pick(g)) for g in self.groups], axis=1)
+
+    @property
+    def S(self) -> np.ndarray:
+        """sin of the current phases, ``[R, nK]`` (a copy)."""
+        return self._gather(lambda g: g.X[0][:, :, 0, :])
+
+    @property
+    def C(self) -> np.ndarray:
+        """cos of the current phases, ``[R, nK]`` (a copy)."""
+        return self._gather(lambda g: g.X[0][:, :, 1, :])
+
+    def phases(self) -> np.ndarray:
+        """The current phases ``[R, nK]`` (a copy)."""
+        return self._gather(lambda g: g.theta)
+
+    def _run(self, n_steps: int) -> None:
+        b = self.batch
+        cpl = np.ascontiguousarray(self.couplings)  # [B, nK]
+        for g in self.groups:
+            g.fn(b.indptr.ctypes.data, b.indices.ctypes.data, b.weight.ctypes.data,
+                 b.omega.ctypes.data, b.row_net.ctypes.data, b.n_rows, b.n_networks,
+                 cpl.ctypes.data + g.group.k0 * cpl.itemsize, g.group.k1 - g.group.k0, b.n_k,
+                 self.chunks.ctypes.data, self.chunks.shape[0] - 1,
+                 g.X[0].ctypes.data, g.X[1].ctypes.data, g.theta.ctypes.data,
+                 g.acc.ctypes.data, n_steps, self.dt, self._two_pi, self.threads,
+                 int(g.group.by_block))
+        self.steps += n_steps
+
+    def _step(self) -> None:
+        self._run(1)
+
+    def advance(self, n_steps: int, progress: StepProgress | None = None) -> None:
+        """``n_steps`` RK4 steps in one call, or with ``progress``, in calls of
+        :data:`PROGRESS_STEPS` and ``progress(steps)`` after each."""
+        check_steps(n_steps)
+        if progress is None:
+            if n_steps:
+                self._run(n_steps)
+            return
+        left = n_steps
+        while left:
+            n = min(left, PROGRESS_STEPS)
+            self._run(n)
+            left -= n
+            progress(self.steps)
+
+    def measure(self, n_steps: int, sample_every: int,
+                progress: StepProgress | None = None) -> np.ndarray:
+        check_steps(n_steps, sample_every)
+        b = self.batch
+        samples = np.empty((b.n_networks, b.n_k, -(-n_steps // sample_every)),
+                           dtype=np.float64)  # [B, nK, nS]
+        for s in range(0, n_steps, sample_every):
+            self._run(1)  # sampled after step s, the first of its group
+            samples[:, :, s // sample_every] = order_parameter(self.S, self.C, b.node_offset)
+            if progress is not None:
+                progress(self.steps)
+            self.advance(min(sample_every, n_steps - s) - 1, progress)
+        return samples
+
+    def set_couplings(self, couplings: np.ndarray) -> None:
+        self.couplings = checked_couplings(self.batch, couplings)
+        self.batch = dataclasses.replace(self.batch, couplings=self.couplings)
+
+    def retain(self, networks: np.ndarray) -> None:
+        sub, rows = select_networks(self.batch, networks)
+        theta, S0, C0 = self.phases()[rows], self.S[rows], self.C[rows]
+        couplings = np.ascontiguousarray(self.couplings[np.asarray(networks, dtype=np.int64)])
+        self._load(sub)
+        self.couplings = couplings
+        self._state(theta, S0, C0)
