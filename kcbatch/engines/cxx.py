@@ -49,7 +49,8 @@ def host_signature() -> str:
 def build(stem: str, source: str, flags: tuple[str, ...]) -> ctypes.CDLL:
     """Compile ``source`` with ``flags`` (or reuse the cached build) and load it.
 
-    Raises :class:`BuildError` when there is no compiler or it fails."""
+    Raises :class:`BuildError` when there is no compiler, it cannot be run
+    or it fails."""
     cxx = compiler()
     if cxx is None:
         raise BuildError("no C++ compiler (g++) found; install g++ or set CXX")
@@ -61,8 +62,11 @@ def build(stem: str, source: str, flags: tuple[str, ...]) -> ctypes.CDLL:
             cpp = Path(tmp) / f"{stem}.cpp"
             cpp.write_text(source)
             so = Path(tmp) / f"{stem}.so"
-            proc = subprocess.run([cxx, *flags, str(cpp), "-o", str(so)],
-                                  capture_output=True, text=True)
+            try:
+                proc = subprocess.run([cxx, *flags, str(cpp), "-o", str(so)],
+                                      capture_output=True, text=True)
+            except OSError as exc:  # $CXX names no runnable program
+                raise BuildError(f"compiling {stem} with {cxx} failed: {exc}") from exc
             if proc.returncode != 0:
                 raise BuildError(f"compiling {stem} with {cxx} failed:\n{proc.stderr[-4000:]}")
             os.replace(so, out)  # atomic: concurrent builders never see a partial file
