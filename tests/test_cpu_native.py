@@ -415,9 +415,9 @@ def test_turned_off_by_the_environment(monkeypatch, value):
 def test_without_a_compiler_the_engine_falls_back_to_numba(monkeypatch, tmp_path):
     want = NativeSimulation(_batch(13, np.float32), SPEC.dt, 2)
     want = _run(want)[0]
-    # _library forgets the real build (lru_cache), and again at the end, with the
+    # _built forgets the real build (lru_cache), and again at the end, with the
     # environment restored, so that later tests load the real one
-    cpu_native._library.cache_clear()
+    cpu_native._built.cache_clear()
     try:
         monkeypatch.delenv(cpu_native.ENV, raising=False)
         monkeypatch.setenv("CXX", str(tmp_path / "no-such-g++"))
@@ -430,9 +430,45 @@ def test_without_a_compiler_the_engine_falls_back_to_numba(monkeypatch, tmp_path
         np.testing.assert_array_equal(eng.integrate(_batch(13, np.float32), SPEC), want)
         assert not list((tmp_path / "cache").glob("*.so"))
     finally:
-        cpu_native._library.cache_clear()
+        cpu_native._built.cache_clear()
         monkeypatch.undo()
     assert cpu_native.unavailable_reason() is None
+
+
+def test_a_failing_build_is_tried_once_and_its_error_is_the_reason(monkeypatch, tmp_path):
+    # a "compiler" that counts its runs and fails with an error line, as g++ does
+    runs = tmp_path / "runs"
+    fake = tmp_path / "fake-g++"
+    fake.write_text(f"#!/bin/sh\necho run >> {runs}\n"
+                    "echo 'kuramoto_cpu.cpp:1:1: error: no omp.h here' >&2\nexit 1\n")
+    fake.chmod(0o755)
+    cpu_native._built.cache_clear()
+    try:
+        monkeypatch.delenv(cpu_native.ENV, raising=False)
+        monkeypatch.setenv("CXX", str(fake))
+        monkeypatch.setenv("KCBATCH_CACHE_DIR", str(tmp_path / "cache"))
+        reasons = {cpu_native.unavailable_reason() for _ in range(3)}
+        eng = CpuEngine()
+        assert type(eng.start(_batch(5, np.float32), SPEC.dt)) is CpuSimulation
+        (reason,) = reasons
+        assert "fake-g++" in reason and "error: no omp.h here" in reason and "\n" not in reason
+        assert runs.read_text().count("run") == 1
+    finally:
+        cpu_native._built.cache_clear()
+        monkeypatch.undo()
+    assert cpu_native.unavailable_reason() is None
+
+
+@pytest.mark.parametrize("name, dtype", [("indices", np.int64), ("indptr", np.int32),
+                                         ("row_net", np.int64), ("weight", np.float64)])
+def test_arrays_of_another_type_are_refused_not_misread(name, dtype):
+    b = _batch(5, np.float32)
+    bad = dataclasses.replace(b, **{name: getattr(b, name).astype(dtype)})
+    with pytest.raises(ValueError, match=f"batch.{name} is {np.dtype(dtype)}"):
+        NativeSimulation(bad, SPEC.dt, 2)
+    strided = dataclasses.replace(b, omega=np.repeat(b.omega, 2)[::2])
+    with pytest.raises(ValueError, match="batch.omega .*not C-contiguous"):
+        NativeSimulation(strided, SPEC.dt, 2)
 
 
 # ---------------------------------------------------------------- 7. the build cache

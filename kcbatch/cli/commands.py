@@ -36,8 +36,10 @@ def info():
     for dev in ("cpu", "gpu", "gpu-sim"):
         why = why_unavailable(dev)
         click.echo(f"device {dev:8}: " + ("usable" if why is None else f"unusable: {why}"))
+    from ..engines import get_engine
+    # says whether the CPU's native pass is built (the first call compiles it) or why not
+    click.echo(get_engine("cpu").describe())
     if why_unavailable("gpu") is None:
-        from ..engines import get_engine
         click.echo(get_engine("gpu").describe())
 
 

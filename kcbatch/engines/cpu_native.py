@@ -25,7 +25,7 @@ from ..batch import Batch
 from .base import StepProgress, SteppingSimulation
 from .cpu_sample import order_parameter, start_phases
 from .cpu_stage import row_chunks
-from .cxx import BuildError, build
+from .cxx import BuildError, build, compiler
 from .source import cpu_source
 from .steps import check_steps, checked_couplings, select_networks
 
@@ -52,18 +52,35 @@ def disabled() -> bool:
 
 
 @functools.lru_cache(maxsize=None)
+def _built(cxx: str | None) -> ctypes.CDLL | BuildError:
+    """The library built by ``cxx``, or why it could not be: a failure is
+    remembered too, so a host whose build fails pays one compile, not one per
+    engine start."""
+    try:
+        return build("kuramoto_cpu", cpu_source(tile=TILE, prefetch=PREFETCH), CXX_FLAGS)
+    except BuildError as exc:
+        return exc
+
+
 def _library() -> ctypes.CDLL:
-    return build("kuramoto_cpu", cpu_source(tile=TILE, prefetch=PREFETCH), CXX_FLAGS)
+    lib = _built(compiler())
+    if isinstance(lib, BuildError):
+        raise lib
+    return lib
 
 
 def unavailable_reason() -> str | None:
-    """None when the native pass can run here, else why not (one line)."""
+    """None when the native pass can run here, else why not (one line: the
+    failure and the compiler's first error)."""
     if disabled():
         return f"turned off by {ENV}={os.environ[ENV]}"
     try:
         _library()
     except BuildError as exc:
-        return str(exc).splitlines()[0]
+        lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+        first_error = next((ln for ln in lines[1:] if "error" in ln), None)
+        reason = lines[0] if first_error is None else f"{lines[0]} {first_error}"
+        return reason[:300]
     return None
 
 
@@ -134,6 +151,23 @@ def _unblock(b: np.ndarray, n_k: int) -> np.ndarray:
     return np.ascontiguousarray(b.transpose(1, 0, 2).reshape(rows, nb * width)[:, :n_k])
 
 
+def _check_arrays(batch: Batch) -> None:
+    """The C++ entry points read raw pointers: every array must have the type
+    and layout they declare (``Batch``'s docstring), as :func:`kcbatch.batch.pack`
+    makes them."""
+    real = batch.dtype
+    if real not in (np.dtype(np.float32), np.dtype(np.float64)):
+        raise ValueError(f"native CPU pass: omega has dtype {real}; float32 or float64 needed")
+    want = {"indptr": np.int64, "indices": np.int32, "row_net": np.int32, "weight": real,
+            "omega": real, "couplings": real}
+    for name, dtype in want.items():
+        a = getattr(batch, name)
+        if a.dtype != dtype or not a.flags.c_contiguous:
+            raise ValueError(f"native CPU pass: batch.{name} is {a.dtype}"
+                             f"{'' if a.flags.c_contiguous else ' (not C-contiguous)'}; "
+                             f"a C-contiguous {np.dtype(dtype)} array is needed")
+
+
 class _GroupState:
     """One :class:`Group`'s arrays and entry point."""
 
@@ -174,6 +208,7 @@ class NativeSimulation(SteppingSimulation):
         self._state(*start_phases(batch))
 
     def _load(self, batch: Batch) -> None:
+        _check_arrays(batch)
         self.batch = batch
         self.couplings = batch.couplings  # [B, nK], padded per block by every call
         self.chunks = row_chunks(batch.indptr)
