@@ -111,16 +111,26 @@ def _lanes(p: tuple[Group, ...], itemsize: int) -> int:
 
 # (itemsize, n_k, threads) -> the plan shape the case is there for
 SHAPES = {
-    (4, 2, 1): "by block", (4, 2, 2): "rows shared", (4, 2, 3): "rows shared",
-    (4, 5, 1): "by block", (4, 5, 2): "rows shared", (4, 5, 3): "rows shared",
-    (4, 13, 1): "by block", (4, 13, 2): "by block", (4, 13, 3): "rows shared",
-    (4, 30, 1): "by block", (4, 30, 2): "by block", (4, 30, 3): "two groups",
-    (4, 50, 1): "by block", (4, 50, 2): "two groups", (4, 50, 3): "two groups",
-    (8, 2, 1): "by block", (8, 2, 2): "rows shared", (8, 2, 3): "rows shared",
-    (8, 5, 1): "by block", (8, 5, 2): "by block", (8, 5, 3): "rows shared",
-    (8, 13, 1): "by block", (8, 13, 2): "by block", (8, 13, 3): "two groups",
-    (8, 30, 1): "by block", (8, 30, 2): "by block", (8, 30, 3): "two groups",
-    (8, 50, 1): "by block", (8, 50, 2): "two groups", (8, 50, 3): "two groups",
+    (4, 2, 1): "by block", (4, 2, 2): "rows shared",
+    (4, 2, 3): "rows shared", (4, 2, 8): "rows shared",
+    (4, 5, 1): "by block", (4, 5, 2): "rows shared",
+    (4, 5, 3): "rows shared", (4, 5, 8): "rows shared",
+    (4, 13, 1): "by block", (4, 13, 2): "by block",
+    (4, 13, 3): "rows shared", (4, 13, 8): "rows shared",
+    (4, 30, 1): "by block", (4, 30, 2): "by block",
+    (4, 30, 3): "two groups", (4, 30, 8): "rows shared",
+    (4, 50, 1): "two groups", (4, 50, 2): "two groups",
+    (4, 50, 3): "two groups", (4, 50, 8): "by block",
+    (8, 2, 1): "by block", (8, 2, 2): "rows shared",
+    (8, 2, 3): "rows shared", (8, 2, 8): "rows shared",
+    (8, 5, 1): "by block", (8, 5, 2): "by block",
+    (8, 5, 3): "rows shared", (8, 5, 8): "rows shared",
+    (8, 13, 1): "by block", (8, 13, 2): "by block",
+    (8, 13, 3): "two groups", (8, 13, 8): "rows shared",
+    (8, 30, 1): "by block", (8, 30, 2): "by block",
+    (8, 30, 3): "by block", (8, 30, 8): "by block",
+    (8, 50, 1): "two groups", (8, 50, 2): "two groups",
+    (8, 50, 3): "two groups", (8, 50, 8): "by block",
 }
 
 
@@ -139,16 +149,17 @@ def test_the_cases_reach_every_shape_and_entry_point():
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
 @pytest.mark.parametrize("n_k", [2, 5, 13, 30, 50])
-@pytest.mark.parametrize("threads", [1, 2, 3])
+@pytest.mark.parametrize("threads", [1, 2, 3, 8])
 def test_samples_and_state_are_the_numba_pass_bit_for_bit(dtype, n_k, threads):
     itemsize = np.dtype(dtype).itemsize
     b = _batch(n_k, dtype)
     sim, got = _native(b, threads)
     assert _kind(sim.plan) == SHAPES[itemsize, n_k, threads], sim.plan
     assert sim.plan == cpu_native.plan(n_k, threads, itemsize)
-    # what the groups allocated is what the plan says, within padded_k
+    # what the groups allocated is what the plan says, and what planned_k counts
     allocated = sum(g.theta.shape[0] * g.theta.shape[2] for g in sim.groups)
-    assert allocated == _lanes(sim.plan, itemsize) <= cpu_native.padded_k(n_k, itemsize)
+    assert allocated == _lanes(sim.plan, itemsize) == cpu_native.planned_k(n_k, threads,
+                                                                            itemsize)
     _assert_same(got, _numba(n_k, dtype))
 
 
@@ -362,10 +373,10 @@ def test_bad_couplings_and_steps_are_refused_as_by_the_numba_pass():
 @pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
 def test_independent_of_the_threads(dtype):
     b = _batch(50, dtype)
-    runs = {t: _native(b, t) for t in (1, 2, 3, 4)}
+    runs = {t: _native(b, t) for t in (1, 2, 3, 8)}
     # the thread counts gave different plans, else the test would show little
     assert len({sim.plan for sim, _ in runs.values()}) >= 3
-    for t in (2, 3, 4):
+    for t in (2, 3, 8):
         _assert_same(runs[t][1], runs[1][1], f"{t} threads")
 
 
@@ -526,11 +537,15 @@ def test_plan_invariants(itemsize):
             assert all(a.k1 == b.k0 for a, b in zip(p, p[1:])), where
             assert all(g.k0 < g.k1 and 1 <= g.vecs <= MAX_VECS for g in p), where
             assert all(isinstance(g.by_block, bool) for g in p), where
-            assert _lanes(p, itemsize) <= cpu_native.padded_k(n_k, itemsize), where
-            if len(p) == 2:  # whole blocks, the same number per thread, then the rest shared
+            padded = _lanes(p, itemsize)
+            assert padded == cpu_native.planned_k(n_k, threads, itemsize), where
+            # each group pads by less than one of the widest blocks
+            assert n_k <= padded < n_k + len(p) * MAX_VECS * lanes, where
+            if len(p) == 2:  # whole blocks, the same number per thread, then the rest
                 width = p[0].vecs * lanes
-                assert p[0].by_block and not p[1].by_block, where
-                assert p[0].k1 % (width * threads) == 0, where
+                assert p[0].by_block and p[0].k1 % (width * threads) == 0, where
+                assert p[1].by_block == (threads == 1), where
             if threads == 1:  # nothing to share rows with
-                assert p == (Group(0, n_k, p[0].vecs, True),), where
-    assert cpu_native.padded_k(50, 4) == 64 and cpu_native.padded_k(50, 8) == 64
+                assert all(g.by_block for g in p), where
+    # the default study on 2 threads: a block of 24 per thread, the last 2 K shared
+    assert cpu_native.plan(50, 2, 4) == (Group(0, 48, 3, True), Group(48, 50, 1, False))

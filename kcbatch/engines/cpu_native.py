@@ -39,10 +39,18 @@ TILE = 32          # rows whose points are computed before their sin/cos (rows_s
 PREFETCH = 8       # neighbour entries prefetched ahead in the gathers
 MAX_VECS = 4       # widest block: 4 vectors (32 float32 K); entry points v1..v4
 VECTOR_BYTES = 32  # one AVX2 register
-# Sharing a block's rows between threads costs a barrier per stage and moves
-# each stage's output between cores; measured ~1.2-1.9x slower per lane than
-# a block per thread on the 2-core development box.
-ROWS_SPLIT_COST = 1.25
+CACHE_LINE = 64
+# Plan costs, from the default run on the 2-core development box, best of 8
+# interleaved rounds (the box is noisy: single rounds vary by 15-40%): 48 K in
+# whole blocks of 24 + the last 2 K in a block of 8 whose rows both threads
+# share: 0.67 s; 50 K in 2 blocks of 32: 0.75 s; in 4 of 16: 0.81 s; in 7 of 8
+# (4 on one thread): 0.89 s.
+# Sharing a block's rows costs a barrier per stage and moves each stage's
+# output between cores: per lane, ~1.5x a block taken whole.
+ROWS_SPLIT_COST = 1.5
+# Time per lane by block width (vectors): narrower blocks pay the index load
+# and address of each neighbour for fewer lanes.
+VEC_COST = {1: 1.25, 2: 1.1, 3: 1.0, 4: 1.0}
 # With a progress callback, steps per call (each call resumes from the state).
 PROGRESS_STEPS = 10
 
@@ -99,50 +107,79 @@ class Group:
 def plan(n_k: int, threads: int, itemsize: int) -> tuple[Group, ...]:
     """How :class:`NativeSimulation` cuts ``n_k`` K into groups for ``threads``.
 
-    The cost is the lanes (padded K) of the busiest thread. Candidates: one
+    The cost is the lanes (padded K) of the busiest thread, each weighted by
+    its block width's :data:`VEC_COST`. Candidates: one
     group in whole blocks per thread; one group with rows shared; or whole
     blocks, the same number per thread, then the K left over with rows
-    shared. Ties go to fewer groups, then wider blocks (fewer index loads per
-    neighbour). For the default 50 K on 2 threads: two blocks of 24 K, one
-    per thread, then the last 2 K (a block of 8) shared."""
+    shared (:data:`ROWS_SPLIT_COST` per lane). Ties go to fewer groups, then
+    whole blocks, then wider blocks (fewer index loads per neighbour). For the
+    default 50 K on 2 threads: a block of 24 K per thread, then the last 2 K in a
+    block of 8 both threads share."""
     lanes = VECTOR_BYTES // itemsize
     split = ROWS_SPLIT_COST if threads > 1 else 1.0
 
     def shared(k0: int) -> tuple[float, Group]:
         vecs = min(MAX_VECS, -(-(n_k - k0) // lanes))
         blocks = -(-(n_k - k0) // (vecs * lanes))
-        return blocks * vecs * lanes / threads * split, Group(k0, n_k, vecs, False)
+        cost = blocks * vecs * lanes * VEC_COST[vecs] / threads * split
+        return cost, Group(k0, n_k, vecs, False)
 
     options = []
     for vecs in range(1, MAX_VECS + 1):
         width = vecs * lanes
         blocks = -(-n_k // width)
-        options.append(((-(-blocks // threads) * width, 1, -vecs), (Group(0, n_k, vecs, True),)))
+        options.append(((-(-blocks // threads) * width * VEC_COST[vecs], 1, 0, -vecs),
+                        (Group(0, n_k, vecs, True),)))
         for per_thread in range(1, blocks):
             whole = per_thread * threads * width
             if whole >= n_k:
                 break
             cost, rest = shared(whole)
-            options.append(((per_thread * width + cost, 2, -vecs),
+            options.append(((per_thread * width * VEC_COST[vecs] + cost, 2, 0, -vecs),
                             (Group(0, whole, vecs, True), rest)))
     cost, alone = shared(0)
-    options.append(((cost, 1, -alone.vecs), (alone,)))
-    return min(options, key=lambda o: o[0])[1]
+    options.append(((cost, 1, 1, -alone.vecs), (alone,)))
+    best = min(options, key=lambda o: o[0])[1]
+    if threads == 1:  # no rows to share: every group is taken whole
+        best = tuple(dataclasses.replace(g, by_block=True) for g in best)
+    return best
 
 
-def padded_k(n_k: int, itemsize: int) -> int:
-    """The most K lanes :func:`plan` may allocate for ``n_k`` (memory estimates)."""
-    widest = MAX_VECS * VECTOR_BYTES // itemsize
-    return -(-n_k // widest) * widest
+def planned_k(n_k: int, threads: int, itemsize: int) -> int:
+    """The K lanes :func:`plan` allocates for ``n_k`` K on ``threads`` (padding
+    included): what the memory estimate counts."""
+    lanes = VECTOR_BYTES // itemsize
+    total = 0
+    for g in plan(n_k, threads, itemsize):
+        width = g.vecs * lanes
+        total += -(-(g.k1 - g.k0) // width) * width
+    return total
+
+
+def aligned_empty(shape: tuple[int, ...], dtype) -> np.ndarray:
+    """An uninitialised C-contiguous array starting on a 64-byte cache line.
+
+    numpy's buffers start 16 bytes past one, so a block's records of 64-256
+    bytes would straddle one more cache line each, on every gather."""
+    dtype = np.dtype(dtype)
+    n = int(np.prod(shape, dtype=np.int64))
+    raw = np.empty(n * dtype.itemsize + CACHE_LINE, dtype=np.uint8)
+    skip = -raw.ctypes.data % CACHE_LINE
+    return raw[skip:skip + n * dtype.itemsize].view(dtype).reshape(shape)
 
 
 def _blocks(a: np.ndarray, width: int, fill: float) -> np.ndarray:
-    """``[R, nK]`` -> ``[nb, R, width]``, the K beyond nK set to ``fill``."""
+    """``[R, nK]`` -> ``[nb, R, width]`` (cache-line aligned), the K beyond nK
+    set to ``fill``."""
     rows, n_k = a.shape
     nb = -(-n_k // width)
-    padded = np.full((rows, nb * width), fill, dtype=a.dtype)
-    padded[:, :n_k] = a
-    return np.ascontiguousarray(padded.reshape(rows, nb, width).transpose(1, 0, 2))
+    out = aligned_empty((nb, rows, width), a.dtype)
+    out[...] = fill
+    for blk in range(nb):
+        k0 = blk * width
+        k1 = min(n_k, k0 + width)
+        out[blk, :, :k1 - k0] = a[:, k0:k1]
+    return out
 
 
 def _unblock(b: np.ndarray, n_k: int) -> np.ndarray:
@@ -177,11 +214,13 @@ class _GroupState:
         cols = slice(group.k0, group.k1)
         w = self.width
         self.theta = _blocks(theta[:, cols], w, 0.0)                     # [nb, R, w]
-        X0 = np.empty(self.theta.shape[:2] + (2, w), dtype=real)         # [nb, R, 2, w]
+        shape = self.theta.shape[:2] + (2, w)                            # [nb, R, 2, w]
+        X0 = aligned_empty(shape, real)
         X0[:, :, 0, :] = _blocks(S0[:, cols], w, 0.0)
         X0[:, :, 1, :] = _blocks(C0[:, cols], w, 1.0)
-        self.X = (X0, np.empty_like(X0))  # stage s reads X[s % 2]; four stages end in X[0]
-        self.acc = np.empty_like(self.theta)
+        # stage s reads X[s % 2]; four stages end in X[0]
+        self.X = (X0, aligned_empty(shape, real))
+        self.acc = aligned_empty(self.theta.shape, real)
         fn = getattr(_library(), f"kc_cpu_steps_{real}_v{group.vecs}")
         c_real = ctypes.c_float if real == np.float32 else ctypes.c_double
         i64, ptr = ctypes.c_longlong, ctypes.c_void_p
