@@ -285,15 +285,20 @@ inline void rows_stage(const Graph<real> &g, const real *cpl, const real *Xin, r
     }
 }
 
-// n_steps RK4 steps of every system. by_block: each thread takes whole blocks
-// through all the steps (no barrier; its block stays in its caches); else
-// all threads share each block's rows, with a barrier per stage (for fewer
-// blocks than threads). Either way every value is the same.
+// n_steps RK4 steps of every system, network by network: a network's rows read
+// only its own rows (the batch is block-diagonal), so taking one network at a
+// time keeps the working set one network's block, whatever the batch size.
+// by_block: each thread takes (network, block) tasks through all the steps (no
+// barrier; the task's state stays in its core's caches); else all threads
+// share each task's rows, with a barrier per stage (for fewer tasks than
+// threads). Either way every value is the same.
 template <typename real, int V>
 void run_steps(const Graph<real> &g, int64_t rows, int64_t n_networks,
+               const int64_t *node_offset,               // [B + 1] first row of each network
                const real *couplings, int64_t n_k,       // [B, k_stride]: this call's nK
                int64_t k_stride,
-               const int64_t *chunks, int64_t n_chunks,  // [n_chunks + 1] row boundaries
+               const int64_t *chunks,                    // row boundaries of equal work,
+               const int64_t *chunk_offset,              // network b's: chunks[co[b]..co[b+1]]
                real *X0, real *X1,                       // [nb, R, 2, L] x 2
                real *theta, real *acc,                   // [nb, R, L]
                int64_t n_steps, real dt, real two_pi, int n_threads, int by_block) {
@@ -309,29 +314,33 @@ void run_steps(const Graph<real> &g, int64_t rows, int64_t n_networks,
     const int64_t X_block = rows * 2 * L, T_block = rows * L;
     if (by_block) {
 #pragma omp parallel for schedule(dynamic, 1) num_threads(n_threads)
-        for (int64_t blk = 0; blk < nb; ++blk) {
+        for (int64_t task = 0; task < n_networks * nb; ++task) {
+            const int64_t net = task / nb, blk = task % nb;
             real *X[2] = {X0 + blk * X_block, X1 + blk * X_block};
             real *th = theta + blk * T_block, *ac = acc + blk * T_block;
             const real *cb = cpl.data() + blk * n_networks * L;
             for (int64_t s = 0; s < n_steps; ++s)
                 for (int stage = 0; stage < 4; ++stage)
-                    rows_stage<real, V>(g, cb, X[stage % 2], X[1 - stage % 2], th, ac, 0, rows,
-                                        stage, dt, half, sixth, two_pi);
+                    rows_stage<real, V>(g, cb, X[stage % 2], X[1 - stage % 2], th, ac,
+                                        node_offset[net], node_offset[net + 1], stage, dt,
+                                        half, sixth, two_pi);
         }
         return;
     }
 #pragma omp parallel num_threads(n_threads)
-    for (int64_t blk = 0; blk < nb; ++blk) {
-        real *X[2] = {X0 + blk * X_block, X1 + blk * X_block};
-        real *th = theta + blk * T_block, *ac = acc + blk * T_block;
-        const real *cb = cpl.data() + blk * n_networks * L;
-        for (int64_t s = 0; s < n_steps; ++s) {
-            for (int stage = 0; stage < 4; ++stage) {
+    for (int64_t net = 0; net < n_networks; ++net) {
+        for (int64_t blk = 0; blk < nb; ++blk) {
+            real *X[2] = {X0 + blk * X_block, X1 + blk * X_block};
+            real *th = theta + blk * T_block, *ac = acc + blk * T_block;
+            const real *cb = cpl.data() + blk * n_networks * L;
+            for (int64_t s = 0; s < n_steps; ++s) {
+                for (int stage = 0; stage < 4; ++stage) {
 #pragma omp for schedule(static)
-                for (int64_t c = 0; c < n_chunks; ++c)
-                    rows_stage<real, V>(g, cb, X[stage % 2], X[1 - stage % 2], th, ac,
-                                        chunks[c], chunks[c + 1], stage, dt, half, sixth,
-                                        two_pi);
+                    for (int64_t c = chunk_offset[net]; c < chunk_offset[net + 1]; ++c)
+                        rows_stage<real, V>(g, cb, X[stage % 2], X[1 - stage % 2], th, ac,
+                                            chunks[c], chunks[c + 1], stage, dt, half, sixth,
+                                            two_pi);
+                }
             }
         }
     }
@@ -345,13 +354,14 @@ extern "C" {
 #define KC_ENTRY(real, name, V)                                                              \
     void kc_cpu_steps_##name##_v##V(                                                         \
         const int64_t *indptr, const int32_t *indices, const real *weight, const real *omega, \
-        const int32_t *row_net, int64_t rows, int64_t n_networks, const real *couplings,     \
-        int64_t n_k, int64_t k_stride, const int64_t *chunks, int64_t n_chunks, real *X0,   \
-        real *X1, real *theta, real *acc, int64_t n_steps, real dt, real two_pi,             \
-        int n_threads, int by_block) {                                                       \
+        const int32_t *row_net, int64_t rows, int64_t n_networks, const int64_t *node_offset, \
+        const real *couplings, int64_t n_k, int64_t k_stride, const int64_t *chunks,         \
+        const int64_t *chunk_offset, real *X0, real *X1, real *theta, real *acc,             \
+        int64_t n_steps, real dt, real two_pi, int n_threads, int by_block) {                \
         const Graph<real> g{indptr, indices, weight, omega, row_net, indptr[rows]};          \
-        run_steps<real, V>(g, rows, n_networks, couplings, n_k, k_stride, chunks, n_chunks,  \
-                           X0, X1, theta, acc, n_steps, dt, two_pi, n_threads, by_block);    \
+        run_steps<real, V>(g, rows, n_networks, node_offset, couplings, n_k, k_stride,       \
+                           chunks, chunk_offset, X0, X1, theta, acc, n_steps, dt, two_pi,    \
+                           n_threads, by_block);                                             \
     }
 
 KC_ENTRY(float, float32, 1)

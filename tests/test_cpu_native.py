@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import itertools
 import platform
 
 import numba
@@ -109,24 +110,26 @@ def _lanes(p: tuple[Group, ...], itemsize: int) -> int:
 
 # ------------------------------------------------ 1. every plan shape and entry point
 
-# (itemsize, n_k, threads) -> the plan shape the case is there for
+# (itemsize, n_k, threads) -> the plan shape the case is there for, for the
+# batches of NETS networks of _batch
+NETS = 3
 SHAPES = {
-    (4, 2, 1): "by block", (4, 2, 2): "rows shared",
-    (4, 2, 3): "rows shared", (4, 2, 8): "rows shared",
-    (4, 5, 1): "by block", (4, 5, 2): "rows shared",
-    (4, 5, 3): "rows shared", (4, 5, 8): "rows shared",
+    (4, 2, 1): "by block", (4, 2, 2): "by block",
+    (4, 2, 3): "by block", (4, 2, 8): "rows shared",
+    (4, 5, 1): "by block", (4, 5, 2): "by block",
+    (4, 5, 3): "by block", (4, 5, 8): "rows shared",
     (4, 13, 1): "by block", (4, 13, 2): "by block",
-    (4, 13, 3): "rows shared", (4, 13, 8): "rows shared",
+    (4, 13, 3): "by block", (4, 13, 8): "rows shared",
     (4, 30, 1): "by block", (4, 30, 2): "by block",
-    (4, 30, 3): "two groups", (4, 30, 8): "rows shared",
+    (4, 30, 3): "by block", (4, 30, 8): "by block",
     (4, 50, 1): "two groups", (4, 50, 2): "two groups",
     (4, 50, 3): "two groups", (4, 50, 8): "by block",
-    (8, 2, 1): "by block", (8, 2, 2): "rows shared",
-    (8, 2, 3): "rows shared", (8, 2, 8): "rows shared",
+    (8, 2, 1): "by block", (8, 2, 2): "by block",
+    (8, 2, 3): "by block", (8, 2, 8): "rows shared",
     (8, 5, 1): "by block", (8, 5, 2): "by block",
-    (8, 5, 3): "rows shared", (8, 5, 8): "rows shared",
+    (8, 5, 3): "by block", (8, 5, 8): "rows shared",
     (8, 13, 1): "by block", (8, 13, 2): "by block",
-    (8, 13, 3): "two groups", (8, 13, 8): "rows shared",
+    (8, 13, 3): "by block", (8, 13, 8): "by block",
     (8, 30, 1): "by block", (8, 30, 2): "by block",
     (8, 30, 3): "by block", (8, 30, 8): "by block",
     (8, 50, 1): "two groups", (8, 50, 2): "two groups",
@@ -139,7 +142,8 @@ def test_the_cases_reach_every_shape_and_entry_point():
     the four entry points (blocks of 1-4 vectors), and a thread with several
     blocks: fails if ``plan`` moves them elsewhere."""
     for itemsize, name in ((4, "float32"), (8, "float64")):
-        plans = [cpu_native.plan(n_k, t, itemsize) for (i, n_k, t) in SHAPES if i == itemsize]
+        plans = [cpu_native.plan(n_k, t, itemsize, NETS) for (i, n_k, t) in SHAPES
+                 if i == itemsize]
         assert {_kind(p) for p in plans} == {"by block", "rows shared", "two groups"}, name
         assert {g.vecs for p in plans for g in p} == set(range(1, MAX_VECS + 1)), name
         lanes = VECTOR_BYTES // itemsize
@@ -155,11 +159,11 @@ def test_samples_and_state_are_the_numba_pass_bit_for_bit(dtype, n_k, threads):
     b = _batch(n_k, dtype)
     sim, got = _native(b, threads)
     assert _kind(sim.plan) == SHAPES[itemsize, n_k, threads], sim.plan
-    assert sim.plan == cpu_native.plan(n_k, threads, itemsize)
+    assert b.n_networks == NETS and sim.plan == cpu_native.plan(n_k, threads, itemsize, NETS)
     # what the groups allocated is what the plan says, and what planned_k counts
     allocated = sum(g.theta.shape[0] * g.theta.shape[2] for g in sim.groups)
-    assert allocated == _lanes(sim.plan, itemsize) == cpu_native.planned_k(n_k, threads,
-                                                                            itemsize)
+    assert allocated == _lanes(sim.plan, itemsize) == cpu_native.planned_k(
+        n_k, threads, itemsize, NETS)
     _assert_same(got, _numba(n_k, dtype))
 
 
@@ -176,7 +180,7 @@ def test_samples_and_state_are_the_numba_pass_bit_for_bit(dtype, n_k, threads):
 def test_any_plan_gives_the_same_numbers(monkeypatch, dtype, custom):
     """Which group a K is in, its block's width and who runs the block change no
     number (plans that ``plan`` itself does not make, forced in)."""
-    monkeypatch.setattr(cpu_native, "plan", lambda n_k, threads, itemsize: custom)
+    monkeypatch.setattr(cpu_native, "plan", lambda n_k, threads, itemsize, networks=1: custom)
     sim, got = _native(_batch(50, dtype), 2)
     assert sim.plan == custom and len(sim.groups) == len(custom)
     _assert_same(got, _numba(50, dtype))
@@ -268,7 +272,7 @@ def _isolated_batch(dtype, n_k: int, edgeless_only: bool):
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
-@pytest.mark.parametrize("n_k, threads", [(13, 2), (5, 3)])
+@pytest.mark.parametrize("n_k, threads", [(13, 2), (5, 3), (13, 8)])
 @pytest.mark.parametrize("edgeless_only", [False, True], ids=["mixed", "no-edges-at-all"])
 def test_rows_without_neighbours(dtype, n_k, threads, edgeless_only):
     b = _isolated_batch(dtype, n_k, edgeless_only)
@@ -528,24 +532,25 @@ def test_a_compiler_that_cannot_run_raises_build_error(monkeypatch, tmp_path):
 @pytest.mark.parametrize("itemsize", [4, 8])
 def test_plan_invariants(itemsize):
     lanes = VECTOR_BYTES // itemsize
-    for n_k in range(1, 71):
-        for threads in range(1, 9):
-            p = cpu_native.plan(n_k, threads, itemsize)
-            where = f"n_k={n_k} threads={threads} itemsize={itemsize}: {p}"
-            assert 1 <= len(p) <= 2, where
-            assert p[0].k0 == 0 and p[-1].k1 == n_k, where
-            assert all(a.k1 == b.k0 for a, b in zip(p, p[1:])), where
-            assert all(g.k0 < g.k1 and 1 <= g.vecs <= MAX_VECS for g in p), where
-            assert all(isinstance(g.by_block, bool) for g in p), where
-            padded = _lanes(p, itemsize)
-            assert padded == cpu_native.planned_k(n_k, threads, itemsize), where
-            # each group pads by less than one of the widest blocks
-            assert n_k <= padded < n_k + len(p) * MAX_VECS * lanes, where
-            if len(p) == 2:  # whole blocks, the same number per thread, then the rest
-                width = p[0].vecs * lanes
-                assert p[0].by_block and p[0].k1 % (width * threads) == 0, where
-                assert p[1].by_block == (threads == 1), where
-            if threads == 1:  # nothing to share rows with
-                assert all(g.by_block for g in p), where
-    # the default study on 2 threads: a block of 24 per thread, the last 2 K shared
+    for n_k, threads, nets in itertools.product(range(1, 71), range(1, 9), (1, 3, 8)):
+        p = cpu_native.plan(n_k, threads, itemsize, nets)
+        where = f"n_k={n_k} threads={threads} networks={nets} itemsize={itemsize}: {p}"
+        assert 1 <= len(p) <= 2, where
+        assert p[0].k0 == 0 and p[-1].k1 == n_k, where
+        assert all(a.k1 == b.k0 for a, b in zip(p, p[1:])), where
+        assert all(g.k0 < g.k1 and 1 <= g.vecs <= MAX_VECS for g in p), where
+        assert all(isinstance(g.by_block, bool) for g in p), where
+        padded = _lanes(p, itemsize)
+        assert padded == cpu_native.planned_k(n_k, threads, itemsize, nets), where
+        # each group pads by less than one of the widest blocks
+        assert n_k <= padded < n_k + len(p) * MAX_VECS * lanes, where
+        if len(p) == 2:  # whole blocks, the same number of tasks per thread, then the rest
+            width = p[0].vecs * lanes
+            assert p[0].by_block and p[0].k1 % width == 0, where
+            assert (p[0].k1 // width * nets) % threads == 0, where
+        if threads == 1:  # nothing to share rows with
+            assert all(g.by_block for g in p), where
+    # the default study on 2 threads: a block of 24 per thread, the last 2 K shared;
+    # in batches of 8, every block in tasks of one network
     assert cpu_native.plan(50, 2, 4) == (Group(0, 48, 3, True), Group(48, 50, 1, False))
+    assert all(g.by_block for g in cpu_native.plan(50, 2, 4, 8))

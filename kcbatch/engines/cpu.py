@@ -80,7 +80,7 @@ class CpuEngine:
         # theta, acc, X[2] (sin | cos) with K padded to the native pass's blocks
         # (at least what the numba pass needs), and the (sin, cos) copies sampling makes
         from .cpu_native import planned_k
-        lanes = planned_k(cfg.k_num, numba.get_num_threads(), it)
+        lanes = planned_k(cfg.k_num, numba.get_num_threads(), it, batch)
         state = rows * (lanes * 6 + cfg.k_num * 2) * it
         graph = (rows + 1) * 8 + nnz * 4 + rows * (4 + 3 * it) + (batch + 1) * 8
         return state + graph + batch * cfg.k_num * (it + cfg.spec.n_samples * 8)

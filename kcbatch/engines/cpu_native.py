@@ -104,19 +104,25 @@ class Group:
     by_block: bool
 
 
-def plan(n_k: int, threads: int, itemsize: int) -> tuple[Group, ...]:
-    """How :class:`NativeSimulation` cuts ``n_k`` K into groups for ``threads``.
+def plan(n_k: int, threads: int, itemsize: int, networks: int = 1) -> tuple[Group, ...]:
+    """How :class:`NativeSimulation` cuts ``n_k`` K into groups for ``threads``
+    and a batch of ``networks``.
 
-    The cost is the lanes (padded K) of the busiest thread, each weighted by
-    its block width's :data:`VEC_COST`. Candidates: one
-    group in whole blocks per thread; one group with rows shared; or whole
-    blocks, the same number per thread, then the K left over with rows
-    shared (:data:`ROWS_SPLIT_COST` per lane). Ties go to fewer groups, then
-    whole blocks, then wider blocks (fewer index loads per neighbour). For the
-    default 50 K on 2 threads: a block of 24 K per thread, then the last 2 K in a
-    block of 8 both threads share."""
+    A thread takes a (network, block) task through a call's steps. The cost is
+    the lanes (padded K) of the busiest thread per network, each lane weighted
+    by its block width's :data:`VEC_COST`. Candidates: one group of whole-block
+    tasks; one group whose rows all threads share (:data:`ROWS_SPLIT_COST` per
+    lane); or whole-block tasks, the same number per thread, then the K left
+    over, in tasks or with rows shared. Ties go to fewer groups, then whole
+    blocks, then wider blocks (fewer index loads per neighbour). For the
+    default 50 K on 2 threads and one network: a block of 24 K per thread, then
+    the last 2 K in a block of 8 both threads share; for a batch of 8, the last
+    2 K of each network in a task of its own."""
     lanes = VECTOR_BYTES // itemsize
     split = ROWS_SPLIT_COST if threads > 1 else 1.0
+
+    def whole(blocks: int, width: int, vecs: int) -> float:
+        return -(-blocks * networks // threads) * width * VEC_COST[vecs] / networks
 
     def shared(k0: int) -> tuple[float, Group]:
         vecs = min(MAX_VECS, -(-(n_k - k0) // lanes))
@@ -124,19 +130,27 @@ def plan(n_k: int, threads: int, itemsize: int) -> tuple[Group, ...]:
         cost = blocks * vecs * lanes * VEC_COST[vecs] / threads * split
         return cost, Group(k0, n_k, vecs, False)
 
+    def rest(k0: int) -> tuple[float, Group]:
+        """The K from ``k0`` on, in tasks if that is cheaper than shared rows."""
+        cost, group = shared(k0)
+        blocks = -(-(n_k - k0) // (group.vecs * lanes))
+        in_tasks = whole(blocks, group.vecs * lanes, group.vecs)
+        if in_tasks <= cost:
+            return in_tasks, dataclasses.replace(group, by_block=True)
+        return cost, group
+
     options = []
     for vecs in range(1, MAX_VECS + 1):
         width = vecs * lanes
         blocks = -(-n_k // width)
-        options.append(((-(-blocks // threads) * width * VEC_COST[vecs], 1, 0, -vecs),
+        options.append(((whole(blocks, width, vecs), 1, 0, -vecs),
                         (Group(0, n_k, vecs, True),)))
-        for per_thread in range(1, blocks):
-            whole = per_thread * threads * width
-            if whole >= n_k:
-                break
-            cost, rest = shared(whole)
-            options.append(((per_thread * width * VEC_COST[vecs] + cost, 2, 0, -vecs),
-                            (Group(0, whole, vecs, True), rest)))
+        for taken in range(1, blocks):
+            if (taken * networks) % threads or taken * width >= n_k:
+                continue  # only an even share of whole blocks, then the rest
+            cost, last = rest(taken * width)
+            options.append(((whole(taken, width, vecs) + cost, 2, 0, -vecs),
+                            (Group(0, taken * width, vecs, True), last)))
     cost, alone = shared(0)
     options.append(((cost, 1, 1, -alone.vecs), (alone,)))
     best = min(options, key=lambda o: o[0])[1]
@@ -145,12 +159,12 @@ def plan(n_k: int, threads: int, itemsize: int) -> tuple[Group, ...]:
     return best
 
 
-def planned_k(n_k: int, threads: int, itemsize: int) -> int:
-    """The K lanes :func:`plan` allocates for ``n_k`` K on ``threads`` (padding
-    included): what the memory estimate counts."""
+def planned_k(n_k: int, threads: int, itemsize: int, networks: int = 1) -> int:
+    """The K lanes :func:`plan` allocates for ``n_k`` K (padding included):
+    what the memory estimate counts."""
     lanes = VECTOR_BYTES // itemsize
     total = 0
-    for g in plan(n_k, threads, itemsize):
+    for g in plan(n_k, threads, itemsize, networks):
         width = g.vecs * lanes
         total += -(-(g.k1 - g.k0) // width) * width
     return total
@@ -188,6 +202,20 @@ def _unblock(b: np.ndarray, n_k: int) -> np.ndarray:
     return np.ascontiguousarray(b.transpose(1, 0, 2).reshape(rows, nb * width)[:, :n_k])
 
 
+def network_chunks(batch: Batch) -> tuple[np.ndarray, np.ndarray]:
+    """Row chunks of equal work (``cpu_stage.row_chunks``) within each network:
+    boundaries ``chunks`` int64 and ``offset [B + 1]`` int64, network ``b``'s
+    chunks being ``chunks[c], chunks[c + 1]`` for ``offset[b] <= c < offset[b + 1]``
+    (a network's last boundary is the next one's first)."""
+    bounds, offset = [np.zeros(1, np.int64)], [0]
+    for b in range(batch.n_networks):
+        r0, r1 = int(batch.node_offset[b]), int(batch.node_offset[b + 1])
+        local = row_chunks(batch.indptr[r0:r1 + 1]) if r1 > r0 else np.zeros(1, np.int64)
+        bounds.append(local[1:] + r0)
+        offset.append(offset[-1] + local.shape[0] - 1)
+    return np.concatenate(bounds), np.asarray(offset, dtype=np.int64)
+
+
 def _check_arrays(batch: Batch) -> None:
     """The C++ entry points read raw pointers: every array must have the type
     and layout they declare (``Batch``'s docstring), as :func:`kcbatch.batch.pack`
@@ -195,7 +223,8 @@ def _check_arrays(batch: Batch) -> None:
     real = batch.dtype
     if real not in (np.dtype(np.float32), np.dtype(np.float64)):
         raise ValueError(f"native CPU pass: omega has dtype {real}; float32 or float64 needed")
-    want = {"indptr": np.int64, "indices": np.int32, "row_net": np.int32, "weight": real,
+    want = {"indptr": np.int64, "indices": np.int32, "row_net": np.int32,
+            "node_offset": np.int64, "weight": real,
             "omega": real, "couplings": real}
     for name, dtype in want.items():
         a = getattr(batch, name)
@@ -224,7 +253,7 @@ class _GroupState:
         fn = getattr(_library(), f"kc_cpu_steps_{real}_v{group.vecs}")
         c_real = ctypes.c_float if real == np.float32 else ctypes.c_double
         i64, ptr = ctypes.c_longlong, ctypes.c_void_p
-        fn.argtypes = ([ptr] * 5 + [i64, i64, ptr, i64, i64, ptr, i64] + [ptr] * 4
+        fn.argtypes = ([ptr] * 5 + [i64, i64, ptr, ptr, i64, i64] + [ptr] * 6
                        + [i64, c_real, c_real, ctypes.c_int, ctypes.c_int])
         fn.restype = None
         self.fn = fn
@@ -250,8 +279,8 @@ class NativeSimulation(SteppingSimulation):
         _check_arrays(batch)
         self.batch = batch
         self.couplings = batch.couplings  # [B, nK], padded per block by every call
-        self.chunks = row_chunks(batch.indptr)
-        self.plan = plan(batch.n_k, self.threads, batch.dtype.itemsize)
+        self.chunks, self.chunk_offset = network_chunks(batch)
+        self.plan = plan(batch.n_k, self.threads, batch.dtype.itemsize, batch.n_networks)
         self._two_pi = batch.dtype.type(2.0 * np.pi)
 
     def _state(self, theta: np.ndarray, S0: np.ndarray, C0: np.ndarray) -> None:
@@ -282,8 +311,9 @@ class NativeSimulation(SteppingSimulation):
         for g in self.groups:
             g.fn(b.indptr.ctypes.data, b.indices.ctypes.data, b.weight.ctypes.data,
                  b.omega.ctypes.data, b.row_net.ctypes.data, b.n_rows, b.n_networks,
+                 b.node_offset.ctypes.data,
                  cpl.ctypes.data + g.group.k0 * cpl.itemsize, g.group.k1 - g.group.k0, b.n_k,
-                 self.chunks.ctypes.data, self.chunks.shape[0] - 1,
+                 self.chunks.ctypes.data, self.chunk_offset.ctypes.data,
                  g.X[0].ctypes.data, g.X[1].ctypes.data, g.theta.ctypes.data,
                  g.acc.ctypes.data, n_steps, self.dt, self._two_pi, self.threads,
                  int(g.group.by_block))
