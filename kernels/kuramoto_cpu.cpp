@@ -1,17 +1,17 @@
 // The CPU engine's native RK4 pass: kcbatch.engines.cpu_stage.rk4_stage, the
-// same arithmetic in the same order, over blocks of K that stay in a core's L2.
+// same arithmetic in the same order, over blocks of K taken one network at a time.
 //
-// Layout (kcbatch/engines/cpu_native.py packs it): the nK systems of a row are
-// cut into nb blocks of L = V * W lanes (W = 8 float32 or 4 float64 lanes per
-// 32-byte vector, V vectors per block; the last block padded with K = 0).
-// Per block, a row's state is one record:
+// Layout (kcbatch/engines/cpu_native.py packs it, on 64-byte cache lines): the nK
+// systems of a row are cut into nb blocks of L = V * W lanes (W = 8 float32 or
+// 4 float64 lanes per 32-byte vector, V vectors per block; the last block
+// padded with K = 0). Per block, a row's state is one record:
 //   X     [nb, R, 2, L]   sin of its L stage points, then cos
 //   theta [nb, R, L]      phase at the start of the step
 //   acc   [nb, R, L]      running f1 + 2 f2 + 2 f3
-// so that one neighbour's contribution to a block is 2 V vectors, contiguous,
-// and a block's arrays stay in one core's caches through a call of n_steps
-// steps (one thread per block), where the numba pass streams all nK from L3
-// every stage.
+// so that one neighbour's contribution to a block is 2 V contiguous vectors.
+// A thread takes one network's rows of one block through a call of n_steps
+// steps with no barrier (run_steps), so its working set is that network's
+// block, where the numba pass streams all nK of the batch every stage.
 //
 // Bit for bit the numba pass: every (row, K) adds its neighbours in CSR order
 // from the first, forms f = om + (K w) (cos_i S - sin_i C), the same RK4

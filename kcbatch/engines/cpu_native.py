@@ -4,8 +4,9 @@ It computes every (row, K) value with the operations, in the order, of the
 numba pass (``cpu_stage.rk4_stage``), so its numbers are those of the numba
 pass bit for bit, and so the previous engine's and independent of threads and
 batches. What differs is the layout (the file's header): K in blocks of
-``vecs`` 32-byte vectors, each block a separate array that one thread takes
-through a call's steps, so a block's state stays in that core's caches.
+``vecs`` 32-byte vectors, each block a separate array; a thread takes one
+network's rows of one block through a call's steps, with no barrier, so its
+working set is one network's block whatever the batch.
 
 :class:`~kcbatch.engines.cpu.CpuEngine` uses it for batches of more than one K
 per network when a C++ compiler is there (the build is cached, see
