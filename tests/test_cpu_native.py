@@ -450,6 +450,30 @@ def test_without_a_compiler_the_engine_falls_back_to_numba(monkeypatch, tmp_path
     assert cpu_native.unavailable_reason() is None
 
 
+@pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64"), reason="x86-64 flags")
+def test_the_build_without_avx_gives_the_same_numbers(monkeypatch):
+    """Built for baseline x86-64 (SSE2: no AVX, so rounding, floor and the
+    fallback test take their portable per-lane code), the pass still gives
+    the numba pass's numbers bit for bit."""
+    flags = tuple("-march=x86-64" if f == "-march=native" else f for f in cpu_native.CXX_FLAGS)
+    assert flags != cpu_native.CXX_FLAGS
+    cpu_native._built.cache_clear()
+    try:
+        monkeypatch.setattr(cpu_native, "CXX_FLAGS", flags)
+        b = _batch(13, np.float32)
+        big = b.theta0.copy()
+        big[::11] = 3 * LIMIT32  # the libm fallback, through the portable test
+        b = dataclasses.replace(b, theta0=big)
+        for threads in (1, 2):
+            _assert_same(_run(NativeSimulation(b, SPEC.dt, threads)),
+                         _run(CpuSimulation(b, SPEC.dt)), f"{threads} threads")
+        b64 = _batch(5, np.float64)
+        _assert_same(_run(NativeSimulation(b64, SPEC.dt, 2)), _run(CpuSimulation(b64, SPEC.dt)))
+    finally:
+        monkeypatch.undo()
+        cpu_native._built.cache_clear()
+
+
 def test_a_failing_build_is_tried_once_and_its_error_is_the_reason(monkeypatch, tmp_path):
     # a "compiler" that counts its runs and fails with an error line, as g++ does
     runs = tmp_path / "runs"
