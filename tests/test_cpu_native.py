@@ -510,6 +510,21 @@ def test_arrays_of_another_type_are_refused_not_misread(name, dtype):
         NativeSimulation(strided, SPEC.dt, 2)
 
 
+def test_long_advances_are_cut_into_calls_of_bounded_work(monkeypatch):
+    """A C++ call cannot be interrupted: advance cuts it by CALL_SYSTEM_STEPS,
+    which changes no number."""
+    b = _batch(13, np.float32)
+    want = _run(NativeSimulation(b, SPEC.dt, 2))
+    calls = []
+    monkeypatch.setattr(cpu_native, "CALL_SYSTEM_STEPS", 3 * b.n_rows * b.n_k + 1)
+    sim = NativeSimulation(b, SPEC.dt, 2)
+    real_run = sim._run
+    monkeypatch.setattr(sim, "_run", lambda n: calls.append(n) or real_run(n))
+    _assert_same(_run(sim), want)
+    assert max(calls) == 3 and sum(calls) == SPEC.n_transient + SPEC.n_measure
+    assert calls[:3] == [3, 3, SPEC.n_transient - 6]
+
+
 # ---------------------------------------------------------------- 7. the build cache
 
 TINY = 'extern "C" int kc_tiny_answer() { return 42; }\n'
