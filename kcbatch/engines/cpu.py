@@ -16,7 +16,6 @@ Sampling mirrors ``sample_partial`` + ``sample_finalize``: per (network, K),
 """
 from __future__ import annotations
 
-import dataclasses
 
 import numba
 import numpy as np
@@ -26,8 +25,8 @@ from ..config import IntegrationSpec, StudyConfig
 from .base import (HOST_AUTO_BATCH, StepProgress, SteppingSimulation, network_edges,
                    network_nodes, systems_limit)
 from .cpu_stage import rk4_stage, rk4_stage_one_k, row_chunks
-from .cpu_sample import order_parameter, start_phases
-from .steps import check_steps, checked_couplings, select_networks
+from .cpu_state import HostSimulation, order_parameter, start_phases
+from .steps import check_steps
 
 
 class CpuEngine:
@@ -102,7 +101,7 @@ class CpuEngine:
         return None
 
 
-class CpuSimulation(SteppingSimulation):
+class CpuSimulation(HostSimulation):
     """:class:`~kcbatch.engines.base.Simulation` on the CPU: the state of
     :meth:`CpuEngine.integrate`, continued in pieces."""
 
@@ -133,6 +132,10 @@ class CpuSimulation(SteppingSimulation):
         # once here rather than every step
         self.scratch = tuple(np.empty(theta.shape[0], theta.dtype) for _ in range(3)) \
             if n_k == 1 else ()
+
+    def phases(self) -> np.ndarray:
+        """The current phases ``[R, nK]`` (the state itself, not a copy)."""
+        return self.theta
 
     @property
     def S(self) -> np.ndarray:
@@ -170,17 +173,3 @@ class CpuSimulation(SteppingSimulation):
             if progress is not None:
                 progress(self.steps)
         return samples
-
-    def set_couplings(self, couplings: np.ndarray) -> None:
-        # the graph and its row chunks stay; every later stage reads the new array
-        self.couplings = checked_couplings(self.batch, couplings)
-        self.batch = dataclasses.replace(self.batch, couplings=self.couplings)
-
-    def retain(self, networks: np.ndarray) -> None:
-        sub, rows = select_networks(self.batch, networks)
-        theta, S0, C0 = self.theta[rows], self.S[rows], self.C[rows]
-        # the couplings in use, which need not be the batch's any more
-        couplings = np.ascontiguousarray(self.couplings[np.asarray(networks, dtype=np.int64)])
-        self._load(sub)
-        self.couplings = couplings
-        self._state(theta, S0, C0)

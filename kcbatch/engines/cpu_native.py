@@ -23,12 +23,12 @@ import os
 import numpy as np
 
 from ..batch import Batch
-from .base import StepProgress, SteppingSimulation
-from .cpu_sample import order_parameter, start_phases
+from .base import StepProgress
+from .cpu_state import HostSimulation, order_parameter, start_phases
 from .cpu_stage import row_chunks
 from .cxx import BuildError, build, compiler
 from .source import cpu_source
-from .steps import check_steps, checked_couplings, select_networks
+from .steps import check_steps
 
 ENV = "KCBATCH_CPU_NATIVE"
 # -march=native: the vector width and instructions of this host (the cache key
@@ -268,7 +268,7 @@ class _GroupState:
         return _unblock(a, self.group.k1 - self.group.k0)
 
 
-class NativeSimulation(SteppingSimulation):
+class NativeSimulation(HostSimulation):
     """:class:`~kcbatch.engines.base.Simulation` on the native pass: the state
     of :class:`~kcbatch.engines.cpu.CpuSimulation`, in groups of K blocks
     (:func:`plan`)."""
@@ -356,15 +356,3 @@ class NativeSimulation(SteppingSimulation):
                 progress(self.steps)
             self.advance(min(sample_every, n_steps - s) - 1, progress)
         return samples
-
-    def set_couplings(self, couplings: np.ndarray) -> None:
-        self.couplings = checked_couplings(self.batch, couplings)
-        self.batch = dataclasses.replace(self.batch, couplings=self.couplings)
-
-    def retain(self, networks: np.ndarray) -> None:
-        sub, rows = select_networks(self.batch, networks)
-        theta, S0, C0 = self.phases()[rows], self.S[rows], self.C[rows]
-        couplings = np.ascontiguousarray(self.couplings[np.asarray(networks, dtype=np.int64)])
-        self._load(sub)
-        self.couplings = couplings
-        self._state(theta, S0, C0)
