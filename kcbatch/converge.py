@@ -239,7 +239,8 @@ def estimate_kc(engine: Engine, batch: Batch, k_values: np.ndarray, *, dt: float
       the batch's couplings were packed from (Kc is read on these unrounded values).
     retire: drop stopped networks from the integration (False keeps them, for the
       benchmark; results are the same).
-    progress(steps): after each RK4 step of the windows (steps since theta0).
+    progress(steps): after each RK4 step of the windows, or each group of steps
+      the engine runs at once (steps since theta0).
     """
     spec = check_options(dt=dt, t_transient=t_transient, t_measure=t_measure,
                          sample_every=sample_every, threshold=threshold, refine=refine,

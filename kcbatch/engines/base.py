@@ -44,7 +44,9 @@ class Engine(Protocol):
                   progress: StepProgress | None = None) -> np.ndarray:
         """Samples of r, ``[B, nK, spec.n_samples]`` float64 (host array).
 
-        ``progress``, if given, is called after each RK4 step with the steps done."""
+        ``progress``, if given, is called with the steps done after each RK4
+        step, or after each group of steps an engine runs in one call (the
+        CPU's native pass: up to 10; the shared GPU kernel: one launch)."""
 
     def start(self, batch: Batch, dt: float) -> "Simulation":
         """A :class:`Simulation` of ``batch`` at ``theta0`` (no step taken yet).
@@ -83,7 +85,8 @@ class Simulation(Protocol):
     steps: int
 
     def advance(self, n_steps: int, progress: StepProgress | None = None) -> None:
-        """``n_steps`` RK4 steps, no sampling. ``progress(steps)`` after each step."""
+        """``n_steps`` RK4 steps, no sampling. ``progress(steps)`` after each
+        step or group of steps run at once (see :meth:`Engine.integrate`)."""
 
     def measure(self, n_steps: int, sample_every: int,
                 progress: StepProgress | None = None) -> np.ndarray:

@@ -60,7 +60,8 @@ class CpuEngine:
                   progress: StepProgress | None = None) -> np.ndarray:
         """Run the protocol; returns samples ``[B, nK, n_samples]`` float64.
 
-        ``progress``, if given, is called after each RK4 step with the steps done."""
+        ``progress``, if given, is called with the steps done after each RK4
+        step (numba pass) or each call of up to 10 steps (native pass)."""
         sim = self.start(batch, spec.dt)
         sim.advance(spec.n_transient, progress)
         return sim.measure(spec.n_measure, spec.sample_every, progress)
