@@ -301,7 +301,12 @@ void run_steps(const Graph<real> &g, int64_t rows, int64_t n_networks,
                const int64_t *chunk_offset,              // network b's: chunks[co[b]..co[b+1]]
                real *X0, real *X1,                       // [nb, R, 2, L] x 2
                real *theta, real *acc,                   // [nb, R, L]
-               int64_t n_steps, real dt, real two_pi, int n_threads, int by_block) {
+               int64_t n_steps, real dt, real two_pi, int n_threads, int by_block,
+               real *snap,                               // [n_snap, nb, R, 2, L] or null
+               int64_t snap_first, int64_t snap_every) {
+    // snapshots of X after steps snap_first, snap_first + snap_every, ... (1-based
+    // within this call): the order parameter's samples are taken from them, so a
+    // measurement is one call instead of one per sample
     constexpr int L = V * lanes<real>();
     const int64_t nb = (n_k + L - 1) / L;
     // [nb, B, L]: each block's couplings, padded with K = 0
@@ -312,6 +317,10 @@ void run_steps(const Graph<real> &g, int64_t rows, int64_t n_networks,
     const real half = real(0.5) * dt;
     const real sixth = dt / real(6.0);
     const int64_t X_block = rows * 2 * L, T_block = rows * L;
+    auto snap_index = [&](int64_t done) -> int64_t {  // -1: no snapshot after `done` steps
+        if (snap == nullptr || done < snap_first || (done - snap_first) % snap_every) return -1;
+        return (done - snap_first) / snap_every;
+    };
     if (by_block) {
 #pragma omp parallel for schedule(dynamic, 1) num_threads(n_threads)
         for (int64_t task = 0; task < n_networks * nb; ++task) {
@@ -319,11 +328,16 @@ void run_steps(const Graph<real> &g, int64_t rows, int64_t n_networks,
             real *X[2] = {X0 + blk * X_block, X1 + blk * X_block};
             real *th = theta + blk * T_block, *ac = acc + blk * T_block;
             const real *cb = cpl.data() + blk * n_networks * L;
-            for (int64_t s = 0; s < n_steps; ++s)
+            const int64_t r0 = node_offset[net], r1 = node_offset[net + 1];
+            for (int64_t s = 0; s < n_steps; ++s) {
                 for (int stage = 0; stage < 4; ++stage)
-                    rows_stage<real, V>(g, cb, X[stage % 2], X[1 - stage % 2], th, ac,
-                                        node_offset[net], node_offset[net + 1], stage, dt,
-                                        half, sixth, two_pi);
+                    rows_stage<real, V>(g, cb, X[stage % 2], X[1 - stage % 2], th, ac, r0, r1,
+                                        stage, dt, half, sixth, two_pi);
+                const int64_t at = snap_index(s + 1);
+                if (at >= 0)
+                    std::memcpy(snap + (at * nb + blk) * X_block + r0 * 2 * L,
+                                X[0] + r0 * 2 * L, (r1 - r0) * 2 * L * sizeof(real));
+            }
         }
         return;
     }
@@ -341,6 +355,14 @@ void run_steps(const Graph<real> &g, int64_t rows, int64_t n_networks,
                                             chunks[c], chunks[c + 1], stage, dt, half, sixth,
                                             two_pi);
                 }
+                const int64_t at = snap_index(s + 1);
+                if (at >= 0) {
+#pragma omp for schedule(static)
+                    for (int64_t c = chunk_offset[net]; c < chunk_offset[net + 1]; ++c)
+                        std::memcpy(snap + (at * nb + blk) * X_block + chunks[c] * 2 * L,
+                                    X[0] + chunks[c] * 2 * L,
+                                    (chunks[c + 1] - chunks[c]) * 2 * L * sizeof(real));
+                }
             }
         }
     }
@@ -357,11 +379,12 @@ extern "C" {
         const int32_t *row_net, int64_t rows, int64_t n_networks, const int64_t *node_offset, \
         const real *couplings, int64_t n_k, int64_t k_stride, const int64_t *chunks,         \
         const int64_t *chunk_offset, real *X0, real *X1, real *theta, real *acc,             \
-        int64_t n_steps, real dt, real two_pi, int n_threads, int by_block) {                \
+        int64_t n_steps, real dt, real two_pi, int n_threads, int by_block, real *snap,      \
+        int64_t snap_first, int64_t snap_every) {                                            \
         const Graph<real> g{indptr, indices, weight, omega, row_net, indptr[rows]};          \
         run_steps<real, V>(g, rows, n_networks, node_offset, couplings, n_k, k_stride,       \
                            chunks, chunk_offset, X0, X1, theta, acc, n_steps, dt, two_pi,    \
-                           n_threads, by_block);                                             \
+                           n_threads, by_block, snap, snap_first, snap_every);               \
     }
 
 KC_ENTRY(float, float32, 1)

@@ -519,10 +519,32 @@ def test_long_advances_are_cut_into_calls_of_bounded_work(monkeypatch):
     monkeypatch.setattr(cpu_native, "CALL_SYSTEM_STEPS", 3 * b.n_rows * b.n_k + 1)
     sim = NativeSimulation(b, SPEC.dt, 2)
     real_run = sim._run
-    monkeypatch.setattr(sim, "_run", lambda n: calls.append(n) or real_run(n))
+    monkeypatch.setattr(sim, "_run", lambda n, *a: calls.append(n) or real_run(n, *a))
     _assert_same(_run(sim), want)
     assert max(calls) == 3 and sum(calls) == SPEC.n_transient + SPEC.n_measure
     assert calls[:3] == [3, 3, SPEC.n_transient - 6]
+
+
+@pytest.mark.parametrize("snapshots", [1, 2, 100])
+def test_a_measurement_is_one_call_with_its_samples_taken_inside(monkeypatch, snapshots):
+    """measure's samples come from snapshots taken inside the C++ call; however
+    few fit a call, the samples are the numba pass's."""
+    b = _batch(13, np.float64)
+    sim = NativeSimulation(b, SPEC.dt, 2)
+    one = sum(g.X[0].nbytes for g in sim.groups)
+    monkeypatch.setattr(cpu_native, "SNAPSHOT_BYTES", snapshots * one)
+    calls = []
+    real_run = sim._run
+    monkeypatch.setattr(sim, "_run", lambda n, *a: calls.append((n,) + a) or real_run(n, *a))
+    ref = CpuSimulation(b, SPEC.dt)
+    for n, every in ((23, 4), (1, 3), (9, 9), (10, 1)):
+        calls.clear()
+        got = sim.measure(n, every)
+        _assert_same((got,) + _state(sim), (ref.measure(n, every),) + _state(ref), f"{n}/{every}")
+        n_samples = -(-n // every)
+        # a call per `snapshots` samples, each snapshot at a sampling step
+        assert len(calls) == -(-n_samples // snapshots) and sum(c[0] for c in calls) == n
+        assert sum(c[1] for c in calls) == n_samples
 
 
 # ---------------------------------------------------------------- 7. the build cache

