@@ -91,7 +91,7 @@ def test_progress_moves_inside_a_batch(recording_bars, faulty_engines):
     inside = [p for kind, p in log[:first_end] if kind == "bar"]
     n_steps = round((cfg.t_transient + cfg.t_measure) / cfg.dt)  # 20 steps of dt
     # the batch's 2 runs x steps done / steps, after each step or each group of
-    # steps the engine runs at once (the CPU's native pass: up to 10)
+    # steps the engine runs at once (the CPU's native pass: all 10 here)
     steps_done = np.asarray(inside) * n_steps / 2
     np.testing.assert_allclose(steps_done, np.round(steps_done), atol=1e-9)
     assert np.all(np.diff(steps_done) >= 1) and steps_done[-1] == pytest.approx(n_steps)

@@ -46,7 +46,7 @@ class Engine(Protocol):
 
         ``progress``, if given, is called with the steps done after each RK4
         step, or after each group of steps an engine runs in one call (the
-        CPU's native pass: up to 10; the shared GPU kernel: one launch)."""
+        CPU's native pass: a call of ~0.15 s; the shared GPU kernel: a launch)."""
 
     def start(self, batch: Batch, dt: float) -> "Simulation":
         """A :class:`Simulation` of ``batch`` at ``theta0`` (no step taken yet).

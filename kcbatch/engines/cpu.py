@@ -61,7 +61,7 @@ class CpuEngine:
         """Run the protocol; returns samples ``[B, nK, n_samples]`` float64.
 
         ``progress``, if given, is called with the steps done after each RK4
-        step (numba pass) or each call of up to 10 steps (native pass)."""
+        step (numba pass) or each call of ~0.15 s of steps (native pass)."""
         sim = self.start(batch, spec.dt)
         sim.advance(spec.n_transient, progress)
         return sim.measure(spec.n_measure, spec.sample_every, progress)

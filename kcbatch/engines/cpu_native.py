@@ -52,12 +52,12 @@ ROWS_SPLIT_COST = 1.5
 # Time per lane by block width (vectors): narrower blocks pay the index load
 # and address of each neighbour for fewer lanes.
 VEC_COST = {1: 1.25, 2: 1.1, 3: 1.0, 4: 1.0}
-# With a progress callback, steps per call (each call resumes from the state).
-PROGRESS_STEPS = 10
-# (row, K) system-steps per call at most: ~0.3 s on 2 cores. A call cannot be
-# interrupted, so Ctrl-C (and a study's clean stop) waits for it; the default
-# run (5e5 systems) still takes its 100 transient steps in one call.
-CALL_SYSTEM_STEPS = 50_000_000
+# (row, K) system-steps per C++ call at most: ~0.15 s on 2 cores. A call cannot
+# be interrupted and progress is reported after each, so Ctrl-C, a study's
+# clean stop and the progress bar wait for it; each call costs ~2-5 ms beyond
+# its steps here (libgomp's threads wake up), so a call per step would cost
+# ~45%. The default run (5e5 systems) takes 50 steps per call.
+CALL_SYSTEM_STEPS = 25_000_000
 # Snapshots of (sin, cos) one measurement call may keep for its samples.
 SNAPSHOT_BYTES = 64 << 20
 
@@ -342,16 +342,14 @@ class NativeSimulation(HostSimulation):
     def _step(self) -> None:
         self._run(1)
 
-    def _steps_per_call(self, progress: StepProgress | None) -> int:
-        per_call = max(1, CALL_SYSTEM_STEPS // max(1, self.batch.n_rows * self.batch.n_k))
-        return per_call if progress is None else min(per_call, PROGRESS_STEPS)
+    def _steps_per_call(self) -> int:
+        return max(1, CALL_SYSTEM_STEPS // max(1, self.batch.n_rows * self.batch.n_k))
 
     def advance(self, n_steps: int, progress: StepProgress | None = None) -> None:
         """``n_steps`` RK4 steps, in calls of at most :data:`CALL_SYSTEM_STEPS`
-        system-steps (and :data:`PROGRESS_STEPS` steps with ``progress``, which
-        is called after each)."""
+        system-steps; ``progress(steps)``, if given, after each call."""
         check_steps(n_steps)
-        per_call = self._steps_per_call(progress)
+        per_call = self._steps_per_call()
         left = n_steps
         while left:
             n = min(left, per_call)
@@ -370,7 +368,7 @@ class NativeSimulation(HostSimulation):
         b = self.batch
         n_samples = -(-n_steps // sample_every)
         samples = np.empty((b.n_networks, b.n_k, n_samples), dtype=np.float64)  # [B, nK, nS]
-        per_call = self._steps_per_call(progress)
+        per_call = self._steps_per_call()
         snap_bytes = sum(g.X[0].nbytes for g in self.groups)
         max_snaps = max(1, SNAPSHOT_BYTES // snap_bytes)
         done = 0
