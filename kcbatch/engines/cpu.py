@@ -78,10 +78,12 @@ class CpuEngine:
         rows = batch * network_nodes(cfg)
         nnz = batch * 2 * network_edges(cfg)
         # theta, acc, X[2] (sin | cos) with K padded to the native pass's blocks
-        # (at least what the numba pass needs), and the (sin, cos) copies sampling makes
-        from .cpu_native import planned_k
+        # (at least what the numba pass needs), the (sin, cos) copies sampling makes,
+        # and the native pass's snapshots of X for a measurement call's samples
+        from .cpu_native import SNAPSHOT_BYTES, planned_k
         lanes = planned_k(cfg.k_num, numba.get_num_threads(), it, batch)
-        state = rows * (lanes * 6 + cfg.k_num * 2) * it
+        snapshots = min(SNAPSHOT_BYTES, cfg.spec.n_samples * rows * lanes * 2 * it)
+        state = rows * (lanes * 6 + cfg.k_num * 2) * it + snapshots
         graph = (rows + 1) * 8 + nnz * 4 + rows * (4 + 3 * it) + (batch + 1) * 8
         return state + graph + batch * cfg.k_num * (it + cfg.spec.n_samples * 8)
 

@@ -264,13 +264,13 @@ class _GroupState:
                        + [i64, c_real, c_real, ctypes.c_int, ctypes.c_int, ptr, i64, i64])
         fn.restype = None
         self.fn = fn
+        self._snap: np.ndarray | None = None
 
     def snapshots(self, count: int) -> np.ndarray:
         """A buffer of ``count`` snapshots of ``X[0]``, ``[count, nb, R, 2, w]``
         (kept for the next call)."""
         shape = (count,) + self.X[0].shape
-        if getattr(self, "_snap", None) is None or self._snap.shape[0] < count \
-                or self._snap.shape[1:] != shape[1:]:
+        if self._snap is None or self._snap.shape[0] < count or self._snap.shape[1:] != shape[1:]:
             self._snap = aligned_empty(shape, self.X[0].dtype)
         return self._snap
 
