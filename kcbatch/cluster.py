@@ -41,6 +41,9 @@ _POLL = 0.25
 # Seconds the client may stay disconnected from its scheduler before the study
 # stops (distributed reconnects by itself for a short outage).
 _LOST_AFTER = 10.0
+# distributed's errors for futures cancelled under us (one future, several): when the
+# scheduler is lost they are how a result or a wait ends.
+_CANCELLED = ("FutureCancelledError", "FuturesCancelledError")
 
 
 class WorkerUnusable(EngineUnavailable):
@@ -202,7 +205,7 @@ class ClusterSession:
             except TimeoutError:
                 continue
             except Exception as exc:
-                if type(exc).__name__ != "FuturesCancelledError":
+                if type(exc).__name__ not in _CANCELLED:
                     raise
                 self._lost()
             if done:
@@ -242,7 +245,13 @@ class ClusterSession:
             if type(exc).__name__ == "KilledWorker":
                 raise ClusterError(f"{what} killed every worker that ran it ({exc}); "
                                    f"the workers may lack memory for it")
-        return fut.result()
+        try:
+            return fut.result()
+        except Exception as exc:
+            # cancelled since the status was read: the scheduler went away meanwhile
+            if type(exc).__name__ not in _CANCELLED:
+                raise
+            self._lost()
 
     def run(self, cfg: StudyConfig, pending: list[int], batch: int,
             on_batch: Callable[[BatchOutcome], None],

@@ -343,6 +343,41 @@ def test_scheduler_file_cluster_and_lost_scheduler(reference, tmp_path):
     assert_same_records(stored_records(out), reference)
 
 
+def test_a_future_cancelled_after_its_status_was_read_is_a_lost_scheduler():
+    """The race behind a traceback once seen in CI: the scheduler went away
+    between reading a future's status and asking its result, which raised
+    distributed's FutureCancelledError; the study must stop with one line."""
+    from kcbatch.cluster import ClusterSession
+
+    class FutureCancelledError(Exception):  # distributed's, matched by name
+        pass
+
+    class Future:
+        status = "finished"
+
+        def result(self):
+            raise FutureCancelledError("kcbatch-runs-1-1 cancelled for reason: "
+                                       "scheduler-connection-lost.")
+
+    class Client:
+        status = "running"
+
+        class scheduler:
+            address = "tcp://127.0.0.1:8786"
+
+    session = ClusterSession(SchedulerSpec.__new__(SchedulerSpec), Client())
+    with pytest.raises(ClusterError, match="lost the connection to the Dask scheduler at "
+                                           "tcp://127.0.0.1:8786"):
+        session._result(Future(), "batch 1")
+
+    class Broken(Future):
+        def result(self):
+            raise ValueError("a worker's own error")
+
+    with pytest.raises(ValueError, match="own error"):  # other errors are not hidden
+        session._result(Broken(), "batch 1")
+
+
 @pytest.mark.gpu
 def test_local_cuda_same_records_as_one_gpu(tmp_path):
     pytest.importorskip("dask_cuda", reason='dask-cuda not installed (kcbatch[dask-cuda])')
