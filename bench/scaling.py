@@ -34,6 +34,7 @@ against 227 KB per block on an H100.
 from __future__ import annotations
 
 import argparse
+import textwrap
 import json
 import platform
 import sys
@@ -137,7 +138,9 @@ def plot(out: Path) -> None:
     for doc in docs:
         # the CPU's own seconds: its wall clock on a shared machine measures the others
         key = "cpu_s_per_run" if doc["device"] == "cpu" else "s_per_run"
-        label = f"{doc['device']} ({doc['engine']})"
+        # the engine's first clause ("cpu: native pass (...)", "gpu: NVIDIA H200, ..."):
+        # the whole description does not fit a legend
+        label = textwrap.shorten(doc["engine"].split(";")[0], 48, placeholder="...")
         if key != "s_per_run":
             label += ", CPU seconds"
         by_n = sorted((p for p in doc["points"] if p["m"] == M_FOR_N), key=lambda p: p["nodes"])
