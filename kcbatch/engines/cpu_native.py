@@ -264,15 +264,15 @@ class _GroupState:
                        + [i64, c_real, c_real, ctypes.c_int, ctypes.c_int, ptr, i64, i64])
         fn.restype = None
         self.fn = fn
-        self._snap: np.ndarray | None = None
+        self.snap: np.ndarray | None = None  # [>= count, nb, R, 2, w], see snapshots
 
     def snapshots(self, count: int) -> np.ndarray:
         """A buffer of ``count`` snapshots of ``X[0]``, ``[count, nb, R, 2, w]``
         (kept for the next call)."""
         shape = (count,) + self.X[0].shape
-        if self._snap is None or self._snap.shape[0] < count or self._snap.shape[1:] != shape[1:]:
-            self._snap = aligned_empty(shape, self.X[0].dtype)
-        return self._snap
+        if self.snap is None or self.snap.shape[0] < count or self.snap.shape[1:] != shape[1:]:
+            self.snap = aligned_empty(shape, self.X[0].dtype)
+        return self.snap
 
     def columns(self, a: np.ndarray) -> np.ndarray:
         """This group's ``[nb, R, w]`` array as its ``[R, k1 - k0]`` columns."""
@@ -379,10 +379,8 @@ class NativeSimulation(HostSimulation):
             count = 0 if first > n else (n - first) // sample_every + 1
             self._run(n, count, first, sample_every)
             for i in range(count):
-                S = np.concatenate([g.columns(g.snapshots(count)[i][:, :, 0, :])
-                                    for g in self.groups], axis=1)
-                C = np.concatenate([g.columns(g.snapshots(count)[i][:, :, 1, :])
-                                    for g in self.groups], axis=1)
+                S = self._gather(lambda g: g.snap[i][:, :, 0, :])
+                C = self._gather(lambda g: g.snap[i][:, :, 1, :])
                 samples[:, :, (done + first - 1) // sample_every + i] = order_parameter(
                     S, C, b.node_offset)
             done += n
