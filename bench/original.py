@@ -81,7 +81,7 @@ def find_kc(k_values, r, threshold=0.5):
 
 
 def batch_network(batch, b=0):
-    """(A, omega, theta0) of network ``b`` of a packed :class:`kcbatch.batch.Batch`
+    """(A, omega, theta0) of network ``b`` of a packed :class:`kcbatch.inputs.batch.Batch`
     (indices made local to the network), so the baseline sees exactly the
     engine's inputs."""
     r0, r1 = int(batch.node_offset[b]), int(batch.node_offset[b + 1])

@@ -34,10 +34,10 @@ against 227 KB per block on an H100.
 from __future__ import annotations
 
 import argparse
-import textwrap
 import json
 import platform
 import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -79,9 +79,9 @@ def fitting_batch(device: str, cfg, engine, batch: int) -> int:
 
 def measure_point(device: str, nodes: int, m: int, batch: int, repeats: int,
                   k_num: int = K_NUM) -> dict:
-    from kcbatch.config import StudyConfig
     from kcbatch.engines import get_engine
-    from kcbatch.pipeline import make_batch
+    from kcbatch.inputs.pipeline import make_batch
+    from kcbatch.protocol.config import StudyConfig
 
     cfg = StudyConfig(seed=2026, nodes=nodes, m=m, k_num=k_num, device=device)
     engine = get_engine(device)

@@ -26,8 +26,8 @@ import time
 
 import pytest
 
-from kcbatch.config import StudyConfig
-from kcbatch.study import run_study
+from kcbatch.protocol.config import StudyConfig
+from kcbatch.run.study import run_study
 
 pytest.importorskip("distributed", reason="the dask extra (kcbatch[dask]) is not installed")
 
@@ -40,7 +40,7 @@ WARM = StudyConfig(seed=1, runs=4, nodes=100, k_num=2, batch=1, t_transient=0.0,
 
 def _session(spec: str):
     """(context manager, session, seconds to start), warmed on every worker."""
-    from kcbatch.cluster import open_cluster
+    from kcbatch.run.cluster import open_cluster
     t0 = time.perf_counter()
     ctx = open_cluster(spec)
     session = ctx.__enter__()

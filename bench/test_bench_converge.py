@@ -21,9 +21,9 @@ import numpy as np
 import pytest
 
 import kcbatch
-from kcbatch.converge import estimate_kc
+from kcbatch.analysis.converge import estimate_kc
 from kcbatch.engines import get_engine
-from kcbatch.graphs import barabasi_albert
+from kcbatch.inputs.graphs import barabasi_albert
 
 N, M, B = 1000, 3, 8
 K = np.linspace(0.0, 4.0, 20)

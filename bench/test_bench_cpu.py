@@ -51,10 +51,10 @@ import numba
 import numpy as np
 import pytest
 
-from kcbatch.config import StudyConfig
+from kcbatch.analysis.crossing import find_kc
 from kcbatch.engines import get_engine
-from kcbatch.kc import find_kc
-from kcbatch.pipeline import make_batch
+from kcbatch.inputs.pipeline import make_batch
+from kcbatch.protocol.config import StudyConfig
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import original  # noqa: E402  (bench/original.py, the baseline)

@@ -31,10 +31,10 @@ import numba
 import numpy as np
 import pytest
 
-from kcbatch.config import StudyConfig
 from kcbatch.engines import get_engine
 from kcbatch.engines.cpu import CpuEngine
-from kcbatch.pipeline import make_batch
+from kcbatch.inputs.pipeline import make_batch
+from kcbatch.protocol.config import StudyConfig
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import cpu_baseline  # noqa: E402  (the previous engine, frozen)

@@ -11,16 +11,16 @@ figures say nothing about GPU speed.
 """
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
-import os
-
-from kcbatch.batch import pack
-from kcbatch.config import IntegrationSpec, StudyConfig
 from kcbatch.engines import get_engine, why_unavailable
-from kcbatch.graphs import barabasi_albert
-from kcbatch.seeding import run_inputs
+from kcbatch.inputs.batch import pack
+from kcbatch.inputs.graphs import barabasi_albert
+from kcbatch.protocol.config import IntegrationSpec, StudyConfig
+from kcbatch.protocol.seeding import run_inputs
 
 DEVICE = os.environ.get("KCBATCH_BENCH_DEVICE", "gpu")
 _REASON = why_unavailable(DEVICE)

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import pytest
 
-from kcbatch.config import StudyConfig
-from kcbatch.pipeline import PipelineTimes, chunk_runs, produce
-from kcbatch.study import run_study
+from kcbatch.inputs.pipeline import PipelineTimes, chunk_runs, produce
+from kcbatch.protocol.config import StudyConfig
+from kcbatch.run.study import run_study
 
 GEN = StudyConfig(seed=2026, nodes=10_000, m=3)
 N_CHUNKS = 16

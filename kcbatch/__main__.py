@@ -1,3 +1,3 @@
-from .cli import main
+from kcbatch.cli import main
 
 main(prog_name="kcbatch")

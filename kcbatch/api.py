@@ -6,19 +6,25 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .batch import pack
-from .config import PRECISIONS, ConfigError, IntegrationSpec, check_kernel, unstable_dt
-from .converge import KcEstimates, check_options, estimate_kc
-from .coupling import COUPLINGS, max_weighted_degree
-from .engines import get_engine, resolve_device
-from .sweep import run_sweep
+from kcbatch.analysis.converge import KcEstimates, check_options, estimate_kc
+from kcbatch.analysis.sweep import run_sweep
+from kcbatch.engines import get_engine, resolve_device
+from kcbatch.inputs.batch import pack
+from kcbatch.protocol.config import (
+    PRECISIONS,
+    ConfigError,
+    IntegrationSpec,
+    check_kernel,
+    unstable_dt,
+)
+from kcbatch.protocol.coupling import COUPLINGS, max_weighted_degree
 
 
 def _as_csr(graph: Any, g: int) -> tuple[np.ndarray, np.ndarray]:
     if isinstance(graph, tuple) and len(graph) == 2:
         return np.asarray(graph[0]), np.asarray(graph[1])
     if hasattr(graph, "adj") and hasattr(graph, "nodes"):
-        from .graphs import from_networkx
+        from kcbatch.inputs.graphs import from_networkx
         return from_networkx(graph)
     raise TypeError(f"invalid graphs[{g}] of type {type(graph).__name__}: "
                     "need a networkx graph or an (indptr, indices) pair")
@@ -93,7 +99,7 @@ def find_kc(graphs: Sequence[Any], omega: Any, theta0: Any, k_values: Any, *,
       less than ``kc_tol`` (or its own noise) between windows.
     refine: bracket width to multisect the first grid bracket down to, with
       ``refine_points`` couplings per graph and round; None: no refinement.
-    Returns :class:`~kcbatch.converge.KcEstimates` (per-graph arrays kc,
+    Returns :class:`~kcbatch.analysis.converge.KcEstimates` (per-graph arrays kc,
     kc_interp, kc_refined, kc_chi, kc_sigma, t_transient, converged, r, r_std,
     chi, ...; definitions in kcbatch/converge.py and docs/design.md). With a
     fixed transient, ``r`` is exactly ``simulate(...)``'s.

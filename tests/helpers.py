@@ -246,7 +246,7 @@ def r_matrix(path: Path) -> np.ndarray:
 # --------------------------------------------------------------------------- records
 
 def assert_same_records(got, want, *, ignore: Collection[str] = ("seconds",)) -> None:
-    """Equal per-run records (``kcbatch.records.RunRecord``): every field but
+    """Equal per-run records (``kcbatch.analysis.records.RunRecord``): every field but
     ``ignore``; arrays bitwise, same dtype and shape (NaN equal to NaN, for failed runs)."""
     assert [r.run for r in got] == [r.run for r in want]
     for a, b in zip(got, want, strict=True):
@@ -292,7 +292,7 @@ def unwritable_out(tmp_path: Path) -> Path:
 def random_batch(n_graphs: int, nodes: int, m: int, seed: int):
     """``n_graphs`` BA graphs (CSR pairs) with Gaussian omega (sigma 0.5, ``[G, N]``)
     and uniform theta0 in [0, 2pi) (``[G, N]``)."""
-    from kcbatch.graphs import barabasi_albert
+    from kcbatch.inputs.graphs import barabasi_albert
     rng = np.random.default_rng(seed)
     graphs = [barabasi_albert(nodes, m, int(rng.integers(2**62))) for _ in range(n_graphs)]
     omega = rng.normal(0.0, 0.5, (n_graphs, nodes))
@@ -302,7 +302,7 @@ def random_batch(n_graphs: int, nodes: int, m: int, seed: int):
 
 def finished_runs(out: Path) -> int:
     """Runs in the store, read through a read-only connection (0 if not there yet)."""
-    from kcbatch.store import STORE_NAME
+    from kcbatch.results.store import STORE_NAME
 
     path = out / STORE_NAME
     if not path.exists():

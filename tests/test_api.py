@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import kcbatch
-from kcbatch.config import ConfigError
+from kcbatch.protocol.config import ConfigError
 
 N = 12
 GOOD_TIMES = dict(dt=0.1, t_transient=0.2, t_measure=0.4, sample_every=2)

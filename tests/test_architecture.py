@@ -212,10 +212,10 @@ def project() -> Project:
 
 def test_the_parse_sees_the_package(project):
     # Guards against a checker that passes because it found nothing.
-    assert {"kcbatch", "kcbatch.engines", "kcbatch.engines.launch", "kcbatch.graphs.ba",
-            "kcbatch.kernels", "kcbatch.study"} <= set(project.modules)
+    assert {"kcbatch", "kcbatch.engines", "kcbatch.engines.launch", "kcbatch.inputs.graphs.ba",
+            "kcbatch.kernels", "kcbatch.run.study"} <= set(project.modules)
     g = project.graph()
-    assert "kcbatch.engines" in g["kcbatch.study"]
+    assert "kcbatch.engines" in g["kcbatch.run.study"]
     assert "kcbatch.engines.cuda" in g["kcbatch.engines"]  # function-level, `from . import`
     assert "kcbatch.kernels" in g["kcbatch.engines.source"]  # function-level, level 2
     assert "kcbatch.engines.launch" in g["kcbatch.engines.base"]  # multi-line `from .x import`

@@ -35,11 +35,10 @@ from pathlib import Path
 from typing import Any, Callable
 
 import pytest
-
-import kcbatch.report
-from kcbatch.store import LOCK_NAME, STORE_NAME, Store
-
 from helpers import StderrWatch, run_cli
+
+import kcbatch.export.report
+from kcbatch.results.store import LOCK_NAME, STORE_NAME, Store
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals and rlimits")
 
@@ -140,7 +139,7 @@ def symlinked_study(ctx: Ctx) -> None:
 def held_by_another_process(ctx: Ctx) -> None:
     """A second real process holds the study directory's lock (kcbatch's own code)."""
     copy_study(ctx)
-    code = ("import sys; from kcbatch.store import study_lock\n"
+    code = ("import sys; from kcbatch.results.store import study_lock\n"
             "with study_lock(sys.argv[1]):\n"
             "    print('locked', flush=True); sys.stdin.read()\n")
     proc = subprocess.Popen([sys.executable, "-c", code, str(ctx.d / "study")],
@@ -209,18 +208,18 @@ def disk_full_at_batch(n: int) -> Callable[[pytest.MonkeyPatch, Ctx], None]:
 def exports_fail(mp: pytest.MonkeyPatch, ctx: Ctx) -> None:
     def no_space(path, *args, **kw):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
-    mp.setattr(kcbatch.report, "write_runs_csv", no_space)
+    mp.setattr(kcbatch.export.report, "write_runs_csv", no_space)
 
 
 def signal_during_exports(sig: int) -> Callable[[pytest.MonkeyPatch, Ctx], None]:
     def fault(mp: pytest.MonkeyPatch, ctx: Ctx) -> None:
-        original = kcbatch.report.write_runs_csv
+        original = kcbatch.export.report.write_runs_csv
 
         def write_runs_csv(*args, **kw):
             os.kill(os.getpid(), sig)
             time.sleep(0.05)  # the handler runs here, in the middle of the exports
             return original(*args, **kw)
-        mp.setattr(kcbatch.report, "write_runs_csv", write_runs_csv)
+        mp.setattr(kcbatch.export.report, "write_runs_csv", write_runs_csv)
     return fault
 
 
@@ -455,7 +454,7 @@ def test_dt_bound_is_where_rk4_stops_being_stable(k_max):
     import networkx as nx
     import numpy as np
 
-    from kcbatch.config import ConfigError, StudyConfig, max_stable_dt
+    from kcbatch.protocol.config import ConfigError, StudyConfig, max_stable_dt
 
     g = nx.random_labeled_tree(60, seed=3)
     a = nx.to_numpy_array(g)
@@ -480,9 +479,9 @@ def test_dt_bound_is_where_rk4_stops_being_stable(k_max):
 
 
 def test_batch_auto_shrinks_to_fit_and_a_fixed_batch_is_refused():
-    from kcbatch.config import ConfigError, StudyConfig
     from kcbatch.engines import get_engine
-    from kcbatch.memory import estimate, fit_batch
+    from kcbatch.protocol.config import ConfigError, StudyConfig
+    from kcbatch.run.memory import estimate, fit_batch
 
     engine = get_engine("cpu")
     cfg = StudyConfig(runs=64, nodes=5000, batch=32, device="cpu", seed=1)
@@ -500,23 +499,23 @@ def test_batch_auto_shrinks_to_fit_and_a_fixed_batch_is_refused():
 
 
 def test_an_adiabatic_batch_too_large_is_advised_in_batch_units(monkeypatch):
-    from kcbatch.config import ConfigError, StudyConfig
+    from kcbatch.analysis.sweep import layout_config
     from kcbatch.engines import get_engine
-    from kcbatch.memory import estimate
-    from kcbatch.sweep import layout_config
-    from kcbatch.work import fitted_batch
+    from kcbatch.protocol.config import ConfigError, StudyConfig
+    from kcbatch.run.memory import estimate
+    from kcbatch.run.work import fitted_batch
 
     engine = get_engine("cpu")
     # --batch 4 of an 8-K sweep: 32 networks of one K each
     cfg = StudyConfig(runs=64, nodes=5000, k_num=8, batch=4, sweep="adiabatic", device="cpu",
                       seed=1)
     need = [estimate(layout_config(cfg), engine, "cpu", b).total for b in range(1, 33)]
-    monkeypatch.setattr("kcbatch.memory.available_bytes", lambda: need[19])  # 20 networks fit
+    monkeypatch.setattr("kcbatch.run.memory.available_bytes", lambda: need[19])  # 20 networks fit
     with pytest.raises(ConfigError) as ei:
         fitted_batch(cfg, engine, "cpu", 64)
     assert "a batch of 32 networks" in str(ei.value) and "use --batch 2 or smaller" in str(ei.value)
     assert fitted_batch(cfg.replace(batch="auto"), engine, "cpu", 64) == 20
-    monkeypatch.setattr("kcbatch.memory.available_bytes", lambda: need[5])  # not one unit of 8
+    monkeypatch.setattr("kcbatch.run.memory.available_bytes", lambda: need[5])  # not one unit of 8
     with pytest.raises(ConfigError) as ei:
         fitted_batch(cfg.replace(batch=1), engine, "cpu", 64)
     assert "even --batch 1 (8 networks" in str(ei.value) and "--k-num" in str(ei.value)
@@ -525,7 +524,7 @@ def test_an_adiabatic_batch_too_large_is_advised_in_batch_units(monkeypatch):
 def test_the_lock_is_reentrant_in_a_process_and_exclusive_between_descriptors(tmp_path):
     import fcntl
 
-    from kcbatch.store import StoreLocked, study_lock
+    from kcbatch.results.store import StoreLocked, study_lock
 
     with study_lock(tmp_path), study_lock(tmp_path):  # run_study inside the CLI's hold
         assert (tmp_path / LOCK_NAME).read_text().strip() == str(os.getpid())

@@ -1,4 +1,4 @@
-"""kcbatch.batch.pack: the documented layout of a packed batch, and its input checks.
+"""kcbatch.inputs.batch.pack: the documented layout of a packed batch, and its input checks.
 
 Expected arrays are built here from the inputs (neighbour lists, degrees counted
 directly), not from pack's own arithmetic.
@@ -9,11 +9,10 @@ import math
 
 import numpy as np
 import pytest
-
-import kcbatch.batch as batch_mod
-from kcbatch.batch import pack
-
 from reference import csr_from_edges
+
+import kcbatch.inputs.batch as batch_mod
+from kcbatch.inputs.batch import pack
 
 # Three small graphs: a triangle with a tail, a path with an isolated last node
 # (degree 0: the degree weight must be 1/max(0, 1) = 1), a star.

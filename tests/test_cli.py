@@ -13,14 +13,21 @@ import sys
 
 import numpy as np
 import pytest
+from helpers import (
+    assert_usage_error,
+    invoke,
+    ok,
+    r_columns,
+    r_matrix,
+    read_csv,
+    run_kcbatch,
+    unwritable_out,
+)
 
 import kcbatch
-from kcbatch.config import StudyConfig
+from kcbatch.analysis.summary import format_summary
 from kcbatch.engines import available, why_unavailable
-from kcbatch.stats import format_summary
-
-from helpers import (assert_usage_error, invoke, ok, r_columns, r_matrix, read_csv, run_kcbatch,
-                     unwritable_out)
+from kcbatch.protocol.config import StudyConfig
 
 EXPORTS = ("kcbatch.sqlite", "summary.json", "runs.csv", "kc_hist.png", "r_curves.png")
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

@@ -19,16 +19,24 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers import (
+    KCBATCH,
+    PROCESS_TIMEOUT,
+    StderrWatch,
+    assert_same_records,
+    assert_usage_error,
+    device_unusable,
+    finished_runs,
+    kcbatch_env,
+    ok,
+    run_cli,
+)
 
 from kcbatch import StudyConfig
-from kcbatch.config import ConfigError
-from kcbatch.scheduler import ClusterError, SchedulerSpec, parse_scheduler
-from kcbatch.store import STORE_NAME, Store
-from kcbatch.study import run_study
-
-from helpers import (KCBATCH, PROCESS_TIMEOUT, StderrWatch, assert_same_records,
-                     assert_usage_error, device_unusable, finished_runs, kcbatch_env, ok,
-                     run_cli)
+from kcbatch.protocol.config import ConfigError
+from kcbatch.results.store import STORE_NAME, Store
+from kcbatch.run.scheduler import ClusterError, SchedulerSpec, parse_scheduler
+from kcbatch.run.study import run_study
 
 pytest.importorskip("distributed", reason="the dask extra (kcbatch[dask]) is not installed")
 
@@ -62,7 +70,7 @@ def reference():
 @pytest.fixture(scope="module")
 def cluster3():
     """One LocalCluster of 3 worker processes for the module's in-process tests."""
-    from kcbatch.cluster import open_cluster
+    from kcbatch.run.cluster import open_cluster
     with open_cluster(SchedulerSpec("local", workers=3)) as session:
         yield session
 
@@ -70,7 +78,7 @@ def cluster3():
 # --------------------------------------------------------------------------- no dask
 
 def test_import_kcbatch_does_not_import_dask():
-    code = ("import sys, kcbatch, kcbatch.cli, kcbatch.scheduler, kcbatch.cluster_task; "
+    code = ("import sys, kcbatch, kcbatch.cli, kcbatch.run.scheduler, kcbatch.run.cluster_task; "
             "print(sorted(m for m in sys.modules if m.split('.')[0] in "
             "('dask', 'distributed', 'dask_cuda')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
@@ -112,6 +120,7 @@ def test_missing_extra_names_the_pip_command(monkeypatch, tmp_path):
 
 def test_info_shows_the_extra(monkeypatch):
     import importlib.metadata
+
     from distributed import __version__ as dist_version
     text = ok(["info"]).output
     assert f"distributed {dist_version}: --scheduler usable" in text
@@ -138,14 +147,14 @@ def test_parse_scheduler_forms():
 
 
 def test_local_workers_share_the_cores():
-    from kcbatch.cluster import local_worker_env
+    from kcbatch.run.cluster import local_worker_env
     assert local_worker_env(2, cores=16)["NUMBA_NUM_THREADS"] == "8"
     assert local_worker_env(3, cores=16)["NUMBA_NUM_THREADS"] == "5"
     assert local_worker_env(4, cores=2)["NUMBA_NUM_THREADS"] == "1"
 
 
 def test_cannot_connect_names_the_address():
-    from kcbatch.cluster import open_cluster
+    from kcbatch.run.cluster import open_cluster
     t0 = time.monotonic()
     with pytest.raises(ClusterError, match=r"at tcp://127\.0\.0\.1:9 within 2 s"):
         with open_cluster("tcp://127.0.0.1:9", timeout=2):
@@ -216,8 +225,8 @@ def test_scan_on_the_cluster_equals_the_single_process_scan(cluster3, tmp_path):
 
 
 def test_worker_without_the_device_is_named(cluster3):
-    from kcbatch.cluster import WorkerUnusable
     from kcbatch.engines import why_unavailable
+    from kcbatch.run.cluster import WorkerUnusable
     if device_unusable("gpu") is None:
         pytest.skip("this machine has a usable GPU")
     with pytest.raises(WorkerUnusable) as info:
@@ -231,7 +240,7 @@ def test_worker_without_the_device_is_named(cluster3):
 def test_killed_worker_costs_only_time(reference, tmp_path):
     """A worker process SIGKILLed while it integrates a batch: Dask reruns the
     batch elsewhere; nothing is lost or written twice."""
-    from kcbatch.cluster import open_cluster
+    from kcbatch.run.cluster import open_cluster
     cfg = StudyConfig(**{**STUDY, "batch": 3}, out=tmp_path / "k")
     with open_cluster("local:2") as session:
         pids = session.client.run(os.getpid)
@@ -347,7 +356,7 @@ def test_a_future_cancelled_after_its_status_was_read_is_a_lost_scheduler():
     """The race behind a traceback once seen in CI: the scheduler went away
     between reading a future's status and asking its result, which raised
     distributed's FutureCancelledError; the study must stop with one line."""
-    from kcbatch.cluster import ClusterSession
+    from kcbatch.run.cluster import ClusterSession
 
     class FutureCancelledError(Exception):  # distributed's, matched by name
         pass
@@ -393,9 +402,10 @@ def test_local_cuda_same_records_as_one_gpu(tmp_path):
 def test_a_batch_too_big_for_the_device_is_split_on_the_worker(reference):
     """Out of memory on a worker: its batch is computed in halves there, with the
     same records (run_study halves its batch in one process)."""
-    from kcbatch.cluster_task import records_for
-    from kcbatch.engines import get_engine
     from helpers import FaultyEngine
+
+    from kcbatch.engines import get_engine
+    from kcbatch.run.cluster_task import records_for
     engine = FaultyEngine(get_engine("cpu"), exc=lambda: MemoryError("device full"),
                           fail_on=lambda call, batch: batch.n_networks > 1)
     records, _, _ = records_for(engine, StudyConfig(**STUDY), [3, 4, 5])

@@ -1,4 +1,4 @@
-"""Tests of the validated study configuration (kcbatch.config).
+"""Tests of the validated study configuration (kcbatch.protocol.config).
 
 Every invalid input must raise :class:`ConfigError` whose message names the
 parameter, repeats the value given and says what is allowed. Expected values
@@ -15,11 +15,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-import kcbatch.study
-from kcbatch.config import ConfigError, IntegrationSpec, StudyConfig, load_toml
-
 from helpers import is_root, run_cli, unwritable_out
+
+import kcbatch.run.study
+from kcbatch.protocol.config import ConfigError, IntegrationSpec, StudyConfig, load_toml
 
 # A small valid study; every bad-input case changes one or two fields of it.
 SMALL = dict(runs=4, nodes=100, m=3, k_num=4, dt=0.05, t_transient=0.5, t_measure=0.5,
@@ -274,7 +273,7 @@ def test_dt_auto_is_kept_until_the_study_resolves_it():
 
 
 def test_protocol_fields_include_the_model_and_refuse_a_change():
-    from kcbatch.config import PROTOCOL_FIELDS
+    from kcbatch.protocol.config import PROTOCOL_FIELDS
     for name in ("graph", "ws_p", "gamma", "coupling", "omega_dist"):
         assert name in PROTOCOL_FIELDS
     cfg = small(graph="ws", ws_p=0.2, coupling="raw", omega_dist="uniform")
@@ -597,7 +596,7 @@ def captured_config(monkeypatch):
         seen.append(cfg)
         raise _Captured
 
-    monkeypatch.setattr(kcbatch.study, "run_study", fake_run_study)
+    monkeypatch.setattr(kcbatch.run.study, "run_study", fake_run_study)
 
     def invoke(args):
         result = run_cli(["run", *args])

@@ -15,14 +15,14 @@ import pytest
 from helpers import assert_same_records, ok, read_csv
 
 import kcbatch
-import kcbatch.stats
-from kcbatch import store as store_module
-from kcbatch.config import ConfigError, StudyConfig
-from kcbatch.graphs.models import generate
-from kcbatch.seeding import run_inputs
-from kcbatch.report import export_store
-from kcbatch.store import STORE_NAME, Store
-from kcbatch.study import run_study
+import kcbatch.analysis.summary
+from kcbatch.export.report import export_store
+from kcbatch.inputs.graphs.models import generate
+from kcbatch.protocol.config import ConfigError, StudyConfig
+from kcbatch.protocol.seeding import run_inputs
+from kcbatch.results import store as store_module
+from kcbatch.results.store import STORE_NAME, Store
+from kcbatch.run.study import run_study
 
 # tiny, but with networks that converge at different transients and one that
 # runs to t_max (seed 3 gives both)
@@ -125,7 +125,7 @@ def test_default_protocol_is_unchanged_and_leaves_the_new_fields_empty():
     res = run_study(cfg)
     # the old path: engine.integrate -> means; recomputed here from the samples
     from kcbatch.engines import get_engine
-    from kcbatch.pipeline import make_batch
+    from kcbatch.inputs.pipeline import make_batch
     item = make_batch(list(cfg.run_ids), cfg)
     samples = get_engine("cpu").integrate(item.batch, cfg.spec)
     assert np.array_equal(np.array([r.r for r in res.records]), samples.mean(axis=2))
@@ -198,7 +198,7 @@ def test_summary_json_has_each_estimator_and_the_protocol_table(converged):
         np.mean([r.kc_interp - r.kc_protocol for r in both]))
     assert cmp["converged_runs"] == sum(r.converged for r in recs)
     assert cmp["unconverged_runs"] == sum(not r.converged for r in recs) > 0
-    printed = kcbatch.stats.format_summary(summary)
+    printed = kcbatch.analysis.summary.format_summary(summary)
     for label in ("Kc refined", "Kc chi peak", "protocol vs converged", "unconverged at t_max"):
         assert label in printed
 
@@ -210,12 +210,12 @@ def test_the_default_summary_has_no_protocol_table():
     assert not s["protocol_vs_converged"]["auto"]
     assert s["estimators"]["refined"]["n"] == s["estimators"]["chi_peak"]["n"] == 0
     assert s["estimators"]["grid"]["mean"] == s["kc"]["mean"]
-    assert "protocol vs converged" not in kcbatch.stats.format_summary(s)
+    assert "protocol vs converged" not in kcbatch.analysis.summary.format_summary(s)
 
 
 @pytest.mark.slow
 def test_plots_show_both_distributions_and_the_convergence(converged):
-    from kcbatch.export import kc_convergence_figure, kc_hist_figure
+    from kcbatch.export.study_outputs import kc_convergence_figure, kc_hist_figure
     res, out = converged
     assert (out / "kc_convergence.png").stat().st_size > 0
     config = json.loads((out / "summary.json").read_text())["config"]

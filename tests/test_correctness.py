@@ -24,11 +24,10 @@ import math
 import networkx as nx
 import numpy as np
 import pytest
-
-import kcbatch
-
 import reference  # tests/reference.py: imports nothing from kcbatch
 from reference import csr_from_edges
+
+import kcbatch
 
 TOL = {"float64": 1e-9, "float32": 1e-4}
 PRECISIONS = ("float64", "float32")
@@ -59,7 +58,7 @@ def insert_isolated(csr, positions):
 
 
 def ba(n, m, seed):
-    from kcbatch.graphs import barabasi_albert
+    from kcbatch.inputs.graphs import barabasi_albert
     indptr, indices = barabasi_albert(n, m, seed)
     return np.asarray(indptr), np.asarray(indices)
 

@@ -8,13 +8,19 @@ import numba
 import numpy as np
 import pytest
 
-from kcbatch.config import StudyConfig
-from kcbatch.engines import get_engine
 from kcbatch.engines import cpu as cpu_mod
-from kcbatch.engines.cpu_stage import (CHUNK_COST, ROW_COST, neighbour_sums, rk4_stage,
-                                      rk4_stage_one_k, row_chunks)
+from kcbatch.engines import get_engine
+from kcbatch.engines.cpu_stage import (
+    CHUNK_COST,
+    ROW_COST,
+    neighbour_sums,
+    rk4_stage,
+    rk4_stage_one_k,
+    row_chunks,
+)
 from kcbatch.engines.cpu_trig import LIMIT32, LIMIT64
-from kcbatch.pipeline import make_batch
+from kcbatch.inputs.pipeline import make_batch
+from kcbatch.protocol.config import StudyConfig
 
 CFG = StudyConfig(seed=7, nodes=300, m=2, k_num=6, t_transient=0.5, t_measure=0.5,
                   sample_every=2)

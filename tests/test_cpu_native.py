@@ -17,17 +17,16 @@ import platform
 import numba
 import numpy as np
 import pytest
+from reference import csr_from_edges
 
-from kcbatch.batch import pack
-from kcbatch.config import IntegrationSpec, StudyConfig
 from kcbatch.engines import cpu_native, cxx
 from kcbatch.engines.cpu import CpuEngine, CpuSimulation
 from kcbatch.engines.cpu_native import MAX_VECS, VECTOR_BYTES, Group, NativeSimulation
 from kcbatch.engines.cpu_trig import LIMIT32, LIMIT64
-from kcbatch.graphs import barabasi_albert
-from kcbatch.pipeline import make_batch
-
-from reference import csr_from_edges
+from kcbatch.inputs.batch import pack
+from kcbatch.inputs.graphs import barabasi_albert
+from kcbatch.inputs.pipeline import make_batch
+from kcbatch.protocol.config import IntegrationSpec, StudyConfig
 
 _REASON = cpu_native.unavailable_reason()
 if _REASON is not None:

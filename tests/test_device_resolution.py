@@ -246,13 +246,13 @@ def test_the_backend_is_checked_once_per_process(monkeypatch):
 
 def test_cli_auto_with_a_broken_gpu_exits_2_with_one_line_and_no_cpu_study(monkeypatch,
                                                                             tmp_path):
-    import kcbatch.study
+    import kcbatch.run.study
     fake_driver(monkeypatch, CUDA13)
     no_cupy(monkeypatch)
 
     def must_not_run(*a, **k):
         raise AssertionError("a study was started")
-    monkeypatch.setattr(kcbatch.study, "run_study", must_not_run)
+    monkeypatch.setattr(kcbatch.run.study, "run_study", must_not_run)
     monkeypatch.chdir(tmp_path)
     # No --seed and no --out: nothing may be printed or created before the stop.
     result = CliRunner().invoke(main, STUDY + ["--device", "auto"])

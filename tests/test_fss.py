@@ -1,4 +1,4 @@
-"""kcbatch.fss: the finite-size fit Kc(N) = Kc_inf + a N^-b on synthetic data with
+"""kcbatch.analysis.finite_size: the finite-size fit Kc(N) = Kc_inf + a N^-b on synthetic data with
 known parameters, held against scipy (curve_fit, chi2.sf, norm.ppf), which the
 fit itself does not use."""
 from __future__ import annotations
@@ -7,7 +7,13 @@ import numpy as np
 import pytest
 from scipy import optimize, stats
 
-from kcbatch.fss import B_RANGE, POOR_FIT_P, chi2_sf, fit_power_law, sigma_from_ci
+from kcbatch.analysis.finite_size import (
+    B_RANGE,
+    POOR_FIT_P,
+    chi2_sf,
+    fit_power_law,
+    sigma_from_ci,
+)
 
 SIZES = np.array([250.0, 500.0, 1000.0, 2000.0, 4000.0, 8000.0])
 

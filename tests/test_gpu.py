@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import random_batch
 
 import kcbatch
 from kcbatch.engines import why_unavailable
-
-from helpers import random_batch
 
 _REASON = why_unavailable("gpu")
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(_REASON is not None, reason=f"{_REASON}")]
@@ -53,10 +52,9 @@ def test_gpu_results_independent_of_batch_size():
 def test_gpu_memory_prediction_within_10_percent():
     import cupy
 
-    from kcbatch.config import IntegrationSpec
-    from kcbatch.batch import pack
-    from kcbatch.config import StudyConfig
     from kcbatch.engines import get_engine
+    from kcbatch.inputs.batch import pack
+    from kcbatch.protocol.config import IntegrationSpec, StudyConfig
 
     nodes, m, b, n_k = 5000, 3, 6, 50
     spec = IntegrationSpec(dt=0.05, n_transient=1, n_measure=10, sample_every=5)
@@ -80,9 +78,9 @@ def test_gpu_memory_prediction_within_10_percent():
 def test_gpu_auto_batch_fits_memory():
     import cupy
 
-    from kcbatch.config import StudyConfig
     from kcbatch.engines import get_engine
-    from kcbatch.study import choose_batch
+    from kcbatch.protocol.config import StudyConfig
+    from kcbatch.run.study import choose_batch
 
     cfg = StudyConfig(batch="auto", device="gpu", seed=1)
     engine = get_engine("gpu")

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kcbatch.store import STORE_NAME, Store
+from kcbatch.results.store import STORE_NAME, Store
 
 _PATH = Path(__file__).resolve().parent.parent / "bench" / "gpu_check"
 

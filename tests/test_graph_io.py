@@ -1,4 +1,4 @@
-"""Tests for kcbatch.graphs.read_graph / read_graphs: edge lists and GraphML files.
+"""Tests for kcbatch.inputs.graphs.read_graph / read_graphs: edge lists and GraphML files.
 
 Expected graphs are built independently (networkx graphs or Python sets,
 relabelled by sorting their labels, converted with scipy), never by the reader.
@@ -12,8 +12,13 @@ import networkx as nx
 import numpy as np
 import pytest
 
-from kcbatch.graphs import (GraphFileError, file_sha256, graph_files, read_graph,
-                            read_graphs)
+from kcbatch.inputs.graphs import (
+    GraphFileError,
+    file_sha256,
+    graph_files,
+    read_graph,
+    read_graphs,
+)
 
 
 def expected_csr(edges, nodes=(), key=None):

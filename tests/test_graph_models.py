@@ -1,4 +1,4 @@
-"""Tests for the Erdős–Rényi, Watts–Strogatz and power-law generators in kcbatch.graphs.
+"""Tests for the Erdős–Rényi, Watts–Strogatz and power-law generators in kcbatch.inputs.graphs.
 
 Each generator gets: the CSR contract over several (n, parameter, seed); what
 its process forces exactly (edge counts, minimum degrees); an exact match with
@@ -21,13 +21,17 @@ import networkx as nx
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from reference import RefXoshiro, csr_from_edges
 from scipy import optimize, stats
 
-from kcbatch.graphs import (erdos_renyi, from_networkx, powerlaw, powerlaw_sample,
-                            watts_strogatz)
-from kcbatch.graphs import er as er_module
-
-from reference import RefXoshiro, csr_from_edges
+from kcbatch.inputs.graphs import er as er_module
+from kcbatch.inputs.graphs import (
+    erdos_renyi,
+    from_networkx,
+    powerlaw,
+    powerlaw_sample,
+    watts_strogatz,
+)
 
 # Significance for every distribution test: seeds are fixed, so outcomes are
 # deterministic; a correct generator sits far above it and the wrong ones

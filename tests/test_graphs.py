@@ -1,4 +1,4 @@
-"""Tests for kcbatch.graphs: the numba Barabási–Albert generator and CSR helpers."""
+"""Tests for kcbatch.inputs.graphs: the numba Barabási–Albert generator and CSR helpers."""
 from __future__ import annotations
 
 import itertools
@@ -11,14 +11,11 @@ import networkx as nx
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from reference import RefXoshiro, csr_from_edges, ref_splitmix64
 from scipy import stats
 from scipy.sparse.csgraph import connected_components
 
-from kcbatch.graphs import rng
-from kcbatch.graphs import barabasi_albert, from_networkx, graph_stats
-
-from reference import RefXoshiro, csr_from_edges, ref_splitmix64
-
+from kcbatch.inputs.graphs import barabasi_albert, from_networkx, graph_stats, rng
 
 
 def n_edges(n, m):

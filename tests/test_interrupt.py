@@ -17,11 +17,16 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers import (
+    KCBATCH,
+    PROCESS_TIMEOUT,
+    StderrWatch,
+    finished_runs,
+    kcbatch_env,
+    run_kcbatch,
+)
 
-from kcbatch.store import STORE_NAME
-
-from helpers import (KCBATCH, PROCESS_TIMEOUT, StderrWatch, finished_runs, kcbatch_env,
-                     run_kcbatch)
+from kcbatch.results.store import STORE_NAME
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(sys.platform == "win32",

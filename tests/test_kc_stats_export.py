@@ -1,4 +1,4 @@
-"""Tests of the Kc search (kcbatch.kc), statistics (kcbatch.stats) and outputs (kcbatch.export).
+"""Tests of the Kc search (kcbatch.analysis.crossing), statistics (kcbatch.analysis.summary) and outputs (kcbatch.export.study_outputs).
 
 Expected values are computed independently in the tests (by hand, with plain
 loops or with numpy), never copied from a run of the code under test.
@@ -16,11 +16,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kcbatch.export import (RUN_COLUMNS, plot_kc_hist, plot_r_curves, r_column_names,
-                            write_runs_csv, write_summary_json)
-from kcbatch.kc import KcResult, find_kc, make_record
-from kcbatch.records import RunRecord
-from kcbatch.stats import format_summary, summarize
+from kcbatch.analysis.crossing import KcResult, find_kc, make_record
+from kcbatch.analysis.records import RunRecord
+from kcbatch.analysis.summary import format_summary, summarize
+from kcbatch.export.study_outputs import (
+    RUN_COLUMNS,
+    plot_kc_hist,
+    plot_r_curves,
+    r_column_names,
+    write_runs_csv,
+    write_summary_json,
+)
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 STATS = dict(nodes=100, edges=291, mean_k=5.82, mean_k2=61.3, k_max=31)
@@ -525,7 +531,7 @@ def test_single_k_grid_outputs(tmp_path):
 
 
 def test_export_does_not_import_matplotlib_eagerly():
-    code = ("import sys, kcbatch.export, kcbatch.stats, kcbatch.kc; "
+    code = ("import sys, kcbatch.export.study_outputs, kcbatch.analysis.summary, kcbatch.analysis.crossing; "
             "print('matplotlib' in sys.modules)")
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

@@ -15,8 +15,18 @@ import pytest
 
 from kcbatch.engines import source as kernel_source
 from kcbatch.engines import why_unavailable
-from kcbatch.engines.launch import KERNELS, SHARED_MAX_BLOCK, launch_rk4_stage, name_expressions
-from kcbatch.engines.nvrtc_check import ARCHS, compile_kernels, format_report, nvrtc_unavailable_reason
+from kcbatch.engines.launch import (
+    KERNELS,
+    SHARED_MAX_BLOCK,
+    launch_rk4_stage,
+    name_expressions,
+)
+from kcbatch.engines.nvrtc_check import (
+    ARCHS,
+    compile_kernels,
+    format_report,
+    nvrtc_unavailable_reason,
+)
 from kcbatch.engines.shared import H100_SHARED_BYTES
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -146,7 +156,7 @@ def test_launch_wrapper_rejects_bad_stage():
 @pytest.mark.parametrize("fast_math", [False, True])
 def test_gpu_sim_matches_cpu_engine_on_ba_batch(fast_math):
     import kcbatch
-    from kcbatch.graphs import barabasi_albert
+    from kcbatch.inputs.graphs import barabasi_albert
     rng = np.random.default_rng(5)
     graphs = [barabasi_albert(n, 3, s) for n, s in ((400, 1), (250, 2), (333, 3))]
     omega = [rng.normal(0, 0.5, len(g[0]) - 1) for g in graphs]
@@ -215,10 +225,10 @@ def test_launch_wrapper_refuses_more_systems_than_32_bit_indexing_allows():
 
 
 def test_batch_is_capped_so_kernels_can_index_it():
-    from kcbatch.config import StudyConfig
     from kcbatch.engines import get_engine
     from kcbatch.engines.launch import MAX_SYSTEMS
-    from kcbatch.study import choose_batch
+    from kcbatch.protocol.config import StudyConfig
+    from kcbatch.run.study import choose_batch
     cfg = StudyConfig(nodes=10_000, k_num=50, batch=100_000, runs=100_000, seed=1)
     b = choose_batch(cfg, get_engine("gpu-sim"), 100_000)
     assert b * 10_000 * 50 <= MAX_SYSTEMS < (b + 1) * 10_000 * 50

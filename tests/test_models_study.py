@@ -9,26 +9,25 @@ from RK4's amplification of the linearised coupling, Kc from mean-field theory.
 from __future__ import annotations
 
 import json
-import re
 import math
+import re
 import sqlite3
 from fractions import Fraction
 
 import numpy as np
 import pytest
+from helpers import assert_usage_error, invoke, ok
+from reference import csr_from_edges
 from scipy import stats
 
 import kcbatch
-from kcbatch.batch import pack
-from kcbatch.config import ConfigError, IntegrationSpec, StudyConfig
 from kcbatch.engines import get_engine
-from kcbatch.graphs import barabasi_albert, erdos_renyi, powerlaw, watts_strogatz
-from kcbatch.pipeline import make_batch
-from kcbatch.seeding import run_inputs
-from kcbatch.stability import AUTO_MARGIN, SAMPLE_NETWORKS, auto_dt
-
-from helpers import assert_usage_error, invoke, ok
-from reference import csr_from_edges
+from kcbatch.inputs.batch import pack
+from kcbatch.inputs.graphs import barabasi_albert, erdos_renyi, powerlaw, watts_strogatz
+from kcbatch.inputs.pipeline import make_batch
+from kcbatch.inputs.step_size import AUTO_MARGIN, SAMPLE_NETWORKS, auto_dt
+from kcbatch.protocol.config import ConfigError, IntegrationSpec, StudyConfig
+from kcbatch.protocol.seeding import run_inputs
 
 # A tiny study every model can run in well under a second on the CPU.
 TINY = dict(runs=3, nodes=60, m=2, k_num=3, k_max=2.0, t_transient=0.5, t_measure=0.5,
@@ -244,8 +243,8 @@ def test_the_bound_is_where_rk4_blows_up_on_a_regular_bipartite_graph():
     the Gershgorin rate the guard uses, so its bound is RK4's real limit there (2.78 vs
     RK4's 2.785): the perturbation (1 - r ~ 5e-7) dies out just below the bound, grows
     by orders of magnitude just above it, and turns into chaos at twice the bound."""
-    from kcbatch.config import max_stable_dt
-    from kcbatch.stability import graph_max_wk
+    from kcbatch.inputs.step_size import graph_max_wk
+    from kcbatch.protocol.config import max_stable_dt
     g, k = bipartite(10, 10), 2.0
     assert graph_max_wk(g[0], "raw") == 10
     bound = max_stable_dt(k, 10)
@@ -277,7 +276,7 @@ def test_on_a_star_the_bound_is_safe_and_the_real_limit_is_the_laplacians():
     k_max + 1 = 21, not the 2 k_max = 40 of the bound, so the guard is conservative by
     40/21: stable at 0.98x the bound and even at 0.98x of RK4's real limit, unstable
     just above that limit."""
-    from kcbatch.config import max_stable_dt
+    from kcbatch.protocol.config import max_stable_dt
     star, k = csr_from_edges(21, [(0, i) for i in range(1, 21)]), 2.0
     bound = max_stable_dt(k, 20)
     real_limit = 2.785 / (k * 21)
@@ -392,7 +391,7 @@ def test_the_bound_of_mean_degree_and_global_uses_each_network(coupling, max_wk)
                          "k_max": 20.0})
     worst = max(max_wk(np.diff(barabasi_albert(300, 2, graph_seed(17, r))[0]).astype(float))
                 for r in range(4))
-    from kcbatch.stability import prepare_dt
+    from kcbatch.inputs.step_size import prepare_dt
     resolved, notice = prepare_dt(cfg)
     assert resolved.dt <= AUTO_MARGIN * 2.78 / (2 * 20.0 * worst)
     assert resolved.dt > 0.5 * AUTO_MARGIN * 2.78 / (2 * 20.0 * worst)
@@ -415,7 +414,7 @@ def test_raw_coupling_kc_moves_with_mean_k_over_mean_k2():
     gamma=3 vs ER, N=1000, theory 0.52-0.57, ratio 0.78-1.26 across thresholds 0.2-0.7,
     also with 100 time units of transient), so the test compares mean degrees.
     """
-    from kcbatch.theory import kc_hmf
+    from kcbatch.analysis.theory import kc_hmf
     kc, hmf = {}, {}
     for m, k_max in ((5, 0.25), (15, 0.1)):
         cfg = StudyConfig(runs=6, nodes=500, m=m, graph="er", coupling="raw", k_min=0.0,

@@ -23,20 +23,24 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import invoke, ok, read_csv
 
 import kcbatch
-import kcbatch.estimate as estimate
-import kcbatch.export as export
-import kcbatch.study as study
+import kcbatch.export.study_outputs as export
+import kcbatch.run.study as study
+import kcbatch.run.time_estimate as estimate
+from kcbatch.analysis.records import RunRecord
+from kcbatch.analysis.summary import (
+    format_summary,
+    partial_info,
+    suggest_transient,
+    summarize,
+)
 from kcbatch.cli.run import _fresh_out_dir
-from kcbatch.config import StudyConfig
 from kcbatch.engines import get_engine
-from kcbatch.records import RunRecord
-from kcbatch.report import export_store, record_run_info
-from kcbatch.stats import format_summary, partial_info, suggest_transient, summarize
-from kcbatch.store import STORE_NAME
-
-from helpers import invoke, ok, read_csv
+from kcbatch.export.report import export_store, record_run_info
+from kcbatch.protocol.config import StudyConfig
+from kcbatch.results.store import STORE_NAME
 
 ROOT = Path(__file__).resolve().parent.parent
 EXPORTS = ("kcbatch.sqlite", "summary.json", "runs.csv", "kc_hist.png", "r_curves.png")

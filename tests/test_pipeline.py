@@ -16,19 +16,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-import kcbatch.pipeline as pipeline
-from kcbatch.config import ConfigError, StudyConfig
-from kcbatch.graphs import barabasi_albert
-from kcbatch.pipeline import PipelineTimes, chunk_runs, make_batch, produce
-from kcbatch.records import RunRecord
-from kcbatch.report import EXPORTS
-from kcbatch.seeding import run_inputs
-from kcbatch.stats import format_summary
-from kcbatch.store import STORE_NAME, Store, StoreError
-from kcbatch.study import run_study
-
 from helpers import assert_same_records, assert_usage_error, invoke, ok
+
+import kcbatch.inputs.pipeline as pipeline
+from kcbatch.analysis.records import RunRecord
+from kcbatch.analysis.summary import format_summary
+from kcbatch.export.report import EXPORTS
+from kcbatch.inputs.graphs import barabasi_albert
+from kcbatch.inputs.pipeline import PipelineTimes, chunk_runs, make_batch, produce
+from kcbatch.protocol.config import ConfigError, StudyConfig
+from kcbatch.protocol.seeding import run_inputs
+from kcbatch.results.store import STORE_NAME, Store, StoreError
+from kcbatch.run.study import run_study
 
 # A tiny study with a few crossings (so the Kc fields are not all None).
 TINY = dict(runs=6, nodes=150, m=3, k_min=0.0, k_max=12.0, k_num=5, dt=0.05,
@@ -519,14 +518,14 @@ def test_producers_default_to_auto_and_the_study_resolves_it(monkeypatch):
         seen.append(producers)
         return real(*args, producers=producers, **kw)
 
-    monkeypatch.setattr("kcbatch.study.produce", spy)
+    monkeypatch.setattr("kcbatch.run.study.produce", spy)
     run_study(tiny(runs=2, producers="auto"))
     assert seen == [1]  # tiny runs on the cpu: its engine needs the cores
 
 
 def test_memory_estimate_counts_the_resolved_producers(monkeypatch):
     from kcbatch.engines import get_engine
-    from kcbatch.memory import estimate
+    from kcbatch.run.memory import estimate
     monkeypatch.setattr(pipeline.os, "cpu_count", lambda: 16)
     engine = get_engine("cpu")
     cfg = StudyConfig(nodes=2000, seed=1)

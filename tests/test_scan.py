@@ -13,17 +13,30 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from helpers import (
+    assert_same_records,
+    assert_usage_error,
+    invoke,
+    ok,
+    read_csv,
+    run_cli,
+)
 
-from kcbatch.config import StudyConfig
+from kcbatch.analysis.finite_size import fit_power_law, sigma_from_ci
 from kcbatch.engines import get_engine, gpu_auto_batch, gpu_predict_bytes
-from kcbatch.fss import fit_power_law, sigma_from_ci
-from kcbatch.memory import estimate
-from kcbatch.scan import (SCAN_PARAMS, ScanPlan, create_scan, load_scan, parse_values,
-                          point_state, run_scan)
-from kcbatch.store import STORE_NAME, Store
-from kcbatch.study import run_study
-
-from helpers import assert_same_records, assert_usage_error, invoke, ok, read_csv, run_cli
+from kcbatch.protocol.config import StudyConfig
+from kcbatch.results.store import STORE_NAME, Store
+from kcbatch.run.memory import estimate
+from kcbatch.run.scan import (
+    SCAN_PARAMS,
+    ScanPlan,
+    create_scan,
+    load_scan,
+    parse_values,
+    point_state,
+    run_scan,
+)
+from kcbatch.run.study import run_study
 
 ROOT = Path(__file__).resolve().parent.parent
 VALUES = (100, 150, 200, 300)
@@ -135,7 +148,7 @@ def test_the_figure_and_the_manifest(scanned):
 
 
 def test_the_figure_uses_a_log_axis_for_nodes_only():
-    from kcbatch.scan_export import kc_vs_param_figure
+    from kcbatch.export.scan_outputs import kc_vs_param_figure
     rows = [{"param": p, "value": v, "interpolated_mean": 1.0 + 1 / v,
              "interpolated_ci95_lo": 0.9, "interpolated_ci95_hi": 1.2 + 1 / v,
              "interpolated_median": 1.0} for p, v in (("x", 100), ("x", 200))]

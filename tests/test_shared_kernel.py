@@ -14,13 +14,28 @@ import reference
 from helpers import assert_usage_error, device_params, device_unusable, invoke
 
 from kcbatch.api import _pack_inputs
-from kcbatch.config import PROTOCOL_FIELDS, ConfigError, IntegrationSpec, StudyConfig
 from kcbatch.engines import get_engine
 from kcbatch.engines import shared as shared_mod
-from kcbatch.engines.launch import SHARED_MAX_BLOCK, SHARED_ROWS, launch_integrate_shared
-from kcbatch.engines.shared import (H100_SHARED_BYTES, batch_misfit, integrate_shared, misfit,
-                                    prepare, shared_bytes)
-from kcbatch.graphs import barabasi_albert
+from kcbatch.engines.launch import (
+    SHARED_MAX_BLOCK,
+    SHARED_ROWS,
+    launch_integrate_shared,
+)
+from kcbatch.engines.shared import (
+    H100_SHARED_BYTES,
+    batch_misfit,
+    integrate_shared,
+    misfit,
+    prepare,
+    shared_bytes,
+)
+from kcbatch.inputs.graphs import barabasi_albert
+from kcbatch.protocol.config import (
+    PROTOCOL_FIELDS,
+    ConfigError,
+    IntegrationSpec,
+    StudyConfig,
+)
 
 needs_sim = pytest.mark.skipif(device_unusable("gpu-sim") is not None,
                                reason=str(device_unusable("gpu-sim")))
@@ -355,7 +370,7 @@ def test_gpu_shared_on_default_networks_matches_global():
 @pytest.mark.slow
 @needs_sim
 def test_study_with_kernel_shared_matches_global(tmp_path):
-    from kcbatch.study import run_study
+    from kcbatch.run.study import run_study
     kw = dict(runs=3, nodes=150, k_num=4, k_max=4.0, t_transient=0.3, t_measure=0.4,
               sample_every=2, seed=11, device="gpu-sim", batch=2)
     got = run_study(StudyConfig(**kw, kernel="shared"))
@@ -373,7 +388,7 @@ def test_study_with_kernel_shared_matches_global(tmp_path):
 @pytest.mark.parametrize("extra", [dict(t_transient="auto", t_max=1.2, refine=0.5),
                                    dict(sweep="adiabatic")])
 def test_converged_and_adiabatic_studies_with_kernel_shared_match_global(extra):
-    from kcbatch.study import run_study
+    from kcbatch.run.study import run_study
     kw = dict(runs=2, nodes=100, m=2, k_num=4, k_max=4.0, t_transient=0.3, t_measure=0.4,
               sample_every=2, seed=12, device="gpu-sim", batch=2)
     got = run_study(StudyConfig(**{**kw, **extra}, kernel="shared")).records

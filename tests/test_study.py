@@ -6,14 +6,13 @@ import json
 
 import numpy as np
 import pytest
+from helpers import assert_same_records, ok, r_columns, r_matrix, read_csv
 
-from kcbatch.config import StudyConfig
 from kcbatch.engines import get_engine
 from kcbatch.engines.base import HOST_AUTO_BATCH
-from kcbatch.store import STORE_NAME, Store
-from kcbatch.study import choose_batch, run_study
-
-from helpers import assert_same_records, ok, r_columns, r_matrix, read_csv
+from kcbatch.protocol.config import StudyConfig
+from kcbatch.results.store import STORE_NAME, Store
+from kcbatch.run.study import choose_batch, run_study
 
 SMALL = dict(runs=6, nodes=150, m=2, k_num=5, t_transient=0.5, t_measure=0.5, sample_every=2,
              seed=4, device="cpu")

@@ -10,16 +10,24 @@ import threading
 
 import numpy as np
 import pytest
-from helpers import ROOT, assert_same_records, assert_usage_error, ok, r_columns, read_csv, run_cli
+from helpers import (
+    ROOT,
+    assert_same_records,
+    assert_usage_error,
+    ok,
+    r_columns,
+    read_csv,
+    run_cli,
+)
 from reference import reference_loop, reference_sweep
 
 import kcbatch
 from kcbatch import ConfigError, StudyConfig, run_study
+from kcbatch.analysis.sweep import hysteresis, run_sweep
 from kcbatch.engines import get_engine
-from kcbatch.graphs import barabasi_albert
-from kcbatch.pipeline import make_batch
-from kcbatch.store import STORE_NAME, Store
-from kcbatch.sweep import hysteresis, run_sweep
+from kcbatch.inputs.graphs import barabasi_albert
+from kcbatch.inputs.pipeline import make_batch
+from kcbatch.results.store import STORE_NAME, Store
 
 # A study small enough for the fast lane: 5 runs, 4 K, 100 nodes.
 SMALL = dict(runs=5, nodes=100, m=2, k_num=4, k_min=0.5, k_max=2.0, t_transient=1.0,
@@ -31,7 +39,7 @@ SWEEP_FIELDS = ("kc_forward", "kc_backward", "hysteresis_width", "loop_area")
 
 @pytest.mark.parametrize("seed", range(20))
 def test_loop_measures_follow_their_definitions(seed):
-    """kc_forward, kc_backward and the loop area of kcbatch.sweep against the
+    """kc_forward, kc_backward and the loop area of kcbatch.analysis.sweep against the
     reference's own reading of the definitions, on random curves that cross
     the threshold any number of times (steps of 0.3 around 0.5)."""
     rng = np.random.default_rng(seed)
@@ -328,7 +336,7 @@ def test_outputs_md_documents_the_sweeps_outputs(cli_study):
 def test_a_schema_4_store_is_upgraded_to_5_and_still_reports(tmp_path):
     import sqlite3
 
-    from kcbatch import store as store_module
+    from kcbatch.results import store as store_module
     out = tmp_path / "old"
     res = run_study(StudyConfig(out=out, **{**SMALL, "runs": 2, "sweep": "independent"}))
     con = sqlite3.connect(out / STORE_NAME)

@@ -1,4 +1,4 @@
-"""Tests for kcbatch.theory against oracles computed here: scipy's densities and
+"""Tests for kcbatch.analysis.theory against oracles computed here: scipy's densities and
 adaptive quadrature, closed forms, LAPACK/ARPACK eigenvalues, networkx degrees."""
 from __future__ import annotations
 
@@ -8,13 +8,12 @@ import networkx as nx
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from reference import csr_from_edges
 from scipy import integrate, stats
 from scipy.sparse.linalg import eigsh
 
-from kcbatch import theory
-from kcbatch.graphs import barabasi_albert
-
-from reference import csr_from_edges
+from kcbatch.analysis import theory
+from kcbatch.inputs.graphs import barabasi_albert
 
 SIGMA = 0.5
 DENSITIES = ("normal", "lorentzian", "uniform")

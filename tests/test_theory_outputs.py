@@ -18,22 +18,21 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-import kcbatch.export as export
-import kcbatch.store as store_module
-from kcbatch import theory
-from kcbatch.config import StudyConfig
-from kcbatch.graphs import barabasi_albert
-from kcbatch.kc import make_record
-from kcbatch.predictions import run_thresholds, theory_settings
-from kcbatch.records import RunRecord
-from kcbatch.report import export_store
-from kcbatch.seeding import run_inputs
-from kcbatch.stats import format_summary, summarize
-from kcbatch.store import STORE_NAME, Store
-from kcbatch.study import run_study
-
 from helpers import ok, read_csv
+
+import kcbatch.export.study_outputs as export
+import kcbatch.results.store as store_module
+from kcbatch.analysis import theory
+from kcbatch.analysis.crossing import make_record
+from kcbatch.analysis.records import RunRecord
+from kcbatch.analysis.run_theory import run_thresholds, theory_settings
+from kcbatch.analysis.summary import format_summary, summarize
+from kcbatch.export.report import export_store
+from kcbatch.inputs.graphs import barabasi_albert
+from kcbatch.protocol.config import StudyConfig
+from kcbatch.protocol.seeding import run_inputs
+from kcbatch.results.store import STORE_NAME, Store
+from kcbatch.run.study import run_study
 
 FIELDS = ("kc_mf", "kc_hmf", "kc_qmf")
 # The known value: Gaussian frequencies, sigma = 0.5: r = 0.5 at K = 0.8740.

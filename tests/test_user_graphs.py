@@ -16,15 +16,21 @@ import threading
 import networkx as nx
 import numpy as np
 import pytest
+from helpers import (
+    assert_same_records,
+    assert_usage_error,
+    device_params,
+    invoke,
+    ok,
+    r_matrix,
+    read_csv,
+)
 
 from kcbatch import StudyConfig, run_study
-from kcbatch.config import ConfigError
-from kcbatch.graphs import GraphFileError
-from kcbatch.pipeline import make_batch
-from kcbatch.store import STORE_NAME, Store
-
-from helpers import (assert_same_records, assert_usage_error, device_params, invoke, ok,
-                     r_matrix, read_csv)
+from kcbatch.inputs.graphs import GraphFileError
+from kcbatch.inputs.pipeline import make_batch
+from kcbatch.protocol.config import ConfigError
+from kcbatch.results.store import STORE_NAME, Store
 
 # A tiny protocol every file network runs in well under a second.
 PROTOCOL = dict(k_num=3, k_max=2.0, t_transient=0.5, t_measure=0.5, sample_every=2,
@@ -328,8 +334,8 @@ def test_dt_auto_and_the_guard_use_the_files_largest_degree(nets):
 
 def test_memory_and_batch_limits_use_the_largest_file(nets):
     from kcbatch.engines import get_engine
-    from kcbatch.graph_source import network_size
-    from kcbatch.pipeline import packed_batch_bytes
+    from kcbatch.inputs.graph_source import network_size
+    from kcbatch.inputs.pipeline import packed_batch_bytes
 
     cfg = StudyConfig(graphs=nets, device="cpu", **PROTOCOL)
     n = max(w["nodes"] for w in WANT.values())

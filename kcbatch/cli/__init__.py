@@ -10,7 +10,7 @@ lives in its own module and registers on it when imported here.
   scan.py      kcbatch scan
   signals.py   Ctrl-C / SIGTERM: stop after the batch in flight, or abort
 """
-from . import commands, run, scan  # noqa: F401  (registers the commands on main)
-from .app import main
+from kcbatch.cli import commands, run, scan  # noqa: F401  (registers the commands on main)
+from kcbatch.cli.app import main
 
 __all__ = ["main"]

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import click
 
-from .. import __version__
-from .errors import _OneLineErrors
+from kcbatch import __version__
+from kcbatch.cli.errors import _OneLineErrors
 
 
 @click.group(cls=_OneLineErrors, context_settings={"help_option_names": ["-h", "--help"]})

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import click
 
-from .. import __version__
-from ..config import AUTO_DT, ConfigError
-from ..graphs.io import GraphFileError
-from .app import main
-from .errors import EXIT_RUNTIME, _fail, _io_message
-from .options import _flags, _study_config, _tune_options
+from kcbatch import __version__
+from kcbatch.cli.app import main
+from kcbatch.cli.errors import EXIT_RUNTIME, _fail, _io_message
+from kcbatch.cli.options import _flags, _study_config, _tune_options
+from kcbatch.inputs.graphs.io import GraphFileError
+from kcbatch.protocol.config import AUTO_DT, ConfigError
 
 
 @main.command()
@@ -24,19 +24,19 @@ def info():
     import numba
     import numpy
 
-    from ..engines import gpu_stack_lines, why_unavailable
+    from kcbatch.engines import gpu_stack_lines, why_unavailable
     click.echo(f"kcbatch {__version__}")
     click.echo(f"python {platform.python_version()}, numpy {numpy.__version__}, "
                f"numba {numba.__version__} ({numba.config.NUMBA_NUM_THREADS} threads)")
     for line in gpu_stack_lines():
         click.echo(line)
-    from ..scheduler import extra_lines
+    from kcbatch.run.scheduler import extra_lines
     for line in extra_lines():
         click.echo(line)
     for dev in ("cpu", "gpu", "gpu-sim"):
         why = why_unavailable(dev)
         click.echo(f"device {dev:8}: " + ("usable" if why is None else f"unusable: {why}"))
-    from ..engines import get_engine
+    from kcbatch.engines import get_engine
     # says whether the CPU's native pass is built (the first call compiles it) or why not
     click.echo(get_engine("cpu").describe())
     if why_unavailable("gpu") is None:
@@ -49,15 +49,15 @@ def info():
                 type=click.Path(file_okay=False, exists=True, path_type=Path))
 def merge(out_dir, shards):
     """Combine shards (--run-range) of one study into OUT_DIR."""
-    from ..merge import merge_stores
-    from ..store import StoreError, StoreIOError
+    from kcbatch.results.store import StoreError, StoreIOError
+    from kcbatch.run.merge import merge_stores
     try:
         report = merge_stores(out_dir, shards)
     except (ConfigError, StoreError) as exc:
         _fail(str(exc))
         return
     except (StoreIOError, sqlite3.OperationalError, OSError) as exc:
-        from ..store import STORE_NAME
+        from kcbatch.results.store import STORE_NAME
         partial = (Path(out_dir) / STORE_NAME).exists()
         click.echo(f"Error: {_io_message(exc, out_dir)}; free some space or fix the "
                    f"permissions, then " + (f"remove {out_dir} and " if partial else "")
@@ -74,9 +74,9 @@ def merge(out_dir, shards):
 @click.argument("out_dir", type=click.Path(file_okay=False, exists=True, path_type=Path))
 def report(out_dir):
     """Re-print the summary and regenerate exports and plots from a store."""
-    from ..report import export_store
-    from ..stats import format_summary
-    from ..store import StoreError, StoreIOError
+    from kcbatch.analysis.summary import format_summary
+    from kcbatch.export.report import export_store
+    from kcbatch.results.store import StoreError, StoreIOError
     try:
         summary = export_store(out_dir)
     except StoreError as exc:
@@ -107,15 +107,15 @@ def tune(batches, steps, fast_math, **options):
 
     Only the options that change the throughput or the study's time are listed.
     """
-    from ..tuning import tune as do_tune
-    from ..engines import EngineUnavailable
+    from kcbatch.engines import EngineUnavailable
+    from kcbatch.run.tuning import tune as do_tune
     try:
         flags = _flags(options)
         if fast_math:
             flags["fast_math"] = True
         cfg = _study_config({"seed": 0}, flags)
         if cfg.dt == AUTO_DT:
-            from ..stability import prepare_dt
+            from kcbatch.inputs.step_size import prepare_dt
             cfg, dt_notice = prepare_dt(cfg)
             click.echo(dt_notice, err=True)
         sizes = None

@@ -51,7 +51,7 @@ def _exit_now(code: int) -> None:
     thread writes it)."""
     import time
 
-    from ..pipeline import PRODUCER_THREAD_PREFIX
+    from kcbatch.inputs.pipeline import PRODUCER_THREAD_PREFIX
     sys.stdout.flush()
     sys.stderr.flush()
     deadline = time.monotonic() + _ABORT_GRACE_SECONDS

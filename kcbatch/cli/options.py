@@ -5,11 +5,19 @@ from typing import Any
 
 import click
 
-from ..config import (AUTO_DT, DEVICE_CHOICES, KERNEL_CHOICES, MODEL_FIELDS, PRECISIONS,
-                     SWEEPS, ConfigError, StudyConfig)
-from ..coupling import COUPLINGS
-from ..graphs.models import GRAPH_MODELS, USES_GAMMA, USES_WS_P
-from ..seeding import OMEGA_DISTS
+from kcbatch.inputs.graphs.models import GRAPH_MODELS, USES_GAMMA, USES_WS_P
+from kcbatch.protocol.config import (
+    AUTO_DT,
+    DEVICE_CHOICES,
+    KERNEL_CHOICES,
+    MODEL_FIELDS,
+    PRECISIONS,
+    SWEEPS,
+    ConfigError,
+    StudyConfig,
+)
+from kcbatch.protocol.coupling import COUPLINGS
+from kcbatch.protocol.seeding import OMEGA_DISTS
 
 
 class _FloatOrAuto(click.ParamType):

@@ -9,14 +9,25 @@ from pathlib import Path
 
 import click
 
-from ..config import ConfigError, StudyConfig, load_toml
-from ..graphs.io import GraphFileError
-from .app import main
-from .errors import EXIT_RUNTIME, EXIT_SIGNAL, _exit_now, _fail, _fail_io, _io_message
-from .options import _flags, _parse_range, _study_config, _study_options
-from .prewarm import prewarm_plots
-from .scheduler_options import resume_command, scheduler_options, scheduler_spec
-from .signals import StopOnSignal
+from kcbatch.cli.app import main
+from kcbatch.cli.errors import (
+    EXIT_RUNTIME,
+    EXIT_SIGNAL,
+    _exit_now,
+    _fail,
+    _fail_io,
+    _io_message,
+)
+from kcbatch.cli.options import _flags, _parse_range, _study_config, _study_options
+from kcbatch.cli.prewarm import prewarm_plots
+from kcbatch.cli.scheduler_options import (
+    resume_command,
+    scheduler_options,
+    scheduler_spec,
+)
+from kcbatch.cli.signals import StopOnSignal
+from kcbatch.inputs.graphs.io import GraphFileError
+from kcbatch.protocol.config import ConfigError, StudyConfig, load_toml
 
 
 def _fresh_out_dir(seed: int) -> Path:
@@ -52,9 +63,9 @@ def run(config_file, resume_dir, out, run_range, fast_math, quiet, scheduler, sc
     \b
     Example:  kcbatch run --runs 1000 --batch 32 --out results/
     """
-    from ..engines import EngineUnavailable, resolve_device
-    from ..scheduler import ClusterError
-    from ..store import STORE_NAME, Store, StoreError, StoreIOError
+    from kcbatch.engines import EngineUnavailable, resolve_device
+    from kcbatch.results.store import STORE_NAME, Store, StoreError, StoreIOError
+    from kcbatch.run.scheduler import ClusterError
 
     try:
         spec = scheduler_spec(scheduler, scheduler_file)
@@ -104,7 +115,7 @@ def run(config_file, resume_dir, out, run_range, fast_math, quiet, scheduler, sc
     # on the first line of output; lines before it are held until then.
     held: list[str] | None = [] if cfg.out is None else None
     if cfg.seed is None:
-        from ..seeding import draw_seed
+        from kcbatch.protocol.seeding import draw_seed
         cfg = cfg.replace(seed=draw_seed())
         line = f"seed: {cfg.seed} (drawn; repeat with --seed {cfg.seed})"
         if held is None:
@@ -151,11 +162,11 @@ def _run_and_report(cfg: StudyConfig, resume: bool, quiet: bool, stop: threading
     naming its new directory (printed once the store exists there). The
     process holds the lock of the study directory from the moment its store
     is open until the exports are written. ``spec``: the Dask scheduler
-    (``kcbatch.scheduler.SchedulerSpec``) or None for this process."""
+    (``kcbatch.run.scheduler.SchedulerSpec``) or None for this process."""
     import contextlib
 
-    from ..store import study_lock
-    from ..study import run_study
+    from kcbatch.results.store import study_lock
+    from kcbatch.run.study import run_study
 
     def on_notice(msg: str) -> None:
         if held is None:
@@ -184,8 +195,12 @@ def _run_and_report(cfg: StudyConfig, resume: bool, quiet: bool, stop: threading
 def _export(cfg: StudyConfig, result, quiet: bool, caught: list[int], spec=None) -> None:
     """Record the session, write the exports, print the summary and exit with
     the signal's status if one was caught."""
-    from ..report import export_store, record_run_info, session_info
-    from ..stats import format_summary
+    from kcbatch.analysis.summary import format_summary
+    from kcbatch.export.report import (
+        export_store,
+        record_run_info,
+        session_info,
+    )
 
     if cfg.out is not None:
         if result.computed:

@@ -7,14 +7,14 @@ from pathlib import Path
 
 import click
 
-from ..config import ConfigError, load_toml
-from ..graphs.io import GraphFileError
-from .app import main
-from .errors import EXIT_RUNTIME, _exit_now, _fail, _fail_io, _io_message
-from .options import _flags, _study_config, _study_options
-from .prewarm import prewarm_plots
-from .scheduler_options import scheduler_options, scheduler_spec
-from .signals import StopOnSignal
+from kcbatch.cli.app import main
+from kcbatch.cli.errors import EXIT_RUNTIME, _exit_now, _fail, _fail_io, _io_message
+from kcbatch.cli.options import _flags, _study_config, _study_options
+from kcbatch.cli.prewarm import prewarm_plots
+from kcbatch.cli.scheduler_options import scheduler_options, scheduler_spec
+from kcbatch.cli.signals import StopOnSignal
+from kcbatch.inputs.graphs.io import GraphFileError
+from kcbatch.protocol.config import ConfigError, load_toml
 
 
 @main.command()
@@ -46,10 +46,16 @@ def scan(param, values, out, config_file, resume_dir, fast_math, quiet, schedule
     \b
     Example:  kcbatch scan --param nodes --values 250,500,1000,2000 --runs 16 --out fss/
     """
-    from ..engines import EngineUnavailable, resolve_device
-    from ..scan import (check_param, check_values, create_scan, load_scan, parse_values,
-                        rebase)
-    from ..store import StoreError
+    from kcbatch.engines import EngineUnavailable, resolve_device
+    from kcbatch.results.store import StoreError
+    from kcbatch.run.scan import (
+        check_param,
+        check_values,
+        create_scan,
+        load_scan,
+        parse_values,
+        rebase,
+    )
 
     try:
         spec = scheduler_spec(scheduler, scheduler_file)
@@ -86,7 +92,7 @@ def scan(param, values, out, config_file, resume_dir, fast_math, quiet, schedule
         return
     if resume_dir is None:
         if cfg.seed is None:
-            from ..seeding import draw_seed
+            from kcbatch.protocol.seeding import draw_seed
             cfg = cfg.replace(seed=draw_seed())
             click.echo(f"seed: {cfg.seed} (drawn; repeat with --seed {cfg.seed})", err=True)
         try:
@@ -116,10 +122,10 @@ def _resumed(resume_dir, param, values, out, config_file, flags, load_scan, reba
 
 
 def _run(plan, quiet: bool, spec=None) -> None:
-    from ..engines import EngineUnavailable
-    from ..scan import run_scan
-    from ..scheduler import ClusterError
-    from ..store import StoreError, StoreIOError
+    from kcbatch.engines import EngineUnavailable
+    from kcbatch.results.store import StoreError, StoreIOError
+    from kcbatch.run.scan import run_scan
+    from kcbatch.run.scheduler import ClusterError
 
     n = len(plan.values)
 
@@ -169,7 +175,12 @@ def _run(plan, quiet: bool, spec=None) -> None:
 
 
 def _print_table(plan, result) -> None:
-    from ..scan_export import FIT_FILE, TABLE, figure_name, primary_estimator
+    from kcbatch.export.scan_outputs import (
+        FIT_FILE,
+        TABLE,
+        figure_name,
+        primary_estimator,
+    )
 
     est = primary_estimator(plan.base.to_dict())
     click.echo(f"seed {plan.base.seed}; Kc ({est} crossing) per {plan.param}:")

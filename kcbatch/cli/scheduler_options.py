@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import click
 
-from ..scheduler import SchedulerSpec, parse_scheduler, require_extra
+from kcbatch.run.scheduler import SchedulerSpec, parse_scheduler, require_extra
 
 
 def scheduler_options(fn):

@@ -7,7 +7,7 @@ import threading
 
 import click
 
-from .errors import EXIT_SIGNAL
+from kcbatch.cli.errors import EXIT_SIGNAL
 
 
 class StopOnSignal:

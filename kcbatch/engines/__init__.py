@@ -1,7 +1,7 @@
 """Engines: one interface (:class:`Engine`), one implementation per device.
 
-An engine integrates a packed :class:`~kcbatch.batch.Batch` with the protocol
-of an :class:`~kcbatch.config.IntegrationSpec` and returns the sampled order
+An engine integrates a packed :class:`~kcbatch.inputs.batch.Batch` with the protocol
+of an :class:`~kcbatch.protocol.config.IntegrationSpec` and returns the sampled order
 parameter ``[B, nK, n_samples]`` (float64). Devices (``config.DEVICES``):
 
 * ``cpu``     — numpy + numba (``cpu.py``), always available;
@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import functools
 
-from ..config import DEVICE_CHOICES, DEVICES, check_kernel
-from .base import Engine, EngineUnavailable, Simulation
-from .steps import select_networks
+from kcbatch.engines.base import Engine, EngineUnavailable, Simulation
+from kcbatch.engines.steps import select_networks
+from kcbatch.protocol.config import DEVICE_CHOICES, DEVICES, check_kernel
 
 __all__ = ["DEVICES", "Engine", "EngineUnavailable", "GpuUnusable", "available", "get_engine",
            "Simulation", "gpu_auto_batch", "gpu_predict_bytes", "gpu_stack_lines",
@@ -39,10 +39,10 @@ def why_unavailable(device: str) -> str | None:
     if device == "cpu":
         return None
     if device == "gpu":
-        from . import cuda
+        from kcbatch.engines import cuda
         return cuda.unavailable_reason()
     if device == "gpu-sim":
-        from . import sim
+        from kcbatch.engines import sim
         return sim.unavailable_reason()
     return f"unknown device {device!r}: must be one of {', '.join(DEVICE_CHOICES)}"
 
@@ -50,20 +50,20 @@ def why_unavailable(device: str) -> str | None:
 def gpu_auto_batch(cfg, free_bytes: int) -> int:
     """What ``--batch auto`` picks on a GPU with ``free_bytes`` free (before the
     study caps it by its runs and the systems limit); needs no GPU or CuPy."""
-    from .cuda import auto_batch_for
+    from kcbatch.engines.cuda import auto_batch_for
     return auto_batch_for(cfg, free_bytes)
 
 
 def gpu_predict_bytes(cfg, batch: int) -> int:
     """Device bytes the GPU engine allocates for ``batch`` networks of ``cfg``
     (its ``predict_bytes``); needs no GPU or CuPy."""
-    from .base import predict_kernel_bytes
+    from kcbatch.engines.base import predict_kernel_bytes
     return predict_kernel_bytes(cfg, batch)
 
 
 def nvrtc_unavailable_reason() -> str | None:
     """None when the kernels can be compiled with NVRTC here (no GPU needed)."""
-    from .nvrtc_check import nvrtc_unavailable_reason as reason
+    from kcbatch.engines.nvrtc_check import nvrtc_unavailable_reason as reason
     return reason()
 
 
@@ -74,7 +74,7 @@ def available(device: str) -> bool:
 def gpu_stack_lines() -> list[str]:
     """For ``kcbatch info``: driver, each CUDA device, CuPy, CUDA runtime and NVRTC,
     one line each, with the fix for each missing piece."""
-    from .diagnose import stack_lines
+    from kcbatch.engines.diagnose import stack_lines
     return stack_lines()
 
 
@@ -84,7 +84,7 @@ def resolve_device(device: str) -> tuple[str, str | None]:
     Raises GpuUnusable when ``auto`` meets a CUDA device that does not work."""
     if device != "auto":
         return device, None
-    from . import cuda
+    from kcbatch.engines import cuda
     problem = cuda.problem()
     if problem is None:
         return "gpu", None
@@ -122,10 +122,10 @@ def _engine(device: str, fast_math: bool, kernel: str) -> Engine:
     if reason is not None:
         raise EngineUnavailable(f"device {device!r} is unusable: {reason}")
     if device == "cpu":
-        from .cpu import CpuEngine
+        from kcbatch.engines.cpu import CpuEngine
         return CpuEngine()
     if device == "gpu":
-        from .cuda import GpuEngine
+        from kcbatch.engines.cuda import GpuEngine
         return GpuEngine(fast_math, kernel)
-    from .sim import SimEngine
+    from kcbatch.engines.sim import SimEngine
     return SimEngine(fast_math, kernel)

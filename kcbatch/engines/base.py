@@ -1,7 +1,7 @@
 """What every engine is, and the kernels' launch sequence shared by gpu and gpu-sim.
 
-An engine integrates a packed :class:`~kcbatch.batch.Batch` under the
-protocol of an :class:`~kcbatch.config.IntegrationSpec` and returns the sampled
+An engine integrates a packed :class:`~kcbatch.inputs.batch.Batch` under the
+protocol of an :class:`~kcbatch.protocol.config.IntegrationSpec` and returns the sampled
 order parameter. Beside that, a study asks its engine how large a batch may be,
 how much memory a batch needs, and for one line describing the device.
 """
@@ -12,14 +12,25 @@ from typing import Callable, Protocol, runtime_checkable
 
 import numpy as np
 
-from ..batch import Batch
-from ..config import ConfigError, IntegrationSpec, StudyConfig
-from ..graph_source import network_size
-from .launch import (MAX_SYSTEMS, SAMPLE_CHUNK_ROWS, launch_init_state, launch_rk4_stage,
-                     launch_sample_finalize, launch_sample_partial)
-from .shared import (AUTO_PICKS_SHARED, SharedSimulation, batch_misfit, integrate_shared,
-                     misfit)
-from .steps import check_steps, checked_couplings, select_networks
+from kcbatch.engines.launch import (
+    MAX_SYSTEMS,
+    SAMPLE_CHUNK_ROWS,
+    launch_init_state,
+    launch_rk4_stage,
+    launch_sample_finalize,
+    launch_sample_partial,
+)
+from kcbatch.engines.shared import (
+    AUTO_PICKS_SHARED,
+    SharedSimulation,
+    batch_misfit,
+    integrate_shared,
+    misfit,
+)
+from kcbatch.engines.steps import check_steps, checked_couplings, select_networks
+from kcbatch.inputs.batch import Batch
+from kcbatch.inputs.graph_source import network_size
+from kcbatch.protocol.config import ConfigError, IntegrationSpec, StudyConfig
 
 # ``--batch auto`` on engines without device memory to fit (cpu, gpu-sim).
 HOST_AUTO_BATCH = 8

@@ -16,17 +16,22 @@ Sampling mirrors ``sample_partial`` + ``sample_finalize``: per (network, K),
 """
 from __future__ import annotations
 
-
 import numba
 import numpy as np
 
-from ..batch import Batch
-from ..config import IntegrationSpec, StudyConfig
-from .base import (HOST_AUTO_BATCH, StepProgress, SteppingSimulation, network_edges,
-                   network_nodes, systems_limit)
-from .cpu_stage import rk4_stage, rk4_stage_one_k, row_chunks
-from .cpu_state import HostSimulation, order_parameter, start_phases
-from .steps import check_steps
+from kcbatch.engines.base import (
+    HOST_AUTO_BATCH,
+    SteppingSimulation,
+    StepProgress,
+    network_edges,
+    network_nodes,
+    systems_limit,
+)
+from kcbatch.engines.cpu_stage import rk4_stage, rk4_stage_one_k, row_chunks
+from kcbatch.engines.cpu_state import HostSimulation, order_parameter, start_phases
+from kcbatch.engines.steps import check_steps
+from kcbatch.inputs.batch import Batch
+from kcbatch.protocol.config import IntegrationSpec, StudyConfig
 
 
 class CpuEngine:
@@ -47,12 +52,12 @@ class CpuEngine:
         """None when the native pass is used for batches of several K, else why not."""
         if not self.native:
             return "not asked for"
-        from .cpu_native import unavailable_reason
+        from kcbatch.engines.cpu_native import unavailable_reason
         return unavailable_reason()
 
     def start(self, batch: Batch, dt: float) -> SteppingSimulation:
         if batch.n_k > 1 and self.native_reason() is None:
-            from .cpu_native import NativeSimulation
+            from kcbatch.engines.cpu_native import NativeSimulation
             return NativeSimulation(batch, dt, numba.get_num_threads())
         return CpuSimulation(batch, dt)
 
@@ -80,7 +85,7 @@ class CpuEngine:
         # theta, acc, X[2] (sin | cos) with K padded to the native pass's blocks
         # (at least what the numba pass needs), the (sin, cos) copies sampling makes,
         # and the native pass's snapshots of X for a measurement call's samples
-        from .cpu_native import SNAPSHOT_BYTES, planned_k
+        from kcbatch.engines.cpu_native import SNAPSHOT_BYTES, planned_k
         lanes = planned_k(cfg.k_num, numba.get_num_threads(), it, batch)
         snapshots = min(SNAPSHOT_BYTES, cfg.spec.n_samples * rows * lanes * 2 * it)
         state = rows * (lanes * 6 + cfg.k_num * 2) * it + snapshots
@@ -91,8 +96,8 @@ class CpuEngine:
         threads = numba.get_num_threads()
         reason = self.native_reason()
         if reason is None:
-            from .cpu_native import CXX_FLAGS
-            from .cxx import compiler
+            from kcbatch.engines.cpu_native import CXX_FLAGS
+            from kcbatch.engines.cxx import compiler
             return (f"cpu: native pass ({compiler()} {' '.join(CXX_FLAGS[:2])}), {threads} "
                     f"threads; numba for one K per network")
         return f"cpu: numba, {threads} threads (native pass: {reason})"

@@ -22,13 +22,13 @@ import os
 
 import numpy as np
 
-from ..batch import Batch
-from .base import StepProgress
-from .cpu_state import HostSimulation, order_parameter, start_phases
-from .cpu_stage import row_chunks
-from .cxx import BuildError, build, compiler
-from .source import cpu_source
-from .steps import check_steps
+from kcbatch.engines.base import StepProgress
+from kcbatch.engines.cpu_stage import row_chunks
+from kcbatch.engines.cpu_state import HostSimulation, order_parameter, start_phases
+from kcbatch.engines.cxx import BuildError, build, compiler
+from kcbatch.engines.source import cpu_source
+from kcbatch.engines.steps import check_steps
+from kcbatch.inputs.batch import Batch
 
 ENV = "KCBATCH_CPU_NATIVE"
 # -march=native: the vector width and instructions of this host (the cache key
@@ -225,7 +225,7 @@ def network_chunks(batch: Batch) -> tuple[np.ndarray, np.ndarray]:
 
 def _check_arrays(batch: Batch) -> None:
     """The C++ entry points read raw pointers: every array must have the type
-    and layout they declare (``Batch``'s docstring), as :func:`kcbatch.batch.pack`
+    and layout they declare (``Batch``'s docstring), as :func:`kcbatch.inputs.batch.pack`
     makes them."""
     real = batch.dtype
     if real not in (np.dtype(np.float32), np.dtype(np.float64)):

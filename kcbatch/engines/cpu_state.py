@@ -7,10 +7,10 @@ import dataclasses
 
 import numpy as np
 
-from ..batch import Batch
-from .base import SteppingSimulation
-from .cpu_trig import sincos_array
-from .steps import checked_couplings, select_networks
+from kcbatch.engines.base import SteppingSimulation
+from kcbatch.engines.cpu_trig import sincos_array
+from kcbatch.engines.steps import checked_couplings, select_networks
+from kcbatch.inputs.batch import Batch
 
 
 def start_phases(batch: Batch) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -16,11 +16,11 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from ..config import StudyConfig
-from . import probe
-from .base import BackendEngine, EngineUnavailable, predict_kernel_bytes
-from .launch import BLOCK, KernelSpec, name_expressions
-from .source import gpu_source
+from kcbatch.engines import probe
+from kcbatch.engines.base import BackendEngine, EngineUnavailable, predict_kernel_bytes
+from kcbatch.engines.launch import BLOCK, KernelSpec, name_expressions
+from kcbatch.engines.source import gpu_source
+from kcbatch.protocol.config import StudyConfig
 
 # --batch auto: the largest batch whose predicted arrays fit this fraction of
 # free device memory, capped where throughput stops growing (128 on an H100).

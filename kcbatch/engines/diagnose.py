@@ -2,8 +2,8 @@
 fix for each missing one (driver, CUDA devices, CuPy, its CUDA runtime, NVRTC)."""
 from __future__ import annotations
 
-from . import nvrtc, probe
-from .cuda import one_line
+from kcbatch.engines import nvrtc, probe
+from kcbatch.engines.cuda import one_line
 
 
 def _cupy_lines(fix: str, needed: bool) -> list[str]:

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from ..config import REAL_DTYPES
+from kcbatch.protocol.config import REAL_DTYPES
 
 # C name of each precision's real type (the precision table itself is config's).
 _C_REAL = {np.dtype(np.float32): "float", np.dtype(np.float64): "double"}

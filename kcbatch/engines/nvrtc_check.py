@@ -20,9 +20,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import nvrtc
-from .launch import name_expressions
-from .source import gpu_source
+from kcbatch.engines import nvrtc
+from kcbatch.engines.launch import name_expressions
+from kcbatch.engines.source import gpu_source
 
 ARCHS = ("sm_80", "sm_90")
 
@@ -102,9 +102,15 @@ def default_dynamic_shared() -> dict[str, int | None]:
     """Dynamic shared bytes per block of integrate_shared for one network of
     the default study (BA, N = 10^4, m = 3), by precision; None where it does
     not fit an H100 block."""
-    from ..batch import pack
-    from ..graphs import barabasi_albert
-    from .shared import H100_SHARED_BYTES, batch_misfit, default_block, prepare, shared_bytes
+    from kcbatch.engines.shared import (
+        H100_SHARED_BYTES,
+        batch_misfit,
+        default_block,
+        prepare,
+        shared_bytes,
+    )
+    from kcbatch.inputs.batch import pack
+    from kcbatch.inputs.graphs import barabasi_albert
     indptr, indices = barabasi_albert(10_000, 3, 1)
     out: dict[str, int | None] = {}
     for real in ("float32", "float64"):

@@ -2,7 +2,7 @@
 
 ``integrate_shared`` (kernels/kuramoto.cu) integrates one (network, K) system
 per thread block with the network in dynamic shared memory. This module
-builds its extra inputs from a :class:`~kcbatch.batch.Batch` (neighbour ids
+builds its extra inputs from a :class:`~kcbatch.inputs.batch.Batch` (neighbour ids
 local to the network as uint16, the chunks that split hub rows across the
 block's threads), computes the shared bytes a block needs (the same layout
 the kernel carves), and says in one line why a network does not fit.
@@ -23,11 +23,16 @@ from typing import Callable
 
 import numpy as np
 
-from ..batch import Batch
-from ..config import IntegrationSpec
-from .launch import (SHARED_FROM_STATE, SHARED_MAX_BLOCK, SHARED_ROWS, SHARED_TO_STATE,
-                     launch_integrate_shared)
-from .steps import check_steps, checked_couplings, select_networks
+from kcbatch.engines.launch import (
+    SHARED_FROM_STATE,
+    SHARED_MAX_BLOCK,
+    SHARED_ROWS,
+    SHARED_TO_STATE,
+    launch_integrate_shared,
+)
+from kcbatch.engines.steps import check_steps, checked_couplings, select_networks
+from kcbatch.inputs.batch import Batch
+from kcbatch.protocol.config import IntegrationSpec
 
 # Opt-in shared memory per block of an H100 (and H200): what gpu-sim assumes.
 H100_SHARED_BYTES = 227 * 1024

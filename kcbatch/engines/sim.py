@@ -13,11 +13,11 @@ import math
 
 import numpy as np
 
-from .base import BackendEngine
-from .cxx import BuildError, build, compiler
-from .launch import BLOCK, KernelSpec
-from .shared import H100_SHARED_BYTES
-from .source import sim_launcher_name, sim_source
+from kcbatch.engines.base import BackendEngine
+from kcbatch.engines.cxx import BuildError, build, compiler
+from kcbatch.engines.launch import BLOCK, KernelSpec
+from kcbatch.engines.shared import H100_SHARED_BYTES
+from kcbatch.engines.source import sim_launcher_name, sim_source
 
 CXX_FLAGS = ("-O2", "-std=c++17", "-fopenmp", "-shared", "-fPIC", "-fno-fast-math",
              "-ffp-contract=off", "-w")

@@ -17,7 +17,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .launch import KERNELS, REAL_C, SHARED_MAX_BLOCK, SHARED_ROWS, KernelSpec, Param
+from kcbatch.engines.launch import (
+    KERNELS,
+    REAL_C,
+    SHARED_MAX_BLOCK,
+    SHARED_ROWS,
+    KernelSpec,
+    Param,
+)
 
 KERNEL_FILE = "kuramoto.cu"
 SIM_HEADER = "cuda_sim.h"
@@ -26,7 +33,7 @@ CPU_FILE = "kuramoto_cpu.cpp"
 
 def _read(name: str) -> str:
     try:
-        from ..kernels import read_source
+        from kcbatch.kernels import read_source
     except ModuleNotFoundError:
         # A source checkout on sys.path without an install: kernels/ is beside kcbatch/.
         return (Path(__file__).resolve().parents[2] / "kernels" / name).read_text("utf-8")

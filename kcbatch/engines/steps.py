@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..batch import Batch
+from kcbatch.inputs.batch import Batch
 
 
 def check_steps(n_steps: int, sample_every: int = 1) -> None:
@@ -23,7 +23,7 @@ def check_steps(n_steps: int, sample_every: int = 1) -> None:
 def select_networks(batch: Batch, networks: np.ndarray) -> tuple[Batch, np.ndarray]:
     """The sub-batch of ``networks`` (increasing indices) and its rows in ``batch``.
 
-    Returns ``(sub, rows)``: ``sub`` is laid out as :func:`~kcbatch.batch.pack`
+    Returns ``(sub, rows)``: ``sub`` is laid out as :func:`~kcbatch.inputs.batch.pack`
     would lay out those networks alone, in order; ``rows`` ``[R']`` int64 are
     their rows in ``batch`` (to gather state ``[R, nK]`` with)."""
     nets = np.asarray(networks, dtype=np.int64)

@@ -1,0 +1,372 @@
+"""Kc beyond the finite-time protocol: converged transients, refinement, chi peak.
+
+:func:`estimate_kc` integrates one packed batch and returns, per network, the
+estimators of :class:`KcEstimates`. ``kcbatch.find_kc`` (users' graphs) and
+studies call it; docs/design.md, "Step 6: the converged protocol", is the definition.
+
+**Windows.** A measurement window is ``t_measure`` long and starts at a
+transient ``T`` (steps ``n_T = T/dt``): r is sampled exactly as the protocol
+samples it, so window ``T`` gives what ``simulate(t_transient=T)`` gives, bit
+for bit. A fixed ``t_transient`` is one window. ``"auto"`` measures at
+``T_0 = min(5, t_max)``, ``T_{j+1} = min(t_max, max(2 T_j, T_j + t_measure))``
+(doubling; never overlapping; the last at ``t_max``), integrating each network
+continuously from ``theta0`` (between windows the state is advanced, never
+restarted).
+
+**Stopping rule.** After window ``j >= 1`` a network stops (``converged``) when
+its interpolated crossing moved by at most
+``max(kc_tol, noise_factor * sqrt(2) * sigma_j)``. ``sigma_j`` is the
+crossing's own uncertainty in window j: the r samples at the two grid points
+bracketing the crossing have standard deviations ``s_lo``, ``s_hi``; moving r
+by that much moves the linear crossing by ``dK * hypot(s_lo, s_hi) /
+(r_hi - r_lo)`` (capped at the bracket width dK). A window mean fluctuates by
+at most its samples' spread (less when samples are independent), so two
+windows of a settled network differ by about ``sqrt(2) sigma`` at most; the
+later window's sigma is used because the earlier one's spread still carries
+the drift of the transient (which would let a moving crossing pass). A
+settled network whose crossing only jitters (r re-crossing the threshold near
+Kc) stops instead of running to ``t_max``; a fixed tolerance alone would not
+(``noise_factor=0`` gives that rule). Where the noise is small the rule is
+just ``kc_tol``. Guards against critical slowing down (r sitting near its
+incoherent value for a long time just above onset, so that r hardly changes
+from window to window): a network with no crossing (right-censored) in either
+window never stops, and nothing is decided from the change of r itself. A
+network with non-finite r is failed (kc NaN) and stops. Networks that never
+stop are flagged unconverged at ``t_max``.
+
+**Retiring.** A network that stops is removed from the integration
+(``Simulation.retain``): its state is dropped and the others continue in a
+smaller batch. Nothing of a network reads another's rows, so every network's
+numbers are those it would have alone (tested), and ``work`` counts the
+(row, K) system-steps actually integrated.
+
+**Refinement** (``refine=TOL``). The first grid bracket ``[K[i-1], K[i])`` of
+the final window is multisected: each round evaluates ``refine_points``
+evenly spaced interior couplings per network (batched, couplings per (network,
+K)), each a fresh integration from ``theta0`` under the same protocol at the
+network's own final transient (networks are grouped by transient, one batch
+per group); the new bracket is the first crossing read left to right, until it
+is at most TOL wide. ``kc_refined`` is the linear crossing in that bracket
+(NaN for censored or failed networks, or without ``refine``).
+
+**chi.** ``chi(K) = N var(r)`` over the final window's samples (ddof 0);
+``kc_chi`` is the vertex of the parabola through the largest chi and its two
+grid neighbours (clamped to them), or the grid K of the largest chi when it
+is at the grid's end.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+
+from kcbatch.analysis.crossing import find_kc as grid_crossing
+from kcbatch.engines import Engine, select_networks
+from kcbatch.inputs.batch import Batch
+from kcbatch.protocol.config import (
+    AUTO_FIRST_TRANSIENT,
+    ConfigError,
+    IntegrationSpec,
+    steps_for,
+)
+
+__all__ = ["AUTO_FIRST_TRANSIENT", "KcEstimates", "check_options", "estimate_kc",
+           "window_starts"]
+
+NOISE_FACTOR = 1.0
+
+
+@dataclass(frozen=True, eq=False)
+class KcEstimates:
+    """Per-network estimates of one batch (G networks, nK grid couplings, W windows).
+
+    k_values [G, nK] float64: the grid of each network.
+    kc, kc_interp [G]: grid rule and linear crossing at the final window (K[0]
+      when left-censored, NaN when right-censored or failed).
+    kc_refined [G]: crossing in the refined bracket (NaN without refine, when
+      censored or failed). kc_sigma [G]: uncertainty of kc_interp from the
+      spread of r (the stopping rule's sigma; NaN when censored or failed).
+    kc_chi [G]: K of the chi peak (NaN when failed).
+    censored [G] str: "none", "left" or "right" at the final window ("failed"
+      for non-finite r).
+    t_transient [G] float64: the transient of the final window (time units).
+    converged [G] bool: stopped by the rule (always False with a fixed transient,
+      where nothing is checked; see ``auto``).
+    r, r_std, chi [G, nK] float64: mean, standard deviation (ddof 0) and
+      N var of the r samples of the final window.
+    windows [W] float64: the transients measured (time units).
+    kc_windows [G, W] float64: kc_interp after each window (NaN where not
+      measured or not crossing); kc_windows[:, 0] with T_0 = 5 is the original
+      protocol's crossing when t_measure, dt and sample_every are the original's.
+    work, refine_work: (row, K) system-steps integrated for the windows and
+      for refinement.
+    auto: whether the transient was "auto".
+    r_first, r_second [G, nK] float64: means of the first ``n_first_half``
+      samples of the final window and of the rest (the stationarity check).
+    """
+
+    k_values: np.ndarray
+    kc: np.ndarray
+    kc_interp: np.ndarray
+    kc_refined: np.ndarray
+    kc_sigma: np.ndarray
+    kc_chi: np.ndarray
+    censored: np.ndarray
+    t_transient: np.ndarray
+    converged: np.ndarray
+    r: np.ndarray
+    r_std: np.ndarray
+    chi: np.ndarray
+    windows: np.ndarray
+    kc_windows: np.ndarray
+    work: int
+    refine_work: int
+    auto: bool
+    r_first: np.ndarray | None = None
+    r_second: np.ndarray | None = None
+
+
+def _finite(name: str, value: Any, *, positive: bool) -> float:
+    ok = not isinstance(value, bool) and isinstance(value, (int, float, np.floating)) \
+        and math.isfinite(value) and (value > 0 if positive else True)
+    if not ok:
+        raise ConfigError(name, value, "must be a finite number" + (" > 0" if positive else ""))
+    return float(value)
+
+
+def check_options(*, dt: float, t_transient: float | str, t_measure: float, sample_every: int,
+                  threshold: float, refine: float | None, refine_points: int, kc_tol: float,
+                  t_max: float) -> IntegrationSpec:
+    """Validate the options (ConfigError naming the first bad one); returns the
+    spec of the first window (``n_transient`` = its start)."""
+    threshold = _finite("threshold", threshold, positive=False)
+    if not 0.0 < threshold < 1.0:
+        raise ConfigError("threshold", threshold, "must be between 0 and 1 (r lies in [0, 1])")
+    if refine is not None:
+        _finite("refine", refine, positive=True)
+    if isinstance(refine_points, bool) or not isinstance(refine_points, (int, np.integer)) \
+            or refine_points < 1:
+        raise ConfigError("refine_points", refine_points, "must be an integer >= 1")
+    _finite("kc_tol", kc_tol, positive=True)
+    if isinstance(t_transient, str):
+        if t_transient != "auto":
+            raise ConfigError("t_transient", t_transient, 'must be a number >= 0 or "auto"')
+        _finite("t_max", t_max, positive=True)
+        first = IntegrationSpec.from_times(dt=dt, t_transient=0.0, t_measure=t_measure,
+                                           sample_every=sample_every)
+        starts = window_starts(dt, t_max, first.n_measure)
+        return dataclasses.replace(first, n_transient=starts[0])
+    return IntegrationSpec.from_times(dt=dt, t_transient=t_transient, t_measure=t_measure,
+                                      sample_every=sample_every)
+
+
+def window_starts(dt: float, t_max: float, n_measure: int) -> list[int]:
+    """Steps at which the "auto" windows start: ``n_0 = min(5, t_max)/dt``,
+    ``n_{j+1} = min(n_max, max(2 n_j, n_j + n_measure))``, ending at ``n_max =
+    t_max/dt``. Both times must be whole multiples of dt (ConfigError otherwise)."""
+    n_max = steps_for(t_max, dt, "t_max", min_steps=1)
+    first = min(AUTO_FIRST_TRANSIENT, t_max)
+    try:
+        n = steps_for(first, dt, "dt")
+    except ConfigError:
+        raise ConfigError("dt", dt, f'must divide the first transient {first:g} of '
+                          f't_transient="auto"') from None
+    if n < 1:
+        raise ConfigError("t_max", t_max, f"must be at least one step (dt={dt!r})")
+    starts = [n]
+    while starts[-1] < n_max:
+        starts.append(min(n_max, max(2 * starts[-1], starts[-1] + n_measure)))
+    return starts
+
+
+@dataclass
+class _Crossing:
+    kc: float
+    kc_interp: float
+    sigma: float
+    censored: str
+    index: int  # grid index of kc; -1 when right-censored or failed
+
+
+def _crossing(k: np.ndarray, r: np.ndarray, r_std: np.ndarray, threshold: float) -> _Crossing:
+    """The grid rule (kcbatch.analysis.crossing) plus the crossing's sigma from ``r_std`` [nK],
+    the spread of the samples (module docstring)."""
+    if not (np.all(np.isfinite(r)) and np.all(np.isfinite(r_std))):
+        return _Crossing(math.nan, math.nan, math.nan, "failed", -1)
+    res = grid_crossing(k, r, threshold)
+    if res.censored == "right":
+        return _Crossing(math.nan, math.nan, math.nan, "right", -1)
+    if res.censored == "left":
+        return _Crossing(res.kc, res.kc_interp, math.nan, "left", 0)
+    i = res.index
+    width = float(k[i] - k[i - 1])
+    sigma = min(width, width * math.hypot(r_std[i - 1], r_std[i]) / float(r[i] - r[i - 1]))
+    return _Crossing(res.kc, res.kc_interp, sigma, "none", i)
+
+
+def _settled(prev: _Crossing | None, cur: _Crossing, kc_tol: float, noise_factor: float) -> bool:
+    if prev is None or prev.censored in ("right", "failed") or cur.censored in ("right", "failed"):
+        return False
+    # the later window's spread: the earlier one's still holds the transient's drift
+    noise = math.sqrt(2.0) * np.nan_to_num(cur.sigma)
+    return abs(cur.kc_interp - prev.kc_interp) <= max(kc_tol, noise_factor * noise)
+
+
+def _chi_peak(k: np.ndarray, chi: np.ndarray) -> float:
+    if not np.all(np.isfinite(chi)):
+        return math.nan
+    i = int(np.argmax(chi))
+    if i == 0 or i == k.size - 1:
+        return float(k[i])
+    x0, x1, x2 = (float(v) for v in k[i - 1:i + 2])
+    y0, y1, y2 = (float(v) for v in chi[i - 1:i + 2])
+    # vertex of the parabola through the three points (Lagrange form's derivative = 0)
+    d0, d2 = (y1 - y0) / (x1 - x0), (y2 - y1) / (x2 - x1)
+    curv = (d2 - d0) / (x2 - x0)
+    if not curv < 0:  # flat top: no vertex to trust
+        return x1
+    vertex = 0.5 * (x0 + x1) - d0 / (2.0 * curv)
+    return min(max(vertex, x0), x2)
+
+
+def estimate_kc(engine: Engine, batch: Batch, k_values: np.ndarray, *, dt: float,
+                t_transient: float | str = 5.0, t_measure: float = 5.0,
+                sample_every: int = 10, threshold: float = 0.5, refine: float | None = None,
+                refine_points: int = 8, kc_tol: float = 0.01, t_max: float = 400.0,
+                retire: bool = True, noise_factor: float = NOISE_FACTOR,
+                progress: Callable[[int], None] | None = None) -> KcEstimates:
+    """Kc estimators of every network of ``batch`` (module docstring).
+
+    k_values: ``[nK]`` or ``[B, nK]`` float64, increasing per network: the grid
+      the batch's couplings were packed from (Kc is read on these unrounded values).
+    retire: drop stopped networks from the integration (False keeps them, for the
+      benchmark; results are the same).
+    progress(steps): after each RK4 step of the windows, or each group of steps
+      the engine runs at once (steps since theta0).
+    """
+    spec = check_options(dt=dt, t_transient=t_transient, t_measure=t_measure,
+                         sample_every=sample_every, threshold=threshold, refine=refine,
+                         refine_points=refine_points, kc_tol=kc_tol, t_max=t_max)
+    n_net, n_k = batch.n_networks, batch.n_k
+    k_grid = np.array(np.broadcast_to(np.asarray(k_values, dtype=np.float64), (n_net, n_k)))
+    if np.any(np.diff(k_grid, axis=1) <= 0) or not np.all(np.isfinite(k_grid)):
+        raise ConfigError("k_values", "[...]", "must be finite and increasing")
+    auto = isinstance(t_transient, str)
+    starts = (window_starts(dt, t_max, spec.n_measure) if auto else [spec.n_transient])
+    nodes = np.diff(batch.node_offset).astype(np.float64)
+
+    r = np.full((n_net, n_k), np.nan)
+    r_std = np.full((n_net, n_k), np.nan)
+    r_first = np.full((n_net, n_k), np.nan)
+    r_second = np.full((n_net, n_k), np.nan)
+    half = spec.n_first_half
+    kc_windows = np.full((n_net, len(starts)), np.nan)
+    final: list[_Crossing | None] = [None] * n_net
+    final_start = np.zeros(n_net, dtype=np.int64)
+    converged = np.zeros(n_net, dtype=bool)
+    # network of each of the simulation's networks; -1: finished but still
+    # integrated (retire=False)
+    slots = np.arange(n_net)
+    work = 0
+    sim = engine.start(batch, spec.dt)
+    for j, start in enumerate(starts):
+        gap = start - sim.steps
+        sim.advance(gap, progress)
+        samples = sim.measure(spec.n_measure, spec.sample_every, progress)
+        work += sim.batch.n_rows * n_k * (gap + spec.n_measure)
+        with np.errstate(all="ignore"):
+            mean, std = samples.mean(axis=2), samples.std(axis=2)
+            # as kcbatch.analysis.crossing.make_record: no halves with a single sample
+            first = samples[:, :, :half].mean(axis=2) if half else mean
+            second = samples[:, :, half:].mean(axis=2) if half else mean
+        finished = []
+        for pos, net in enumerate(slots):
+            if net < 0:
+                continue
+            cur = _crossing(k_grid[net], mean[pos], std[pos], threshold)
+            kc_windows[net, j] = cur.kc_interp
+            settled = auto and _settled(final[net], cur, kc_tol, noise_factor)
+            converged[net] = settled
+            final[net], final_start[net] = cur, start
+            r[net], r_std[net] = mean[pos], std[pos]
+            r_first[net], r_second[net] = first[pos], second[pos]
+            if settled or cur.censored == "failed" or j == len(starts) - 1:
+                finished.append(pos)
+        if retire and finished:
+            keep = np.setdiff1d(np.arange(slots.size), finished)
+            if keep.size == 0:
+                break
+            sim.retain(keep)
+            slots = slots[keep]
+        else:
+            slots[finished] = -1
+        if np.all(slots < 0):
+            break
+
+    chi = nodes[:, None] * r_std ** 2
+    kc_refined = np.full(n_net, np.nan)
+    refine_work = 0
+    if refine is not None:
+        kc_refined, refine_work = _refine(engine, batch, k_grid, r, final, final_start, spec,
+                                          threshold, float(refine), int(refine_points))
+    return KcEstimates(
+        k_values=k_grid,
+        kc=np.array([c.kc for c in final]), kc_interp=np.array([c.kc_interp for c in final]),
+        kc_refined=kc_refined, kc_sigma=np.array([c.sigma for c in final]),
+        kc_chi=np.array([_chi_peak(k_grid[b], chi[b]) for b in range(n_net)]),
+        censored=np.array([c.censored for c in final]),
+        t_transient=_times(final_start, spec.dt), converged=converged, r=r, r_std=r_std, chi=chi,
+        windows=_times(np.asarray(starts), spec.dt), kc_windows=kc_windows,
+        work=int(work), refine_work=int(refine_work), auto=auto, r_first=r_first,
+        r_second=r_second)
+
+
+def _times(steps: np.ndarray, dt: float) -> np.ndarray:
+    """Steps as time units, without the product's last-bit noise (100 * 0.05 = 5)."""
+    return np.array([float(f"{n * dt:.12g}") for n in np.ravel(steps)], dtype=np.float64)
+
+
+def _refine(engine: Engine, batch: Batch, k_grid: np.ndarray, r: np.ndarray,
+            final: list[_Crossing], final_start: np.ndarray, spec: IntegrationSpec,
+            threshold: float, tol: float, points: int) -> tuple[np.ndarray, int]:
+    """kc_refined [B] and the system-steps spent (module docstring, Refinement)."""
+    n_net = batch.n_networks
+    lo = np.full(n_net, np.nan)
+    hi = np.full(n_net, np.nan)
+    r_lo = np.full(n_net, np.nan)
+    r_hi = np.full(n_net, np.nan)
+    for b, c in enumerate(final):
+        if c.censored == "none":
+            i = c.index
+            lo[b], hi[b], r_lo[b], r_hi[b] = k_grid[b, i - 1], k_grid[b, i], r[b, i - 1], r[b, i]
+    work = 0
+    frac = np.arange(1, points + 1) / (points + 1)
+    while True:
+        todo = np.flatnonzero(hi - lo > tol)          # NaN compares False: no bracket
+        if todo.size == 0:
+            break
+        for start in np.unique(final_start[todo]):
+            nets = todo[final_start[todo] == start]
+            ks = lo[nets, None] + (hi - lo)[nets, None] * frac          # [G', P] float64
+            sub, _ = select_networks(batch, nets)
+            sub = dataclasses.replace(sub, couplings=np.ascontiguousarray(ks, dtype=batch.dtype))
+            group_spec = dataclasses.replace(spec, n_transient=int(start))
+            with np.errstate(all="ignore"):
+                rs = engine.integrate(sub, group_spec).mean(axis=2)        # [G', P]
+            work += sub.n_rows * points * group_spec.n_steps
+            for g, b in enumerate(nets):
+                kk = np.concatenate(([lo[b]], ks[g], [hi[b]]))
+                rr = np.concatenate(([r_lo[b]], rs[g], [r_hi[b]]))
+                if not np.all(np.isfinite(rr)):
+                    lo[b] = hi[b] = np.nan                             # failed: no kc_refined
+                    continue
+                # r_hi > threshold, so a first crossing exists, read left to right
+                i = int(np.flatnonzero(rr > threshold)[0])
+                lo[b], hi[b], r_lo[b], r_hi[b] = kk[i - 1], kk[i], rr[i - 1], rr[i]
+    with np.errstate(all="ignore"):
+        t = (threshold - r_lo) / (r_hi - r_lo)
+        kc = np.clip(lo + t * (hi - lo), lo, hi)
+    return kc, work

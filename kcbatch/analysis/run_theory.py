@@ -1,0 +1,81 @@
+"""The theory beside a study's results: where it applies, and each run's thresholds.
+
+A study's theory is set by three config fields: its coupling normalisation
+``coupling``, its frequency distribution ``omega_dist`` and the spread
+``omega_sigma`` (rad per time unit). Per run, :func:`run_thresholds` gives
+``kc_mf``, ``kc_hmf`` and ``kc_qmf`` of the run's graph (see :mod:`kcbatch.analysis.theory`):
+floats in rad per time unit, ``math.inf`` for a graph without edges (no coupling,
+no onset), or None where the theory does not apply (:func:`why_no_theory`).
+
+The all-to-all curve ``r(K)`` (:func:`kcbatch.analysis.theory.r_all_to_all`) is the
+prediction for the measured ``r(K)`` with degree normalisation only: there each
+node feels ``K`` times the mean of its neighbours, and in the annealed mean
+field every node then sees ``K R`` with the same degree-weighted order
+parameter ``R``, which obeys Kuramoto's all-to-all self-consistency. With the
+other normalisations the coupling a node feels grows with its degree (``K w_i
+k_i``), so ``r(K)`` departs from the all-to-all curve on heterogeneous graphs.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Mapping
+
+from kcbatch.analysis import theory
+
+__all__ = ["THEORY_FIELDS", "all_to_all_why_not", "run_thresholds", "theory_settings",
+           "why_no_theory"]
+
+# The per-run threshold fields, in the order of the records, the store and runs.csv.
+THEORY_FIELDS = ("kc_mf", "kc_hmf", "kc_qmf")
+# What a config written before these fields existed computed with.
+_DEFAULTS = {"coupling": "degree", "omega_dist": "normal"}
+
+
+def theory_settings(config: Any) -> dict[str, Any]:
+    """``{"coupling", "omega_dist", "omega_sigma"}`` of a StudyConfig or of a stored
+    config dict; a stored config without ``coupling``/``omega_dist`` was
+    computed with ``degree``/``normal``."""
+    if isinstance(config, Mapping):
+        get = config.get
+    else:
+        def get(name, default=None):
+            return getattr(config, name, default)
+    return {"coupling": get("coupling", None) or _DEFAULTS["coupling"],
+            "omega_dist": get("omega_dist", None) or _DEFAULTS["omega_dist"],
+            "omega_sigma": float(get("omega_sigma", math.nan))}
+
+
+def why_no_theory(omega_dist: str, omega_sigma: float) -> str | None:
+    """None when the thresholds apply to frequencies ``omega_dist`` of spread
+    ``omega_sigma``; otherwise the reason, one sentence."""
+    why = theory.why_theory_does_not_apply(omega_dist)
+    if why is not None:
+        return why
+    if not omega_sigma > 0:
+        return (f"omega_sigma = {omega_sigma:g}: identical frequencies have no density g, "
+                f"so Kc0 = 2/(pi g(0)) and the thresholds built on it are not computed")
+    return None
+
+
+def all_to_all_why_not(coupling: str, omega_dist: str, omega_sigma: float) -> str | None:
+    """None when the all-to-all r(K) predicts the measured r(K) (module
+    docstring); otherwise the reason, one sentence."""
+    why = why_no_theory(omega_dist, omega_sigma)
+    if why is not None:
+        return why
+    if coupling != "degree":
+        return (f"the all-to-all r(K) is the mean-field prediction with coupling degree only; "
+                f"with coupling {coupling} the coupling a node feels grows with its degree")
+    return None
+
+
+def run_thresholds(indptr, indices, coupling: str, omega_dist: str,
+                   omega_sigma: float) -> dict[str, float | None]:
+    """``{"kc_mf", "kc_hmf", "kc_qmf"}`` of one CSR graph (``indptr`` [N+1],
+    ``indices`` [2E]) in rad per time unit; all None where :func:`why_no_theory`
+    gives a reason; ``math.inf`` for a graph without edges."""
+    if why_no_theory(omega_dist, omega_sigma) is not None:
+        return dict.fromkeys(THEORY_FIELDS)
+    values = theory.thresholds(indptr, indices, coupling, omega_dist, omega_sigma)
+    return {name: None if values[name] is None else float(values[name])
+            for name in THEORY_FIELDS}

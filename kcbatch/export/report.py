@@ -1,0 +1,75 @@
+"""Exports of a study's store: summary.json, runs.csv, kc_hist.png, r_curves.png."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from kcbatch.version import __version__
+from kcbatch.analysis.run_theory import theory_settings
+from kcbatch.analysis.summary import partial_info, summarize
+from kcbatch.export.study_outputs import (
+    plot_hysteresis,
+    plot_kc_convergence,
+    plot_kc_hist,
+    plot_r_curves,
+    write_runs_csv,
+    write_summary_json,
+)
+from kcbatch.results.store import STORE_NAME, Store
+
+EXPORTS = ("summary.json", "runs.csv", "kc_hist.png", "r_curves.png")
+
+
+def export_store(out: str | Path) -> dict[str, Any]:
+    """Recompute the summary from ``out/kcbatch.sqlite`` and write every export
+    into ``out``. Returns the summary dict (its ``partial`` says whether runs
+    of the study are missing, and why)."""
+    out = Path(out)
+    with Store.open(out / STORE_NAME) as store:
+        config = store.config
+        k_values = store.k_values
+        records = store.records()
+        run_info = json.loads(store.meta("run_info") or "{}")
+    start = config.get("run_start", 0)
+    stop = config.get("run_stop") or config["runs"]
+    partial = partial_info(runs_total=config["runs"], run_start=start, run_stop=stop,
+                           runs_done=sum(1 for rec in records if start <= rec.run < stop),
+                           interrupted=run_info.get("interrupted"))
+    summary = summarize(records, k_values, config["threshold"],
+                        t_transient=config["t_transient"], t_measure=config["t_measure"],
+                        dt=config["dt"], partial=partial, **theory_settings(config))
+    extra = {"seed": config["seed"], "version": __version__, **run_info}
+    write_summary_json(out / "summary.json", summary, config, extra)
+    write_runs_csv(out / "runs.csv", records, k_values)
+    plot_kc_hist(out / "kc_hist.png", records, summary, config=config)
+    plot_r_curves(out / "r_curves.png", records, k_values, config["threshold"],
+                  summary=summary, config=config)
+    plot_kc_convergence(out / "kc_convergence.png", records, config, summary)
+    plot_hysteresis(out / "hysteresis.png", records, k_values, config["threshold"],
+                    summary=summary, config=config)
+    return summary
+
+
+def record_run_info(out: str | Path, info: dict[str, Any]) -> None:
+    """Keep the latest session's device/timings (and whether it was interrupted)
+    in the store, for summary.json and the partial-study reason."""
+    with Store.open(Path(out) / STORE_NAME) as store:
+        old = json.loads(store.meta("run_info") or "{}")
+        info = dict(info)
+        info["elapsed_seconds_total"] = old.get("elapsed_seconds_total", 0.0) + info.get(
+            "elapsed_seconds", 0.0)
+        store.set_meta("run_info", json.dumps(info))
+
+
+def session_info(result) -> dict[str, Any]:
+    """The store's ``run_info`` of a session (docs/outputs.md, "The last session")."""
+    return {"device": result.device, "batch": result.batch,
+            "interrupted": result.interrupted,
+            "elapsed_seconds": round(result.elapsed, 3),
+            "engine_seconds": round(result.engine_seconds, 3),
+            "generate_seconds": round(result.times.generate, 3),
+            "engine_wait_seconds": round(result.times.wait, 3),
+            "engine_wait_after_first_batch_seconds": round(result.times.steady_wait, 3),
+            **({"scheduler": result.scheduler, "workers": result.workers}
+               if result.scheduler else {})}

@@ -1,0 +1,668 @@
+"""Validated, immutable study configuration.
+
+Every parameter of the protocol (``docs/design.md``) plus the engine options. A
+:class:`StudyConfig` is checked completely when it is constructed, so an
+invalid study never starts: each problem raises :class:`ConfigError`, whose
+message names the parameter, the value given and what is allowed.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import numbers
+import os
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+import numpy as np
+
+from kcbatch.inputs.graphs import MAX_NODES
+from kcbatch.inputs.graphs.models import GRAPH_MODELS, USES_GAMMA, USES_WS_P, min_nodes
+from kcbatch.protocol.coupling import COUPLINGS
+from kcbatch.protocol.seeding import OMEGA_DISTS
+
+# The one table of devices: concrete engines, and what ``device=`` accepts.
+DEVICES = ("gpu", "cpu", "gpu-sim")
+DEVICE_CHOICES = ("auto",) + DEVICES
+# The one table of GPU kernel strategies (``kernel=``; docs/design.md):
+# ``global`` one launch per RK4 stage over the batch in device memory,
+# ``shared`` one block per (network, K) with its network in shared memory,
+# ``auto`` the one measured faster where the network fits (today: global).
+KERNEL_CHOICES = ("auto", "global", "shared")
+# The one table of precisions: name -> numpy real type of the state.
+REAL_DTYPES = {"float32": np.float32, "float64": np.float64}
+PRECISIONS = tuple(REAL_DTYPES)
+
+# Fields that define *what* is computed. Two stores can be merged, or a study
+# resumed, only when these agree; the rest (device, batch, out, ...) only say
+# *how* it is computed and never change the numbers beyond float tolerance.
+PROTOCOL_FIELDS = (
+    "runs", "graphs", "nodes", "m", "graph", "ws_p", "gamma", "coupling", "omega_dist",
+    "omega_mu", "omega_sigma", "k_min", "k_max", "k_num",
+    "dt", "t_transient", "t_measure", "sample_every", "threshold", "seed",
+    "precision", "kc_tol", "t_max", "refine", "refine_points", "sweep",
+)
+# Protocol fields added after stores already existed, with the one value every
+# older study had: a stored config without the key computed with that value.
+ADDED_PROTOCOL_DEFAULTS = {"graphs": None, "graph": "ba", "ws_p": 0.1, "gamma": 3.0,
+                           "coupling": "degree", "omega_dist": "normal",
+                           "kc_tol": 0.01, "t_max": 400.0, "refine": None, "refine_points": 8,
+                           "sweep": "independent"}
+# ``dt = "auto"``: the largest stable step that divides both times, chosen from
+# the study's first networks when it starts (kcbatch/stability.py).
+AUTO_DT = "auto"
+# ``t_transient = "auto"``: measurement windows at T = 5, 10, 20, ... up to
+# t_max until each network's Kc settles (kcbatch/converge.py). The first
+# window starts at the original protocol's transient.
+AUTO_TRANSIENT = "auto"
+AUTO_FIRST_TRANSIENT = 5.0
+# How the K grid is walked: every K from theta0 (the original protocol), or
+# adiabatically, each K from the previous one's final phases, up then down
+# (kcbatch/sweep.py).
+SWEEPS = ("independent", "adiabatic")
+# The study's size without --graphs; with it, the number of files.
+DEFAULT_RUNS = 1000
+# The model's fields: with ``graphs`` the networks are the files, and these do not apply.
+MODEL_FIELDS = ("nodes", "m", "graph", "ws_p", "gamma")
+
+
+# RK4's stability region reaches -2.785 on the negative real axis; 2.78 keeps a
+# little inside it. The stiffest mode of the linearised coupling term
+# -(K w_i) sum_j A_ij (theta_i - theta_j) has rate 2 * K * max_i(w_i k_i)
+# (Gershgorin: a row of the weighted Laplacian sums to 2 w_i k_i in absolute value).
+RK4_STABILITY_LIMIT = 2.78
+# More RK4 steps than this per run is a typo in dt, not a study: at 1e8 steps one
+# default run takes days on a GPU, and the kernels index samples with 32-bit ints.
+MAX_STEPS = 10**8
+
+
+class ConfigError(ValueError):
+    """A user-facing configuration error (the CLI exits with status 2)."""
+
+    def __init__(self, param: str, value: Any, allowed: str):
+        self.param = param
+        self.value = value
+        self.allowed = allowed
+        super().__init__(f"invalid {param}={value!r}: {allowed}")
+
+
+def max_stable_dt(k_abs_max: float, max_wk: float) -> float:
+    """The largest RK4 step (time units) that is linearly stable at coupling
+    ``k_abs_max`` (= max |K| of the grid) when the largest weighted degree
+    ``max_i(w_i k_i)`` is ``max_wk``: ``dt * 2 * K_max * max_wk <= 2.78``.
+    ``inf`` when there is no coupling (K_max = 0 or no edges)."""
+    rate = 2.0 * abs(float(k_abs_max)) * float(max_wk)
+    return math.inf if rate == 0.0 else RK4_STABILITY_LIMIT / rate
+
+
+def largest_stable_dt_shown(k_abs_max: float, max_wk: float) -> float:
+    """:func:`max_stable_dt` as the shortest decimal (3 significant digits or
+    more) that is still stable: the value messages print and users type."""
+    bound = max_stable_dt(k_abs_max, max_wk)
+    # The relative slack lets the decimal the message prints (1.39/5 -> 0.278,
+    # computed as 0.27799999999999997) pass.
+    slack = bound * (1 + 1e-9)
+    if math.isinf(bound):
+        return bound
+    return next(v for v in (float(f"{bound:.{d}g}") for d in range(3, 18)) if v <= slack)
+
+
+def unstable_dt(dt: float, k_abs_max: float, max_wk: float) -> str | None:
+    """None when ``dt <= max_stable_dt(k_abs_max, max_wk)``, else the sentence
+    saying so: the bound, K_max, max(w_i k_i) and the largest dt allowed."""
+    if dt <= max_stable_dt(k_abs_max, max_wk) * (1 + 1e-9):
+        return None
+    return (f"RK4 is unstable beyond dt * 2 * K_max * max(w_i k_i) <= {RK4_STABILITY_LIMIT} "
+            f"(K_max={float(k_abs_max):g}, max(w_i k_i)={float(max_wk):g}): the largest dt "
+            f"allowed is {largest_stable_dt_shown(k_abs_max, max_wk)!r}")
+
+
+def check_stable_dt(dt: float, k_abs_max: float, max_wk: float, *, where: str = "",
+                    fix: str = "use a smaller dt or a smaller K range") -> None:
+    """ConfigError naming dt, the bound and the largest dt allowed, unless
+    ``dt <= max_stable_dt(k_abs_max, max_wk)``. ``where`` (e.g. "over the study's
+    first 16 networks") follows max(w_i k_i) in the message; ``fix`` ends it."""
+    problem = unstable_dt(dt, k_abs_max, max_wk)
+    if problem is not None:
+        if where:
+            problem = problem.replace("): the largest", f" {where}): the largest", 1)
+        raise ConfigError("dt", dt, f"{problem}; {fix}")
+
+
+def _too_many_steps(param: str, duration: float, dt: float, steps: float,
+                    sample_bytes: float | None = None) -> ConfigError:
+    """The error for a dt that makes ``steps`` RK4 steps over ``duration``;
+    ``sample_bytes``: the r samples of one network, when known."""
+    memory = ("" if sample_bytes is None else
+              f", and its r samples would take {format_bytes(sample_bytes)} per network")
+    return ConfigError(
+        "dt", dt,
+        f"gives {steps:.3g} RK4 steps per run over {param}={duration!r} (at most "
+        f"{MAX_STEPS:.0e} are allowed){memory}; use a larger dt (or shorter times)")
+
+
+def steps_for(duration: float, dt: float, param: str, min_steps: int = 0) -> int:
+    """Number of RK4 steps of size ``dt`` in ``duration``; must be an integer
+    no larger than :data:`MAX_STEPS`. ``min_steps`` keeps the value the error
+    message suggests valid."""
+    ratio = duration / dt
+    # Before round(): a subnormal dt makes the ratio inf (round raises) or an
+    # integer of hundreds of digits.
+    if not ratio <= MAX_STEPS:
+        raise _too_many_steps(param, duration, dt, ratio)
+    n = round(ratio)
+    if abs(ratio - n) > 1e-9 * max(1.0, abs(ratio)):
+        suggest = float(f"{max(n, min_steps) * dt:.12g}")
+        raise ConfigError(
+            param, duration,
+            f"must be an integer multiple of dt={dt!r} ({param}/dt = {ratio!r}); "
+            f"try {param}={suggest!r}",
+        )
+    return int(n)
+
+
+@dataclass(frozen=True, kw_only=True)
+class IntegrationSpec:
+    """The time discretisation of one simulation.
+
+    ``n_transient`` RK4 steps of size ``dt`` (time units) are discarded, then
+    ``n_measure`` steps are taken and ``r`` is sampled after every measurement
+    step ``s`` (0-based) with ``s % sample_every == 0``.
+    """
+
+    dt: float
+    n_transient: int
+    n_measure: int
+    sample_every: int
+
+    def __post_init__(self):
+        _check_real("dt", self.dt, lo=0.0, lo_open=True)
+        _check_int("n_transient", self.n_transient, lo=0)
+        _check_int("n_measure", self.n_measure, lo=1)
+        _check_int("sample_every", self.sample_every, lo=1)
+        if self.sample_every > self.n_measure:
+            raise ConfigError(
+                "sample_every", self.sample_every,
+                f"must be between 1 and the number of measurement steps ({self.n_measure})",
+            )
+        if self.n_transient + self.n_measure > MAX_STEPS:
+            raise ConfigError("n_transient + n_measure", self.n_transient + self.n_measure,
+                              f"must be at most {MAX_STEPS:.0e} RK4 steps; use a larger dt")
+
+    @classmethod
+    def from_times(cls, *, dt: float, t_transient: float, t_measure: float,
+                   sample_every: int) -> "IntegrationSpec":
+        _check_real("dt", dt, lo=0.0, lo_open=True)
+        _check_real("t_transient", t_transient, lo=0.0)
+        _check_real("t_measure", t_measure, lo=0.0, lo_open=True)
+        n_tr = steps_for(t_transient, dt, "t_transient")
+        n_me = steps_for(t_measure, dt, "t_measure", min_steps=1)
+        if n_tr + n_me > MAX_STEPS:
+            raise _too_many_steps("t_transient + t_measure", t_transient + t_measure, dt,
+                                  n_tr + n_me)
+        if n_me < 1:
+            raise ConfigError("t_measure", t_measure, f"must be at least one step (dt={dt!r})")
+        _check_int("sample_every", sample_every, lo=1)
+        if sample_every > n_me:
+            raise ConfigError(
+                "sample_every", sample_every,
+                f"must be between 1 and the number of measurement steps "
+                f"(t_measure/dt = {n_me})",
+            )
+        return cls(dt=float(dt), n_transient=n_tr, n_measure=n_me, sample_every=int(sample_every))
+
+    @property
+    def n_steps(self) -> int:
+        return self.n_transient + self.n_measure
+
+    def schedule(self) -> Iterator[int | None]:
+        """The protocol's step loop, shared by every engine: for each RK4 step in
+        order, the index of the r sample taken after it, or None."""
+        for step in range(self.n_steps):
+            s = step - self.n_transient
+            yield s // self.sample_every if s >= 0 and s % self.sample_every == 0 else None
+
+    @property
+    def n_samples(self) -> int:
+        """Samples per system: measurement steps s with s % sample_every == 0."""
+        return -(-self.n_measure // self.sample_every)
+
+    @property
+    def n_first_half(self) -> int:
+        """Samples in the first half of the measurement window (stationarity check)."""
+        return self.n_samples // 2
+
+
+@dataclass(frozen=True, kw_only=True)
+class StudyConfig:
+    """One Kc study: the protocol of ``docs/design.md`` and how to run it.
+
+    Units: times (``dt``, ``t_transient``, ``t_measure``) in the model's time
+    units, frequencies in radians per time unit, couplings ``K`` dimensionless
+    multiples of the frequency unit.
+    """
+
+    runs: int | None = None
+    graphs: Path | None = None
+    nodes: int = 10000
+    m: int = 3
+    graph: str = "ba"
+    ws_p: float = 0.1
+    gamma: float = 3.0
+    coupling: str = "degree"
+    omega_dist: str = "normal"
+    omega_mu: float = 0.0
+    omega_sigma: float = 0.5
+    k_min: float = 0.0
+    k_max: float = 5.0
+    k_num: int = 50
+    dt: float | str = 0.05
+    t_transient: float | str = 5.0
+    t_measure: float = 5.0
+    sample_every: int = 10
+    threshold: float = 0.5
+    kc_tol: float = 0.01
+    t_max: float = 400.0
+    refine: float | None = None
+    refine_points: int = 8
+    sweep: str = "independent"
+    seed: int | None = None
+    device: str = "auto"
+    precision: str = "float32"
+    batch: int | str = 32
+    producers: int | str = "auto"
+    fast_math: bool = False
+    kernel: str = "auto"
+    run_start: int = 0
+    run_stop: int | None = None
+    out: Path | None = None
+
+    def __post_init__(self):
+        _plain_numbers(self)
+        self._check_graphs()
+        _check_int("runs", self.runs, lo=1)
+        _check_int("m", self.m, lo=1)
+        _check_int("nodes", self.nodes, lo=1)
+        if self.nodes > MAX_NODES:
+            raise ConfigError("nodes", self.nodes,
+                              f"must be at most {MAX_NODES} (node ids are 32-bit integers)")
+        self._check_model()
+        _check_real("omega_mu", self.omega_mu)
+        _check_real("omega_sigma", self.omega_sigma, lo=0.0)
+        self._check_omega_dist()
+        _check_real("k_min", self.k_min)
+        _check_real("k_max", self.k_max)
+        _check_int("k_num", self.k_num, lo=1)
+        if self.k_min > self.k_max:
+            raise ConfigError("k_min", self.k_min, f"must be <= k_max={self.k_max!r}")
+        if self.k_num == 1 and self.k_min != self.k_max:
+            raise ConfigError(
+                "k_num", 1,
+                f"a single-K grid needs k_min == k_max (got k_min={self.k_min!r}, "
+                f"k_max={self.k_max!r}); use --k-max {self.k_min!r} for K={self.k_min!r} "
+                f"alone, or --k-num >= 2 for the range")
+        _check_real("threshold", self.threshold)
+        if not 0.0 < self.threshold < 1.0:
+            raise ConfigError("threshold", self.threshold, "must lie strictly between 0 and 1")
+        self._check_converged()
+        self._check_sweep()
+        if self.seed is not None:
+            _check_int("seed", self.seed, lo=0)
+        if self.device not in DEVICE_CHOICES:
+            raise ConfigError("device", self.device,
+                              f"must be one of {', '.join(DEVICE_CHOICES)}")
+        if self.precision not in PRECISIONS:
+            raise ConfigError("precision", self.precision,
+                              f"must be one of {', '.join(PRECISIONS)}")
+        if self.batch != "auto":
+            _check_int("batch", self.batch, lo=1, extra="or 'auto'")
+        if self.producers != "auto":
+            _check_int("producers", self.producers, lo=1, extra="or 'auto'")
+        if not isinstance(self.fast_math, bool):
+            raise ConfigError("fast_math", self.fast_math, "must be true or false")
+        check_kernel(self.kernel, self.device)
+        _check_int("run_start", self.run_start, lo=0)
+        stop = self.runs if self.run_stop is None else self.run_stop
+        _check_int("run_stop", stop, lo=1)
+        if not self.run_start < stop <= self.runs:
+            raise ConfigError("run_range", f"{self.run_start}:{stop}",
+                              f"must satisfy 0 <= START < STOP <= runs={self.runs}")
+        if self.dt == AUTO_DT:
+            # Resolved to a number when the study starts; the times are checked now.
+            if not self.auto_transient:
+                _check_real("t_transient", self.t_transient, lo=0.0)
+            _check_real("t_measure", self.t_measure, lo=0.0, lo_open=True)
+            _check_int("sample_every", self.sample_every, lo=1)
+        else:
+            _check_real("dt", self.dt, lo=0.0, lo_open=True, extra="or 'auto'")
+            if self.coupling == "degree":
+                # Before the step counts: an unstable dt often also makes them
+                # invalid, and dt is what to change. w_i k_i = k_i/max(k_i, 1) <= 1
+                # on every graph; the other normalisations depend on the network
+                # and are checked on the study's networks (kcbatch/stability.py).
+                check_stable_dt(self.dt, self.k_abs_max, 1.0)
+            self._check_step_count()
+            _ = self.spec  # raises ConfigError for dt, t_transient, t_measure, sample_every
+        if self.out is not None:
+            if isinstance(self.out, bytes) or not isinstance(self.out, (str, os.PathLike)):
+                raise ConfigError("out", self.out, "must be a directory path (a string)")
+            if os.fspath(self.out) == "":
+                raise ConfigError("out", self.out, "must be a directory path, not empty")
+            object.__setattr__(self, "out", Path(self.out))
+            _check_out(self.out)
+
+    def _check_converged(self) -> None:
+        """t_transient ("auto" or a number), kc_tol and t_max (only with "auto"),
+        refine (None or > 0) and refine_points (only with refine)."""
+        if isinstance(self.t_transient, str) and self.t_transient != AUTO_TRANSIENT:
+            raise ConfigError("t_transient", self.t_transient,
+                              f"must be a finite number >= 0 or {AUTO_TRANSIENT!r}")
+        for name in ("kc_tol", "t_max"):
+            _check_real(name, getattr(self, name), lo=0.0, lo_open=True)
+            if not self.auto_transient and getattr(self, name) != _DEFAULTS[name]:
+                raise ConfigError(name, getattr(self, name),
+                                  f"must be left out: it applies only to t_transient="
+                                  f"{AUTO_TRANSIENT!r} (this study has t_transient="
+                                  f"{self.t_transient!r})")
+        if self.refine is not None:
+            _check_real("refine", self.refine, lo=0.0, lo_open=True, extra="(a bracket width)")
+        _check_int("refine_points", self.refine_points, lo=1)
+        if self.refine is None and self.refine_points != _DEFAULTS["refine_points"]:
+            raise ConfigError("refine_points", self.refine_points,
+                              "must be left out: it applies only with refine TOL")
+
+    def _check_sweep(self) -> None:
+        """sweep is one of SWEEPS; adiabatic needs the fixed protocol, whose
+        transient and grid it walks."""
+        _choice("sweep", self.sweep, SWEEPS)
+        if self.sweep != "adiabatic":
+            return
+        if self.auto_transient:
+            raise ConfigError("sweep", self.sweep,
+                              f"cannot be combined with t_transient={AUTO_TRANSIENT!r}: the "
+                              f"adiabatic sweep takes a fixed transient at every K (give "
+                              f"--t-transient a number, or use --sweep independent)")
+        if self.refine is not None:
+            raise ConfigError("sweep", self.sweep,
+                              f"cannot be combined with refine={self.refine!r}: refinement "
+                              f"integrates couplings from theta0, which an adiabatic branch "
+                              f"never does (leave out --refine, or use --sweep independent)")
+
+    @property
+    def adiabatic(self) -> bool:
+        """Whether each K continues from the previous one (``sweep="adiabatic"``)."""
+        return self.sweep == "adiabatic"
+
+    @property
+    def auto_transient(self) -> bool:
+        """Whether the transient is chosen per network (``t_transient="auto"``)."""
+        return self.t_transient == AUTO_TRANSIENT
+
+    @property
+    def converged_protocol(self) -> bool:
+        """Whether runs go through kcbatch.analysis.converge (auto transient or refinement)
+        rather than the original protocol's single window."""
+        return self.auto_transient or self.refine is not None
+
+    @property
+    def first_transient(self) -> float:
+        """The transient of the first (with a number, the only) window [time units]."""
+        return min(AUTO_FIRST_TRANSIENT, self.t_max) if self.auto_transient \
+            else self.t_transient
+
+    def _check_graphs(self) -> None:
+        """``graphs`` as an absolute path; the model's fields left at their
+        defaults with it; ``runs`` (None) resolved: the number of files, or
+        DEFAULT_RUNS. The files themselves are read when the study starts."""
+        if self.graphs is not None:
+            g = self.graphs
+            if isinstance(g, bytes) or not isinstance(g, (str, os.PathLike)):
+                raise ConfigError("graphs", g, "must be the path of a graph file or of a "
+                                               "directory of them (a string)")
+            if os.fspath(g) == "":
+                raise ConfigError("graphs", g, "must be a file or directory path, not empty")
+            object.__setattr__(self, "graphs", Path(os.path.abspath(os.fspath(g))))
+            for name in MODEL_FIELDS:
+                if getattr(self, name) != _DEFAULTS[name]:
+                    raise ConfigError(name, getattr(self, name),
+                                      f"must be left out: it does not apply with graphs "
+                                      f"(the networks are the files of {self.graphs})")
+        if self.runs is None:
+            if self.graphs is None:
+                object.__setattr__(self, "runs", DEFAULT_RUNS)
+            else:
+                from kcbatch.inputs.graphs.io import GraphFileError, graph_files
+                try:
+                    object.__setattr__(self, "runs", len(graph_files(self.graphs)))
+                except GraphFileError as exc:
+                    raise ConfigError("graphs", str(self.graphs), exc.reason) from None
+
+    def _check_model(self) -> None:
+        """graph, its parameters and the size ``m`` against ``nodes``."""
+        _choice("graph", self.graph, GRAPH_MODELS)
+        _check_real("ws_p", self.ws_p, lo=0.0)
+        if self.ws_p > 1.0:
+            raise ConfigError("ws_p", self.ws_p, "must be a rewiring probability in [0, 1]")
+        _check_real("gamma", self.gamma)
+        if not self.gamma > 2.0:
+            raise ConfigError("gamma", self.gamma,
+                              "must be a finite number > 2 (the mean degree must be finite)")
+        # A default value is what every config holds; only a changed one is a mistake.
+        for name, users in (("ws_p", USES_WS_P), ("gamma", USES_GAMMA)):
+            if self.graph not in users and getattr(self, name) != _DEFAULTS[name]:
+                raise ConfigError(name, getattr(self, name), _unused(name, "graph", users,
+                                                                     self.graph))
+        least, size, why = min_nodes(self.graph, self.m)
+        if self.nodes < least:
+            raise ConfigError("nodes", self.nodes, f"must be greater than {size} for "
+                                                   f"graph={self.graph!r} ({why})")
+
+    def _check_omega_dist(self) -> None:
+        _choice("coupling", self.coupling, COUPLINGS)
+        _choice("omega_dist", self.omega_dist, OMEGA_DISTS)
+        if self.omega_dist == "degree":
+            for name in ("omega_mu", "omega_sigma"):
+                if getattr(self, name) != _DEFAULTS[name]:
+                    raise ConfigError(name, getattr(self, name),
+                                      "must be left out: it does not apply to "
+                                      "omega_dist='degree' (omega_i = k_i)")
+
+    @property
+    def k_abs_max(self) -> float:
+        """max |K| over the grid: the coupling the stability bound is taken at."""
+        return float(max(abs(self.k_min), abs(self.k_max)))
+
+    def _check_step_count(self) -> None:
+        """Refuse a dt so small that the steps (or the r samples) explode, naming
+        both, before anything is rounded or allocated."""
+        longest = self.t_max if self.auto_transient else self.t_transient
+        _check_real("t_max" if self.auto_transient else "t_transient", longest, lo=0.0)
+        _check_real("t_measure", self.t_measure, lo=0.0, lo_open=True)
+        steps = longest / self.dt + self.t_measure / self.dt
+        if steps <= MAX_STEPS:
+            if self.auto_transient:
+                # every window must start on a step: t_max and the first transient
+                steps_for(self.t_max, self.dt, "t_max", min_steps=1)
+                _ = self.spec
+            return
+        every = self.sample_every if isinstance(self.sample_every, int) and \
+            not isinstance(self.sample_every, bool) and self.sample_every >= 1 else 1
+        sample_bytes = math.ceil(min(self.t_measure / self.dt, 1e300) / every) * self.k_num * 8
+        raise _too_many_steps("t_transient + t_measure", longest + self.t_measure,
+                              self.dt, steps, sample_bytes)
+
+    @property
+    def spec(self) -> IntegrationSpec:
+        if self.dt == AUTO_DT:
+            raise ConfigError("dt", self.dt, "is chosen when the study starts "
+                                             "(kcbatch.run_study); no step schedule before")
+        # With "auto", the first window's: its samples are what one window
+        # holds in memory (later windows reuse the same size).
+        return IntegrationSpec.from_times(dt=self.dt, t_transient=self.first_transient,
+                                          t_measure=self.t_measure,
+                                          sample_every=self.sample_every)
+
+    @property
+    def k_values(self):
+        """The coupling grid ``linspace(k_min, k_max, k_num)`` (float64)."""
+        return np.linspace(self.k_min, self.k_max, self.k_num)
+
+    @property
+    def run_ids(self) -> range:
+        return range(self.run_start, self.runs if self.run_stop is None else self.run_stop)
+
+    def replace(self, **changes) -> "StudyConfig":
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def real_dtype(self) -> type:
+        return REAL_DTYPES[self.precision]
+
+    def protocol(self) -> dict[str, Any]:
+        """The fields that define the numbers (see PROTOCOL_FIELDS), as stored
+        (``graphs`` as a string)."""
+        return {k: self._stored_value(k) for k in PROTOCOL_FIELDS}
+
+    def _stored_value(self, name: str) -> Any:
+        v = getattr(self, name)
+        return str(v) if isinstance(v, Path) else v
+
+    def check_compatible(self, stored: Mapping[str, Any], *, what: str) -> None:
+        """Refuse (ConfigError naming the first differing field) unless this
+        config computes the same numbers as ``stored``, the config dict of a
+        store (resume) or of another shard (merge). A key missing from ``stored``
+        (a store older than the field) reads as ADDED_PROTOCOL_DEFAULTS; ``dt =
+        "auto"`` is not compared (``run_study`` compares the dt it chooses)."""
+        for name in PROTOCOL_FIELDS:
+            if name == "dt" and self.dt == AUTO_DT:
+                continue  # chosen when the study starts, then checked as a number
+            had = stored.get(name, ADDED_PROTOCOL_DEFAULTS.get(name))
+            if had != self._stored_value(name):
+                raise ConfigError(name, getattr(self, name),
+                                  f"contradicts {what}, which has {name}={had!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["out"] = None if self.out is None else str(self.out)
+        d["graphs"] = None if self.graphs is None else str(self.graphs)
+        return d
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any], *, source: str = "config") -> "StudyConfig":
+        """Build from a mapping (e.g. parsed TOML); unknown keys are errors."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        aliases = {"n": "nodes", "mu": "omega_mu", "sigma": "omega_sigma"}
+        clean: dict[str, Any] = {}
+        for key, value in data.items():
+            name = aliases.get(key, key).replace("-", "_")
+            if name not in names:
+                raise ConfigError(f"{source} key", key,
+                                  f"unknown; allowed keys: {', '.join(sorted(names))}")
+            clean[name] = value
+        return cls(**clean)
+
+
+def load_toml(path: str | os.PathLike) -> dict[str, Any]:
+    """Read a study TOML file: top-level keys, or a ``[study]`` table."""
+    p = Path(path)
+    try:
+        text = p.read_bytes()
+    except OSError as exc:
+        raise ConfigError("config", str(p), f"must be a readable TOML file ({exc.strerror})") from None
+    try:
+        data = tomllib.loads(text.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError("config", str(p), f"must be valid TOML ({exc})") from None
+    if set(data) == {"study"} and isinstance(data["study"], dict):
+        data = data["study"]
+    return data
+
+
+_INT_FIELDS = ("runs", "nodes", "m", "k_num", "sample_every", "seed", "batch", "producers",
+               "run_start", "run_stop")
+_REAL_FIELDS = ("ws_p", "gamma", "omega_mu", "omega_sigma", "k_min", "k_max", "dt",
+                "t_transient", "t_measure", "threshold", "kc_tol", "t_max", "refine")
+_INT_FIELDS = _INT_FIELDS + ("refine_points",)
+_DEFAULTS = {f.name: f.default for f in dataclasses.fields(StudyConfig)}
+
+
+def check_kernel(kernel: Any, device: str) -> None:
+    """ConfigError unless ``kernel`` is a strategy ``device`` can run: the
+    kernels run on gpu and gpu-sim; ``auto`` and ``global`` are fine anywhere
+    (the CPU engine has one algorithm), ``shared`` is not on the CPU."""
+    if not isinstance(kernel, str) or kernel not in KERNEL_CHOICES:
+        raise ConfigError("kernel", kernel, f"must be one of {', '.join(KERNEL_CHOICES)}")
+    if kernel == "shared" and device == "cpu":
+        raise ConfigError("kernel", kernel, "must be auto or global with device cpu (the "
+                          "shared-memory strategy is a GPU kernel: use device gpu or gpu-sim)")
+
+
+def _choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
+    if not isinstance(value, str) or value not in choices:
+        raise ConfigError(name, value, f"must be one of {', '.join(choices)}")
+
+
+def _unused(name: str, by: str, users: tuple[str, ...], value: str) -> str:
+    """Why ``name`` is refused: it applies only to ``by`` in ``users``."""
+    return (f"must be left out: it applies only to {by}={' or '.join(map(repr, users))} "
+            f"(this study has {by}={value!r})")
+
+
+def _plain_numbers(cfg: "StudyConfig") -> None:
+    """Accept numpy scalars from API users: store them as Python int/float (the
+    config goes to JSON). bools and non-integral floats stay as given, to be
+    rejected by the checks."""
+    for name in _INT_FIELDS:
+        v = getattr(cfg, name)
+        if isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_)):
+            object.__setattr__(cfg, name, int(v))
+    for name in _REAL_FIELDS:
+        v = getattr(cfg, name)
+        if isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_)):
+            object.__setattr__(cfg, name, float(v) if not isinstance(v, int) else v)
+
+
+def _check_int(name: str, value: Any, *, lo: int | None = None, extra: str = "") -> None:
+    allowed = "an integer" + (f" >= {lo}" if lo is not None else "") + (f" {extra}" if extra else "")
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(name, value, f"must be {allowed}")
+    if lo is not None and value < lo:
+        raise ConfigError(name, value, f"must be {allowed}")
+
+
+def _check_real(name: str, value: Any, *, lo: float | None = None, lo_open: bool = False,
+                extra: str = "") -> None:
+    if lo is None:
+        allowed = "a finite number"
+    else:
+        allowed = f"a finite number {'>' if lo_open else '>='} {lo:g}"
+    if extra:
+        allowed += f" {extra}"
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ConfigError(name, value, f"must be {allowed}")
+    if lo is not None and (value < lo or (lo_open and value == lo)):
+        raise ConfigError(name, value, f"must be {allowed}")
+
+
+def format_bytes(n: float) -> str:
+    """``n`` bytes as '512 B', '3.2 GB', '4e+289 TB' (decimal units), for messages."""
+    for unit in ("B", "kB", "MB", "GB"):
+        if abs(n) < 1000:
+            return f"{n:.3g} {unit}"
+        n /= 1000
+    return f"{n:.3g} TB"
+
+
+def _check_out(out: Path) -> None:
+    probe = out
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if probe.exists() and not probe.is_dir():
+        raise ConfigError("out", str(out), f"must be a directory ({probe} is a file)")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise ConfigError("out", str(out), f"must be writable ({probe} is not writable)")
+

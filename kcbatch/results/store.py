@@ -1,0 +1,438 @@
+"""The results store: one SQLite database per study (``DIR/kcbatch.sqlite``).
+
+It is the single source of truth; ``summary.json``, ``runs.csv`` and the plots
+are exports of it. Each finished batch is written in ONE transaction, so a
+hard kill loses at most the batch in flight and never leaves a half-written
+batch. Reading it needs nothing but SQLite: r curves are JSON arrays of numbers
+(``json_each`` reads them), the config is a JSON object in ``meta``.
+
+Schema:
+  meta(key TEXT PRIMARY KEY, value TEXT)      -- config (JSON), seed, version, k_values
+  runs(run INTEGER PRIMARY KEY, ...)           -- one row per finished run
+  batches(id INTEGER PRIMARY KEY, ...)         -- device, size, timings per batch
+
+Schema versions: 1 (kcbatch before the theory columns); 2 adds the per-run
+theory thresholds ``kc_mf``, ``kc_hmf``, ``kc_qmf`` (REAL; NULL where the theory
+does not apply, Infinity for a graph without edges). Opening a schema 1 store
+upgrades it in place (ALTER TABLE ADD COLUMN, NULL for the runs it holds, and
+schema_version 2, in one transaction), so ``kcbatch report``, resume and merge
+work on it; where it cannot be written (read-only, locked) it is read as it is,
+its theory fields None. Schema 3 adds ``graph_file`` and ``graph_sha256``
+(TEXT: the users' own network file of each run and its checksum; NULL for a
+model's network), upgraded the same way from 1 or 2. Schema 4 adds the
+converged protocol's columns (kcbatch/converge.py): ``r_std`` and
+``kc_windows`` (TEXT, JSON arrays like ``r``), ``t_transient_used``,
+``kc_protocol``, ``kc_refined``, ``kc_chi``, ``kc_sigma`` (REAL) and
+``converged`` (INTEGER 0/1), NULL where they do not apply; upgraded the same
+way from 1 to 3. Schema 5 adds the adiabatic sweep's columns
+(kcbatch/sweep.py): ``r_forward`` and ``r_backward`` (TEXT, JSON arrays),
+``kc_forward``, ``kc_backward``, ``hysteresis_width`` and ``loop_area``
+(REAL), NULL for the independent protocol; upgraded the same way from 1 to 4.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Sequence
+
+import numpy as np
+
+from kcbatch.analysis.records import RunRecord
+
+STORE_NAME = "kcbatch.sqlite"
+# meta key: the files of a --graphs study with their sha256 (JSON), checked on resume.
+GRAPH_FILES_META = "graph_files"
+# The lock file of a study directory: held (flock) by the process that runs or
+# resumes the study there, and holding its PID.
+LOCK_NAME = "kcbatch.lock"
+SCHEMA_VERSION = 5
+# What to do about a store that cannot be read, for every message that says so.
+_DAMAGED_FIX = "restore it from a backup, or start a new study in another --out"
+
+_CONVERGED_COLUMNS = (
+    ("r_std", "TEXT"), ("t_transient_used", "REAL"), ("converged", "INTEGER"),
+    ("kc_protocol", "REAL"), ("kc_refined", "REAL"), ("kc_chi", "REAL"), ("kc_sigma", "REAL"),
+    ("kc_windows", "TEXT"),
+)
+_SWEEP_COLUMNS = (
+    ("r_forward", "TEXT"), ("r_backward", "TEXT"), ("kc_forward", "REAL"),
+    ("kc_backward", "REAL"), ("hysteresis_width", "REAL"), ("loop_area", "REAL"),
+)
+_RUN_COLUMNS = (
+    ("run", "INTEGER PRIMARY KEY"), ("status", "TEXT NOT NULL"), ("fail_reason", "TEXT"),
+    ("seed_material", "TEXT NOT NULL"), ("nodes", "INTEGER"), ("edges", "INTEGER"),
+    ("mean_k", "REAL"), ("mean_k2", "REAL"), ("k_max", "INTEGER"), ("kc", "REAL"),
+    ("kc_interp", "REAL"), ("censored", "TEXT"), ("bracket_lo", "REAL"), ("bracket_hi", "REAL"),
+    ("stationarity", "REAL"), ("seconds", "REAL"), ("r", "TEXT NOT NULL"),
+    ("r_first", "TEXT NOT NULL"), ("r_second", "TEXT NOT NULL"), ("batch_id", "INTEGER"),
+    ("kc_mf", "REAL"), ("kc_hmf", "REAL"), ("kc_qmf", "REAL"),
+    ("graph_file", "TEXT"), ("graph_sha256", "TEXT"),
+) + _CONVERGED_COLUMNS + _SWEEP_COLUMNS
+# Columns of table runs that each schema version added (appended, in this order):
+# what upgrading an older store adds.
+_ADDED_COLUMNS = {2: (("kc_mf", "REAL"), ("kc_hmf", "REAL"), ("kc_qmf", "REAL")),
+                  3: (("graph_file", "TEXT"), ("graph_sha256", "TEXT")),
+                  4: _CONVERGED_COLUMNS, 5: _SWEEP_COLUMNS}
+_ARRAYS = ("r", "r_first", "r_second", "r_std", "kc_windows", "r_forward", "r_backward")
+# JSON array columns that may be NULL (runs without them) and INTEGER flags.
+_OPTIONAL_ARRAYS = ("r_std", "kc_windows", "r_forward", "r_backward")
+_BOOLS = ("converged",)
+
+
+class StoreError(RuntimeError):
+    """The store is missing, foreign, damaged, in use, or contradicts the
+    requested study (bad input: the CLI exits with status 2)."""
+
+
+class StoreLocked(StoreError):
+    """Another process is running or resuming the study in that directory."""
+
+
+class StoreIOError(RuntimeError):
+    """Opening or writing a store failed at run time (disk full, unwritable,
+    I/O error): not bad input. What was committed before is intact; the CLI
+    exits with status 1 and prints the command that resumes the study."""
+
+
+def _dump_array(a: np.ndarray) -> str:
+    # repr-exact floats; NaN/inf as null so the text stays valid JSON for SQLite.
+    return json.dumps([float(x) if np.isfinite(x) else None for x in np.asarray(a, float)])
+
+
+def _load_array(s: str) -> np.ndarray:
+    return np.array([np.nan if x is None else x for x in json.loads(s)], dtype=np.float64)
+
+
+class Store:
+    """A study's SQLite store. Use :meth:`create` or :meth:`open`."""
+
+    def __init__(self, conn: sqlite3.Connection, path: str):
+        self.conn = conn
+        self.path = path
+        # The runs columns this store has: all of _RUN_COLUMNS, unless an old
+        # store could not be upgraded (then the missing ones read as None).
+        self._columns = {row[1] for row in conn.execute("PRAGMA table_info(runs)")}
+
+    # -- lifecycle ---------------------------------------------------------
+    @classmethod
+    def create(cls, path: str | Path, config: dict[str, Any], k_values: np.ndarray,
+               version: str) -> "Store":
+        """Create a new store (``":memory:"`` for a throw-away one)."""
+        path = str(path)
+        if path != ":memory:" and Path(path).exists():
+            raise StoreError(f"store {path} already exists")
+        conn = cls._connect(path)
+        with conn:
+            conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+            cols = ", ".join(f"{n} {t}" for n, t in _RUN_COLUMNS)
+            conn.execute(f"CREATE TABLE runs ({cols})")
+            conn.execute("CREATE TABLE batches (id INTEGER PRIMARY KEY, first_run INTEGER, "
+                         "n_runs INTEGER, device TEXT, seconds REAL, finished_at TEXT)")
+            conn.executemany("INSERT INTO meta VALUES (?, ?)", [
+                ("schema_version", str(SCHEMA_VERSION)),
+                ("config", json.dumps(config, sort_keys=True)),
+                ("k_values", _dump_array(k_values)),
+                ("kcbatch_version", version),
+            ])
+        return cls(conn, path)
+
+    @classmethod
+    def open(cls, path: str | Path) -> "Store":
+        """Open an existing store, checked: StoreError (one line naming the file
+        and what to do) when it is not a kcbatch store, is damaged, or has a
+        schema this version cannot read."""
+        path = str(path)
+        if not Path(path).is_file():
+            raise StoreError(f"no kcbatch store at {path}")
+        conn = None
+        try:
+            conn = sqlite3.connect(path, isolation_level="DEFERRED", check_same_thread=False)
+            version = _check_store(conn, path)
+            _use_wal(conn)
+            _upgrade(conn, version)
+        except sqlite3.OperationalError as exc:
+            if conn is not None:
+                conn.close()
+            raise StoreIOError(f"cannot open the store {path} ({exc})") from None
+        except sqlite3.DatabaseError as exc:
+            if conn is not None:
+                conn.close()
+            raise StoreError(f"{path} is not a readable kcbatch store (SQLite: {exc}); "
+                             f"{_DAMAGED_FIX}") from None
+        except BaseException:
+            if conn is not None:
+                conn.close()
+            raise
+        return cls(conn, path)
+
+    @staticmethod
+    def _connect(path: str) -> sqlite3.Connection:
+        conn = sqlite3.connect(path, isolation_level="DEFERRED", check_same_thread=False)
+        if path != ":memory:":
+            _use_wal(conn)
+        return conn
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # -- meta --------------------------------------------------------------
+    def meta(self, key: str) -> str | None:
+        row = self.conn.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return None if row is None else row[0]
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self._writing(f"meta {key!r}"):
+            with self.conn:
+                self.conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
+    @contextlib.contextmanager
+    def _writing(self, what: str) -> Iterator[None]:
+        """Turn SQLite's run-time write failures into StoreIOError naming the
+        file; the transaction has been rolled back by then."""
+        try:
+            yield
+        except sqlite3.OperationalError as exc:
+            raise StoreIOError(f"writing {what} to {self.path} failed ({exc})") from exc
+        except OSError as exc:
+            raise StoreIOError(f"writing {what} to {self.path} failed "
+                                  f"({exc.strerror or exc})") from exc
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return json.loads(self.meta("config"))
+
+    @property
+    def k_values(self) -> np.ndarray:
+        return _load_array(self.meta("k_values"))
+
+    # -- runs --------------------------------------------------------------
+    def write_batch(self, records: Sequence[RunRecord], *, device: str, seconds: float) -> None:
+        """Insert one finished batch atomically (all its runs or none)."""
+        if not records:
+            return
+        names = [n for n, _ in _RUN_COLUMNS]
+        placeholders = ", ".join("?" for _ in names)
+        first, last = records[0].run, records[-1].run
+        what = f"run {first}" if first == last else f"runs {first}-{last}"
+        with self._writing(what), self.conn:
+            cur = self.conn.execute(
+                "INSERT INTO batches (first_run, n_runs, device, seconds, finished_at) "
+                "VALUES (?, ?, ?, ?, datetime('now'))",
+                (records[0].run, len(records), device, seconds))
+            batch_id = cur.lastrowid
+            self.conn.executemany(
+                f"INSERT INTO runs ({', '.join(names)}) VALUES ({placeholders})",
+                [self._row(r, batch_id) for r in records])
+
+    @staticmethod
+    def _row(rec: RunRecord, batch_id: int) -> tuple:
+        out = []
+        for name, _ in _RUN_COLUMNS:
+            if name == "batch_id":
+                out.append(batch_id)
+            elif name in _ARRAYS:
+                v = getattr(rec, name)
+                out.append(None if v is None else _dump_array(v))
+            elif name in _BOOLS:
+                v = getattr(rec, name)
+                out.append(None if v is None else int(bool(v)))
+            else:
+                v = getattr(rec, name)
+                out.append(v.item() if isinstance(v, np.generic) else v)
+        return tuple(out)
+
+    def graph_files(self) -> set[tuple[str, str]]:
+        """The (graph_file, graph_sha256) pairs the stored runs used (users' own
+        networks); empty for a model's study or a store older than schema 3."""
+        if "graph_file" not in self._columns:
+            return set()
+        return set(self.conn.execute("SELECT DISTINCT graph_file, graph_sha256 FROM runs "
+                                     "WHERE graph_file IS NOT NULL"))
+
+    def done_runs(self) -> set[int]:
+        return {r for (r,) in self.conn.execute("SELECT run FROM runs")}
+
+    def _select(self, names: Sequence[str]) -> str:
+        """The SELECT list of ``names``; columns this store lacks read as NULL."""
+        return ", ".join(n if n in self._columns else f"NULL AS {n}" for n in names)
+
+    def records(self, runs: Iterable[int] | None = None) -> list[RunRecord]:
+        names = [n for n, _ in _RUN_COLUMNS]
+        rows = self.conn.execute(f"SELECT {self._select(names)} FROM runs ORDER BY run").fetchall()
+        wanted = None if runs is None else set(runs)
+        out = []
+        for row in rows:
+            d = dict(zip(names, row, strict=True))
+            if wanted is not None and d["run"] not in wanted:
+                continue
+            d.pop("batch_id")
+            for a in _ARRAYS:
+                d[a] = None if d[a] is None and a in _OPTIONAL_ARRAYS else _load_array(d[a])
+            for b in _BOOLS:
+                d[b] = None if d[b] is None else bool(d[b])
+            out.append(RunRecord(**d))
+        return out
+
+    def copy_runs_from(self, other: "Store", runs: Iterable[int]) -> int:
+        """Copy finished runs (rows as stored) from another store; returns the count."""
+        names = [n for n, _ in _RUN_COLUMNS if n != "batch_id"]
+        wanted = sorted(set(runs))
+        rows = []
+        for run in wanted:
+            row = other.conn.execute(f"SELECT {other._select(names)} FROM runs WHERE run=?",
+                                     (run,)).fetchone()
+            if row is not None:
+                rows.append(row)
+        with self._writing(f"{len(rows)} runs"), self.conn:
+            self.conn.executemany(
+                f"INSERT INTO runs ({', '.join(names)}) VALUES ({', '.join('?' for _ in names)})",
+                rows)
+        return len(rows)
+
+
+def _use_wal(conn: sqlite3.Connection) -> None:
+    # WAL: a killed writer leaves the last committed batch intact and readable.
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+
+
+def _check_store(conn: sqlite3.Connection, path: str) -> int:
+    """The schema version of the kcbatch store ``conn`` holds; StoreError unless it
+    is readable and of this schema or an older one (:func:`_upgrade` upgrades it)."""
+    tables = {name for (name,) in conn.execute(
+        "SELECT name FROM sqlite_master WHERE type='table'")}
+    if not {"meta", "runs", "batches"} <= tables:
+        missing = ", ".join(sorted({"meta", "runs", "batches"} - tables))
+        raise StoreError(f"{path} is not a kcbatch store (no {missing} table): it is "
+                         f"damaged or another database; {_DAMAGED_FIX}")
+    meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+    version = meta.get("schema_version")
+    try:
+        number = int(version)
+    except (TypeError, ValueError):
+        raise StoreError(f"{path} is damaged: its schema_version is {version!r}, not a "
+                         f"number; {_DAMAGED_FIX}") from None
+    if number > SCHEMA_VERSION:
+        raise StoreError(f"{path} has store schema {number}, newer than this kcbatch "
+                         f"reads ({SCHEMA_VERSION}): upgrade kcbatch to read it")
+    if number < 1:
+        raise StoreError(f"{path} has an unknown store schema {number} (this kcbatch "
+                         f"reads 1 to {SCHEMA_VERSION}); {_DAMAGED_FIX}")
+    for key, kind in (("config", dict), ("k_values", list)):
+        try:
+            value = json.loads(meta[key])
+        except (KeyError, TypeError, ValueError):
+            value = None
+        if not isinstance(value, kind):
+            raise StoreError(f"{path} is damaged: its {key} is missing or unreadable; "
+                             f"{_DAMAGED_FIX}")
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(runs)")}
+    later = {n for v, added in _ADDED_COLUMNS.items() if v > number for n, _ in added}
+    missing = [n for n, _ in _RUN_COLUMNS if n not in columns and n not in later]
+    if missing:
+        raise StoreError(f"{path} is damaged: table runs lacks column(s) "
+                         f"{', '.join(missing)}; {_DAMAGED_FIX}")
+    problems = [row[0] for row in conn.execute("PRAGMA quick_check(1)")]
+    if problems != ["ok"]:
+        raise StoreError(f"{path} is damaged (SQLite: {problems[0]}); {_DAMAGED_FIX}")
+    return number
+
+
+def _upgrade(conn: sqlite3.Connection, version: int) -> None:
+    """Bring a store of schema ``version`` to SCHEMA_VERSION in one transaction:
+    the columns later versions added (NULL for the stored runs), then the version.
+    A store that cannot be written now (read-only file or directory, another
+    process writing) is left as it is, to be read with those fields None."""
+    if version >= SCHEMA_VERSION:
+        return
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(runs)")}
+    try:
+        with conn:
+            # Explicit: Python's sqlite3 would run each ALTER TABLE in autocommit.
+            conn.execute("BEGIN IMMEDIATE")
+            for v in range(version + 1, SCHEMA_VERSION + 1):
+                for name, kind in _ADDED_COLUMNS.get(v, ()):
+                    if name not in columns:
+                        conn.execute(f"ALTER TABLE runs ADD COLUMN {name} {kind}")
+            conn.execute("UPDATE meta SET value=? WHERE key='schema_version'",
+                         (str(SCHEMA_VERSION),))
+    except sqlite3.OperationalError:
+        pass
+
+
+# -- the study directory's lock --------------------------------------------
+
+_held_locks: dict[str, list] = {}  # realpath -> [open lock file, depth]
+_held_guard = threading.Lock()
+
+
+@contextlib.contextmanager
+def study_lock(directory: str | Path) -> Iterator[None]:
+    """Hold the exclusive lock of the study directory ``directory`` (an existing
+    directory): StoreLocked, naming the holder's PID, if another process holds
+    it. Re-entrant within a process. Where locks cannot be taken (no fcntl, a
+    read-only directory, a filesystem without flock) it locks nothing."""
+    key = os.path.realpath(directory)
+    with _held_guard:
+        held = _held_locks.get(key)
+        if held is not None:
+            held[1] += 1
+    if held is None:
+        fh = _acquire(Path(directory))
+        with _held_guard:
+            _held_locks[key] = [fh, 1]
+    try:
+        yield
+    finally:
+        with _held_guard:
+            entry = _held_locks[key]
+            entry[1] -= 1
+            if entry[1] == 0:
+                del _held_locks[key]
+                if entry[0] is not None:
+                    entry[0].close()  # closing the file releases the flock
+
+
+def _acquire(directory: Path):
+    """The open lock file of ``directory``, flocked; None where locking is impossible."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX
+        return None
+    path = directory / LOCK_NAME
+    try:
+        fh = open(path, "a+")
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        fh.seek(0)
+        pid = fh.read().strip()
+        fh.close()
+        holder = f" (pid {pid})" if pid.isdigit() else ""
+        raise StoreLocked(
+            f"{directory} is in use by another kcbatch process{holder} running or resuming "
+            f"the study there; wait for it to finish, or stop it and resume with "
+            f"`kcbatch run --resume {directory}`") from None
+    except OSError:
+        fh.close()
+        return None
+    try:
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"{os.getpid()}\n")
+        fh.flush()
+    except OSError:
+        pass  # the lock holds without the PID
+    return fh

@@ -1,0 +1,356 @@
+"""A study's batches on a Dask cluster: the client side.
+
+:func:`open_cluster` starts or joins a cluster (``kcbatch.run.scheduler.SchedulerSpec``)
+and yields a :class:`ClusterSession`; ``run_study(cfg, scheduler=...)`` uses it
+in place of its single-process loop. The session submits one task per batch
+(``cluster_task.compute_batch``: a run range in, records out; graphs are never
+shipped), at most one per worker thread at a time so that a Ctrl-C waits for
+little and workers that join later get work, and hands each finished batch to
+the caller as it arrives, in any order: the client alone writes the store.
+
+A worker killed mid-batch is Dask's business: the scheduler reruns its batch
+elsewhere (``distributed.scheduler.allowed-failures`` times), and the records
+are the same whoever computes them. dask and distributed are imported here
+only, inside functions: ``import kcbatch`` never loads them.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+from kcbatch.version import __version__
+from kcbatch.engines import EngineUnavailable
+from kcbatch.inputs.pipeline import chunk_runs
+from kcbatch.protocol.config import ConfigError, StudyConfig
+from kcbatch.run.cluster_task import (
+    BatchOutcome,
+    WorkerPlan,
+    WorkerProblem,
+    compute_batch,
+    probe,
+)
+from kcbatch.run.scheduler import (
+    ClusterError,
+    SchedulerSpec,
+    parse_scheduler,
+    require_extra,
+)
+
+# Seconds to reach a scheduler before giving up with its address.
+CONNECT_TIMEOUT = 20.0
+# How often the client wakes up while it waits for batches: a Ctrl-C's stop,
+# a lost scheduler and workers that joined are noticed within this.
+_POLL = 0.25
+# Seconds the client may stay disconnected from its scheduler before the study
+# stops (distributed reconnects by itself for a short outage).
+_LOST_AFTER = 10.0
+# distributed's errors for futures cancelled under us (one future, several): when the
+# scheduler is lost they are how a result or a wait ends.
+_CANCELLED = ("FutureCancelledError", "FuturesCancelledError")
+
+
+class WorkerUnusable(EngineUnavailable):
+    """A worker cannot run the study's device; the message names the worker."""
+
+
+@dataclass
+class WorkerTimes:
+    """What one worker did in this session: batches, runs, seconds inside the
+    engine and generating networks, and its device."""
+
+    device: str = ""
+    batches: int = 0
+    runs: int = 0
+    engine_seconds: float = 0.0
+    generate_seconds: float = 0.0
+
+    def as_dict(self) -> dict:
+        return {"device": self.device, "batches": self.batches, "runs": self.runs,
+                "engine_seconds": round(self.engine_seconds, 3),
+                "generate_seconds": round(self.generate_seconds, 3)}
+
+
+@dataclass
+class ClusterRun:
+    """What :meth:`ClusterSession.run` did: per worker, and whether a stop
+    ended it with runs left."""
+
+    workers: dict[str, WorkerTimes] = field(default_factory=dict)
+    interrupted: bool = False
+
+    @property
+    def engine_seconds(self) -> float:
+        return sum(w.engine_seconds for w in self.workers.values())
+
+    @property
+    def generate_seconds(self) -> float:
+        return sum(w.generate_seconds for w in self.workers.values())
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def local_worker_env(n_workers: int, cores: int | None = None) -> dict[str, str]:
+    """The environment of each of ``n_workers`` worker processes on this
+    machine: the cores divided between their numba (and BLAS) thread pools,
+    at least one thread each, so that N workers never oversubscribe."""
+    threads = str(max(1, (cores or _cores()) // n_workers))
+    return {"NUMBA_NUM_THREADS": threads, "OMP_NUM_THREADS": threads,
+            "OPENBLAS_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
+
+
+def _ignore_sigint_plugin():
+    """A worker plugin that makes local worker processes ignore SIGINT: a
+    Ctrl-C in the terminal reaches the whole process group, and the client
+    (kcbatch's own handler) decides what it means; the workers must not die
+    with their batch. Workers restarted later get it too."""
+    from distributed.diagnostics.plugin import WorkerPlugin
+
+    class IgnoreSigint(WorkerPlugin):
+        name = "kcbatch-ignore-sigint"
+
+        def setup(self, worker):
+            if threading.current_thread() is threading.main_thread():
+                signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    return IgnoreSigint()
+
+
+def _start(spec: SchedulerSpec, timeout: float):
+    """(client, cluster or None) for ``spec``; ClusterError when it cannot connect."""
+    from distributed import Client, LocalCluster
+
+    # No dashboard; the scheduler's HTTP endpoints (health, metrics) on a free
+    # port, not 8787, so that studies started side by side do not warn.
+    quiet = {"dashboard_address": None, "silence_logs": logging.ERROR,
+             "scheduler_kwargs": {"dashboard_address": ":0"}}
+    if spec.kind == "local":
+        cluster = LocalCluster(n_workers=spec.workers, threads_per_worker=1, processes=True,
+                               env=local_worker_env(spec.workers), **quiet)
+    elif spec.kind == "local-cuda":
+        from dask_cuda import (
+            LocalCUDACluster,  # CUDA_VISIBLE_DEVICES rotated per worker
+        )
+        # Two threads: one generates the next batch's networks while the other
+        # integrates (one batch on the GPU at a time, cluster_task's lock).
+        cluster = LocalCUDACluster(threads_per_worker=2, **quiet)
+    else:
+        cluster = None
+    try:
+        if cluster is not None:
+            client = Client(cluster)
+            client.register_plugin(_ignore_sigint_plugin())
+            return client, cluster
+        if spec.kind == "address":
+            return Client(spec.target, timeout=timeout), None
+        return Client(scheduler_file=spec.target, timeout=timeout), None
+    except (OSError, TimeoutError) as exc:
+        if cluster is not None:
+            cluster.close()
+        where = (f"at {spec.target}" if spec.kind == "address"
+                 else f"of the scheduler file {spec.target}")
+        raise ClusterError(f"cannot connect to the Dask scheduler {where} within "
+                           f"{timeout:g} s ({type(exc).__name__}: {exc}); is it running, "
+                           f"and reachable from here?") from None
+
+
+def _raise_problem(problem: WorkerProblem) -> None:
+    if problem.kind == "device":
+        raise WorkerUnusable(f"worker {problem.worker}: {problem.message}")
+    if problem.kind == "config":
+        raise ConfigError(problem.param, problem.value,
+                          f"{problem.allowed} (on worker {problem.worker})")
+    raise ClusterError(f"worker {problem.worker}: {problem.message}")
+
+
+class ClusterSession:
+    """A connected Dask client (and the cluster it started, if any)."""
+
+    def __init__(self, spec: SchedulerSpec, client, cluster=None):
+        self.spec = spec
+        self.client = client
+        self.cluster = cluster
+        self._lost_since: float | None = None
+
+    @property
+    def address(self) -> str:
+        return self.client.scheduler.address
+
+    def worker_threads(self) -> dict[str, int]:
+        """Worker address -> its Dask threads, as the scheduler knows them now."""
+        return dict(self.client.nthreads())
+
+    def _check_connected(self) -> None:
+        if self.client.status == "running":
+            self._lost_since = None
+            return
+        now = time.monotonic()
+        if self._lost_since is None:
+            self._lost_since = now
+        if self.client.status in ("closed", "closing") or now - self._lost_since > _LOST_AFTER:
+            self._lost()
+
+    def _lost(self) -> None:
+        raise ClusterError(f"lost the connection to the Dask scheduler at {self.address}")
+
+    def _wait(self, futures, stop: threading.Event | None, *, until_stop: bool):
+        """The futures of ``futures`` that are done, waiting for at least one.
+        None when ``stop`` is set first and ``until_stop``."""
+        from distributed import wait
+        while True:
+            self._check_connected()
+            if until_stop and stop is not None and stop.is_set():
+                return None
+            try:
+                done, _ = wait(futures, timeout=_POLL, return_when="FIRST_COMPLETED")
+            except TimeoutError:
+                continue
+            except Exception as exc:
+                if type(exc).__name__ not in _CANCELLED:
+                    raise
+                self._lost()
+            if done:
+                return done
+
+    def plan(self, cfg: StudyConfig, pending: int,
+             stop: threading.Event | None = None,
+             notice: Callable[[str], None] | None = None) -> WorkerPlan | None:
+        """The device and batch size for ``pending`` runs of ``cfg``, as one worker's
+        engine decides them (waiting for a worker to join). None when ``stop`` is set
+        first. WorkerUnusable, ConfigError or ClusterError when that worker cannot run it."""
+        told = False
+        while not self.worker_threads():
+            self._check_connected()
+            if not told and notice is not None:
+                notice(f"waiting for Dask workers to join the scheduler at {self.address}")
+                told = True
+            if stop is not None and stop.is_set():
+                return None
+            time.sleep(_POLL)
+        fut = self.client.submit(probe, cfg, pending, __version__, pure=False,
+                                 key=f"kcbatch-probe-{uuid.uuid4().hex[:8]}")
+        if self._wait([fut], stop, until_stop=True) is None:
+            fut.cancel()
+            return None
+        answer = self._result(fut, "the probe of the workers")
+        if isinstance(answer, WorkerProblem):
+            _raise_problem(answer)
+        return answer
+
+    def _result(self, fut, what: str):
+        if fut.status == "cancelled":
+            self._check_connected()
+            self._lost()
+        if fut.status == "error":
+            exc = fut.exception()
+            if type(exc).__name__ == "KilledWorker":
+                raise ClusterError(f"{what} killed every worker that ran it ({exc}); "
+                                   f"the workers may lack memory for it")
+        try:
+            return fut.result()
+        except Exception as exc:
+            # cancelled since the status was read: the scheduler went away meanwhile
+            if type(exc).__name__ not in _CANCELLED:
+                raise
+            self._lost()
+
+    def run(self, cfg: StudyConfig, pending: list[int], batch: int,
+            on_batch: Callable[[BatchOutcome], None],
+            stop: threading.Event | None = None) -> ClusterRun:
+        """Compute ``pending`` runs of ``cfg`` in batches of ``batch`` runs;
+        ``on_batch(outcome)`` for each as it arrives (any order). When ``stop``
+        is set no more batches are submitted; those running finish and are
+        handed over. Raises WorkerUnusable naming the worker whose device
+        fails, ClusterError when the scheduler is lost."""
+        out = ClusterRun()
+        todo = deque(chunk_runs(pending, batch))
+        in_flight: dict = {}
+        tag = uuid.uuid4().hex[:8]
+        capacity, checked = 1, 0.0
+        try:
+            while in_flight or (todo and not (stop is not None and stop.is_set())):
+                if time.monotonic() - checked > 1.0:  # workers join and leave
+                    capacity = max(1, sum(self.worker_threads().values()))
+                    checked = time.monotonic()
+                while todo and len(in_flight) < capacity and not (stop is not None
+                                                                  and stop.is_set()):
+                    runs = todo.popleft()
+                    fut = self.client.submit(compute_batch, cfg, runs, pure=False,
+                                             key=f"kcbatch-runs-{runs[0]}-{runs[-1]}-{tag}")
+                    in_flight[fut] = runs
+                if not in_flight:
+                    break
+                done = self._wait(list(in_flight), stop, until_stop=False)
+                for fut in done:
+                    runs = in_flight.pop(fut)
+                    outcome = self._result(fut, f"the batch of runs {runs[0]}-{runs[-1]}")
+                    fut.release()
+                    if isinstance(outcome, WorkerProblem):
+                        _raise_problem(outcome)
+                    w = out.workers.setdefault(outcome.worker, WorkerTimes(outcome.device))
+                    w.batches += 1
+                    w.runs += len(outcome.runs)
+                    w.engine_seconds += outcome.engine_seconds
+                    w.generate_seconds += outcome.generate_seconds
+                    on_batch(outcome)
+        finally:
+            for fut in in_flight:
+                fut.cancel()
+        out.interrupted = bool(todo)
+        return out
+
+    def close(self) -> None:
+        try:
+            self.client.close()
+        finally:
+            if self.cluster is not None:
+                self.cluster.close()
+
+
+@contextlib.contextmanager
+def open_cluster(scheduler: SchedulerSpec | str,
+                 timeout: float = CONNECT_TIMEOUT) -> Iterator[ClusterSession]:
+    """A :class:`ClusterSession` for ``scheduler`` (a spec, or the text of
+    ``--scheduler``), closed (and a cluster it started shut down) on exit."""
+    spec = parse_scheduler(scheduler) if isinstance(scheduler, str) else scheduler
+    require_extra(spec)
+    with _quiet_client_logs():
+        session = ClusterSession(spec, *_start(spec, timeout))
+        try:
+            yield session
+        finally:
+            session.close()
+
+
+@contextlib.contextmanager
+def _quiet_client_logs():
+    """distributed's client logs a lost scheduler as tracebacks on stderr while
+    it tries to reconnect; kcbatch says it in one line (ClusterError) instead."""
+    import distributed  # noqa: F401  (its import sets the levels of its loggers)
+
+    loggers = [logging.getLogger(n) for n in ("distributed.client", "distributed.comm",
+                                              "distributed.core", "distributed.batched")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        for lg, level in zip(loggers, levels):
+            lg.setLevel(level)
+
+
+__all__ = ["CONNECT_TIMEOUT", "ClusterRun", "ClusterSession", "WorkerTimes", "WorkerUnusable",
+           "local_worker_env", "open_cluster"]

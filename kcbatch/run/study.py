@@ -1,0 +1,427 @@
+"""A whole Kc study: pipeline -> engine -> Kc per run -> store -> summary/exports."""
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kcbatch.version import __version__
+from kcbatch.analysis.records import RunRecord
+from kcbatch.analysis.run_theory import theory_settings
+from kcbatch.analysis.summary import partial_info, summarize
+from kcbatch.engines import get_engine, kernel_misfit, resolve_device
+from kcbatch.inputs.graph_source import (
+    GraphSet,
+    check_unchanged,
+    listing,
+    read_graph_set,
+)
+from kcbatch.inputs.pipeline import PipelineTimes, chunk_runs, produce, producer_threads
+from kcbatch.inputs.step_size import prepare_dt
+from kcbatch.protocol.config import ConfigError, StudyConfig
+from kcbatch.protocol.seeding import draw_seed
+from kcbatch.results.store import (
+    GRAPH_FILES_META,
+    STORE_NAME,
+    Store,
+    StoreError,
+    study_lock,
+)
+from kcbatch.run.time_estimate import cpu_fallback_notice
+from kcbatch.run.work import choose_batch, compute_records, fitted_batch, longest_steps
+
+log = logging.getLogger("kcbatch")
+
+
+@dataclass
+class StudyResult:
+    """What :func:`run_study` returns.
+
+    records: one :class:`RunRecord` per finished run of ``config.run_ids``, by run.
+    r: ``[runs, nK]`` float64 time-averaged order parameter (rows as ``records``).
+    summary: the dict of :func:`kcbatch.analysis.summary.summarize`.
+    """
+
+    config: StudyConfig
+    device: str
+    batch: int
+    records: list[RunRecord]
+    summary: dict[str, Any]
+    elapsed: float
+    engine_seconds: float = 0.0
+    times: PipelineTimes = field(default_factory=PipelineTimes)
+    interrupted: bool = False
+    computed: int = 0  # runs integrated by this call (a resume skips stored ones)
+    store_path: str | None = None
+    notices: list[str] = field(default_factory=list)
+    # On a Dask cluster: the scheduler (as typed) and, per worker address, what
+    # it did (``kcbatch.run.cluster.WorkerTimes.as_dict``); empty in one process.
+    scheduler: str | None = None
+    workers: dict[str, dict] = field(default_factory=dict)
+
+    @property
+    def r(self) -> np.ndarray:
+        return np.array([rec.r for rec in self.records])
+
+    @property
+    def k_values(self) -> np.ndarray:
+        return self.config.k_values
+
+    @property
+    def wait_fraction(self) -> float:
+        return self.times.wait / self.elapsed if self.elapsed > 0 else 0.0
+
+
+def _is_oom(exc: BaseException) -> bool:
+    return isinstance(exc, MemoryError) or type(exc).__name__ == "OutOfMemoryError"
+
+
+# The meta key of a store that lists a ``graphs`` study's files: JSON [[name, sha256], ...].
+
+
+def open_store(cfg: StudyConfig, *, resume: bool, graphs: GraphSet | None = None) -> Store:
+    """The study's store: ``cfg.out/kcbatch.sqlite`` (or in memory without ``out``).
+    A new store of a ``graphs`` study lists ``graphs``' files in its meta."""
+    if cfg.out is None:
+        return _created(Store.create(":memory:", cfg.to_dict(), cfg.k_values, __version__),
+                        graphs)
+    path = Path(cfg.out) / STORE_NAME
+    if path.exists():
+        if not resume:
+            raise ConfigError("out", str(cfg.out),
+                              f"already holds a study ({path}); resume it with "
+                              f"`kcbatch run --resume {cfg.out}` or choose another --out")
+        store = Store.open(path)
+        try:
+            cfg.check_compatible(store.config, what=f"the study stored in {cfg.out}")
+        except ConfigError:
+            store.close()
+            raise
+        return store
+    if resume:
+        raise StoreError(f"nothing to resume: no {STORE_NAME} in {cfg.out}")
+    Path(cfg.out).mkdir(parents=True, exist_ok=True)
+    return _created(Store.create(path, cfg.to_dict(), cfg.k_values, __version__), graphs)
+
+
+def _created(store: Store, graphs: GraphSet | None) -> Store:
+    if graphs is not None:
+        store.set_meta(GRAPH_FILES_META, json.dumps(listing(graphs)))
+    return store
+
+
+def check_stored_graphs(cfg: StudyConfig) -> None:
+    """Before resuming a ``graphs`` study: GraphFileError naming the first file
+    that is gone, changed or new since the stored runs (the files hashed now),
+    ConfigError when the stored study is another one. Nothing to check
+    without a store (``open_store`` says so)."""
+    if cfg.graphs is None or cfg.out is None or not (Path(cfg.out) / STORE_NAME).is_file():
+        return
+    with Store.open(Path(cfg.out) / STORE_NAME) as store:
+        cfg.check_compatible(store.config, what=f"the study stored in {cfg.out}")
+        listed = store.meta(GRAPH_FILES_META)
+        used = sorted(store.graph_files())
+    check_unchanged(cfg.graphs, used, None if listed is None else json.loads(listed))
+
+
+def run_study(config: StudyConfig, *, resume: bool = False, progress: bool = False,
+              stop: threading.Event | None = None,
+              on_notice: Callable[[str], None] | None = None,
+              on_open: Callable[[str], None] | None = None,
+              abort: threading.Event | None = None,
+              scheduler: Any = None) -> StudyResult:
+    """Run (or resume) the study of ``config``; same numbers as ``kcbatch run``.
+
+    Finished batches go to the store as they complete; when ``stop`` is set the
+    study stops taking new batches and returns with ``interrupted=True``.
+    ``on_open(out)`` is called once the store in ``config.out`` is open, before
+    any computing (without ``out`` the store is in memory and it is not called).
+    The progress bar counts runs of the whole run range (a resume starts at the
+    runs already stored) and moves with every RK4 step inside a batch.
+
+    With ``config.graphs`` every file is read before it starts (GraphFileError,
+    naming the file, line and reason, for a bad one; a notice sums up what the
+    reader changed), and a resume first compares the files with those the
+    stored study used (GraphFileError naming a file gone, changed or new).
+
+    Before it starts, dt is checked against RK4's stability bound on the
+    study's first networks, or chosen there for ``dt="auto"`` (a notice gives
+    the value; ``StudyResult.config`` and the store hold it): see
+    :mod:`kcbatch.inputs.step_size`. A later network beyond the bound makes its run
+    failed, with the reason.
+
+    Before anything large is allocated, the study's peak memory is compared
+    with the memory available (ConfigError naming what to change when it does
+    not fit; ``--batch auto`` shrinks to fit). While it runs, the process holds
+    the lock of ``config.out`` (StoreLocked if another process holds it). When
+    ``abort`` is set and an exception (a second Ctrl-C) ends the study, a
+    batch still being generated is not waited for.
+
+    ``scheduler``: None runs every batch in this process. Otherwise the batches
+    run on Dask workers (``--scheduler``): a ``kcbatch.run.scheduler.SchedulerSpec``
+    or its text (``"local:2"``, ``"tcp://host:8786"``) opens a cluster for this
+    study alone; an open ``kcbatch.run.cluster.ClusterSession`` (``open_cluster``) is
+    used as it is, so that several studies share one cluster. The records are
+    the same; the store is written here, batch by batch as they arrive.
+    """
+    t_start = time.perf_counter()
+    notices: list[str] = []
+
+    def notice(msg: str) -> None:
+        notices.append(msg)
+        log.info(msg)
+        if on_notice:
+            on_notice(msg)
+
+    cfg = config if config.seed is not None else config.replace(seed=draw_seed())
+    graphs = None
+    if cfg.graphs is not None:
+        # Every file read (and a resume's files compared with the stored ones)
+        # before anything runs; this snapshot is what every batch uses.
+        if resume:
+            check_stored_graphs(cfg)
+        graphs = read_graph_set(cfg.graphs)
+        notice(graphs.notice())
+    # dt checked on (or, for "auto", chosen from) the study's first networks;
+    # the store then holds the number.
+    cfg, dt_notice = prepare_dt(cfg, graphs)
+    if dt_notice:
+        notice(dt_notice)
+    if scheduler is not None:
+        return _run_clustered(cfg, graphs, scheduler, resume=resume, progress=progress,
+                              stop=stop, notice=notice, on_open=on_open, t_start=t_start,
+                              notices=notices)
+    device, why = resolve_device(cfg.device)
+    if why:
+        notice(why)
+    engine = get_engine(device, cfg.fast_math, cfg.kernel)
+    misfit = kernel_misfit(engine, cfg)
+    if misfit is not None:
+        raise ConfigError("kernel", cfg.kernel, f"needs every network in one block's shared "
+                          f"memory, but {misfit}; use --kernel global or auto")
+    batch_fit = fitted_batch(cfg, engine, device, len(cfg.run_ids))
+    with _opened(cfg, resume, graphs, on_open) as (store, pending):
+        batch_size = min(choose_batch(cfg, engine, max(1, len(pending))), batch_fit)
+        if cfg.device == "auto" and device == "cpu" and pending:
+            estimate = cpu_fallback_notice(cfg, engine, len(pending), batch_size)
+            if estimate:
+                notice(estimate)
+        times = PipelineTimes()
+        engine_seconds = 0.0
+        interrupted = False
+        computed = 0
+        in_flight = batch_size
+        finished_runs = len(cfg.run_ids) - len(pending)
+        bar = make_progress_bar(len(cfg.run_ids), finished_runs) if progress else _NoBar()
+        items = None  # closed explicitly, so that a Ctrl-C while it joins its threads propagates
+        try:
+            while pending and not interrupted:
+                try:
+                    items = produce(chunk_runs(pending, batch_size), cfg,
+                                    producers=producer_threads(cfg.producers, device),
+                                    times=times, abandon=abort, graph_set=graphs)
+                    for item in items:
+                        in_flight = len(item.runs)
+                        records, dt_batch = compute_records(
+                            engine, item, cfg,
+                            progress=_step_progress(bar, finished_runs, len(item.runs),
+                                                    longest_steps(cfg)))
+                        engine_seconds += dt_batch
+                        store.write_batch(records, device=device, seconds=dt_batch)
+                        finished = set(item.runs)
+                        pending = [r for r in pending if r not in finished]
+                        computed += len(item.runs)
+                        finished_runs += len(item.runs)
+                        bar.move_to(finished_runs)
+                        if stop is not None and stop.is_set():
+                            interrupted = bool(pending)
+                            break
+                except Exception as exc:
+                    if not _is_oom(exc) or in_flight == 1:
+                        raise
+                    items.close()
+                    batch_size = in_flight // 2  # the batch that failed, not the configured one
+                    notice(f"device out of memory; batch size halved to {batch_size} "
+                           f"(finished runs are kept)")
+                    engine.release_memory()
+        finally:
+            try:
+                if items is not None:
+                    items.close()
+            finally:
+                bar.close()
+        return _result(cfg, store, device=device, batch=batch_size, t_start=t_start,
+                       engine_seconds=engine_seconds, times=times, interrupted=interrupted,
+                       computed=computed, notices=notices)
+
+
+def _result(cfg: StudyConfig, store: Store, *, interrupted: bool, t_start: float,
+            **fields: Any) -> StudyResult:
+    """The StudyResult of ``cfg`` from what ``store`` holds now."""
+    records = store.records(cfg.run_ids)
+    partial = partial_info(runs_total=cfg.runs, run_start=cfg.run_start,
+                           run_stop=cfg.run_stop, runs_done=len(records),
+                           interrupted=interrupted)
+    summary = summarize(records, cfg.k_values, cfg.threshold, t_transient=cfg.t_transient,
+                        t_measure=cfg.t_measure, dt=cfg.dt, partial=partial,
+                        **theory_settings(cfg))
+    return StudyResult(config=cfg, records=records, summary=summary,
+                       elapsed=time.perf_counter() - t_start, interrupted=interrupted,
+                       store_path=None if cfg.out is None else store.path, **fields)
+
+
+def _run_clustered(cfg: StudyConfig, graphs: GraphSet | None, scheduler: Any, *,
+                   resume: bool, progress: bool, stop: threading.Event | None,
+                   notice: Callable[[str], None], on_open: Callable[[str], None] | None,
+                   t_start: float, notices: list[str]) -> StudyResult:
+    """run_study's loop on Dask workers (``kcbatch.run.cluster``): the store, its lock,
+    the resume and the summary as in one process; the device and the batch size
+    are those a worker's engine picks; each batch is written as it arrives."""
+    from kcbatch.run.cluster import ClusterSession, open_cluster
+
+    opened = (contextlib.nullcontext(scheduler) if isinstance(scheduler, ClusterSession)
+              else open_cluster(scheduler))
+    with opened as session:
+        with _opened(cfg, resume, graphs, on_open) as (store, pending):
+            plan = session.plan(cfg, len(pending), stop, notice) if pending else None
+            device = plan.device if plan else cfg.device
+            batch_size = plan.batch if plan else (cfg.batch if cfg.batch != "auto" else 1)
+            if plan is not None:
+                threads = session.worker_threads()
+                notice(f"Dask scheduler {session.address} ({session.spec}): {len(threads)} "
+                       f"workers, {sum(threads.values())} threads; device {device}, "
+                       f"batch {batch_size}")
+                if plan.notice:
+                    notice(f"worker {plan.worker}: {plan.notice}")
+            finished_runs = len(cfg.run_ids) - len(pending)
+            bar = make_progress_bar(len(cfg.run_ids), finished_runs) if progress else _NoBar()
+
+            def write(outcome) -> None:
+                nonlocal finished_runs
+                store.write_batch(outcome.records, device=outcome.device,
+                                  seconds=outcome.engine_seconds)
+                finished_runs += len(outcome.runs)
+                bar.move_to(finished_runs)
+
+            try:
+                ran = (session.run(cfg, pending, batch_size, write, stop) if plan is not None
+                       else None)
+            finally:
+                bar.close()
+            workers = {} if ran is None else {a: w.as_dict() for a, w in ran.workers.items()}
+            times = PipelineTimes(generate=0.0 if ran is None else ran.generate_seconds,
+                                  batches=sum(w["batches"] for w in workers.values()))
+            return _result(cfg, store, device=device, batch=batch_size, t_start=t_start,
+                           engine_seconds=0.0 if ran is None else ran.engine_seconds,
+                           times=times, interrupted=bool(pending) and (ran is None
+                                                                       or ran.interrupted),
+                           computed=sum(w["runs"] for w in workers.values()), notices=notices,
+                           scheduler=str(session.spec), workers=workers)
+
+
+@contextlib.contextmanager
+def _opened(cfg: StudyConfig, resume: bool, graphs: GraphSet | None,
+            on_open: Callable[[str], None] | None) -> Iterator[tuple[Store, list[int]]]:
+    """The study's store, opened under what the study holds (``_hold``), with
+    ``on_open`` called; yields ``(store, pending runs)`` and closes both on exit."""
+    held = _hold(cfg, resume)
+    try:
+        store = open_store(cfg, resume=resume, graphs=graphs)
+    except BaseException:
+        held.close()
+        raise
+    try:
+        if on_open is not None and cfg.out is not None:
+            on_open(str(cfg.out))
+        done = store.done_runs()
+        yield store, [r for r in cfg.run_ids if r not in done]
+    finally:
+        try:
+            store.close()
+        finally:
+            held.close()
+
+
+def _hold(cfg: StudyConfig, resume: bool) -> contextlib.ExitStack:
+    """What the study holds until the stack is closed: numpy's floating-point
+    warnings off (an overflow shows as a failed run, never as a raw
+    RuntimeWarning) and the lock of ``cfg.out`` (created for a new study; not
+    taken without ``out`` or when there is nothing to resume there)."""
+    stack = contextlib.ExitStack()
+    stack.enter_context(np.errstate(all="ignore"))
+    if cfg.out is None:
+        return stack
+    out = Path(cfg.out)
+    if not resume:
+        out.mkdir(parents=True, exist_ok=True)
+    elif not out.is_dir():
+        return stack  # open_store says there is nothing to resume
+    stack.enter_context(study_lock(out))
+    return stack
+
+
+class _NoBar:
+    def move_to(self, position: float) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+# tqdm's own count would print the fractional runs of a batch in flight; this
+# shows the runs finished (floored; the epsilon absorbs float sums) and the ETA.
+_BAR_FORMAT = ("{desc}: {percentage:3.0f}%|{bar}| {runs_done}/{total_fmt} runs "
+               "[{elapsed}<{remaining}, {rate_fmt}]")
+
+
+class _RunBar:
+    """A tqdm bar over runs that moves to absolute positions (fractional inside a batch)."""
+
+    def __init__(self, total: int, initial: int):
+        import sys
+
+        from tqdm import tqdm
+
+        class _Tqdm(tqdm):
+            @property
+            def format_dict(self):
+                d = super().format_dict
+                d["runs_done"] = int(d["n"] + 1e-6)
+                return d
+
+        self._bar = _Tqdm(total=total, initial=initial, unit="run", file=sys.stderr,
+                          dynamic_ncols=True, desc="kcbatch", smoothing=0.1,
+                          bar_format=_BAR_FORMAT)
+
+    def move_to(self, position: float) -> None:
+        delta = position - self._bar.n
+        if delta > 0:  # a batch retried after an out-of-memory error never moves it back
+            self._bar.update(delta)
+
+    def close(self) -> None:
+        self._bar.close()
+
+
+def make_progress_bar(total: int, initial: int) -> _RunBar:
+    """The bar of ``kcbatch run``: ``total`` runs in the study's run range, ``initial``
+    of them already stored. It has ``move_to(runs_done: float)`` and ``close()``."""
+    return _RunBar(total, initial)
+
+
+def _step_progress(bar, runs_before: int, batch_runs: int, n_steps: int):
+    """The engine's per-step callback: a batch at step s of n_steps counts as
+    ``batch_runs * s / n_steps`` runs beyond the ``runs_before`` finished ones."""
+    def on_step(steps_done: int) -> None:
+        bar.move_to(runs_before + batch_runs * steps_done / n_steps)
+    return on_step
+
+
+__all__ = ["StudyResult", "run_study", "choose_batch", "check_stored_graphs"]

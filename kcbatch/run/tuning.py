@@ -1,0 +1,70 @@
+"""``kcbatch tune``: throughput over batch sizes on the current device."""
+from __future__ import annotations
+
+import time
+from typing import Sequence
+
+from kcbatch.engines import get_engine, resolve_device
+from kcbatch.inputs.graph_source import graph_set
+from kcbatch.inputs.graphs.models import expected_edges
+from kcbatch.inputs.pipeline import make_batch
+from kcbatch.protocol.config import IntegrationSpec, StudyConfig
+from kcbatch.run.study import choose_batch
+from kcbatch.run.time_estimate import format_duration
+
+
+def _networks(cfg: StudyConfig) -> str:
+    """The study's networks for the header: the model and its size (its expected
+    edges), or the files and their sizes."""
+    if cfg.graphs is not None:
+        gs = graph_set(cfg.graphs)
+        return (f"graphs {cfg.graphs} ({len(gs.files)} files, up to {gs.max_nodes} nodes "
+                f"and {gs.max_edges} edges)")
+    extra = {"ws": f", p={cfg.ws_p:g}", "powerlaw": f", gamma={cfg.gamma:g}"}.get(cfg.graph, "")
+    edges = expected_edges(cfg.graph, cfg.nodes, cfg.m, cfg.gamma)
+    return f"graph {cfg.graph} (N={cfg.nodes}, m={cfg.m}{extra}, ~{edges} edges)"
+
+
+def tune(cfg: StudyConfig, sizes: Sequence[int] | None, steps: int) -> str:
+    """Time ``steps`` RK4 steps per batch size (after a warm-up), scale to the
+    study's step count, and recommend the smallest batch within 5% of the best
+    runs/s. Returns the table as text, then the estimated time of the study of
+    ``cfg`` (its runs at the recommended batch's runs/s; integration only, graph
+    generation runs beside it)."""
+    device, notice = resolve_device(cfg.device)
+    engine = get_engine(device, cfg.fast_math, cfg.kernel)
+    if sizes is None:
+        cap = choose_batch(cfg.replace(batch="auto"), engine, 1 << 20)
+        sizes = [1 << i for i in range(16) if (1 << i) <= cap]
+    total_steps = cfg.spec.n_steps
+    spec = IntegrationSpec(dt=cfg.dt, n_transient=0, n_measure=steps, sample_every=steps)
+    rows = []
+    networks = graph_set(cfg.graphs) if cfg.graphs is not None else None  # read once
+    for b in sizes:
+        item = make_batch(list(range(b)), cfg, networks)
+        engine.integrate(item.batch, spec)  # warm-up (compile, allocator)
+        engine.release_memory()
+        base = engine.memory_in_use()
+        best = float("inf")
+        for _ in range(2):
+            t0 = time.perf_counter()
+            engine.integrate(item.batch, spec)  # returns host data: synchronised
+            best = min(best, time.perf_counter() - t0)
+        used = engine.memory_in_use()
+        pool_bytes = None if used is None or base is None else used - base
+        runs_per_s = b / (best * total_steps / steps)
+        rows.append((b, runs_per_s, engine.predict_bytes(cfg, b), pool_bytes))
+    best_rate = max(r[1] for r in rows)
+    pick = min(r[0] for r in rows if r[1] >= 0.95 * best_rate)
+    lines = [f"device {device}" + (f" ({notice})" if notice else "")
+             + f"; {_networks(cfg)}, {cfg.k_num} K, {total_steps} steps, {cfg.precision}",
+             f"{'batch':>6} {'runs/s':>10} {'predicted MiB':>14} {'pool MiB':>10}"]
+    for b, rate, pred, pool_b in rows:
+        pool_s = "-" if pool_b is None else f"{pool_b / 2**20:.1f}"
+        lines.append(f"{b:6d} {rate:10.2f} {pred / 2**20:14.1f} {pool_s:>10}")
+    lines.append(f"recommended: --batch {pick} (smallest within 5% of the best runs/s)")
+    pick_rate = next(rate for b, rate, *_ in rows if b == pick)
+    runs = len(cfg.run_ids)
+    lines.append(f"estimated time of the configured study: {format_duration(runs / pick_rate)} "
+                 f"({runs} runs at {pick_rate:.3g} runs/s, --batch {pick}, device {device})")
+    return "\n".join(lines)
