@@ -23,7 +23,7 @@ import pytest
 import kcbatch
 from kcbatch.analysis.converge import estimate_kc
 from kcbatch.engines import get_engine
-from kcbatch.inputs.graphs import barabasi_albert
+from kcbatch.networks import barabasi_albert
 
 N, M, B = 1000, 3, 8
 K = np.linspace(0.0, 4.0, 20)

@@ -18,7 +18,7 @@ import pytest
 
 from kcbatch.engines import get_engine, why_unavailable
 from kcbatch.inputs.batch import pack
-from kcbatch.inputs.graphs import barabasi_albert
+from kcbatch.networks import barabasi_albert
 from kcbatch.protocol.config import IntegrationSpec, StudyConfig
 from kcbatch.protocol.seeding import run_inputs
 

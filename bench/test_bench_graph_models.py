@@ -26,7 +26,7 @@ import time
 import networkx as nx
 import pytest
 
-from kcbatch.inputs.graphs import erdos_renyi, powerlaw, powerlaw_sample, watts_strogatz
+from kcbatch.networks import erdos_renyi, powerlaw, powerlaw_sample, watts_strogatz
 
 N = 10_000
 ER_K = 6.0

@@ -14,7 +14,7 @@ import time
 import networkx as nx
 import pytest
 
-from kcbatch.inputs.graphs import barabasi_albert
+from kcbatch.networks import barabasi_albert
 
 N, M = 10_000, 3
 EDGES = M + (N - M - 1) * M

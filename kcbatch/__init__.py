@@ -2,15 +2,15 @@
 
 Importing kcbatch never imports CuPy; the GPU backend is resolved on first use.
 """
-from kcbatch.version import __version__
 from kcbatch.analysis.converge import KcEstimates
 from kcbatch.analysis.records import RunRecord
 from kcbatch.api import find_kc, hysteresis, simulate
 from kcbatch.engines import EngineUnavailable, available
 from kcbatch.inputs.batch import Batch, pack
-from kcbatch.inputs.graphs import barabasi_albert
+from kcbatch.networks import barabasi_albert
 from kcbatch.protocol.config import ConfigError, IntegrationSpec, StudyConfig
 from kcbatch.run.study import StudyResult, run_study
+from kcbatch.version import __version__
 
 __all__ = [
     "__version__",

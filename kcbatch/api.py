@@ -24,7 +24,7 @@ def _as_csr(graph: Any, g: int) -> tuple[np.ndarray, np.ndarray]:
     if isinstance(graph, tuple) and len(graph) == 2:
         return np.asarray(graph[0]), np.asarray(graph[1])
     if hasattr(graph, "adj") and hasattr(graph, "nodes"):
-        from kcbatch.inputs.graphs import from_networkx
+        from kcbatch.networks import from_networkx
         return from_networkx(graph)
     raise TypeError(f"invalid graphs[{g}] of type {type(graph).__name__}: "
                     "need a networkx graph or an (indptr, indices) pair")

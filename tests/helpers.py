@@ -292,7 +292,7 @@ def unwritable_out(tmp_path: Path) -> Path:
 def random_batch(n_graphs: int, nodes: int, m: int, seed: int):
     """``n_graphs`` BA graphs (CSR pairs) with Gaussian omega (sigma 0.5, ``[G, N]``)
     and uniform theta0 in [0, 2pi) (``[G, N]``)."""
-    from kcbatch.inputs.graphs import barabasi_albert
+    from kcbatch.networks import barabasi_albert
     rng = np.random.default_rng(seed)
     graphs = [barabasi_albert(nodes, m, int(rng.integers(2**62))) for _ in range(n_graphs)]
     omega = rng.normal(0.0, 0.5, (n_graphs, nodes))

@@ -40,6 +40,7 @@ class Import:
     line: int
     in_function: bool
     type_checking: bool  # under ``if TYPE_CHECKING:``
+    names: tuple[str, ...] = ()  # ``from P import a, b``: the names a, b taken from target
 
 
 
@@ -94,6 +95,7 @@ def parse_imports(modules: dict[str, Path]) -> list[Import]:
                     visit(child, in_function, type_checking)
                 return
             targets: list[str] = []
+            names: dict[str, tuple[str, ...]] = {}
             if isinstance(node, ast.Import):
                 targets = [_known(a.name, modules) if a.name.split(".")[0] in roots
                            else a.name for a in node.names]
@@ -108,11 +110,17 @@ def parse_imports(modules: dict[str, Path]) -> list[Import]:
                 if base.split(".")[0] in roots or node.level:
                     for a in node.names:
                         sub = f"{base}.{a.name}"
-                        targets.append(sub if sub in modules else _known(base, modules))
+                        if sub in modules:
+                            targets.append(sub)
+                        else:
+                            target = _known(base, modules)
+                            targets.append(target)
+                            names[target] = names.get(target, ()) + (a.name,)
                 else:
                     targets = [base]
             for t in dict.fromkeys(targets):
-                found.append(Import(module, t, node.lineno, in_function, type_checking))
+                found.append(Import(module, t, node.lineno, in_function, type_checking,
+                                    names.get(t, ())))
             for child in ast.iter_child_nodes(node):
                 visit(child, in_function, type_checking)
 
@@ -137,20 +145,23 @@ class Project:
     def where(self, imp: Import) -> str:
         return f"{self.modules[imp.importer].relative_to(self.base).as_posix()}:{imp.line}"
 
-    def graph(self) -> dict[str, dict[str, Import]]:
+    def graph(self, type_checking: bool = False) -> dict[str, dict[str, Import]]:
         """importer -> {imported module: first import statement}, internal
-        modules only, self-imports and TYPE_CHECKING imports left out."""
+        modules only, self-imports left out, and TYPE_CHECKING imports unless
+        ``type_checking``."""
         g: dict[str, dict[str, Import]] = {m: {} for m in self.modules}
         for imp in self.imports:
             if imp.target in self.modules and imp.target != imp.importer \
-                    and not imp.type_checking:
+                    and (type_checking or not imp.type_checking):
                 g[imp.importer].setdefault(imp.target, imp)
         return g
 
-    def cycles(self) -> list[str]:
+    def cycles(self, type_checking: bool = True) -> list[str]:
         """One line per import cycle found by a depth-first search, e.g.
-        ``a -> b (b.py:3) -> a (a.py:7)``; empty when the graph is acyclic."""
-        g = self.graph()
+        ``a -> b (b.py:3) -> a (a.py:7)``; empty when the graph is acyclic.
+        Imports under TYPE_CHECKING count unless ``type_checking`` is False: a
+        cycle that only type hints close is still two modules that need each other."""
+        g = self.graph(type_checking)
         state: dict[str, int] = {}  # 1 = on the DFS stack, 2 = finished
         stack: list[str] = []
         out: list[str] = []
@@ -203,7 +214,61 @@ class Project:
         return out
 
 
+    def layer_violations(self, layers: tuple[tuple[str, ...], ...]) -> list[str]:
+        """One line per import of a module of a later layer than its importer's.
+
+        ``layers`` lists module-name prefixes, lowest layer first; a module
+        belongs to the layer of its longest matching prefix. Every import
+        counts: module level, in a function, or under TYPE_CHECKING. A module
+        in no layer is reported too, so a new package must be placed."""
+        def layer(module: str) -> int | None:
+            best: tuple[int, int] | None = None
+            for i, prefixes in enumerate(layers):
+                for pre in prefixes:
+                    if module == pre or module.startswith(pre + "."):
+                        if best is None or len(pre) > best[1]:
+                            best = (i, len(pre))
+            return None if best is None else best[0]
+
+        out = [f"{m} is in no layer" for m in self.modules if layer(m) is None]
+        for imp in self.imports:
+            if imp.target not in self.modules:
+                continue
+            a, b = layer(imp.importer), layer(imp.target)
+            if a is not None and b is not None and b > a:
+                out.append(f"{imp.importer} ({self.where(imp)}) imports {imp.target}, "
+                           f"a later layer ({' '.join(layers[b])} after "
+                           f"{' '.join(layers[a])})")
+        return out
+
+    def private_names(self) -> list[str]:
+        """One line per ``from M import _name`` of another module's private name."""
+        return [f"{imp.importer} ({self.where(imp)}) imports the private name {n} "
+                f"of {imp.target}"
+                for imp in self.imports if imp.target in self.modules
+                and imp.target != imp.importer
+                for n in imp.names if n.startswith("_") and not n.startswith("__")]
+
+
 # --------------------------------------------------------------------------- the package
+
+# The layers, lowest first: the path of the data through a study. A module may
+# import its own layer and earlier ones, never a later one.
+LAYERS: tuple[tuple[str, ...], ...] = (
+    ("kcbatch.version", "kcbatch.kernels"),  # the release and the kernel sources
+    ("kcbatch.protocol",),  # what is computed: validated, frozen, no I/O
+    ("kcbatch.networks",),  # the network models' generators and users' graph files
+    ("kcbatch.theory",),  # each network's mean-field predictions
+    ("kcbatch.inputs",),  # a study's networks, frequencies and phases, packed into batches
+    ("kcbatch.engines",),  # integrate a batch: r(t) samples
+    ("kcbatch.analysis",),  # samples -> Kc, theory, summaries of runs
+    ("kcbatch.results",),  # what a study keeps: the store
+    ("kcbatch.export",),  # the store -> tables, figures, reports
+    ("kcbatch.run",),  # a study, a scan, a cluster, merging: drives all of the above
+    ("kcbatch.api",),  # the public Python functions
+    ("kcbatch.cli", "kcbatch.__main__"),  # the command line
+    ("kcbatch",),  # the package root re-exports the API
+)
 
 @pytest.fixture(scope="module")
 def project() -> Project:
@@ -212,7 +277,7 @@ def project() -> Project:
 
 def test_the_parse_sees_the_package(project):
     # Guards against a checker that passes because it found nothing.
-    assert {"kcbatch", "kcbatch.engines", "kcbatch.engines.launch", "kcbatch.inputs.graphs.ba",
+    assert {"kcbatch", "kcbatch.engines", "kcbatch.engines.launch", "kcbatch.networks.ba",
             "kcbatch.kernels", "kcbatch.run.study"} <= set(project.modules)
     g = project.graph()
     assert "kcbatch.engines" in g["kcbatch.run.study"]
@@ -231,7 +296,56 @@ def test_engines_public_face_private_modules_and_lazy_cupy(project):
     assert not bad, "\n".join(bad)
 
 
+def test_no_layer_imports_a_later_one(project):
+    bad = project.layer_violations(LAYERS)
+    assert not bad, "\n".join(bad)
+
+
+def test_no_private_name_is_imported_from_another_module(project):
+    bad = project.private_names()
+    assert not bad, "\n".join(bad)
+
+
+def test_the_package_root_keeps_at_most_six_modules():
+    root = sorted(p.name for p in PACKAGES["kcbatch"].glob("*.py"))
+    assert len(root) <= 6, root
+
+
 # --------------------------------------------------------------------------- the checkers
+
+def test_layer_checker_flags_a_later_layer_in_any_position(tmp_path):
+    pkgs = _write_package(tmp_path, {
+        "__init__.py": "",
+        "low/__init__.py": "",
+        "low/a.py": "def f():\n    from pkg.high import b\n",  # in a function
+        "low/c.py": ("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n"
+                     "    from pkg.high.b import B\n"),  # for type hints only
+        "high/__init__.py": "",
+        "high/b.py": "from pkg.low import a\nB = 1\n",  # fine: downward
+        "loose.py": "",
+    })
+    bad = Project.load(pkgs).layer_violations((("pkg.low",), ("pkg.high",), ("pkg",)))
+    assert sorted(bad) == [
+        "pkg.loose is in no layer"[:0] + "pkg.low.a (pkg/low/a.py:2) imports pkg.high.b, "
+        "a later layer (pkg.high after pkg.low)",
+        "pkg.low.c (pkg/low/c.py:3) imports pkg.high.b, a later layer (pkg.high after pkg.low)",
+    ]
+    # A module under no prefix is reported.
+    assert Project.load(pkgs).layer_violations((("pkg.low",), ("pkg.high",))) [0] == \
+        "pkg is in no layer"
+
+
+def test_cycles_count_type_checking_imports_and_private_names_are_flagged(tmp_path):
+    pkgs = _write_package(tmp_path, {
+        "__init__.py": "",
+        "x.py": "from .y import _hidden, shown\n",
+        "y.py": ("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n"
+                 "    from .x import X\n_hidden = shown = 1\n"),
+    })
+    p = Project.load(pkgs)
+    assert p.cycles() == ["pkg.x -> pkg.y (pkg/x.py:1) -> pkg.x (pkg/y.py:3)"]
+    assert p.cycles(type_checking=False) == []
+    assert p.private_names() == ["pkg.x (pkg/x.py:1) imports the private name _hidden of pkg.y"]
 
 def _write_package(root: Path, files: dict[str, str]) -> dict[str, Path]:
     for rel, text in files.items():
@@ -266,7 +380,7 @@ def test_cycle_checker_passes_an_acyclic_package_and_ignores_parents(tmp_path):
         "u.py": "from .t import T\n",
     })
     p = Project.load(pkgs)
-    assert p.cycles() == []
+    assert p.cycles(type_checking=False) == []
     g = p.graph()
     assert set(g["pkg"]) == {"pkg.a", "pkg.b"}
     assert set(g["pkg.a"]) == {"pkg.b", "pkg.c"}

@@ -17,7 +17,7 @@ from helpers import assert_same_records, ok, read_csv
 import kcbatch
 import kcbatch.analysis.summary
 from kcbatch.export.report import export_store
-from kcbatch.inputs.graphs.models import generate
+from kcbatch.networks.models import generate
 from kcbatch.protocol.config import ConfigError, StudyConfig
 from kcbatch.protocol.seeding import run_inputs
 from kcbatch.results import store as store_module
@@ -32,7 +32,7 @@ NEW_FIELDS = ("t_transient_used", "converged", "kc_protocol", "kc_refined", "kc_
               "kc_sigma")
 
 
-def _flags(fields: dict) -> list[str]:
+def flags(fields: dict) -> list[str]:
     out = []
     for k, v in fields.items():
         out += [f"--{k.replace('_', '-')}", str(v)]
@@ -172,7 +172,7 @@ def test_cli_auto_refine_study_matches_run_study(converged, tmp_path):
     res, _ = converged
     out = tmp_path / "cli"
     fields = {k: v for k, v in SMALL.items()}
-    ok(["run", *_flags(fields), "--batch", "5", "--out", out, "--quiet"])
+    ok(["run", *flags(fields), "--batch", "5", "--out", out, "--quiet"])
     with Store.open(out / STORE_NAME) as store:
         assert_same_records(store.records(), res.records)
         assert store.config["t_transient"] == "auto" and store.config["refine"] == 0.05

@@ -58,7 +58,7 @@ def insert_isolated(csr, positions):
 
 
 def ba(n, m, seed):
-    from kcbatch.inputs.graphs import barabasi_albert
+    from kcbatch.networks import barabasi_albert
     indptr, indices = barabasi_albert(n, m, seed)
     return np.asarray(indptr), np.asarray(indices)
 

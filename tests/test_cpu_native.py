@@ -24,8 +24,8 @@ from kcbatch.engines.cpu import CpuEngine, CpuSimulation
 from kcbatch.engines.cpu_native import MAX_VECS, VECTOR_BYTES, Group, NativeSimulation
 from kcbatch.engines.cpu_trig import LIMIT32, LIMIT64
 from kcbatch.inputs.batch import pack
-from kcbatch.inputs.graphs import barabasi_albert
 from kcbatch.inputs.pipeline import make_batch
+from kcbatch.networks import barabasi_albert
 from kcbatch.protocol.config import IntegrationSpec, StudyConfig
 
 _REASON = cpu_native.unavailable_reason()

@@ -3,7 +3,7 @@
 Independent checks: continuation against one long integration, "auto" against a
 long fixed transient, refinement against the float64 reference of
 tests/reference.py on a dense grid, the chi peak against Kuramoto's all-to-all
-onset (kcbatch.analysis.theory.kc0, itself checked in test_theory.py).
+onset (kcbatch.theory.mean_field.kc0, itself checked in test_theory.py).
 """
 from __future__ import annotations
 
@@ -18,8 +18,8 @@ from reference import reference_r
 import kcbatch
 from kcbatch import ConfigError, IntegrationSpec, pack
 from kcbatch.analysis.converge import estimate_kc, window_starts
-from kcbatch.analysis.theory import kc0
 from kcbatch.engines import get_engine
+from kcbatch.theory.mean_field import kc0
 
 
 def _inputs(n_graphs=3, nodes=80, m=3, seed=5):
@@ -72,7 +72,7 @@ def test_retain_keeps_each_network_its_numbers(device):
     om = [omega[i][:n] for i, n in enumerate(nodes)]
     th = [theta0[i][:n] for i, n in enumerate(nodes)]
     k = np.array([[0.5, 1.0, 2.0], [0.7, 1.1, 1.9], [0.2, 0.4, 3.0], [1.0, 2.0, 2.5]])
-    csr = [kcbatch.inputs.graphs.from_networkx(g) for g in graphs]
+    csr = [kcbatch.networks.from_networkx(g) for g in graphs]
     batch = pack(csr, om, th, k)
     engine = get_engine(device)
     sim = engine.start(batch, 0.05)
@@ -120,7 +120,7 @@ def test_window_schedule():
 def test_auto_matches_long_fixed_transient_and_batch_is_irrelevant():
     graphs, omega, theta0, k = _regular_case()
     more, om2, th2 = random_batch(2, 120, 4, 3)
-    g_all = [more[0], kcbatch.inputs.graphs.from_networkx(graphs[0]), more[1]]
+    g_all = [more[0], kcbatch.networks.from_networkx(graphs[0]), more[1]]
     om_all = [om2[0], omega[0], om2[1]]
     th_all = [th2[0], theta0[0], th2[1]]
     res = kcbatch.find_kc(g_all, om_all, th_all, k, device="cpu", t_transient="auto",
@@ -160,7 +160,7 @@ def test_critical_slowing_down_does_not_stop_at_a_quiet_window():
 @pytest.mark.slow
 def test_settled_network_stops_despite_jitter():
     graphs, omega, theta0, k = _regular_case()
-    batch = pack([kcbatch.inputs.graphs.from_networkx(graphs[0])], omega, theta0, k)
+    batch = pack([kcbatch.networks.from_networkx(graphs[0])], omega, theta0, k)
     engine = get_engine("cpu")
     kw = dict(dt=0.1, t_transient="auto", t_max=320.0)
     noisy = estimate_kc(engine, batch, k, **kw)

@@ -1,4 +1,4 @@
-"""Tests for kcbatch.inputs.graphs.read_graph / read_graphs: edge lists and GraphML files.
+"""Tests for kcbatch.networks.read_graph / read_graphs: edge lists and GraphML files.
 
 Expected graphs are built independently (networkx graphs or Python sets,
 relabelled by sorting their labels, converted with scipy), never by the reader.
@@ -12,7 +12,7 @@ import networkx as nx
 import numpy as np
 import pytest
 
-from kcbatch.inputs.graphs import (
+from kcbatch.networks import (
     GraphFileError,
     file_sha256,
     graph_files,

@@ -1,4 +1,4 @@
-"""Tests for the Erdős–Rényi, Watts–Strogatz and power-law generators in kcbatch.inputs.graphs.
+"""Tests for the Erdős–Rényi, Watts–Strogatz and power-law generators in kcbatch.networks.
 
 Each generator gets: the CSR contract over several (n, parameter, seed); what
 its process forces exactly (edge counts, minimum degrees); an exact match with
@@ -24,8 +24,8 @@ import scipy.sparse as sp
 from reference import RefXoshiro, csr_from_edges
 from scipy import optimize, stats
 
-from kcbatch.inputs.graphs import er as er_module
-from kcbatch.inputs.graphs import (
+from kcbatch.networks import er as er_module
+from kcbatch.networks import (
     erdos_renyi,
     from_networkx,
     powerlaw,

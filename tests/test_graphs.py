@@ -1,4 +1,4 @@
-"""Tests for kcbatch.inputs.graphs: the numba Barabási–Albert generator and CSR helpers."""
+"""Tests for kcbatch.networks: the numba Barabási–Albert generator and CSR helpers."""
 from __future__ import annotations
 
 import itertools
@@ -15,7 +15,7 @@ from reference import RefXoshiro, csr_from_edges, ref_splitmix64
 from scipy import stats
 from scipy.sparse.csgraph import connected_components
 
-from kcbatch.inputs.graphs import barabasi_albert, from_networkx, graph_stats, rng
+from kcbatch.networks import barabasi_albert, from_networkx, graph_stats, rng
 
 
 def n_edges(n, m):

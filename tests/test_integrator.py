@@ -15,7 +15,7 @@ import pytest
 from scipy import integrate, optimize, stats
 
 import kcbatch
-from kcbatch.inputs.graphs import barabasi_albert
+from kcbatch.networks import barabasi_albert
 
 
 def erdos_renyi_csr(n, p, seed):

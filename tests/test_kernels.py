@@ -156,7 +156,7 @@ def test_launch_wrapper_rejects_bad_stage():
 @pytest.mark.parametrize("fast_math", [False, True])
 def test_gpu_sim_matches_cpu_engine_on_ba_batch(fast_math):
     import kcbatch
-    from kcbatch.inputs.graphs import barabasi_albert
+    from kcbatch.networks import barabasi_albert
     rng = np.random.default_rng(5)
     graphs = [barabasi_albert(n, 3, s) for n, s in ((400, 1), (250, 2), (333, 3))]
     omega = [rng.normal(0, 0.5, len(g[0]) - 1) for g in graphs]

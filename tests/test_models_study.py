@@ -23,9 +23,9 @@ from scipy import stats
 import kcbatch
 from kcbatch.engines import get_engine
 from kcbatch.inputs.batch import pack
-from kcbatch.inputs.graphs import barabasi_albert, erdos_renyi, powerlaw, watts_strogatz
 from kcbatch.inputs.pipeline import make_batch
 from kcbatch.inputs.step_size import AUTO_MARGIN, SAMPLE_NETWORKS, auto_dt
+from kcbatch.networks import barabasi_albert, erdos_renyi, powerlaw, watts_strogatz
 from kcbatch.protocol.config import ConfigError, IntegrationSpec, StudyConfig
 from kcbatch.protocol.seeding import run_inputs
 
@@ -414,7 +414,7 @@ def test_raw_coupling_kc_moves_with_mean_k_over_mean_k2():
     gamma=3 vs ER, N=1000, theory 0.52-0.57, ratio 0.78-1.26 across thresholds 0.2-0.7,
     also with 100 time units of transient), so the test compares mean degrees.
     """
-    from kcbatch.analysis.theory import kc_hmf
+    from kcbatch.theory.mean_field import kc_hmf
     kc, hmf = {}, {}
     for m, k_max in ((5, 0.25), (15, 0.1)):
         cfg = StudyConfig(runs=6, nodes=500, m=m, graph="er", coupling="raw", k_min=0.0,

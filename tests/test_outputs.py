@@ -202,7 +202,7 @@ def test_partial_info(kw, expected):
 
 def _captured_figures(monkeypatch) -> dict[str, object]:
     figs: dict[str, object] = {}
-    monkeypatch.setattr(export, "_save_png", lambda fig, path: figs.__setitem__(Path(path).name,
+    monkeypatch.setattr(export, "save_png", lambda fig, path: figs.__setitem__(Path(path).name,
                                                                                 fig))
     return figs
 

@@ -22,8 +22,8 @@ import kcbatch.inputs.pipeline as pipeline
 from kcbatch.analysis.records import RunRecord
 from kcbatch.analysis.summary import format_summary
 from kcbatch.export.report import EXPORTS
-from kcbatch.inputs.graphs import barabasi_albert
 from kcbatch.inputs.pipeline import PipelineTimes, chunk_runs, make_batch, produce
+from kcbatch.networks import barabasi_albert
 from kcbatch.protocol.config import ConfigError, StudyConfig
 from kcbatch.protocol.seeding import run_inputs
 from kcbatch.results.store import STORE_NAME, Store, StoreError

@@ -29,7 +29,7 @@ from kcbatch.engines.shared import (
     prepare,
     shared_bytes,
 )
-from kcbatch.inputs.graphs import barabasi_albert
+from kcbatch.networks import barabasi_albert
 from kcbatch.protocol.config import (
     PROTOCOL_FIELDS,
     ConfigError,

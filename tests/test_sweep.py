@@ -25,8 +25,8 @@ import kcbatch
 from kcbatch import ConfigError, StudyConfig, run_study
 from kcbatch.analysis.sweep import hysteresis, run_sweep
 from kcbatch.engines import get_engine
-from kcbatch.inputs.graphs import barabasi_albert
 from kcbatch.inputs.pipeline import make_batch
+from kcbatch.networks import barabasi_albert
 from kcbatch.results.store import STORE_NAME, Store
 
 # A study small enough for the fast lane: 5 runs, 4 K, 100 nodes.

@@ -1,4 +1,4 @@
-"""Tests for kcbatch.analysis.theory against oracles computed here: scipy's densities and
+"""Tests for kcbatch.theory.mean_field against oracles computed here: scipy's densities and
 adaptive quadrature, closed forms, LAPACK/ARPACK eigenvalues, networkx degrees."""
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from reference import csr_from_edges
 from scipy import integrate, stats
 from scipy.sparse.linalg import eigsh
 
-from kcbatch.analysis import theory
-from kcbatch.inputs.graphs import barabasi_albert
+from kcbatch.networks import barabasi_albert
+from kcbatch.theory import mean_field as theory
 
 SIGMA = 0.5
 DENSITIES = ("normal", "lorentzian", "uniform")

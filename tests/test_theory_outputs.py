@@ -22,17 +22,17 @@ from helpers import ok, read_csv
 
 import kcbatch.export.study_outputs as export
 import kcbatch.results.store as store_module
-from kcbatch.analysis import theory
 from kcbatch.analysis.crossing import make_record
 from kcbatch.analysis.records import RunRecord
-from kcbatch.analysis.run_theory import run_thresholds, theory_settings
 from kcbatch.analysis.summary import format_summary, summarize
 from kcbatch.export.report import export_store
-from kcbatch.inputs.graphs import barabasi_albert
+from kcbatch.networks import barabasi_albert
 from kcbatch.protocol.config import StudyConfig
 from kcbatch.protocol.seeding import run_inputs
 from kcbatch.results.store import STORE_NAME, Store
 from kcbatch.run.study import run_study
+from kcbatch.theory import mean_field as theory
+from kcbatch.theory.per_run import run_thresholds, theory_settings
 
 FIELDS = ("kc_mf", "kc_hmf", "kc_qmf")
 # The known value: Gaussian frequencies, sigma = 0.5: r = 0.5 at K = 0.8740.

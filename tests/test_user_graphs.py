@@ -27,8 +27,8 @@ from helpers import (
 )
 
 from kcbatch import StudyConfig, run_study
-from kcbatch.inputs.graphs import GraphFileError
 from kcbatch.inputs.pipeline import make_batch
+from kcbatch.networks import GraphFileError
 from kcbatch.protocol.config import ConfigError
 from kcbatch.results.store import STORE_NAME, Store
 

@@ -21,7 +21,7 @@ from typing import Mapping
 import numpy as np
 
 from kcbatch.analysis.records import RunRecord
-from kcbatch.analysis.run_theory import THEORY_FIELDS
+from kcbatch.theory.per_run import THEORY_FIELDS
 
 __all__ = ["KcResult", "find_kc", "make_record", "record_from_means"]
 

@@ -22,7 +22,7 @@ class RunRecord:
     bracket_lo, bracket_hi: the grid K values around the crossing (None if censored).
     stationarity: r_second - r_first at the crossing K (None if right-censored).
     kc_mf, kc_hmf, kc_qmf: the theory's onset thresholds of the run's graph
-      (``kcbatch.analysis.run_theory.run_thresholds``) [rad per time unit]: ``math.inf``
+      (``kcbatch.theory.per_run.run_thresholds``) [rad per time unit]: ``math.inf``
       for a graph without edges, None where the theory does not apply (or for
       runs stored before kcbatch recorded them). Set for failed runs too: they
       depend on the graph alone.

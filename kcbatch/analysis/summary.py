@@ -25,9 +25,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from kcbatch.analysis import theory
 from kcbatch.analysis.records import RunRecord
-from kcbatch.analysis.run_theory import THEORY_FIELDS, all_to_all_why_not, why_no_theory
+from kcbatch.theory import mean_field as theory
+from kcbatch.theory.per_run import THEORY_FIELDS, all_to_all_why_not, why_no_theory
 
 __all__ = ["ESTIMATORS", "estimator_summary", "protocol_comparison", "summarize", "format_summary", "format_partial", "partial_info", "suggest_transient",
            "theory_summary", "NOT_STATIONARY_WARN_FRACTION", "TRANSIENT_FACTOR"]
@@ -175,7 +175,7 @@ def theory_summary(records: Sequence[RunRecord], threshold: float, *,
     missing: records without values although the theory applies (stored by a
       kcbatch before the theory columns).
     kc_all_to_all_at_threshold: the coupling at which the all-to-all ``r(K)``
-      reaches ``threshold`` (:func:`kcbatch.analysis.theory.k_at_r`) [rad/time], to set
+      reaches ``threshold`` (:func:`kcbatch.theory.mean_field.k_at_r`) [rad/time], to set
       beside the measured Kc; None where that curve does not predict the
       measured one (all_to_all_why_not says why; ``all_to_all_applies``).
 
@@ -351,7 +351,7 @@ def summarize(records: Sequence[RunRecord], k_values, threshold: float, *,
     stationarity warning and used for its suggested ``--t-transient``.
     partial (optional): passed through (see :func:`partial_info`).
     coupling, omega_dist, omega_sigma (optional): the study's theory settings
-    (``kcbatch.analysis.run_theory.theory_settings``), for the ``theory`` block.
+    (``kcbatch.theory.per_run.theory_settings``), for the ``theory`` block.
     """
     if n_boot < 1:
         raise ValueError(f"n_boot={n_boot!r} must be >= 1")

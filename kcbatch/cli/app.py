@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import click
 
-from kcbatch import __version__
-from kcbatch.cli.errors import _OneLineErrors
+from kcbatch.cli.errors import OneLineErrors
+from kcbatch.version import __version__
 
 
-@click.group(cls=_OneLineErrors, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=OneLineErrors, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="kcbatch")
 def main() -> None:
     """kcbatch: the Kuramoto synchronization threshold Kc over ensembles of

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import click
 
-from kcbatch import __version__
 from kcbatch.cli.app import main
-from kcbatch.cli.errors import EXIT_RUNTIME, _fail, _io_message
-from kcbatch.cli.options import _flags, _study_config, _tune_options
-from kcbatch.inputs.graphs.io import GraphFileError
+from kcbatch.cli.errors import EXIT_RUNTIME, fail, io_message
+from kcbatch.cli.options import option_flags, study_config, tune_options
+from kcbatch.networks.io import GraphFileError
 from kcbatch.protocol.config import AUTO_DT, ConfigError
+from kcbatch.version import __version__
 
 
 @main.command()
@@ -54,17 +54,17 @@ def merge(out_dir, shards):
     try:
         report = merge_stores(out_dir, shards)
     except (ConfigError, StoreError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
         return
     except (StoreIOError, sqlite3.OperationalError, OSError) as exc:
         from kcbatch.results.store import STORE_NAME
         partial = (Path(out_dir) / STORE_NAME).exists()
-        click.echo(f"Error: {_io_message(exc, out_dir)}; free some space or fix the "
+        click.echo(f"Error: {io_message(exc, out_dir)}; free some space or fix the "
                    f"permissions, then " + (f"remove {out_dir} and " if partial else "")
                    + "merge again", err=True)
         sys.exit(EXIT_RUNTIME)
     except sqlite3.DatabaseError as exc:
-        _fail(f"a shard's store is damaged (SQLite: {exc}); restore it from a backup or "
+        fail(f"a shard's store is damaged (SQLite: {exc}); restore it from a backup or "
               f"run that shard again")
         return
     click.echo(report)
@@ -80,21 +80,21 @@ def report(out_dir):
     try:
         summary = export_store(out_dir)
     except StoreError as exc:
-        _fail(str(exc))
+        fail(str(exc))
         return
     except (StoreIOError, sqlite3.OperationalError, OSError) as exc:
-        click.echo(f"Error: {_io_message(exc, out_dir)}; free some space or fix the "
+        click.echo(f"Error: {io_message(exc, out_dir)}; free some space or fix the "
                    f"permissions, then run `kcbatch report {out_dir}` again", err=True)
         sys.exit(EXIT_RUNTIME)
     except sqlite3.DatabaseError as exc:
-        _fail(f"the store in {out_dir} is damaged (SQLite: {exc}); restore it from a backup, "
+        fail(f"the store in {out_dir} is damaged (SQLite: {exc}); restore it from a backup, "
               f"or start a new study in another --out")
         return
     click.echo(format_summary(summary))
 
 
 @main.command()
-@_tune_options
+@tune_options
 @click.option("--fast-math", "fast_math", is_flag=True, default=None,
               help="GPU float32: use the __sincosf intrinsic (|dr| <= 1e-4).")
 @click.option("--batches", default=None, help="Comma-separated batch sizes to try "
@@ -110,10 +110,10 @@ def tune(batches, steps, fast_math, **options):
     from kcbatch.engines import EngineUnavailable
     from kcbatch.run.tuning import tune as do_tune
     try:
-        flags = _flags(options)
+        flags = option_flags(options)
         if fast_math:
             flags["fast_math"] = True
-        cfg = _study_config({"seed": 0}, flags)
+        cfg = study_config({"seed": 0}, flags)
         if cfg.dt == AUTO_DT:
             from kcbatch.inputs.step_size import prepare_dt
             cfg, dt_notice = prepare_dt(cfg)
@@ -131,6 +131,6 @@ def tune(batches, steps, fast_math, **options):
             raise ConfigError("steps", steps, "must be an integer >= 1")
         text = do_tune(cfg, sizes, steps)
     except (ConfigError, EngineUnavailable, GraphFileError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
         return
     click.echo(text)

@@ -15,12 +15,12 @@ EXIT_RUNTIME = 1
 EXIT_SIGNAL = {signal.SIGINT: 130, signal.SIGTERM: 143}
 
 
-def _fail(msg: str) -> None:
+def fail(msg: str) -> None:
     click.echo(f"Error: {msg}", err=True)
     sys.exit(EXIT_USAGE)
 
 
-def _fail_io(msg: str, out: Path | str | None, command: str = "kcbatch run") -> None:
+def fail_io(msg: str, out: Path | str | None, command: str = "kcbatch run") -> None:
     """A run-time I/O failure: the error line, the resume command, exit 1."""
     click.echo(f"Error: {msg}; the finished batches are kept in the store: free some space "
                f"or fix the permissions, then resume", err=True)
@@ -29,7 +29,7 @@ def _fail_io(msg: str, out: Path | str | None, command: str = "kcbatch run") -> 
     sys.exit(EXIT_RUNTIME)
 
 
-def _io_message(exc: BaseException, out: Path | str | None) -> str:
+def io_message(exc: BaseException, out: Path | str | None) -> str:
     """One line for a failed read or write (StoreIOError, sqlite3 or OSError) in ``out``."""
     if isinstance(exc, OSError):
         what = exc.filename if exc.filename else f"the results in {out}"
@@ -44,7 +44,7 @@ def _io_message(exc: BaseException, out: Path | str | None) -> str:
 _ABORT_GRACE_SECONDS = 1.0
 
 
-def _exit_now(code: int) -> None:
+def exit_now(code: int) -> None:
     """sys.exit(code), or os._exit(code) when producer threads still running
     would keep the interpreter from exiting (a graph generation cannot be
     interrupted; the store is consistent whatever they do, as only the main
@@ -63,7 +63,7 @@ def _exit_now(code: int) -> None:
     sys.exit(code)
 
 
-class _OneLineErrors(click.Group):
+class OneLineErrors(click.Group):
     """click.Group whose usage errors (bad value, unknown option, missing
     argument, bad choice) print one line, ``Error: ... (see 'CMD --help')``,
     like every other error, instead of click's Usage/Try preamble."""

@@ -5,7 +5,6 @@ from typing import Any
 
 import click
 
-from kcbatch.inputs.graphs.models import GRAPH_MODELS, USES_GAMMA, USES_WS_P
 from kcbatch.protocol.config import (
     AUTO_DT,
     DEVICE_CHOICES,
@@ -17,6 +16,7 @@ from kcbatch.protocol.config import (
     StudyConfig,
 )
 from kcbatch.protocol.coupling import COUPLINGS
+from kcbatch.protocol.models import GRAPH_MODELS, USES_GAMMA, USES_WS_P
 from kcbatch.protocol.seeding import OMEGA_DISTS
 
 
@@ -104,7 +104,7 @@ _STUDY_OPTIONS = [
 ]
 
 
-def _study_options(fn, only: tuple[str, ...] | None = None):
+def study_options(fn, only: tuple[str, ...] | None = None):
     for flag, _field, typ, help_, default in reversed(_STUDY_OPTIONS):
         if only is None or _field in only:
             fn = click.option(flag, _field, type=typ, default=None,
@@ -119,8 +119,8 @@ _TUNE_FIELDS = ("runs", "graphs", "nodes", "m", "graph", "ws_p", "gamma", "coupl
                 "t_transient", "t_measure", "sample_every", "device", "kernel", "precision")
 
 
-def _tune_options(fn):
-    return _study_options(fn, only=_TUNE_FIELDS)
+def tune_options(fn):
+    return study_options(fn, only=_TUNE_FIELDS)
 
 
 
@@ -134,7 +134,7 @@ def _int_or_auto(name: str, value: str | None) -> Any:
         raise ConfigError(name, value, "must be an integer >= 1 or 'auto'") from None
 
 
-def _parse_range(value: str | None) -> dict[str, int | None]:
+def parse_range(value: str | None) -> dict[str, int | None]:
     if value is None:
         return {}
     try:
@@ -146,7 +146,7 @@ def _parse_range(value: str | None) -> dict[str, int | None]:
             from None
 
 
-def _flags(options: dict[str, Any]) -> dict[str, Any]:
+def option_flags(options: dict[str, Any]) -> dict[str, Any]:
     flags = {f: options[f] for _, f, *_ in _STUDY_OPTIONS if options.get(f) is not None}
     for name in ("batch", "producers"):
         if name in flags:
@@ -162,7 +162,7 @@ _ONLY_FOR = {"ws_p": ("graph", USES_WS_P), "gamma": ("graph", USES_GAMMA),
              "omega_sigma": ("omega_dist", ("normal", "lorentzian", "uniform"))}
 
 
-def _study_config(base: dict[str, Any], flags: dict[str, Any]) -> StudyConfig:
+def study_config(base: dict[str, Any], flags: dict[str, Any]) -> StudyConfig:
     """The config of ``base`` (TOML or stored values) overridden by ``flags``; a
     flag that the model or distribution does not read is refused naming the
     flag, before the config's own check of the value can name only the field."""

@@ -13,12 +13,12 @@ from kcbatch.cli.app import main
 from kcbatch.cli.errors import (
     EXIT_RUNTIME,
     EXIT_SIGNAL,
-    _exit_now,
-    _fail,
-    _fail_io,
-    _io_message,
+    exit_now,
+    fail,
+    fail_io,
+    io_message,
 )
-from kcbatch.cli.options import _flags, _parse_range, _study_config, _study_options
+from kcbatch.cli.options import option_flags, parse_range, study_config, study_options
 from kcbatch.cli.prewarm import prewarm_plots
 from kcbatch.cli.scheduler_options import (
     resume_command,
@@ -26,7 +26,7 @@ from kcbatch.cli.scheduler_options import (
     scheduler_spec,
 )
 from kcbatch.cli.signals import StopOnSignal
-from kcbatch.inputs.graphs.io import GraphFileError
+from kcbatch.networks.io import GraphFileError
 from kcbatch.protocol.config import ConfigError, StudyConfig, load_toml
 
 
@@ -43,7 +43,7 @@ def _fresh_out_dir(seed: int) -> Path:
 
 
 @main.command()
-@_study_options
+@study_options
 @click.option("--fast-math", "fast_math", is_flag=True, default=None,
               help="GPU float32: use the __sincosf intrinsic (|dr| <= 1e-4).")
 @click.option("--run-range", "run_range", default=None, metavar="START:STOP",
@@ -69,8 +69,8 @@ def run(config_file, resume_dir, out, run_range, fast_math, quiet, scheduler, sc
 
     try:
         spec = scheduler_spec(scheduler, scheduler_file)
-        flags = _flags(options)
-        flags.update(_parse_range(run_range))
+        flags = option_flags(options)
+        flags.update(parse_range(run_range))
         if fast_math:
             flags["fast_math"] = True
         if resume_dir is not None:
@@ -86,20 +86,20 @@ def run(config_file, resume_dir, out, run_range, fast_math, quiet, scheduler, sc
                 with Store.open(Path(resume_dir) / STORE_NAME) as store:
                     stored = store.config
             except StoreIOError as exc:
-                _fail_io(str(exc), resume_dir)
+                fail_io(str(exc), resume_dir)
             # Stored values, then the flags; run_study refuses protocol changes.
             base = {**{k: v for k, v in stored.items() if k != "out"}, "out": resume_dir}
         else:
             base = load_toml(config_file) if config_file else {}
             if out is not None:
                 base["out"] = out
-        cfg = _study_config(base, flags)
+        cfg = study_config(base, flags)
         if resume_dir is not None:
             # Before the study samples its networks for dt: a changed model is
             # the mistake to report, not the dt it would need.
             cfg.check_compatible(stored, what=f"the study stored in {resume_dir}")
     except (ConfigError, StoreError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
         return
     try:
         # auto meeting a CUDA device that does not work stops here, before a
@@ -108,7 +108,7 @@ def run(config_file, resume_dir, out, run_range, fast_math, quiet, scheduler, sc
         if spec is None:
             resolve_device(cfg.device)
     except EngineUnavailable as exc:
-        _fail(str(exc))
+        fail(str(exc))
         return
 
     # Without --out the study still keeps its results, in a new directory named
@@ -126,7 +126,7 @@ def run(config_file, resume_dir, out, run_range, fast_math, quiet, scheduler, sc
         try:
             cfg = cfg.replace(out=_fresh_out_dir(cfg.seed))
         except ConfigError as exc:
-            _fail(str(exc))
+            fail(str(exc))
             return
 
     with StopOnSignal() as signals:
@@ -134,22 +134,22 @@ def run(config_file, resume_dir, out, run_range, fast_math, quiet, scheduler, sc
             _run_and_report(cfg, resume_dir is not None, quiet, signals.stop, signals.caught,
                             held, signals.abort, spec)
         except (ConfigError, StoreError, EngineUnavailable, GraphFileError) as exc:
-            _fail(str(exc))
+            fail(str(exc))
         except ClusterError as exc:
             click.echo(f"Error: {exc}; the finished batches are kept in the store", err=True)
             if cfg.out is not None:
                 click.echo(f"resume with: {resume_command(cfg.out, spec)}", err=True)
             sys.exit(EXIT_RUNTIME)
         except (StoreIOError, sqlite3.OperationalError, OSError) as exc:
-            _fail_io(_io_message(exc, cfg.out), cfg.out)
+            fail_io(io_message(exc, cfg.out), cfg.out)
         except sqlite3.DatabaseError as exc:
-            _fail(f"the store in {cfg.out} is damaged (SQLite: {exc}); restore it from a "
+            fail(f"the store in {cfg.out} is damaged (SQLite: {exc}); restore it from a "
                   f"backup, or start a new study in another --out")
         except KeyboardInterrupt:
             click.echo("aborted; finished batches are in the store", err=True)
             if cfg.out is not None:
                 click.echo(f"resume with: {resume_command(cfg.out, spec)}", err=True)
-            _exit_now(signals.exit_code())
+            exit_now(signals.exit_code())
 
 
 def _run_and_report(cfg: StudyConfig, resume: bool, quiet: bool, stop: threading.Event,

@@ -8,12 +8,12 @@ from pathlib import Path
 import click
 
 from kcbatch.cli.app import main
-from kcbatch.cli.errors import EXIT_RUNTIME, _exit_now, _fail, _fail_io, _io_message
-from kcbatch.cli.options import _flags, _study_config, _study_options
+from kcbatch.cli.errors import EXIT_RUNTIME, exit_now, fail, fail_io, io_message
+from kcbatch.cli.options import option_flags, study_config, study_options
 from kcbatch.cli.prewarm import prewarm_plots
 from kcbatch.cli.scheduler_options import scheduler_options, scheduler_spec
 from kcbatch.cli.signals import StopOnSignal
-from kcbatch.inputs.graphs.io import GraphFileError
+from kcbatch.networks.io import GraphFileError
 from kcbatch.protocol.config import ConfigError, load_toml
 
 
@@ -22,7 +22,7 @@ from kcbatch.protocol.config import ConfigError, load_toml
               help="The study parameter to vary: nodes, m, omega_sigma, gamma, t_transient, ...")
 @click.option("--values", "values", default=None, metavar="V1,V2,...",
               help="Its values, separated by commas (at least 2, no repeats).")
-@_study_options
+@study_options
 @click.option("--fast-math", "fast_math", is_flag=True, default=None,
               help="GPU float32: use the __sincosf intrinsic (|dr| <= 1e-4).")
 @click.option("--out", "out", type=click.Path(file_okay=False), default=None,
@@ -59,7 +59,7 @@ def scan(param, values, out, config_file, resume_dir, fast_math, quiet, schedule
 
     try:
         spec = scheduler_spec(scheduler, scheduler_file)
-        flags = _flags(options)
+        flags = option_flags(options)
         if fast_math:
             flags["fast_math"] = True
         if resume_dir is not None:
@@ -80,15 +80,15 @@ def scan(param, values, out, config_file, resume_dir, fast_math, quiet, schedule
             base.pop("out", None)
             # The base holds the first value, so that a base valid only for the
             # scanned values (e.g. --param m with small --nodes) is accepted.
-            cfg = _study_config({**base, param: parsed[0]}, flags)
+            cfg = study_config({**base, param: parsed[0]}, flags)
             check_values(cfg, param, parsed)
     except (ConfigError, StoreError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
         return
     try:
         resolve_device((plan.base if resume_dir is not None else cfg).device)
     except EngineUnavailable as exc:
-        _fail(str(exc))
+        fail(str(exc))
         return
     if resume_dir is None:
         if cfg.seed is None:
@@ -98,7 +98,7 @@ def scan(param, values, out, config_file, resume_dir, fast_math, quiet, schedule
         try:
             plan = create_scan(cfg, param, parsed, out)
         except ConfigError as exc:
-            _fail(str(exc))
+            fail(str(exc))
             return
     _run(plan, quiet, spec)
 
@@ -118,7 +118,7 @@ def _resumed(resume_dir, param, values, out, config_file, flags, load_scan, reba
         raise ConfigError(plan.param, flags[plan.param],
                           f"must be left out: the scan in {resume_dir} varies {plan.param}")
     stored = {k: v for k, v in plan.base.to_dict().items() if k != "out"}
-    return rebase(plan, _study_config(stored, flags))
+    return rebase(plan, study_config(stored, flags))
 
 
 def _run(plan, quiet: bool, spec=None) -> None:
@@ -147,20 +147,20 @@ def _run(plan, quiet: bool, spec=None) -> None:
                               abort=signals.abort, on_notice=lambda m: click.echo(m, err=True),
                               on_point=on_point, on_done=on_done, scheduler=spec)
         except (ConfigError, StoreError, EngineUnavailable, GraphFileError) as exc:
-            _fail(str(exc))
+            fail(str(exc))
         except ClusterError as exc:
             click.echo(f"Error: {exc}; finished sub-studies and batches are kept", err=True)
             click.echo(f"resume with: {resume}", err=True)
             sys.exit(EXIT_RUNTIME)
         except (StoreIOError, sqlite3.OperationalError, OSError) as exc:
-            _fail_io(_io_message(exc, plan.out), plan.out, command="kcbatch scan")
+            fail_io(io_message(exc, plan.out), plan.out, command="kcbatch scan")
         except sqlite3.DatabaseError as exc:
-            _fail(f"a store of the scan in {plan.out} is damaged (SQLite: {exc}); remove that "
+            fail(f"a store of the scan in {plan.out} is damaged (SQLite: {exc}); remove that "
                   f"value's directory and resume the scan")
         except KeyboardInterrupt:
             click.echo("aborted; finished sub-studies and batches are kept", err=True)
             click.echo(f"resume with: {resume}", err=True)
-            _exit_now(signals.exit_code())
+            exit_now(signals.exit_code())
         if result.interrupted:
             click.echo(f"interrupted: {len(result.completed)} of {n} values complete; "
                        f"finished batches are "

@@ -110,7 +110,7 @@ def default_dynamic_shared() -> dict[str, int | None]:
         shared_bytes,
     )
     from kcbatch.inputs.batch import pack
-    from kcbatch.inputs.graphs import barabasi_albert
+    from kcbatch.networks import barabasi_albert
     indptr, indices = barabasi_albert(10_000, 3, 1)
     out: dict[str, int | None] = {}
     for real in ("float32", "float64"):

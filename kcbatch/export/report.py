@@ -5,8 +5,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-from kcbatch.version import __version__
-from kcbatch.analysis.run_theory import theory_settings
 from kcbatch.analysis.summary import partial_info, summarize
 from kcbatch.export.study_outputs import (
     plot_hysteresis,
@@ -17,6 +15,8 @@ from kcbatch.export.study_outputs import (
     write_summary_json,
 )
 from kcbatch.results.store import STORE_NAME, Store
+from kcbatch.theory.per_run import theory_settings
+from kcbatch.version import __version__
 
 EXPORTS = ("summary.json", "runs.csv", "kc_hist.png", "r_curves.png")
 

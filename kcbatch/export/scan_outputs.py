@@ -6,21 +6,19 @@ from __future__ import annotations
 import csv
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
 from kcbatch.analysis.finite_size import fit_power_law, model, sigma_from_ci
 from kcbatch.export.study_outputs import (
-    _atomic,
-    _cell,
-    _jsonable,
-    _new_figure,
-    _save_png,
+    atomic_file,
+    csv_cell,
+    jsonable,
+    new_figure,
+    save_png,
 )
-
-if TYPE_CHECKING:
-    from kcbatch.run.scan import ScanPlan
+from kcbatch.results.scan_layout import ScanPlan
 
 __all__ = ["FIT_FILE", "TABLE", "available_estimators", "fit_points", "figure_name",
            "kc_vs_param_figure", "scan_rows", "write_scan_outputs"]
@@ -59,7 +57,7 @@ def _summary(point: Path) -> dict[str, Any]:
     return json.loads((point / "summary.json").read_text(encoding="utf-8"))["summary"]
 
 
-def scan_rows(plan: "ScanPlan") -> list[dict[str, Any]]:
+def scan_rows(plan: ScanPlan) -> list[dict[str, Any]]:
     """One row per value, in the scan's order: ``param``, ``value``, the counts
     and per estimator ``<est>_n``, ``_mean``, ``_ci95_lo``, ``_ci95_hi``,
     ``_median`` (None where no run has the estimate), ``kc_qmf_mean`` (the
@@ -81,11 +79,11 @@ def scan_rows(plan: "ScanPlan") -> list[dict[str, Any]]:
 
 
 def write_scan_csv(path: Path, rows: Sequence[Mapping[str, Any]]) -> None:
-    with _atomic(path, "w", newline="", encoding="utf-8") as fh:
+    with atomic_file(path, "w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
         w.writerow(list(rows[0]))
         for row in rows:
-            w.writerow([_cell(v) for v in row.values()])
+            w.writerow([csv_cell(v) for v in row.values()])
 
 
 def fit_points(rows: Sequence[Mapping[str, Any]], est: str
@@ -125,7 +123,7 @@ def kc_vs_param_figure(rows: Sequence[Mapping[str, Any]], param: str, est: str,
     """Kc (the ``est`` mean, its 95% CI as error bars, the median as open
     circles) against the parameter; log x for ``nodes``; the fit and Kc_inf
     (with its ±1 sigma band) when ``fit`` is a fitted fit.json."""
-    fig = _new_figure()
+    fig = new_figure()
     ax = fig.add_subplot()
     x = np.array([float(r["value"]) for r in rows])
     have = [r[f"{est}_mean"] is not None for r in rows]
@@ -179,7 +177,7 @@ def kc_vs_param_figure(rows: Sequence[Mapping[str, Any]], param: str, est: str,
     return fig
 
 
-def write_scan_outputs(plan: "ScanPlan") -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+def write_scan_outputs(plan: ScanPlan) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
     """Write scan.csv, the figure and (nodes, at least 4 values) fit.json into
     ``plan.out``; returns (rows, fit.json's content or None)."""
     rows = scan_rows(plan)
@@ -189,15 +187,15 @@ def write_scan_outputs(plan: "ScanPlan") -> tuple[list[dict[str, Any]], dict[str
     fit = None
     if plan.param == "nodes" and len(rows) >= MIN_FIT_POINTS:
         fit = fit_rows(rows, est)
-        text = json.dumps(_jsonable(fit), indent=2, allow_nan=False) + "\n"
-        with _atomic(plan.out / FIT_FILE, "w", encoding="utf-8") as fh:
+        text = json.dumps(jsonable(fit), indent=2, allow_nan=False) + "\n"
+        with atomic_file(plan.out / FIT_FILE, "w", encoding="utf-8") as fh:
             fh.write(text)
     fig = kc_vs_param_figure(rows, plan.param, est, fit, subtitle=_subtitle(plan))
-    _save_png(fig, plan.out / figure_name(plan.param))
+    save_png(fig, plan.out / figure_name(plan.param))
     return rows, fit
 
 
-def _subtitle(plan: "ScanPlan") -> str:
+def _subtitle(plan: ScanPlan) -> str:
     """The fixed parameters of the scan in one line (the scanned one left out)."""
     c = plan.base
     parts = {"graph": f"graph {c.graph}", "nodes": f"N={c.nodes}", "m": f"m={c.m}",

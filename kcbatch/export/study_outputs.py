@@ -20,10 +20,10 @@ from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
 
-from kcbatch.analysis import theory
 from kcbatch.analysis.records import RunRecord
-from kcbatch.analysis.run_theory import theory_settings
 from kcbatch.analysis.summary import theory_summary
+from kcbatch.theory import mean_field as theory
+from kcbatch.theory.per_run import theory_settings
 
 __all__ = ["RUN_COLUMNS", "r_column_names", "write_runs_csv", "write_summary_json",
            "plot_kc_hist", "plot_r_curves", "kc_hist_figure", "r_curves_figure",
@@ -44,7 +44,7 @@ _THEORY_CURVE_POINTS = 400
 
 
 @contextlib.contextmanager
-def _atomic(path: str | os.PathLike, mode: str = "w", **kw) -> Iterator[Any]:
+def atomic_file(path: str | os.PathLike, mode: str = "w", **kw) -> Iterator[Any]:
     """Open a temporary file beside ``path``; on success move it onto ``path``."""
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
@@ -85,7 +85,7 @@ def r_column_names(k_values) -> list[str]:
     return out
 
 
-def _cell(v: Any) -> str:
+def csv_cell(v: Any) -> str:
     if v is None:
         return ""
     if isinstance(v, (bool, np.bool_)):
@@ -113,30 +113,30 @@ def write_runs_csv(path: str | os.PathLike, records: Sequence[RunRecord], k_valu
     r_names = r_column_names(k)
     swept = any(rec.r_backward is not None for rec in records)
     backward_names = [name.replace("r@", "r_backward@", 1) for name in r_names] if swept else []
-    with _atomic(path, "w", newline="", encoding="utf-8") as fh:
+    with atomic_file(path, "w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
         w.writerow(list(RUN_COLUMNS) + r_names + backward_names)
         for rec in sorted(records, key=lambda x: x.run):
             r = np.asarray(rec.r, dtype=np.float64).ravel()
             if r.size != k.size:
                 raise ValueError(f"run {rec.run}: r has {r.size} values, expected {k.size} (one per K)")
-            row = [_cell(getattr(rec, c)) for c in RUN_COLUMNS]
-            row += [_cell(v) for v in r]
+            row = [csv_cell(getattr(rec, c)) for c in RUN_COLUMNS]
+            row += [csv_cell(v) for v in r]
             if swept:
                 row += ([""] * k.size if rec.r_backward is None
-                        else [_cell(v) for v in np.asarray(rec.r_backward, dtype=np.float64)])
+                        else [csv_cell(v) for v in np.asarray(rec.r_backward, dtype=np.float64)])
             w.writerow(row)
 
 
-def _jsonable(obj: Any) -> Any:
+def jsonable(obj: Any) -> Any:
     """Plain-JSON copy of ``obj``: numpy scalars/arrays, paths, tuples and sets
     converted; non-finite floats become None (strict JSON has no NaN)."""
     if isinstance(obj, Mapping):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
+        return {str(k): jsonable(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple, set, frozenset)):
-        return [_jsonable(v) for v in obj]
+        return [jsonable(v) for v in obj]
     if isinstance(obj, np.ndarray):
-        return [_jsonable(v) for v in obj.tolist()]
+        return [jsonable(v) for v in obj.tolist()]
     if isinstance(obj, (bool, np.bool_)):
         return bool(obj)
     if isinstance(obj, (int, np.integer)):
@@ -161,13 +161,13 @@ def write_summary_json(path: str | os.PathLike, summary: Mapping[str, Any],
     clash = {"summary", "config"} & set(extra)
     if clash:
         raise ValueError(f"extra may not contain the key(s) {sorted(clash)}")
-    doc = _jsonable({"summary": summary, "config": config, **extra})
+    doc = jsonable({"summary": summary, "config": config, **extra})
     text = json.dumps(doc, indent=2, allow_nan=False, ensure_ascii=False) + "\n"
-    with _atomic(path, "w", encoding="utf-8") as fh:
+    with atomic_file(path, "w", encoding="utf-8") as fh:
         fh.write(text)
 
 
-def _new_figure(figsize=(7.5, 5.0)):
+def new_figure(figsize=(7.5, 5.0)):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -178,8 +178,8 @@ def _new_figure(figsize=(7.5, 5.0)):
     return fig
 
 
-def _save_png(fig, path: str | os.PathLike) -> None:
-    with _atomic(path, "wb") as fh:
+def save_png(fig, path: str | os.PathLike) -> None:
+    with atomic_file(path, "wb") as fh:
         fig.savefig(fh, format="png")
 
 
@@ -314,7 +314,7 @@ def kc_hist_figure(records: Sequence[RunRecord], summary: Mapping[str, Any],
                    config: Mapping[str, Any] | None = None):
     """The Figure of :func:`plot_kc_hist` (matplotlib, Agg canvas, not saved)."""
     kc = _crossing_kc(records)
-    fig = _new_figure()
+    fig = new_figure()
     ax = fig.add_subplot()
     converged, protocol = _auto_kc(records)
     if converged.size or protocol.size:
@@ -384,7 +384,7 @@ def plot_kc_hist(path: str | os.PathLike, records: Sequence[RunRecord],
     ``config`` a subtitle gives the study's parameters, and a partial study
     (``summary["partial"]``) is stamped in the title.
     """
-    _save_png(kc_hist_figure(records, summary, config), path)
+    save_png(kc_hist_figure(records, summary, config), path)
 
 
 def kc_convergence_figure(records: Sequence[RunRecord], config: Mapping[str, Any],
@@ -400,7 +400,7 @@ def kc_convergence_figure(records: Sequence[RunRecord], config: Mapping[str, Any
     starts = window_starts(dt, float(config.get("t_max", 400.0)), n_measure)
     t = np.array([float(f"{n * dt:.12g}") for n in starts])
     kcw = np.array([r.kc_windows for r in auto], dtype=np.float64)      # [runs, W]
-    fig = _new_figure()
+    fig = new_figure()
     ax = fig.add_subplot()
     for row in kcw:
         m = np.isfinite(row)
@@ -437,7 +437,7 @@ def plot_kc_convergence(path: str | os.PathLike, records: Sequence[RunRecord],
     fig = kc_convergence_figure(records, config, summary)
     if fig is None:
         return False
-    _save_png(fig, path)
+    save_png(fig, path)
     return True
 
 
@@ -447,7 +447,7 @@ def r_curves_figure(records: Sequence[RunRecord], k_values, threshold: float, *,
     """The Figure of :func:`plot_r_curves` (matplotlib, Agg canvas, not saved)."""
     k = np.asarray(k_values, dtype=np.float64).ravel()
     ok = [r for r in records if r.status == "ok"]
-    fig = _new_figure()
+    fig = new_figure()
     ax = fig.add_subplot()
     if ok:
         rr = np.vstack([np.asarray(r.r, dtype=np.float64).ravel() for r in ok])
@@ -503,7 +503,7 @@ def plot_r_curves(path: str | os.PathLike, records: Sequence[RunRecord], k_value
     ``summary["theory"]["all_to_all_applies"]``), the all-to-all r(K) of the
     theory on a fine K grid; otherwise a remark says why it is not drawn.
     Subtitle, partial stamp and censoring note as in :func:`plot_kc_hist`."""
-    _save_png(r_curves_figure(records, k_values, threshold, summary=summary, config=config),
+    save_png(r_curves_figure(records, k_values, threshold, summary=summary, config=config),
               path)
 
 
@@ -515,7 +515,7 @@ def hysteresis_figure(records: Sequence[RunRecord], k_values, threshold: float, 
     if not swept:
         return None
     k = np.asarray(k_values, dtype=np.float64).ravel()
-    fig = _new_figure()
+    fig = new_figure()
     ax = fig.add_subplot()
     for name, label, color, marker in (("r_forward", "forward (K increasing)", "tab:blue", ">"),
                                        ("r_backward", "backward (K decreasing)", "tab:red",
@@ -563,5 +563,5 @@ def plot_hysteresis(path: str | os.PathLike, records: Sequence[RunRecord], k_val
     fig = hysteresis_figure(records, k_values, threshold, summary=summary, config=config)
     if fig is None:
         return False
-    _save_png(fig, path)
+    save_png(fig, path)
     return True

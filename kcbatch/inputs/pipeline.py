@@ -34,16 +34,16 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
-from kcbatch.analysis.run_theory import run_thresholds, theory_settings
 from kcbatch.inputs.batch import Batch, pack
 from kcbatch.inputs.graph_source import GraphSet, network_size
 from kcbatch.inputs.graph_source import graph_set as cached_graph_set
-from kcbatch.inputs.graphs import graph_stats
-from kcbatch.inputs.graphs.models import generate
 from kcbatch.inputs.step_size import network_problem
+from kcbatch.networks import graph_stats
+from kcbatch.networks.models import generate
 from kcbatch.protocol.config import StudyConfig
 from kcbatch.protocol.coupling import max_weighted_degree
 from kcbatch.protocol.seeding import run_inputs, seed_material
+from kcbatch.theory.per_run import run_thresholds, theory_settings
 
 # Batches generated ahead beyond one per producer thread.
 PREFETCH = 2

@@ -18,9 +18,14 @@ from typing import Any, Iterator, Mapping
 
 import numpy as np
 
-from kcbatch.inputs.graphs import MAX_NODES
-from kcbatch.inputs.graphs.models import GRAPH_MODELS, USES_GAMMA, USES_WS_P, min_nodes
 from kcbatch.protocol.coupling import COUPLINGS
+from kcbatch.protocol.models import (
+    GRAPH_MODELS,
+    MAX_NODES,
+    USES_GAMMA,
+    USES_WS_P,
+    min_nodes,
+)
 from kcbatch.protocol.seeding import OMEGA_DISTS
 
 # The one table of devices: concrete engines, and what ``device=`` accepts.
@@ -433,7 +438,7 @@ class StudyConfig:
             if self.graphs is None:
                 object.__setattr__(self, "runs", DEFAULT_RUNS)
             else:
-                from kcbatch.inputs.graphs.io import GraphFileError, graph_files
+                from kcbatch.networks.io import GraphFileError, graph_files
                 try:
                     object.__setattr__(self, "runs", len(graph_files(self.graphs)))
                 except GraphFileError as exc:

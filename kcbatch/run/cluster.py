@@ -26,7 +26,6 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from kcbatch.version import __version__
 from kcbatch.engines import EngineUnavailable
 from kcbatch.inputs.pipeline import chunk_runs
 from kcbatch.protocol.config import ConfigError, StudyConfig
@@ -43,6 +42,7 @@ from kcbatch.run.scheduler import (
     parse_scheduler,
     require_extra,
 )
+from kcbatch.version import __version__
 
 # Seconds to reach a scheduler before giving up with its address.
 CONNECT_TIMEOUT = 20.0

@@ -20,13 +20,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kcbatch.version import __version__
 from kcbatch.analysis.records import RunRecord
 from kcbatch.engines import EngineUnavailable, get_engine, resolve_device
-from kcbatch.inputs.graphs.io import GraphFileError
 from kcbatch.inputs.pipeline import make_batch
+from kcbatch.networks.io import GraphFileError
 from kcbatch.protocol.config import ConfigError, StudyConfig
 from kcbatch.run.work import compute_records, fitted_batch
+from kcbatch.version import __version__
 
 # One batch on the engine at a time per worker process, whatever its thread
 # count: numba's parallel regions must not be entered from two threads at

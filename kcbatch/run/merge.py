@@ -6,7 +6,6 @@ import os
 from pathlib import Path
 from typing import Sequence
 
-from kcbatch.version import __version__
 from kcbatch.protocol.config import ConfigError, StudyConfig
 from kcbatch.results.store import (
     GRAPH_FILES_META,
@@ -15,6 +14,7 @@ from kcbatch.results.store import (
     StoreError,
     study_lock,
 )
+from kcbatch.version import __version__
 
 
 def _ranges(runs: Sequence[int]) -> str:

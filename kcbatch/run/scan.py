@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from kcbatch.version import __version__
 from kcbatch.export.report import (
     export_store,
     record_run_info,
@@ -31,6 +30,7 @@ from kcbatch.export.report import (
 )
 from kcbatch.protocol.config import ConfigError, StudyConfig
 from kcbatch.protocol.seeding import draw_seed
+from kcbatch.results.scan_layout import MANIFEST, ScanPlan, format_value, point_dir
 from kcbatch.results.store import STORE_NAME, Store, StoreError, study_lock
 from kcbatch.run.study import StudyResult, run_study
 
@@ -38,16 +38,12 @@ __all__ = ["MANIFEST", "SCAN_PARAMS", "ScanPlan", "ScanResult", "check_param", "
            "create_scan", "load_scan", "parse_values", "point_dir", "point_state", "rebase", "run_point",
            "run_scan"]
 
-MANIFEST = "scan.json"
 # The numeric protocol fields a scan may vary. Not runs (the points would share
 # their first runs, not a scan) nor seed (every point has the master seed).
 SCAN_PARAMS = ("nodes", "m", "ws_p", "gamma", "omega_mu", "omega_sigma", "k_min", "k_max",
                "k_num", "dt", "t_transient", "t_measure", "sample_every", "threshold",
                "kc_tol", "t_max", "refine", "refine_points")
 _INT_PARAMS = ("nodes", "m", "k_num", "sample_every", "refine_points")
-# The fields a scan's manifest keeps out of its base config: where each point
-# goes is the scan's business.
-_PER_POINT = ("out",)
 
 
 def check_param(param: str) -> None:
@@ -88,39 +84,6 @@ def check_values(base: StudyConfig, param: str, values: Sequence[int | float]) -
         base.replace(**{param: value})
 
 
-def format_value(value: int | float) -> str:
-    """A value as it appears in folder names and tables: shortest round-trip form."""
-    return str(value) if isinstance(value, int) else repr(float(value))
-
-
-def point_dir(out: str | Path, param: str, value: int | float) -> Path:
-    return Path(out) / f"{param}={format_value(value)}"
-
-
-@dataclass(frozen=True)
-class ScanPlan:
-    """A scan: ``base`` (every field but ``param``, with the master seed; ``out`` None)
-    varied over ``values`` of ``param``, written under ``out``."""
-
-    param: str
-    values: tuple[int | float, ...]
-    base: StudyConfig
-    out: Path
-
-    def point_config(self, value: int | float) -> StudyConfig:
-        """The sub-study of ``value`` (ConfigError naming the value when it is invalid)."""
-        return self.base.replace(**{self.param: value, "out": point_dir(self.out, self.param,
-                                                                        value)})
-
-    def points(self) -> list[tuple[int | float, StudyConfig]]:
-        return [(v, self.point_config(v)) for v in self.values]
-
-    def manifest(self) -> dict[str, Any]:
-        base = {k: v for k, v in self.base.to_dict().items() if k not in _PER_POINT}
-        return {"param": self.param, "values": list(self.values), "seed": self.base.seed,
-                "base": base, "version": __version__}
-
-
 def create_scan(base: StudyConfig, param: str, values: Sequence[int | float],
                 out: str | Path) -> ScanPlan:
     """A new scan in ``out``: every point's config checked, a master seed drawn
@@ -159,8 +122,8 @@ def _check_stable(plan: ScanPlan) -> None:
 
 
 def _write_manifest(plan: ScanPlan) -> None:
-    from kcbatch.export.study_outputs import _atomic
-    with _atomic(plan.out / MANIFEST, "w", encoding="utf-8") as fh:
+    from kcbatch.export.study_outputs import atomic_file
+    with atomic_file(plan.out / MANIFEST, "w", encoding="utf-8") as fh:
         fh.write(json.dumps(plan.manifest(), indent=2) + "\n")
 
 

@@ -13,9 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from kcbatch.version import __version__
 from kcbatch.analysis.records import RunRecord
-from kcbatch.analysis.run_theory import theory_settings
 from kcbatch.analysis.summary import partial_info, summarize
 from kcbatch.engines import get_engine, kernel_misfit, resolve_device
 from kcbatch.inputs.graph_source import (
@@ -37,6 +35,8 @@ from kcbatch.results.store import (
 )
 from kcbatch.run.time_estimate import cpu_fallback_notice
 from kcbatch.run.work import choose_batch, compute_records, fitted_batch, longest_steps
+from kcbatch.theory.per_run import theory_settings
+from kcbatch.version import __version__
 
 log = logging.getLogger("kcbatch")
 

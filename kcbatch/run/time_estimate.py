@@ -4,7 +4,7 @@ The cost of a run is counted in *edge updates*: every RK4 step touches, for
 each of the ``k_num`` couplings, every directed edge (a neighbour's sin/cos
 gathered) and every node (its own trig), so a run costs
 ``n_steps * k_num * (2 E + N)`` of them, ``E`` the model's expected edges
-(:func:`kcbatch.inputs.graphs.models.expected_edges`) or, for the users' own
+(:func:`kcbatch.networks.models.expected_edges`) or, for the users' own
 networks, the mean over the files. The engine's rate is measured on a
 batch shaped like the study's (its model, N, m, K grid, precision and batch size,
 or its own files,
@@ -22,9 +22,9 @@ import time
 
 from kcbatch.engines import Engine
 from kcbatch.inputs.graph_source import graph_set
-from kcbatch.inputs.graphs.models import expected_edges, min_nodes
 from kcbatch.inputs.pipeline import make_batch
 from kcbatch.protocol.config import IntegrationSpec, StudyConfig
+from kcbatch.protocol.models import expected_edges, min_nodes
 
 __all__ = ["PROBE_STEP_WORK", "SLOW_ENGINE_RATE", "CPU_NOTICE_SECONDS", "SMALL_CPU_STUDY",
            "work_per_run", "measure_rate", "cpu_fallback_notice", "format_duration"]

@@ -6,9 +6,9 @@ from typing import Sequence
 
 from kcbatch.engines import get_engine, resolve_device
 from kcbatch.inputs.graph_source import graph_set
-from kcbatch.inputs.graphs.models import expected_edges
 from kcbatch.inputs.pipeline import make_batch
 from kcbatch.protocol.config import IntegrationSpec, StudyConfig
+from kcbatch.protocol.models import expected_edges
 from kcbatch.run.study import choose_batch
 from kcbatch.run.time_estimate import format_duration
 

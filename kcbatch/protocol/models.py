@@ -1,55 +1,23 @@
-"""The study's network models by name: ``m`` sets the size of every one.
-
-| name       | generator                          | size from ``m``                  |
-|------------|------------------------------------|----------------------------------|
-| ``ba``     | ``barabasi_albert(n, m, seed)``    | m edges per new node             |
-| ``er``     | ``erdos_renyi(n, 2m, seed)``       | mean degree 2m                   |
-| ``ws``     | ``watts_strogatz(n, 2m, ws_p, seed)`` | ring of 2m neighbours, rewired with ws_p |
-| ``powerlaw`` | ``powerlaw(n, gamma, m, seed)``  | minimum degree m, exponent gamma |
-
-All four give about ``n m`` edges (the power law ``n <k> / 2`` with
-``<k> = m (gamma-1)/(gamma-2)`` for large n), so ``m`` compares like with like.
+"""The network models a study may name (``graph=``), as the protocol sees them:
+the parameters each reads, the fewest nodes each allows, and the edges each
+is expected to have. The generators are in :mod:`kcbatch.networks.models`.
 """
 from __future__ import annotations
 
 import functools
 import math
-from typing import Callable
 
 import numpy as np
 
-from kcbatch.inputs.graphs.ba import barabasi_albert
-from kcbatch.inputs.graphs.er import erdos_renyi
-from kcbatch.inputs.graphs.powerlaw import powerlaw
-from kcbatch.inputs.graphs.ws import watts_strogatz
+__all__ = ["GRAPH_MODELS", "MAX_NODES", "USES_GAMMA", "USES_WS_P", "expected_edges", "min_nodes"]
 
+# Node ids are int32 in the CSR arrays and the kernels.
+MAX_NODES = 2**31 - 1
 # The one table of models (CLI choices, config validation).
 GRAPH_MODELS = ("ba", "er", "ws", "powerlaw")
 # The models that read ws_p / gamma; every other model refuses a non-default value.
 USES_WS_P = ("ws",)
 USES_GAMMA = ("powerlaw",)
-
-CSR = tuple[np.ndarray, np.ndarray]
-
-_GENERATORS: dict[str, Callable[[int, int, float, float, int], CSR]] = {
-    "ba": lambda n, m, ws_p, gamma, seed: barabasi_albert(n, m, seed),
-    "er": lambda n, m, ws_p, gamma, seed: erdos_renyi(n, 2 * m, seed),
-    "ws": lambda n, m, ws_p, gamma, seed: watts_strogatz(n, 2 * m, ws_p, seed),
-    "powerlaw": lambda n, m, ws_p, gamma, seed: powerlaw(n, gamma, m, seed),
-}
-
-
-def generate(model: str, n: int, m: int, seed: int, *, ws_p: float = 0.1,
-             gamma: float = 3.0) -> CSR:
-    """The network of ``model`` on ``n`` nodes with size parameter ``m``, as CSR
-    (``indptr`` int64 ``[n+1]``, ``indices`` int32 ``[2E]``); a pure function
-    of its arguments. ValueError for an unknown model or out-of-range sizes."""
-    try:
-        make = _GENERATORS[model]
-    except (KeyError, TypeError):
-        raise ValueError(f"invalid graph={model!r}: must be one of "
-                         f"{', '.join(GRAPH_MODELS)}") from None
-    return make(n, m, ws_p, gamma, seed)
 
 
 def min_nodes(model: str, m: int) -> tuple[int, str, str]:

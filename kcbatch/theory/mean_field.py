@@ -39,7 +39,7 @@ import warnings
 
 import numpy as np
 
-from kcbatch.inputs.graphs import graph_stats
+from kcbatch.networks import graph_stats
 from kcbatch.protocol.coupling import COUPLINGS, row_weights
 from kcbatch.protocol.seeding import OMEGA_DISTS
 

@@ -17,11 +17,12 @@ import numbers
 import numba
 import numpy as np
 
+from kcbatch.protocol.models import MAX_NODES
+
 __all__ = ["MAX_NODES", "from_networkx", "graph_stats", "require_int", "require_real",
            "simple_csr_from_edges"]
 
 # indices are int32, so node ids must fit in it.
-MAX_NODES = 2**31 - 1
 
 
 def require_int(name: str, value, allowed: str) -> int:

@@ -1,6 +1,6 @@
 """Network generators and graph helpers.
 
-Every generator returns the package's CSR form (:mod:`kcbatch.inputs.graphs.csr`):
+Every generator returns the package's CSR form (:mod:`kcbatch.networks.csr`):
 ``indptr`` int64 ``[n+1]``, ``indices`` int32 ``[2E]``, rows sorted, no
 self-loops, each edge in both rows. Generators draw from :mod:`.rng` only, so a
 graph is a pure function of its arguments and seed.
@@ -10,10 +10,10 @@ Models: :func:`barabasi_albert` (:mod:`.ba`), :func:`erdos_renyi` (:mod:`.er`),
 erased configuration model). Users' own networks: :func:`read_graph` and
 :func:`read_graphs` (:mod:`.io`, edge lists and GraphML).
 """
-from kcbatch.inputs.graphs.ba import barabasi_albert
-from kcbatch.inputs.graphs.csr import MAX_NODES, from_networkx, graph_stats
-from kcbatch.inputs.graphs.er import erdos_renyi
-from kcbatch.inputs.graphs.io import (
+from kcbatch.networks.ba import barabasi_albert
+from kcbatch.networks.csr import MAX_NODES, from_networkx, graph_stats
+from kcbatch.networks.er import erdos_renyi
+from kcbatch.networks.io import (
     GRAPH_EXTENSIONS,
     GraphFile,
     GraphFileError,
@@ -23,8 +23,8 @@ from kcbatch.inputs.graphs.io import (
     read_graph,
     read_graphs,
 )
-from kcbatch.inputs.graphs.powerlaw import PowerLawSample, powerlaw, powerlaw_sample
-from kcbatch.inputs.graphs.ws import watts_strogatz
+from kcbatch.networks.powerlaw import PowerLawSample, powerlaw, powerlaw_sample
+from kcbatch.networks.ws import watts_strogatz
 
 __all__ = ["GRAPH_EXTENSIONS", "MAX_NODES", "GraphFile", "GraphFileError", "PowerLawSample",
            "ReadReport", "barabasi_albert", "erdos_renyi", "file_sha256", "from_networkx",

@@ -11,13 +11,13 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from kcbatch.inputs.graphs.csr import (
+from kcbatch.networks.csr import (
     MAX_NODES,
     require_int,
     require_real,
     simple_csr_from_edges,
 )
-from kcbatch.inputs.graphs.rng import uniform01, uniform_below, xoshiro_seed
+from kcbatch.networks.rng import uniform01, uniform_below, xoshiro_seed
 
 __all__ = ["watts_strogatz"]
 
@@ -120,8 +120,8 @@ def watts_strogatz(n: int, k: int, p: float, seed: int) -> tuple[np.ndarray, np.
     distribution but are not the same graphs for the same seed.
 
     Random stream, in the loop order above: one
-    :func:`~kcbatch.inputs.graphs.rng.uniform01` draw per lattice edge, then for
-    a rewired edge :func:`~kcbatch.inputs.graphs.rng.uniform_below` ``(n)`` draws until
+    :func:`~kcbatch.networks.rng.uniform01` draw per lattice edge, then for
+    a rewired edge :func:`~kcbatch.networks.rng.uniform_below` ``(n)`` draws until
     an allowed ``w`` (or the skip). That order is part of the contract.
 
     Parameters

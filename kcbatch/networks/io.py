@@ -42,7 +42,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from kcbatch.inputs.graphs.csr import MAX_NODES, simple_csr_from_edges
+from kcbatch.networks.csr import MAX_NODES, simple_csr_from_edges
 
 __all__ = ["GRAPH_EXTENSIONS", "GraphFile", "GraphFileError", "ReadReport", "file_sha256",
            "graph_files", "read_graph", "read_graphs"]

@@ -5,7 +5,7 @@ Each of the ``n(n-1)/2`` node pairs is an edge independently with probability
 ``mean_degree``. The pairs are not visited one by one: Batagelj and Brandes
 (Phys. Rev. E 71, 036113, 2005) jump from one edge to the next by a geometric
 number of skipped pairs, which costs O(n + E) instead of O(n^2). The graph is
-returned in the package's CSR form (:mod:`kcbatch.inputs.graphs.csr`) and is a pure
+returned in the package's CSR form (:mod:`kcbatch.networks.csr`) and is a pure
 function of ``(n, mean_degree, seed)``.
 """
 from __future__ import annotations
@@ -15,13 +15,13 @@ import math
 import numba
 import numpy as np
 
-from kcbatch.inputs.graphs.csr import (
+from kcbatch.networks.csr import (
     MAX_NODES,
     require_int,
     require_real,
     simple_csr_from_edges,
 )
-from kcbatch.inputs.graphs.rng import geometric_skip, xoshiro_seed
+from kcbatch.networks.rng import geometric_skip, xoshiro_seed
 
 __all__ = ["erdos_renyi"]
 
@@ -114,7 +114,7 @@ def erdos_renyi(n: int, mean_degree: float, seed: int) -> tuple[np.ndarray, np.n
     usually does). Only the random stream differs from networkx, so graphs
     follow the same distribution but are not the same graphs for the same seed.
 
-    Random stream: one :func:`~kcbatch.inputs.graphs.rng.geometric_skip` draw per
+    Random stream: one :func:`~kcbatch.networks.rng.geometric_skip` draw per
     edge plus one that ends the walk, none for ``p`` equal to 0 or 1. That
     order is part of the contract: a seed rebuilds the same graph.
 

@@ -1,7 +1,7 @@
 """Barabási–Albert networks as CSR arrays, generated in numba.
 
-The graph is returned in the package's CSR form (see :mod:`kcbatch.inputs.graphs.csr`).
-Random numbers come from :mod:`kcbatch.inputs.graphs.rng` (xoshiro256** over a state
+The graph is returned in the package's CSR form (see :mod:`kcbatch.networks.csr`).
+Random numbers come from :mod:`kcbatch.networks.rng` (xoshiro256** over a state
 array we own), so a graph is a pure function of ``(n, m, seed)``.
 """
 from __future__ import annotations
@@ -9,8 +9,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from kcbatch.inputs.graphs.csr import MAX_NODES, require_int
-from kcbatch.inputs.graphs.rng import uniform_below, xoshiro_seed
+from kcbatch.networks.csr import MAX_NODES, require_int
+from kcbatch.networks.rng import uniform_below, xoshiro_seed
 
 __all__ = ["barabasi_albert"]
 

@@ -3,11 +3,11 @@
 A study's theory is set by three config fields: its coupling normalisation
 ``coupling``, its frequency distribution ``omega_dist`` and the spread
 ``omega_sigma`` (rad per time unit). Per run, :func:`run_thresholds` gives
-``kc_mf``, ``kc_hmf`` and ``kc_qmf`` of the run's graph (see :mod:`kcbatch.analysis.theory`):
+``kc_mf``, ``kc_hmf`` and ``kc_qmf`` of the run's graph (see :mod:`kcbatch.theory.mean_field`):
 floats in rad per time unit, ``math.inf`` for a graph without edges (no coupling,
 no onset), or None where the theory does not apply (:func:`why_no_theory`).
 
-The all-to-all curve ``r(K)`` (:func:`kcbatch.analysis.theory.r_all_to_all`) is the
+The all-to-all curve ``r(K)`` (:func:`kcbatch.theory.mean_field.r_all_to_all`) is the
 prediction for the measured ``r(K)`` with degree normalisation only: there each
 node feels ``K`` times the mean of its neighbours, and in the annealed mean
 field every node then sees ``K R`` with the same degree-weighted order
@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 from typing import Any, Mapping
 
-from kcbatch.analysis import theory
+from kcbatch.theory import mean_field as theory
 
 __all__ = ["THEORY_FIELDS", "all_to_all_why_not", "run_thresholds", "theory_settings",
            "why_no_theory"]

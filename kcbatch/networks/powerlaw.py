@@ -54,13 +54,13 @@ from typing import NamedTuple
 import numba
 import numpy as np
 
-from kcbatch.inputs.graphs.csr import (
+from kcbatch.networks.csr import (
     MAX_NODES,
     require_int,
     require_real,
     simple_csr_from_edges,
 )
-from kcbatch.inputs.graphs.rng import uniform01, uniform_below, xoshiro_seed
+from kcbatch.networks.rng import uniform01, uniform_below, xoshiro_seed
 
 __all__ = ["PowerLawSample", "powerlaw", "powerlaw_sample"]
 
@@ -201,11 +201,11 @@ def powerlaw(n: int, gamma: float, min_degree: int, seed: int) -> tuple[np.ndarr
     multi-edges erased. Use :func:`powerlaw_sample` for the drawn degrees and
     the numbers erased.
 
-    Random stream: ``n`` :func:`~kcbatch.inputs.graphs.rng.uniform01` draws per
+    Random stream: ``n`` :func:`~kcbatch.networks.rng.uniform01` draws per
     degree sequence tried (after 64 odd sums,
-    :func:`~kcbatch.inputs.graphs.rng.uniform_below` ``(n)`` draws pick the node that
+    :func:`~kcbatch.networks.rng.uniform_below` ``(n)`` draws pick the node that
     gets an extra stub), then one
-    :func:`~kcbatch.inputs.graphs.rng.uniform_below` per stub for the shuffle (from
+    :func:`~kcbatch.networks.rng.uniform_below` per stub for the shuffle (from
     the last stub down). That order is part of the contract.
 
     Parameters
