@@ -74,7 +74,7 @@ __global__ void init_state(const T* __restrict__ theta0,                  // [R]
 // One RK4 stage (stage = 0..3) for every (row, K) system.
 //   f       = omega_i + K[b, k] * w_i * (c_i * sum_j s_j - s_i * sum_j c_j)
 // where w_i = weight[i] is the coupling normalisation of row i (1/max(k_i, 1),
-// 1, 1/<k> or 1/N of its network: kcbatch/coupling.py), rounded to T.
+// 1, 1/<k> or 1/N of its network: kcbatch/protocol/coupling.py), rounded to T.
 //   stage 0: acc  = f;      next point = theta + dt/2 f
 //   stage 1: acc += 2 f;    next point = theta + dt/2 f
 //   stage 2: acc += 2 f;    next point = theta + dt f

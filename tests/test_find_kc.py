@@ -1,4 +1,4 @@
-"""kcbatch.find_kc and the converged protocol (kcbatch/converge.py, issue 10 items 1-4).
+"""kcbatch.find_kc and the converged protocol (kcbatch/analysis/converge.py, issue 10 items 1-4).
 
 Independent checks: continuation against one long integration, "auto" against a
 long fixed transient, refinement against the float64 reference of

@@ -1,4 +1,4 @@
-"""The adiabatic sweep (``--sweep adiabatic``, kcbatch/sweep.py): the engines'
+"""The adiabatic sweep (``--sweep adiabatic``, kcbatch/analysis/sweep.py): the engines'
 branches against the independent float64 reference, the single-K case
 against the independent protocol, the loop measures, studies (batch size,
 resume), bad input and the CLI's outputs."""

@@ -286,7 +286,7 @@ HYSTERESIS_FIELDS = ("kc_forward", "kc_backward", "hysteresis_width", "loop_area
 
 def hysteresis_summary(records: Sequence[RunRecord], n_boot: int = 2000,
                        seed: int = 0) -> dict[str, Any]:
-    """The adiabatic sweep's loop over the ok runs (kcbatch/sweep.py).
+    """The adiabatic sweep's loop over the ok runs (kcbatch/analysis/sweep.py).
 
     adiabatic: whether any run has branches (false for the independent
     protocol: then runs is 0 and every statistic null); runs: ok runs with

@@ -114,7 +114,7 @@ class Simulation(Protocol):
     def set_couplings(self, couplings: np.ndarray) -> None:
         """Replace the couplings ``[B, nK]`` of every (network, K) system,
         keeping the phases: the next steps integrate at the new K (the
-        adiabatic sweep, kcbatch/sweep.py)."""
+        adiabatic sweep, kcbatch/analysis/sweep.py)."""
 
 
 def systems_limit(cfg: StudyConfig) -> int:

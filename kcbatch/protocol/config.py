@@ -56,16 +56,16 @@ ADDED_PROTOCOL_DEFAULTS = {"graphs": None, "graph": "ba", "ws_p": 0.1, "gamma": 
                            "kc_tol": 0.01, "t_max": 400.0, "refine": None, "refine_points": 8,
                            "sweep": "independent"}
 # ``dt = "auto"``: the largest stable step that divides both times, chosen from
-# the study's first networks when it starts (kcbatch/stability.py).
+# the study's first networks when it starts (kcbatch/inputs/step_size.py).
 AUTO_DT = "auto"
 # ``t_transient = "auto"``: measurement windows at T = 5, 10, 20, ... up to
-# t_max until each network's Kc settles (kcbatch/converge.py). The first
+# t_max until each network's Kc settles (kcbatch/analysis/converge.py). The first
 # window starts at the original protocol's transient.
 AUTO_TRANSIENT = "auto"
 AUTO_FIRST_TRANSIENT = 5.0
 # How the K grid is walked: every K from theta0 (the original protocol), or
 # adiabatically, each K from the previous one's final phases, up then down
-# (kcbatch/sweep.py).
+# (kcbatch/analysis/sweep.py).
 SWEEPS = ("independent", "adiabatic")
 # The study's size without --graphs; with it, the number of files.
 DEFAULT_RUNS = 1000
@@ -346,7 +346,7 @@ class StudyConfig:
                 # Before the step counts: an unstable dt often also makes them
                 # invalid, and dt is what to change. w_i k_i = k_i/max(k_i, 1) <= 1
                 # on every graph; the other normalisations depend on the network
-                # and are checked on the study's networks (kcbatch/stability.py).
+                # and are checked on the study's networks (kcbatch/inputs/step_size.py).
                 check_stable_dt(self.dt, self.k_abs_max, 1.0)
             self._check_step_count()
             _ = self.spec  # raises ConfigError for dt, t_transient, t_measure, sample_every

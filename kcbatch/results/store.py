@@ -20,12 +20,12 @@ work on it; where it cannot be written (read-only, locked) it is read as it is,
 its theory fields None. Schema 3 adds ``graph_file`` and ``graph_sha256``
 (TEXT: the users' own network file of each run and its checksum; NULL for a
 model's network), upgraded the same way from 1 or 2. Schema 4 adds the
-converged protocol's columns (kcbatch/converge.py): ``r_std`` and
+converged protocol's columns (kcbatch/analysis/converge.py): ``r_std`` and
 ``kc_windows`` (TEXT, JSON arrays like ``r``), ``t_transient_used``,
 ``kc_protocol``, ``kc_refined``, ``kc_chi``, ``kc_sigma`` (REAL) and
 ``converged`` (INTEGER 0/1), NULL where they do not apply; upgraded the same
 way from 1 to 3. Schema 5 adds the adiabatic sweep's columns
-(kcbatch/sweep.py): ``r_forward`` and ``r_backward`` (TEXT, JSON arrays),
+(kcbatch/analysis/sweep.py): ``r_forward`` and ``r_backward`` (TEXT, JSON arrays),
 ``kc_forward``, ``kc_backward``, ``hysteresis_width`` and ``loop_area``
 (REAL), NULL for the independent protocol; upgraded the same way from 1 to 4.
 """
