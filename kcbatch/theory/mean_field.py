@@ -124,7 +124,7 @@ def kc0(dist: str, sigma: float) -> float:
     return 2.0 / (math.pi * g_centre(dist, sigma))
 
 
-def _order_integral(u: np.ndarray, dist: str, sigma: float) -> np.ndarray:
+def order_integral(u: np.ndarray, dist: str, sigma: float) -> np.ndarray:
     """``J(u) = int_{-pi/2}^{pi/2} cos^2(t) g(u sin t) dt`` for each ``u >= 0`` (any shape).
 
     A locked oscillator with ``|omega| <= u = K r`` sits at ``sin t = omega / u``,
@@ -153,7 +153,7 @@ def _order_integral(u: np.ndarray, dist: str, sigma: float) -> np.ndarray:
     return 2.0 * np.sum(width[..., None] * _GL_W * f, axis=(-1, -2))
 
 
-def _bisect(f, lo: np.ndarray, hi: np.ndarray, iterations: int = 1100) -> np.ndarray:
+def bisect_below(f, lo: np.ndarray, hi: np.ndarray, iterations: int = 1100) -> np.ndarray:
     """Vectorised bisection for ``f(x) = True`` on ``[lo, x*)`` and False above ``x*``,
     until every bracket is a few ulps wide (1100 halvings span all of float64)."""
     lo, hi = lo.copy(), hi.copy()
@@ -197,7 +197,7 @@ def r_all_to_all(k_values, dist: str, sigma: float) -> np.ndarray:
     above = k > k_c
     if above.any():
         ka = k[above]
-        u = _bisect(lambda x: _order_integral(x, dist, sigma) * ka > 1.0,
+        u = bisect_below(lambda x: order_integral(x, dist, sigma) * ka > 1.0,
                     np.zeros_like(ka), ka.copy())
         r[above] = u / ka
     return r
@@ -224,7 +224,7 @@ def k_at_r(r_target, dist: str, sigma: float):
     # r(u) <= 1 - O(1/u), so doubling from sigma brackets every r < 1 quickly.
     hi = np.full(flat.shape, s)
     for _ in range(200):
-        short = hi * _order_integral(hi, dist, s) < flat
+        short = hi * order_integral(hi, dist, s) < flat
         if not short.any():
             break
         hi = np.where(short, 2.0 * hi, hi)
@@ -232,8 +232,8 @@ def k_at_r(r_target, dist: str, sigma: float):
     on = flat > 0
     if on.any():
         rt = flat[on]
-        u = _bisect(lambda x: x * _order_integral(x, dist, s) < rt, np.zeros_like(rt), hi[on])
-        k[on] = 1.0 / _order_integral(u, dist, s)
+        u = bisect_below(lambda x: x * order_integral(x, dist, s) < rt, np.zeros_like(rt), hi[on])
+        k[on] = 1.0 / order_integral(u, dist, s)
     k = k.reshape(r.shape)
     return float(k) if k.ndim == 0 else k
 
