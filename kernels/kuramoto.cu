@@ -8,7 +8,8 @@
 //   sum_j sin(t_j - t_i) = cos t_i * sum_j sin t_j - sin t_i * sum_j cos t_j,
 // accumulates the RK4 weights, and writes the (sin, cos) of the NEXT stage point
 // of its own (row, K), so trig is done once per (row, K) per stage, not per edge.
-// The CPU twin is kcbatch/engines/cpu.py (class CpuEngine, function _rk4_stage).
+// The CPU twin is kcbatch/engines/cpu.py (class CpuEngine), its RK4 stage
+// kcbatch/engines/cpu_stage.py (function rk4_stage).
 //
 // Compile-time options (the Python side prepends a #define preamble):
 //   KC_FAST_MATH  1: float32 uses the __sincosf intrinsic (fast, ~1e-6 abs error)
@@ -74,7 +75,7 @@ __global__ void init_state(const T* __restrict__ theta0,                  // [R]
 // One RK4 stage (stage = 0..3) for every (row, K) system.
 //   f       = omega_i + K[b, k] * w_i * (c_i * sum_j s_j - s_i * sum_j c_j)
 // where w_i = weight[i] is the coupling normalisation of row i (1/max(k_i, 1),
-// 1, 1/<k> or 1/N of its network: kcbatch/coupling.py), rounded to T.
+// 1, 1/<k> or 1/N of its network: kcbatch/protocol/coupling.py), rounded to T.
 //   stage 0: acc  = f;      next point = theta + dt/2 f
 //   stage 1: acc += 2 f;    next point = theta + dt/2 f
 //   stage 2: acc += 2 f;    next point = theta + dt f

@@ -5,9 +5,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-CENSORING = ("none", "left", "right")
-STATUSES = ("ok", "failed")
-
 
 @dataclass(frozen=True, kw_only=True)
 class RunRecord:
@@ -45,7 +42,7 @@ class RunRecord:
       kc_interp from the spread of r (None when censored).
     kc_windows: [W] float64 kc_interp after each window of the schedule
       (NaN where not measured or not crossing); None with a fixed transient.
-    Adiabatic sweep (``sweep="adiabatic"``, kcbatch/sweep.py; all None for
+    Adiabatic sweep (``sweep="adiabatic"``, kcbatch/analysis/sweep.py; all None for
     the independent protocol and for failed runs but r_forward/r_backward):
     r_forward, r_backward: [nK] float64 r of each branch in increasing-K
       order; r, r_first, r_second, r_std, kc, kc_interp, the brackets and
