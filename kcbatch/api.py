@@ -2,7 +2,8 @@
 and ``hysteresis`` (the adiabatic sweep's two branches)."""
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -101,7 +102,7 @@ def find_kc(graphs: Sequence[Any], omega: Any, theta0: Any, k_values: Any, *,
       ``refine_points`` couplings per graph and round; None: no refinement.
     Returns :class:`~kcbatch.analysis.converge.KcEstimates` (per-graph arrays kc,
     kc_interp, kc_refined, kc_chi, kc_sigma, t_transient, converged, r, r_std,
-    chi, ...; definitions in kcbatch/converge.py and docs/design.md). With a
+    chi, ...; definitions in kcbatch/analysis/converge.py and docs/design.md). With a
     fixed transient, ``r`` is exactly ``simulate(...)``'s.
     """
     if precision not in PRECISIONS:
@@ -128,7 +129,7 @@ def hysteresis(graphs: Sequence[Any], omega: Any, theta0: Any, k_values: Any, *,
                t_measure: float = 5.0, sample_every: int = 10, device: str = "auto",
                precision: str = "float32", kernel: str = "auto") -> tuple[np.ndarray, np.ndarray]:
     """The adiabatic sweep of each graph: ``(r_forward, r_backward)``, each
-    ``[G, nK]`` float64 in increasing-K order (kcbatch/sweep.py).
+    ``[G, nK]`` float64 in increasing-K order (kcbatch/analysis/sweep.py).
 
     The forward branch starts the first K from ``theta0`` and each later K
     from the previous K's final phases (after its transient and measurement);

@@ -20,12 +20,12 @@ work on it; where it cannot be written (read-only, locked) it is read as it is,
 its theory fields None. Schema 3 adds ``graph_file`` and ``graph_sha256``
 (TEXT: the users' own network file of each run and its checksum; NULL for a
 model's network), upgraded the same way from 1 or 2. Schema 4 adds the
-converged protocol's columns (kcbatch/converge.py): ``r_std`` and
+converged protocol's columns (kcbatch/analysis/converge.py): ``r_std`` and
 ``kc_windows`` (TEXT, JSON arrays like ``r``), ``t_transient_used``,
 ``kc_protocol``, ``kc_refined``, ``kc_chi``, ``kc_sigma`` (REAL) and
 ``converged`` (INTEGER 0/1), NULL where they do not apply; upgraded the same
 way from 1 to 3. Schema 5 adds the adiabatic sweep's columns
-(kcbatch/sweep.py): ``r_forward`` and ``r_backward`` (TEXT, JSON arrays),
+(kcbatch/analysis/sweep.py): ``r_forward`` and ``r_backward`` (TEXT, JSON arrays),
 ``kc_forward``, ``kc_backward``, ``hysteresis_width`` and ``loop_area``
 (REAL), NULL for the independent protocol; upgraded the same way from 1 to 4.
 """
@@ -36,8 +36,9 @@ import json
 import os
 import sqlite3
 import threading
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -120,7 +121,7 @@ class Store:
     # -- lifecycle ---------------------------------------------------------
     @classmethod
     def create(cls, path: str | Path, config: dict[str, Any], k_values: np.ndarray,
-               version: str) -> "Store":
+               version: str) -> Store:
         """Create a new store (``":memory:"`` for a throw-away one)."""
         path = str(path)
         if path != ":memory:" and Path(path).exists():
@@ -141,7 +142,7 @@ class Store:
         return cls(conn, path)
 
     @classmethod
-    def open(cls, path: str | Path) -> "Store":
+    def open(cls, path: str | Path) -> Store:
         """Open an existing store, checked: StoreError (one line naming the file
         and what to do) when it is not a kcbatch store, is damaged, or has a
         schema this version cannot read."""
@@ -283,7 +284,7 @@ class Store:
             out.append(RunRecord(**d))
         return out
 
-    def copy_runs_from(self, other: "Store", runs: Iterable[int]) -> int:
+    def copy_runs_from(self, other: Store, runs: Iterable[int]) -> int:
         """Copy finished runs (rows as stored) from another store; returns the count."""
         names = [n for n, _ in _RUN_COLUMNS if n != "batch_id"]
         wanted = sorted(set(runs))
