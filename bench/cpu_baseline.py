@@ -105,7 +105,8 @@ _FASTMATH = {"nnan", "ninf", "nsz"}
 
 
 @numba.njit(parallel=True, cache=True, nogil=True, fastmath=_FASTMATH)
-def _rk4_stage(indptr, indices, weight, omega, row_net, couplings,  # graph: [R+1],[nnz],[R]x3,[B,nK]
+def _rk4_stage(indptr, indices, weight, omega, row_net, couplings,
+               # graph: [R+1], [nnz], [R] x 3, [B, nK]
                S_in, C_in,     # [R, nK] sin/cos of this stage's point
                S_out, C_out,   # [R, nK] out: sin/cos of the next stage point
                theta,          # [R, nK] phase at the start of the step (stage 3 updates it)

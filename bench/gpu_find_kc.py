@@ -22,12 +22,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from kcbatch import StudyConfig  # noqa: E402
-from kcbatch.analysis.converge import estimate_kc  # noqa: E402
-from kcbatch.engines import get_engine  # noqa: E402
-from kcbatch.inputs.pipeline import make_batch  # noqa: E402
+from kcbatch import StudyConfig
+from kcbatch.analysis.converge import estimate_kc
+from kcbatch.engines import get_engine
+from kcbatch.inputs.pipeline import make_batch
 
 
 def main() -> int:

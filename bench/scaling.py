@@ -162,7 +162,8 @@ def plot(out: Path) -> None:
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=7)
     fig.suptitle(f"shared memory per block {SMEM_BYTES // 1024} KB (H100): "
-                 f"{SMEM_SINCOS} + {SMEM_INDEX} x 2m bytes per node + {SMEM_PER_BLOCK // 1024} KB per block",
+                 f"{SMEM_SINCOS} + {SMEM_INDEX} x 2m bytes per node + "
+                 f"{SMEM_PER_BLOCK // 1024} KB per block",
                  fontsize=8)
     fig.tight_layout()
     fig.savefig(out, dpi=120)
@@ -196,7 +197,8 @@ def _ints(text: str) -> tuple[int, ...]:
     try:
         values = tuple(int(v) for v in text.split(","))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of integers")
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a comma-separated list of integers") from None
     if not values or min(values) < 1:
         raise argparse.ArgumentTypeError(f"{text!r}: every value must be >= 1")
     return values
@@ -213,13 +215,15 @@ def main(argv=None) -> None:
                     help=f"N of the points at m={M_FOR_N}, comma-separated (default "
                          f"{','.join(map(str, N_VALUES))})")
     ap.add_argument("--m", type=_ints, default=M_VALUES,
-                    help=f"m of the points at N={N_FOR_M} (default {','.join(map(str, M_VALUES))})")
+                    help=f"m of the points at N={N_FOR_M} "
+                         f"(default {','.join(map(str, M_VALUES))})")
     ap.add_argument("--k-num", type=int, default=K_NUM, help=f"couplings K (default {K_NUM})")
     ap.add_argument("--plot", action="store_true", help=f"write {HERE / 'scaling.png'}")
     ap.add_argument("--table", action="store_true", help="print the README table")
     a = ap.parse_args(argv)
     if a.device:
-        if a.batch < 1 or a.repeats < 1 or a.k_num < 1 or (a.threads is not None and a.threads < 1):
+        if (a.batch < 1 or a.repeats < 1 or a.k_num < 1
+                or (a.threads is not None and a.threads < 1)):
             ap.error("--batch, --repeats, --k-num and --threads must be >= 1")
         if a.threads is not None:
             import numba

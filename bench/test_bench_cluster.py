@@ -170,7 +170,7 @@ def test_bench_local_cuda_vs_one_gpu(benchmark):
     ctx, session, start = _session("local-cuda")
     try:
         run_study(study.replace(runs=128, device="gpu"), scheduler=session)
-        single, t_single = _timed(lambda: run_study(study))
+        _single, t_single = _timed(lambda: run_study(study))
         benchmark.pedantic(run_study, args=(study,), kwargs={"scheduler": session},
                            rounds=1, iterations=1)
         t_cluster = benchmark.stats.stats.min

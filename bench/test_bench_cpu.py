@@ -57,8 +57,8 @@ from kcbatch.inputs.pipeline import make_batch
 from kcbatch.protocol.config import StudyConfig
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import original  # noqa: E402  (bench/original.py, the baseline)
-from timing import settle, timed  # noqa: E402  (bench/timing.py)
+import original  # bench/original.py, the baseline
+from timing import settle, timed  # bench/timing.py
 
 CFG = StudyConfig(seed=2026)  # the default study: N=1e4, m=3, 50 K, dt=0.05, 100+100 steps
 SPEC = CFG.spec
@@ -180,7 +180,8 @@ def test_same_kc_as_baseline(engine, batch, baseline_full):
           f"Kc engine {kc_e.kc}, baseline {kc_b}")
     if kc_e.index is not None and kc_e.index > 0:
         i = kc_e.index
-        print(f"bracket (engine / baseline): K[{i - 1}]={K_VALUES[i - 1]:.4f} r={r_eng[i - 1]:.6f} / "
+        print(f"bracket (engine / baseline): "
+              f"K[{i - 1}]={K_VALUES[i - 1]:.4f} r={r_eng[i - 1]:.6f} / "
               f"{r_base[i - 1]:.6f}; K[{i}]={K_VALUES[i]:.4f} r={r_eng[i]:.6f} / {r_base[i]:.6f}; "
               f"closest to the threshold {thr}: "
               f"{min(abs(r_eng[i - 1] - thr), abs(r_eng[i] - thr)):.3g}")
@@ -196,7 +197,8 @@ def test_same_kc_as_baseline(engine, batch, baseline_full):
         f"with r={r_eng[flip].tolist()} / {r_base[flip].tolist()} (engine / baseline)")
     if kc_e.kc != kc_b:
         warnings.warn(f"Kc differs (engine {kc_e.kc}, baseline {kc_b}) only through a near-tie "
-                      f"with the threshold at K={K_VALUES[flip].tolist()}: accepted")
+                      f"with the threshold at K={K_VALUES[flip].tolist()}: accepted",
+                      stacklevel=2)
         return
     assert kc_e.kc == kc_b
 

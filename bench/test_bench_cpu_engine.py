@@ -37,8 +37,8 @@ from kcbatch.inputs.pipeline import make_batch
 from kcbatch.protocol.config import StudyConfig
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import cpu_baseline  # noqa: E402  (the previous engine, frozen)
-from timing import settle, timed  # noqa: E402
+import cpu_baseline  # bench/cpu_baseline.py, the numba engine frozen as the baseline
+from timing import settle, timed
 
 CFG = StudyConfig(seed=2026)
 SPEC = CFG.spec
@@ -96,7 +96,7 @@ def _best_of(engines, batch, threads):
                    and time.monotonic() < deadline)):
             for name, run in engines.items():
                 settle()
-                wall, util, _ = timed(lambda: run(batch))
+                wall, util, _ = timed(lambda run=run: run(batch))
                 rounds[name].append((wall, util))
     finally:
         numba.set_num_threads(saved)

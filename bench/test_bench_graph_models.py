@@ -48,11 +48,13 @@ def ours_pl(seed):
 
 
 def networkx_er(seed):
-    return nx.to_scipy_sparse_array(nx.fast_gnp_random_graph(N, ER_K / (N - 1), seed=seed), format="csr")
+    graph = nx.fast_gnp_random_graph(N, ER_K / (N - 1), seed=seed)
+    return nx.to_scipy_sparse_array(graph, format="csr")
 
 
 def networkx_ws(seed):
-    return nx.to_scipy_sparse_array(nx.watts_strogatz_graph(N, WS_K, WS_P, seed=seed), format="csr")
+    graph = nx.watts_strogatz_graph(N, WS_K, WS_P, seed=seed)
+    return nx.to_scipy_sparse_array(graph, format="csr")
 
 
 _DEGREES = {}
@@ -71,7 +73,8 @@ def networkx_pl(seed):
     return nx.to_scipy_sparse_array(G, format="csr")
 
 
-MODELS = {"er": (ours_er, networkx_er), "ws": (ours_ws, networkx_ws), "powerlaw": (ours_pl, networkx_pl)}
+MODELS = {"er": (ours_er, networkx_er), "ws": (ours_ws, networkx_ws),
+          "powerlaw": (ours_pl, networkx_pl)}
 
 
 @pytest.fixture(scope="module", autouse=True)

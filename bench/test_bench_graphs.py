@@ -33,7 +33,7 @@ def networkx_csr(seed):
 @pytest.mark.benchmark(group="ba")
 def test_bench_numba_ba(benchmark):
     seeds = itertools.count(1)
-    indptr, indices = benchmark(lambda: barabasi_albert(N, M, next(seeds)))
+    _indptr, indices = benchmark(lambda: barabasi_albert(N, M, next(seeds)))
     assert indices.shape == (2 * EDGES,)
 
 

@@ -1,7 +1,8 @@
 """The adiabatic sweep against the independent protocol, whole studies.
 
     PYTHONPATH=. python -m pytest bench/test_bench_sweep.py -s
-    KCBATCH_BENCH_DEVICE=gpu KCBATCH_BENCH_KERNEL=shared python -m pytest bench/test_bench_sweep.py -s
+    KCBATCH_BENCH_DEVICE=gpu KCBATCH_BENCH_KERNEL=shared \
+        python -m pytest bench/test_bench_sweep.py -s
 
 Environment (the style of bench/test_bench_gpu.py): ``KCBATCH_BENCH_DEVICE``
 (cpu, the default; gpu; gpu-sim) picks the engine and with it the size below;
@@ -85,7 +86,7 @@ def _size() -> tuple[int, ...]:
     if DEVICE not in _SIZES:
         raise ValueError(f"KCBATCH_BENCH_DEVICE={DEVICE!r}: must be one of {', '.join(_SIZES)}")
     out = []
-    for name, default in zip(_ENV, _SIZES[DEVICE]):
+    for name, default in zip(_ENV, _SIZES[DEVICE], strict=True):
         raw = os.environ.get(f"KCBATCH_BENCH_{name}")
         out.append(default if raw is None else int(raw))
     return tuple(out)

@@ -1,4 +1,5 @@
-"""kcbatch: the Kuramoto synchronization threshold over ensembles of BA networks.
+"""kcbatch: the Kuramoto synchronization threshold over ensembles of random networks
+(Barabasi-Albert by default; Erdos-Renyi, Watts-Strogatz, power law, or graph files).
 
 Importing kcbatch never imports CuPy; the GPU backend is resolved on first use.
 """

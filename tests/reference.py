@@ -194,7 +194,7 @@ def reference_loop(k_values, r_forward, r_backward, threshold):
       (r_backward - r_forward) at the interval's ends.
     """
     k = [float(v) for v in k_values]
-    kc_f = next((kk for kk, r in zip(k, r_forward) if r > threshold), None)
+    kc_f = next((kk for kk, r in zip(k, r_forward, strict=True) if r > threshold), None)
     kc_b = None
     for i in range(len(k) - 1, -1, -1):
         if r_backward[i] > threshold:

@@ -17,6 +17,7 @@ graph (the boundary rules still apply to them).
 from __future__ import annotations
 
 import ast
+import itertools
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -101,7 +102,7 @@ def parse_imports(modules: dict[str, Path]) -> list[Import]:
                            else a.name for a in node.names]
             elif isinstance(node, ast.ImportFrom):
                 if node.level:
-                    base = package
+                    base = package  # noqa: B023  (visit runs within this iteration)
                     for _ in range(node.level - 1):
                         base = base.rpartition(".")[0]
                     base = f"{base}.{node.module}" if node.module else base
@@ -119,7 +120,8 @@ def parse_imports(modules: dict[str, Path]) -> list[Import]:
                 else:
                     targets = [base]
             for t in dict.fromkeys(targets):
-                found.append(Import(module, t, node.lineno, in_function, type_checking,
+                found.append(Import(module, t, node.lineno, in_function,  # noqa: B023  (as above)
+                                    type_checking,
                                     names.get(t, ())))
             for child in ast.iter_child_nodes(node):
                 visit(child, in_function, type_checking)
@@ -137,7 +139,7 @@ class Project:
     base: Path  # locations in messages are relative to it
 
     @classmethod
-    def load(cls, packages: dict[str, Path]) -> "Project":
+    def load(cls, packages: dict[str, Path]) -> Project:
         modules = discover(packages)
         base = Path(os.path.commonpath([d.parent for d in packages.values()]))
         return cls(modules, parse_imports(modules), base)
@@ -173,7 +175,7 @@ class Project:
                 if state.get(t) == 1:
                     loop = stack[stack.index(t):] + [t]
                     steps = [loop[0]] + [f"{b} ({self.where(g[a][b])})"
-                                         for a, b in zip(loop, loop[1:])]
+                                         for a, b in itertools.pairwise(loop)]
                     out.append(" -> ".join(steps))
                 elif t not in state:
                     dfs(t)

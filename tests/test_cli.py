@@ -251,7 +251,7 @@ def test_run_range_shard_matches_full_study(smoke, tmp_path):
     out, _ = smoke
     d = tmp_path / "shard"
     ok(SMOKE + ["--run-range", "1:3", "--out", d])
-    header, rows = read_csv(d / "runs.csv")
+    _header, rows = read_csv(d / "runs.csv")
     assert [int(r["run"]) for r in rows] == [1, 2]
     np.testing.assert_array_equal(r_matrix(d / "runs.csv"), r_matrix(out / "runs.csv")[1:])
 

@@ -376,7 +376,7 @@ def test_a_future_cancelled_after_its_status_was_read_is_a_lost_scheduler():
 
     session = ClusterSession(SchedulerSpec.__new__(SchedulerSpec), Client())
     with pytest.raises(ClusterError, match="lost the connection to the Dask scheduler at "
-                                           "tcp://127.0.0.1:8786"):
+                                           r"tcp://127\.0\.0\.1:8786"):
         session._result(Future(), "batch 1")
 
     class Broken(Future):

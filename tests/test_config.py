@@ -261,7 +261,7 @@ def test_dt_auto_is_kept_until_the_study_resolves_it():
     cfg = small(dt="auto", coupling="raw")
     assert cfg.dt == "auto" and cfg.to_dict()["dt"] == "auto"
     with pytest.raises(ConfigError) as ei:
-        cfg.spec
+        _ = cfg.spec
     check_error(ei.value, "dt", "'auto'", "when the study starts")
     # the times are still checked at once
     with pytest.raises(ConfigError) as ei:

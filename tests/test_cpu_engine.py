@@ -126,12 +126,12 @@ def test_the_one_k_pass_is_the_general_pass_bit_for_bit(dtype):
              np.empty((b.n_rows, 2), dtype))
         scratch = () if stage_pass is rk4_stage else tuple(
             np.full(b.n_rows, np.nan, dtype) for _ in range(3))
-        for step in range(3):
+        for _step in range(3):
             for stage in range(4):
                 stage_pass(b.indptr, b.indices, b.weight, b.omega, b.row_net, couplings, chunks,
                            X[stage % 2], X[1 - stage % 2], theta, acc, stage, dt, *scratch)
         states.append((theta, acc, X[0]))
-    for got, want in zip(states[1], states[0]):
+    for got, want in zip(states[1], states[0], strict=True):
         np.testing.assert_array_equal(got, want)
     assert np.all((states[1][0] >= 0) & (states[1][0] < 2 * np.pi))
 

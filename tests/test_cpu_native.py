@@ -40,7 +40,7 @@ SPEC = IntegrationSpec(dt=0.05, n_transient=8, n_measure=12, sample_every=5)
 
 # --------------------------------------------------------------------------- helpers
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _batch(n_k: int, dtype, runs: tuple[int, ...] = (0, 1, 2), nodes: int = 200,
            own_couplings: bool = True):
     """A batch of BA networks; ``own_couplings``: a different random K row per
@@ -70,13 +70,13 @@ def _run(sim, spec: IntegrationSpec = SPEC) -> tuple:
 def _assert_same(got: tuple, want: tuple, what: str = "") -> None:
     """Bitwise equality, item by item (arrays: also dtype and shape)."""
     assert len(got) == len(want)
-    for i, (g, w) in enumerate(zip(got, want)):
+    for i, (g, w) in enumerate(zip(got, want, strict=True)):
         if isinstance(w, np.ndarray):
             assert g.dtype == w.dtype and g.shape == w.shape, f"{what} item {i}"
         np.testing.assert_array_equal(g, w, err_msg=f"{what} item {i}")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _numba(n_k: int, dtype) -> tuple:
     """The numba pass on ``_batch(n_k, dtype)`` (independent of threads: test_cpu_engine)."""
     b = _batch(n_k, dtype)
@@ -278,7 +278,7 @@ def test_rows_without_neighbours(dtype, n_k, threads, edgeless_only):
     deg = np.diff(b.indptr)
     assert deg[-1] == 0 and (deg == 0).sum() == (7 if edgeless_only else 13)
     assert (b.nnz == 0) == edgeless_only
-    sim, got = _native(b, threads)
+    _sim, got = _native(b, threads)
     _assert_same(got, _run(CpuSimulation(b, SPEC.dt)))
 
 
@@ -292,7 +292,7 @@ def _checked(sim, progress_calls: list, call, n: int):
     assert sim.steps == before + n
     if n:
         assert seen and seen[0] > before and seen[-1] == sim.steps, seen
-        assert all(a < b for a, b in zip(seen, seen[1:])), seen
+        assert all(a < b for a, b in itertools.pairwise(seen)), seen
     else:
         assert seen == []
     progress_calls.append(seen)
@@ -333,11 +333,11 @@ def test_the_protocol_in_pieces_is_the_numba_pass(dtype, n_k, threads):
     got, got_seen = _protocol(NativeSimulation(b, SPEC.dt, threads), n_k)
     want, want_seen = _protocol(CpuSimulation(b, SPEC.dt), n_k)
     assert len(got) == len(want)
-    for i, (g, w) in enumerate(zip(got, want)):
+    for i, (g, w) in enumerate(zip(got, want, strict=True)):
         _assert_same(g if isinstance(g, tuple) else (g,), w if isinstance(w, tuple) else (w,),
                      f"output {i}")
     # progress may be coarser than the numba pass's every step, never finer
-    for g, w in zip(got_seen, want_seen):
+    for g, w in zip(got_seen, want_seen, strict=True):
         assert set(g) <= set(w)
 
 
@@ -354,7 +354,7 @@ def test_advance_in_pieces_is_one_advance(dtype):
     assert pieces.steps == whole.steps == 37
     # each call's progress ends at its last step; increasing, within the calls
     assert 10 in seen and seen[-1] == 23 and seen[0] > 1
-    assert all(a < b for a, b in zip(seen, seen[1:])), seen
+    assert all(a < b for a, b in itertools.pairwise(seen)), seen
     _assert_same(_state(pieces), _state(whole))
     _assert_same((pieces.measure(12, 4),), (whole.measure(12, 4),))
 
@@ -386,7 +386,7 @@ def test_independent_of_the_threads(dtype):
 @pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
 def test_a_network_alone_or_in_a_batch_is_the_same(dtype):
     together = _batch(13, dtype, runs=(0, 1, 2), own_couplings=False)
-    sim, (samples, theta, *_) = _native(together, 2)
+    _sim, (samples, theta, *_) = _native(together, 2)
     off = together.node_offset
     for run in range(3):
         alone = _batch(13, dtype, runs=(run,), own_couplings=False)
@@ -505,7 +505,7 @@ def test_arrays_of_another_type_are_refused_not_misread(name, dtype):
     with pytest.raises(ValueError, match=f"batch.{name} is {np.dtype(dtype)}"):
         NativeSimulation(bad, SPEC.dt, 2)
     strided = dataclasses.replace(b, omega=np.repeat(b.omega, 2)[::2])
-    with pytest.raises(ValueError, match="batch.omega .*not C-contiguous"):
+    with pytest.raises(ValueError, match=r"batch\.omega .*not C-contiguous"):
         NativeSimulation(strided, SPEC.dt, 2)
 
 
@@ -597,7 +597,7 @@ def test_plan_invariants(itemsize):
         where = f"n_k={n_k} threads={threads} networks={nets} itemsize={itemsize}: {p}"
         assert 1 <= len(p) <= 2, where
         assert p[0].k0 == 0 and p[-1].k1 == n_k, where
-        assert all(a.k1 == b.k0 for a, b in zip(p, p[1:])), where
+        assert all(a.k1 == b.k0 for a, b in itertools.pairwise(p)), where
         assert all(g.k0 < g.k1 and 1 <= g.vecs <= MAX_VECS for g in p), where
         assert all(isinstance(g.by_block, bool) for g in p), where
         padded = _lanes(p, itemsize)

@@ -226,7 +226,7 @@ def test_chi_peak_approaches_all_to_all_onset():
         rng = np.random.default_rng(n)
         g = nx.complete_graph(n)
         peaks = []
-        for rep in range(2):
+        for _rep in range(2):
             omega = np.sqrt(2) * 0.5 * _gauss_quantiles(n, rng)
             theta0 = rng.uniform(0, 2 * np.pi, n)
             res = kcbatch.find_kc([g], [omega], [theta0], k, device="cpu", dt=0.1,

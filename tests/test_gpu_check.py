@@ -27,7 +27,7 @@ def gc():
 def test_only_keeps_run_order_and_names_unknown_steps(gc):
     assert gc.parse_only("scaling, converge_global,tests") == ["tests", "converge_global",
                                                                "scaling"]
-    with pytest.raises(ValueError, match="unknown step.*sweep"):
+    with pytest.raises(ValueError, match=r"unknown step.*sweep"):
         gc.parse_only("sweep,scaling")
     assert set(gc.LIMITS) == set(gc.DEFAULT_STEPS + gc.SECOND_STEPS) == set(gc.STEP_TITLES)
     # the second call's default budget must leave device time: the sum of its limits

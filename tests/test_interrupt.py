@@ -130,7 +130,7 @@ def reference(tmp_path_factory) -> list[tuple]:
 def test_signal_stores_finished_batches_and_resume_completes(tmp_path, reference, sig,
                                                              status, batch):
     out = tmp_path / "study"
-    rc, stdout, stderr, _ = start_and_signal(out, sig, "--batch", str(batch))
+    rc, _stdout, stderr, _ = start_and_signal(out, sig, "--batch", str(batch))
     assert rc == status, (rc, stderr)
     name = signal.Signals(sig).name
     assert f"{name}: finishing the batch in flight" in stderr

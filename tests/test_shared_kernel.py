@@ -215,7 +215,7 @@ def test_auto_runs_global_until_shared_is_measured_faster(monkeypatch):
     monkeypatch.setattr("kcbatch.engines.base.AUTO_PICKS_SHARED", True)
     assert auto.strategy(batch) == "shared"
     assert auto.strategy(big) == "global"
-    with pytest.raises(ConfigError, match="kernel='shared'.*rows"):
+    with pytest.raises(ConfigError, match=r"kernel='shared'.*rows"):
         get_engine("gpu-sim", kernel="shared").strategy(big)
 
 
@@ -317,7 +317,7 @@ def test_simulation_follows_global_through_couplings_and_retain(device):
     got = script(get_engine(device, kernel="shared").start(batch, DT))
     want = script(get_engine(device, kernel="global").start(batch, DT))
     assert got[1:] == want[1:] == (16, 2)
-    for g, w in zip(got[0], want[0]):
+    for g, w in zip(got[0], want[0], strict=True):
         assert g.shape == w.shape and np.max(np.abs(g - w)) <= SAME_TOL[device]
     # the new couplings mattered: the same script without them differs
     sim = get_engine(device, kernel="shared").start(batch, DT)
@@ -394,7 +394,7 @@ def test_converged_and_adiabatic_studies_with_kernel_shared_match_global(extra):
     got = run_study(StudyConfig(**{**kw, **extra}, kernel="shared")).records
     want = run_study(StudyConfig(**{**kw, **extra}, kernel="global")).records
     assert len(got) == len(want) == 2
-    for g, w in zip(got, want):
+    for g, w in zip(got, want, strict=True):
         assert np.max(np.abs(np.asarray(g.r) - np.asarray(w.r))) <= 1e-5
         # grid values and flags equal; interpolated crossings move with r's rounding
         for name in ("kc", "kc_forward", "kc_backward", "t_transient_used", "converged"):

@@ -222,7 +222,7 @@ def test_batch_size_and_resume_do_not_change_an_adiabatic_study(small_study, tmp
 def test_resuming_with_another_sweep_is_refused(tmp_path):
     out = tmp_path / "s"
     run_study(StudyConfig(out=out, **{**SMALL, "runs": 1}))
-    with pytest.raises(ConfigError, match="invalid sweep='independent'.*sweep='adiabatic'"):
+    with pytest.raises(ConfigError, match=r"invalid sweep='independent'.*sweep='adiabatic'"):
         run_study(StudyConfig(out=out, **{**SMALL, "runs": 1, "sweep": "independent"}),
                   resume=True)
 
@@ -259,7 +259,7 @@ def test_the_cli_names_the_sweeps_it_accepts(tmp_path):
 @pytest.mark.parametrize("k_values", [[1.0, 0.5], [1.0, 1.0], [0.5, np.nan]])
 def test_the_api_refuses_a_grid_that_does_not_increase(k_values):
     graphs, omega, theta0 = _explosive_case(n_graphs=1, nodes=40)
-    with pytest.raises(ConfigError, match="invalid k_values=.*must be finite and increasing"):
+    with pytest.raises(ConfigError, match=r"invalid k_values=.*must be finite and increasing"):
         kcbatch.hysteresis(graphs, omega, theta0, k_values, device="cpu")
 
 

@@ -165,7 +165,7 @@ def test_stored_configs_without_the_fields_mean_degree_and_normal():
 # --------------------------------------------------------------------------- exports
 
 def test_runs_csv_and_summary_json_hold_the_thresholds(degree_study):
-    cfg, res, out = degree_study
+    _cfg, _res, out = degree_study
     export_store(out)
     stored = stored_theory(out)
     header, rows = read_csv(out / "runs.csv")
@@ -239,7 +239,7 @@ def test_r_curves_overlays_the_all_to_all_curve_with_degree_coupling(degree_stud
 
 
 def test_raw_coupling_plots_theory_lines_but_no_all_to_all_curve(raw_study):
-    cfg, res, out = raw_study
+    cfg, res, _out = raw_study
     th = res.summary["theory"]
     assert th["applies"] and not th["all_to_all_applies"]
     assert th["kc_all_to_all_at_threshold"] is None and "degree" in th["all_to_all_why_not"]
@@ -261,7 +261,7 @@ def test_raw_coupling_plots_theory_lines_but_no_all_to_all_curve(raw_study):
 def test_degree_frequencies_leave_the_theory_empty_and_say_why(degree_omega_study):
     cfg, res, out = degree_omega_study
     assert set(stored_theory(out).values()) == {(None, None, None)}
-    header, rows = read_csv(out / "runs.csv")
+    _header, rows = read_csv(out / "runs.csv")
     assert rows and all(row[f] == "" for row in rows for f in FIELDS)
     text = (out / "summary.json").read_text()
     assert "NaN" not in text and "Infinity" not in text
@@ -385,7 +385,7 @@ def test_an_old_store_still_reports_and_is_upgraded(degree_study, tmp_path):
 
 
 def test_an_old_store_resumes_with_theory_for_the_new_runs(degree_study, tmp_path):
-    cfg, res, source = degree_study
+    cfg, _res, source = degree_study
     old = tmp_path / "old"
     make_old_store(source, old, [0, 1])
     resumed = run_study(cfg.replace(out=old), resume=True)

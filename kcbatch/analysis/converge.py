@@ -58,8 +58,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, cast
 
 import numpy as np
 
@@ -199,6 +200,7 @@ def _crossing(k: np.ndarray, r: np.ndarray, r_std: np.ndarray, threshold: float)
     res = grid_crossing(k, r, threshold)
     if res.censored == "right":
         return _Crossing(math.nan, math.nan, math.nan, "right", -1)
+    assert res.kc is not None and res.kc_interp is not None and res.index is not None  # not right
     if res.censored == "left":
         return _Crossing(res.kc, res.kc_interp, math.nan, "left", 0)
     i = res.index
@@ -306,18 +308,19 @@ def estimate_kc(engine: Engine, batch: Batch, k_values: np.ndarray, *, dt: float
         if np.all(slots < 0):
             break
 
+    last = cast(list[_Crossing], final)  # every network has had its last window
     chi = nodes[:, None] * r_std ** 2
     kc_refined = np.full(n_net, np.nan)
     refine_work = 0
     if refine is not None:
-        kc_refined, refine_work = _refine(engine, batch, k_grid, r, final, final_start, spec,
+        kc_refined, refine_work = _refine(engine, batch, k_grid, r, last, final_start, spec,
                                           threshold, float(refine), int(refine_points))
     return KcEstimates(
         k_values=k_grid,
-        kc=np.array([c.kc for c in final]), kc_interp=np.array([c.kc_interp for c in final]),
-        kc_refined=kc_refined, kc_sigma=np.array([c.sigma for c in final]),
+        kc=np.array([c.kc for c in last]), kc_interp=np.array([c.kc_interp for c in last]),
+        kc_refined=kc_refined, kc_sigma=np.array([c.sigma for c in last]),
         kc_chi=np.array([_chi_peak(k_grid[b], chi[b]) for b in range(n_net)]),
-        censored=np.array([c.censored for c in final]),
+        censored=np.array([c.censored for c in last]),
         t_transient=_times(final_start, spec.dt), converged=converged, r=r, r_std=r_std, chi=chi,
         windows=_times(np.asarray(starts), spec.dt), kc_windows=kc_windows,
         work=int(work), refine_work=int(refine_work), auto=auto, r_first=r_first,

@@ -15,8 +15,9 @@ Censoring:
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Any
 
 import numpy as np
 
@@ -130,7 +131,8 @@ def make_record(*, run: int, seed_material: str, stats: Mapping[str, float],
     n_s = s.shape[1]
     h = int(n_first_half)
     if not 0 <= h < n_s:
-        raise ValueError(f"n_first_half={n_first_half!r} must satisfy 0 <= n_first_half < nS={n_s}")
+        raise ValueError(f"n_first_half={n_first_half!r} must satisfy "
+                         f"0 <= n_first_half < nS={n_s}")
 
     with np.errstate(all="ignore"):
         r = s.mean(axis=1)
@@ -155,7 +157,7 @@ def record_from_means(*, run: int, seed_material: str, stats: Mapping[str, float
     r_second, r_std [nK] float64 (mean, first-half and second-half means and
     standard deviation of each K's samples). A non-finite r marks the run failed."""
     k, _ = _check_curve(k_values, np.zeros(np.shape(k_values)))
-    common = dict(
+    common: dict[str, Any] = dict(
         run=int(run), seed_material=str(seed_material),
         nodes=int(stats["nodes"]), edges=int(stats["edges"]),
         mean_k=float(stats["mean_k"]), mean_k2=float(stats["mean_k2"]),

@@ -11,8 +11,9 @@ the points' relative weights, the scatter about the curve their scale.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -169,7 +170,8 @@ def _golden(f, lo: float, hi: float, iters: int = 80) -> float:
     return x1 if f1 <= f2 else x2
 
 
-def fit_power_law(n: Sequence[float], kc: Sequence[float], sigma: Sequence[float]) -> FitResult:
+def fit_power_law(n: Sequence[float] | np.ndarray, kc: Sequence[float] | np.ndarray,
+                  sigma: Sequence[float] | np.ndarray) -> FitResult:
     """Fit ``kc = Kc_inf + a n^-b`` weighted by ``1/sigma^2``.
 
     n: sizes (> 0), kc: the Kc estimates, sigma: their standard errors (> 0,

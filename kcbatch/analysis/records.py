@@ -5,9 +5,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-CENSORING = ("none", "left", "right")
-STATUSES = ("ok", "failed")
-
 
 @dataclass(frozen=True, kw_only=True)
 class RunRecord:

@@ -21,7 +21,8 @@ coupling at which the all-to-all ``r(K)`` reaches the threshold.
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -29,7 +30,8 @@ from kcbatch.analysis.records import RunRecord
 from kcbatch.theory import mean_field as theory
 from kcbatch.theory.per_run import THEORY_FIELDS, all_to_all_why_not, why_no_theory
 
-__all__ = ["ESTIMATORS", "estimator_summary", "protocol_comparison", "summarize", "format_summary", "format_partial", "partial_info", "suggest_transient",
+__all__ = ["ESTIMATORS", "estimator_summary", "protocol_comparison", "summarize", "format_summary",
+           "format_partial", "partial_info", "suggest_transient",
            "theory_summary", "NOT_STATIONARY_WARN_FRACTION", "TRANSIENT_FACTOR"]
 
 # Warn when more than this fraction of crossing runs is not stationary.
@@ -479,7 +481,8 @@ def format_summary(summary: dict[str, Any]) -> str:
     else:
         boot = s.get("bootstrap", {})
         lines += [
-            ("Kc mean ± std", f"{_num(kc['mean'])} ± {_num(kc['std'])}  (n={kc['n']}, std ddof=0)"),
+            ("Kc mean ± std",
+             f"{_num(kc['mean'])} ± {_num(kc['std'])}  (n={kc['n']}, std ddof=0)"),
             ("Kc median", _num(kc["median"])),
             ("Kc min / max", f"{_num(kc['min'])} / {_num(kc['max'])}"),
             ("Kc mean ± 2 std", f"[{_num(kc['spread_lo'])}, {_num(kc['spread_hi'])}]"),

@@ -11,7 +11,8 @@ from kcbatch.version import __version__
 @click.version_option(__version__, prog_name="kcbatch")
 def main() -> None:
     """kcbatch: the Kuramoto synchronization threshold Kc over ensembles of
-    Barabasi-Albert networks, many networks x all couplings at once.
+    random networks (Barabasi-Albert by default; Erdos-Renyi, Watts-Strogatz,
+    power law, or graph files), many networks x all couplings at once.
 
     Times are in the model's time units, frequencies in rad per time unit.
     The defaults are the original study's protocol: 1000 runs of N=10000, m=3

@@ -12,7 +12,7 @@ import click
 
 EXIT_USAGE = 2
 EXIT_RUNTIME = 1
-EXIT_SIGNAL = {signal.SIGINT: 130, signal.SIGTERM: 143}
+EXIT_SIGNAL: dict[int, int] = {signal.SIGINT: 130, signal.SIGTERM: 143}
 
 
 def fail(msg: str) -> None:
@@ -72,7 +72,9 @@ class OneLineErrors(click.Group):
     def _one_line(exc: click.UsageError) -> None:
         if exc.ctx is not None:
             text = f"{exc.format_message()} (see '{exc.ctx.command_path} --help')"
-            exc.format_message = lambda: text  # what show() prints after "Error: "
+            # what show() prints after "Error: "; set on the instance, as BadParameter and its
+            # kind compose the message in format_message itself
+            exc.format_message = lambda: text  # type: ignore[method-assign]
             exc.ctx = None  # UsageError.show prints the usage lines only with a context
 
     def make_context(self, *args, **kwargs):

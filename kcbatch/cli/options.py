@@ -115,8 +115,8 @@ def study_options(fn, only: tuple[str, ...] | None = None):
 # What changes a study's throughput or its estimated time (`kcbatch tune`):
 # the K values, frequencies, threshold, seed and producers do not (the model
 # sets the edges; the coupling only what `--dt auto` picks).
-_TUNE_FIELDS = ("runs", "graphs", "nodes", "m", "graph", "ws_p", "gamma", "coupling", "k_num", "dt",
-                "t_transient", "t_measure", "sample_every", "device", "kernel", "precision")
+_TUNE_FIELDS = ("runs", "graphs", "nodes", "m", "graph", "ws_p", "gamma", "coupling", "k_num",
+                "dt", "t_transient", "t_measure", "sample_every", "device", "kernel", "precision")
 
 
 def tune_options(fn):

@@ -6,11 +6,11 @@ import threading
 
 def prewarm_plots() -> None:
     """Import matplotlib in a daemon thread while the study runs: after the last
-    batch its import (~2 s of a loaded 2-core machine) was on the critical path
+    batch its import (~2 s of a loaded 2-core machine) would be on the critical path
     of every `kcbatch run` and of each scan point, before the plots could be drawn."""
     def work() -> None:
         try:
-            import matplotlib.backends.backend_agg  # noqa: F401
+            import matplotlib.backends.backend_agg
             import matplotlib.figure  # noqa: F401
         except Exception:  # the plots' own import reports a broken matplotlib
             pass

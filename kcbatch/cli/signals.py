@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import signal
 import threading
+from collections.abc import Callable
+from types import FrameType
+from typing import Any
 
 import click
 
@@ -20,7 +23,7 @@ class StopOnSignal:
         self.stop = threading.Event()
         self.abort = threading.Event()
         self.caught: list[int] = []
-        self._old: dict[int, object] = {}
+        self._old: dict[int, Callable[[int, FrameType | None], Any] | int | None] = {}
 
     def _on_signal(self, signum, _frame) -> None:
         if self.caught:
@@ -35,7 +38,7 @@ class StopOnSignal:
         """The status of a process ended by the caught signal (130 without one)."""
         return EXIT_SIGNAL.get(self.caught[0], 130) if self.caught else 130
 
-    def __enter__(self) -> "StopOnSignal":
+    def __enter__(self) -> StopOnSignal:
         self._old = {s: signal.signal(s, self._on_signal) for s in EXIT_SIGNAL}
         return self
 

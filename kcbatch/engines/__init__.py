@@ -116,7 +116,7 @@ def kernel_misfit(engine: Engine, cfg) -> str | None:
     return None if check is None else check(cfg)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _engine(device: str, fast_math: bool, kernel: str) -> Engine:
     reason = why_unavailable(device)
     if reason is not None:

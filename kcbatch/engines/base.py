@@ -8,7 +8,8 @@ how much memory a batch needs, and for one line describing the device.
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable, Protocol, runtime_checkable
+from collections.abc import Callable
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
@@ -59,7 +60,7 @@ class Engine(Protocol):
         step, or after each group of steps an engine runs in one call (the
         CPU's native pass: a call of ~0.15 s; the shared GPU kernel: a launch)."""
 
-    def start(self, batch: Batch, dt: float) -> "Simulation":
+    def start(self, batch: Batch, dt: float) -> Simulation:
         """A :class:`Simulation` of ``batch`` at ``theta0`` (no step taken yet).
 
         ``integrate(batch, spec)`` is ``start(batch, spec.dt)``, ``advance(
@@ -167,7 +168,7 @@ class KernelEngine:
         self.backend = backend
         self.xp = backend.xp
 
-    def start(self, batch: Batch, dt: float) -> "KernelSimulation":
+    def start(self, batch: Batch, dt: float) -> KernelSimulation:
         return KernelSimulation(self.backend, batch, dt)
 
     def integrate(self, batch: Batch, spec: IntegrationSpec,
@@ -230,8 +231,10 @@ class KernelSimulation(SteppingSimulation):
 
     def _step(self) -> None:
         for stage in range(4):
-            launch_rk4_stage(self.backend, self.real, *self.graph, self.sc[stage % 2],
-                             self.sc[(stage + 1) % 2], self.theta, self.acc, stage, self.dt)
+            # mypy maps the variable-length *self.graph onto every remaining parameter
+            launch_rk4_stage(self.backend, self.real, *self.graph,  # type: ignore[call-arg]
+                             self.sc[stage % 2], self.sc[(stage + 1) % 2], self.theta, self.acc,
+                             stage, self.dt)
         self.steps += 1
 
     def measure(self, n_steps: int, sample_every: int,
@@ -330,7 +333,7 @@ class BackendEngine:
             progress(spec.n_steps)
         return samples
 
-    def start(self, batch: Batch, dt: float) -> "KernelSimulation | SharedSimulation":
+    def start(self, batch: Batch, dt: float) -> KernelSimulation | SharedSimulation:
         """The step-wise :class:`Simulation` of ``batch`` with the strategy
         :meth:`strategy` picks, as :meth:`integrate` would run it."""
         if self.strategy(batch) == "global":

@@ -21,7 +21,6 @@ import numpy as np
 
 from kcbatch.engines.base import (
     HOST_AUTO_BATCH,
-    SteppingSimulation,
     StepProgress,
     network_edges,
     network_nodes,
@@ -55,7 +54,7 @@ class CpuEngine:
         from kcbatch.engines.cpu_native import unavailable_reason
         return unavailable_reason()
 
-    def start(self, batch: Batch, dt: float) -> SteppingSimulation:
+    def start(self, batch: Batch, dt: float) -> HostSimulation:
         if batch.n_k > 1 and self.native_reason() is None:
             from kcbatch.engines.cpu_native import NativeSimulation
             return NativeSimulation(batch, dt, numba.get_num_threads())

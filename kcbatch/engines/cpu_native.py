@@ -2,8 +2,8 @@
 
 It computes every (row, K) value with the operations, in the order, of the
 numba pass (``cpu_stage.rk4_stage``), so its numbers are those of the numba
-pass bit for bit, and so the previous engine's and independent of threads and
-batches. What differs is the layout (the file's header): K in blocks of
+pass bit for bit (and so those of ``bench/cpu_baseline.py``), independent of
+threads and batches. What differs is the layout (the file's header): K in blocks of
 ``vecs`` 32-byte vectors, each block a separate array; a thread takes one
 network's rows of one block through a call's steps, with no barrier, so its
 working set is one network's block whatever the batch.
@@ -21,6 +21,7 @@ import functools
 import os
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 from kcbatch.engines.base import StepProgress
 from kcbatch.engines.cpu_stage import row_chunks
@@ -66,7 +67,7 @@ def disabled() -> bool:
     return os.environ.get(ENV, "1").strip().lower() in ("0", "false", "no", "off")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _built(cxx: str | None) -> ctypes.CDLL | BuildError:
     """The library built by ``cxx``, or why it could not be: a failure is
     remembered too, so a host whose build fails pays one compile, not one per
@@ -146,7 +147,7 @@ def plan(n_k: int, threads: int, itemsize: int, networks: int = 1) -> tuple[Grou
             return in_tasks, dataclasses.replace(group, by_block=True)
         return cost, group
 
-    options = []
+    options: list[tuple[tuple[float, int, int, int], tuple[Group, ...]]] = []
     for vecs in range(1, MAX_VECS + 1):
         width = vecs * lanes
         blocks = -(-n_k // width)
@@ -230,7 +231,7 @@ def _check_arrays(batch: Batch) -> None:
     real = batch.dtype
     if real not in (np.dtype(np.float32), np.dtype(np.float64)):
         raise ValueError(f"native CPU pass: omega has dtype {real}; float32 or float64 needed")
-    want = {"indptr": np.int64, "indices": np.int32, "row_net": np.int32,
+    want: dict[str, DTypeLike] = {"indptr": np.int64, "indices": np.int32, "row_net": np.int32,
             "node_offset": np.int64, "weight": real,
             "omega": real, "couplings": real}
     for name, dtype in want.items():
@@ -379,8 +380,8 @@ class NativeSimulation(HostSimulation):
             count = 0 if first > n else (n - first) // sample_every + 1
             self._run(n, count, first, sample_every)
             for i in range(count):
-                S = self._gather(lambda g: g.snap[i][:, :, 0, :])
-                C = self._gather(lambda g: g.snap[i][:, :, 1, :])
+                S = self._gather(lambda g, i=i: g.snap[i][:, :, 0, :])
+                C = self._gather(lambda g, i=i: g.snap[i][:, :, 1, :])
                 samples[:, :, (done + first - 1) // sample_every + i] = order_parameter(
                     S, C, b.node_offset)
             done += n

@@ -12,10 +12,10 @@ accumulates the RK4 weights and writes the (sin, cos) of the row's next stage
 point into the other buffer.
 
 Every (row, K) value is computed by exactly the operations, in exactly the order,
-of the previous engine (``bench/cpu_baseline.py``) and of the kernel: each row
-adds its neighbours in CSR order, starting from the first; the same trig. Only
-how the loops are grouped changed, so results are bit for bit those of the
-previous engine, whatever the thread count, the row chunks or the batch.
+of the baseline (``bench/cpu_baseline.py``) and of the kernel: each row adds
+its neighbours in CSR order, starting from the first; the same trig. Only how
+the loops are grouped differs, so results are bit for bit those of the
+baseline, whatever the thread count, the row chunks or the batch.
 """
 from __future__ import annotations
 
@@ -59,7 +59,7 @@ def neighbour_sums(X, indices, lo, hi, out):
 
     Four neighbours per pass over the row: each vector loop over K then costs
     one overlap check and one load/store of ``out`` per four neighbours instead
-    of per neighbour (that overhead, not memory, bounded the old loop), while
+    of per neighbour (that overhead, not memory, bounds a one-neighbour loop), while
     ``(((s + x0) + x1) + x2) + x3`` keeps the order of the additions."""
     n = X.shape[1]
     e = lo

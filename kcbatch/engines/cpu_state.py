@@ -7,7 +7,7 @@ import dataclasses
 
 import numpy as np
 
-from kcbatch.engines.base import SteppingSimulation
+from kcbatch.engines.base import SteppingSimulation, StepProgress
 from kcbatch.engines.cpu_trig import sincos_array
 from kcbatch.engines.steps import checked_couplings, select_networks
 from kcbatch.inputs.batch import Batch
@@ -37,8 +37,31 @@ class HostSimulation(SteppingSimulation):
     ``batch``, ``couplings [B, nK]``, ``S``/``C [R, nK]``, :meth:`phases`, and
     ``_load(batch)`` / ``_state(theta, S0, C0)`` to (re)build its arrays."""
 
+    batch: Batch
+    couplings: np.ndarray  # [B, nK]
+
+    def _load(self, batch: Batch) -> None:
+        raise NotImplementedError
+
+    def _state(self, theta: np.ndarray, S0: np.ndarray, C0: np.ndarray) -> None:
+        raise NotImplementedError
+
+    @property
+    def S(self) -> np.ndarray:
+        """sin of the current phases, ``[R, nK]``."""
+        raise NotImplementedError
+
+    @property
+    def C(self) -> np.ndarray:
+        """cos of the current phases, ``[R, nK]``."""
+        raise NotImplementedError
+
     def phases(self) -> np.ndarray:
         """The current phases ``[R, nK]``."""
+        raise NotImplementedError
+
+    def measure(self, n_steps: int, sample_every: int,
+                progress: StepProgress | None = None) -> np.ndarray:
         raise NotImplementedError
 
     def set_couplings(self, couplings: np.ndarray) -> None:

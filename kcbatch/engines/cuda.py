@@ -174,7 +174,7 @@ def cupy():
 STAGE_KERNELS = "stage kernels"
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _module(device_id: int, fast_math: bool, which: str = STAGE_KERNELS):
     """One compiled RawModule per (device, options, which): ``STAGE_KERNELS``,
     or one block-level instantiation (``integrate_shared<float>``), compiled
@@ -216,7 +216,7 @@ class CupyBackend:
         fn((grid,), (block,), tuple(args), shared_mem=shared_bytes)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _shared_optin(device_id: int) -> int:
     props = cupy().cuda.runtime.getDeviceProperties(device_id)
     return int(props.get("sharedMemPerBlockOptin", props["sharedMemPerBlock"]))

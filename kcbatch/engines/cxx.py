@@ -34,7 +34,7 @@ def cache_dir() -> Path:
     return Path(d) if d else Path.home() / ".cache" / "kcbatch"
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def host_signature() -> str:
     """The CPU model and instruction-set flags of this host (Linux), else its
     architecture: part of every cache key of ``-march=native`` builds."""

@@ -14,6 +14,7 @@ import functools
 import os
 import site
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -117,7 +118,7 @@ def _load() -> tuple[ctypes.CDLL, str]:
             if os.path.isabs(cand):
                 _preload_builtins(Path(cand).parent)
             lib = ctypes.CDLL(cand, mode=os.RTLD_GLOBAL)
-            lib.nvrtcVersion  # a library by that name that is not NVRTC fails here
+            lib.nvrtcVersion  # noqa: B018  (a library by that name that is not NVRTC fails here)
         except (OSError, AttributeError) as exc:
             if os.path.isabs(cand):  # a file that exists but does not load: say why
                 errors.append(f"{cand}: {exc}")
@@ -162,7 +163,7 @@ def _read(lib, prog, size_fn, get_fn) -> bytes:
 
 
 def compile_program(source: str, name: str, options: list[str],
-                    name_expressions: list[str] = ()) -> Compiled:
+                    name_expressions: Sequence[str] = ()) -> Compiled:
     """Compile ``source`` with ``options`` (e.g. ``-arch=sm_90``: a real arch gives a
     cubin). Raises NvrtcError with the compile log when the source does not compile."""
     lib = _load()[0]
@@ -173,8 +174,8 @@ def compile_program(source: str, name: str, options: list[str],
         for ne in name_expressions:
             _check(lib, lib.nvrtcAddNameExpression(prog, ne.encode()), "nvrtcAddNameExpression")
         result = lib.nvrtcCompileProgram(prog, len(options), _strings(options))
-        log = _read(lib, prog, "nvrtcGetProgramLogSize", "nvrtcGetProgramLog")
-        log = log.rstrip(b"\0").decode(errors="replace")
+        log = _read(lib, prog, "nvrtcGetProgramLogSize", "nvrtcGetProgramLog").rstrip(
+            b"\0").decode(errors="replace")
         if result != NVRTC_SUCCESS:
             err = lib.nvrtcGetErrorString(result)
             raise NvrtcError(f"{err.decode() if err else result}\n{log}")
@@ -183,7 +184,7 @@ def compile_program(source: str, name: str, options: list[str],
             out = ctypes.c_char_p()
             _check(lib, lib.nvrtcGetLoweredName(prog, ne.encode(), ctypes.byref(out)),
                    "nvrtcGetLoweredName")
-            lowered[ne] = out.value.decode()
+            lowered[ne] = (out.value or b"").decode()
         cubin = _read(lib, prog, "nvrtcGetCUBINSize", "nvrtcGetCUBIN")
     finally:
         lib.nvrtcDestroyProgram(ctypes.byref(prog))

@@ -18,8 +18,8 @@ protocol cut into launches gives the numbers of one launch, bit for bit.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
@@ -65,12 +65,6 @@ def default_block(nodes: int, real: str) -> int:
     """Threads per block for networks of at most ``nodes`` rows of precision
     ``real``: one per row up to the kernel's maximum, in whole warps."""
     return min(SHARED_MAX_BLOCK[real], max(32, -(-nodes // 32) * 32))
-
-
-def chunk_bound(nnz: int, split: int) -> int:
-    """At most this many chunks for a network of ``nnz`` edge entries: a row
-    of degree d > split gives ceil(d / split) < 2 d / split chunks."""
-    return 2 * nnz // split + 1
 
 
 def misfit(nodes: int, nnz: int, chunks: int, itemsize: int, limit: int,

@@ -29,7 +29,7 @@ def unavailable_reason() -> str | None:
     return None
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _library(fast_math: bool) -> ctypes.CDLL:
     try:
         return build("gpu_sim", sim_source(fast_math=fast_math), CXX_FLAGS)
@@ -56,7 +56,7 @@ class SimBackend:
         if key in self._fns:
             return self._fns[key]
         fn = getattr(self._lib, sim_launcher_name(spec.name, real))
-        types = [ctypes.c_uint, ctypes.c_uint]
+        types: list[type] = [ctypes.c_uint, ctypes.c_uint]
         if spec.block_level:
             types.append(ctypes.c_ulonglong)
         for p in spec.params:

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -138,7 +139,8 @@ def kc_vs_param_figure(rows: Sequence[Mapping[str, Any]], param: str, est: str,
     qmf = [(float(r["value"]), r["kc_qmf_mean"]) for r in rows
            if r.get("kc_qmf_mean") is not None]
     if qmf:
-        ax.plot(*zip(*qmf), "v", color="gray", label="onset, quenched mean field (theory)")
+        ax.plot(*zip(*qmf, strict=True), "v", color="gray",
+                label="onset, quenched mean field (theory)")
     if param == "nodes":
         ax.set_xscale("log")
     ys = [lo.min(initial=np.inf), hi.max(initial=-np.inf)] + [k for _, k in qmf]
@@ -167,7 +169,7 @@ def kc_vs_param_figure(rows: Sequence[Mapping[str, Any]], param: str, est: str,
     if np.all(np.isfinite(ys)):
         pad = 0.08 * (max(ys) - min(ys)) or 0.05 * abs(max(ys)) or 0.1
         ax.set_ylim(min(ys) - pad, max(ys) + pad)  # the data, not an exploding error band
-    missing = [r["value"] for r, h in zip(rows, have) if not h]
+    missing = [r["value"] for r, h in zip(rows, have, strict=True) if not h]
     if missing:
         fig.supxlabel(f"no crossing run at {param} = {', '.join(map(str, missing))}", fontsize=8)
     ax.set_xlabel(param)

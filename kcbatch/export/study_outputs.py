@@ -15,8 +15,9 @@ import math
 import os
 import uuid
 import warnings
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -119,7 +120,8 @@ def write_runs_csv(path: str | os.PathLike, records: Sequence[RunRecord], k_valu
         for rec in sorted(records, key=lambda x: x.run):
             r = np.asarray(rec.r, dtype=np.float64).ravel()
             if r.size != k.size:
-                raise ValueError(f"run {rec.run}: r has {r.size} values, expected {k.size} (one per K)")
+                raise ValueError(f"run {rec.run}: r has {r.size} values, "
+                                 f"expected {k.size} (one per K)")
             row = [csv_cell(getattr(rec, c)) for c in RUN_COLUMNS]
             row += [csv_cell(v) for v in r]
             if swept:

@@ -7,8 +7,8 @@ one neighbour read serves all ``nK`` systems of its network.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 

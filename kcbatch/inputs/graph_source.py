@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -79,8 +80,10 @@ class GraphSet:
                  else f"1 file {self.root}")
         nodes = sorted(r.nodes for r in reports)
         edges = sorted(r.edges for r in reports)
-        span = (lambda v, unit: f"{v[0]} {unit}" if v[0] == v[-1]
-                else f"{v[0]}-{v[-1]} {unit}")
+
+        def span(v: list[int], unit: str) -> str:
+            return f"{v[0]} {unit}" if v[0] == v[-1] else f"{v[0]}-{v[-1]} {unit}"
+
         changes = []
         directed = sum(r.directed for r in reports)
         if directed:

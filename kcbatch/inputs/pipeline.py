@@ -28,9 +28,9 @@ import os
 import threading
 import time
 from collections import deque
+from collections.abc import Generator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Iterator, Sequence
 
 import numpy as np
 
@@ -211,7 +211,7 @@ def _wait(fut: Future) -> Produced:
 def produce(chunks: Sequence[Sequence[int]], cfg: StudyConfig, *, producers: int = 1,
             prefetch: int = PREFETCH, times: PipelineTimes | None = None,
             abandon: threading.Event | None = None,
-            graph_set: GraphSet | None = None) -> Iterator[Produced]:
+            graph_set: GraphSet | None = None) -> Generator[Produced, None, None]:
     """Yield ``make_batch(chunk, cfg, graph_set)`` for every chunk, in order, generated ahead
     by ``producers`` threads with at most ``producers + prefetch`` in flight.
 

@@ -59,7 +59,7 @@ def _ba_csr(n, m, seed):
         for j in range(first, e):
             repeated[n_rep] = dst[j]
             n_rep += 1
-        for j in range(m):
+        for _ in range(m):
             repeated[n_rep] = source
             n_rep += 1
         # Sorting this source's targets now (m entries) makes every CSR row
@@ -114,8 +114,8 @@ def barabasi_albert(n: int, m: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     The result has ``E = m + (n - m - 1) * m`` edges and is connected (a
     tree when ``m == 1``). Nodes ``m+1..n-1`` and the hub have degree >= m,
     but the star's leaves ``1..m`` start at degree 1 and keep it unless
-    picked, so the minimum degree can be below ``m`` (as in networkx). Only the random stream differs
-    from networkx, so graphs follow the same distribution but are not the
+    picked, so the minimum degree can be below ``m`` (as in networkx). Only the random
+    stream differs from networkx, so graphs follow the same distribution but are not the
     same graphs for the same seed.
 
     Parameters

@@ -34,7 +34,8 @@ def require_int(name: str, value, allowed: str) -> int:
 
 
 def require_real(name: str, value, allowed: str) -> float:
-    """Finite ``value`` as a Python float, or ValueError naming ``name``, the value and ``allowed``."""
+    """Finite ``value`` as a Python float, or ValueError naming ``name``, the value and
+    ``allowed``."""
     if (isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real)
             or not math.isfinite(value)):
         raise ValueError(f"invalid {name}={value!r}: must be a finite number {allowed}")

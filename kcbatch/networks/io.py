@@ -38,7 +38,7 @@ import re
 import xml.parsers.expat
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -100,7 +100,8 @@ class ReadReport:
         if dropped:
             parts.append("dropped " + " and ".join(dropped))
         if self.directed:
-            parts.append(f"directed input made undirected ({_count(self.symmetrised, 'one-way edge')} "
+            parts.append("directed input made undirected "
+                         f"({_count(self.symmetrised, 'one-way edge')} "
                          f"symmetrised, {_count(self.reciprocal, 'reciprocal pair')} merged)")
         if self.header_skipped:
             parts.append("first line read as a header")
@@ -277,7 +278,7 @@ def _parse_graphml(path, data: bytes) -> _Parsed:
     stack: list[str] = []
     declared: dict[str, int] = {}   # node id -> line declared
     us, vs = [], []
-    state = {"graphs": 0, "directed": False, "root_end": None}
+    state: dict[str, Any] = {"graphs": 0, "directed": False, "root_end": None}
 
     def fail(reason):
         raise GraphFileError(path, reason, parser.CurrentLineNumber)

@@ -12,7 +12,7 @@ All four give about ``n m`` edges (the power law ``n <k> / 2`` with
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 

@@ -12,9 +12,10 @@ import math
 import numbers
 import os
 import tomllib
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -198,7 +199,7 @@ class IntegrationSpec:
 
     @classmethod
     def from_times(cls, *, dt: float, t_transient: float, t_measure: float,
-                   sample_every: int) -> "IntegrationSpec":
+                   sample_every: int) -> IntegrationSpec:
         _check_real("dt", dt, lo=0.0, lo_open=True)
         _check_real("t_transient", t_transient, lo=0.0)
         _check_real("t_measure", t_measure, lo=0.0, lo_open=True)
@@ -518,7 +519,7 @@ class StudyConfig:
     def run_ids(self) -> range:
         return range(self.run_start, self.runs if self.run_stop is None else self.run_stop)
 
-    def replace(self, **changes) -> "StudyConfig":
+    def replace(self, **changes) -> StudyConfig:
         return dataclasses.replace(self, **changes)
 
     @property
@@ -555,7 +556,7 @@ class StudyConfig:
         return d
 
     @classmethod
-    def from_mapping(cls, data: Mapping[str, Any], *, source: str = "config") -> "StudyConfig":
+    def from_mapping(cls, data: Mapping[str, Any], *, source: str = "config") -> StudyConfig:
         """Build from a mapping (e.g. parsed TOML); unknown keys are errors."""
         names = {f.name for f in dataclasses.fields(cls)}
         aliases = {"n": "nodes", "mu": "omega_mu", "sigma": "omega_sigma"}
@@ -575,7 +576,8 @@ def load_toml(path: str | os.PathLike) -> dict[str, Any]:
     try:
         text = p.read_bytes()
     except OSError as exc:
-        raise ConfigError("config", str(p), f"must be a readable TOML file ({exc.strerror})") from None
+        raise ConfigError("config", str(p),
+                          f"must be a readable TOML file ({exc.strerror})") from None
     try:
         data = tomllib.loads(text.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
@@ -585,8 +587,9 @@ def load_toml(path: str | os.PathLike) -> dict[str, Any]:
     return data
 
 
-_INT_FIELDS = ("runs", "nodes", "m", "k_num", "sample_every", "seed", "batch", "producers",
-               "run_start", "run_stop")
+_INT_FIELDS: tuple[str, ...] = (
+    "runs", "nodes", "m", "k_num", "sample_every", "seed", "batch", "producers", "run_start",
+    "run_stop")
 _REAL_FIELDS = ("ws_p", "gamma", "omega_mu", "omega_sigma", "k_min", "k_max", "dt",
                 "t_transient", "t_measure", "threshold", "kc_tol", "t_max", "refine")
 _INT_FIELDS = _INT_FIELDS + ("refine_points",)
@@ -615,7 +618,7 @@ def _unused(name: str, by: str, users: tuple[str, ...], value: str) -> str:
             f"(this study has {by}={value!r})")
 
 
-def _plain_numbers(cfg: "StudyConfig") -> None:
+def _plain_numbers(cfg: StudyConfig) -> None:
     """Accept numpy scalars from API users: store them as Python int/float (the
     config goes to JSON). bools and non-integral floats stay as given, to be
     rejected by the checks."""
@@ -630,7 +633,8 @@ def _plain_numbers(cfg: "StudyConfig") -> None:
 
 
 def _check_int(name: str, value: Any, *, lo: int | None = None, extra: str = "") -> None:
-    allowed = "an integer" + (f" >= {lo}" if lo is not None else "") + (f" {extra}" if extra else "")
+    allowed = ("an integer" + (f" >= {lo}" if lo is not None else "")
+               + (f" {extra}" if extra else ""))
     if isinstance(value, bool) or not isinstance(value, int):
         raise ConfigError(name, value, f"must be {allowed}")
     if lo is not None and value < lo:

@@ -41,7 +41,7 @@ def row_weights(degree: np.ndarray, node_offset: np.ndarray, coupling: str) -> n
         return 1.0 / np.maximum(deg, 1)
     if coupling == "raw":
         return np.ones(deg.shape[0], dtype=np.float64)
-    sizes = np.diff(np.asarray(node_offset, dtype=np.int64))
+    sizes: np.ndarray = np.diff(np.asarray(node_offset, dtype=np.int64))  # [B] nodes per network
     if coupling == "global":
         return np.repeat(1.0 / sizes.astype(np.float64), sizes)
     # 1/<k> = N / sum_i k_i = N / 2E, one rounding

@@ -36,8 +36,9 @@ import json
 import os
 import sqlite3
 import threading
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -120,7 +121,7 @@ class Store:
     # -- lifecycle ---------------------------------------------------------
     @classmethod
     def create(cls, path: str | Path, config: dict[str, Any], k_values: np.ndarray,
-               version: str) -> "Store":
+               version: str) -> Store:
         """Create a new store (``":memory:"`` for a throw-away one)."""
         path = str(path)
         if path != ":memory:" and Path(path).exists():
@@ -141,7 +142,7 @@ class Store:
         return cls(conn, path)
 
     @classmethod
-    def open(cls, path: str | Path) -> "Store":
+    def open(cls, path: str | Path) -> Store:
         """Open an existing store, checked: StoreError (one line naming the file
         and what to do) when it is not a kcbatch store, is damaged, or has a
         schema this version cannot read."""
@@ -283,7 +284,7 @@ class Store:
             out.append(RunRecord(**d))
         return out
 
-    def copy_runs_from(self, other: "Store", runs: Iterable[int]) -> int:
+    def copy_runs_from(self, other: Store, runs: Iterable[int]) -> int:
         """Copy finished runs (rows as stored) from another store; returns the count."""
         names = [n for n, _ in _RUN_COLUMNS if n != "batch_id"]
         wanted = sorted(set(runs))

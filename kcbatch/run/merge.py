@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from kcbatch.protocol.config import ConfigError, StudyConfig
 from kcbatch.results.store import (

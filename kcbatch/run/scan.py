@@ -19,9 +19,10 @@ import contextlib
 import dataclasses
 import json
 import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from kcbatch.export.report import (
     export_store,
@@ -35,8 +36,8 @@ from kcbatch.results.store import STORE_NAME, Store, StoreError, study_lock
 from kcbatch.run.study import StudyResult, run_study
 
 __all__ = ["MANIFEST", "SCAN_PARAMS", "ScanPlan", "ScanResult", "check_param", "check_values",
-           "create_scan", "load_scan", "parse_values", "point_dir", "point_state", "rebase", "run_point",
-           "run_scan"]
+           "create_scan", "load_scan", "parse_values", "point_dir", "point_state", "rebase",
+           "run_point", "run_scan"]
 
 # The numeric protocol fields a scan may vary. Not runs (the points would share
 # their first runs, not a scan) nor seed (every point has the master seed).
@@ -184,8 +185,8 @@ def run_point(cfg: StudyConfig, *, resume: bool, progress: bool = False,
 @dataclass
 class ScanResult:
     """What :func:`run_scan` did: per value its state before (``done``, ``partial``,
-    ``missing``), the runs computed now, the values ``completed``; ``interrupted`` when ``stop`` ended it;
-    ``rows`` (scan.csv's) and ``fit`` once every point is complete."""
+    ``missing``), the runs computed now, the values ``completed``; ``interrupted`` when ``stop``
+    ended it; ``rows`` (scan.csv's) and ``fit`` once every point is complete."""
 
     plan: ScanPlan
     states: dict[Any, str] = field(default_factory=dict)

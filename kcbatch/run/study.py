@@ -6,7 +6,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,13 @@ from kcbatch.inputs.graph_source import (
     listing,
     read_graph_set,
 )
-from kcbatch.inputs.pipeline import PipelineTimes, chunk_runs, produce, producer_threads
+from kcbatch.inputs.pipeline import (
+    PipelineTimes,
+    Produced,
+    chunk_runs,
+    produce,
+    producer_threads,
+)
 from kcbatch.inputs.step_size import prepare_dt
 from kcbatch.protocol.config import ConfigError, StudyConfig
 from kcbatch.protocol.seeding import draw_seed
@@ -221,7 +227,8 @@ def run_study(config: StudyConfig, *, resume: bool = False, progress: bool = Fal
         in_flight = batch_size
         finished_runs = len(cfg.run_ids) - len(pending)
         bar = make_progress_bar(len(cfg.run_ids), finished_runs) if progress else _NoBar()
-        items = None  # closed explicitly, so that a Ctrl-C while it joins its threads propagates
+        # closed explicitly, so that a Ctrl-C while it joins its threads propagates
+        items: Generator[Produced, None, None] | None = None
         try:
             while pending and not interrupted:
                 try:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import time
-from typing import Sequence
+from collections.abc import Sequence
 
 from kcbatch.engines import get_engine, resolve_device
 from kcbatch.inputs.graph_source import graph_set

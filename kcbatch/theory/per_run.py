@@ -18,7 +18,8 @@ k_i``), so ``r(K)`` departs from the all-to-all curve on heterogeneous graphs.
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from kcbatch.theory import mean_field as theory
 
