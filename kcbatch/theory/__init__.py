@@ -2,7 +2,7 @@
 
 :mod:`kcbatch.theory.mean_field` holds the theories (all-to-all, heterogeneous
 and quenched mean field); :mod:`kcbatch.theory.per_run` applies them to a
-study's runs (which theory applies to which coupling and frequency law). 
+study's runs (which theory applies to which coupling and frequency law).
 :mod:`kcbatch.theory.curves` predicts the measured ``r(K)`` and where it
 crosses a threshold (``r_curve``, ``kc_at_threshold``). The package re-exports
 the public functions of both.

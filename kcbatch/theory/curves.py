@@ -98,7 +98,8 @@ def _model(model: Any) -> TheoryModel:
 
 def _settings(omega_dist: str, omega_mu: float, omega_sigma: float) -> None:
     if not theory_applies(omega_dist):
-        raise ValueError(f"invalid omega_dist={omega_dist!r}: {why_theory_does_not_apply(omega_dist)}")
+        why = why_theory_does_not_apply(omega_dist)
+        raise ValueError(f"invalid omega_dist={omega_dist!r}: {why}")
     if isinstance(omega_mu, bool) or not isinstance(omega_mu, (int, float, np.floating)) \
             or not math.isfinite(omega_mu):
         raise ValueError(f"invalid omega_mu={omega_mu!r}: must be a finite number")
