@@ -235,7 +235,7 @@ SAME_TOL = {"gpu-sim": 1e-12, "gpu": 1e-5}
 
 def _shared(device, batch, spec=SPEC, **kw):
     engine = get_engine(device, kernel="shared")
-    return integrate_shared(engine._engine.backend, batch, spec, limit=engine.shared_limit(),
+    return integrate_shared(engine.backend, batch, spec, limit=engine.shared_limit(),
                             **kw)
 
 
