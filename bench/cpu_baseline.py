@@ -1,10 +1,10 @@
 """Today's CPU engine (kcbatch 0.x before issue 12), frozen: the benchmark baseline
 of the faster engine (bench/test_bench_cpu_engine.py).
 
-A self-contained copy of ``kcbatch/engines/cpu.py``'s numba pass (``_rk4_stage``:
+A self-contained copy of ``kcbatch/engines/cpu/engine.py``'s numba pass (``_rk4_stage``:
 one parallel pass per RK4 stage over rows in fixed 64-row chunks, separate sin
 and cos arrays ``[R, nK]``, one neighbour at a time) with its vectorisable
-sin/cos (``kcbatch/engines/cpu_trig.py``) and a minimal driver,
+sin/cos (``kcbatch/engines/cpu/trig.py``) and a minimal driver,
 :func:`integrate`, that runs the protocol exactly as ``CpuEngine.integrate``
 did. Copied rather than imported so that later changes to the package cannot
 move the baseline.
@@ -23,7 +23,7 @@ LIMIT64 = 1.0e9
 
 
 def sincos(x):
-    """(sin x, cos x), numba-only (kcbatch/engines/cpu_trig.py as it was)."""
+    """(sin x, cos x), numba-only (kcbatch/engines/cpu/trig.py as it was)."""
     raise NotImplementedError("sincos is only callable from numba-compiled code")
 
 

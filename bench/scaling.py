@@ -71,9 +71,10 @@ def timed_steps(nodes: int) -> int:
 def fitting_batch(device: str, cfg, engine, batch: int) -> int:
     """``batch``, or fewer networks where the kernels' 32-bit indexing or (on a GPU)
     the free device memory would not take it: N=10^6 at batch 64 needs ~75 GiB."""
-    fit = min(batch, engine.batch_limit(cfg))
+    from kcbatch.run.batching import batch_shape, unit_shape
+    fit = min(batch, engine.batch_limit(batch_shape(cfg)))
     if device == "gpu":
-        fit = min(fit, engine.auto_batch(cfg))
+        fit = min(fit, engine.auto_batch(unit_shape(cfg)))
     return max(1, fit)
 
 

@@ -87,7 +87,7 @@ class _SplitEngine:
         self._engine = get_engine(DEVICE, kernel="shared")
 
     def integrate(self, batch, spec):
-        return self._shared.integrate_shared(self._engine._engine.backend, batch, spec,
+        return self._shared.integrate_shared(self._engine.backend, batch, spec,
                                              limit=self._engine.shared_limit(),
                                              split=self.split)
 

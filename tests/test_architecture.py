@@ -284,8 +284,8 @@ def test_the_parse_sees_the_package(project):
     g = project.graph()
     assert "kcbatch.engines" in g["kcbatch.run.study"]
     assert "kcbatch.engines.cuda" in g["kcbatch.engines"]  # function-level, `from . import`
-    assert "kcbatch.kernels" in g["kcbatch.engines.source"]  # function-level, level 2
-    assert "kcbatch.engines.launch" in g["kcbatch.engines.base"]  # multi-line `from .x import`
+    assert "kcbatch.kernels" in g["kcbatch.engines.cxx"]  # function-level, level 2
+    assert "kcbatch.engines.launch" in g["kcbatch.engines.kernel_engine"]  # multi-line `from .x import`
 
 
 def test_no_import_cycle(project):

@@ -482,7 +482,7 @@ def test_dt_bound_is_where_rk4_stops_being_stable(k_max):
 def test_batch_auto_shrinks_to_fit_and_a_fixed_batch_is_refused():
     from kcbatch.engines import get_engine
     from kcbatch.protocol.config import ConfigError, StudyConfig
-    from kcbatch.run.memory import estimate, fit_batch
+    from kcbatch.run.batching import estimate, fit_batch
 
     engine = get_engine("cpu")
     cfg = StudyConfig(runs=64, nodes=5000, batch=32, device="cpu", seed=1)
@@ -500,23 +500,22 @@ def test_batch_auto_shrinks_to_fit_and_a_fixed_batch_is_refused():
 
 
 def test_an_adiabatic_batch_too_large_is_advised_in_batch_units(monkeypatch):
-    from kcbatch.analysis.sweep import layout_config
     from kcbatch.engines import get_engine
     from kcbatch.protocol.config import ConfigError, StudyConfig
-    from kcbatch.run.memory import estimate
-    from kcbatch.run.work import fitted_batch
+    from kcbatch.run.batching import estimate, fitted_batch
 
     engine = get_engine("cpu")
     # --batch 4 of an 8-K sweep: 32 networks of one K each
     cfg = StudyConfig(runs=64, nodes=5000, k_num=8, batch=4, sweep="adiabatic", device="cpu",
                       seed=1)
-    need = [estimate(layout_config(cfg), engine, "cpu", b).total for b in range(1, 33)]
-    monkeypatch.setattr("kcbatch.run.memory.available_bytes", lambda: need[19])  # 20 networks fit
+    # estimated for the layout the batches have: one coupling column per network
+    need = [estimate(cfg, engine, "cpu", b).total for b in range(1, 33)]
+    monkeypatch.setattr("kcbatch.run.batching.available_bytes", lambda: need[19])  # 20 networks fit
     with pytest.raises(ConfigError) as ei:
         fitted_batch(cfg, engine, "cpu", 64)
     assert "a batch of 32 networks" in str(ei.value) and "use --batch 2 or smaller" in str(ei.value)
     assert fitted_batch(cfg.replace(batch="auto"), engine, "cpu", 64) == 20
-    monkeypatch.setattr("kcbatch.run.memory.available_bytes", lambda: need[5])  # not one unit of 8
+    monkeypatch.setattr("kcbatch.run.batching.available_bytes", lambda: need[5])  # not one unit of 8
     with pytest.raises(ConfigError) as ei:
         fitted_batch(cfg.replace(batch=1), engine, "cpu", 64)
     assert "even --batch 1 (8 networks" in str(ei.value) and "--k-num" in str(ei.value)

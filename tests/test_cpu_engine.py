@@ -1,4 +1,4 @@
-"""The CPU engine's pass (kcbatch/engines/cpu_stage.py): its neighbour sums keep the
+"""The CPU engine's pass (kcbatch/engines/cpu/stage.py): its neighbour sums keep the
 CSR order, its row chunks cover every row with even work, and its numbers depend
 neither on the thread count, nor on the chunks, nor on the batch a network is in.
 (Accuracy against the float64 reference: test_correctness.py.)"""
@@ -8,9 +8,9 @@ import numba
 import numpy as np
 import pytest
 
-from kcbatch.engines import cpu as cpu_mod
 from kcbatch.engines import get_engine
-from kcbatch.engines.cpu_stage import (
+from kcbatch.engines.cpu import engine as cpu_mod
+from kcbatch.engines.cpu.stage import (
     CHUNK_COST,
     ROW_COST,
     neighbour_sums,
@@ -18,7 +18,7 @@ from kcbatch.engines.cpu_stage import (
     rk4_stage_one_k,
     row_chunks,
 )
-from kcbatch.engines.cpu_trig import LIMIT32, LIMIT64
+from kcbatch.engines.cpu.trig import LIMIT32, LIMIT64
 from kcbatch.inputs.pipeline import make_batch
 from kcbatch.protocol.config import StudyConfig
 

@@ -1,4 +1,4 @@
-"""The CPU engine's native pass (kcbatch/engines/cpu_native.py, kernels/kuramoto_cpu.cpp)
+"""The CPU engine's native pass (kcbatch/engines/cpu/native.py, kernels/kuramoto_cpu.cpp)
 against its independent twin, the numba pass (cpu.CpuSimulation): the same numbers
 bit for bit for every plan shape and entry point, beyond the trig reduction's range,
 for rows without neighbours, through the Simulation protocol in pieces, whatever the
@@ -19,10 +19,11 @@ import numpy as np
 import pytest
 from reference import csr_from_edges
 
-from kcbatch.engines import cpu_native, cxx
+from kcbatch.engines import cxx
 from kcbatch.engines.cpu import CpuEngine, CpuSimulation
-from kcbatch.engines.cpu_native import MAX_VECS, VECTOR_BYTES, Group, NativeSimulation
-from kcbatch.engines.cpu_trig import LIMIT32, LIMIT64
+from kcbatch.engines.cpu import native as cpu_native
+from kcbatch.engines.cpu.native import MAX_VECS, VECTOR_BYTES, Group, NativeSimulation
+from kcbatch.engines.cpu.trig import LIMIT32, LIMIT64
 from kcbatch.inputs.batch import pack
 from kcbatch.inputs.pipeline import make_batch
 from kcbatch.networks import barabasi_albert

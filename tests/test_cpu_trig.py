@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from kcbatch.engines.cpu_trig import LIMIT32, LIMIT64, sincos_array
+from kcbatch.engines.cpu.trig import LIMIT32, LIMIT64, sincos_array
 
 
 @pytest.mark.parametrize("dtype,ulps", [(np.float32, 2), (np.float64, 2)])

@@ -71,7 +71,8 @@ def test_gpu_memory_prediction_within_10_percent():
     cfg = StudyConfig(nodes=nodes, m=m, k_num=n_k, k_max=5.0, t_transient=0.05,
                       t_measure=0.5, sample_every=5, precision="float32", seed=1)
     assert cfg.spec.n_samples == spec.n_samples
-    predicted = engine.predict_bytes(cfg, b)
+    from kcbatch.run.batching import batch_shape
+    predicted = engine.predict_bytes(batch_shape(cfg), b)
     assert abs(predicted - measured) <= 0.10 * measured, (predicted, measured)
 
 
@@ -80,11 +81,11 @@ def test_gpu_auto_batch_fits_memory():
 
     from kcbatch.engines import get_engine
     from kcbatch.protocol.config import StudyConfig
-    from kcbatch.run.study import choose_batch
+    from kcbatch.run.batching import choose_batch, device_bytes
 
     cfg = StudyConfig(batch="auto", device="gpu", seed=1)
     engine = get_engine("gpu")
     b = choose_batch(cfg, engine, 10_000)
     free, _ = cupy.cuda.runtime.memGetInfo()
-    need = engine.predict_bytes(cfg, b)
+    need = device_bytes(cfg, engine, b)
     assert 1 <= b and need <= free

@@ -76,14 +76,14 @@ def test_sources_change_with_every_file_and_option(monkeypatch):
     assert "#include" not in base_gpu.replace("#include <", "")  # no project headers
     assert kernel_source.gpu_source(fast_math=True) != base_gpu
     assert "#define KC_FAST_MATH 1" in kernel_source.gpu_source(fast_math=True)
-    real_read = kernel_source._read
+    real_read = kernel_source.kernel_text
     for name in (kernel_source.KERNEL_FILE, kernel_source.SIM_HEADER):
-        monkeypatch.setattr(kernel_source, "_read",
+        monkeypatch.setattr(kernel_source, "kernel_text",
                             lambda n, name=name: real_read(n) + ("\n// edit\n" if n == name else ""))
         assert kernel_source.sim_source() != base_sim
         if name == kernel_source.KERNEL_FILE:
             assert kernel_source.gpu_source() != base_gpu
-        monkeypatch.setattr(kernel_source, "_read", real_read)
+        monkeypatch.setattr(kernel_source, "kernel_text", real_read)
 
 
 def test_sim_launchers_cover_every_kernel():
@@ -228,7 +228,7 @@ def test_batch_is_capped_so_kernels_can_index_it():
     from kcbatch.engines import get_engine
     from kcbatch.engines.launch import MAX_SYSTEMS
     from kcbatch.protocol.config import StudyConfig
-    from kcbatch.run.study import choose_batch
+    from kcbatch.run.batching import choose_batch
     cfg = StudyConfig(nodes=10_000, k_num=50, batch=100_000, runs=100_000, seed=1)
     b = choose_batch(cfg, get_engine("gpu-sim"), 100_000)
     assert b * 10_000 * 50 <= MAX_SYSTEMS < (b + 1) * 10_000 * 50

@@ -525,7 +525,7 @@ def test_producers_default_to_auto_and_the_study_resolves_it(monkeypatch):
 
 def test_memory_estimate_counts_the_resolved_producers(monkeypatch):
     from kcbatch.engines import get_engine
-    from kcbatch.run.memory import estimate
+    from kcbatch.run.batching import estimate
     monkeypatch.setattr(pipeline.os, "cpu_count", lambda: 16)
     engine = get_engine("cpu")
     cfg = StudyConfig(nodes=2000, seed=1)

@@ -26,7 +26,7 @@ from kcbatch.analysis.finite_size import fit_power_law, sigma_from_ci
 from kcbatch.engines import get_engine, gpu_auto_batch, gpu_predict_bytes
 from kcbatch.protocol.config import StudyConfig
 from kcbatch.results.store import STORE_NAME, Store
-from kcbatch.run.memory import estimate
+from kcbatch.run.batching import batch_shape, estimate, unit_shape
 from kcbatch.run.scan import (
     SCAN_PARAMS,
     ScanPlan,
@@ -309,14 +309,15 @@ def test_a_nodes_scan_to_1e5_fits_an_h100_with_a_batch_per_point(k_num, tmp_path
     limit_engine = get_engine("cpu")  # batch_limit is the same on every engine
     batches = []
     for n, cfg in plan.points():
-        wanted = gpu_auto_batch(cfg, H100_FREE)  # what GpuEngine.auto_batch computes
-        batch = max(1, min(wanted, cfg.runs, limit_engine.batch_limit(cfg)))
-        need = gpu_predict_bytes(cfg, batch)
+        shape = batch_shape(cfg)
+        wanted = gpu_auto_batch(unit_shape(cfg), H100_FREE)  # what GpuEngine.auto_batch computes
+        batch = max(1, min(wanted, cfg.runs, limit_engine.batch_limit(shape)))
+        need = gpu_predict_bytes(shape, batch)
         assert wanted >= 1, n
         assert need <= 0.7 * H100_FREE, (n, batch, need)
         # the largest that fits, unless a cap stopped it
-        assert batch in (128, limit_engine.batch_limit(cfg)) or \
-            gpu_predict_bytes(cfg, batch + 1) > 0.7 * H100_FREE
+        assert batch in (128, limit_engine.batch_limit(shape)) or \
+            gpu_predict_bytes(shape, batch + 1) > 0.7 * H100_FREE
         assert estimate(cfg, limit_engine, "gpu", batch).total < HOST_RAM
         batches.append(batch)
     assert batches == sorted(batches, reverse=True)

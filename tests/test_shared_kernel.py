@@ -212,7 +212,7 @@ def test_auto_runs_global_until_shared_is_measured_faster(monkeypatch):
     assert get_engine("gpu-sim", kernel="shared").strategy(batch) == "shared"
     assert get_engine("gpu-sim", kernel="global").strategy(batch) == "global"
     # once switched on, auto takes shared where the network fits and global elsewhere
-    monkeypatch.setattr("kcbatch.engines.base.AUTO_PICKS_SHARED", True)
+    monkeypatch.setattr("kcbatch.engines.kernel_engine.AUTO_PICKS_SHARED", True)
     assert auto.strategy(batch) == "shared"
     assert auto.strategy(big) == "global"
     with pytest.raises(ConfigError, match=r"kernel='shared'.*rows"):
@@ -235,7 +235,7 @@ SAME_TOL = {"gpu-sim": 1e-12, "gpu": 1e-5}
 
 def _shared(device, batch, spec=SPEC, **kw):
     engine = get_engine(device, kernel="shared")
-    return integrate_shared(engine._engine.backend, batch, spec, limit=engine.shared_limit(),
+    return integrate_shared(engine.backend, batch, spec, limit=engine.shared_limit(),
                             **kw)
 
 

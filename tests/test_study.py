@@ -9,10 +9,11 @@ import pytest
 from helpers import assert_same_records, ok, r_columns, r_matrix, read_csv
 
 from kcbatch.engines import get_engine
-from kcbatch.engines.base import HOST_AUTO_BATCH
+from kcbatch.engines.sizing import HOST_AUTO_BATCH
 from kcbatch.protocol.config import StudyConfig
 from kcbatch.results.store import STORE_NAME, Store
-from kcbatch.run.study import choose_batch, run_study
+from kcbatch.run.batching import choose_batch
+from kcbatch.run.study import run_study
 
 SMALL = dict(runs=6, nodes=150, m=2, k_num=5, t_transient=0.5, t_measure=0.5, sample_every=2,
              seed=4, device="cpu")

@@ -335,7 +335,7 @@ def test_dt_auto_and_the_guard_use_the_files_largest_degree(nets):
 def test_memory_and_batch_limits_use_the_largest_file(nets):
     from kcbatch.engines import get_engine
     from kcbatch.inputs.graph_source import network_size
-    from kcbatch.inputs.pipeline import packed_batch_bytes
+    from kcbatch.run.batching import batch_shape, packed_batch_bytes
 
     cfg = StudyConfig(graphs=nets, device="cpu", **PROTOCOL)
     n = max(w["nodes"] for w in WANT.values())
@@ -343,7 +343,8 @@ def test_memory_and_batch_limits_use_the_largest_file(nets):
     assert network_size(cfg) == (n, e)
     # indptr, indices, and weight/omega/theta0 (float32) + row_net per row
     assert packed_batch_bytes(cfg, 4) == 8 * (4 * n + 1) + 4 * 2 * e * 4 + 4 * n * (4 + 3 * 4)
-    assert get_engine("cpu").predict_bytes(cfg, 2) > 0
+    assert batch_shape(cfg).nodes == n and batch_shape(cfg).edges == e
+    assert get_engine("cpu").predict_bytes(batch_shape(cfg), 2) > 0
 
 
 def test_schema_2_store_is_upgraded_in_place(tmp_path):

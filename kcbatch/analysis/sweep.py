@@ -18,7 +18,8 @@ column) and only its coupling changes between steps
 (``Simulation.set_couplings``): the phases never leave the device. Each
 branch is sequential in K, so a device is kept full by batching many networks
 (a study takes ``k_num`` times more networks per batch than the independent
-protocol: the same number of (row, K) systems).
+protocol: the same number of (row, K) systems; the batch planner,
+``kcbatch.run.batching``, lays the batches out so).
 
 Per run (:func:`hysteresis`): ``kc_forward``, the first K of the forward
 branch with r > threshold; ``kc_backward``, the smallest K at which the
@@ -35,10 +36,9 @@ import numpy as np
 
 from kcbatch.engines import Engine, Simulation
 from kcbatch.inputs.batch import Batch
-from kcbatch.protocol.config import StudyConfig
 
 __all__ = ["SweepSamples", "Hysteresis", "one_column", "run_sweep", "hysteresis",
-           "kc_forward", "kc_backward", "loop_area", "layout_config", "batch_networks"]
+           "kc_forward", "kc_backward", "loop_area"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -139,17 +139,3 @@ def hysteresis(k_values: np.ndarray, r_forward: np.ndarray, r_backward: np.ndarr
     width = None if fwd is None or bwd is None else fwd - bwd
     return Hysteresis(kc_forward=fwd, kc_backward=bwd, width=width,
                       loop_area=loop_area(k, r_forward, r_backward))
-
-
-def layout_config(cfg: StudyConfig) -> StudyConfig:
-    """The config whose batch limit and memory estimates describe ``cfg``'s
-    batches on an engine: ``cfg`` itself, or for an adiabatic sweep its
-    one-column layout (one system per network)."""
-    return cfg.replace(k_num=1, k_max=cfg.k_min) if cfg.adiabatic else cfg
-
-
-def batch_networks(cfg: StudyConfig, batch: int) -> int:
-    """Networks per batch for ``batch`` (``--batch``): an adiabatic sweep keeps
-    one system per network, so it takes ``k_num`` times more networks, the
-    same number of (row, K) systems as the independent protocol's batch."""
-    return batch * cfg.k_num if cfg.adiabatic else batch

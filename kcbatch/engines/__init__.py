@@ -4,13 +4,21 @@ An engine integrates a packed :class:`~kcbatch.inputs.batch.Batch` with the prot
 of an :class:`~kcbatch.protocol.config.IntegrationSpec` and returns the sampled order
 parameter ``[B, nK, n_samples]`` (float64). Devices (``config.DEVICES``):
 
-* ``cpu``     — numpy + numba (``cpu.py``), always available;
+* ``cpu``     — numpy + numba, and a native pass built with g++ (``cpu/``),
+  always available;
 * ``gpu``     — CuPy RawKernels (``cuda.py``), needs CuPy and a CUDA device;
 * ``gpu-sim`` — the same kernels compiled for the CPU with g++ (``sim.py``),
   slow, exists to test the kernels without a GPU;
 * ``auto``    — ``gpu`` when usable; ``cpu`` (with a notice) when there is no
   CUDA device; :class:`GpuUnusable` when a device is there but the GPU stack
   does not work (running hours on the CPU would hide a fixable install).
+
+Layout: ``protocols.py`` (what an engine and a simulation are),
+``sizing.py`` (:class:`BatchShape`, what the batch planner asks engines
+about), ``stepping.py`` (the one step loop), ``cpu/`` (the CPU engine),
+``kernel_engine.py`` (the kernels' launch sequence over a ``backend.Backend``:
+``cuda.py`` for gpu, ``sim.py`` for gpu-sim) with ``launch.py`` (the kernels'
+signatures), ``shared.py`` (the shared-memory strategy) and ``source.py``.
 
 This module is the package's public face: code outside ``engines/`` imports
 from here only. Nothing here imports CuPy at module import time.
@@ -19,11 +27,13 @@ from __future__ import annotations
 
 import functools
 
-from kcbatch.engines.base import Engine, EngineUnavailable, Simulation
+from kcbatch.engines.protocols import Engine, EngineUnavailable, Simulation
+from kcbatch.engines.sizing import BatchShape
 from kcbatch.engines.steps import select_networks
 from kcbatch.protocol.config import DEVICE_CHOICES, DEVICES, check_kernel
 
-__all__ = ["DEVICES", "Engine", "EngineUnavailable", "GpuUnusable", "available", "get_engine",
+__all__ = ["DEVICES", "BatchShape", "Engine", "EngineUnavailable", "GpuUnusable", "available",
+           "get_engine",
            "Simulation", "gpu_auto_batch", "gpu_predict_bytes", "gpu_stack_lines",
            "kernel_misfit", "nvrtc_unavailable_reason", "resolve_device", "select_networks",
            "why_unavailable"]
@@ -47,18 +57,19 @@ def why_unavailable(device: str) -> str | None:
     return f"unknown device {device!r}: must be one of {', '.join(DEVICE_CHOICES)}"
 
 
-def gpu_auto_batch(cfg, free_bytes: int) -> int:
-    """What ``--batch auto`` picks on a GPU with ``free_bytes`` free (before the
-    study caps it by its runs and the systems limit); needs no GPU or CuPy."""
+def gpu_auto_batch(shape: BatchShape, free_bytes: int) -> int:
+    """What ``--batch auto`` picks for networks of ``shape`` on a GPU with
+    ``free_bytes`` free (before the planner caps it by the runs and the
+    systems limit); needs no GPU or CuPy."""
     from kcbatch.engines.cuda import auto_batch_for
-    return auto_batch_for(cfg, free_bytes)
+    return auto_batch_for(shape, free_bytes)
 
 
-def gpu_predict_bytes(cfg, batch: int) -> int:
-    """Device bytes the GPU engine allocates for ``batch`` networks of ``cfg``
+def gpu_predict_bytes(shape: BatchShape, batch: int) -> int:
+    """Device bytes the GPU engine allocates for ``batch`` networks of ``shape``
     (its ``predict_bytes``); needs no GPU or CuPy."""
-    from kcbatch.engines.base import predict_kernel_bytes
-    return predict_kernel_bytes(cfg, batch)
+    from kcbatch.engines.kernel_engine import predict_kernel_bytes
+    return predict_kernel_bytes(shape, batch)
 
 
 def nvrtc_unavailable_reason() -> str | None:
@@ -109,11 +120,11 @@ def get_engine(device: str, fast_math: bool = False, kernel: str = "auto") -> En
     return _engine(device, bool(fast_math) and device != "cpu", kernel)
 
 
-def kernel_misfit(engine: Engine, cfg) -> str | None:
-    """With ``kernel = shared``: why ``cfg``'s networks cannot fit one block of
+def kernel_misfit(engine: Engine, shape: BatchShape) -> str | None:
+    """With ``kernel = shared``: why networks of ``shape`` cannot fit one block of
     ``engine``'s device (before the exact check of every batch), else None."""
     check = getattr(engine, "kernel_misfit", None)
-    return None if check is None else check(cfg)
+    return None if check is None else check(shape)
 
 
 @functools.cache

@@ -1,5 +1,8 @@
 """The GPU engine: the kernels' launch sequence over CuPy, and the lazy CuPy backend.
 
+:class:`CupyBackend` is the :class:`~kcbatch.engines.backend.Backend` of the
+``gpu`` device; :class:`GpuEngine` runs ``kernel_engine.BackendEngine`` over it.
+
 Importing kcbatch never imports CuPy. The first GPU use checks the whole stack
 once per process and caches the outcome: a working backend, or a
 :class:`GpuProblem` saying in one line what is wrong, whether a CUDA device is
@@ -17,21 +20,23 @@ from dataclasses import dataclass
 from typing import Any
 
 from kcbatch.engines import probe
-from kcbatch.engines.base import BackendEngine, EngineUnavailable, predict_kernel_bytes
+from kcbatch.engines.kernel_engine import BackendEngine, predict_kernel_bytes
 from kcbatch.engines.launch import BLOCK, KernelSpec, name_expressions
+from kcbatch.engines.protocols import EngineUnavailable
+from kcbatch.engines.sizing import BatchShape
 from kcbatch.engines.source import gpu_source
-from kcbatch.protocol.config import StudyConfig
 
 # --batch auto: the largest batch whose predicted arrays fit this fraction of
 # free device memory, capped where throughput stops growing (128 on an H100).
 GPU_MEMORY_FRACTION = 0.7
 GPU_AUTO_BATCH_CAP = 128
 
-def auto_batch_for(cfg: StudyConfig, free_bytes: int) -> int:
+
+def auto_batch_for(shape: BatchShape, free_bytes: int) -> int:
     """``--batch auto`` on a GPU with ``free_bytes`` of free memory: the most
-    networks whose predicted arrays fit GPU_MEMORY_FRACTION of it, at most
-    GPU_AUTO_BATCH_CAP (0 when not even one fits). Pure: no CuPy, no device."""
-    fit = int(GPU_MEMORY_FRACTION * free_bytes // predict_kernel_bytes(cfg, 1))
+    networks of ``shape`` whose predicted arrays fit GPU_MEMORY_FRACTION of it,
+    at most GPU_AUTO_BATCH_CAP (0 when not even one fits). Pure: no CuPy, no device."""
+    fit = int(GPU_MEMORY_FRACTION * free_bytes // predict_kernel_bytes(shape, 1))
     return min(fit, GPU_AUTO_BATCH_CAP)
 
 
@@ -191,11 +196,18 @@ def _module(device_id: int, fast_math: bool, which: str = STAGE_KERNELS):
 
 
 class CupyBackend:
-    """Launches kernels with CuPy on the current device."""
+    """The :class:`~kcbatch.engines.backend.Backend` of CuPy on the current device."""
 
     def __init__(self, fast_math: bool = False):
         self.xp = cupy()
         self.fast_math = fast_math
+
+    def to_device(self, a: Any) -> Any:
+        return self.xp.asarray(a)
+
+    def to_host(self, a: Any) -> Any:
+        """A host copy of the device array ``a`` (waits for the launches before it)."""
+        return a.get()
 
     def launch(self, spec: KernelSpec, real: str, n_threads: int, args: list) -> None:
         mod = _module(self.xp.cuda.Device().id, self.fast_math)
@@ -231,9 +243,9 @@ class GpuEngine(BackendEngine):
     def make_backend(fast_math: bool):
         return CupyBackend(fast_math)
 
-    def auto_batch(self, cfg: StudyConfig) -> int:
+    def auto_batch(self, shape: BatchShape) -> int:
         free, _total = cupy().cuda.runtime.memGetInfo()
-        return auto_batch_for(cfg, free)
+        return auto_batch_for(shape, free)
 
     def describe(self) -> str:
         cp = cupy()

@@ -1,5 +1,6 @@
 """Building C++ translation units into cached shared libraries (gpu-sim and the
-CPU engine's native pass), loaded with ctypes.
+CPU engine's native pass), loaded with ctypes, and reading the kernel files
+they are made from.
 
 A library is built once per (source text, compiler, flags, host) and cached
 under ``$KCBATCH_CACHE_DIR`` (default ``~/.cache/kcbatch``); the key hashes all
@@ -18,6 +19,16 @@ import shutil
 import subprocess
 import tempfile
 from pathlib import Path
+
+
+def kernel_text(name: str) -> str:
+    """The text of ``kernels/<name>`` (installed as ``kcbatch.kernels``)."""
+    try:
+        from kcbatch.kernels import read_source
+    except ModuleNotFoundError:
+        # A source checkout on sys.path without an install: kernels/ is beside kcbatch/.
+        return (Path(__file__).resolve().parents[2] / "kernels" / name).read_text("utf-8")
+    return read_source(name)
 
 
 class BuildError(RuntimeError):

@@ -17,11 +17,11 @@ from typing import Any
 
 import numpy as np
 
-from kcbatch.protocol.config import REAL_DTYPES
+from kcbatch.engines.sizing import MAX_SYSTEMS
+from kcbatch.protocol.choices import PRECISIONS
 
-# C name of each precision's real type (the precision table itself is config's).
-_C_REAL = {np.dtype(np.float32): "float", np.dtype(np.float64): "double"}
-REAL_C = {name: _C_REAL[np.dtype(t)] for name, t in REAL_DTYPES.items()}
+# C name of each precision's real type.
+REAL_C = {name: p.c_type for name, p in PRECISIONS.items()}
 _SCALAR_DTYPES = {"long long": np.int64, "int": np.int32, "double": np.float64}
 _POINTER_DTYPES = {"long long": np.int64, "int": np.int32, "double": np.float64,
                    "unsigned short": np.uint16}
@@ -29,8 +29,6 @@ _POINTER_DTYPES = {"long long": np.int64, "int": np.int32, "double": np.float64,
 # Threads per block of every launch; all kernels are 1-D and barrier-free.
 # 128 beat 256 and 512 by 2-5% for rk4_stage on an H100 (default study).
 BLOCK = 128
-# rk4_stage and init_state index (row, K) systems with 32-bit arithmetic.
-MAX_SYSTEMS = 2**31 - 1
 # Rows summed by one thread of sample_partial.
 SAMPLE_CHUNK_ROWS = 256
 # integrate_shared by precision: rows owned per thread and the most threads

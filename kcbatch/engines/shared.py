@@ -9,7 +9,7 @@ the kernel carves), and says in one line why a network does not fit.
 
 :meth:`Engine.integrate` is one launch for the whole protocol.
 :class:`SharedSimulation` is the step-wise
-:class:`~kcbatch.engines.base.Simulation` (``start``: converged transients,
+:class:`~kcbatch.engines.protocols.Simulation` (``start``: converged transients,
 refinement, adiabatic sweeps) over the same kernel: each ``advance`` or
 ``measure`` is one launch that starts from the phases the previous one left
 in a ``[R, nK]`` array. The phases are the whole state between steps, so a
@@ -18,11 +18,11 @@ protocol cut into launches gives the numbers of one launch, bit for bit.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
+from kcbatch.engines.backend import Backend
 from kcbatch.engines.launch import (
     SHARED_FROM_STATE,
     SHARED_MAX_BLOCK,
@@ -30,6 +30,7 @@ from kcbatch.engines.launch import (
     SHARED_TO_STATE,
     launch_integrate_shared,
 )
+from kcbatch.engines.protocols import StepProgress
 from kcbatch.engines.steps import check_steps, checked_couplings, select_networks
 from kcbatch.inputs.batch import Batch
 from kcbatch.protocol.config import IntegrationSpec
@@ -159,7 +160,8 @@ class _Launcher:
     _INPUTS = ("row_edges", "local_indices", "edge_offset", "row_chunks", "chunk_edges",
                "chunk_offset")
 
-    def __init__(self, backend, batch: Batch, limit: int, block: int | None, split: int):
+    def __init__(self, backend: Backend, batch: Batch, limit: int, block: int | None,
+                 split: int):
         self.backend, self.xp = backend, backend.xp
         inp = prepare(batch, split)
         itemsize = np.dtype(batch.dtype).itemsize
@@ -170,11 +172,11 @@ class _Launcher:
         self.shared_bytes = shared_bytes(inp.max_nodes, inp.max_nnz, inp.max_chunks,
                                          self.block, itemsize)
         self.real = str(batch.dtype)
-        self.dev = {name: self.xp.asarray(getattr(batch, name)) for name in self._BATCH}
-        self.dev.update({name: self.xp.asarray(getattr(inp, name)) for name in self._INPUTS})
+        self.dev = {name: backend.to_device(getattr(batch, name)) for name in self._BATCH}
+        self.dev.update({name: backend.to_device(getattr(inp, name)) for name in self._INPUTS})
 
     def set_couplings(self, couplings: np.ndarray) -> None:
-        self.dev["couplings"] = self.xp.asarray(couplings)
+        self.dev["couplings"] = self.backend.to_device(couplings)
 
     def __call__(self, theta, mode: int, n_transient: int, n_measure: int, sample_every: int,
                  dt: float):
@@ -189,11 +191,7 @@ class _Launcher:
         return samples
 
 
-def _host(a) -> np.ndarray:
-    return a.get() if hasattr(a, "get") else a
-
-
-def integrate_shared(backend, batch: Batch, spec: IntegrationSpec, *, limit: int,
+def integrate_shared(backend: Backend, batch: Batch, spec: IntegrationSpec, *, limit: int,
                      block: int | None = None, split: int = DEFAULT_SPLIT) -> np.ndarray:
     """Samples ``[B, nK, spec.n_samples]`` float64 (host array) from one
     ``integrate_shared`` launch of ``block`` threads per (network, K)
@@ -201,8 +199,8 @@ def integrate_shared(backend, batch: Batch, spec: IntegrationSpec, *, limit: int
     line) when a network of the batch does not fit ``limit`` bytes per block."""
     launch = _Launcher(backend, batch, limit, block, split)
     unused = backend.xp.empty((batch.n_rows, batch.n_k), dtype=batch.dtype)  # [R, nK], mode 0
-    return _host(launch(unused, 0, spec.n_transient, spec.n_measure, spec.sample_every,
-                        spec.dt))
+    return backend.to_host(launch(unused, 0, spec.n_transient, spec.n_measure,
+                                  spec.sample_every, spec.dt))
 
 
 # Steps per launch of SharedSimulation.advance/measure: long enough that the
@@ -212,14 +210,14 @@ STEPS_PER_LAUNCH = 500
 
 
 class SharedSimulation:
-    """:class:`~kcbatch.engines.base.Simulation` over ``integrate_shared``.
+    """:class:`~kcbatch.engines.protocols.Simulation` over ``integrate_shared``.
 
     The phases ``theta [R, nK]`` stay on the device between launches; before
     the first step they are ``theta0`` (mode without ``SHARED_FROM_STATE``).
     Every launch re-reads the couplings, so :meth:`set_couplings` takes effect
     from the next step on, as with the global kernels."""
 
-    def __init__(self, backend, batch: Batch, dt: float, *, limit: int,
+    def __init__(self, backend: Backend, batch: Batch, dt: float, *, limit: int,
                  block: int | None = None, split: int = DEFAULT_SPLIT):
         self.backend, self.xp = backend, backend.xp
         self.dt = dt
@@ -238,7 +236,7 @@ class SharedSimulation:
         self.steps += n_transient + n_measure
         return samples
 
-    def advance(self, n_steps: int, progress: Callable[[int], None] | None = None) -> None:
+    def advance(self, n_steps: int, progress: StepProgress | None = None) -> None:
         check_steps(n_steps)
         left = n_steps
         while left:
@@ -249,7 +247,7 @@ class SharedSimulation:
                 progress(self.steps)
 
     def measure(self, n_steps: int, sample_every: int,
-                progress: Callable[[int], None] | None = None) -> np.ndarray:
+                progress: StepProgress | None = None) -> np.ndarray:
         """``[B, nK, ceil(n_steps / sample_every)]`` float64 host array; r sampled
         after measurement steps 0, sample_every, ... Launches of whole multiples
         of ``sample_every`` steps keep the samples where one launch puts them."""
@@ -265,7 +263,7 @@ class SharedSimulation:
             done += n
             if progress is not None:
                 progress(self.steps)
-        return _host(self.xp.concatenate(parts, axis=2))
+        return self.backend.to_host(self.xp.concatenate(parts, axis=2))
 
     def set_couplings(self, couplings: np.ndarray) -> None:
         new = checked_couplings(self.batch, couplings)
@@ -275,6 +273,6 @@ class SharedSimulation:
     def retain(self, networks: np.ndarray) -> None:
         # self.batch carries the couplings in use (set_couplings replaces them there)
         sub, rows = select_networks(self.batch, networks)
-        theta = self.xp.ascontiguousarray(self.theta[self.xp.asarray(rows)])
+        theta = self.xp.ascontiguousarray(self.theta[self.backend.to_device(rows)])
         self._load(sub)
         self.theta = theta

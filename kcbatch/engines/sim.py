@@ -1,9 +1,10 @@
 """gpu-sim: the CUDA kernels compiled for the CPU with g++ and called via ctypes.
 
-It runs the GPU engine's own launch sequence (``base.KernelEngine``) on
-numpy arrays, so CI without a GPU still executes every line of
-``kernels/kuramoto.cu``. Slow; meant for tests. The shared library is built
-once per source text and cached (:mod:`kcbatch.engines.cxx`).
+:class:`SimBackend` is its :class:`~kcbatch.engines.backend.Backend`: the
+GPU engine's own launch sequence (``kernel_engine.py``) runs on numpy arrays,
+so CI without a GPU still executes every line of ``kernels/kuramoto.cu``.
+Slow; meant for tests. The shared library is built once per source text and
+cached (:mod:`kcbatch.engines.cxx`).
 """
 from __future__ import annotations
 
@@ -13,8 +14,8 @@ import math
 
 import numpy as np
 
-from kcbatch.engines.base import BackendEngine
 from kcbatch.engines.cxx import BuildError, build, compiler
+from kcbatch.engines.kernel_engine import BackendEngine
 from kcbatch.engines.launch import BLOCK, KernelSpec
 from kcbatch.engines.shared import H100_SHARED_BYTES
 from kcbatch.engines.source import sim_launcher_name, sim_source
@@ -42,7 +43,9 @@ _CTYPES = {np.dtype(np.int64): ctypes.c_longlong, np.dtype(np.int32): ctypes.c_i
 
 
 class SimBackend:
-    """Launches the kernels' C++ builds over numpy arrays."""
+    """The :class:`~kcbatch.engines.backend.Backend` of the kernels' C++ builds
+    over numpy arrays: the host is the device, a launch returns when its
+    threads are done, so nothing is copied and nothing waits."""
 
     xp = np
 
@@ -50,6 +53,12 @@ class SimBackend:
         self.fast_math = fast_math
         self._lib = _library(fast_math)
         self._fns: dict = {}
+
+    def to_device(self, a: np.ndarray) -> np.ndarray:
+        return np.asarray(a)
+
+    def to_host(self, a: np.ndarray) -> np.ndarray:
+        return a
 
     def _fn(self, spec: KernelSpec, real: str):
         key = (spec.name, real)

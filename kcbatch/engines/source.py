@@ -1,5 +1,7 @@
 """Assembling the CUDA C source that is compiled, for the GPU and for gpu-sim.
 
+(The CPU engine's native pass assembles its own, ``cpu/native.py``.)
+
 Options reach the kernels as a generated ``#define`` preamble in front of the
 file's text (the file keeps ``#ifndef`` defaults). Project headers are pasted
 in, never ``#include``d: CuPy's compile cache keys on the source string it is
@@ -15,8 +17,7 @@ without a GPU; a static_assert emits no code.
 """
 from __future__ import annotations
 
-from pathlib import Path
-
+from kcbatch.engines.cxx import kernel_text
 from kcbatch.engines.launch import (
     KERNELS,
     REAL_C,
@@ -28,16 +29,6 @@ from kcbatch.engines.launch import (
 
 KERNEL_FILE = "kuramoto.cu"
 SIM_HEADER = "cuda_sim.h"
-CPU_FILE = "kuramoto_cpu.cpp"
-
-
-def _read(name: str) -> str:
-    try:
-        from kcbatch.kernels import read_source
-    except ModuleNotFoundError:
-        # A source checkout on sys.path without an install: kernels/ is beside kcbatch/.
-        return (Path(__file__).resolve().parents[2] / "kernels" / name).read_text("utf-8")
-    return read_source(name)
 
 
 def preamble(*, fast_math: bool) -> str:
@@ -103,8 +94,8 @@ def signature_checks() -> str:
 def gpu_source(*, fast_math: bool = False) -> str:
     """The source given to NVRTC (``cupy.RawModule``): preamble, kernel file,
     signature checks."""
-    return (preamble(fast_math=fast_math) + f"#line 1 \"{KERNEL_FILE}\"\n" + _read(KERNEL_FILE)
-            + "\n" + signature_checks())
+    return (preamble(fast_math=fast_math) + f"#line 1 \"{KERNEL_FILE}\"\n"
+            + kernel_text(KERNEL_FILE) + "\n" + signature_checks())
 
 
 def _sim_arg(p: Param, real: str) -> str:
@@ -120,8 +111,8 @@ def sim_source(*, fast_math: bool = False) -> str:
     header, the kernel file, the signature checks, and one ``extern "C"``
     launcher per instantiation (signatures generated from
     :mod:`kcbatch.engines.launch`)."""
-    parts = [preamble(fast_math=fast_math), _read(SIM_HEADER), f"#line 1 \"{KERNEL_FILE}\"",
-             _read(KERNEL_FILE), signature_checks(), "// ---- generated launchers ----"]
+    parts = [preamble(fast_math=fast_math), kernel_text(SIM_HEADER), f"#line 1 \"{KERNEL_FILE}\"",
+             kernel_text(KERNEL_FILE), signature_checks(), "// ---- generated launchers ----"]
     for spec in KERNELS:
         for real in _instantiations(spec):
             params = ", ".join(
@@ -143,10 +134,3 @@ def sim_source(*, fast_math: bool = False) -> str:
                 f"(unsigned grid_x, unsigned block_x, {params}) {{\n"
                 f"    KC_SIM_LAUNCH(grid_x, block_x, ({sym}({call})));\n}}")
     return "\n".join(parts) + "\n"
-
-
-def cpu_source(*, tile: int, prefetch: int) -> str:
-    """The C++ translation unit of the CPU engine's native pass: a preamble
-    with its tuning and the file (kcbatch/engines/cpu_native.py)."""
-    return (f"#define KC_TILE {int(tile)}\n#define KC_PREFETCH {int(prefetch)}\n"
-            f"#line 1 \"{CPU_FILE}\"\n" + _read(CPU_FILE))

@@ -2,8 +2,8 @@
 
 ``check_steps`` validates step counts, ``select_networks`` cuts a sub-batch
 (and says which rows of the state to keep), ``checked_couplings`` validates a
-new ``[B, nK]`` coupling array. Separate from ``base.py`` so that the shared
-strategy (``shared.py``, which ``base.py`` imports) can use them too.
+new ``[B, nK]`` coupling array: for the CPU engine (``cpu/``), the kernels'
+global strategy (``kernel_engine.py``) and the shared one (``shared.py``).
 """
 from __future__ import annotations
 

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from kcbatch.inputs.batch import Batch, pack
-from kcbatch.inputs.graph_source import GraphSet, network_size
+from kcbatch.inputs.graph_source import GraphSet
 from kcbatch.inputs.graph_source import graph_set as cached_graph_set
 from kcbatch.inputs.step_size import network_problem
 from kcbatch.networks import graph_stats
@@ -176,26 +176,6 @@ def input_problems(batch: Batch, precision: str,
         else:
             out.append(None)
     return out
-
-
-def packed_batch_bytes(cfg: StudyConfig, batch: int) -> int:
-    """Bytes of the packed :class:`Batch` of ``batch`` runs of ``cfg``."""
-    n, e = network_size(cfg)  # the largest network's, for file graphs
-    rows = batch * n
-    it = np.dtype(cfg.real_dtype).itemsize
-    # indptr, indices, then weight, omega, theta0 (real) and row_net (int32) per row
-    return 8 * (rows + 1) + 4 * 2 * e * batch + rows * (4 + 3 * it)
-
-
-def predict_batch_bytes(cfg: StudyConfig, batch: int) -> int:
-    """Peak bytes :func:`make_batch` holds while it makes ``batch`` runs of
-    ``cfg``: every run's graph and inputs, one generator call's scratch
-    arrays, the packed batch and the packing's float64 temporaries."""
-    n, e = network_size(cfg)
-    per_run = 8 * (n + 1) + 4 * 2 * e + 16 * n  # CSR + omega, theta0 (float64)
-    scratch = 4 * e + 4 * e + 4 * 2 * e + 4 * n + 8 * n  # src, dst, repeated, picked_by, fill
-    temporaries = 16 * batch * n + 8 * 2 * e
-    return batch * per_run + scratch + packed_batch_bytes(cfg, batch) + temporaries
 
 
 def _wait(fut: Future) -> Produced:

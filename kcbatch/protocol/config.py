@@ -12,7 +12,7 @@ import math
 import numbers
 import os
 import tomllib
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -222,13 +222,6 @@ class IntegrationSpec:
     @property
     def n_steps(self) -> int:
         return self.n_transient + self.n_measure
-
-    def schedule(self) -> Iterator[int | None]:
-        """The protocol's step loop, shared by every engine: for each RK4 step in
-        order, the index of the r sample taken after it, or None."""
-        for step in range(self.n_steps):
-            s = step - self.n_transient
-            yield s // self.sample_every if s >= 0 and s % self.sample_every == 0 else None
 
     @property
     def n_samples(self) -> int:

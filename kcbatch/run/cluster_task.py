@@ -25,7 +25,8 @@ from kcbatch.engines import EngineUnavailable, get_engine, resolve_device
 from kcbatch.inputs.pipeline import make_batch
 from kcbatch.networks.io import GraphFileError
 from kcbatch.protocol.config import ConfigError, StudyConfig
-from kcbatch.run.work import compute_records, fitted_batch
+from kcbatch.run.batching import fitted_batch, oom_retry_size
+from kcbatch.run.work import compute_records
 from kcbatch.version import __version__
 
 # One batch on the engine at a time per worker process, whatever its thread
@@ -128,10 +129,6 @@ def compute_batch(cfg: StudyConfig, runs: list[int]) -> BatchOutcome | WorkerPro
     return BatchOutcome(list(runs), records, worker, device, seconds, generated)
 
 
-def _is_oom(exc: BaseException) -> bool:
-    return isinstance(exc, MemoryError) or type(exc).__name__ == "OutOfMemoryError"
-
-
 def records_for(engine, cfg: StudyConfig,
                 runs: list[int]) -> tuple[list[RunRecord], float, float]:
     """(records, engine seconds, generation seconds) of ``runs``; a batch that
@@ -143,12 +140,12 @@ def records_for(engine, cfg: StudyConfig,
             records, seconds = compute_records(engine, item, cfg)
         return records, seconds, item.gen_seconds
     except Exception as exc:
-        if not _is_oom(exc) or len(runs) == 1:
+        half = oom_retry_size(exc, len(runs))
+        if half is None:
             raise
     generated = item.gen_seconds
     del item
     engine.release_memory()
-    half = len(runs) // 2
     a, b = records_for(engine, cfg, runs[:half]), records_for(engine, cfg, runs[half:])
     return a[0] + b[0], a[1] + b[1], generated + a[2] + b[2]
 

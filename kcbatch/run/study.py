@@ -39,8 +39,9 @@ from kcbatch.results.store import (
     StoreError,
     study_lock,
 )
+from kcbatch.run.batching import batch_shape, fitted_batch, for_pending, oom_retry_size
 from kcbatch.run.time_estimate import cpu_fallback_notice
-from kcbatch.run.work import choose_batch, compute_records, fitted_batch, longest_steps
+from kcbatch.run.work import compute_records, longest_steps
 from kcbatch.theory.per_run import theory_settings
 from kcbatch.version import __version__
 
@@ -84,10 +85,6 @@ class StudyResult:
     @property
     def wait_fraction(self) -> float:
         return self.times.wait / self.elapsed if self.elapsed > 0 else 0.0
-
-
-def _is_oom(exc: BaseException) -> bool:
-    return isinstance(exc, MemoryError) or type(exc).__name__ == "OutOfMemoryError"
 
 
 # The meta key of a store that lists a ``graphs`` study's files: JSON [[name, sha256], ...].
@@ -209,13 +206,14 @@ def run_study(config: StudyConfig, *, resume: bool = False, progress: bool = Fal
     if why:
         notice(why)
     engine = get_engine(device, cfg.fast_math, cfg.kernel)
-    misfit = kernel_misfit(engine, cfg)
+    misfit = kernel_misfit(engine, batch_shape(cfg))
     if misfit is not None:
         raise ConfigError("kernel", cfg.kernel, f"needs every network in one block's shared "
                           f"memory, but {misfit}; use --kernel global or auto")
+    # Planned (and refused when it cannot fit) before the store is made.
     batch_fit = fitted_batch(cfg, engine, device, len(cfg.run_ids))
     with _opened(cfg, resume, graphs, on_open) as (store, pending):
-        batch_size = min(choose_batch(cfg, engine, max(1, len(pending))), batch_fit)
+        batch_size = for_pending(batch_fit, len(pending))
         if cfg.device == "auto" and device == "cpu" and pending:
             estimate = cpu_fallback_notice(cfg, engine, len(pending), batch_size)
             if estimate:
@@ -252,10 +250,12 @@ def run_study(config: StudyConfig, *, resume: bool = False, progress: bool = Fal
                             interrupted = bool(pending)
                             break
                 except Exception as exc:
-                    if not _is_oom(exc) or in_flight == 1:
+                    # half the batch that failed, not the configured one
+                    retry = oom_retry_size(exc, in_flight)
+                    if retry is None:
                         raise
                     items.close()
-                    batch_size = in_flight // 2  # the batch that failed, not the configured one
+                    batch_size = retry
                     notice(f"device out of memory; batch size halved to {batch_size} "
                            f"(finished runs are kept)")
                     engine.release_memory()
@@ -431,4 +431,4 @@ def _step_progress(bar, runs_before: int, batch_runs: int, n_steps: int):
     return on_step
 
 
-__all__ = ["StudyResult", "run_study", "choose_batch", "check_stored_graphs"]
+__all__ = ["StudyResult", "run_study", "check_stored_graphs"]

@@ -9,7 +9,7 @@ from kcbatch.inputs.graph_source import graph_set
 from kcbatch.inputs.pipeline import make_batch
 from kcbatch.protocol.config import IntegrationSpec, StudyConfig
 from kcbatch.protocol.models import expected_edges
-from kcbatch.run.study import choose_batch
+from kcbatch.run.batching import choose_batch, device_bytes
 from kcbatch.run.time_estimate import format_duration
 
 
@@ -53,7 +53,7 @@ def tune(cfg: StudyConfig, sizes: Sequence[int] | None, steps: int) -> str:
         used = engine.memory_in_use()
         pool_bytes = None if used is None or base is None else used - base
         runs_per_s = b / (best * total_steps / steps)
-        rows.append((b, runs_per_s, engine.predict_bytes(cfg, b), pool_bytes))
+        rows.append((b, runs_per_s, device_bytes(cfg, engine, b), pool_bytes))
     best_rate = max(r[1] for r in rows)
     pick = min(r[0] for r in rows if r[1] >= 0.95 * best_rate)
     lines = [f"device {device}" + (f" ({notice})" if notice else "")

@@ -18,17 +18,10 @@ import numpy as np
 from kcbatch.analysis.converge import estimate_kc, window_starts
 from kcbatch.analysis.crossing import make_record, record_from_means
 from kcbatch.analysis.records import RunRecord
-from kcbatch.analysis.sweep import (
-    SweepSamples,
-    batch_networks,
-    hysteresis,
-    layout_config,
-    run_sweep,
-)
+from kcbatch.analysis.sweep import SweepSamples, hysteresis, run_sweep
 from kcbatch.engines import Engine
 from kcbatch.inputs.pipeline import Produced
 from kcbatch.protocol.config import StudyConfig
-from kcbatch.run.memory import fit_batch
 
 # Called with the RK4 steps of the batch done so far (``longest_steps(cfg)`` in all).
 StepProgress = Callable[[int], None]
@@ -44,25 +37,6 @@ def longest_steps(cfg: StudyConfig) -> int:
     if not cfg.auto_transient:
         return spec.n_steps
     return window_starts(spec.dt, cfg.t_max, spec.n_measure)[-1] + spec.n_measure
-
-
-def choose_batch(cfg: StudyConfig, engine: Engine, pending: int) -> int:
-    """Batch size (the work unit's size, chosen where the engine runs): the
-    configured one, or for ``auto`` the engine's choice (on a GPU the largest
-    that fits its share of free memory), never more than the runs left or the
-    engine's limit. An adiabatic sweep takes ``k_num`` times more networks
-    (:func:`kcbatch.analysis.sweep.batch_networks`)."""
-    limit = engine.batch_limit(layout_config(cfg))
-    wanted = engine.auto_batch(cfg) if cfg.batch == "auto" else int(cfg.batch)
-    return max(1, min(batch_networks(cfg, wanted), pending, limit))
-
-
-def fitted_batch(cfg: StudyConfig, engine: Engine, device: str, pending: int) -> int:
-    """:func:`choose_batch`, shrunk (``--batch auto``) or refused (ConfigError) to
-    fit the memory here, estimated for the layout the batches really have
-    (:func:`kcbatch.analysis.sweep.layout_config`)."""
-    return fit_batch(layout_config(cfg), engine, device, choose_batch(cfg, engine, pending),
-                     networks_per_unit=batch_networks(cfg, 1))
 
 
 def compute_records(engine: Engine, item: Produced, cfg: StudyConfig,

@@ -22,7 +22,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from kcbatch.engines.cpu_trig import LIMIT32, LIMIT64, fix_large, sincos
+from kcbatch.engines.cpu.trig import LIMIT32, LIMIT64, fix_large, sincos
 
 TWO_PI = 2.0 * np.pi
 # Only flags that cannot change results: no reassociation or FMA contraction

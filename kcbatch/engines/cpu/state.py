@@ -1,4 +1,4 @@
-"""What both CPU passes (numba ``cpu.py``, native ``cpu_native.py``) share around
+"""What both CPU passes (numba ``engine.py``, native ``native.py``) share around
 the integration: the start state, the order parameter's sampling, and new
 couplings and sub-batches, which rebuild a simulation from its phases."""
 from __future__ import annotations
@@ -7,8 +7,8 @@ import dataclasses
 
 import numpy as np
 
-from kcbatch.engines.base import SteppingSimulation, StepProgress
-from kcbatch.engines.cpu_trig import sincos_array
+from kcbatch.engines.cpu.trig import sincos_array
+from kcbatch.engines.stepping import SteppingSimulation
 from kcbatch.engines.steps import checked_couplings, select_networks
 from kcbatch.inputs.batch import Batch
 
@@ -33,7 +33,7 @@ def order_parameter(S: np.ndarray, C: np.ndarray, node_offset: np.ndarray) -> np
 
 
 class HostSimulation(SteppingSimulation):
-    """A CPU pass's :class:`~kcbatch.engines.base.Simulation`: it has
+    """A CPU pass's :class:`~kcbatch.engines.protocols.Simulation`: it has
     ``batch``, ``couplings [B, nK]``, ``S``/``C [R, nK]``, :meth:`phases`, and
     ``_load(batch)`` / ``_state(theta, S0, C0)`` to (re)build its arrays."""
 
@@ -58,10 +58,6 @@ class HostSimulation(SteppingSimulation):
 
     def phases(self) -> np.ndarray:
         """The current phases ``[R, nK]``."""
-        raise NotImplementedError
-
-    def measure(self, n_steps: int, sample_every: int,
-                progress: StepProgress | None = None) -> np.ndarray:
         raise NotImplementedError
 
     def set_couplings(self, couplings: np.ndarray) -> None:

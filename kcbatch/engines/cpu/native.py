@@ -1,14 +1,14 @@
 """The CPU engine's native pass: ``kernels/kuramoto_cpu.cpp`` built with g++.
 
 It computes every (row, K) value with the operations, in the order, of the
-numba pass (``cpu_stage.rk4_stage``), so its numbers are those of the numba
+numba pass (``stage.rk4_stage``), so its numbers are those of the numba
 pass bit for bit (and so those of ``bench/cpu_baseline.py``), independent of
 threads and batches. What differs is the layout (the file's header): K in blocks of
 ``vecs`` 32-byte vectors, each block a separate array; a thread takes one
 network's rows of one block through a call's steps, with no barrier, so its
 working set is one network's block whatever the batch.
 
-:class:`~kcbatch.engines.cpu.CpuEngine` uses it for batches of more than one K
+:class:`~kcbatch.engines.cpu.engine.CpuEngine` uses it for batches of more than one K
 per network when a C++ compiler is there (the build is cached, see
 :mod:`kcbatch.engines.cxx`); otherwise, or with ``KCBATCH_CPU_NATIVE=0``, the
 numba pass runs, with the same numbers.
@@ -23,15 +23,15 @@ import os
 import numpy as np
 from numpy.typing import DTypeLike
 
-from kcbatch.engines.base import StepProgress
-from kcbatch.engines.cpu_stage import row_chunks
-from kcbatch.engines.cpu_state import HostSimulation, order_parameter, start_phases
-from kcbatch.engines.cxx import BuildError, build, compiler
-from kcbatch.engines.source import cpu_source
+from kcbatch.engines.cpu.stage import row_chunks
+from kcbatch.engines.cpu.state import HostSimulation, order_parameter, start_phases
+from kcbatch.engines.cxx import BuildError, build, compiler, kernel_text
+from kcbatch.engines.protocols import StepProgress
 from kcbatch.engines.steps import check_steps
 from kcbatch.inputs.batch import Batch
 
 ENV = "KCBATCH_CPU_NATIVE"
+CPU_FILE = "kuramoto_cpu.cpp"
 # -march=native: the vector width and instructions of this host (the cache key
 # holds the host's CPU flags). No -ffast-math, no FMA contraction: results
 # must be the numba pass's bit for bit.
@@ -65,6 +65,13 @@ SNAPSHOT_BYTES = 64 << 20
 
 def disabled() -> bool:
     return os.environ.get(ENV, "1").strip().lower() in ("0", "false", "no", "off")
+
+
+def cpu_source(*, tile: int, prefetch: int) -> str:
+    """The C++ translation unit of the native pass: a preamble with its tuning
+    (:data:`TILE`, :data:`PREFETCH`) and the file."""
+    return (f"#define KC_TILE {int(tile)}\n#define KC_PREFETCH {int(prefetch)}\n"
+            f"#line 1 \"{CPU_FILE}\"\n" + kernel_text(CPU_FILE))
 
 
 @functools.cache
@@ -211,7 +218,7 @@ def _unblock(b: np.ndarray, n_k: int) -> np.ndarray:
 
 
 def network_chunks(batch: Batch) -> tuple[np.ndarray, np.ndarray]:
-    """Row chunks of equal work (``cpu_stage.row_chunks``) within each network:
+    """Row chunks of equal work (``stage.row_chunks``) within each network:
     boundaries ``chunks`` int64 and ``offset [B + 1]`` int64, network ``b``'s
     chunks being ``chunks[c], chunks[c + 1]`` for ``offset[b] <= c < offset[b + 1]``
     (a network's last boundary is the next one's first)."""
@@ -281,8 +288,8 @@ class _GroupState:
 
 
 class NativeSimulation(HostSimulation):
-    """:class:`~kcbatch.engines.base.Simulation` on the native pass: the state
-    of :class:`~kcbatch.engines.cpu.CpuSimulation`, in groups of K blocks
+    """:class:`~kcbatch.engines.protocols.Simulation` on the native pass: the state
+    of :class:`~kcbatch.engines.cpu.engine.CpuSimulation`, in groups of K blocks
     (:func:`plan`)."""
 
     def __init__(self, batch: Batch, dt: float, threads: int):

@@ -1,13 +1,14 @@
 """CPU engine: the RK4 protocol over a packed batch, in numba.
 
 This is the CPU twin of ``kernels/kuramoto.cu``, step for step, and runs the
-same step loop (``IntegrationSpec.schedule``). Each RK4 stage is one parallel
-pass, :func:`kcbatch.engines.cpu_stage.rk4_stage` (mirrors the ``rk4_stage``
+same step loop (:class:`~kcbatch.engines.stepping.SteppingSimulation`). It imports
+nothing of the kernels' launch code. Each RK4 stage is one parallel
+pass, :func:`kcbatch.engines.cpu.stage.rk4_stage` (mirrors the ``rk4_stage``
 kernel; its module docstring gives the state layout and what makes it fast).
 
 Trig dominates the CPU cost: numba's ``np.sin`` is scalar libm (~10
 ns/element) and numpy's ufuncs need extra passes over memory, so the stage
-uses :func:`kcbatch.engines.cpu_trig.sincos`, plain arithmetic that vectorises
+uses :func:`kcbatch.engines.cpu.trig.sincos`, plain arithmetic that vectorises
 over K. Rows are independent and each sums its neighbours in CSR order, so a
 network's results do not depend on the batch it is in, nor on the threads.
 
@@ -19,28 +20,23 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from kcbatch.engines.base import (
-    HOST_AUTO_BATCH,
-    StepProgress,
-    network_edges,
-    network_nodes,
-    systems_limit,
-)
-from kcbatch.engines.cpu_stage import rk4_stage, rk4_stage_one_k, row_chunks
-from kcbatch.engines.cpu_state import HostSimulation, order_parameter, start_phases
-from kcbatch.engines.steps import check_steps
+from kcbatch.engines.cpu.stage import rk4_stage, rk4_stage_one_k, row_chunks
+from kcbatch.engines.cpu.state import HostSimulation, order_parameter, start_phases
+from kcbatch.engines.protocols import StepProgress
+from kcbatch.engines.sizing import HOST_AUTO_BATCH, BatchShape, systems_limit
+from kcbatch.engines.stepping import run_protocol
 from kcbatch.inputs.batch import Batch
-from kcbatch.protocol.config import IntegrationSpec, StudyConfig
+from kcbatch.protocol.config import IntegrationSpec
 
 
 class CpuEngine:
     """Integrates a :class:`Batch` on the CPU with all cores (numba threads).
 
     Batches of more than one K per network run the native pass
-    (:mod:`kcbatch.engines.cpu_native`) when it can be built here, unless
+    (:mod:`kcbatch.engines.cpu.native`) when it can be built here, unless
     ``native=False``; one-K batches and hosts without a C++ compiler run the
     numba pass. Both give the same numbers bit for bit. It has no fast-math
-    mode: its trig is one implementation (``cpu_trig``)."""
+    mode: its trig is one implementation (``trig.py``)."""
 
     name = "cpu"
 
@@ -51,12 +47,12 @@ class CpuEngine:
         """None when the native pass is used for batches of several K, else why not."""
         if not self.native:
             return "not asked for"
-        from kcbatch.engines.cpu_native import unavailable_reason
+        from kcbatch.engines.cpu.native import unavailable_reason
         return unavailable_reason()
 
     def start(self, batch: Batch, dt: float) -> HostSimulation:
         if batch.n_k > 1 and self.native_reason() is None:
-            from kcbatch.engines.cpu_native import NativeSimulation
+            from kcbatch.engines.cpu.native import NativeSimulation
             return NativeSimulation(batch, dt, numba.get_num_threads())
         return CpuSimulation(batch, dt)
 
@@ -66,36 +62,34 @@ class CpuEngine:
 
         ``progress``, if given, is called with the steps done after each RK4
         step (numba pass) or each call of ~0.15 s of steps (native pass)."""
-        sim = self.start(batch, spec.dt)
-        sim.advance(spec.n_transient, progress)
-        return sim.measure(spec.n_measure, spec.sample_every, progress)
+        return run_protocol(self.start, batch, spec, progress)
 
-    def batch_limit(self, cfg: StudyConfig) -> int:
-        return systems_limit(cfg)
+    def batch_limit(self, shape: BatchShape) -> int:
+        return systems_limit(shape)
 
-    def auto_batch(self, cfg: StudyConfig) -> int:
+    def auto_batch(self, shape: BatchShape) -> int:
         return HOST_AUTO_BATCH
 
-    def predict_bytes(self, cfg: StudyConfig, batch: int) -> int:
+    def predict_bytes(self, shape: BatchShape, batch: int) -> int:
         """Host bytes of :meth:`integrate`'s arrays and the packed batch."""
-        it = np.dtype(cfg.real_dtype).itemsize
-        rows = batch * network_nodes(cfg)
-        nnz = batch * 2 * network_edges(cfg)
+        it = shape.precision.itemsize
+        rows = batch * shape.nodes
+        n_k = shape.n_k
         # theta, acc, X[2] (sin | cos) with K padded to the native pass's blocks
         # (at least what the numba pass needs), the (sin, cos) copies sampling makes,
         # and the native pass's snapshots of X for a measurement call's samples
-        from kcbatch.engines.cpu_native import SNAPSHOT_BYTES, planned_k
-        lanes = planned_k(cfg.k_num, numba.get_num_threads(), it, batch)
-        snapshots = min(SNAPSHOT_BYTES, cfg.spec.n_samples * rows * lanes * 2 * it)
-        state = rows * (lanes * 6 + cfg.k_num * 2) * it + snapshots
-        graph = (rows + 1) * 8 + nnz * 4 + rows * (4 + 3 * it) + (batch + 1) * 8
-        return state + graph + batch * cfg.k_num * (it + cfg.spec.n_samples * 8)
+        from kcbatch.engines.cpu.native import SNAPSHOT_BYTES, planned_k
+        lanes = planned_k(n_k, numba.get_num_threads(), it, batch)
+        snapshots = min(SNAPSHOT_BYTES, shape.n_samples * rows * lanes * 2 * it)
+        state = rows * (lanes * 6 + n_k * 2) * it + snapshots
+        graph = shape.packed_bytes(batch) + (batch + 1) * 8  # and node_offset
+        return state + graph + batch * n_k * (it + shape.n_samples * 8)
 
     def describe(self) -> str:
         threads = numba.get_num_threads()
         reason = self.native_reason()
         if reason is None:
-            from kcbatch.engines.cpu_native import CXX_FLAGS
+            from kcbatch.engines.cpu.native import CXX_FLAGS
             from kcbatch.engines.cxx import compiler
             return (f"cpu: native pass ({compiler()} {' '.join(CXX_FLAGS[:2])}), {threads} "
                     f"threads; numba for one K per network")
@@ -109,7 +103,7 @@ class CpuEngine:
 
 
 class CpuSimulation(HostSimulation):
-    """:class:`~kcbatch.engines.base.Simulation` on the CPU: the state of
+    """:class:`~kcbatch.engines.protocols.Simulation` on the CPU: the state of
     :meth:`CpuEngine.integrate`, continued in pieces."""
 
     def __init__(self, batch: Batch, dt: float):
@@ -167,16 +161,9 @@ class CpuSimulation(HostSimulation):
                           X[1 - stage % 2], self.theta, self.acc, stage, self.dt)
         self.steps += 1
 
-    def measure(self, n_steps: int, sample_every: int,
-                progress: StepProgress | None = None) -> np.ndarray:
-        check_steps(n_steps, sample_every)
-        samples = np.empty((self.batch.n_networks, self.batch.n_k,
-                            -(-n_steps // sample_every)), dtype=np.float64)  # [B, nK, nS]
-        for s in range(n_steps):
-            self._step()
-            if s % sample_every == 0:
-                samples[:, :, s // sample_every] = order_parameter(
-                    self.S, self.C, self.batch.node_offset)
-            if progress is not None:
-                progress(self.steps)
-        return samples
+    def _new_samples(self, n_samples: int) -> np.ndarray:
+        return np.empty((self.batch.n_networks, self.batch.n_k, n_samples),
+                        dtype=np.float64)  # [B, nK, nS]
+
+    def _sample(self, samples: np.ndarray, index: int) -> None:
+        samples[:, :, index] = order_parameter(self.S, self.C, self.batch.node_offset)
