@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 import types
 import typing
-from dataclasses import dataclass, fields
+from dataclasses import Field, dataclass, fields
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -64,14 +64,15 @@ class JsonBlock:
     def to_dict(self) -> dict[str, Any]:
         """The block as summary.json holds it: a dict of plain JSON values, keys
         in declaration order."""
-        return {f.name: _json_view(getattr(self, f.name)) for f in fields(self)}
+        return {f.name: _json_view(getattr(self, f.name)) for f in _fields(type(self))}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]):
         """The block of a JSON view (as :meth:`to_dict` gives it, or as read
         from summary.json); a key the view lacks reads as None."""
         hints = _hints(cls)
-        return cls(**{f.name: _from_json(hints[f.name], data.get(f.name)) for f in fields(cls)})
+        return cls(**{f.name: _from_json(hints[f.name], data.get(f.name))
+                      for f in _fields(cls)})
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, JsonBlock):
@@ -92,6 +93,10 @@ def _json_view(v: Any) -> Any:
 
 
 _HINTS: dict[type, dict[str, Any]] = {}
+
+
+def _fields(cls: type) -> tuple[Field, ...]:
+    return fields(cls)  # type: ignore[arg-type]  # a JsonBlock subclass is a dataclass
 
 
 def _hints(cls: type) -> dict[str, Any]:
@@ -625,8 +630,8 @@ def summarize(records: Sequence[RunRecord], k_values, threshold: float, *,
     n_left = sum(1 for rec in ok if rec.censored == "left")
     n_right = sum(1 for rec in ok if rec.censored == "right")
     grid = _grid(k_values)
-    if partial is not None and not isinstance(partial, PartialInfo):
-        partial = PartialInfo.from_dict(partial)
+    part = (partial if partial is None or isinstance(partial, PartialInfo)
+            else PartialInfo.from_dict(partial))
 
     kc_stats = kci_stats = None
     if crossing:
@@ -645,11 +650,11 @@ def summarize(records: Sequence[RunRecord], k_values, threshold: float, *,
     if n_left:
         notes.append(
             f"{n_left} left-censored run(s) (r > {threshold:g} already at K[0]="
-            f"{_fmt_k(grid.min)}) are included in the Kc statistics with Kc = K[0], "
+            f"{_num(grid.min)}) are included in the Kc statistics with Kc = K[0], "
             f"an upper bound of their true Kc.")
     if n_right:
         notes.append(
-            f"{n_right} right-censored run(s) (no crossing up to K={_fmt_k(grid.max)}) "
+            f"{n_right} right-censored run(s) (no crossing up to K={_num(grid.max)}) "
             f"are excluded from the Kc statistics.")
 
     suggested = None
@@ -661,10 +666,10 @@ def summarize(records: Sequence[RunRecord], k_values, threshold: float, *,
     if n_left or n_right:
         parts = []
         if n_left:
-            parts.append(f"{n_left} left (r > {threshold:g} at K[0]={_fmt_k(grid.min)}; "
+            parts.append(f"{n_left} left (r > {threshold:g} at K[0]={_num(grid.min)}; "
                          f"Kc recorded as K[0])")
         if n_right:
-            parts.append(f"{n_right} right (no crossing up to K={_fmt_k(grid.max)}; "
+            parts.append(f"{n_right} right (no crossing up to K={_num(grid.max)}; "
                          f"excluded, so the Kc statistics are biased low)")
         warnings.append(
             f"{n_left + n_right} of {len(ok)} ok runs are censored: " + ", ".join(parts)
@@ -706,7 +711,7 @@ def summarize(records: Sequence[RunRecord], k_values, threshold: float, *,
         not_stationary=int(n_not_stat),
         not_stationary_fraction=None if frac_not_stat is None else float(frac_not_stat),
         suggested_t_transient=suggested,
-        partial=partial,
+        partial=part,
         failed_runs=tuple(int(rec.run) for rec in failed),
         theory=theory_block,
         estimators=estimator_summary(recs, n_boot, seed_bootstrap),
