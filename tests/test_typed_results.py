@@ -87,6 +87,8 @@ def test_to_dict_is_the_json_view_in_field_order_and_round_trips(tmp_path):
     assert format_summary(back) == format_summary(s) == format_summary(d)
     # the dict-style reads of code written against the dict
     assert s["kc"]["n"] == s.kc.n == 6 and s["failed_runs"] == [7] and s == d
+    assert "theory" in s and s.get("partial") == {"runs_done": 8, "runs_total": 10,
+                                                  "run_range": [0, 10], "reason": "interrupted"}
 
 
 def test_the_store_columns_are_the_record_fields_walked():

@@ -316,6 +316,12 @@ class Summary(JsonBlock):
     def __getitem__(self, key: str) -> Any:
         return self.to_dict()[key]
 
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.to_dict().get(key, default)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.to_dict()
+
 
 def _grid(k_values) -> KGrid:
     k = np.asarray(k_values, dtype=np.float64).ravel()
