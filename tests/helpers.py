@@ -247,20 +247,28 @@ def r_matrix(path: Path) -> np.ndarray:
 
 def assert_same_records(got, want, *, ignore: Collection[str] = ("seconds",)) -> None:
     """Equal per-run records (``kcbatch.analysis.records.RunRecord``): every field but
-    ``ignore``; arrays bitwise, same dtype and shape (NaN equal to NaN, for failed runs)."""
+    ``ignore``, those of its parts (convergence, sweep) included; arrays bitwise, same
+    dtype and shape (NaN equal to NaN, for failed runs)."""
     assert [r.run for r in got] == [r.run for r in want]
     for a, b in zip(got, want, strict=True):
-        for f in dataclasses.fields(a):
-            if f.name in ignore:
-                continue
-            x, y = getattr(a, f.name), getattr(b, f.name)
-            if isinstance(x, np.ndarray) or isinstance(y, np.ndarray):
-                x, y = np.asarray(x), np.asarray(y)
-                assert x.dtype == y.dtype and x.shape == y.shape, (a.run, f.name)
-                assert np.array_equal(x, y, equal_nan=True), (
-                    f"run {a.run}: {f.name} differs: {x!r} vs {y!r}")
-            else:
-                assert x == y, f"run {a.run}: {f.name} differs: {x!r} vs {y!r}"
+        _assert_same_fields(a, b, a.run, ignore)
+
+
+def _assert_same_fields(a, b, run, ignore) -> None:
+    for f in dataclasses.fields(a):
+        if f.name in ignore:
+            continue
+        x, y = getattr(a, f.name), getattr(b, f.name)
+        if dataclasses.is_dataclass(x) or dataclasses.is_dataclass(y):
+            assert type(x) is type(y), f"run {run}: {f.name} differs: {x!r} vs {y!r}"
+            _assert_same_fields(x, y, run, ignore)
+        elif isinstance(x, np.ndarray) or isinstance(y, np.ndarray):
+            x, y = np.asarray(x), np.asarray(y)
+            assert x.dtype == y.dtype and x.shape == y.shape, (run, f.name)
+            assert np.array_equal(x, y, equal_nan=True), (
+                f"run {run}: {f.name} differs: {x!r} vs {y!r}")
+        else:
+            assert x == y, f"run {run}: {f.name} differs: {x!r} vs {y!r}"
 
 
 # --------------------------------------------------------------------------- files

@@ -139,7 +139,7 @@ def test_a_schema_3_store_is_upgraded_to_5(tmp_path):
     path = tmp_path / STORE_NAME
     Store.create(path, StudyConfig().to_dict(), np.array([0.0, 1.0]), "x").close()
     con = sqlite3.connect(path)
-    for name, _ in store_module._CONVERGED_COLUMNS + store_module._SWEEP_COLUMNS:
+    for name, _ in store_module._ADDED_COLUMNS[4] + store_module._ADDED_COLUMNS[5]:
         con.execute(f"ALTER TABLE runs DROP COLUMN {name}")
     con.execute("UPDATE meta SET value='3' WHERE key='schema_version'")
     con.commit()
@@ -148,8 +148,8 @@ def test_a_schema_3_store_is_upgraded_to_5(tmp_path):
         assert store.meta("schema_version") == "5"
         cols = [row[1] for row in store.conn.execute("PRAGMA table_info(runs)")]
     # schema 4's converged columns, then schema 5's adiabatic sweep columns
-    assert cols[-14:] == [n for n, _ in store_module._CONVERGED_COLUMNS
-                          + store_module._SWEEP_COLUMNS]
+    assert cols[-14:] == [n for n, _ in store_module._ADDED_COLUMNS[4]
+                          + store_module._ADDED_COLUMNS[5]]
 
 
 @pytest.mark.parametrize("fields, param", [

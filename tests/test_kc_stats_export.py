@@ -293,8 +293,9 @@ def test_summarize_matches_numpy():
         assert (d["ci95_hi"] - d["ci95_lo"]) / (2 * half_width) == pytest.approx(1.0, abs=0.15)
     assert s["resolution"] == pytest.approx(5.0 / 49)
     assert s["warnings"] == []
-    assert _plain_json_types(s)
-    json.dumps(s, allow_nan=False)
+    # the typed summary's JSON view (summary.json's "summary") is plain JSON
+    assert _plain_json_types(s.to_dict())
+    json.dumps(s.to_dict(), allow_nan=False)
 
 
 def test_summarize_bootstrap_deterministic_and_shrinks():
@@ -338,7 +339,7 @@ def test_summarize_counts_censoring_and_failures():
     assert len(cens) == 1 and "3 of 23" in cens[0] and "1 left" in cens[0] and "2 right" in cens[0]
     failed = [w for w in s["warnings"] if "failed" in w]
     assert len(failed) == 1 and "23" in failed[0]
-    assert _plain_json_types(s)
+    assert _plain_json_types(s.to_dict())
 
 
 def test_summarize_stationarity_warning_threshold():
@@ -370,7 +371,7 @@ def test_summarize_no_crossing(recs):
     assert s["crossings"] == 0
     assert s["kc"] is None and s["kc_interp"] is None
     assert s["not_stationary"] == 0 and s["not_stationary_fraction"] is None
-    json.dumps(s, allow_nan=False)
+    json.dumps(s.to_dict(), allow_nan=False)
     text = format_summary(s)
     assert "runs" in text and "n/a" in text
 
@@ -479,7 +480,7 @@ def test_summary_json(tmp_path):
     path = tmp_path / "summary.json"
     write_summary_json(path, s, config, extra)
     doc = json.loads(path.read_text(encoding="utf-8"))
-    assert doc["summary"] == json.loads(json.dumps(s))
+    assert doc["summary"] == json.loads(json.dumps(s.to_dict()))
     assert doc["config"]["runs"] == 9 and doc["config"]["k_values"] == [0.0, 0.5, 1.0]
     assert doc["config"]["out"] == str(tmp_path)
     assert doc["seed"] == 123456789012345 and doc["device"] == "cpu"

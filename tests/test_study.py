@@ -101,7 +101,7 @@ def test_cli_study_matches_run_study_and_cpu(device, precision, tmp_path, cpu_st
         assert int(row["run"]) == rec.run
         assert (row["kc"] or None) == (None if rec.kc is None else repr(rec.kc))
     summary = json.loads((out / "summary.json").read_text())["summary"]
-    assert summary == json.loads(json.dumps(api.summary))
+    assert summary == json.loads(json.dumps(api.summary.to_dict()))
 
     # the device agrees with the cpu engine
     cpu = cpu_studies(precision)

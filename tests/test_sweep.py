@@ -340,7 +340,7 @@ def test_a_schema_4_store_is_upgraded_to_5_and_still_reports(tmp_path):
     out = tmp_path / "old"
     res = run_study(StudyConfig(out=out, **{**SMALL, "runs": 2, "sweep": "independent"}))
     con = sqlite3.connect(out / STORE_NAME)
-    for name, _ in store_module._SWEEP_COLUMNS:
+    for name, _ in store_module._ADDED_COLUMNS[5]:
         con.execute(f"ALTER TABLE runs DROP COLUMN {name}")
     con.execute("UPDATE meta SET value='4' WHERE key='schema_version'")
     config = json.loads(con.execute("SELECT value FROM meta WHERE key='config'").fetchone()[0])
@@ -353,7 +353,7 @@ def test_a_schema_4_store_is_upgraded_to_5_and_still_reports(tmp_path):
         assert store.meta("schema_version") == "5"
         cols = [row[1] for row in store.conn.execute("PRAGMA table_info(runs)")]
         assert_same_records(store.records(), res.records)
-    assert cols[-6:] == [name for name, _ in store_module._SWEEP_COLUMNS]
+    assert cols[-6:] == [name for name, _ in store_module._ADDED_COLUMNS[5]]
     # resuming it as the independent study it was is accepted: nothing left to compute
     again = run_study(StudyConfig(out=out, **{**SMALL, "runs": 2, "sweep": "independent"}),
                       resume=True)

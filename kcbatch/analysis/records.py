@@ -2,8 +2,75 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
+
+
+def stored(sql: str, since: int = 1, **kw: Any) -> Any:
+    """A record field that is a column of the store's ``runs`` table: its SQL
+    type (``sql``, e.g. "REAL" or "TEXT NOT NULL") and the store schema version
+    that added it (``since``). ``kw`` goes to :func:`dataclasses.field`."""
+    return field(metadata={"sql": sql, "since": since}, **kw)
+
+
+def part(cls: type) -> Any:
+    """A record field holding an optional part ``cls`` (a dataclass whose fields
+    are :func:`stored`): its columns are the part's, NULL where it is None."""
+    return field(default=None, metadata={"part": cls})
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConvergedPart:
+    """The converged protocol's fields of a run (``t_transient="auto"`` or
+    ``refine``; kcbatch/analysis/converge.py). For a failed run only
+    t_transient_used, converged and kc_windows are set.
+
+    t_transient_used: the transient of the final window [time units]; the
+      record's r, kc, kc_interp, brackets and stationarity are those of that window.
+    converged: the stopping rule stopped the run (False: unconverged at t_max,
+      or a fixed transient, where nothing is checked).
+    kc_protocol: the interpolated crossing of the first window (T = 5 with
+      "auto": the original protocol's number; with a fixed transient it equals
+      kc_interp). None when that window does not cross.
+    kc_refined: the crossing in the first grid bracket multisected down to
+      ``refine`` (None without refine or without a crossing).
+    kc_chi: K of the chi peak of the final window; kc_sigma: the uncertainty of
+      kc_interp from the spread of r (None when censored).
+    kc_windows: [W] float64 kc_interp after each window of the schedule
+      (NaN where not measured or not crossing); None with a fixed transient.
+    """
+
+    t_transient_used: float = stored("REAL", since=4)
+    converged: bool = stored("INTEGER", since=4)
+    kc_protocol: float | None = stored("REAL", since=4, default=None)
+    kc_refined: float | None = stored("REAL", since=4, default=None)
+    kc_chi: float | None = stored("REAL", since=4, default=None)
+    kc_sigma: float | None = stored("REAL", since=4, default=None)
+    kc_windows: np.ndarray | None = stored("TEXT", since=4, default=None)
+
+
+@dataclass(frozen=True, kw_only=True)
+class SweepPart:
+    """The adiabatic sweep's fields of a run (``sweep="adiabatic"``;
+    kcbatch/analysis/sweep.py). The record's r, r_first, r_second, r_std, kc,
+    kc_interp, brackets and stationarity are the forward branch's. For a failed
+    run only the branches are set.
+
+    r_forward, r_backward: [nK] float64 r of each branch in increasing-K
+      order (r_forward equals the record's r).
+    kc_forward: first K of the forward branch with r > threshold (= kc).
+    kc_backward: smallest K from which r_backward stays above the threshold.
+    hysteresis_width: kc_forward - kc_backward [rad per time unit].
+    loop_area: trapezoid integral of r_backward - r_forward over the grid.
+    """
+
+    r_forward: np.ndarray = stored("TEXT", since=5)
+    r_backward: np.ndarray = stored("TEXT", since=5)
+    kc_forward: float | None = stored("REAL", since=5, default=None)
+    kc_backward: float | None = stored("REAL", since=5, default=None)
+    hysteresis_width: float | None = stored("REAL", since=5, default=None)
+    loop_area: float | None = stored("REAL", since=5, default=None)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -27,70 +94,101 @@ class RunRecord:
     r_std: [nK] float64 standard deviation (ddof 0) of the r samples behind
       ``r``; chi(K) = nodes * r_std**2 is the susceptibility. None for runs
       stored before kcbatch recorded it.
-    Converged protocol (``t_transient="auto"`` or ``refine``; all None
-    otherwise, and for failed runs except t_transient_used and converged):
-    t_transient_used: the transient of the final window [time units]; r, kc,
-      kc_interp, the brackets and the stationarity are those of that window.
-    converged: the stopping rule stopped the run (False: unconverged at t_max,
-      or a fixed transient, where nothing is checked).
-    kc_protocol: the interpolated crossing of the first window (T = 5 with
-      "auto": the original protocol's number; with a fixed transient it equals
-      kc_interp). None when that window does not cross.
-    kc_refined: the crossing in the first grid bracket multisected down to
-      ``refine`` (None without refine or without a crossing).
-    kc_chi: K of the chi peak of the final window; kc_sigma: the uncertainty of
-      kc_interp from the spread of r (None when censored).
-    kc_windows: [W] float64 kc_interp after each window of the schedule
-      (NaN where not measured or not crossing); None with a fixed transient.
-    Adiabatic sweep (``sweep="adiabatic"``, kcbatch/analysis/sweep.py; all None for
-    the independent protocol and for failed runs but r_forward/r_backward):
-    r_forward, r_backward: [nK] float64 r of each branch in increasing-K
-      order; r, r_first, r_second, r_std, kc, kc_interp, the brackets and
-      the stationarity are the forward branch's (r equals r_forward).
-    kc_forward: first K of the forward branch with r > threshold (= kc).
-    kc_backward: smallest K from which r_backward stays above the threshold.
-    hysteresis_width: kc_forward - kc_backward [rad per time unit].
-    loop_area: trapezoid integral of r_backward - r_forward over the grid.
     graph_file, graph_sha256: with ``graphs`` (users' own networks), the run's
       file (its path relative to the graphs PATH, or its name when PATH is a
       file) and the SHA-256 of its bytes; None for a model's network.
+    convergence: the converged protocol's part (``t_transient="auto"`` or
+      ``refine``; :class:`ConvergedPart`), None otherwise.
+    sweep: the adiabatic sweep's part (``sweep="adiabatic"``; :class:`SweepPart`),
+      None for the independent protocol.
+    seconds: the run's share of its batch's wall time [s].
+
+    Each field of a part also reads flat, as ``rec.kc_refined`` or
+    ``rec.loop_area``: None when the record has no such part.
+
+    The fields are the columns of the store's table ``runs``
+    (``kcbatch.results.store``), in its order: :func:`stored` gives each its
+    SQL type and the store schema that added it, :func:`part` descends into a
+    part's fields.
     """
 
-    run: int
-    seed_material: str
-    nodes: int
-    edges: int
-    mean_k: float
-    mean_k2: float
-    k_max: int
-    r: np.ndarray
-    r_first: np.ndarray
-    r_second: np.ndarray
-    kc: float | None
-    kc_interp: float | None
-    censored: str
-    bracket_lo: float | None
-    bracket_hi: float | None
-    stationarity: float | None
-    kc_mf: float | None = None
-    kc_hmf: float | None = None
-    kc_qmf: float | None = None
-    status: str = "ok"
-    fail_reason: str | None = None
-    graph_file: str | None = None
-    graph_sha256: str | None = None
-    r_std: np.ndarray | None = None
-    t_transient_used: float | None = None
-    converged: bool | None = None
-    kc_protocol: float | None = None
-    kc_refined: float | None = None
-    kc_chi: float | None = None
-    kc_sigma: float | None = None
-    kc_windows: np.ndarray | None = None
-    r_forward: np.ndarray | None = None
-    r_backward: np.ndarray | None = None
-    kc_forward: float | None = None
-    kc_backward: float | None = None
-    hysteresis_width: float | None = None
-    loop_area: float | None = None
-    seconds: float = field(default=0.0, compare=False)
+    run: int = stored("INTEGER PRIMARY KEY")
+    status: str = stored("TEXT NOT NULL", default="ok")
+    fail_reason: str | None = stored("TEXT", default=None)
+    seed_material: str = stored("TEXT NOT NULL")
+    nodes: int = stored("INTEGER")
+    edges: int = stored("INTEGER")
+    mean_k: float = stored("REAL")
+    mean_k2: float = stored("REAL")
+    k_max: int = stored("INTEGER")
+    kc: float | None = stored("REAL")
+    kc_interp: float | None = stored("REAL")
+    censored: str = stored("TEXT")
+    bracket_lo: float | None = stored("REAL")
+    bracket_hi: float | None = stored("REAL")
+    stationarity: float | None = stored("REAL")
+    seconds: float = stored("REAL", default=0.0, compare=False)
+    r: np.ndarray = stored("TEXT NOT NULL")
+    r_first: np.ndarray = stored("TEXT NOT NULL")
+    r_second: np.ndarray = stored("TEXT NOT NULL")
+    kc_mf: float | None = stored("REAL", since=2, default=None)
+    kc_hmf: float | None = stored("REAL", since=2, default=None)
+    kc_qmf: float | None = stored("REAL", since=2, default=None)
+    graph_file: str | None = stored("TEXT", since=3, default=None)
+    graph_sha256: str | None = stored("TEXT", since=3, default=None)
+    r_std: np.ndarray | None = stored("TEXT", since=4, default=None)
+    convergence: ConvergedPart | None = part(ConvergedPart)
+    sweep: SweepPart | None = part(SweepPart)
+
+    # -- the parts' fields, flat (None without the part) ----------------------
+    @property
+    def t_transient_used(self) -> float | None:
+        return None if self.convergence is None else self.convergence.t_transient_used
+
+    @property
+    def converged(self) -> bool | None:
+        return None if self.convergence is None else self.convergence.converged
+
+    @property
+    def kc_protocol(self) -> float | None:
+        return None if self.convergence is None else self.convergence.kc_protocol
+
+    @property
+    def kc_refined(self) -> float | None:
+        return None if self.convergence is None else self.convergence.kc_refined
+
+    @property
+    def kc_chi(self) -> float | None:
+        return None if self.convergence is None else self.convergence.kc_chi
+
+    @property
+    def kc_sigma(self) -> float | None:
+        return None if self.convergence is None else self.convergence.kc_sigma
+
+    @property
+    def kc_windows(self) -> np.ndarray | None:
+        return None if self.convergence is None else self.convergence.kc_windows
+
+    @property
+    def r_forward(self) -> np.ndarray | None:
+        return None if self.sweep is None else self.sweep.r_forward
+
+    @property
+    def r_backward(self) -> np.ndarray | None:
+        return None if self.sweep is None else self.sweep.r_backward
+
+    @property
+    def kc_forward(self) -> float | None:
+        return None if self.sweep is None else self.sweep.kc_forward
+
+    @property
+    def kc_backward(self) -> float | None:
+        return None if self.sweep is None else self.sweep.kc_backward
+
+    @property
+    def hysteresis_width(self) -> float | None:
+        return None if self.sweep is None else self.sweep.hysteresis_width
+
+    @property
+    def loop_area(self) -> float | None:
+        return None if self.sweep is None else self.sweep.loop_area

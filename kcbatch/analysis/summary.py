@@ -21,7 +21,10 @@ coupling at which the all-to-all ``r(K)`` reaches the threshold.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+import types
+import typing
+from collections.abc import Mapping, Sequence
+from dataclasses import Field, dataclass, fields
 from typing import Any
 
 import numpy as np
@@ -32,7 +35,10 @@ from kcbatch.theory.per_run import THEORY_FIELDS, all_to_all_why_not, why_no_the
 
 __all__ = ["ESTIMATORS", "estimator_summary", "protocol_comparison", "summarize", "format_summary",
            "format_partial", "partial_info", "suggest_transient",
-           "theory_summary", "NOT_STATIONARY_WARN_FRACTION", "TRANSIENT_FACTOR"]
+           "theory_summary", "NOT_STATIONARY_WARN_FRACTION", "TRANSIENT_FACTOR",
+           "Summary", "KGrid", "KcStats", "Bootstrap", "PartialInfo", "Spread", "TheoryBlock",
+           "EstimatorStats", "Estimators", "Center", "ProtocolComparison", "LoopStats",
+           "Hysteresis", "JsonBlock"]
 
 # Warn when more than this fraction of crossing runs is not stationary.
 NOT_STATIONARY_WARN_FRACTION = 0.10
@@ -42,13 +48,290 @@ TRANSIENT_FACTOR = 4
 _BOOT_BLOCK_ELEMS = 4_000_000
 
 
-def _grid(k_values) -> dict[str, Any]:
+# -- the summary's types ------------------------------------------------------
+# Frozen dataclasses whose fields, in declaration order, are the keys of
+# summary.json's "summary" object: ``to_dict()`` gives that JSON view (nested
+# blocks as dicts, tuples as lists) and ``from_dict()`` reads it back.
+
+
+class JsonBlock:
+    """Base of the summary's blocks: the JSON view and equality by it.
+
+    A block equals another block or a mapping with the same JSON view, so
+    ``partial_info(...) == {"runs_done": ...}`` holds as it does for the dict.
+    """
+
+    __slots__ = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """The block as summary.json holds it: a dict of plain JSON values, keys
+        in declaration order."""
+        return {f.name: _json_view(getattr(self, f.name)) for f in _fields(type(self))}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]):
+        """The block of a JSON view (as :meth:`to_dict` gives it, or as read
+        from summary.json); a key the view lacks reads as None."""
+        hints = _hints(cls)
+        return cls(**{f.name: _from_json(hints[f.name], data.get(f.name))
+                      for f in _fields(cls)})
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, JsonBlock):
+            return type(self) is type(other) and self.to_dict() == other.to_dict()
+        if isinstance(other, Mapping):
+            return self.to_dict() == dict(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def _json_view(v: Any) -> Any:
+    if isinstance(v, JsonBlock):
+        return v.to_dict()
+    if isinstance(v, tuple):
+        return [_json_view(x) for x in v]
+    return v
+
+
+_HINTS: dict[type, dict[str, Any]] = {}
+
+
+def _fields(cls: type) -> tuple[Field, ...]:
+    return fields(cls)  # type: ignore[arg-type]  # a JsonBlock subclass is a dataclass
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    if cls not in _HINTS:
+        _HINTS[cls] = typing.get_type_hints(cls)
+    return _HINTS[cls]
+
+
+def _from_json(hint: Any, value: Any) -> Any:
+    """``value`` of a JSON view as the field typed ``hint`` holds it."""
+    if value is None:
+        return None
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        (inner,) = [a for a in typing.get_args(hint) if a is not type(None)]
+        return _from_json(inner, value)
+    if isinstance(hint, type) and issubclass(hint, JsonBlock):
+        return hint.from_dict(value)
+    if typing.get_origin(hint) is tuple:
+        return tuple(value)
+    return value
+
+
+@dataclass(frozen=True, eq=False)
+class KGrid(JsonBlock):
+    """The study's K grid: first and last K [rad/time], points, spacing (0 for
+    one point); all None but num = 0 for an empty grid."""
+    min: float | None
+    max: float | None
+    num: int
+    spacing: float | None
+
+
+@dataclass(frozen=True, eq=False)
+class KcStats(JsonBlock):
+    """Statistics of one Kc over the runs that have it [rad/time]: std ddof=0,
+    spread_lo/hi = mean -/+ 2 std, ci95_lo/hi the bootstrap percentile CI of
+    the mean (None without resamples)."""
+    n: int
+    mean: float
+    std: float
+    median: float
+    min: float
+    max: float
+    spread_lo: float
+    spread_hi: float
+    ci95_lo: float | None
+    ci95_hi: float | None
+
+
+# KcStats' statistics, in order: each is None in a block without values.
+_STAT_NAMES = ("mean", "std", "median", "min", "max", "spread_lo", "spread_hi",
+               "ci95_lo", "ci95_hi")
+
+
+@dataclass(frozen=True, eq=False)
+class Bootstrap(JsonBlock):
+    """The bootstrap of the CIs: resamples and the seed of their generator."""
+    n_boot: int
+    seed: int
+
+
+@dataclass(frozen=True, eq=False)
+class PartialInfo(JsonBlock):
+    """What makes a study partial (:func:`partial_info`): finished runs of the
+    run range [start, stop) of a study of runs_total runs, and why."""
+    runs_done: int
+    runs_total: int
+    run_range: tuple[int, int]
+    reason: str
+
+
+@dataclass(frozen=True, eq=False)
+class Spread(JsonBlock):
+    """One theory threshold over the runs with a finite value [rad/time]."""
+    n: int
+    mean: float
+    median: float
+    min: float
+    max: float
+
+
+@dataclass(frozen=True, eq=False)
+class TheoryBlock(JsonBlock):
+    """The summary's ``theory`` block (:func:`theory_summary`)."""
+    applies: bool
+    why_not: str | None
+    coupling: str
+    omega_dist: str
+    omega_sigma: float | None
+    kc0: float | None
+    kc_mf: Spread | None
+    kc_hmf: Spread | None
+    kc_qmf: Spread | None
+    no_onset: int
+    missing: int
+    kc_all_to_all_at_threshold: float | None
+    all_to_all_applies: bool
+    all_to_all_why_not: str | None
+
+    def spread(self, name: str) -> Spread | None:
+        """The Spread of the theory field ``name`` (one of THEORY_FIELDS)."""
+        return getattr(self, name)
+
+
+@dataclass(frozen=True, eq=False)
+class EstimatorStats(JsonBlock):
+    """One Kc estimator over the ok runs (:func:`estimator_summary`): the
+    RunRecord field it reads, KcStats' statistics (None without values), the
+    ok runs censored left / right and those without the estimate."""
+    field: str
+    n: int
+    mean: float | None
+    std: float | None
+    median: float | None
+    min: float | None
+    max: float | None
+    spread_lo: float | None
+    spread_hi: float | None
+    ci95_lo: float | None
+    ci95_hi: float | None
+    censored_left: int
+    censored_right: int
+    missing: int
+
+
+@dataclass(frozen=True, eq=False)
+class Estimators(JsonBlock):
+    """The estimators block: one EstimatorStats per key of :data:`ESTIMATORS`."""
+    grid: EstimatorStats
+    interpolated: EstimatorStats
+    refined: EstimatorStats
+    chi_peak: EstimatorStats
+
+
+@dataclass(frozen=True, eq=False)
+class Center(JsonBlock):
+    """Mean and median of a set of values (None when it is empty)."""
+    mean: float | None
+    median: float | None
+
+
+@dataclass(frozen=True, eq=False)
+class ProtocolComparison(JsonBlock):
+    """The original protocol's Kc beside the converged one
+    (:func:`protocol_comparison`)."""
+    auto: bool
+    n: int
+    protocol: Center
+    converged: Center
+    shift: Center
+    converged_runs: int
+    unconverged_runs: int
+    t_transient_median: float | None
+    t_transient_max: float | None
+
+
+@dataclass(frozen=True, eq=False)
+class LoopStats(JsonBlock):
+    """One loop statistic of an adiabatic study over its ok swept runs
+    (:func:`hysteresis_summary`): KcStats' statistics (None without values)
+    and the swept runs without a value."""
+    n: int
+    mean: float | None
+    std: float | None
+    median: float | None
+    min: float | None
+    max: float | None
+    spread_lo: float | None
+    spread_hi: float | None
+    ci95_lo: float | None
+    ci95_hi: float | None
+    missing: int
+
+
+@dataclass(frozen=True, eq=False)
+class Hysteresis(JsonBlock):
+    """The hysteresis block: whether the study swept adiabatically, its ok runs
+    with both branches, and one LoopStats per :data:`HYSTERESIS_FIELDS`."""
+    adiabatic: bool
+    runs: int
+    kc_forward: LoopStats
+    kc_backward: LoopStats
+    hysteresis_width: LoopStats
+    loop_area: LoopStats
+
+
+@dataclass(frozen=True, eq=False)
+class Summary(JsonBlock):
+    """Summary statistics of a study (:func:`summarize`); summary.json's
+    ``summary`` object is :meth:`to_dict`. ``summary["key"]`` reads that JSON
+    view too (nested blocks as dicts), for code written against the dict."""
+    runs: int
+    ok: int
+    failed: int
+    crossings: int
+    censored_left: int
+    censored_right: int
+    threshold: float
+    k_grid: KGrid
+    resolution: float | None
+    kc: KcStats | None
+    kc_interp: KcStats | None
+    bootstrap: Bootstrap
+    stationarity_tol: float
+    not_stationary: int
+    not_stationary_fraction: float | None
+    suggested_t_transient: float | None
+    partial: PartialInfo | None
+    failed_runs: tuple[int, ...]
+    theory: TheoryBlock | None
+    estimators: Estimators | None
+    protocol_vs_converged: ProtocolComparison | None
+    hysteresis: Hysteresis | None
+    notes: tuple[str, ...]
+    warnings: tuple[str, ...]
+
+    def __getitem__(self, key: str) -> Any:
+        return self.to_dict()[key]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.to_dict().get(key, default)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.to_dict()
+
+
+def _grid(k_values) -> KGrid:
     k = np.asarray(k_values, dtype=np.float64).ravel()
     if k.size == 0:
-        return {"min": None, "max": None, "num": 0, "spacing": None}
+        return KGrid(min=None, max=None, num=0, spacing=None)
     n = int(k.size)
     spacing = 0.0 if n == 1 else float((k[-1] - k[0]) / (n - 1))
-    return {"min": float(k[0]), "max": float(k[-1]), "num": n, "spacing": spacing}
+    return KGrid(min=float(k[0]), max=float(k[-1]), num=n, spacing=spacing)
 
 
 def _bootstrap_means(arrays: list[np.ndarray], n_boot: int, seed: int) -> list[np.ndarray]:
@@ -71,25 +354,24 @@ def _bootstrap_means(arrays: list[np.ndarray], n_boot: int, seed: int) -> list[n
     return out
 
 
-def _describe(x: np.ndarray, boot_means: np.ndarray | None) -> dict[str, Any]:
+def _describe(x: np.ndarray, boot_means: np.ndarray | None) -> KcStats:
     mean = float(np.mean(x))
     std = float(np.std(x, ddof=0))
-    d = {
-        "n": int(x.size),
-        "mean": mean,
-        "std": std,
-        "median": float(np.median(x)),
-        "min": float(np.min(x)),
-        "max": float(np.max(x)),
-        "spread_lo": mean - 2.0 * std,
-        "spread_hi": mean + 2.0 * std,
-        "ci95_lo": None,
-        "ci95_hi": None,
-    }
+    lo = hi = None
     if boot_means is not None:
-        lo, hi = np.percentile(boot_means, [2.5, 97.5])
-        d["ci95_lo"], d["ci95_hi"] = float(lo), float(hi)
-    return d
+        lo, hi = (float(v) for v in np.percentile(boot_means, [2.5, 97.5]))
+    return KcStats(n=int(x.size), mean=mean, std=std, median=float(np.median(x)),
+                   min=float(np.min(x)), max=float(np.max(x)), spread_lo=mean - 2.0 * std,
+                   spread_hi=mean + 2.0 * std, ci95_lo=lo, ci95_hi=hi)
+
+
+def _stats_of(x: np.ndarray, n_boot: int, seed: int) -> dict[str, Any]:
+    """The statistics of :data:`_STAT_NAMES` of ``x`` by name (bootstrap of the
+    mean with its own resamples), all None when ``x`` is empty."""
+    if not x.size:
+        return dict.fromkeys(_STAT_NAMES)
+    stats = _describe(x, _bootstrap_means([x], int(n_boot), int(seed))[0])
+    return {name: getattr(stats, name) for name in _STAT_NAMES}
 
 
 def _fmt_k(v: float) -> str:
@@ -97,7 +379,7 @@ def _fmt_k(v: float) -> str:
 
 
 def partial_info(*, runs_total: int, run_start: int, run_stop: int | None, runs_done: int,
-                 interrupted: bool | None) -> dict[str, Any] | None:
+                 interrupted: bool | None) -> PartialInfo | None:
     """What makes a study partial, or None when every run of the study is done.
 
     runs_total: the study's ``runs``; ``[run_start, run_stop)`` its run range
@@ -105,7 +387,7 @@ def partial_info(*, runs_total: int, run_start: int, run_stop: int | None, runs_
     interrupted: True when the last session was stopped by a signal (None or
     False when unknown or not: the study is then called "incomplete").
 
-    Returns {runs_done, runs_total, run_range: [start, stop], reason}, reason
+    Returns PartialInfo(runs_done, runs_total, run_range=(start, stop), reason), reason
     one of "interrupted", "incomplete", "shard START:STOP" (a complete shard)
     or "shard START:STOP, interrupted|incomplete".
     """
@@ -120,8 +402,8 @@ def partial_info(*, runs_total: int, run_start: int, run_stop: int | None, runs_
         reason = f"shard {start}:{stop}" + ("" if range_done else f", {why}")
     else:
         reason = why
-    return {"runs_done": int(runs_done), "runs_total": int(runs_total),
-            "run_range": [start, stop], "reason": reason}
+    return PartialInfo(runs_done=int(runs_done), runs_total=int(runs_total),
+                       run_range=(start, stop), reason=reason)
 
 
 def suggest_transient(t_transient: float, dt: float | None = None,
@@ -155,14 +437,14 @@ def _stationarity_warning(n_not_stat: int, n_crossing: int, tol: float,
             f"r is still drifting, so their Kc depends on the transient{tail}.")
 
 
-def _spread(x: np.ndarray) -> dict[str, Any]:
-    return {"n": int(x.size), "mean": float(np.mean(x)), "median": float(np.median(x)),
-            "min": float(np.min(x)), "max": float(np.max(x))}
+def _spread(x: np.ndarray) -> Spread:
+    return Spread(n=int(x.size), mean=float(np.mean(x)), median=float(np.median(x)),
+                  min=float(np.min(x)), max=float(np.max(x)))
 
 
 def theory_summary(records: Sequence[RunRecord], threshold: float, *,
                    coupling: str = "degree", omega_dist: str = "normal",
-                   omega_sigma: float | None = None) -> dict[str, Any]:
+                   omega_sigma: float | None = None) -> TheoryBlock:
     """The summary's ``theory`` block: plain JSON values, never NaN or inf.
 
     applies: whether the thresholds apply to the study (why_not: the reason
@@ -170,7 +452,7 @@ def theory_summary(records: Sequence[RunRecord], threshold: float, *,
     coupling, omega_dist, omega_sigma: the study's theory settings.
     kc0: Kuramoto's all-to-all onset ``2 / (pi g(0))`` [rad/time] (None when
       the theory does not apply or omega_sigma is not given).
-    kc_mf, kc_hmf, kc_qmf: {n, mean, median, min, max} [rad/time] over the
+    kc_mf, kc_hmf, kc_qmf: Spread {n, mean, median, min, max} [rad/time] over the
       records with a finite value (every status), or None when none has one.
     no_onset: records whose graph has no edges: infinite thresholds (no
       coupling, no onset), left out of the statistics above.
@@ -194,30 +476,26 @@ def theory_summary(records: Sequence[RunRecord], threshold: float, *,
         has_values = any(getattr(rec, name) is not None
                          for rec in records for name in THEORY_FIELDS)
         why, a2a_why = (None if has_values else unknown), unknown
-    out: dict[str, Any] = {
-        "applies": why is None, "why_not": why, "coupling": coupling,
-        "omega_dist": omega_dist, "omega_sigma": None if not known else float(omega_sigma),
-        "kc0": theory.kc0(omega_dist, omega_sigma) if known and why is None else None,
-    }
+    spreads: dict[str, Spread | None] = {}
     no_onset = missing = 0
     for name in THEORY_FIELDS:
         values = [getattr(rec, name) for rec in records]
         finite = np.array([v for v in values if v is not None and math.isfinite(v)],
                           dtype=np.float64)
-        out[name] = _spread(finite) if finite.size else None
+        spreads[name] = _spread(finite) if finite.size else None
         # Every field is None or inf for the same runs; count them once.
         if name == THEORY_FIELDS[0]:
             no_onset = sum(1 for v in values if v is not None and math.isinf(v))
             missing = sum(1 for v in values if v is None) if known and why is None else 0
-    out["no_onset"] = no_onset
-    out["missing"] = missing
     a2a = None
     if a2a_why is None and 0.0 <= threshold < 1.0:
         a2a = float(theory.k_at_r(threshold, omega_dist, omega_sigma))
-    out["kc_all_to_all_at_threshold"] = a2a
-    out["all_to_all_applies"] = a2a_why is None
-    out["all_to_all_why_not"] = a2a_why
-    return out
+    return TheoryBlock(
+        applies=why is None, why_not=why, coupling=coupling, omega_dist=omega_dist,
+        omega_sigma=None if not known else float(omega_sigma),
+        kc0=theory.kc0(omega_dist, omega_sigma) if known and why is None else None,
+        **spreads, no_onset=no_onset, missing=missing, kc_all_to_all_at_threshold=a2a,
+        all_to_all_applies=a2a_why is None, all_to_all_why_not=a2a_why)
 
 
 # The estimators of the estimators block: key -> (RunRecord field, printed name).
@@ -226,11 +504,11 @@ ESTIMATORS = {"grid": ("kc", "grid rule"), "interpolated": ("kc_interp", "interp
 
 
 def estimator_summary(records: Sequence[RunRecord], n_boot: int = 2000,
-                      seed: int = 0) -> dict[str, Any]:
+                      seed: int = 0) -> Estimators:
     """Each Kc estimator over the ok runs (refined and chi peak have n = 0 in a
     study of the original protocol, whose runs do not have them).
 
-    Per key of :data:`ESTIMATORS`: {field, n, mean, std, median, min, max,
+    Per key of :data:`ESTIMATORS`: EstimatorStats {field, n, mean, std, median, min, max,
     spread_lo, spread_hi, ci95_lo, ci95_hi (bootstrap of the mean over the n runs
     that have the estimate; None without any), censored_left (ok runs whose
     grid crossing is at K[0]: grid and interpolated count them at K[0], an
@@ -240,22 +518,17 @@ def estimator_summary(records: Sequence[RunRecord], n_boot: int = 2000,
     ok = sorted((rec for rec in records if rec.status == "ok"), key=lambda rec: rec.run)
     n_left = sum(1 for rec in ok if rec.censored == "left")
     n_right = sum(1 for rec in ok if rec.censored == "right")
-    out: dict[str, Any] = {}
+    out: dict[str, EstimatorStats] = {}
     for key, (name, _) in ESTIMATORS.items():
         x = np.array([getattr(rec, name) for rec in ok if getattr(rec, name) is not None],
                      dtype=np.float64)
-        d: dict[str, Any] = {"field": name, "n": int(x.size)}
-        if x.size:
-            d.update(_describe(x, _bootstrap_means([x], int(n_boot), int(seed))[0]))
-        else:
-            d.update({k: None for k in ("mean", "std", "median", "min", "max", "spread_lo",
-                                        "spread_hi", "ci95_lo", "ci95_hi")})
-        d.update(censored_left=n_left, censored_right=n_right, missing=len(ok) - int(x.size))
-        out[key] = d
-    return out
+        out[key] = EstimatorStats(field=name, n=int(x.size), **_stats_of(x, n_boot, seed),
+                                  censored_left=n_left, censored_right=n_right,
+                                  missing=len(ok) - int(x.size))
+    return Estimators(**out)
 
 
-def protocol_comparison(records: Sequence[RunRecord]) -> dict[str, Any]:
+def protocol_comparison(records: Sequence[RunRecord]) -> ProtocolComparison:
     """The original protocol's Kc beside the converged one. ``auto``: whether
     any run has ``t_transient="auto"`` windows (every other value is null or 0
     without). Over the ok runs that have both
@@ -271,15 +544,15 @@ def protocol_comparison(records: Sequence[RunRecord]) -> dict[str, Any]:
     c = np.array([rec.kc_interp for rec in both], dtype=np.float64)
     t = np.array([rec.t_transient_used for rec in ok], dtype=np.float64)
 
-    def center(x: np.ndarray) -> dict[str, Any]:
-        return {"mean": float(np.mean(x)) if x.size else None,
-                "median": float(np.median(x)) if x.size else None}
-    return {"auto": bool(auto), "n": len(both), "protocol": center(p), "converged": center(c),
-            "shift": center(c - p),
-            "converged_runs": sum(1 for rec in ok if rec.converged),
-            "unconverged_runs": sum(1 for rec in ok if not rec.converged),
-            "t_transient_median": float(np.median(t)) if t.size else None,
-            "t_transient_max": float(np.max(t)) if t.size else None}
+    def center(x: np.ndarray) -> Center:
+        return Center(mean=float(np.mean(x)) if x.size else None,
+                      median=float(np.median(x)) if x.size else None)
+    return ProtocolComparison(
+        auto=bool(auto), n=len(both), protocol=center(p), converged=center(c),
+        shift=center(c - p), converged_runs=sum(1 for rec in ok if rec.converged),
+        unconverged_runs=sum(1 for rec in ok if not rec.converged),
+        t_transient_median=float(np.median(t)) if t.size else None,
+        t_transient_max=float(np.max(t)) if t.size else None)
 
 
 # The adiabatic sweep's per-run fields summarized in the hysteresis block.
@@ -287,31 +560,25 @@ HYSTERESIS_FIELDS = ("kc_forward", "kc_backward", "hysteresis_width", "loop_area
 
 
 def hysteresis_summary(records: Sequence[RunRecord], n_boot: int = 2000,
-                       seed: int = 0) -> dict[str, Any]:
+                       seed: int = 0) -> Hysteresis:
     """The adiabatic sweep's loop over the ok runs (kcbatch/analysis/sweep.py).
 
     adiabatic: whether any run has branches (false for the independent
     protocol: then runs is 0 and every statistic null); runs: ok runs with
-    branches. Per field of :data:`HYSTERESIS_FIELDS`: {n, mean, std, median,
+    branches. Per field of :data:`HYSTERESIS_FIELDS`: LoopStats {n, mean, std, median,
     min, max, spread_lo, spread_hi, ci95_lo, ci95_hi (bootstrap of the mean;
     None without values), missing (ok swept runs without a value: no forward
     crossing, or backward branch below the threshold at K_max)}."""
     swept = sorted((rec for rec in records if rec.status == "ok" and rec.r_backward is not None),
                    key=lambda rec: rec.run)
-    out: dict[str, Any] = {"adiabatic": any(rec.r_backward is not None for rec in records),
-                           "runs": len(swept)}
+    loops: dict[str, LoopStats] = {}
     for name in HYSTERESIS_FIELDS:
         x = np.array([getattr(rec, name) for rec in swept if getattr(rec, name) is not None],
                      dtype=np.float64)
-        d: dict[str, Any] = {"n": int(x.size)}
-        if x.size:
-            d.update(_describe(x, _bootstrap_means([x], int(n_boot), int(seed))[0]))
-        else:
-            d.update({k: None for k in ("mean", "std", "median", "min", "max", "spread_lo",
-                                        "spread_hi", "ci95_lo", "ci95_hi")})
-        d["missing"] = len(swept) - int(x.size)
-        out[name] = d
-    return out
+        loops[name] = LoopStats(n=int(x.size), **_stats_of(x, n_boot, seed),
+                                missing=len(swept) - int(x.size))
+    return Hysteresis(adiabatic=any(rec.r_backward is not None for rec in records),
+                      runs=len(swept), **loops)
 
 
 def summarize(records: Sequence[RunRecord], k_values, threshold: float, *,
@@ -319,39 +586,42 @@ def summarize(records: Sequence[RunRecord], k_values, threshold: float, *,
               stationarity_tol: float = 0.02,
               t_transient: float | None = None, t_measure: float | None = None,
               dt: float | None = None,
-              partial: dict[str, Any] | None = None,
+              partial: PartialInfo | Mapping[str, Any] | None = None,
               coupling: str = "degree", omega_dist: str = "normal",
-              omega_sigma: float | None = None) -> dict[str, Any]:
-    """Summary statistics of a study (a JSON-serialisable dict of plain Python values).
+              omega_sigma: float | None = None) -> Summary:
+    """Summary statistics of a study: a :class:`Summary`, whose ``to_dict()`` is
+    summary.json's ``summary`` object (plain JSON values).
 
-    Keys:
+    Fields (the JSON keys, in this order):
       runs, ok, failed: counts of all / ok / failed records.
       crossings: ok runs with censored in {"none", "left"} (they have a Kc).
       censored_left, censored_right: counts among ok runs.
-      threshold, k_grid {min, max, num, spacing}, resolution (= grid spacing,
+      threshold, k_grid: KGrid {min, max, num, spacing}, resolution (= grid spacing,
         the resolution of the grid Kc; 0 when k_num == 1).
-      kc, kc_interp: {n, mean, std (ddof=0), median, min, max, spread_lo,
+      kc, kc_interp: KcStats {n, mean, std (ddof=0), median, min, max, spread_lo,
         spread_hi (mean -/+ 2 std), ci95_lo, ci95_hi (bootstrap percentile CI
         of the mean)} over the crossing runs, or None when there are none.
-      bootstrap: {n_boot, seed}.
+      bootstrap: Bootstrap {n_boot, seed}.
       stationarity_tol, not_stationary (crossing runs with
         |stationarity| > tol), not_stationary_fraction (of crossings; None
         when there are no crossings).
       suggested_t_transient: the transient the stationarity warning suggests
         (time units), or None when there is no such warning.
       partial: :func:`partial_info` of the study (None when it is complete).
-      failed_runs: run ids of failed records (sorted).
+      failed_runs: run ids of failed records (sorted; a list in the JSON view).
       theory: :func:`theory_summary` of the records.
       estimators: :func:`estimator_summary`.
       protocol_vs_converged: :func:`protocol_comparison` (its ``auto`` false
         unless t_transient was "auto").
       hysteresis: :func:`hysteresis_summary` (its ``adiabatic`` false unless
         the study swept adiabatically).
-      notes: informational strings; warnings: strings that need attention.
+      notes: informational strings; warnings: strings that need attention
+        (tuples; lists in the JSON view).
 
     t_transient, t_measure, dt (optional): the study's protocol, named by the
     stationarity warning and used for its suggested ``--t-transient``.
-    partial (optional): passed through (see :func:`partial_info`).
+    partial (optional): passed through (see :func:`partial_info`; a mapping is
+    read as its JSON view).
     coupling, omega_dist, omega_sigma (optional): the study's theory settings
     (``kcbatch.theory.per_run.theory_settings``), for the ``theory`` block.
     """
@@ -368,6 +638,8 @@ def summarize(records: Sequence[RunRecord], k_values, threshold: float, *,
     n_left = sum(1 for rec in ok if rec.censored == "left")
     n_right = sum(1 for rec in ok if rec.censored == "right")
     grid = _grid(k_values)
+    part = (partial if partial is None or isinstance(partial, PartialInfo)
+            else PartialInfo.from_dict(partial))
 
     kc_stats = kci_stats = None
     if crossing:
@@ -386,11 +658,11 @@ def summarize(records: Sequence[RunRecord], k_values, threshold: float, *,
     if n_left:
         notes.append(
             f"{n_left} left-censored run(s) (r > {threshold:g} already at K[0]="
-            f"{_fmt_k(grid['min'])}) are included in the Kc statistics with Kc = K[0], "
+            f"{_num(grid.min)}) are included in the Kc statistics with Kc = K[0], "
             f"an upper bound of their true Kc.")
     if n_right:
         notes.append(
-            f"{n_right} right-censored run(s) (no crossing up to K={_fmt_k(grid['max'])}) "
+            f"{n_right} right-censored run(s) (no crossing up to K={_num(grid.max)}) "
             f"are excluded from the Kc statistics.")
 
     suggested = None
@@ -402,10 +674,10 @@ def summarize(records: Sequence[RunRecord], k_values, threshold: float, *,
     if n_left or n_right:
         parts = []
         if n_left:
-            parts.append(f"{n_left} left (r > {threshold:g} at K[0]={_fmt_k(grid['min'])}; "
+            parts.append(f"{n_left} left (r > {threshold:g} at K[0]={_num(grid.min)}; "
                          f"Kc recorded as K[0])")
         if n_right:
-            parts.append(f"{n_right} right (no crossing up to K={_fmt_k(grid['max'])}; "
+            parts.append(f"{n_right} right (no crossing up to K={_num(grid.max)}; "
                          f"excluded, so the Kc statistics are biased low)")
         warnings.append(
             f"{n_left + n_right} of {len(ok)} ok runs are censored: " + ", ".join(parts)
@@ -420,42 +692,42 @@ def summarize(records: Sequence[RunRecord], k_values, threshold: float, *,
 
     theory_block = theory_summary(recs, threshold, coupling=coupling, omega_dist=omega_dist,
                                   omega_sigma=omega_sigma)
-    if theory_block["no_onset"]:
+    if theory_block.no_onset:
         notes.append(
-            f"{theory_block['no_onset']} run(s) have graphs without edges: their theory "
+            f"{theory_block.no_onset} run(s) have graphs without edges: their theory "
             f"thresholds are infinite (no coupling, no onset) and left out of the theory "
             f"statistics.")
-    if theory_block["missing"]:
+    if theory_block.missing:
         notes.append(
-            f"{theory_block['missing']} run(s) have no theory thresholds: they were stored "
+            f"{theory_block.missing} run(s) have no theory thresholds: they were stored "
             f"by a kcbatch that did not compute them; the theory statistics leave them out.")
 
-    return {
-        "runs": len(recs),
-        "ok": len(ok),
-        "failed": len(failed),
-        "crossings": len(crossing),
-        "censored_left": n_left,
-        "censored_right": n_right,
-        "threshold": float(threshold),
-        "k_grid": grid,
-        "resolution": grid["spacing"],
-        "kc": kc_stats,
-        "kc_interp": kci_stats,
-        "bootstrap": {"n_boot": int(n_boot), "seed": int(seed_bootstrap)},
-        "stationarity_tol": float(stationarity_tol),
-        "not_stationary": int(n_not_stat),
-        "not_stationary_fraction": None if frac_not_stat is None else float(frac_not_stat),
-        "suggested_t_transient": suggested,
-        "partial": None if partial is None else dict(partial),
-        "failed_runs": [int(rec.run) for rec in failed],
-        "theory": theory_block,
-        "estimators": estimator_summary(recs, n_boot, seed_bootstrap),
-        "protocol_vs_converged": protocol_comparison(recs),
-        "hysteresis": hysteresis_summary(recs, n_boot, seed_bootstrap),
-        "notes": notes,
-        "warnings": warnings,
-    }
+    return Summary(
+        runs=len(recs),
+        ok=len(ok),
+        failed=len(failed),
+        crossings=len(crossing),
+        censored_left=n_left,
+        censored_right=n_right,
+        threshold=float(threshold),
+        k_grid=grid,
+        resolution=grid.spacing,
+        kc=kc_stats,
+        kc_interp=kci_stats,
+        bootstrap=Bootstrap(n_boot=int(n_boot), seed=int(seed_bootstrap)),
+        stationarity_tol=float(stationarity_tol),
+        not_stationary=int(n_not_stat),
+        not_stationary_fraction=None if frac_not_stat is None else float(frac_not_stat),
+        suggested_t_transient=suggested,
+        partial=part,
+        failed_runs=tuple(int(rec.run) for rec in failed),
+        theory=theory_block,
+        estimators=estimator_summary(recs, n_boot, seed_bootstrap),
+        protocol_vs_converged=protocol_comparison(recs),
+        hysteresis=hysteresis_summary(recs, n_boot, seed_bootstrap),
+        notes=tuple(notes),
+        warnings=tuple(warnings),
+    )
 
 
 def _num(v: Any) -> str:
@@ -464,95 +736,92 @@ def _num(v: Any) -> str:
     return _fmt_k(float(v))
 
 
-def format_summary(summary: dict[str, Any]) -> str:
-    """Human-readable, aligned text of a :func:`summarize` result (printed by the CLI)."""
-    s = summary
+def format_summary(summary: Summary | Mapping[str, Any]) -> str:
+    """Human-readable, aligned text of a :func:`summarize` result (printed by the
+    CLI); a mapping (summary.json's ``summary`` object) is read as its JSON view."""
+    s = summary if isinstance(summary, Summary) else Summary.from_dict(summary)
     lines: list[tuple[str, str]] = []
-    part = s.get("partial")
-    if part:
-        lines.append(("PARTIAL STUDY", format_partial(part)))
-    lines.append(("runs", f"{s['runs']} (ok {s['ok']}, failed {s['failed']})"))
-    lines.append(("crossings", f"{s['crossings']} (threshold r > {s['threshold']:g})"))
-    lines.append(("censored", f"left {s['censored_left']}, right {s['censored_right']}"))
-    lines.append(("failed", f"{s['failed']}"))
-    kc = s.get("kc")
+    if s.partial:
+        lines.append(("PARTIAL STUDY", format_partial(s.partial)))
+    lines.append(("runs", f"{s.runs} (ok {s.ok}, failed {s.failed})"))
+    lines.append(("crossings", f"{s.crossings} (threshold r > {s.threshold:g})"))
+    lines.append(("censored", f"left {s.censored_left}, right {s.censored_right}"))
+    lines.append(("failed", f"{s.failed}"))
+    kc = s.kc
     if kc is None:
         lines.append(("Kc", "n/a (no run crossed the threshold)"))
     else:
-        boot = s.get("bootstrap", {})
+        boot = s.bootstrap
         lines += [
-            ("Kc mean ± std",
-             f"{_num(kc['mean'])} ± {_num(kc['std'])}  (n={kc['n']}, std ddof=0)"),
-            ("Kc median", _num(kc["median"])),
-            ("Kc min / max", f"{_num(kc['min'])} / {_num(kc['max'])}"),
-            ("Kc mean ± 2 std", f"[{_num(kc['spread_lo'])}, {_num(kc['spread_hi'])}]"),
-            ("Kc 95% CI of mean", f"[{_num(kc['ci95_lo'])}, {_num(kc['ci95_hi'])}]  "
-                                  f"(bootstrap, {boot.get('n_boot', '?')} resamples, "
-                                  f"seed {boot.get('seed', '?')})"),
+            ("Kc mean ± std", f"{_num(kc.mean)} ± {_num(kc.std)}  (n={kc.n}, std ddof=0)"),
+            ("Kc median", _num(kc.median)),
+            ("Kc min / max", f"{_num(kc.min)} / {_num(kc.max)}"),
+            ("Kc mean ± 2 std", f"[{_num(kc.spread_lo)}, {_num(kc.spread_hi)}]"),
+            ("Kc 95% CI of mean", f"[{_num(kc.ci95_lo)}, {_num(kc.ci95_hi)}]  "
+                                  f"(bootstrap, {'?' if boot is None else boot.n_boot} "
+                                  f"resamples, seed {'?' if boot is None else boot.seed})"),
         ]
-        kci = s.get("kc_interp")
+        kci = s.kc_interp
         if kci is not None:
             lines += [
-                ("interpolated Kc mean ± std", f"{_num(kci['mean'])} ± {_num(kci['std'])}"),
-                ("interpolated Kc 95% CI", f"[{_num(kci['ci95_lo'])}, {_num(kci['ci95_hi'])}]"),
+                ("interpolated Kc mean ± std", f"{_num(kci.mean)} ± {_num(kci.std)}"),
+                ("interpolated Kc 95% CI", f"[{_num(kci.ci95_lo)}, {_num(kci.ci95_hi)}]"),
             ]
-    grid = s.get("k_grid") or {}
+    grid = s.k_grid
     lines.append(("resolution (grid dK)",
-                  f"{_num(s.get('resolution'))}  (K in [{_num(grid.get('min'))}, "
-                  f"{_num(grid.get('max'))}], {grid.get('num', '?')} points)"))
-    lines += _theory_lines(s.get("theory"), s.get("threshold"))
-    lines += _estimator_lines(s.get("estimators"), s.get("protocol_vs_converged"))
-    lines += _hysteresis_lines(s.get("hysteresis"))
-    frac = s.get("not_stationary_fraction")
+                  f"{_num(s.resolution)}  (K in [{_num(grid and grid.min)}, "
+                  f"{_num(grid and grid.max)}], {'?' if grid is None else grid.num} points)"))
+    lines += _theory_lines(s.theory, s.threshold)
+    lines += _estimator_lines(s.estimators, s.protocol_vs_converged)
+    lines += _hysteresis_lines(s.hysteresis)
+    frac = s.not_stationary_fraction
     lines.append(("not stationary at Kc",
-                  f"{s['not_stationary']} of {s['crossings']}"
+                  f"{s.not_stationary} of {s.crossings}"
                   + ("" if frac is None else f" ({100 * frac:.1f}%)")
-                  + f"  (|r_second - r_first| > {s['stationarity_tol']:g})"))
+                  + f"  (|r_second - r_first| > {s.stationarity_tol:g})"))
     width = max(len(label) for label, _ in lines)
     out = [f"{label:<{width}}  {value}" for label, value in lines]
-    for note in s.get("notes", []):
+    for note in s.notes or ():
         out.append(f"note: {note}")
-    warnings = s.get("warnings", [])
-    if warnings:
+    if s.warnings:
         out.append("warnings:")
-        out += [f"  - {w}" for w in warnings]
+        out += [f"  - {w}" for w in s.warnings]
     return "\n".join(out)
 
 
-def _estimator_lines(est: dict[str, Any] | None,
-                     cmp: dict[str, Any] | None) -> list[tuple[str, str]]:
+def _estimator_lines(est: Estimators | None,
+                     cmp: ProtocolComparison | None) -> list[tuple[str, str]]:
     """One line per Kc estimator, then the original protocol vs converged table."""
     lines: list[tuple[str, str]] = []
-    est = est or {}
     # the original protocol has the grid and interpolated Kc alone, printed above
-    if not any((est.get(key) or {}).get("n") for key in ("refined", "chi_peak")):
-        est = {}
+    if est is not None and not (est.refined.n or est.chi_peak.n):
+        est = None
     for key, (_, label) in ESTIMATORS.items():
-        d = est.get(key)
+        d = None if est is None else getattr(est, key)
         if d is None:
             continue
-        if not d["n"]:
-            lines.append((f"Kc {label}", f"n/a (n=0, {d['missing']} ok runs without it)"))
+        if not d.n:
+            lines.append((f"Kc {label}", f"n/a (n=0, {d.missing} ok runs without it)"))
             continue
         lines.append((f"Kc {label}",
-                      f"mean {_num(d['mean'])}, median {_num(d['median'])}, 95% CI "
-                      f"[{_num(d['ci95_lo'])}, {_num(d['ci95_hi'])}]  (n={d['n']}; censored "
-                      f"left {d['censored_left']}, right {d['censored_right']}; "
-                      f"missing {d['missing']})"))
-    if cmp is not None and cmp.get("auto"):
+                      f"mean {_num(d.mean)}, median {_num(d.median)}, 95% CI "
+                      f"[{_num(d.ci95_lo)}, {_num(d.ci95_hi)}]  (n={d.n}; censored "
+                      f"left {d.censored_left}, right {d.censored_right}; "
+                      f"missing {d.missing})"))
+    if cmp is not None and cmp.auto:
         lines += [
-            ("protocol vs converged", f"{'mean':>8} {'median':>8}  (n={cmp['n']} runs "
+            ("protocol vs converged", f"{'mean':>8} {'median':>8}  (n={cmp.n} runs "
                                       f"crossing at both)"),
-            ("  protocol (T = 5)", f"{_num(cmp['protocol']['mean']):>8} "
-                                   f"{_num(cmp['protocol']['median']):>8}"),
-            ("  converged", f"{_num(cmp['converged']['mean']):>8} "
-                            f"{_num(cmp['converged']['median']):>8}"),
-            ("  converged - protocol", f"{_num(cmp['shift']['mean']):>8} "
-                                       f"{_num(cmp['shift']['median']):>8}"),
-            ("  runs converged", f"{cmp['converged_runs']}, unconverged at t_max "
-                                 f"{cmp['unconverged_runs']} (transient median "
-                                 f"{_num(cmp['t_transient_median'])}, max "
-                                 f"{_num(cmp['t_transient_max'])})"),
+            ("  protocol (T = 5)", f"{_num(cmp.protocol.mean):>8} "
+                                   f"{_num(cmp.protocol.median):>8}"),
+            ("  converged", f"{_num(cmp.converged.mean):>8} "
+                            f"{_num(cmp.converged.median):>8}"),
+            ("  converged - protocol", f"{_num(cmp.shift.mean):>8} "
+                                       f"{_num(cmp.shift.median):>8}"),
+            ("  runs converged", f"{cmp.converged_runs}, unconverged at t_max "
+                                 f"{cmp.unconverged_runs} (transient median "
+                                 f"{_num(cmp.t_transient_median)}, max "
+                                 f"{_num(cmp.t_transient_max)})"),
         ]
     return lines
 
@@ -561,53 +830,53 @@ _HYSTERESIS_LABELS = {"kc_forward": "Kc forward", "kc_backward": "Kc backward",
                       "hysteresis_width": "hysteresis width", "loop_area": "loop area"}
 
 
-def _hysteresis_lines(h: dict[str, Any] | None) -> list[tuple[str, str]]:
+def _hysteresis_lines(h: Hysteresis | None) -> list[tuple[str, str]]:
     """One line per loop statistic of an adiabatic study; none otherwise."""
-    if not h or not h.get("adiabatic"):
+    if h is None or not h.adiabatic:
         return []
-    lines = [("adiabatic sweep", f"{h['runs']} ok runs with both branches (Kc forward = Kc)")]
+    lines = [("adiabatic sweep", f"{h.runs} ok runs with both branches (Kc forward = Kc)")]
     for name, label in _HYSTERESIS_LABELS.items():
-        d = h[name]
-        if not d["n"]:
-            lines.append((label, f"n/a (n=0, {d['missing']} ok runs without it)"))
+        d: LoopStats = getattr(h, name)
+        if not d.n:
+            lines.append((label, f"n/a (n=0, {d.missing} ok runs without it)"))
             continue
-        lines.append((label, f"mean {_num(d['mean'])}, median {_num(d['median'])}, 95% CI "
-                             f"[{_num(d['ci95_lo'])}, {_num(d['ci95_hi'])}]  (n={d['n']}; "
-                             f"missing {d['missing']})"))
+        lines.append((label, f"mean {_num(d.mean)}, median {_num(d.median)}, 95% CI "
+                             f"[{_num(d.ci95_lo)}, {_num(d.ci95_hi)}]  (n={d.n}; "
+                             f"missing {d.missing})"))
     return lines
 
 
-def _theory_lines(th: dict[str, Any] | None, threshold: float | None) -> list[tuple[str, str]]:
+def _theory_lines(th: TheoryBlock | None, threshold: float | None) -> list[tuple[str, str]]:
     """The theory's one or two summary lines (label, value), beside the measured Kc."""
-    if not th:
+    if th is None:
         return []
-    if not th["applies"]:
-        return [("theory", f"does not apply: {th['why_not']}")]
-    spreads = [th.get(name) for name in THEORY_FIELDS]
+    if not th.applies:
+        return [("theory", f"does not apply: {th.why_not}")]
+    spreads = [th.spread(name) for name in THEORY_FIELDS]
     if not any(spreads):
         why = ("infinite: no run's network has edges, so none has an onset"
-               if th.get("no_onset") else "n/a: no run has them (stored by an older kcbatch)")
+               if th.no_onset else "n/a: no run has them (stored by an older kcbatch)")
         return [("theory Kc (MF / HMF / QMF)", why)]
-    n = max(sp["n"] for sp in spreads if sp)
-    means = " / ".join(_num(sp["mean"]) if sp else "n/a" for sp in spreads)
-    context = f"means over {n} runs; coupling {th['coupling']}, omega {th['omega_dist']}"
-    if th.get("kc0") is not None:
-        context += f"; Kc0 = {_num(th['kc0'])}"
+    n = max(sp.n for sp in spreads if sp)
+    means = " / ".join(_num(sp.mean) if sp else "n/a" for sp in spreads)
+    context = f"means over {n} runs; coupling {th.coupling}, omega {th.omega_dist}"
+    if th.kc0 is not None:
+        context += f"; Kc0 = {_num(th.kc0)}"
     lines = [("theory Kc (MF / HMF / QMF)", f"{means}  ({context})")]
-    a2a = th.get("kc_all_to_all_at_threshold")
+    a2a = th.kc_all_to_all_at_threshold
     if a2a is not None and threshold is not None:
         lines.append((f"all-to-all K at r = {threshold:g}",
                       f"{_num(a2a)}  (Kuramoto, N → ∞: the measured Kc's counterpart)"))
     return lines
 
 
-def format_partial(partial: dict[str, Any]) -> str:
+def format_partial(partial: PartialInfo | Mapping[str, Any]) -> str:
     """One phrase for a partial study: '96 of 1000 runs (interrupted); ...'."""
-    p = partial
-    reason = p["reason"]
+    p = partial if isinstance(partial, PartialInfo) else PartialInfo.from_dict(partial)
+    reason = p.reason
     if reason.startswith("shard") and "," not in reason:
         what = "the other shards are elsewhere: `kcbatch merge` combines them"
     else:
         what = "`kcbatch run --resume DIR` completes it"
-    return (f"{p['runs_done']} of {p['runs_total']} runs ({reason}); the statistics cover "
+    return (f"{p.runs_done} of {p.runs_total} runs ({reason}); the statistics cover "
             f"these runs only; {what}")

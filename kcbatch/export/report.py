@@ -5,7 +5,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from kcbatch.analysis.summary import partial_info, summarize
+from kcbatch.analysis.summary import Summary, partial_info, summarize
 from kcbatch.export.study_outputs import (
     plot_hysteresis,
     plot_kc_convergence,
@@ -21,10 +21,10 @@ from kcbatch.version import __version__
 EXPORTS = ("summary.json", "runs.csv", "kc_hist.png", "r_curves.png")
 
 
-def export_store(out: str | Path) -> dict[str, Any]:
+def export_store(out: str | Path) -> Summary:
     """Recompute the summary from ``out/kcbatch.sqlite`` and write every export
-    into ``out``. Returns the summary dict (its ``partial`` says whether runs
-    of the study are missing, and why)."""
+    into ``out``. Returns the :class:`~kcbatch.analysis.summary.Summary` (its
+    ``partial`` says whether runs of the study are missing, and why)."""
     out = Path(out)
     with Store.open(out / STORE_NAME) as store:
         config = store.config

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from kcbatch.analysis.records import RunRecord
-from kcbatch.analysis.summary import theory_summary
+from kcbatch.analysis.summary import Summary, TheoryBlock, theory_summary
 from kcbatch.theory import mean_field as theory
 from kcbatch.theory.per_run import theory_settings
 
@@ -153,9 +153,10 @@ def jsonable(obj: Any) -> Any:
     raise TypeError(f"cannot write {type(obj).__name__} to JSON: {obj!r}")
 
 
-def write_summary_json(path: str | os.PathLike, summary: Mapping[str, Any],
+def write_summary_json(path: str | os.PathLike, summary: Summary | Mapping[str, Any],
                        config: Mapping[str, Any], extra: Mapping[str, Any]) -> None:
-    """Write ``{"summary": summary, "config": config, **extra}`` (indent 2), atomically.
+    """Write ``{"summary": summary, "config": config, **extra}`` (indent 2), atomically;
+    a :class:`~kcbatch.analysis.summary.Summary` is written as its ``to_dict()``.
 
     ``extra`` holds seed, device, elapsed_seconds, version, ...; its keys may
     not be "summary" or "config". Non-finite floats are written as null.
@@ -163,6 +164,8 @@ def write_summary_json(path: str | os.PathLike, summary: Mapping[str, Any],
     clash = {"summary", "config"} & set(extra)
     if clash:
         raise ValueError(f"extra may not contain the key(s) {sorted(clash)}")
+    if isinstance(summary, Summary):
+        summary = summary.to_dict()
     doc = jsonable({"summary": summary, "config": config, **extra})
     text = json.dumps(doc, indent=2, allow_nan=False, ensure_ascii=False) + "\n"
     with atomic_file(path, "w", encoding="utf-8") as fh:
@@ -185,15 +188,13 @@ def save_png(fig, path: str | os.PathLike) -> None:
         fig.savefig(fh, format="png")
 
 
-def _censor_note(summary: Mapping[str, Any], records: Sequence[RunRecord]) -> str:
-    n_left = summary.get("censored_left")
-    n_right = summary.get("censored_right")
-    n_failed = summary.get("failed")
-    if n_left is None:
+def _censor_note(summary: Summary | None, records: Sequence[RunRecord]) -> str:
+    """The censoring counts: the summary's, else counted from the records."""
+    if summary is not None:
+        n_left, n_right, n_failed = summary.censored_left, summary.censored_right, summary.failed
+    else:
         n_left = sum(1 for r in records if r.status == "ok" and r.censored == "left")
-    if n_right is None:
         n_right = sum(1 for r in records if r.status == "ok" and r.censored == "right")
-    if n_failed is None:
         n_failed = sum(1 for r in records if r.status != "ok")
     return (f"left-censored (Kc = K[0]): {n_left};  "
             f"right-censored (no crossing, no Kc): {n_right};  "
@@ -210,14 +211,14 @@ def _refined(c: Mapping[str, Any]) -> str:
     return "" if c.get("refine") is None else f", refined to {c['refine']:g}"
 
 
-def study_subtitle(config: Mapping[str, Any] | None, summary: Mapping[str, Any] | None) -> str:
+def study_subtitle(config: Mapping[str, Any] | None, summary: Summary | None) -> str:
     """The study's parameters in one line: N, m, the frequency distribution (and
     the coupling unless degree), K grid, dt, transient + measurement window,
     runs (done/total), seed. Empty without a config."""
     if not config:
         return ""
     c = config
-    runs_done = (summary or {}).get("runs")
+    runs_done = None if summary is None else summary.runs
     runs = f"{runs_done}/{c['runs']}" if runs_done is not None else f"{c['runs']}"
     mu, sigma = c["omega_mu"], c["omega_sigma"]
     settings = theory_settings(c)
@@ -240,12 +241,12 @@ def study_subtitle(config: Mapping[str, Any] | None, summary: Mapping[str, Any] 
 _SUBTITLE_WIDTH = 120
 
 
-def _titles(fig, ax, title: str, config, summary) -> None:
+def _titles(fig, ax, title: str, config, summary: Summary | None) -> None:
     """Figure title (with the partial-study stamp, in red) and the parameter subtitle."""
-    partial = (summary or {}).get("partial")
+    partial = None if summary is None else summary.partial
     if partial:
-        fig.suptitle(f"{title}\nPARTIAL STUDY: {partial['runs_done']} of "
-                     f"{partial['runs_total']} runs ({partial['reason']})",
+        fig.suptitle(f"{title}\nPARTIAL STUDY: {partial.runs_done} of "
+                     f"{partial.runs_total} runs ({partial.reason})",
                      fontsize=11, color="tab:red")
     else:
         fig.suptitle(title, fontsize=11)
@@ -269,11 +270,11 @@ _THEORY_LINES = {"kc_mf": ("MF", "black", ":"), "kc_hmf": ("HMF", "tab:purple", 
 
 
 def _theory_block(records: Sequence[RunRecord], threshold: float | None,
-                  summary: Mapping[str, Any] | None,
-                  config: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+                  summary: Summary | None,
+                  config: Mapping[str, Any] | None) -> TheoryBlock | None:
     """The summary's ``theory`` block; made from the records and the config when
     the summary has none; None when neither says the study's theory settings."""
-    th = (summary or {}).get("theory")
+    th = None if summary is None else summary.theory
     if th is None and config and threshold is not None:
         th = theory_summary(records, threshold, **theory_settings(config))
     return th
@@ -312,7 +313,7 @@ def _converged_vs_protocol_hist(ax, converged: np.ndarray, protocol: np.ndarray)
         ax.axvline(med, color=color, lw=1.8, ls=style, label=f"{label} median = {med:.4g}")
 
 
-def kc_hist_figure(records: Sequence[RunRecord], summary: Mapping[str, Any],
+def kc_hist_figure(records: Sequence[RunRecord], summary: Summary,
                    config: Mapping[str, Any] | None = None):
     """The Figure of :func:`plot_kc_hist` (matplotlib, Agg canvas, not saved)."""
     kc = _crossing_kc(records)
@@ -322,9 +323,8 @@ def kc_hist_figure(records: Sequence[RunRecord], summary: Mapping[str, Any],
     if converged.size or protocol.size:
         _converged_vs_protocol_hist(ax, converged, protocol)
     elif kc.size:
-        grid = summary.get("k_grid") or {}
-        dk = grid.get("spacing")
-        k0 = grid.get("min")
+        dk, k0 = summary.k_grid.spacing, summary.k_grid.min
+        edges: str | np.ndarray
         if dk and dk > 0 and k0 is not None:
             lo = math.floor((kc.min() - k0) / dk + 1e-9)
             hi = math.ceil((kc.max() - k0) / dk - 1e-9)
@@ -339,27 +339,27 @@ def kc_hist_figure(records: Sequence[RunRecord], summary: Mapping[str, Any],
     else:
         ax.text(0.5, 0.6, "no run crossed the threshold", transform=ax.transAxes,
                 ha="center", va="center", fontsize=11)
-    thr = summary.get("threshold")
+    thr = summary.threshold
     th = _theory_block(records, thr, summary, config)
-    if th is not None and th["applies"]:
+    if th is not None and th.applies:
         for name, (label, color, style) in _THEORY_LINES.items():
-            spread = th.get(name)
+            spread = th.spread(name)
             if spread:
                 # Rounding alone (degree coupling: QMF = Kc0 / 1.0000000000000002) is no spread.
-                varies = (" (mean over runs)" if spread["max"] - spread["min"]
-                          > 1e-9 * abs(spread["mean"]) else "")
-                ax.axvline(spread["mean"], color=color, ls=style, lw=1.6,
-                           label=f"theory {label} $K_c$ = {spread['mean']:.4g}{varies}")
-        a2a = th.get("kc_all_to_all_at_threshold")
+                varies = (" (mean over runs)" if spread.max - spread.min
+                          > 1e-9 * abs(spread.mean) else "")
+                ax.axvline(spread.mean, color=color, ls=style, lw=1.6,
+                           label=f"theory {label} $K_c$ = {spread.mean:.4g}{varies}")
+        a2a = th.kc_all_to_all_at_threshold
         if a2a is not None:
             ax.axvline(a2a, color="tab:gray", ls=(0, (3, 1, 1, 1)), lw=1.6,
                        label=f"all-to-all K at r = {thr:g}: {a2a:.4g}")
-        if not any(th.get(name) for name in _THEORY_LINES):
+        if not any(th.spread(name) for name in _THEORY_LINES):
             _theory_remark(ax, "theory thresholds not stored (an older kcbatch wrote these runs)")
     elif th is not None:
-        _theory_remark(ax, f"theory does not apply (ω = {th['omega_dist']})"
-                       if th["omega_dist"] == "degree" else
-                       f"theory does not apply: {th['why_not']}")
+        _theory_remark(ax, f"theory does not apply (ω = {th.omega_dist})"
+                       if th.omega_dist == "degree" else
+                       f"theory does not apply: {th.why_not}")
     if ax.get_legend_handles_labels()[0]:
         ax.legend(loc="upper right", fontsize=8)
     fig.supxlabel(_censor_note(summary, records), fontsize=8, color="0.25")
@@ -373,24 +373,24 @@ def kc_hist_figure(records: Sequence[RunRecord], summary: Mapping[str, Any],
 
 
 def plot_kc_hist(path: str | os.PathLike, records: Sequence[RunRecord],
-                 summary: Mapping[str, Any], *, config: Mapping[str, Any] | None = None) -> None:
+                 summary: Summary, *, config: Mapping[str, Any] | None = None) -> None:
     """Histogram of the grid Kc of the runs with a crossing (ok, censored none/left).
 
     Bins are centred on the grid points (width = the grid spacing from
-    ``summary["k_grid"]``) since the grid Kc only takes grid values. Vertical
+    ``summary.k_grid``) since the grid Kc only takes grid values. Vertical
     lines mark the mean and the median (from the runs plotted), and where the
     theory applies the means of the runs' kc_mf, kc_hmf, kc_qmf and the
-    all-to-all K at r = threshold (``summary["theory"]``); where it does not,
+    all-to-all K at r = threshold (``summary.theory``); where it does not,
     a remark says so. Below the axes,
     a note gives the numbers of left/right-censored and failed runs; with
     ``config`` a subtitle gives the study's parameters, and a partial study
-    (``summary["partial"]``) is stamped in the title.
+    (``summary.partial``) is stamped in the title.
     """
     save_png(kc_hist_figure(records, summary, config), path)
 
 
 def kc_convergence_figure(records: Sequence[RunRecord], config: Mapping[str, Any],
-                          summary: Mapping[str, Any] | None = None):
+                          summary: Summary | None = None):
     """The Figure of :func:`plot_kc_convergence`, or None when no run has
     ``t_transient="auto"`` windows."""
     from kcbatch.analysis.converge import window_starts
@@ -431,7 +431,7 @@ def kc_convergence_figure(records: Sequence[RunRecord], config: Mapping[str, Any
 
 def plot_kc_convergence(path: str | os.PathLike, records: Sequence[RunRecord],
                         config: Mapping[str, Any],
-                        summary: Mapping[str, Any] | None = None) -> bool:
+                        summary: Summary | None = None) -> bool:
     """kc_convergence.png of a ``t_transient="auto"`` study: each ok run's
     interpolated Kc after each window against the window's transient (lines,
     log2 time axis) and their median, stopped runs holding their last value.
@@ -444,7 +444,7 @@ def plot_kc_convergence(path: str | os.PathLike, records: Sequence[RunRecord],
 
 
 def r_curves_figure(records: Sequence[RunRecord], k_values, threshold: float, *,
-                    summary: Mapping[str, Any] | None = None,
+                    summary: Summary | None = None,
                     config: Mapping[str, Any] | None = None):
     """The Figure of :func:`plot_r_curves` (matplotlib, Agg canvas, not saved)."""
     k = np.asarray(k_values, dtype=np.float64).ravel()
@@ -473,15 +473,16 @@ def r_curves_figure(records: Sequence[RunRecord], k_values, threshold: float, *,
     ax.axhline(float(threshold), color="tab:red", ls="--", lw=1.2,
                label=f"threshold r = {float(threshold):g}")
     th = _theory_block(records, float(threshold), summary, config)
-    if th is not None and th["all_to_all_applies"] and k.size and k[-1] > k[0]:
+    if th is not None and th.all_to_all_applies and th.omega_sigma is not None \
+            and k.size and k[-1] > k[0]:
         fine = np.linspace(float(k[0]), float(k[-1]), _THEORY_CURVE_POINTS)
-        ax.plot(fine, theory.r_all_to_all(fine, th["omega_dist"], th["omega_sigma"]),
+        ax.plot(fine, theory.r_all_to_all(fine, th.omega_dist, th.omega_sigma),
                 color="black", ls=":", lw=1.6,
-                label=f"all-to-all theory r(K) (N → ∞, ω {th['omega_dist']})")
-    elif th is not None and not th["applies"] and th["omega_dist"] == "degree":
-        _theory_remark(ax, f"theory does not apply (ω = {th['omega_dist']})")
-    elif th is not None and th["all_to_all_why_not"]:
-        _theory_remark(ax, f"all-to-all r(K) not drawn: {th['all_to_all_why_not']}")
+                label=f"all-to-all theory r(K) (N → ∞, ω {th.omega_dist})")
+    elif th is not None and not th.applies and th.omega_dist == "degree":
+        _theory_remark(ax, f"theory does not apply (ω = {th.omega_dist})")
+    elif th is not None and th.all_to_all_why_not:
+        _theory_remark(ax, f"all-to-all r(K) not drawn: {th.all_to_all_why_not}")
     if k.size:
         lo, hi = float(k[0]), float(k[-1])
         if hi > lo:
@@ -491,18 +492,18 @@ def r_curves_figure(records: Sequence[RunRecord], k_values, threshold: float, *,
     ax.set_ylabel("order parameter r (time average, dimensionless)")
     ax.legend(loc="lower right", fontsize=8)
     ax.grid(alpha=0.3)
-    fig.supxlabel(_censor_note(summary or {}, records), fontsize=8, color="0.25")
+    fig.supxlabel(_censor_note(summary, records), fontsize=8, color="0.25")
     _titles(fig, ax, "Order parameter r(K) over the ensemble", config, summary)
     return fig
 
 
 def plot_r_curves(path: str | os.PathLike, records: Sequence[RunRecord], k_values,
-                  threshold: float, *, summary: Mapping[str, Any] | None = None,
+                  threshold: float, *, summary: Summary | None = None,
                   config: Mapping[str, Any] | None = None) -> None:
     """Median r(K) over the ok runs with a shaded 10-90% band and the threshold
     line; the grid Kc of the runs with a crossing marked on the K axis (median
     line, 25-75% band). Where it predicts the measured r(K) (coupling degree,
-    ``summary["theory"]["all_to_all_applies"]``), the all-to-all r(K) of the
+    ``summary.theory.all_to_all_applies``), the all-to-all r(K) of the
     theory on a fine K grid; otherwise a remark says why it is not drawn.
     Subtitle, partial stamp and censoring note as in :func:`plot_kc_hist`."""
     save_png(r_curves_figure(records, k_values, threshold, summary=summary, config=config),
@@ -510,7 +511,7 @@ def plot_r_curves(path: str | os.PathLike, records: Sequence[RunRecord], k_value
 
 
 def hysteresis_figure(records: Sequence[RunRecord], k_values, threshold: float, *,
-                      summary: Mapping[str, Any] | None = None,
+                      summary: Summary | None = None,
                       config: Mapping[str, Any] | None = None):
     """The Figure of :func:`plot_hysteresis`, or None when no ok run has branches."""
     swept = [r for r in records if r.status == "ok" and r.r_backward is not None]
@@ -530,10 +531,10 @@ def hysteresis_figure(records: Sequence[RunRecord], k_values, threshold: float, 
                 label=f"{label}: median over {len(swept)} runs")
     ax.axhline(float(threshold), color="0.3", ls="--", lw=1.0,
                label=f"threshold r = {float(threshold):g}")
-    h = (summary or {}).get("hysteresis") or {}
+    h = None if summary is None else summary.hysteresis
     for name, label, color in (("kc_forward", "$K_c$ forward", "tab:blue"),
                                ("kc_backward", "$K_c$ backward", "tab:red")):
-        med = (h.get(name) or {}).get("median")
+        med = None if h is None else getattr(h, name).median
         if med is not None:
             ax.axvline(med, color=color, ls=":", lw=1.4, label=f"{label} median = {med:.4g}")
     if k.size and k[-1] > k[0]:
@@ -543,8 +544,8 @@ def hysteresis_figure(records: Sequence[RunRecord], k_values, threshold: float, 
     ax.set_ylabel("order parameter r (time average, dimensionless)")
     ax.legend(loc="lower right", fontsize=7.5)
     ax.grid(alpha=0.3)
-    width = (h.get("hysteresis_width") or {}).get("median")
-    area = (h.get("loop_area") or {}).get("median")
+    width = None if h is None else h.hysteresis_width.median
+    area = None if h is None else h.loop_area.median
     fig.supxlabel(f"median hysteresis width {_num_or_na(width)}, median loop area "
                   f"{_num_or_na(area)} (∫(r_backward − r_forward) dK)", fontsize=8, color="0.25")
     _titles(fig, ax, "Adiabatic sweep: forward and backward branches", config, summary)
@@ -556,7 +557,7 @@ def _num_or_na(v: float | None) -> str:
 
 
 def plot_hysteresis(path: str | os.PathLike, records: Sequence[RunRecord], k_values,
-                    threshold: float, *, summary: Mapping[str, Any] | None = None,
+                    threshold: float, *, summary: Summary | None = None,
                     config: Mapping[str, Any] | None = None) -> bool:
     """hysteresis.png of an adiabatic study: the median r of the forward and
     the backward branch over the ok runs, each with its 10-90% band, the

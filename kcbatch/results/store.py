@@ -6,28 +6,30 @@ hard kill loses at most the batch in flight and never leaves a half-written
 batch. Reading it needs nothing but SQLite: r curves are JSON arrays of numbers
 (``json_each`` reads them), the config is a JSON object in ``meta``.
 
-Schema:
-  meta(key TEXT PRIMARY KEY, value TEXT)      -- config (JSON), seed, version, k_values
-  runs(run INTEGER PRIMARY KEY, ...)           -- one row per finished run
-  batches(id INTEGER PRIMARY KEY, ...)         -- device, size, timings per batch
+Schema (version :data:`SCHEMA_VERSION`):
+  meta(key TEXT PRIMARY KEY, value TEXT NOT NULL)  -- schema_version, kcbatch_version,
+      config (JSON object), k_values (JSON array), run_info (JSON: the last
+      session), graph_files (JSON: a --graphs study's files and checksums)
+  runs(run INTEGER PRIMARY KEY, ...)  -- one row per finished run: :data:`RUN_COLUMNS`
+  batches(id INTEGER PRIMARY KEY, first_run INTEGER, n_runs INTEGER, device TEXT,
+          seconds REAL, finished_at TEXT)  -- one row per batch written
 
-Schema versions: 1 (kcbatch before the theory columns); 2 adds the per-run
-theory thresholds ``kc_mf``, ``kc_hmf``, ``kc_qmf`` (REAL; NULL where the theory
-does not apply, Infinity for a graph without edges). Opening a schema 1 store
-upgrades it in place (ALTER TABLE ADD COLUMN, NULL for the runs it holds, and
-schema_version 2, in one transaction), so ``kcbatch report``, resume and merge
-work on it; where it cannot be written (read-only, locked) it is read as it is,
-its theory fields None. Schema 3 adds ``graph_file`` and ``graph_sha256``
-(TEXT: the users' own network file of each run and its checksum; NULL for a
-model's network), upgraded the same way from 1 or 2. Schema 4 adds the
-converged protocol's columns (kcbatch/analysis/converge.py): ``r_std`` and
-``kc_windows`` (TEXT, JSON arrays like ``r``), ``t_transient_used``,
-``kc_protocol``, ``kc_refined``, ``kc_chi``, ``kc_sigma`` (REAL) and
-``converged`` (INTEGER 0/1), NULL where they do not apply; upgraded the same
-way from 1 to 3. Schema 5 adds the adiabatic sweep's columns
-(kcbatch/analysis/sweep.py): ``r_forward`` and ``r_backward`` (TEXT, JSON arrays),
-``kc_forward``, ``kc_backward``, ``hysteresis_width`` and ``loop_area``
-(REAL), NULL for the independent protocol; upgraded the same way from 1 to 4.
+Table ``runs`` has one column per field of
+:class:`~kcbatch.analysis.records.RunRecord` (those of its parts
+``convergence`` and ``sweep`` included, NULL where the record has no such
+part) and ``batch_id`` (the row of ``batches`` that wrote it). Each field
+declares its SQL type and the schema version that added it; the columns come in
+the order of those versions, each version's in the record's order. Arrays
+(``r``, ``r_first``, ``r_second``, ``r_std``, ``kc_windows``, ``r_forward``,
+``r_backward``) are JSON arrays, NaN and inf as null; ``converged`` is an
+INTEGER 0/1; the theory thresholds are REAL with Infinity for a graph without
+edges; NULL is None.
+
+A store of an older schema is upgraded in place when opened: the columns later
+versions added (NULL for the runs it holds) and its schema_version, in one
+transaction. Where it cannot be written (read-only, locked) it is read as it
+is, the fields it lacks None. Either way ``kcbatch report``, resume and merge
+work on it.
 """
 from __future__ import annotations
 
@@ -36,9 +38,12 @@ import json
 import os
 import sqlite3
 import threading
+import types
+import typing
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import Field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -50,38 +55,66 @@ GRAPH_FILES_META = "graph_files"
 # The lock file of a study directory: held (flock) by the process that runs or
 # resumes the study there, and holding its PID.
 LOCK_NAME = "kcbatch.lock"
-SCHEMA_VERSION = 5
 # What to do about a store that cannot be read, for every message that says so.
 _DAMAGED_FIX = "restore it from a backup, or start a new study in another --out"
 
-_CONVERGED_COLUMNS = (
-    ("r_std", "TEXT"), ("t_transient_used", "REAL"), ("converged", "INTEGER"),
-    ("kc_protocol", "REAL"), ("kc_refined", "REAL"), ("kc_chi", "REAL"), ("kc_sigma", "REAL"),
-    ("kc_windows", "TEXT"),
-)
-_SWEEP_COLUMNS = (
-    ("r_forward", "TEXT"), ("r_backward", "TEXT"), ("kc_forward", "REAL"),
-    ("kc_backward", "REAL"), ("hysteresis_width", "REAL"), ("loop_area", "REAL"),
-)
-_RUN_COLUMNS = (
-    ("run", "INTEGER PRIMARY KEY"), ("status", "TEXT NOT NULL"), ("fail_reason", "TEXT"),
-    ("seed_material", "TEXT NOT NULL"), ("nodes", "INTEGER"), ("edges", "INTEGER"),
-    ("mean_k", "REAL"), ("mean_k2", "REAL"), ("k_max", "INTEGER"), ("kc", "REAL"),
-    ("kc_interp", "REAL"), ("censored", "TEXT"), ("bracket_lo", "REAL"), ("bracket_hi", "REAL"),
-    ("stationarity", "REAL"), ("seconds", "REAL"), ("r", "TEXT NOT NULL"),
-    ("r_first", "TEXT NOT NULL"), ("r_second", "TEXT NOT NULL"), ("batch_id", "INTEGER"),
-    ("kc_mf", "REAL"), ("kc_hmf", "REAL"), ("kc_qmf", "REAL"),
-    ("graph_file", "TEXT"), ("graph_sha256", "TEXT"),
-) + _CONVERGED_COLUMNS + _SWEEP_COLUMNS
-# Columns of table runs that each schema version added (appended, in this order):
-# what upgrading an older store adds.
-_ADDED_COLUMNS = {2: (("kc_mf", "REAL"), ("kc_hmf", "REAL"), ("kc_qmf", "REAL")),
-                  3: (("graph_file", "TEXT"), ("graph_sha256", "TEXT")),
-                  4: _CONVERGED_COLUMNS, 5: _SWEEP_COLUMNS}
-_ARRAYS = ("r", "r_first", "r_second", "r_std", "kc_windows", "r_forward", "r_backward")
-# JSON array columns that may be NULL (runs without them) and INTEGER flags.
-_OPTIONAL_ARRAYS = ("r_std", "kc_windows", "r_forward", "r_backward")
-_BOOLS = ("converged",)
+# Columns of table runs that no record field holds, by the schema version that added them.
+_STORE_COLUMNS = {1: (("batch_id", "INTEGER"),)}
+
+
+class Column(NamedTuple):
+    """One column of table runs: its name and SQL type, the schema version that
+    added it, what holds it (``part``: None for the record itself, the name of
+    the record's part field, or "store" for the store's own columns, which no
+    record holds), and how a value is stored (``kind``)."""
+    name: str
+    sql: str
+    since: int
+    part: str | None = None
+    kind: str = "value"  # "array" (JSON text), "bool" (INTEGER 0/1) or "value" (as it is)
+
+
+def run_columns(record_cls: type = RunRecord) -> tuple[Column, ...]:
+    """The columns of table runs for records of ``record_cls``: a walk of its
+    fields (and its parts' fields) with the store's own columns, in the order of
+    the schema versions that added them, each version's in declaration order."""
+    walked: list[Column] = []
+    hints = typing.get_type_hints(record_cls)
+    for f in fields(record_cls):
+        part_cls = f.metadata.get("part")
+        if part_cls is None:
+            walked.append(_column(f, hints[f.name], None))
+            continue
+        part_hints = typing.get_type_hints(part_cls)
+        walked += [_column(g, part_hints[g.name], f.name) for g in fields(part_cls)]
+    versions = sorted({c.since for c in walked} | set(_STORE_COLUMNS))
+    out: list[Column] = []
+    for v in versions:
+        out += [c for c in walked if c.since == v]
+        out += [Column(name, sql, v, part="store") for name, sql in _STORE_COLUMNS.get(v, ())]
+    return tuple(out)
+
+
+def _column(f: Field, hint: Any, part: str | None) -> Column:
+    if "sql" not in f.metadata:
+        raise TypeError(f"field {f.name!r} of a stored record has no column: declare it "
+                        f"with kcbatch.analysis.records.stored(sql, since)")
+    args = (typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType)
+            else (hint,))
+    kind = "array" if np.ndarray in args else "bool" if bool in args else "value"
+    return Column(f.name, f.metadata["sql"], f.metadata["since"], part, kind)
+
+
+RUN_COLUMNS = run_columns()
+SCHEMA_VERSION = max(c.since for c in RUN_COLUMNS)
+# Columns of table runs that each schema version after 1 added (appended, in
+# this order): what upgrading an older store adds. 2: the theory thresholds;
+# 3: the users' graph file and its checksum; 4: r_std and the converged
+# protocol's part; 5: the adiabatic sweep's part.
+_ADDED_COLUMNS = {v: tuple((c.name, c.sql) for c in RUN_COLUMNS if c.since == v)
+                  for v in range(2, SCHEMA_VERSION + 1)}
+# The record's parts: field name -> part class.
+_PARTS = {f.name: f.metadata["part"] for f in fields(RunRecord) if "part" in f.metadata}
 
 
 class StoreError(RuntimeError):
@@ -108,13 +141,24 @@ def _load_array(s: str) -> np.ndarray:
     return np.array([np.nan if x is None else x for x in json.loads(s)], dtype=np.float64)
 
 
+def _read(c: Column, v: Any) -> Any:
+    """The record's value of column ``c`` stored as ``v`` (NULL: None)."""
+    if v is None:
+        return None
+    if c.kind == "array":
+        return _load_array(v)
+    if c.kind == "bool":
+        return bool(v)
+    return v
+
+
 class Store:
     """A study's SQLite store. Use :meth:`create` or :meth:`open`."""
 
     def __init__(self, conn: sqlite3.Connection, path: str):
         self.conn = conn
         self.path = path
-        # The runs columns this store has: all of _RUN_COLUMNS, unless an old
+        # The runs columns this store has: all of RUN_COLUMNS, unless an old
         # store could not be upgraded (then the missing ones read as None).
         self._columns = {row[1] for row in conn.execute("PRAGMA table_info(runs)")}
 
@@ -129,7 +173,7 @@ class Store:
         conn = cls._connect(path)
         with conn:
             conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
-            cols = ", ".join(f"{n} {t}" for n, t in _RUN_COLUMNS)
+            cols = ", ".join(f"{c.name} {c.sql}" for c in RUN_COLUMNS)
             conn.execute(f"CREATE TABLE runs ({cols})")
             conn.execute("CREATE TABLE batches (id INTEGER PRIMARY KEY, first_run INTEGER, "
                          "n_runs INTEGER, device TEXT, seconds REAL, finished_at TEXT)")
@@ -221,7 +265,7 @@ class Store:
         """Insert one finished batch atomically (all its runs or none)."""
         if not records:
             return
-        names = [n for n, _ in _RUN_COLUMNS]
+        names = [c.name for c in RUN_COLUMNS]
         placeholders = ", ".join("?" for _ in names)
         first, last = records[0].run, records[-1].run
         what = f"run {first}" if first == last else f"runs {first}-{last}"
@@ -237,18 +281,20 @@ class Store:
 
     @staticmethod
     def _row(rec: RunRecord, batch_id: int) -> tuple:
-        out = []
-        for name, _ in _RUN_COLUMNS:
-            if name == "batch_id":
-                out.append(batch_id)
-            elif name in _ARRAYS:
-                v = getattr(rec, name)
-                out.append(None if v is None else _dump_array(v))
-            elif name in _BOOLS:
-                v = getattr(rec, name)
-                out.append(None if v is None else int(bool(v)))
+        out: list[Any] = []
+        for c in RUN_COLUMNS:
+            if c.part == "store":
+                out.append(batch_id)  # batch_id, the one column of the store's own
+                continue
+            holder = rec if c.part is None else getattr(rec, c.part)
+            v = None if holder is None else getattr(holder, c.name)
+            if v is None:
+                out.append(None)
+            elif c.kind == "array":
+                out.append(_dump_array(v))
+            elif c.kind == "bool":
+                out.append(int(bool(v)))
             else:
-                v = getattr(rec, name)
                 out.append(v.item() if isinstance(v, np.generic) else v)
         return tuple(out)
 
@@ -268,25 +314,30 @@ class Store:
         return ", ".join(n if n in self._columns else f"NULL AS {n}" for n in names)
 
     def records(self, runs: Iterable[int] | None = None) -> list[RunRecord]:
-        names = [n for n, _ in _RUN_COLUMNS]
+        columns = [c for c in RUN_COLUMNS if c.part != "store"]
+        names = [c.name for c in columns]
         rows = self.conn.execute(f"SELECT {self._select(names)} FROM runs ORDER BY run").fetchall()
         wanted = None if runs is None else set(runs)
+        at_run = names.index("run")
         out = []
         for row in rows:
-            d = dict(zip(names, row, strict=True))
-            if wanted is not None and d["run"] not in wanted:
+            if wanted is not None and row[at_run] not in wanted:
                 continue
-            d.pop("batch_id")
-            for a in _ARRAYS:
-                d[a] = None if d[a] is None and a in _OPTIONAL_ARRAYS else _load_array(d[a])
-            for b in _BOOLS:
-                d[b] = None if d[b] is None else bool(d[b])
-            out.append(RunRecord(**d))
+            common: dict[str, Any] = {}
+            parts: dict[str, dict[str, Any]] = {name: {} for name in _PARTS}
+            for c, v in zip(columns, row, strict=True):
+                (common if c.part is None else parts[c.part])[c.name] = _read(c, v)
+            # a part is there when any of its columns is: the writer sets each
+            # part's first columns whenever it sets the part
+            for name, values in parts.items():
+                present = any(v is not None for v in values.values())
+                common[name] = _PARTS[name](**values) if present else None
+            out.append(RunRecord(**common))
         return out
 
     def copy_runs_from(self, other: Store, runs: Iterable[int]) -> int:
         """Copy finished runs (rows as stored) from another store; returns the count."""
-        names = [n for n, _ in _RUN_COLUMNS if n != "batch_id"]
+        names = [c.name for c in RUN_COLUMNS if c.part != "store"]
         wanted = sorted(set(runs))
         rows = []
         for run in wanted:
@@ -339,7 +390,7 @@ def _check_store(conn: sqlite3.Connection, path: str) -> int:
                              f"{_DAMAGED_FIX}")
     columns = {row[1] for row in conn.execute("PRAGMA table_info(runs)")}
     later = {n for v, added in _ADDED_COLUMNS.items() if v > number for n, _ in added}
-    missing = [n for n, _ in _RUN_COLUMNS if n not in columns and n not in later]
+    missing = [c.name for c in RUN_COLUMNS if c.name not in columns and c.name not in later]
     if missing:
         raise StoreError(f"{path} is damaged: table runs lacks column(s) "
                          f"{', '.join(missing)}; {_DAMAGED_FIX}")

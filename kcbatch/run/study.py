@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from kcbatch.analysis.records import RunRecord
-from kcbatch.analysis.summary import partial_info, summarize
+from kcbatch.analysis.summary import Summary, partial_info, summarize
 from kcbatch.engines import get_engine, kernel_misfit, resolve_device
 from kcbatch.inputs.graph_source import (
     GraphSet,
@@ -54,14 +54,16 @@ class StudyResult:
 
     records: one :class:`RunRecord` per finished run of ``config.run_ids``, by run.
     r: ``[runs, nK]`` float64 time-averaged order parameter (rows as ``records``).
-    summary: the dict of :func:`kcbatch.analysis.summary.summarize`.
+    summary: the :class:`~kcbatch.analysis.summary.Summary` of
+      :func:`kcbatch.analysis.summary.summarize` (``summary["kc"]`` reads its
+      JSON view, as summary.json holds it).
     """
 
     config: StudyConfig
     device: str
     batch: int
     records: list[RunRecord]
-    summary: dict[str, Any]
+    summary: Summary
     elapsed: float
     engine_seconds: float = 0.0
     times: PipelineTimes = field(default_factory=PipelineTimes)

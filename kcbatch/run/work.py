@@ -17,7 +17,7 @@ import numpy as np
 
 from kcbatch.analysis.converge import estimate_kc, window_starts
 from kcbatch.analysis.crossing import make_record, record_from_means
-from kcbatch.analysis.records import RunRecord
+from kcbatch.analysis.records import ConvergedPart, RunRecord, SweepPart
 from kcbatch.analysis.sweep import SweepSamples, hysteresis, run_sweep
 from kcbatch.engines import Engine
 from kcbatch.inputs.pipeline import Produced
@@ -97,13 +97,13 @@ def converged_records(item: Produced, est, cfg: StudyConfig, *,
                                 k_values=k_values, threshold=cfg.threshold,
                                 seconds=seconds, input_problem=item.input_problems[j])
         ok = rec.status == "ok"
-        out.append(dataclasses.replace(
-            rec, t_transient_used=float(est.t_transient[j]), converged=bool(est.converged[j]),
+        out.append(dataclasses.replace(rec, convergence=ConvergedPart(
+            t_transient_used=float(est.t_transient[j]), converged=bool(est.converged[j]),
             kc_protocol=_optional(est.kc_windows[j, 0]) if ok else None,
             kc_refined=_optional(est.kc_refined[j]) if ok else None,
             kc_chi=_optional(est.kc_chi[j]) if ok else None,
             kc_sigma=_optional(est.kc_sigma[j]) if ok else None,
-            kc_windows=np.array(est.kc_windows[j]) if est.auto else None))
+            kc_windows=np.array(est.kc_windows[j]) if est.auto else None)))
     return out
 
 
@@ -131,13 +131,13 @@ def sweep_records(item: Produced, samples: SweepSamples, cfg: StudyConfig, *,
                 fail_reason=(f"non-finite order parameter on the backward branch in "
                              f"{int(np.sum(~np.isfinite(r_backward)))} of {k.size} (K) "
                              f"systems; first at K={float(k[first]):.6g} (index {first})"))
-        rec = dataclasses.replace(rec, r_forward=rec.r.copy(), r_backward=r_backward)
+        part = SweepPart(r_forward=rec.r.copy(), r_backward=r_backward)
         if rec.status == "ok":
             loop = hysteresis(k, rec.r, r_backward, cfg.threshold)
-            rec = dataclasses.replace(rec, kc_forward=loop.kc_forward,
-                                      kc_backward=loop.kc_backward,
-                                      hysteresis_width=loop.width, loop_area=loop.loop_area)
-        out.append(rec)
+            part = dataclasses.replace(part, kc_forward=loop.kc_forward,
+                                       kc_backward=loop.kc_backward,
+                                       hysteresis_width=loop.width, loop_area=loop.loop_area)
+        out.append(dataclasses.replace(rec, sweep=part))
     return out
 
 
