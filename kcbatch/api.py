@@ -120,7 +120,7 @@ def find_kc(graphs: Sequence[Any], omega: Any, theta0: Any, k_values: Any, *,
     return estimate_kc(get_engine(concrete, fast_math, kernel), batch, k_values, dt=spec.dt,
                        t_transient=t_transient, t_measure=t_measure,
                        sample_every=sample_every, threshold=threshold, refine=refine,
-                       refine_points=refine_points, kc_tol=kc_tol, t_max=t_max)
+                       refine_points=refine_points, kc_tol=kc_tol, t_max=t_max, spec=spec)
 
 
 def hysteresis(graphs: Sequence[Any], omega: Any, theta0: Any, k_values: Any, *,

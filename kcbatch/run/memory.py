@@ -19,6 +19,7 @@ from kcbatch.inputs.pipeline import (
     predict_batch_bytes,
     producer_threads,
 )
+from kcbatch.protocol.choices import Device, is_auto
 from kcbatch.protocol.config import ConfigError, StudyConfig, format_bytes
 
 __all__ = ["MemoryEstimate", "available_bytes", "estimate", "fit_batch"]
@@ -49,7 +50,7 @@ def estimate(cfg: StudyConfig, engine: Engine, device: str, batch: int) -> Memor
     threads = producer_threads(cfg.producers, device)
     in_production = (threads * predict_batch_bytes(cfg, batch)
                      + PREFETCH * packed_batch_bytes(cfg, batch))
-    if device == "gpu":
+    if device == Device.GPU:
         # Device memory is fitted by --batch auto and the out-of-memory halving;
         # the host keeps the packed batch and the samples copied back.
         engine_bytes = packed_batch_bytes(cfg, batch) + samples
@@ -140,7 +141,7 @@ def fit_batch(cfg: StudyConfig, engine: Engine, device: str, batch: int,
                 lo = mid
             else:
                 hi = mid
-        if cfg.batch == "auto":
+        if is_auto(cfg.batch):
             return lo
         units = lo // networks_per_unit
         advice = (f"use --batch {units}" + (" or smaller" if units > 1 else "")) if units else (

@@ -27,6 +27,7 @@ from kcbatch.analysis.sweep import (
 )
 from kcbatch.engines import Engine
 from kcbatch.inputs.pipeline import Produced
+from kcbatch.protocol.choices import is_auto
 from kcbatch.protocol.config import StudyConfig
 from kcbatch.run.memory import fit_batch
 
@@ -53,7 +54,7 @@ def choose_batch(cfg: StudyConfig, engine: Engine, pending: int) -> int:
     engine's limit. An adiabatic sweep takes ``k_num`` times more networks
     (:func:`kcbatch.analysis.sweep.batch_networks`)."""
     limit = engine.batch_limit(layout_config(cfg))
-    wanted = engine.auto_batch(cfg) if cfg.batch == "auto" else int(cfg.batch)
+    wanted = engine.auto_batch(cfg) if is_auto(cfg.batch) else int(cfg.batch)
     return max(1, min(batch_networks(cfg, wanted), pending, limit))
 
 
@@ -80,7 +81,7 @@ def compute_records(engine: Engine, item: Produced, cfg: StudyConfig,
             t_transient=cfg.t_transient, t_measure=cfg.t_measure,
             sample_every=cfg.sample_every, threshold=cfg.threshold,
             refine=cfg.refine, refine_points=cfg.refine_points,
-            kc_tol=cfg.kc_tol, t_max=cfg.t_max, progress=progress)
+            kc_tol=cfg.kc_tol, t_max=cfg.t_max, progress=progress, spec=spec)
         seconds = time.perf_counter() - t0
         records = converged_records(item, estimates, cfg, seconds=seconds / len(item.runs))
     elif cfg.adiabatic:
