@@ -12,7 +12,8 @@ from typing import Sequence
 
 import numpy as np
 
-from kcbatch.protocol.choices import Precision, precision as precision_record
+from kcbatch.protocol.choices import Precision
+from kcbatch.protocol.choices import precision as precision_record
 from kcbatch.protocol.coupling import check_coupling, row_weights
 
 # Rows of a batch get int32 ids (indices, row_net): at most 2**31 - 1 of them.
