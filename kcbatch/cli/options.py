@@ -181,16 +181,21 @@ def study_config(base: dict[str, Any], flags: dict[str, Any]) -> StudyConfig:
     """The config of ``base`` (TOML or stored values) overridden by ``flags``; a
     flag that the model or distribution does not read is refused naming the
     flag, before the config's own check of the value can name only the field."""
-    # With graphs the model's flags are refused by name below, not by the config.
-    skip = set(_ONLY_FOR) | (set(MODEL_FIELDS) if {**base, **flags}.get("graphs") else set())
     try:
-        probe = StudyConfig.from_mapping(
-            {**base, **{k: v for k, v in flags.items() if k not in skip}})
+        cfg = StudyConfig.from_mapping({**base, **flags})
     except ConfigError:
-        probe = None  # the config with every flag says what is wrong
-    if probe is not None:
-        _refuse_unused_flags(flags, probe)
-    cfg = StudyConfig.from_mapping({**base, **flags})
+        # A flag the model does not read may be what is wrong: the config
+        # without such flags says whether to name the flag instead. With
+        # graphs the model's flags are refused by name, not by the config.
+        skip = set(_ONLY_FOR) | (set(MODEL_FIELDS) if {**base, **flags}.get("graphs") else set())
+        try:
+            probe = StudyConfig.from_mapping(
+                {**base, **{k: v for k, v in flags.items() if k not in skip}})
+        except ConfigError:
+            probe = None  # the config with every flag says what is wrong
+        if probe is not None:
+            _refuse_unused_flags(flags, probe)
+        raise
     _refuse_unused_flags(flags, cfg)
     return cfg
 
