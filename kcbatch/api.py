@@ -2,16 +2,19 @@
 and ``hysteresis`` (the adiabatic sweep's two branches)."""
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
 from kcbatch.analysis.converge import KcEstimates, check_options, estimate_kc
 from kcbatch.analysis.sweep import run_sweep
-from kcbatch.engines import get_engine, resolve_device
+from kcbatch.engines import Engine, get_engine, resolve_device
 from kcbatch.inputs.batch import pack
+from kcbatch.protocol import choices
+from kcbatch.protocol.choices import Coupling, Precision
 from kcbatch.protocol.config import (
+    DEFAULTS,
     PRECISIONS,
     ConfigError,
     IntegrationSpec,
@@ -19,6 +22,9 @@ from kcbatch.protocol.config import (
     unstable_dt,
 )
 from kcbatch.protocol.coupling import COUPLINGS, max_weighted_degree
+
+# The API's defaults are the study's (one table: config.DEFAULTS).
+_D = DEFAULTS
 
 
 def _as_csr(graph: Any, g: int) -> tuple[np.ndarray, np.ndarray]:
@@ -46,10 +52,11 @@ def _per_graph(values: Any, n_graphs: int, name: str) -> list[np.ndarray]:
 
 
 def simulate(graphs: Sequence[Any], omega: Any, theta0: Any, k_values: Any, *,
-             dt: float = 0.05, t_transient: float = 5.0, t_measure: float = 5.0,
-             sample_every: int = 10, device: str = "auto", precision: str = "float32",
-             fast_math: bool = False, return_samples: bool = False,
-             coupling: str = "degree", kernel: str = "auto") -> np.ndarray:
+             dt: float = _D["dt"], t_transient: float = _D["t_transient"],
+             t_measure: float = _D["t_measure"], sample_every: int = _D["sample_every"],
+             device: str = _D["device"], precision: str = _D["precision"],
+             fast_math: bool = _D["fast_math"], return_samples: bool = False,
+             coupling: str = _D["coupling"], kernel: str = _D["kernel"]) -> np.ndarray:
     """Time-averaged order parameter of each graph at each coupling.
 
     graphs: sequence of networkx graphs or CSR ``(indptr, indices)`` pairs.
@@ -67,27 +74,23 @@ def simulate(graphs: Sequence[Any], omega: Any, theta0: Any, k_values: Any, *,
     ConfigError (naming dt and the largest dt allowed) when dt is beyond RK4's
     stability bound ``dt * 2 * max|K| * max_i(w_i k_i) <= 2.78`` on any graph.
     """
-    if precision not in PRECISIONS:
-        raise ConfigError("precision", precision, f"must be one of {', '.join(PRECISIONS)}")
-    if not isinstance(coupling, str) or coupling not in COUPLINGS:
-        raise ConfigError("coupling", coupling, f"must be one of {', '.join(COUPLINGS)}")
-    check_kernel(kernel, device)
-    check_kernel(kernel, device)
+    prec, coupling, engine = _options(precision, coupling, device, kernel, fast_math)
     spec = IntegrationSpec.from_times(dt=dt, t_transient=t_transient, t_measure=t_measure,
                                       sample_every=sample_every)
-    batch, k_values = _pack_inputs(graphs, omega, theta0, k_values, precision, coupling)
+    batch, k_values = _pack_inputs(graphs, omega, theta0, k_values, prec, coupling)
     _check_stable(batch, k_values, spec.dt, coupling)
-    concrete, _ = resolve_device(device)
-    samples = get_engine(concrete, fast_math, kernel).integrate(batch, spec)
+    samples = engine().integrate(batch, spec)
     return samples if return_samples else samples.mean(axis=2)
 
 
 def find_kc(graphs: Sequence[Any], omega: Any, theta0: Any, k_values: Any, *,
-            threshold: float = 0.5, coupling: str = "degree", dt: float = 0.05,
-            t_transient: float | str = 5.0, t_measure: float = 5.0, sample_every: int = 10,
-            refine: float | None = None, refine_points: int = 8, kc_tol: float = 0.01,
-            t_max: float = 400.0, device: str = "auto", precision: str = "float32",
-            fast_math: bool = False, kernel: str = "auto") -> KcEstimates:
+            threshold: float = _D["threshold"], coupling: str = _D["coupling"],
+            dt: float = _D["dt"], t_transient: float | str = _D["t_transient"],
+            t_measure: float = _D["t_measure"], sample_every: int = _D["sample_every"],
+            refine: float | None = _D["refine"], refine_points: int = _D["refine_points"],
+            kc_tol: float = _D["kc_tol"], t_max: float = _D["t_max"], device: str = _D["device"],
+            precision: str = _D["precision"],
+            fast_math: bool = _D["fast_math"], kernel: str = _D["kernel"]) -> KcEstimates:
     """Kc of each graph: grid rule, interpolated, refined and chi-peak estimators.
 
     graphs, omega, theta0, k_values, coupling, dt, t_measure, sample_every,
@@ -105,29 +108,26 @@ def find_kc(graphs: Sequence[Any], omega: Any, theta0: Any, k_values: Any, *,
     chi, ...; definitions in kcbatch/analysis/converge.py and docs/design.md). With a
     fixed transient, ``r`` is exactly ``simulate(...)``'s.
     """
-    if precision not in PRECISIONS:
-        raise ConfigError("precision", precision, f"must be one of {', '.join(PRECISIONS)}")
-    if not isinstance(coupling, str) or coupling not in COUPLINGS:
-        raise ConfigError("coupling", coupling, f"must be one of {', '.join(COUPLINGS)}")
-    check_kernel(kernel, device)
+    prec, coupling, engine = _options(precision, coupling, device, kernel, fast_math)
     spec = check_options(dt=dt, t_transient=t_transient, t_measure=t_measure,
                          sample_every=sample_every, threshold=threshold, refine=refine,
                          refine_points=refine_points, kc_tol=kc_tol, t_max=t_max)
-    batch, k_values = _pack_inputs(graphs, omega, theta0, k_values, precision, coupling)
+    batch, k_values = _pack_inputs(graphs, omega, theta0, k_values, prec, coupling)
     if not np.all(np.isfinite(k_values)) or np.any(np.diff(k_values, axis=-1) <= 0):
         raise ConfigError("k_values", _short(k_values), "must be finite and increasing")
     _check_stable(batch, k_values, spec.dt, coupling)
-    concrete, _ = resolve_device(device)
-    return estimate_kc(get_engine(concrete, fast_math, kernel), batch, k_values, dt=spec.dt,
+    return estimate_kc(engine(), batch, k_values, dt=spec.dt,
                        t_transient=t_transient, t_measure=t_measure,
                        sample_every=sample_every, threshold=threshold, refine=refine,
-                       refine_points=refine_points, kc_tol=kc_tol, t_max=t_max)
+                       refine_points=refine_points, kc_tol=kc_tol, t_max=t_max, spec=spec)
 
 
 def hysteresis(graphs: Sequence[Any], omega: Any, theta0: Any, k_values: Any, *,
-               coupling: str = "degree", dt: float = 0.05, t_transient: float = 5.0,
-               t_measure: float = 5.0, sample_every: int = 10, device: str = "auto",
-               precision: str = "float32", kernel: str = "auto") -> tuple[np.ndarray, np.ndarray]:
+               coupling: str = _D["coupling"], dt: float = _D["dt"],
+               t_transient: float = _D["t_transient"], t_measure: float = _D["t_measure"],
+               sample_every: int = _D["sample_every"], device: str = _D["device"],
+               precision: str = _D["precision"], fast_math: bool = _D["fast_math"],
+               kernel: str = _D["kernel"]) -> tuple[np.ndarray, np.ndarray]:
     """The adiabatic sweep of each graph: ``(r_forward, r_backward)``, each
     ``[G, nK]`` float64 in increasing-K order (kcbatch/analysis/sweep.py).
 
@@ -136,34 +136,46 @@ def hysteresis(graphs: Sequence[Any], omega: Any, theta0: Any, k_values: Any, *,
     the backward branch continues from the forward branch's end down the same
     grid, K_max first. At every K, r is sampled as :func:`simulate` does.
     graphs, omega, theta0, coupling, dt, t_transient, t_measure, sample_every,
-    device, precision, kernel: as :func:`simulate`; k_values ``[nK]`` or
+    device, precision, fast_math, kernel: as :func:`simulate`; k_values ``[nK]`` or
     ``[G, nK]``, strictly increasing. With one K, ``r_forward`` is
     ``simulate(...)``'s.
     """
-    if precision not in PRECISIONS:
-        raise ConfigError("precision", precision, f"must be one of {', '.join(PRECISIONS)}")
-    if not isinstance(coupling, str) or coupling not in COUPLINGS:
-        raise ConfigError("coupling", coupling, f"must be one of {', '.join(COUPLINGS)}")
-    check_kernel(kernel, device)
+    prec, coupling, engine = _options(precision, coupling, device, kernel, fast_math)
     spec = IntegrationSpec.from_times(dt=dt, t_transient=t_transient, t_measure=t_measure,
                                       sample_every=sample_every)
-    batch, k_values = _pack_inputs(graphs, omega, theta0, k_values, precision, coupling)
+    batch, k_values = _pack_inputs(graphs, omega, theta0, k_values, prec, coupling)
     if not np.all(np.isfinite(k_values)) or np.any(np.diff(k_values, axis=-1) <= 0):
         raise ConfigError("k_values", _short(k_values), "must be finite and increasing")
     _check_stable(batch, k_values, spec.dt, coupling)
-    concrete, _ = resolve_device(device)
-    engine = get_engine(concrete, kernel=kernel)
-    samples = run_sweep(engine, batch, batch.couplings, dt=spec.dt,
+    samples = run_sweep(engine(), batch, batch.couplings, dt=spec.dt,
                         n_transient=spec.n_transient, n_measure=spec.n_measure,
                         sample_every=spec.sample_every)
     return samples.forward.mean(axis=2), samples.backward.mean(axis=2)
+
+
+def _options(precision: Any, coupling: Any, device: Any, kernel: Any, fast_math: bool
+             ) -> tuple[Precision, Coupling, Callable[[], Engine]]:
+    """The engine options of a call, checked once: the precision's record, the
+    coupling's member, and the engine to call once the inputs are checked
+    (the device resolved then). ConfigError naming the first bad one."""
+    if not isinstance(precision, str) or precision not in PRECISIONS:
+        raise ConfigError("precision", precision, f"must be one of {', '.join(PRECISIONS)}")
+    if not isinstance(coupling, str) or coupling not in COUPLINGS:
+        raise ConfigError("coupling", coupling, f"must be one of {', '.join(COUPLINGS)}")
+    strategy = check_kernel(kernel, device)
+
+    def engine() -> Engine:
+        concrete, _ = resolve_device(device)
+        return get_engine(concrete, fast_math, strategy)
+
+    return choices.precision(precision), Coupling(coupling), engine
 
 
 def _short(values: np.ndarray) -> str:
     return np.array2string(np.ravel(values), threshold=6, edgeitems=2, max_line_width=10**6)
 
 
-def _pack_inputs(graphs, omega, theta0, k_values, precision: str, coupling: str):
+def _pack_inputs(graphs, omega, theta0, k_values, precision: Precision, coupling: Coupling):
     """(Batch, k_values as float64 [nK] or [G, nK]) with the arguments' own messages."""
     if not isinstance(graphs, (list, tuple)):
         graphs = list(graphs)

@@ -55,9 +55,10 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 def faulty_engines(monkeypatch):
     """``install(**kw) -> list[FaultyEngine]``: from then on (until
     ``monkeypatch.undo()`` or the end of the test) every engine that
-    ``kcbatch.run.study`` gets is a real one wrapped in ``FaultyEngine(engine, **kw)``;
-    the returned list fills with the wrappers as they are made."""
-    import kcbatch.run.study as study
+    a study's plan (``kcbatch.run.plan``) gets is a real one wrapped in
+    ``FaultyEngine(engine, **kw)``; the returned list fills with the wrappers as
+    they are made."""
+    import kcbatch.run.plan as study
 
     def install(**kw) -> list[FaultyEngine]:
         made: list[FaultyEngine] = []

@@ -282,7 +282,7 @@ def test_the_parse_sees_the_package(project):
     assert {"kcbatch", "kcbatch.engines", "kcbatch.engines.launch", "kcbatch.networks.ba",
             "kcbatch.kernels", "kcbatch.run.study"} <= set(project.modules)
     g = project.graph()
-    assert "kcbatch.engines" in g["kcbatch.run.study"]
+    assert "kcbatch.engines" in g["kcbatch.run.plan"]
     assert "kcbatch.engines.cuda" in g["kcbatch.engines"]  # function-level, `from . import`
     assert "kcbatch.kernels" in g["kcbatch.engines.cxx"]  # function-level, level 2
     assert "kcbatch.engines.launch" in g["kcbatch.engines.kernel_engine"]  # multi-line `from .x import`

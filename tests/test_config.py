@@ -19,6 +19,7 @@ from helpers import is_root, run_cli, unwritable_out
 
 import kcbatch.run.study
 from kcbatch.protocol.config import ConfigError, IntegrationSpec, StudyConfig, load_toml
+from kcbatch.run.plan import check_paths
 
 # A small valid study; every bad-input case changes one or two fields of it.
 SMALL = dict(runs=4, nodes=100, m=3, k_num=4, dt=0.05, t_transient=0.5, t_measure=0.5,
@@ -363,11 +364,13 @@ def test_times_that_are_multiples_of_dt(dt, t_transient, t_measure, n_tr, n_me):
 
 
 # --------------------------------------------------------------------------- out
+# Whether out is writable is checked when the study is resolved (run.plan.check_paths),
+# not when the config is constructed.
 
 def test_out_not_writable(tmp_path):
     out = unwritable_out(tmp_path)
     with pytest.raises(ConfigError) as ei:
-        small(out=out)
+        check_paths(small(out=out))
     check_error(ei.value, "out", str(out), "must")
     assert not out.exists()
 
@@ -378,7 +381,7 @@ def test_out_below_a_regular_file(tmp_path):
     f.write_text("x")
     for out in (f / "out", f / "a" / "b"):
         with pytest.raises(ConfigError) as ei:
-            small(out=out)
+            check_paths(small(out=out))
         check_error(ei.value, "out", str(out), "must be a directory", str(f))
 
 
@@ -386,7 +389,7 @@ def test_out_is_a_regular_file(tmp_path):
     f = tmp_path / "file.txt"
     f.write_text("x")
     with pytest.raises(ConfigError) as ei:
-        small(out=f)
+        check_paths(small(out=f))
     check_error(ei.value, "out", str(f), "directory")
 
 
@@ -396,7 +399,7 @@ def test_out_in_read_only_directory(tmp_path):
     ro.mkdir()
     ro.chmod(0o500)
     with pytest.raises(ConfigError) as ei:
-        small(out=ro / "a" / "b")
+        check_paths(small(out=ro / "a" / "b"))
     check_error(ei.value, "out", str(ro / "a" / "b"), "writable", str(ro))
 
 

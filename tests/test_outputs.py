@@ -27,6 +27,7 @@ from helpers import invoke, ok, read_csv
 
 import kcbatch
 import kcbatch.export.study_outputs as export
+import kcbatch.run.plan
 import kcbatch.run.study as study
 import kcbatch.run.time_estimate as estimate
 from kcbatch.analysis.records import RunRecord
@@ -138,7 +139,7 @@ def test_the_bar_shows_finished_runs_of_the_total_and_an_eta(monkeypatch):
 # --------------------------------------------------------------------------- CPU estimate
 
 def _auto_lands_on_cpu(monkeypatch):
-    monkeypatch.setattr(study, "resolve_device",
+    monkeypatch.setattr(kcbatch.run.plan, "resolve_device",
                         lambda d: ("cpu", "no usable GPU (test); running on the CPU")
                         if d == "auto" else (d, None))
 

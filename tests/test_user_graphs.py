@@ -31,6 +31,7 @@ from kcbatch.inputs.pipeline import make_batch
 from kcbatch.networks import GraphFileError
 from kcbatch.protocol.config import ConfigError
 from kcbatch.results.store import STORE_NAME, Store
+from kcbatch.run.plan import check_paths
 
 # A tiny protocol every file network runs in well under a second.
 PROTOCOL = dict(k_num=3, k_max=2.0, t_transient=0.5, t_measure=0.5, sample_every=2,
@@ -174,7 +175,8 @@ def test_runs_default_to_the_number_of_files_and_one_file_works(nets, tmp_path):
     _, rows = read_csv(tmp_path / "one" / "runs.csv")
     assert [r["graph_file"] for r in rows] == ["b_square.csv"] * 2
     assert {int(r["nodes"]) for r in rows} == {WANT["b_square.csv"]["nodes"]}
-    assert StudyConfig(graphs=one).runs == 1 and StudyConfig(graphs=nets).runs == 3
+    assert check_paths(StudyConfig(graphs=one)).runs == 1
+    assert check_paths(StudyConfig(graphs=nets)).runs == 3
 
 
 def test_each_run_draws_its_own_omega_and_theta0_after_an_unused_graph_seed(nets):

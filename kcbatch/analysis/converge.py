@@ -67,6 +67,7 @@ import numpy as np
 from kcbatch.analysis.crossing import find_kc as grid_crossing
 from kcbatch.engines import Engine, select_networks
 from kcbatch.inputs.batch import Batch
+from kcbatch.protocol.choices import is_auto
 from kcbatch.protocol.config import (
     AUTO_FIRST_TRANSIENT,
     ConfigError,
@@ -153,7 +154,7 @@ def check_options(*, dt: float, t_transient: float | str, t_measure: float, samp
         raise ConfigError("refine_points", refine_points, "must be an integer >= 1")
     _finite("kc_tol", kc_tol, positive=True)
     if isinstance(t_transient, str):
-        if t_transient != "auto":
+        if not is_auto(t_transient):
             raise ConfigError("t_transient", t_transient, 'must be a number >= 0 or "auto"')
         _finite("t_max", t_max, positive=True)
         first = IntegrationSpec.from_times(dt=dt, t_transient=0.0, t_measure=t_measure,
@@ -239,7 +240,8 @@ def estimate_kc(engine: Engine, batch: Batch, k_values: np.ndarray, *, dt: float
                 sample_every: int = 10, threshold: float = 0.5, refine: float | None = None,
                 refine_points: int = 8, kc_tol: float = 0.01, t_max: float = 400.0,
                 retire: bool = True, noise_factor: float = NOISE_FACTOR,
-                progress: Callable[[int], None] | None = None) -> KcEstimates:
+                progress: Callable[[int], None] | None = None,
+                spec: IntegrationSpec | None = None) -> KcEstimates:
     """Kc estimators of every network of ``batch`` (module docstring).
 
     k_values: ``[nK]`` or ``[B, nK]`` float64, increasing per network: the grid
@@ -248,15 +250,19 @@ def estimate_kc(engine: Engine, batch: Batch, k_values: np.ndarray, *, dt: float
       benchmark; results are the same).
     progress(steps): after each RK4 step of the windows, or each group of steps
       the engine runs at once (steps since theta0).
+    spec: the first window's schedule when the options were already checked
+      (a study's ``StudyConfig.spec``, or :func:`check_options`' result); None
+      checks them here.
     """
-    spec = check_options(dt=dt, t_transient=t_transient, t_measure=t_measure,
-                         sample_every=sample_every, threshold=threshold, refine=refine,
-                         refine_points=refine_points, kc_tol=kc_tol, t_max=t_max)
+    if spec is None:
+        spec = check_options(dt=dt, t_transient=t_transient, t_measure=t_measure,
+                             sample_every=sample_every, threshold=threshold, refine=refine,
+                             refine_points=refine_points, kc_tol=kc_tol, t_max=t_max)
     n_net, n_k = batch.n_networks, batch.n_k
     k_grid = np.array(np.broadcast_to(np.asarray(k_values, dtype=np.float64), (n_net, n_k)))
     if np.any(np.diff(k_grid, axis=1) <= 0) or not np.all(np.isfinite(k_grid)):
         raise ConfigError("k_values", "[...]", "must be finite and increasing")
-    auto = isinstance(t_transient, str)
+    auto = is_auto(t_transient)
     starts = (window_starts(dt, t_max, spec.n_measure) if auto else [spec.n_transient])
     nodes = np.diff(batch.node_offset).astype(np.float64)
 

@@ -11,7 +11,8 @@ from kcbatch.cli.app import main
 from kcbatch.cli.errors import EXIT_RUNTIME, fail, io_message
 from kcbatch.cli.options import option_flags, study_config, tune_options
 from kcbatch.networks.io import GraphFileError
-from kcbatch.protocol.config import AUTO_DT, ConfigError
+from kcbatch.protocol.choices import is_auto
+from kcbatch.protocol.config import ConfigError
 from kcbatch.version import __version__
 
 
@@ -113,8 +114,9 @@ def tune(batches, steps, fast_math, **options):
         flags = option_flags(options)
         if fast_math:
             flags["fast_math"] = True
-        cfg = study_config({"seed": 0}, flags)
-        if cfg.dt == AUTO_DT:
+        from kcbatch.run.plan import check_paths
+        cfg = check_paths(study_config({"seed": 0}, flags))
+        if is_auto(cfg.dt):
             from kcbatch.inputs.step_size import prepare_dt
             cfg, dt_notice = prepare_dt(cfg)
             click.echo(dt_notice, err=True)

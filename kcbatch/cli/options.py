@@ -5,8 +5,10 @@ from typing import Any
 
 import click
 
+from kcbatch.protocol.choices import AUTO, Coupling, OmegaDist
 from kcbatch.protocol.config import (
-    AUTO_DT,
+    DEFAULT_RUNS,
+    DEFAULTS,
     DEVICE_CHOICES,
     KERNEL_CHOICES,
     MODEL_FIELDS,
@@ -15,9 +17,10 @@ from kcbatch.protocol.config import (
     ConfigError,
     StudyConfig,
 )
-from kcbatch.protocol.coupling import COUPLINGS
 from kcbatch.protocol.models import GRAPH_MODELS, USES_GAMMA, USES_WS_P
-from kcbatch.protocol.seeding import OMEGA_DISTS
+
+COUPLINGS = tuple(str(c) for c in Coupling)
+OMEGA_DISTS = tuple(str(d) for d in OmegaDist)
 
 
 class _FloatOrAuto(click.ParamType):
@@ -26,7 +29,7 @@ class _FloatOrAuto(click.ParamType):
     name = "float|auto"
 
     def convert(self, value, param, ctx):
-        if value == AUTO_DT or isinstance(value, float):
+        if value == AUTO or isinstance(value, float):
             return value
         try:
             return float(value)
@@ -35,80 +38,92 @@ class _FloatOrAuto(click.ParamType):
 
 
 # CLI option name -> StudyConfig field. Every option defaults to None so that
-# only flags the user typed override the TOML file or the stored study.
+# only flags the user typed override the TOML file or the stored study; the
+# help shows the field's default (config.DEFAULTS).
 _STUDY_OPTIONS = [
     ("--runs", "runs", int, "Number of independent networks (runs); with --graphs, "
-     "the number of files unless given.", "1000"),
+     "the number of files unless given."),
     ("--graphs", "graphs", click.Path(path_type=str),
      "Your own networks: an edge list or GraphML file, or a directory of them; "
-     "run i uses file i mod n_files (sorted by name).", "none: generate --graph"),
-    ("--batch", "batch", str, "Networks integrated together; 'auto' fits GPU memory.", "32"),
-    ("--nodes", "nodes", int, "Nodes N per network.", "10000"),
+     "run i uses file i mod n_files (sorted by name)."),
+    ("--batch", "batch", str, "Networks integrated together; 'auto' fits GPU memory."),
+    ("--nodes", "nodes", int, "Nodes N per network."),
     ("--m", "m", int, "Size of every model: BA edges per new node; ER mean degree 2m; "
-     "WS ring of 2m neighbours; power-law minimum degree m.", "3"),
+     "WS ring of 2m neighbours; power-law minimum degree m."),
     ("--graph", "graph", click.Choice(GRAPH_MODELS),
      "Network model: Barabasi-Albert, Erdos-Renyi, Watts-Strogatz, power law "
-     "(erased configuration model).", "ba"),
+     "(erased configuration model)."),
     ("--ws-p", "ws_p", float, "Watts-Strogatz rewiring probability in [0, 1] (--graph ws "
-     "only).", "0.1"),
-    ("--gamma", "gamma", float, "Power-law degree exponent, > 2 (--graph powerlaw only).",
-     "3.0"),
+     "only)."),
+    ("--gamma", "gamma", float, "Power-law degree exponent, > 2 (--graph powerlaw only)."),
     ("--coupling", "coupling", click.Choice(COUPLINGS),
-     "Weight w_i of K w_i sum_j A_ij sin(theta_j - theta_i): 1/max(k_i,1), 1, 1/<k>, 1/N.",
-     "degree"),
+     "Weight w_i of K w_i sum_j A_ij sin(theta_j - theta_i): 1/max(k_i,1), 1, 1/<k>, 1/N."),
     ("--omega-dist", "omega_dist", click.Choice(OMEGA_DISTS),
      "Natural frequencies: normal(mu, sigma), Lorentzian (location mu, half-width sigma), "
-     "uniform on [mu-sigma, mu+sigma], or omega_i = k_i (degree).", "normal"),
-    ("--omega-mu", "omega_mu", float, "Mean (location) of natural frequencies [rad/time].",
-     "0"),
+     "uniform on [mu-sigma, mu+sigma], or omega_i = k_i (degree)."),
+    ("--omega-mu", "omega_mu", float, "Mean (location) of natural frequencies [rad/time]."),
     ("--omega-sigma", "omega_sigma", float,
-     "Spread of natural frequencies: std, half-width or half-range [rad/time].", "0.5"),
-    ("--k-min", "k_min", float, "Smallest coupling K.", "0"),
-    ("--k-max", "k_max", float, "Largest coupling K.", "5"),
-    ("--k-num", "k_num", int, "Number of K values (linspace).", "50"),
+     "Spread of natural frequencies: std, half-width or half-range [rad/time]."),
+    ("--k-min", "k_min", float, "Smallest coupling K."),
+    ("--k-max", "k_max", float, "Largest coupling K."),
+    ("--k-num", "k_num", int, "Number of K values (linspace)."),
     ("--dt", "dt", _FloatOrAuto(),
      "RK4 step [time units], or 'auto': the largest stable step "
-     "dividing both times (printed).", "0.05"),
+     "dividing both times (printed)."),
     ("--t-transient", "t_transient", _FloatOrAuto(),
      "Discarded transient [time units], or 'auto': windows at T = 5, 10, 20, ... up to "
-     "--t-max until each network's Kc settles.", "5"),
+     "--t-max until each network's Kc settles."),
     ("--kc-tol", "kc_tol", float,
      "With --t-transient auto: a network stops when its Kc moves by at most this "
-     "(or its own noise) between windows.", "0.01"),
+     "(or its own noise) between windows."),
     ("--t-max", "t_max", float,
      "With --t-transient auto: the last transient; networks still moving there are "
-     "flagged unconverged [time units].", "400"),
+     "flagged unconverged [time units]."),
     ("--refine", "refine", float,
      "Multisect each network's first grid bracket until it is at most TOL wide "
-     "(kc_refined).", "off"),
+     "(kc_refined)."),
     ("--refine-points", "refine_points", int,
-     "With --refine: couplings per network evaluated in each round.", "8"),
+     "With --refine: couplings per network evaluated in each round."),
     ("--sweep", "sweep", click.Choice(SWEEPS),
      "independent: every K from theta0; adiabatic: each K from the previous K's final "
-     "phases, up the grid, then back down (hysteresis).", "independent"),
-    ("--t-measure", "t_measure", float, "Measurement window [time units].", "5"),
-    ("--sample-every", "sample_every", int, "Sample r every this many measurement steps.", "10"),
-    ("--threshold", "threshold", float, "Kc = first K with r > threshold.", "0.5"),
-    ("--seed", "seed", int, "Study seed (drawn, printed and recorded if omitted).", "random"),
+     "phases, up the grid, then back down (hysteresis)."),
+    ("--t-measure", "t_measure", float, "Measurement window [time units]."),
+    ("--sample-every", "sample_every", int, "Sample r every this many measurement steps."),
+    ("--threshold", "threshold", float, "Kc = first K with r > threshold."),
+    ("--seed", "seed", int, "Study seed (drawn, printed and recorded if omitted)."),
     ("--device", "device", click.Choice(DEVICE_CHOICES),
-     "Engine: gpu, cpu, gpu-sim (kernels on the CPU, slow), or auto.", "auto"),
+     "Engine: gpu, cpu, gpu-sim (kernels on the CPU, slow), or auto."),
     ("--kernel", "kernel", click.Choice(KERNEL_CHOICES),
      "GPU kernel strategy: global (one launch per RK4 stage), shared (one block per "
      "network and K, network in shared memory; gpu and gpu-sim only), or auto (global "
-     "until shared is measured faster).", "auto"),
-    ("--precision", "precision", click.Choice(PRECISIONS), "Floating-point precision.",
-     "float32"),
+     "until shared is measured faster)."),
+    ("--precision", "precision", click.Choice(PRECISIONS), "Floating-point precision."),
     ("--producers", "producers", str, "Graph-generating background threads; 'auto': up to "
      "4 with a GPU (the host's cores are free), 1 on cpu and gpu-sim (the engine needs "
-     "them).", "auto"),
+     "them)."),
 ]
 
 
+# How the help shows a default of None.
+_NONE_SHOWN = {"runs": str(DEFAULT_RUNS), "graphs": "none: generate --graph", "refine": "off",
+               "seed": "random"}
+
+
+def shown_default(field: str) -> str:
+    """The default of ``field`` as the help shows it."""
+    value = DEFAULTS[field]
+    if value is None:
+        return _NONE_SHOWN[field]
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
 def study_options(fn, only: tuple[str, ...] | None = None):
-    for flag, _field, typ, help_, default in reversed(_STUDY_OPTIONS):
+    for flag, _field, typ, help_ in reversed(_STUDY_OPTIONS):
         if only is None or _field in only:
             fn = click.option(flag, _field, type=typ, default=None,
-                              help=f"{help_} [default: {default}]")(fn)
+                              help=f"{help_} [default: {shown_default(_field)}]")(fn)
     return fn
 
 
@@ -126,7 +141,7 @@ def tune_options(fn):
 
 
 def _int_or_auto(name: str, value: str | None) -> Any:
-    if value is None or value == "auto":
+    if value is None or value == AUTO:
         return value
     try:
         return int(value)
@@ -158,24 +173,29 @@ def option_flags(options: dict[str, Any]) -> dict[str, Any]:
 # they are refused even at their default value (a config file or the API refuses
 # only a changed value, as every config holds the defaults).
 _ONLY_FOR = {"ws_p": ("graph", USES_WS_P), "gamma": ("graph", USES_GAMMA),
-             "omega_mu": ("omega_dist", ("normal", "lorentzian", "uniform")),
-             "omega_sigma": ("omega_dist", ("normal", "lorentzian", "uniform"))}
+             "omega_mu": ("omega_dist", tuple(d for d in OMEGA_DISTS if d != OmegaDist.DEGREE)),
+             "omega_sigma": ("omega_dist", tuple(d for d in OMEGA_DISTS if d != OmegaDist.DEGREE))}
 
 
 def study_config(base: dict[str, Any], flags: dict[str, Any]) -> StudyConfig:
     """The config of ``base`` (TOML or stored values) overridden by ``flags``; a
     flag that the model or distribution does not read is refused naming the
     flag, before the config's own check of the value can name only the field."""
-    # With graphs the model's flags are refused by name below, not by the config.
-    skip = set(_ONLY_FOR) | (set(MODEL_FIELDS) if {**base, **flags}.get("graphs") else set())
     try:
-        probe = StudyConfig.from_mapping(
-            {**base, **{k: v for k, v in flags.items() if k not in skip}})
+        cfg = StudyConfig.from_mapping({**base, **flags})
     except ConfigError:
-        probe = None  # the config with every flag says what is wrong
-    if probe is not None:
-        _refuse_unused_flags(flags, probe)
-    cfg = StudyConfig.from_mapping({**base, **flags})
+        # A flag the model does not read may be what is wrong: the config
+        # without such flags says whether to name the flag instead. With
+        # graphs the model's flags are refused by name, not by the config.
+        skip = set(_ONLY_FOR) | (set(MODEL_FIELDS) if {**base, **flags}.get("graphs") else set())
+        try:
+            probe = StudyConfig.from_mapping(
+                {**base, **{k: v for k, v in flags.items() if k not in skip}})
+        except ConfigError:
+            probe = None  # the config with every flag says what is wrong
+        if probe is not None:
+            _refuse_unused_flags(flags, probe)
+        raise
     _refuse_unused_flags(flags, cfg)
     return cfg
 

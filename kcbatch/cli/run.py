@@ -65,6 +65,7 @@ def run(config_file, resume_dir, out, run_range, fast_math, quiet, scheduler, sc
     """
     from kcbatch.engines import EngineUnavailable, resolve_device
     from kcbatch.results.store import STORE_NAME, Store, StoreError, StoreIOError
+    from kcbatch.run.plan import check_out, check_paths
     from kcbatch.run.scheduler import ClusterError
 
     try:
@@ -93,7 +94,7 @@ def run(config_file, resume_dir, out, run_range, fast_math, quiet, scheduler, sc
             base = load_toml(config_file) if config_file else {}
             if out is not None:
                 base["out"] = out
-        cfg = study_config(base, flags)
+        cfg = check_paths(study_config(base, flags))
         if resume_dir is not None:
             # Before the study samples its networks for dt: a changed model is
             # the mistake to report, not the dt it would need.
@@ -116,7 +117,7 @@ def run(config_file, resume_dir, out, run_range, fast_math, quiet, scheduler, sc
     held: list[str] | None = [] if cfg.out is None else None
     if cfg.seed is None:
         from kcbatch.protocol.seeding import draw_seed
-        cfg = cfg.replace(seed=draw_seed())
+        cfg = cfg.resolved(seed=draw_seed())
         line = f"seed: {cfg.seed} (drawn; repeat with --seed {cfg.seed})"
         if held is None:
             click.echo(line, err=True)
@@ -124,7 +125,8 @@ def run(config_file, resume_dir, out, run_range, fast_math, quiet, scheduler, sc
             held.append(line)
     if held is not None:
         try:
-            cfg = cfg.replace(out=_fresh_out_dir(cfg.seed))
+            cfg = cfg.resolved(out=_fresh_out_dir(cfg.seed))
+            check_out(cfg.out)
         except ConfigError as exc:
             fail(str(exc))
             return

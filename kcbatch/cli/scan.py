@@ -48,6 +48,7 @@ def scan(param, values, out, config_file, resume_dir, fast_math, quiet, schedule
     """
     from kcbatch.engines import EngineUnavailable, resolve_device
     from kcbatch.results.store import StoreError
+    from kcbatch.run.plan import check_paths
     from kcbatch.run.scan import (
         check_param,
         check_values,
@@ -80,7 +81,7 @@ def scan(param, values, out, config_file, resume_dir, fast_math, quiet, schedule
             base.pop("out", None)
             # The base holds the first value, so that a base valid only for the
             # scanned values (e.g. --param m with small --nodes) is accepted.
-            cfg = study_config({**base, param: parsed[0]}, flags)
+            cfg = check_paths(study_config({**base, param: parsed[0]}, flags))
             check_values(cfg, param, parsed)
     except (ConfigError, StoreError) as exc:
         fail(str(exc))
@@ -93,7 +94,7 @@ def scan(param, values, out, config_file, resume_dir, fast_math, quiet, schedule
     if resume_dir is None:
         if cfg.seed is None:
             from kcbatch.protocol.seeding import draw_seed
-            cfg = cfg.replace(seed=draw_seed())
+            cfg = cfg.resolved(seed=draw_seed())
             click.echo(f"seed: {cfg.seed} (drawn; repeat with --seed {cfg.seed})", err=True)
         try:
             plan = create_scan(cfg, param, parsed, out)

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kcbatch.protocol.config import REAL_DTYPES
+from kcbatch.protocol.choices import Precision
+from kcbatch.protocol.choices import precision as precision_record
 from kcbatch.protocol.coupling import check_coupling, row_weights
 
 # Rows of a batch get int32 ids (indices, row_net): at most 2**31 - 1 of them.
@@ -70,17 +71,14 @@ def pack(graphs: Sequence[tuple[np.ndarray, np.ndarray]],
          omegas: Sequence[np.ndarray],
          thetas: Sequence[np.ndarray],
          couplings: np.ndarray,
-         precision: str = "float32", coupling: str = "degree") -> Batch:
+         precision: str | Precision = "float32", coupling: str = "degree") -> Batch:
     """Pack ``B`` CSR graphs ``(indptr, indices)`` with their frequencies,
     initial phases and ``couplings[B, nK]`` (or one ``[nK]`` grid for all)
     into a :class:`Batch`, with the weights ``w_i`` of ``coupling`` (one of
     ``coupling.COUPLINGS``; per network for ``mean-degree`` and ``global``).
     Inputs are validated: a mismatch names the graph."""
-    if precision not in REAL_DTYPES:
-        raise ValueError(f"invalid precision={precision!r}: must be one of "
-                         f"{', '.join(REAL_DTYPES)}")
+    real = precision_record(precision).scalar
     check_coupling(coupling)
-    real = REAL_DTYPES[precision]
     b = len(graphs)
     if b < 1:
         raise ValueError("invalid graphs=[]: need at least one graph")
@@ -133,7 +131,7 @@ def pack(graphs: Sequence[tuple[np.ndarray, np.ndarray]],
         indices_all[edge_offset[g]:edge_offset[g + 1]] = np.asarray(indices, dtype=np.int64) + r0
     indptr_all[rows] = edge_offset[-1]
     deg = np.diff(indptr_all)
-    weight = row_weights(deg, node_offset, coupling).astype(real)
+    weight: np.ndarray = row_weights(deg, node_offset, coupling).astype(real)
     theta0 = np.concatenate([np.asarray(t, dtype=np.float64) for t in thetas])
     theta0 = np.mod(theta0, 2.0 * np.pi).astype(real)
     # float32 rounding can push 2pi - tiny up to exactly 2pi; keep [0, 2pi).

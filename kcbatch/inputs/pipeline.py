@@ -40,6 +40,7 @@ from kcbatch.inputs.graph_source import graph_set as cached_graph_set
 from kcbatch.inputs.step_size import network_problem
 from kcbatch.networks import graph_stats
 from kcbatch.networks.models import generate
+from kcbatch.protocol.choices import Auto, Device, is_auto
 from kcbatch.protocol.config import StudyConfig
 from kcbatch.protocol.coupling import max_weighted_degree
 from kcbatch.protocol.seeding import run_inputs, seed_material
@@ -63,14 +64,14 @@ _WAIT_SLICE = 0.1
 AUTO_PRODUCERS_GPU = 4
 
 
-def producer_threads(producers: int | str, device: str) -> int:
+def producer_threads(producers: int | Auto, device: Device) -> int:
     """Producer threads for ``--producers`` on ``device`` (a concrete device):
     the number given, or for ``auto`` up to AUTO_PRODUCERS_GPU on a GPU (one
     core left for the main thread) and 1 on cpu and gpu-sim, whose engines
     need every core."""
-    if producers != "auto":
+    if not is_auto(producers):
         return int(producers)
-    if device != "gpu":
+    if device != Device.GPU:
         return 1
     return max(1, min(AUTO_PRODUCERS_GPU, (os.cpu_count() or 1) - 1))
 
@@ -146,7 +147,7 @@ def make_batch(runs: Sequence[int], cfg: StudyConfig,
     # Values beyond the precision's range become inf in the cast; such runs are
     # marked failed (input_problems) instead of numpy printing a warning.
     with np.errstate(over="ignore", invalid="ignore"):
-        batch = pack(graphs, omegas, thetas, cfg.k_values, cfg.precision, cfg.coupling)
+        batch = pack(graphs, omegas, thetas, cfg.k_values, cfg.precision_record, cfg.coupling)
     return Produced(list(runs), batch, stats, material, time.perf_counter() - t0,
                     input_problems(batch, cfg.precision, cfg), sources)
 

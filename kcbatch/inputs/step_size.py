@@ -29,8 +29,8 @@ from fractions import Fraction
 import numpy as np
 
 from kcbatch.inputs.graph_source import GraphSet, graph_set, run_network
+from kcbatch.protocol.choices import AUTO, Coupling, is_auto
 from kcbatch.protocol.config import (
-    AUTO_DT,
     ConfigError,
     StudyConfig,
     check_stable_dt,
@@ -116,8 +116,8 @@ def prepare_dt(cfg: StudyConfig, graphs: GraphSet | None = None
     unstable there, or when ``auto`` has no bound to go by or gives an invalid
     step schedule. ``cfg.seed`` must be set. ``graphs``: the study's files
     when ``cfg.graphs`` is set (default: read, or cached)."""
-    if cfg.dt != AUTO_DT:
-        if cfg.coupling != "degree":  # degree: StudyConfig already checked max(w k) <= 1
+    if not is_auto(cfg.dt):
+        if cfg.coupling != Coupling.DEGREE:  # degree: StudyConfig already checked max(w k) <= 1
             worst = sample_max_wk(cfg, graphs)
             n = len(sample_runs(cfg, graphs))
             check_stable_dt(cfg.dt, cfg.k_abs_max, worst,
@@ -127,7 +127,7 @@ def prepare_dt(cfg: StudyConfig, graphs: GraphSet | None = None
     worst = sample_max_wk(cfg, graphs)
     bound = max_stable_dt(cfg.k_abs_max, worst)
     if math.isinf(bound):
-        raise ConfigError("dt", AUTO_DT,
+        raise ConfigError("dt", AUTO,
                           f"has no stability bound to go by (K_max={cfg.k_abs_max:g}, "
                           f"max(w_i k_i)={worst:g}: no coupling or no edges); give dt as a "
                           f"number")
@@ -136,7 +136,7 @@ def prepare_dt(cfg: StudyConfig, graphs: GraphSet | None = None
         # every window start (multiples of the first transient, and t_max) on a step
         transient = auto_dt(cfg.first_transient, cfg.t_max, max(cfg.first_transient, cfg.t_max))
     dt = auto_dt(transient, cfg.t_measure, AUTO_MARGIN * bound)
-    resolved = cfg.replace(dt=dt)  # validates the schedule (sample_every, step count)
+    resolved = cfg.resolved(dt=dt)  # checks the schedule (sample_every, step count) once
     spec = resolved.spec
     notice = (f"dt auto: {dt:.6g} (RK4 bound {bound:.3g} at K_max={cfg.k_abs_max:g}, "
               f"max w_i k_i = {worst:.4g} over "

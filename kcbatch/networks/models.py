@@ -20,15 +20,16 @@ from kcbatch.networks.ba import barabasi_albert
 from kcbatch.networks.er import erdos_renyi
 from kcbatch.networks.powerlaw import powerlaw
 from kcbatch.networks.ws import watts_strogatz
-from kcbatch.protocol.models import GRAPH_MODELS
+from kcbatch.protocol.choices import GraphModel
+from kcbatch.protocol.models import model as model_record
 
 CSR = tuple[np.ndarray, np.ndarray]
 
-_GENERATORS: dict[str, Callable[[int, int, float, float, int], CSR]] = {
-    "ba": lambda n, m, ws_p, gamma, seed: barabasi_albert(n, m, seed),
-    "er": lambda n, m, ws_p, gamma, seed: erdos_renyi(n, 2 * m, seed),
-    "ws": lambda n, m, ws_p, gamma, seed: watts_strogatz(n, 2 * m, ws_p, seed),
-    "powerlaw": lambda n, m, ws_p, gamma, seed: powerlaw(n, gamma, m, seed),
+_GENERATORS: dict[GraphModel, Callable[[int, int, float, float, int], CSR]] = {
+    GraphModel.BA: lambda n, m, ws_p, gamma, seed: barabasi_albert(n, m, seed),
+    GraphModel.ER: lambda n, m, ws_p, gamma, seed: erdos_renyi(n, 2 * m, seed),
+    GraphModel.WS: lambda n, m, ws_p, gamma, seed: watts_strogatz(n, 2 * m, ws_p, seed),
+    GraphModel.POWERLAW: lambda n, m, ws_p, gamma, seed: powerlaw(n, gamma, m, seed),
 }
 
 
@@ -37,9 +38,5 @@ def generate(model: str, n: int, m: int, seed: int, *, ws_p: float = 0.1,
     """The network of ``model`` on ``n`` nodes with size parameter ``m``, as CSR
     (``indptr`` int64 ``[n+1]``, ``indices`` int32 ``[2E]``); a pure function
     of its arguments. ValueError for an unknown model or out-of-range sizes."""
-    try:
-        make = _GENERATORS[model]
-    except (KeyError, TypeError):
-        raise ValueError(f"invalid graph={model!r}: must be one of "
-                         f"{', '.join(GRAPH_MODELS)}") from None
+    make = _GENERATORS[model_record(model).name]
     return make(n, m, ws_p, gamma, seed)

@@ -18,7 +18,15 @@ __all__ = ["AUTO", "Auto", "Coupling", "Device", "GraphModel", "KernelStrategy",
            "PRECISIONS", "Precision", "Sweep", "is_auto", "precision"]
 
 
-class Auto(enum.StrEnum):
+class _Choice(enum.StrEnum):
+    """A member that shows as its string: ``repr(Coupling.RAW) == "'raw'"``, so
+    messages that quote a value read as the user typed it."""
+
+    def __repr__(self) -> str:
+        return repr(self.value)
+
+
+class Auto(_Choice):
     """``auto``: a value the study chooses when it starts (dt, batch, producers,
     t_transient, device, kernel). Equal to the string ``"auto"``."""
 
@@ -33,7 +41,7 @@ def is_auto(value: Any) -> bool:
     return isinstance(value, str) and value == AUTO
 
 
-class Coupling(enum.StrEnum):
+class Coupling(_Choice):
     """The coupling normalisation ``w_i`` (README, "Coupling normalisations")."""
 
     DEGREE = "degree"  # 1 / max(k_i, 1)
@@ -42,7 +50,7 @@ class Coupling(enum.StrEnum):
     GLOBAL = "global"  # 1 / N
 
 
-class OmegaDist(enum.StrEnum):
+class OmegaDist(_Choice):
     """The law of the natural frequencies."""
 
     NORMAL = "normal"
@@ -51,7 +59,7 @@ class OmegaDist(enum.StrEnum):
     DEGREE = "degree"  # omega_i = k_i
 
 
-class GraphModel(enum.StrEnum):
+class GraphModel(_Choice):
     """The network models (``graph=``); :mod:`kcbatch.protocol.models` has their records."""
 
     BA = "ba"
@@ -60,14 +68,14 @@ class GraphModel(enum.StrEnum):
     POWERLAW = "powerlaw"
 
 
-class Sweep(enum.StrEnum):
+class Sweep(_Choice):
     """How the K grid is walked: every K from theta0, or adiabatically up then down."""
 
     INDEPENDENT = "independent"
     ADIABATIC = "adiabatic"
 
 
-class Device(enum.StrEnum):
+class Device(_Choice):
     """A concrete engine: the GPU kernels, the CPU engine, or the kernels built with g++."""
 
     GPU = "gpu"
@@ -75,7 +83,7 @@ class Device(enum.StrEnum):
     GPU_SIM = "gpu-sim"
 
 
-class KernelStrategy(enum.StrEnum):
+class KernelStrategy(_Choice):
     """The GPU kernels' strategy (docs/design.md): one launch per RK4 stage over
     the batch in device memory, or one block per (network, K) with its network
     in shared memory."""

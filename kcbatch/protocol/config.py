@@ -1,13 +1,25 @@
-"""Validated, immutable study configuration.
+"""Validated, immutable study configuration, in three parts.
 
-Every parameter of the protocol (``docs/design.md``) plus the engine options. A
-:class:`StudyConfig` is checked completely when it is constructed, so an
-invalid study never starts: each problem raises :class:`ConfigError`, whose
+* :class:`StudyProtocol`: what is computed (the fields of ``PROTOCOL_FIELDS``,
+  ``docs/design.md``); two stores merge, or a study resumes, only when these agree;
+* :class:`Execution`: how it runs (device, batch, producers, kernel,
+  fast_math, the run range); never changes the numbers beyond float tolerance;
+* :class:`Output`: where the results go (``out``).
+
+Each part checks its own fields when it is constructed, without touching the
+file system; :class:`StudyConfig` is the flat constructor the CLI, TOML files
+and the API use, and holds one of each part. What needs the file system (is
+``out`` writable, how many files ``graphs`` holds) and what the study
+chooses when it starts (seed, ``dt = "auto"``, the device) is resolved once,
+in :mod:`kcbatch.run.plan`. Each problem raises :class:`ConfigError`, whose
 message names the parameter, the value given and what is allowed.
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
+import enum
+import functools
 import math
 import numbers
 import os
@@ -19,27 +31,33 @@ from typing import Any
 
 import numpy as np
 
-from kcbatch.protocol.coupling import COUPLINGS
-from kcbatch.protocol.models import (
-    GRAPH_MODELS,
-    MAX_NODES,
-    USES_GAMMA,
-    USES_WS_P,
-    min_nodes,
+from kcbatch.protocol import choices
+from kcbatch.protocol.choices import (
+    AUTO,
+    Auto,
+    Coupling,
+    Device,
+    GraphModel,
+    KernelStrategy,
+    OmegaDist,
+    Precision,
+    Sweep,
+    is_auto,
 )
-from kcbatch.protocol.seeding import OMEGA_DISTS
+from kcbatch.protocol.models import MAX_NODES, MODELS
 
-# The one table of devices: concrete engines, and what ``device=`` accepts.
-DEVICES = ("gpu", "cpu", "gpu-sim")
-DEVICE_CHOICES = ("auto",) + DEVICES
-# The one table of GPU kernel strategies (``kernel=``; docs/design.md):
-# ``global`` one launch per RK4 stage over the batch in device memory,
-# ``shared`` one block per (network, K) with its network in shared memory,
-# ``auto`` the one measured faster where the network fits (today: global).
-KERNEL_CHOICES = ("auto", "global", "shared")
-# The one table of precisions: name -> numpy real type of the state.
-REAL_DTYPES = {"float32": np.float32, "float64": np.float64}
-PRECISIONS = tuple(REAL_DTYPES)
+# What ``device=`` accepts: a concrete engine (choices.Device), or auto.
+DEVICES = tuple(str(d) for d in Device)
+DEVICE_CHOICES = (str(AUTO),) + DEVICES
+# The GPU kernel strategies (``kernel=``; docs/design.md): ``global`` one
+# launch per RK4 stage over the batch in device memory, ``shared`` one block
+# per (network, K) with its network in shared memory, ``auto`` the one
+# measured faster where the network fits (today: global).
+KERNEL_CHOICES = (str(AUTO),) + tuple(str(k) for k in KernelStrategy)
+# The precisions by name (choices.PRECISIONS holds their records), and the
+# numpy scalar type of each.
+PRECISIONS = tuple(choices.PRECISIONS)
+REAL_DTYPES = {name: rec.scalar for name, rec in choices.PRECISIONS.items()}
 
 # Fields that define *what* is computed. Two stores can be merged, or a study
 # resumed, only when these agree; the rest (device, batch, out, ...) only say
@@ -57,17 +75,15 @@ ADDED_PROTOCOL_DEFAULTS = {"graphs": None, "graph": "ba", "ws_p": 0.1, "gamma": 
                            "kc_tol": 0.01, "t_max": 400.0, "refine": None, "refine_points": 8,
                            "sweep": "independent"}
 # ``dt = "auto"``: the largest stable step that divides both times, chosen from
-# the study's first networks when it starts (kcbatch/inputs/step_size.py).
-AUTO_DT = "auto"
+# the study's first networks when it starts (kcbatch.inputs.step_size).
 # ``t_transient = "auto"``: measurement windows at T = 5, 10, 20, ... up to
-# t_max until each network's Kc settles (kcbatch/analysis/converge.py). The first
+# t_max until each network's Kc settles (kcbatch.analysis.converge); the first
 # window starts at the original protocol's transient.
-AUTO_TRANSIENT = "auto"
 AUTO_FIRST_TRANSIENT = 5.0
 # How the K grid is walked: every K from theta0 (the original protocol), or
 # adiabatically, each K from the previous one's final phases, up then down
-# (kcbatch/analysis/sweep.py).
-SWEEPS = ("independent", "adiabatic")
+# (kcbatch.analysis.sweep).
+SWEEPS = tuple(str(s) for s in Sweep)
 # The study's size without --graphs; with it, the number of files.
 DEFAULT_RUNS = 1000
 # The model's fields: with ``graphs`` the networks are the files, and these do not apply.
@@ -88,6 +104,8 @@ class ConfigError(ValueError):
     """A user-facing configuration error (the CLI exits with status 2)."""
 
     def __init__(self, param: str, value: Any, allowed: str):
+        if isinstance(value, enum.Enum):
+            value = value.value  # the string the user typed
         self.param = param
         self.value = value
         self.allowed = allowed
@@ -235,30 +253,34 @@ class IntegrationSpec:
 
 
 @dataclass(frozen=True, kw_only=True)
-class StudyConfig:
-    """One Kc study: the protocol of ``docs/design.md`` and how to run it.
+class StudyProtocol:
+    """What one Kc study computes: the protocol of ``docs/design.md``.
 
     Units: times (``dt``, ``t_transient``, ``t_measure``) in the model's time
     units, frequencies in radians per time unit, couplings ``K`` dimensionless
-    multiples of the frequency unit.
+    multiples of the frequency unit. Checked completely when constructed,
+    without touching the file system: ``runs`` stays None with ``graphs``
+    (the number of files, counted when the study is resolved), ``seed`` None
+    until drawn, ``dt`` :data:`~kcbatch.protocol.choices.AUTO` until chosen.
+    The closed sets are held as their StrEnums (equal to their strings).
     """
 
     runs: int | None = None
     graphs: Path | None = None
     nodes: int = 10000
     m: int = 3
-    graph: str = "ba"
+    graph: GraphModel = GraphModel.BA
     ws_p: float = 0.1
     gamma: float = 3.0
-    coupling: str = "degree"
-    omega_dist: str = "normal"
+    coupling: Coupling = Coupling.DEGREE
+    omega_dist: OmegaDist = OmegaDist.NORMAL
     omega_mu: float = 0.0
     omega_sigma: float = 0.5
     k_min: float = 0.0
     k_max: float = 5.0
     k_num: int = 50
-    dt: float | str = 0.05
-    t_transient: float | str = 5.0
+    dt: float | Auto = 0.05
+    t_transient: float | Auto = 5.0
     t_measure: float = 5.0
     sample_every: int = 10
     threshold: float = 0.5
@@ -266,22 +288,14 @@ class StudyConfig:
     t_max: float = 400.0
     refine: float | None = None
     refine_points: int = 8
-    sweep: str = "independent"
+    sweep: Sweep = Sweep.INDEPENDENT
     seed: int | None = None
-    device: str = "auto"
     precision: str = "float32"
-    batch: int | str = 32
-    producers: int | str = "auto"
-    fast_math: bool = False
-    kernel: str = "auto"
-    run_start: int = 0
-    run_stop: int | None = None
-    out: Path | None = None
 
     def __post_init__(self):
-        _plain_numbers(self)
         self._check_graphs()
-        _check_int("runs", self.runs, lo=1)
+        if self.runs is not None:
+            _check_int("runs", self.runs, lo=1)
         _check_int("m", self.m, lo=1)
         _check_int("nodes", self.nodes, lo=1)
         if self.nodes > MAX_NODES:
@@ -309,26 +323,9 @@ class StudyConfig:
         self._check_sweep()
         if self.seed is not None:
             _check_int("seed", self.seed, lo=0)
-        if self.device not in DEVICE_CHOICES:
-            raise ConfigError("device", self.device,
-                              f"must be one of {', '.join(DEVICE_CHOICES)}")
-        if self.precision not in PRECISIONS:
-            raise ConfigError("precision", self.precision,
-                              f"must be one of {', '.join(PRECISIONS)}")
-        if self.batch != "auto":
-            _check_int("batch", self.batch, lo=1, extra="or 'auto'")
-        if self.producers != "auto":
-            _check_int("producers", self.producers, lo=1, extra="or 'auto'")
-        if not isinstance(self.fast_math, bool):
-            raise ConfigError("fast_math", self.fast_math, "must be true or false")
-        check_kernel(self.kernel, self.device)
-        _check_int("run_start", self.run_start, lo=0)
-        stop = self.runs if self.run_stop is None else self.run_stop
-        _check_int("run_stop", stop, lo=1)
-        if not self.run_start < stop <= self.runs:
-            raise ConfigError("run_range", f"{self.run_start}:{stop}",
-                              f"must satisfy 0 <= START < STOP <= runs={self.runs}")
-        if self.dt == AUTO_DT:
+        _choice("precision", self.precision, PRECISIONS)
+        if is_auto(self.dt):
+            object.__setattr__(self, "dt", AUTO)
             # Resolved to a number when the study starts; the times are checked now.
             if not self.auto_transient:
                 _check_real("t_transient", self.t_transient, lo=0.0)
@@ -336,51 +333,73 @@ class StudyConfig:
             _check_int("sample_every", self.sample_every, lo=1)
         else:
             _check_real("dt", self.dt, lo=0.0, lo_open=True, extra="or 'auto'")
-            if self.coupling == "degree":
-                # Before the step counts: an unstable dt often also makes them
-                # invalid, and dt is what to change. w_i k_i = k_i/max(k_i, 1) <= 1
-                # on every graph; the other normalisations depend on the network
-                # and are checked on the study's networks (kcbatch/inputs/step_size.py).
-                check_stable_dt(self.dt, self.k_abs_max, 1.0)
-            self._check_step_count()
-            _ = self.spec  # raises ConfigError for dt, t_transient, t_measure, sample_every
-        if self.out is not None:
-            if isinstance(self.out, bytes) or not isinstance(self.out, (str, os.PathLike)):
-                raise ConfigError("out", self.out, "must be a directory path (a string)")
-            if os.fspath(self.out) == "":
-                raise ConfigError("out", self.out, "must be a directory path, not empty")
-            object.__setattr__(self, "out", Path(self.out))
-            _check_out(self.out)
+            self._check_schedule()
+
+    def _check_schedule(self) -> None:
+        """A numeric dt: stable for the degree coupling, a step count that
+        fits, and the step schedule (:attr:`spec`, computed here once)."""
+        if self.coupling == Coupling.DEGREE:
+            # Before the step counts: an unstable dt often also makes them
+            # invalid, and dt is what to change. w_i k_i = k_i/max(k_i, 1) <= 1
+            # on every graph; the other normalisations depend on the network
+            # and are checked on the study's networks (kcbatch.inputs.step_size).
+            check_stable_dt(self.dt, self.k_abs_max, 1.0)
+        self._check_step_count()
+        _ = self.spec  # raises ConfigError for dt, t_transient, t_measure, sample_every
+
+    def resolved(self, **values: Any) -> StudyProtocol:
+        """This protocol with the values chosen when the study starts (``seed``,
+        ``runs``, a numeric ``dt`` for ``dt="auto"``), each checked here and
+        nothing else checked again."""
+        unknown = set(values) - {"seed", "runs", "dt"}
+        if unknown:
+            raise TypeError(f"resolved() takes seed, runs and dt, not {sorted(unknown)}")
+        new = copy.copy(self)
+        for name, value in values.items():
+            object.__setattr__(new, name, value)
+        if "seed" in values:
+            _check_int("seed", new.seed, lo=0)
+        if "runs" in values:
+            _check_int("runs", new.runs, lo=1)
+        if "dt" in values and values["dt"] != self.dt:
+            if not is_auto(self.dt):
+                raise ConfigError("dt", values["dt"], f"contradicts the study's dt={self.dt!r}")
+            new.__dict__.pop("spec", None)
+            _check_real("dt", new.dt, lo=0.0, lo_open=True)
+            new._check_schedule()
+        return new
 
     def _check_converged(self) -> None:
         """t_transient ("auto" or a number), kc_tol and t_max (only with "auto"),
         refine (None or > 0) and refine_points (only with refine)."""
-        if isinstance(self.t_transient, str) and self.t_transient != AUTO_TRANSIENT:
+        if is_auto(self.t_transient):
+            object.__setattr__(self, "t_transient", AUTO)
+        elif isinstance(self.t_transient, str):
             raise ConfigError("t_transient", self.t_transient,
-                              f"must be a finite number >= 0 or {AUTO_TRANSIENT!r}")
+                              f"must be a finite number >= 0 or {str(AUTO)!r}")
         for name in ("kc_tol", "t_max"):
             _check_real(name, getattr(self, name), lo=0.0, lo_open=True)
-            if not self.auto_transient and getattr(self, name) != _DEFAULTS[name]:
+            if not self.auto_transient and getattr(self, name) != DEFAULTS[name]:
                 raise ConfigError(name, getattr(self, name),
                                   f"must be left out: it applies only to t_transient="
-                                  f"{AUTO_TRANSIENT!r} (this study has t_transient="
+                                  f"{str(AUTO)!r} (this study has t_transient="
                                   f"{self.t_transient!r})")
         if self.refine is not None:
             _check_real("refine", self.refine, lo=0.0, lo_open=True, extra="(a bracket width)")
         _check_int("refine_points", self.refine_points, lo=1)
-        if self.refine is None and self.refine_points != _DEFAULTS["refine_points"]:
+        if self.refine is None and self.refine_points != DEFAULTS["refine_points"]:
             raise ConfigError("refine_points", self.refine_points,
                               "must be left out: it applies only with refine TOL")
 
     def _check_sweep(self) -> None:
         """sweep is one of SWEEPS; adiabatic needs the fixed protocol, whose
         transient and grid it walks."""
-        _choice("sweep", self.sweep, SWEEPS)
-        if self.sweep != "adiabatic":
+        _member(self, "sweep", Sweep)
+        if self.sweep != Sweep.ADIABATIC:
             return
         if self.auto_transient:
             raise ConfigError("sweep", self.sweep,
-                              f"cannot be combined with t_transient={AUTO_TRANSIENT!r}: the "
+                              f"cannot be combined with t_transient={str(AUTO)!r}: the "
                               f"adiabatic sweep takes a fixed transient at every K (give "
                               f"--t-transient a number, or use --sweep independent)")
         if self.refine is not None:
@@ -392,12 +411,12 @@ class StudyConfig:
     @property
     def adiabatic(self) -> bool:
         """Whether each K continues from the previous one (``sweep="adiabatic"``)."""
-        return self.sweep == "adiabatic"
+        return self.sweep == Sweep.ADIABATIC
 
     @property
     def auto_transient(self) -> bool:
         """Whether the transient is chosen per network (``t_transient="auto"``)."""
-        return self.t_transient == AUTO_TRANSIENT
+        return is_auto(self.t_transient)
 
     @property
     def converged_protocol(self) -> bool:
@@ -412,9 +431,9 @@ class StudyConfig:
             else self.t_transient
 
     def _check_graphs(self) -> None:
-        """``graphs`` as an absolute path; the model's fields left at their
-        defaults with it; ``runs`` (None) resolved: the number of files, or
-        DEFAULT_RUNS. The files themselves are read when the study starts."""
+        """``graphs`` as an absolute path (the files are listed and read when
+        the study is resolved); the model's fields left at their defaults with
+        it; ``runs`` without ``graphs`` defaults to DEFAULT_RUNS."""
         if self.graphs is not None:
             g = self.graphs
             if isinstance(g, bytes) or not isinstance(g, (str, os.PathLike)):
@@ -424,23 +443,21 @@ class StudyConfig:
                 raise ConfigError("graphs", g, "must be a file or directory path, not empty")
             object.__setattr__(self, "graphs", Path(os.path.abspath(os.fspath(g))))
             for name in MODEL_FIELDS:
-                if getattr(self, name) != _DEFAULTS[name]:
+                if getattr(self, name) != DEFAULTS[name]:
                     raise ConfigError(name, getattr(self, name),
                                       f"must be left out: it does not apply with graphs "
                                       f"(the networks are the files of {self.graphs})")
-        if self.runs is None:
-            if self.graphs is None:
-                object.__setattr__(self, "runs", DEFAULT_RUNS)
-            else:
-                from kcbatch.networks.io import GraphFileError, graph_files
-                try:
-                    object.__setattr__(self, "runs", len(graph_files(self.graphs)))
-                except GraphFileError as exc:
-                    raise ConfigError("graphs", str(self.graphs), exc.reason) from None
+        elif self.runs is None:
+            object.__setattr__(self, "runs", DEFAULT_RUNS)
+
+    @property
+    def model(self):
+        """The record of ``graph`` (:class:`kcbatch.protocol.models.ModelRecord`)."""
+        return MODELS[self.graph]
 
     def _check_model(self) -> None:
         """graph, its parameters and the size ``m`` against ``nodes``."""
-        _choice("graph", self.graph, GRAPH_MODELS)
+        _member(self, "graph", GraphModel)
         _check_real("ws_p", self.ws_p, lo=0.0)
         if self.ws_p > 1.0:
             raise ConfigError("ws_p", self.ws_p, "must be a rewiring probability in [0, 1]")
@@ -449,21 +466,22 @@ class StudyConfig:
             raise ConfigError("gamma", self.gamma,
                               "must be a finite number > 2 (the mean degree must be finite)")
         # A default value is what every config holds; only a changed one is a mistake.
-        for name, users in (("ws_p", USES_WS_P), ("gamma", USES_GAMMA)):
-            if self.graph not in users and getattr(self, name) != _DEFAULTS[name]:
+        for name in ("ws_p", "gamma"):
+            if name not in self.model.reads and getattr(self, name) != DEFAULTS[name]:
+                users = tuple(str(r.name) for r in MODELS.values() if name in r.reads)
                 raise ConfigError(name, getattr(self, name), _unused(name, "graph", users,
                                                                      self.graph))
-        least, size, why = min_nodes(self.graph, self.m)
+        least, size, why = self.model.min_nodes(self.m)
         if self.nodes < least:
             raise ConfigError("nodes", self.nodes, f"must be greater than {size} for "
                                                    f"graph={self.graph!r} ({why})")
 
     def _check_omega_dist(self) -> None:
-        _choice("coupling", self.coupling, COUPLINGS)
-        _choice("omega_dist", self.omega_dist, OMEGA_DISTS)
-        if self.omega_dist == "degree":
+        _member(self, "coupling", Coupling)
+        _member(self, "omega_dist", OmegaDist)
+        if self.omega_dist == OmegaDist.DEGREE:
             for name in ("omega_mu", "omega_sigma"):
-                if getattr(self, name) != _DEFAULTS[name]:
+                if getattr(self, name) != DEFAULTS[name]:
                     raise ConfigError(name, getattr(self, name),
                                       "must be left out: it does not apply to "
                                       "omega_dist='degree' (omega_i = k_i)")
@@ -492,13 +510,14 @@ class StudyConfig:
         raise _too_many_steps("t_transient + t_measure", longest + self.t_measure,
                               self.dt, steps, sample_bytes)
 
-    @property
+    @functools.cached_property
     def spec(self) -> IntegrationSpec:
-        if self.dt == AUTO_DT:
+        """The step schedule, computed once per protocol. With ``t_transient =
+        "auto"``, the first window's: its samples are what one window holds in
+        memory (later windows reuse the same size)."""
+        if is_auto(self.dt):
             raise ConfigError("dt", self.dt, "is chosen when the study starts "
                                              "(kcbatch.run_study); no step schedule before")
-        # With "auto", the first window's: its samples are what one window
-        # holds in memory (later windows reuse the same size).
         return IntegrationSpec.from_times(dt=self.dt, t_transient=self.first_transient,
                                           t_measure=self.t_measure,
                                           sample_every=self.sample_every)
@@ -509,49 +528,255 @@ class StudyConfig:
         return np.linspace(self.k_min, self.k_max, self.k_num)
 
     @property
+    def precision_record(self) -> Precision:
+        """The real type of the integrated state: name, numpy dtype, C type, itemsize."""
+        return choices.precision(self.precision)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Execution:
+    """How a study runs: none of it changes the numbers beyond float tolerance.
+
+    ``device``: a :class:`~kcbatch.protocol.choices.Device` or auto; ``batch``:
+    networks integrated together, or auto; ``producers``: graph-generating
+    threads, or auto; ``kernel``: a :class:`~kcbatch.protocol.choices.KernelStrategy`
+    or auto; ``run_start``/``run_stop``: the run range (a shard), checked
+    against the study's ``runs`` by :meth:`check_range`."""
+
+    device: Device | Auto = AUTO
+    batch: int | Auto = 32
+    producers: int | Auto = AUTO
+    fast_math: bool = False
+    kernel: KernelStrategy | Auto = AUTO
+    run_start: int = 0
+    run_stop: int | None = None
+
+    def __post_init__(self):
+        if is_auto(self.device):
+            object.__setattr__(self, "device", AUTO)
+        else:
+            _member(self, "device", Device, DEVICE_CHOICES)
+        for name in ("batch", "producers"):
+            if is_auto(getattr(self, name)):
+                object.__setattr__(self, name, AUTO)
+            else:
+                _check_int(name, getattr(self, name), lo=1, extra="or 'auto'")
+        if not isinstance(self.fast_math, bool):
+            raise ConfigError("fast_math", self.fast_math, "must be true or false")
+        object.__setattr__(self, "kernel", check_kernel(self.kernel, self.device))
+        _check_int("run_start", self.run_start, lo=0)
+        if self.run_stop is not None:
+            _check_int("run_stop", self.run_stop, lo=1)
+
+    def check_range(self, runs: int) -> None:
+        """ConfigError unless ``0 <= run_start < run_stop <= runs``."""
+        stop = runs if self.run_stop is None else self.run_stop
+        _check_int("run_stop", stop, lo=1)
+        if not self.run_start < stop <= runs:
+            raise ConfigError("run_range", f"{self.run_start}:{stop}",
+                              f"must satisfy 0 <= START < STOP <= runs={runs}")
+
+    def run_ids(self, runs: int) -> range:
+        """The runs of this range of a study of ``runs`` runs."""
+        return range(self.run_start, runs if self.run_stop is None else self.run_stop)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Output:
+    """Where a study's results go: the directory ``out`` (None: in memory, or a
+    new directory the CLI names). Whether it is writable is checked when the
+    study is resolved (:func:`kcbatch.run.plan.check_out`)."""
+
+    out: Path | None = None
+
+    def __post_init__(self):
+        if self.out is not None:
+            if isinstance(self.out, bytes) or not isinstance(self.out, (str, os.PathLike)):
+                raise ConfigError("out", self.out, "must be a directory path (a string)")
+            if os.fspath(self.out) == "":
+                raise ConfigError("out", self.out, "must be a directory path, not empty")
+            object.__setattr__(self, "out", Path(self.out))
+
+
+_PART_FIELDS = {part: tuple(f.name for f in dataclasses.fields(part))
+                for part in (StudyProtocol, Execution, Output)}
+# Every field's default, defined once by its part (the CLI's help and the API show these).
+DEFAULTS: dict[str, Any] = {f.name: f.default for part in _PART_FIELDS
+                            for f in dataclasses.fields(part)}
+_D = DEFAULTS
+
+
+@dataclass(frozen=True, kw_only=True)
+class StudyConfig:
+    """One Kc study as users give it: the flat constructor of the CLI, TOML
+    files and the API, whose fields are those of its three parts
+    (:attr:`protocol_part`, :attr:`execution`, :attr:`output`), each checked
+    by its part. Properties of the protocol (``spec``, ``k_values``,
+    ``auto_transient`` ...) read through to it.
+    """
+
+    runs: int | None = _D["runs"]
+    graphs: Path | None = _D["graphs"]
+    nodes: int = _D["nodes"]
+    m: int = _D["m"]
+    graph: GraphModel = _D["graph"]
+    ws_p: float = _D["ws_p"]
+    gamma: float = _D["gamma"]
+    coupling: Coupling = _D["coupling"]
+    omega_dist: OmegaDist = _D["omega_dist"]
+    omega_mu: float = _D["omega_mu"]
+    omega_sigma: float = _D["omega_sigma"]
+    k_min: float = _D["k_min"]
+    k_max: float = _D["k_max"]
+    k_num: int = _D["k_num"]
+    dt: float | Auto = _D["dt"]
+    t_transient: float | Auto = _D["t_transient"]
+    t_measure: float = _D["t_measure"]
+    sample_every: int = _D["sample_every"]
+    threshold: float = _D["threshold"]
+    kc_tol: float = _D["kc_tol"]
+    t_max: float = _D["t_max"]
+    refine: float | None = _D["refine"]
+    refine_points: int = _D["refine_points"]
+    sweep: Sweep = _D["sweep"]
+    seed: int | None = _D["seed"]
+    device: Device | Auto = _D["device"]
+    precision: str = _D["precision"]
+    batch: int | Auto = _D["batch"]
+    producers: int | Auto = _D["producers"]
+    fast_math: bool = _D["fast_math"]
+    kernel: KernelStrategy | Auto = _D["kernel"]
+    run_start: int = _D["run_start"]
+    run_stop: int | None = _D["run_stop"]
+    out: Path | None = _D["out"]
+
+    def __post_init__(self):
+        _plain_numbers(self)
+        self._set_parts(StudyProtocol(**self._fields_of(StudyProtocol)),
+                        Execution(**self._fields_of(Execution)),
+                        Output(**self._fields_of(Output)))
+        if self.runs is not None:
+            self.execution.check_range(self.runs)
+
+    # The parts, set by __post_init__ (not fields: equality and the stored dict
+    # are the flat fields'): protocol_part (StudyProtocol), execution
+    # (Execution), output (Output).
+
+    def _fields_of(self, part: type) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in _PART_FIELDS[part]}
+
+    def _set_parts(self, protocol: StudyProtocol, execution: Execution, output: Output) -> None:
+        """Hold the parts, and their checked values (enums, paths) as the flat fields."""
+        self.__dict__["protocol_part"] = protocol
+        self.__dict__["execution"] = execution
+        self.__dict__["output"] = output
+        for part in (protocol, execution, output):
+            for name in _PART_FIELDS[type(part)]:
+                object.__setattr__(self, name, getattr(part, name))
+
+    def resolved(self, **values: Any) -> StudyConfig:
+        """This config with what is chosen when the study starts: ``seed``,
+        ``runs`` (with ``graphs``), a numeric ``dt`` (for ``dt="auto"``) and
+        ``out`` (the CLI's new directory). Each new value is checked once, here;
+        nothing else is checked again (``replace`` builds and checks a new config)."""
+        new = copy.copy(self)
+        proto = self.protocol_part
+        output = self.output
+        protocol_values = {k: v for k, v in values.items() if k != "out"}
+        if protocol_values:
+            proto = proto.resolved(**protocol_values)
+        if "out" in values:
+            output = Output(out=values["out"])
+        new._set_parts(proto, self.execution, output)
+        if "runs" in values:
+            new.execution.check_range(new.runs)
+        return new
+
+    @property
+    def adiabatic(self) -> bool:
+        return self.protocol_part.adiabatic
+
+    @property
+    def auto_transient(self) -> bool:
+        return self.protocol_part.auto_transient
+
+    @property
+    def converged_protocol(self) -> bool:
+        return self.protocol_part.converged_protocol
+
+    @property
+    def first_transient(self) -> float:
+        return self.protocol_part.first_transient
+
+    @property
+    def k_abs_max(self) -> float:
+        return self.protocol_part.k_abs_max
+
+    @property
+    def spec(self) -> IntegrationSpec:
+        """The protocol's step schedule (computed once; ConfigError for dt auto)."""
+        return self.protocol_part.spec
+
+    @property
+    def k_values(self):
+        """The coupling grid ``linspace(k_min, k_max, k_num)`` (float64)."""
+        return self.protocol_part.k_values
+
+    @property
     def run_ids(self) -> range:
-        return range(self.run_start, self.runs if self.run_stop is None else self.run_stop)
+        if self.runs is None:
+            raise ConfigError("runs", None, "is the number of graph files, counted when the "
+                                            "study is resolved (kcbatch.run.plan)")
+        return self.execution.run_ids(self.runs)
 
     def replace(self, **changes) -> StudyConfig:
         return dataclasses.replace(self, **changes)
 
     @property
+    def precision_record(self) -> Precision:
+        """The real type of the integrated state (name, dtype, C type, itemsize)."""
+        return self.protocol_part.precision_record
+
+    @property
     def real_dtype(self) -> type:
-        return REAL_DTYPES[self.precision]
+        """The numpy scalar type of the state (``np.float32``)."""
+        return self.precision_record.scalar
 
     def protocol(self) -> dict[str, Any]:
         """The fields that define the numbers (see PROTOCOL_FIELDS), as stored
-        (``graphs`` as a string)."""
+        (``graphs`` as a string, the choices as plain strings)."""
         return {k: self._stored_value(k) for k in PROTOCOL_FIELDS}
 
     def _stored_value(self, name: str) -> Any:
-        v = getattr(self, name)
-        return str(v) if isinstance(v, Path) else v
+        return _plain(getattr(self, name))
 
     def check_compatible(self, stored: Mapping[str, Any], *, what: str) -> None:
         """Refuse (ConfigError naming the first differing field) unless this
         config computes the same numbers as ``stored``, the config dict of a
         store (resume) or of another shard (merge). A key missing from ``stored``
         (a store older than the field) reads as ADDED_PROTOCOL_DEFAULTS; ``dt =
-        "auto"`` is not compared (``run_study`` compares the dt it chooses)."""
+        "auto"`` is not compared (``run_study`` compares the dt it chooses), nor
+        ``runs`` while it is unresolved (a ``graphs`` study before its files are
+        counted)."""
         for name in PROTOCOL_FIELDS:
-            if name == "dt" and self.dt == AUTO_DT:
+            if name == "dt" and is_auto(self.dt):
                 continue  # chosen when the study starts, then checked as a number
+            if name == "runs" and self.runs is None:
+                continue
             had = stored.get(name, ADDED_PROTOCOL_DEFAULTS.get(name))
             if had != self._stored_value(name):
                 raise ConfigError(name, getattr(self, name),
                                   f"contradicts {what}, which has {name}={had!r}")
 
     def to_dict(self) -> dict[str, Any]:
-        d = dataclasses.asdict(self)
-        d["out"] = None if self.out is None else str(self.out)
-        d["graphs"] = None if self.graphs is None else str(self.graphs)
-        return d
+        """Every field as JSON takes it: paths as strings, the choices as plain strings."""
+        return {f.name: _plain(getattr(self, f.name))
+                for f in dataclasses.fields(self) if f.init}
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any], *, source: str = "config") -> StudyConfig:
         """Build from a mapping (e.g. parsed TOML); unknown keys are errors."""
-        names = {f.name for f in dataclasses.fields(cls)}
+        names = {f.name for f in dataclasses.fields(cls) if f.init}
         aliases = {"n": "nodes", "mu": "omega_mu", "sigma": "omega_sigma"}
         clean: dict[str, Any] = {}
         for key, value in data.items():
@@ -561,6 +786,15 @@ class StudyConfig:
                                   f"unknown; allowed keys: {', '.join(sorted(names))}")
             clean[name] = value
         return cls(**clean)
+
+
+def _plain(value: Any) -> Any:
+    """A field's value as stored: a path as a string, a choice as its string."""
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, enum.Enum):
+        return value.value
+    return value
 
 
 def load_toml(path: str | os.PathLike) -> dict[str, Any]:
@@ -586,23 +820,37 @@ _INT_FIELDS: tuple[str, ...] = (
 _REAL_FIELDS = ("ws_p", "gamma", "omega_mu", "omega_sigma", "k_min", "k_max", "dt",
                 "t_transient", "t_measure", "threshold", "kc_tol", "t_max", "refine")
 _INT_FIELDS = _INT_FIELDS + ("refine_points",)
-_DEFAULTS = {f.name: f.default for f in dataclasses.fields(StudyConfig)}
 
 
-def check_kernel(kernel: Any, device: str) -> None:
-    """ConfigError unless ``kernel`` is a strategy ``device`` can run: the
-    kernels run on gpu and gpu-sim; ``auto`` and ``global`` are fine anywhere
-    (the CPU engine has one algorithm), ``shared`` is not on the CPU."""
+def check_kernel(kernel: Any, device: Any) -> KernelStrategy | Auto:
+    """``kernel`` as its member; ConfigError unless it is a strategy ``device``
+    can run: the kernels run on gpu and gpu-sim; ``auto`` and ``global`` are
+    fine anywhere (the CPU engine has one algorithm), ``shared`` is not on the CPU."""
+    if is_auto(kernel):
+        return AUTO
     if not isinstance(kernel, str) or kernel not in KERNEL_CHOICES:
         raise ConfigError("kernel", kernel, f"must be one of {', '.join(KERNEL_CHOICES)}")
-    if kernel == "shared" and device == "cpu":
+    strategy = KernelStrategy(kernel)
+    if strategy == KernelStrategy.SHARED and device == Device.CPU:
         raise ConfigError("kernel", kernel, "must be auto or global with device cpu (the "
                           "shared-memory strategy is a GPU kernel: use device gpu or gpu-sim)")
+    return strategy
 
 
-def _choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
-    if not isinstance(value, str) or value not in choices:
-        raise ConfigError(name, value, f"must be one of {', '.join(choices)}")
+def _choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:
+    if not isinstance(value, str) or value not in allowed:
+        raise ConfigError(name, value, f"must be one of {', '.join(allowed)}")
+
+
+def _member(part: Any, name: str, kind: type[enum.StrEnum],
+            allowed: tuple[str, ...] | None = None) -> None:
+    """Set ``part.name`` to its member of ``kind``; ConfigError naming the value
+    and ``allowed`` (default: the members) unless it is one."""
+    value = getattr(part, name)
+    if not isinstance(value, str) or value not in kind._value2member_map_:
+        shown = allowed if allowed is not None else tuple(str(m) for m in kind)
+        raise ConfigError(name, value, f"must be one of {', '.join(shown)}")
+    object.__setattr__(part, name, kind(value))
 
 
 def _unused(name: str, by: str, users: tuple[str, ...], value: str) -> str:
@@ -655,16 +903,3 @@ def format_bytes(n: float) -> str:
             return f"{n:.3g} {unit}"
         n /= 1000
     return f"{n:.3g} TB"
-
-
-def _check_out(out: Path) -> None:
-    probe = out
-    while not probe.exists():
-        if probe.parent == probe:
-            break
-        probe = probe.parent
-    if probe.exists() and not probe.is_dir():
-        raise ConfigError("out", str(out), f"must be a directory ({probe} is a file)")
-    if not os.access(probe, os.W_OK | os.X_OK):
-        raise ConfigError("out", str(out), f"must be writable ({probe} is not writable)")
-

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from kcbatch.engines import BatchShape, Engine
 from kcbatch.inputs.graph_source import network_size
 from kcbatch.inputs.pipeline import PREFETCH, producer_threads
-from kcbatch.protocol.choices import precision
+from kcbatch.protocol.choices import Device, is_auto, precision
 from kcbatch.protocol.config import ConfigError, StudyConfig, format_bytes
 
 __all__ = ["MemoryEstimate", "available_bytes", "batch_networks", "batch_shape",
@@ -85,11 +85,11 @@ def choose_batch(cfg: StudyConfig, engine: Engine, pending: int) -> int:
     the largest that fits its share of free memory), never more than the runs
     left or the engine's limit."""
     limit = engine.batch_limit(batch_shape(cfg))
-    wanted = engine.auto_batch(unit_shape(cfg)) if cfg.batch == "auto" else int(cfg.batch)
+    wanted = engine.auto_batch(unit_shape(cfg)) if is_auto(cfg.batch) else int(cfg.batch)
     return max(1, min(batch_networks(cfg, wanted), pending, limit))
 
 
-def fitted_batch(cfg: StudyConfig, engine: Engine, device: str, pending: int) -> int:
+def fitted_batch(cfg: StudyConfig, engine: Engine, device: Device, pending: int) -> int:
     """:func:`choose_batch`, shrunk (``--batch auto``) or refused (ConfigError)
     to fit the memory here (:func:`fit_batch`)."""
     return fit_batch(cfg, engine, device, choose_batch(cfg, engine, pending))
@@ -144,7 +144,7 @@ class MemoryEstimate:
         return self.generation + self.engine
 
 
-def estimate(cfg: StudyConfig, engine: Engine, device: str, batch: int) -> MemoryEstimate:
+def estimate(cfg: StudyConfig, engine: Engine, device: Device, batch: int) -> MemoryEstimate:
     """The peak host memory of ``cfg`` on ``engine`` (device ``device``) with
     batches of ``batch`` networks (laid out as :func:`batch_shape`)."""
     shape = batch_shape(cfg)
@@ -152,7 +152,7 @@ def estimate(cfg: StudyConfig, engine: Engine, device: str, batch: int) -> Memor
     threads = producer_threads(cfg.producers, device)
     in_production = (threads * predict_batch_bytes(cfg, batch)
                      + PREFETCH * packed_batch_bytes(cfg, batch))
-    if device == "gpu":
+    if device == Device.GPU:
         # Device memory is fitted by --batch auto and the out-of-memory halving;
         # the host keeps the packed batch and the samples copied back.
         engine_bytes = packed_batch_bytes(cfg, batch) + samples
@@ -218,7 +218,7 @@ def available_bytes() -> int | None:
     return min(known) if known else None
 
 
-def fit_batch(cfg: StudyConfig, engine: Engine, device: str, batch: int,
+def fit_batch(cfg: StudyConfig, engine: Engine, device: Device, batch: int,
               available: int | None = None) -> int:
     """The batch to run ``cfg`` with: ``batch`` when it fits in ``available`` bytes
     (default: :func:`available_bytes`), else, for ``--batch auto``, the largest
@@ -244,7 +244,7 @@ def fit_batch(cfg: StudyConfig, engine: Engine, device: str, batch: int,
                 lo = mid
             else:
                 hi = mid
-        if cfg.batch == "auto":
+        if is_auto(cfg.batch):
             return lo
         per_unit = networks_per_unit(cfg)
         units = lo // per_unit

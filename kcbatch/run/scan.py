@@ -29,6 +29,7 @@ from kcbatch.export.report import (
     record_run_info,
     session_info,
 )
+from kcbatch.protocol.choices import Coupling, is_auto
 from kcbatch.protocol.config import ConfigError, StudyConfig
 from kcbatch.protocol.seeding import draw_seed
 from kcbatch.results.scan_layout import MANIFEST, ScanPlan, format_value, point_dir
@@ -113,7 +114,7 @@ def _check_stable(plan: ScanPlan) -> None:
     scan), as run_study would refuse it at that value's start."""
     from kcbatch.inputs.step_size import prepare_dt
     for value, cfg in plan.points():
-        if cfg.dt == "auto" or cfg.coupling == "degree":
+        if is_auto(cfg.dt) or cfg.coupling == Coupling.DEGREE:
             continue  # auto is chosen per value; degree coupling's bound is the config's
         try:
             prepare_dt(cfg)

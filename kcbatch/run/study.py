@@ -15,23 +15,10 @@ import numpy as np
 
 from kcbatch.analysis.records import RunRecord
 from kcbatch.analysis.summary import Summary, partial_info, summarize
-from kcbatch.engines import get_engine, kernel_misfit, resolve_device
-from kcbatch.inputs.graph_source import (
-    GraphSet,
-    check_unchanged,
-    listing,
-    read_graph_set,
-)
-from kcbatch.inputs.pipeline import (
-    PipelineTimes,
-    Produced,
-    chunk_runs,
-    produce,
-    producer_threads,
-)
-from kcbatch.inputs.step_size import prepare_dt
+from kcbatch.inputs.graph_source import GraphSet, check_unchanged, listing
+from kcbatch.inputs.pipeline import PipelineTimes, Produced, chunk_runs, produce
+from kcbatch.protocol.choices import Device, is_auto
 from kcbatch.protocol.config import ConfigError, StudyConfig
-from kcbatch.protocol.seeding import draw_seed
 from kcbatch.results.store import (
     GRAPH_FILES_META,
     STORE_NAME,
@@ -39,7 +26,8 @@ from kcbatch.results.store import (
     StoreError,
     study_lock,
 )
-from kcbatch.run.batching import batch_shape, fitted_batch, for_pending, oom_retry_size
+from kcbatch.run.batching import fitted_batch, for_pending, oom_retry_size
+from kcbatch.run.plan import plan_study
 from kcbatch.run.time_estimate import cpu_fallback_notice
 from kcbatch.run.work import compute_records, longest_steps
 from kcbatch.theory.per_run import theory_settings
@@ -186,37 +174,22 @@ def run_study(config: StudyConfig, *, resume: bool = False, progress: bool = Fal
         if on_notice:
             on_notice(msg)
 
-    cfg = config if config.seed is not None else config.replace(seed=draw_seed())
-    graphs = None
-    if cfg.graphs is not None:
-        # Every file read (and a resume's files compared with the stored ones)
-        # before anything runs; this snapshot is what every batch uses.
-        if resume:
-            check_stored_graphs(cfg)
-        graphs = read_graph_set(cfg.graphs)
-        notice(graphs.notice())
-    # dt checked on (or, for "auto", chosen from) the study's first networks;
-    # the store then holds the number.
-    cfg, dt_notice = prepare_dt(cfg, graphs)
-    if dt_notice:
-        notice(dt_notice)
+    plan = plan_study(config, resume=resume, notice=notice, check_stored=check_stored_graphs)
+    cfg, graphs = plan.config, plan.graphs
     if scheduler is not None:
         return _run_clustered(cfg, graphs, scheduler, resume=resume, progress=progress,
                               stop=stop, notice=notice, on_open=on_open, t_start=t_start,
                               notices=notices)
-    device, why = resolve_device(cfg.device)
-    if why:
-        notice(why)
-    engine = get_engine(device, cfg.fast_math, cfg.kernel)
-    misfit = kernel_misfit(engine, batch_shape(cfg))
-    if misfit is not None:
-        raise ConfigError("kernel", cfg.kernel, f"needs every network in one block's shared "
-                          f"memory, but {misfit}; use --kernel global or auto")
+    plan = plan.on_engine()
+    if plan.device_notice:
+        notice(plan.device_notice)
+    device, engine = plan.device, plan.engine
     # Planned (and refused when it cannot fit) before the store is made.
     batch_fit = fitted_batch(cfg, engine, device, len(cfg.run_ids))
     with _opened(cfg, resume, graphs, on_open) as (store, pending):
-        batch_size = for_pending(batch_fit, len(pending))
-        if cfg.device == "auto" and device == "cpu" and pending:
+        plan = plan.with_batch(for_pending(batch_fit, len(pending)))
+        batch_size = plan.batch
+        if is_auto(cfg.device) and device == Device.CPU and pending:
             estimate = cpu_fallback_notice(cfg, engine, len(pending), batch_size)
             if estimate:
                 notice(estimate)
@@ -233,7 +206,7 @@ def run_study(config: StudyConfig, *, resume: bool = False, progress: bool = Fal
             while pending and not interrupted:
                 try:
                     items = produce(chunk_runs(pending, batch_size), cfg,
-                                    producers=producer_threads(cfg.producers, device),
+                                    producers=plan.producers,
                                     times=times, abandon=abort, graph_set=graphs)
                     for item in items:
                         in_flight = len(item.runs)
@@ -302,7 +275,7 @@ def _run_clustered(cfg: StudyConfig, graphs: GraphSet | None, scheduler: Any, *,
         with _opened(cfg, resume, graphs, on_open) as (store, pending):
             plan = session.plan(cfg, len(pending), stop, notice) if pending else None
             device = plan.device if plan else cfg.device
-            batch_size = plan.batch if plan else (cfg.batch if cfg.batch != "auto" else 1)
+            batch_size = plan.batch if plan else (1 if is_auto(cfg.batch) else cfg.batch)
             if plan is not None:
                 threads = session.worker_threads()
                 notice(f"Dask scheduler {session.address} ({session.spec}): {len(threads)} "

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from kcbatch.engines import get_engine, resolve_device
 from kcbatch.inputs.graph_source import graph_set
 from kcbatch.inputs.pipeline import make_batch
+from kcbatch.protocol.choices import AUTO
 from kcbatch.protocol.config import IntegrationSpec, StudyConfig
 from kcbatch.protocol.models import expected_edges
 from kcbatch.run.batching import choose_batch, device_bytes
@@ -34,7 +35,7 @@ def tune(cfg: StudyConfig, sizes: Sequence[int] | None, steps: int) -> str:
     device, notice = resolve_device(cfg.device)
     engine = get_engine(device, cfg.fast_math, cfg.kernel)
     if sizes is None:
-        cap = choose_batch(cfg.replace(batch="auto"), engine, 1 << 20)
+        cap = choose_batch(cfg.replace(batch=AUTO), engine, 1 << 20)
         sizes = [1 << i for i in range(16) if (1 << i) <= cap]
     total_steps = cfg.spec.n_steps
     spec = IntegrationSpec(dt=cfg.dt, n_transient=0, n_measure=steps, sample_every=steps)
