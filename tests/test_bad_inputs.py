@@ -482,11 +482,11 @@ def test_dt_bound_is_where_rk4_stops_being_stable(k_max):
 def test_batch_auto_shrinks_to_fit_and_a_fixed_batch_is_refused():
     from kcbatch.engines import get_engine
     from kcbatch.protocol.config import ConfigError, StudyConfig
-    from kcbatch.run.batching import estimate, fit_batch
+    from kcbatch.run.batching import fit_batch, memory_estimate
 
     engine = get_engine("cpu")
     cfg = StudyConfig(runs=64, nodes=5000, batch=32, device="cpu", seed=1)
-    sizes = [estimate(cfg, engine, "cpu", b).total for b in range(1, 33)]
+    sizes = [memory_estimate(cfg, engine, "cpu", b).total for b in range(1, 33)]
     assert sizes == sorted(sizes) and sizes[0] > 0  # more networks, more memory
     room = sizes[7]  # exactly what a batch of 8 needs
     assert fit_batch(cfg.replace(batch="auto"), engine, "cpu", 32, available=room) == 8
@@ -502,14 +502,14 @@ def test_batch_auto_shrinks_to_fit_and_a_fixed_batch_is_refused():
 def test_an_adiabatic_batch_too_large_is_advised_in_batch_units(monkeypatch):
     from kcbatch.engines import get_engine
     from kcbatch.protocol.config import ConfigError, StudyConfig
-    from kcbatch.run.batching import estimate, fitted_batch
+    from kcbatch.run.batching import fitted_batch, memory_estimate
 
     engine = get_engine("cpu")
     # --batch 4 of an 8-K sweep: 32 networks of one K each
     cfg = StudyConfig(runs=64, nodes=5000, k_num=8, batch=4, sweep="adiabatic", device="cpu",
                       seed=1)
     # estimated for the layout the batches have: one coupling column per network
-    need = [estimate(cfg, engine, "cpu", b).total for b in range(1, 33)]
+    need = [memory_estimate(cfg, engine, "cpu", b).total for b in range(1, 33)]
     monkeypatch.setattr("kcbatch.run.batching.available_bytes", lambda: need[19])  # 20 networks fit
     with pytest.raises(ConfigError) as ei:
         fitted_batch(cfg, engine, "cpu", 64)

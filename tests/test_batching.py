@@ -29,7 +29,7 @@ def test_study_worker_and_tune_ask_the_planners_functions():
     for mod in (study, cluster_task):
         assert not hasattr(mod, "_is_oom")
     from kcbatch.analysis import sweep
-    from kcbatch.run import work
+    from kcbatch.run import work_unit as work
     assert not hasattr(sweep, "layout_config") and not hasattr(sweep, "batch_networks")
     assert not hasattr(work, "choose_batch") and not hasattr(work, "fitted_batch")
 
@@ -64,7 +64,7 @@ def test_the_sweeps_layout_is_one_column_per_network_and_its_unit_k_num_networks
     assert batching.batch_shape(independent).n_k == cfg.k_num
     assert batching.networks_per_unit(independent) == 1
     # the estimate uses the layout: samples of one column per network
-    est = batching.estimate(cfg, get_engine("cpu"), "cpu", 8)
+    est = batching.memory_estimate(cfg, get_engine("cpu"), "cpu", 8)
     assert est.samples == 8 * 1 * cfg.spec.n_samples * 8
 
 

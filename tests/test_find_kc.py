@@ -100,7 +100,7 @@ def test_fixed_transient_r_is_simulate_r():
     n = np.array([80.0] * 3)
     assert np.allclose(res.chi, n[:, None] * samples.var(axis=2))
     for g in range(3):
-        want = kcbatch.analysis.crossing.find_kc(k, r[g], 0.5)
+        want = kcbatch.analysis.crossing.first_crossing(k, r[g], 0.5)
         assert res.kc[g] == want.kc and res.kc_interp[g] == want.kc_interp
     assert not res.converged.any() and not res.auto
     assert np.all(res.t_transient == 5.0)

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kcbatch.analysis.crossing import KcResult, find_kc, make_record
+from kcbatch.analysis.crossing import KcResult, first_crossing, make_record
 from kcbatch.analysis.records import RunRecord
 from kcbatch.analysis.summary import format_summary, summarize
 from kcbatch.export.study_outputs import (
@@ -32,7 +32,7 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 STATS = dict(nodes=100, edges=291, mean_k=5.82, mean_k2=61.3, k_max=31)
 
 
-# --------------------------------------------------------------------------- find_kc
+# --------------------------------------------------------------------------- first_crossing
 
 def _first_crossing_loop(k, r, thr):
     """Plain-Python reference of the rule: first K with r > thr, interpolated crossing."""
@@ -48,7 +48,7 @@ def _first_crossing_loop(k, r, thr):
 def test_find_kc_crossing_in_the_middle():
     k = np.array([0.0, 0.5, 1.0, 1.5, 2.0])
     r = np.array([0.1, 0.2, 0.4, 0.8, 0.9])
-    res = find_kc(k, r, 0.5)
+    res = first_crossing(k, r, 0.5)
     assert isinstance(res, KcResult)
     assert res.censored == "none"
     assert res.kc == 1.5
@@ -61,7 +61,7 @@ def test_find_kc_crossing_in_the_middle():
 
 def test_find_kc_left_censored():
     k = np.array([0.2, 0.4, 0.6])
-    res = find_kc(k, np.array([0.51, 0.7, 0.9]), 0.5)
+    res = first_crossing(k, np.array([0.51, 0.7, 0.9]), 0.5)
     assert res.censored == "left"
     assert res.kc == 0.2 and res.kc_interp == 0.2
     assert res.index == 0
@@ -70,7 +70,7 @@ def test_find_kc_left_censored():
 
 def test_find_kc_right_censored():
     k = np.linspace(0, 1, 6)
-    res = find_kc(k, np.array([0.1, 0.2, 0.3, 0.45, 0.5, 0.5]), 0.5)
+    res = first_crossing(k, np.array([0.1, 0.2, 0.3, 0.45, 0.5, 0.5]), 0.5)
     assert res.censored == "right"
     assert res.kc is None and res.kc_interp is None and res.index is None
     assert res.bracket_lo is None and res.bracket_hi is None
@@ -78,21 +78,21 @@ def test_find_kc_right_censored():
 
 def test_find_kc_equal_to_threshold_is_not_a_crossing():
     k = np.array([0.0, 1.0, 2.0, 3.0])
-    res = find_kc(k, np.array([0.1, 0.5, 0.5, 0.7]), 0.5)
+    res = first_crossing(k, np.array([0.1, 0.5, 0.5, 0.7]), 0.5)
     # strict >: K=1 and K=2 (r == 0.5) do not cross; K=3 does.
     assert res.kc == 3.0 and res.index == 3
     # r at the lower bracket equals the threshold: interpolated crossing is K=2.
     assert res.kc_interp == 2.0
     assert (res.bracket_lo, res.bracket_hi) == (2.0, 3.0)
     # r exactly equal at the first point is not left-censored
-    res0 = find_kc(k, np.array([0.5, 0.9, 0.9, 0.9]), 0.5)
+    res0 = first_crossing(k, np.array([0.5, 0.9, 0.9, 0.9]), 0.5)
     assert res0.censored == "none" and res0.kc == 1.0 and res0.kc_interp == 0.0
 
 
 def test_find_kc_non_monotone_first_crossing_wins():
     k = np.array([0.0, 0.25, 0.5, 0.75])
     r = np.array([0.1, 0.6, 0.3, 0.9])
-    res = find_kc(k, r, 0.5)
+    res = first_crossing(k, r, 0.5)
     assert res.kc == 0.25 and res.index == 1 and res.censored == "none"
     # 0 + (0.5 - 0.1) / (0.6 - 0.1) * 0.25 = 0.2
     assert res.kc_interp == pytest.approx(0.2, abs=1e-15)
@@ -107,7 +107,7 @@ def test_find_kc_matches_loop_reference_on_random_curves():
             r = np.sort(r)
         thr = float(rng.uniform(0.05, 0.95))
         kc, kci, cens = _first_crossing_loop(list(k), list(r), thr)
-        res = find_kc(k, r, thr)
+        res = first_crossing(k, r, thr)
         assert res.censored == cens
         assert res.kc == kc
         if kci is None:
@@ -119,21 +119,21 @@ def test_find_kc_matches_loop_reference_on_random_curves():
 
 
 def test_find_kc_single_point_grid():
-    assert find_kc([1.0], [0.6], 0.5).censored == "left"
-    assert find_kc([1.0], [0.4], 0.5).censored == "right"
+    assert first_crossing([1.0], [0.6], 0.5).censored == "left"
+    assert first_crossing([1.0], [0.4], 0.5).censored == "right"
 
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf])
 def test_find_kc_rejects_non_finite(bad):
     with pytest.raises(ValueError):
-        find_kc(np.array([0.0, 1.0, 2.0]), np.array([0.1, bad, 0.9]), 0.5)
+        first_crossing(np.array([0.0, 1.0, 2.0]), np.array([0.1, bad, 0.9]), 0.5)
 
 
 def test_find_kc_rejects_bad_shapes_and_order():
     with pytest.raises(ValueError):
-        find_kc(np.array([0.0, 1.0]), np.array([0.1, 0.2, 0.3]), 0.5)
+        first_crossing(np.array([0.0, 1.0]), np.array([0.1, 0.2, 0.3]), 0.5)
     with pytest.raises(ValueError):
-        find_kc(np.array([1.0, 0.0]), np.array([0.1, 0.9]), 0.5)
+        first_crossing(np.array([1.0, 0.0]), np.array([0.1, 0.9]), 0.5)
 
 
 # --------------------------------------------------------------------------- make_record
@@ -410,7 +410,7 @@ def _mixed_records():
     recs = []
     for i in range(6):
         r = np.sort(rng.uniform(0, 1, K_GRID.size))
-        res = find_kc(K_GRID, r, 0.5)
+        res = first_crossing(K_GRID, r, 0.5)
         recs.append(RunRecord(run=i, seed_material=f"SeedSequence(9).spawn(runs)[{i}]",
                               nodes=100, edges=291, mean_k=5.82, mean_k2=61.3, k_max=31,
                               r=r, r_first=r, r_second=r, kc=res.kc, kc_interp=res.kc_interp,

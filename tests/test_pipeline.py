@@ -525,13 +525,13 @@ def test_producers_default_to_auto_and_the_study_resolves_it(monkeypatch):
 
 def test_memory_estimate_counts_the_resolved_producers(monkeypatch):
     from kcbatch.engines import get_engine
-    from kcbatch.run.batching import estimate
+    from kcbatch.run.batching import memory_estimate
     monkeypatch.setattr(pipeline.os, "cpu_count", lambda: 16)
     engine = get_engine("cpu")
     cfg = StudyConfig(nodes=2000, seed=1)
-    auto = estimate(cfg.replace(producers="auto"), engine, "gpu", 8).generation
-    assert auto == estimate(cfg.replace(producers=4), engine, "gpu", 8).generation
-    assert auto > estimate(cfg.replace(producers=1), engine, "gpu", 8).generation
+    auto = memory_estimate(cfg.replace(producers="auto"), engine, "gpu", 8).generation
+    assert auto == memory_estimate(cfg.replace(producers=4), engine, "gpu", 8).generation
+    assert auto > memory_estimate(cfg.replace(producers=1), engine, "gpu", 8).generation
 
 
 def test_cli_refuses_producers_that_are_no_number(tmp_path):

@@ -26,7 +26,7 @@ from kcbatch.analysis.finite_size import fit_power_law, sigma_from_ci
 from kcbatch.engines import get_engine, gpu_auto_batch, gpu_predict_bytes
 from kcbatch.protocol.config import StudyConfig
 from kcbatch.results.store import STORE_NAME, Store
-from kcbatch.run.batching import batch_shape, estimate, unit_shape
+from kcbatch.run.batching import batch_shape, memory_estimate, unit_shape
 from kcbatch.run.scan import (
     SCAN_PARAMS,
     ScanPlan,
@@ -318,7 +318,7 @@ def test_a_nodes_scan_to_1e5_fits_an_h100_with_a_batch_per_point(k_num, tmp_path
         # the largest that fits, unless a cap stopped it
         assert batch in (128, limit_engine.batch_limit(shape)) or \
             gpu_predict_bytes(shape, batch + 1) > 0.7 * H100_FREE
-        assert estimate(cfg, limit_engine, "gpu", batch).total < HOST_RAM
+        assert memory_estimate(cfg, limit_engine, "gpu", batch).total < HOST_RAM
         batches.append(batch)
     assert batches == sorted(batches, reverse=True)
     if k_num == 400:  # beyond the cap's reach: the batch really changes with N

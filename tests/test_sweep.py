@@ -23,7 +23,7 @@ from reference import reference_loop, reference_sweep
 
 import kcbatch
 from kcbatch import ConfigError, StudyConfig, run_study
-from kcbatch.analysis.sweep import hysteresis, run_sweep
+from kcbatch.analysis.sweep import loop_measures, run_sweep
 from kcbatch.engines import get_engine
 from kcbatch.inputs.pipeline import make_batch
 from kcbatch.networks import barabasi_albert
@@ -47,7 +47,7 @@ def test_loop_measures_follow_their_definitions(seed):
     k = np.sort(rng.uniform(0, 4, n)) + np.arange(n) * 1e-3
     rf = rng.choice([0.2, 0.5, 0.8], n)  # 0.5 itself: not above the threshold
     rb = rng.choice([0.2, 0.5, 0.8], n)
-    got = hysteresis(k, rf, rb, 0.5)
+    got = loop_measures(k, rf, rb, 0.5)
     kc_f, kc_b, _, area = reference_loop(k, rf, rb, 0.5)
     assert (got.kc_forward, got.kc_backward) == (kc_f, kc_b)
     assert got.width == (None if kc_f is None or kc_b is None else kc_f - kc_b)
@@ -57,9 +57,9 @@ def test_loop_measures_follow_their_definitions(seed):
 def test_kc_backward_is_where_the_branch_stays_synchronised():
     k = np.array([0.0, 1.0, 2.0, 3.0, 4.0])
     # above at 1 but below again at 2: the branch stays above only from 3 on
-    assert hysteresis(k, np.zeros(5), np.array([0.1, 0.9, 0.2, 0.9, 0.9]), 0.5).kc_backward == 3.0
-    assert hysteresis(k, np.zeros(5), np.full(5, 0.9), 0.5).kc_backward == 0.0
-    assert hysteresis(k, np.zeros(5), np.array([0.9, 0.9, 0.9, 0.9, 0.4]), 0.5).kc_backward is None
+    assert loop_measures(k, np.zeros(5), np.array([0.1, 0.9, 0.2, 0.9, 0.9]), 0.5).kc_backward == 3.0
+    assert loop_measures(k, np.zeros(5), np.full(5, 0.9), 0.5).kc_backward == 0.0
+    assert loop_measures(k, np.zeros(5), np.array([0.9, 0.9, 0.9, 0.9, 0.4]), 0.5).kc_backward is None
 
 
 # --------------------------------------------------------------------- engines vs reference

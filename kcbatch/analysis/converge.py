@@ -64,7 +64,7 @@ from typing import Any, cast
 
 import numpy as np
 
-from kcbatch.analysis.crossing import find_kc as grid_crossing
+from kcbatch.analysis.crossing import first_crossing
 from kcbatch.engines import Engine, select_networks
 from kcbatch.inputs.batch import Batch
 from kcbatch.protocol.choices import is_auto
@@ -198,7 +198,7 @@ def _crossing(k: np.ndarray, r: np.ndarray, r_std: np.ndarray, threshold: float)
     the spread of the samples (module docstring)."""
     if not (np.all(np.isfinite(r)) and np.all(np.isfinite(r_std))):
         return _Crossing(math.nan, math.nan, math.nan, "failed", -1)
-    res = grid_crossing(k, r, threshold)
+    res = first_crossing(k, r, threshold)
     if res.censored == "right":
         return _Crossing(math.nan, math.nan, math.nan, "right", -1)
     assert res.kc is not None and res.kc_interp is not None and res.index is not None  # not right

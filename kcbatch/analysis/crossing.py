@@ -24,7 +24,7 @@ import numpy as np
 from kcbatch.analysis.records import RunRecord
 from kcbatch.theory.per_run import THEORY_FIELDS
 
-__all__ = ["KcResult", "find_kc", "make_record", "record_from_means"]
+__all__ = ["KcResult", "first_crossing", "make_record", "record_from_means"]
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,7 @@ def _check_curve(k_values, r) -> tuple[np.ndarray, np.ndarray]:
     return k, rr
 
 
-def find_kc(k_values, r, threshold: float) -> KcResult:
+def first_crossing(k_values, r, threshold: float) -> KcResult:
     """Kc of one r(K) curve by the original rule (first K with r > threshold).
 
     k_values: [nK] increasing float64 grid (non-decreasing is accepted so that
@@ -180,7 +180,7 @@ def record_from_means(*, run: int, seed_material: str, stats: Mapping[str, float
                          bracket_lo=None, bracket_hi=None, stationarity=None,
                          status="failed", fail_reason=reason)
 
-    res = find_kc(k, r, threshold)
+    res = first_crossing(k, r, threshold)
     stationarity = None
     if res.index is not None:
         stationarity = float(r_second[res.index] - r_first[res.index])

@@ -37,7 +37,7 @@ import numpy as np
 from kcbatch.engines import Engine, Simulation
 from kcbatch.inputs.batch import Batch
 
-__all__ = ["SweepSamples", "Hysteresis", "one_column", "run_sweep", "hysteresis",
+__all__ = ["SweepSamples", "LoopMeasures", "one_column", "run_sweep", "loop_measures",
            "kc_forward", "kc_backward", "loop_area"]
 
 
@@ -51,7 +51,7 @@ class SweepSamples:
 
 
 @dataclass(frozen=True)
-class Hysteresis:
+class LoopMeasures:
     """The loop of one run (couplings in rad per time unit; area in r x K).
 
     kc_forward / kc_backward: None when the branch has no such crossing
@@ -130,12 +130,12 @@ def loop_area(k_values: np.ndarray, r_forward: np.ndarray, r_backward: np.ndarra
     return float(np.sum(0.5 * (d[1:] + d[:-1]) * np.diff(k)))
 
 
-def hysteresis(k_values: np.ndarray, r_forward: np.ndarray, r_backward: np.ndarray,
-               threshold: float) -> Hysteresis:
-    """The :class:`Hysteresis` of one run's branches (``[nK]`` each, increasing K)."""
+def loop_measures(k_values: np.ndarray, r_forward: np.ndarray, r_backward: np.ndarray,
+               threshold: float) -> LoopMeasures:
+    """The :class:`LoopMeasures` of one run's branches (``[nK]`` each, increasing K)."""
     k = np.asarray(k_values, dtype=np.float64)
     fwd = kc_forward(k, r_forward, threshold)
     bwd = kc_backward(k, r_backward, threshold)
     width = None if fwd is None or bwd is None else fwd - bwd
-    return Hysteresis(kc_forward=fwd, kc_backward=bwd, width=width,
+    return LoopMeasures(kc_forward=fwd, kc_backward=bwd, width=width,
                       loop_area=loop_area(k, r_forward, r_backward))

@@ -39,8 +39,8 @@ from kcbatch.protocol.choices import Device, is_auto, precision
 from kcbatch.protocol.config import ConfigError, StudyConfig, format_bytes
 
 __all__ = ["MemoryEstimate", "available_bytes", "batch_networks", "batch_shape",
-           "choose_batch", "device_bytes", "estimate", "fit_batch", "fitted_batch", "for_pending",
-           "is_oom",
+           "choose_batch", "device_bytes", "memory_estimate", "fit_batch", "fitted_batch",
+           "for_pending", "is_oom",
            "networks_per_unit", "oom_retry_size", "packed_batch_bytes", "predict_batch_bytes",
            "unit_shape"]
 
@@ -144,7 +144,8 @@ class MemoryEstimate:
         return self.generation + self.engine
 
 
-def estimate(cfg: StudyConfig, engine: Engine, device: Device, batch: int) -> MemoryEstimate:
+def memory_estimate(cfg: StudyConfig, engine: Engine, device: Device,
+                    batch: int) -> MemoryEstimate:
     """The peak host memory of ``cfg`` on ``engine`` (device ``device``) with
     batches of ``batch`` networks (laid out as :func:`batch_shape`)."""
     shape = batch_shape(cfg)
@@ -232,15 +233,15 @@ def fit_batch(cfg: StudyConfig, engine: Engine, device: Device, batch: int,
         available = available_bytes()
     if available is None:
         return batch
-    est = estimate(cfg, engine, device, batch)
+    est = memory_estimate(cfg, engine, device, batch)
     if est.total <= available:
         return batch
-    one = estimate(cfg, engine, device, 1)
+    one = memory_estimate(cfg, engine, device, 1)
     if one.total <= available:
         lo, hi = 1, batch  # est(lo) fits, est(hi) does not
         while hi - lo > 1:
             mid = (lo + hi) // 2
-            if estimate(cfg, engine, device, mid).total <= available:
+            if memory_estimate(cfg, engine, device, mid).total <= available:
                 lo = mid
             else:
                 hi = mid

@@ -26,7 +26,7 @@ from kcbatch.inputs.pipeline import make_batch
 from kcbatch.networks.io import GraphFileError
 from kcbatch.protocol.config import ConfigError, StudyConfig
 from kcbatch.run.batching import fitted_batch, oom_retry_size
-from kcbatch.run.work import compute_records
+from kcbatch.run.work_unit import compute_records
 from kcbatch.version import __version__
 
 # One batch on the engine at a time per worker process, whatever its thread

@@ -29,7 +29,7 @@ from kcbatch.results.store import (
 from kcbatch.run.batching import fitted_batch, for_pending, oom_retry_size
 from kcbatch.run.plan import plan_study
 from kcbatch.run.time_estimate import cpu_fallback_notice
-from kcbatch.run.work import compute_records, longest_steps
+from kcbatch.run.work_unit import compute_records, longest_steps
 from kcbatch.theory.per_run import theory_settings
 from kcbatch.version import __version__
 

@@ -18,7 +18,7 @@ import numpy as np
 from kcbatch.analysis.converge import estimate_kc, window_starts
 from kcbatch.analysis.crossing import make_record, record_from_means
 from kcbatch.analysis.records import ConvergedPart, RunRecord, SweepPart
-from kcbatch.analysis.sweep import SweepSamples, hysteresis, run_sweep
+from kcbatch.analysis.sweep import SweepSamples, loop_measures, run_sweep
 from kcbatch.engines import Engine
 from kcbatch.inputs.pipeline import Produced
 from kcbatch.protocol.config import StudyConfig
@@ -58,11 +58,11 @@ def compute_records(engine: Engine, item: Produced, cfg: StudyConfig,
         seconds = time.perf_counter() - t0
         records = converged_records(item, estimates, cfg, seconds=seconds / len(item.runs))
     elif cfg.adiabatic:
-        samples = run_sweep(engine, item.batch, item.batch.couplings, dt=spec.dt,
-                            n_transient=spec.n_transient, n_measure=spec.n_measure,
-                            sample_every=spec.sample_every, progress=progress)
+        branches = run_sweep(engine, item.batch, item.batch.couplings, dt=spec.dt,
+                             n_transient=spec.n_transient, n_measure=spec.n_measure,
+                             sample_every=spec.sample_every, progress=progress)
         seconds = time.perf_counter() - t0
-        records = sweep_records(item, samples, cfg, seconds=seconds / len(item.runs))
+        records = sweep_records(item, branches, cfg, seconds=seconds / len(item.runs))
     else:
         k_values = cfg.k_values
         samples = engine.integrate(item.batch, spec, progress=progress)
@@ -133,7 +133,7 @@ def sweep_records(item: Produced, samples: SweepSamples, cfg: StudyConfig, *,
                              f"systems; first at K={float(k[first]):.6g} (index {first})"))
         part = SweepPart(r_forward=rec.r.copy(), r_backward=r_backward)
         if rec.status == "ok":
-            loop = hysteresis(k, rec.r, r_backward, cfg.threshold)
+            loop = loop_measures(k, rec.r, r_backward, cfg.threshold)
             part = dataclasses.replace(part, kc_forward=loop.kc_forward,
                                        kc_backward=loop.kc_backward,
                                        hysteresis_width=loop.width, loop_area=loop.loop_area)
