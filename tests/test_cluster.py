@@ -206,6 +206,7 @@ def test_clustered_resume_of_a_single_process_start(cluster3, reference, tmp_pat
     assert {f"`{f}`" for f in added if f"`{f}`" not in text} == set()
 
 
+@pytest.mark.slow  # two CLI scans with their exports (~2.5 s)
 def test_scan_on_the_cluster_equals_the_single_process_scan(cluster3, tmp_path):
     """`kcbatch scan --scheduler ADDRESS`: every value's sub-study runs on the
     cluster and holds the records of the same scan run in one process, and the
