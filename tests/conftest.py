@@ -10,9 +10,8 @@
   :class:`helpers.FaultyEngine` wrappers (exceptions on chosen calls, callbacks
   after calls); returns the list of wrappers handed out.
 * markers (``--strict-markers``; registered in pyproject.toml): ``gpu`` (needs a
-  working CUDA device), ``slow`` (real subprocesses with signals, the wheel build,
-  the N=3000 mean-field run, the gpu-sim device: excluded from the fast lane
-  ``-m "not slow"``).
+  working CUDA device), ``slow`` (seconds each, as pyproject.toml lists them:
+  excluded from the fast lane ``-m "not slow"``).
 
 The CLI helpers (``invoke``, ``ok``, ``assert_usage_error``, ``run_kcbatch``, ...)
 are plain functions in tests/helpers.py: ``from helpers import ok``.
