@@ -19,6 +19,7 @@ from __future__ import annotations
 import ast
 import itertools
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -224,13 +225,7 @@ class Project:
         counts: module level, in a function, or under TYPE_CHECKING. A module
         in no layer is reported too, so a new package must be placed."""
         def layer(module: str) -> int | None:
-            best: tuple[int, int] | None = None
-            for i, prefixes in enumerate(layers):
-                for pre in prefixes:
-                    if module == pre or module.startswith(pre + "."):
-                        if best is None or len(pre) > best[1]:
-                            best = (i, len(pre))
-            return None if best is None else best[0]
+            return layer_of(module, layers)
 
         out = [f"{m} is in no layer" for m in self.modules if layer(m) is None]
         for imp in self.imports:
@@ -271,6 +266,37 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("kcbatch.cli", "kcbatch.__main__"),  # the command line
     ("kcbatch",),  # the package root re-exports the API
 )
+# The layers' names in docs/design.md, section 3.
+LAYER_NAMES = ("base", "protocol", "networks", "theory", "inputs", "engines", "analysis",
+               "results", "export", "run", "api", "cli", "root")
+DESIGN = ROOT / "docs" / "design.md"
+
+
+def layer_of(module: str, layers: tuple[tuple[str, ...], ...] = LAYERS) -> int | None:
+    """Index in ``layers`` of ``module``'s layer: its longest matching prefix."""
+    best: tuple[int, int] | None = None
+    for i, prefixes in enumerate(layers):
+        for pre in prefixes:
+            if (module == pre or module.startswith(pre + ".")) and \
+                    (best is None or len(pre) > best[1]):
+                best = (i, len(pre))
+    return None if best is None else best[0]
+
+
+def documented_layers(text: str) -> list[tuple[str, set[str], set[str]]]:
+    """(layer name, the layers it says it imports, the module files it lists), in the
+    order of ``### Layers`` in design.md's section 3: headers ``#### NAME (imports:
+    A, B)`` (or ``none``), each followed by list items naming files in backticks."""
+    section = text.split("### Layers", 1)[1].split("\n### ", 1)[0]
+    out: list[tuple[str, set[str], set[str]]] = []
+    for line in section.splitlines():
+        if line.startswith("#### "):
+            name, _, rest = line[5:].partition(" (imports: ")
+            deps = {d.strip() for d in rest.rstrip(")").split(",")} - {"none"}
+            out.append((name.strip(), deps, set()))
+        elif out and line.startswith(("- ", "  ")):
+            out[-1][2].update(re.findall(r"`((?:kcbatch|kernels)/[\w/]+\.py)`", line))
+    return out
 
 @pytest.fixture(scope="module")
 def project() -> Project:
@@ -306,6 +332,37 @@ def test_no_layer_imports_a_later_one(project):
 def test_no_private_name_is_imported_from_another_module(project):
     bad = project.private_names()
     assert not bad, "\n".join(bad)
+
+
+def test_design_md_lists_every_module_in_its_layer(project):
+    doc = documented_layers(DESIGN.read_text("utf-8"))
+    assert [name for name, _, _ in doc] == list(LAYER_NAMES)
+    listed = {f: name for name, _, files in doc for f in files}
+    files = {m: p.relative_to(ROOT).as_posix() for m, p in project.modules.items()}
+    # Empty package markers need no line of their own.
+    wanted = {f for m, f in files.items() if Path(ROOT / f).read_text("utf-8").strip()}
+    missing = sorted(wanted - set(listed))
+    assert not missing, f"modules missing from docs/design.md section 3: {missing}"
+    stale = sorted(set(listed) - set(files.values()))
+    assert not stale, f"docs/design.md section 3 lists files that do not exist: {stale}"
+    for module, f in files.items():
+        if f in listed:
+            assert listed[f] == LAYER_NAMES[layer_of(module)], \
+                f"{f} is listed under {listed[f]}, but its layer is " \
+                f"{LAYER_NAMES[layer_of(module)]}"
+
+
+def test_design_md_says_what_each_layer_really_imports(project):
+    real: dict[str, set[str]] = {name: set() for name in LAYER_NAMES}
+    for imp in project.imports:
+        if imp.target in project.modules:
+            a, b = layer_of(imp.importer), layer_of(imp.target)
+            if a is not None and b is not None and b < a:
+                real[LAYER_NAMES[a]].add(LAYER_NAMES[b])
+    said = {name: deps for name, deps, _ in documented_layers(DESIGN.read_text("utf-8"))}
+    wrong = {name: (sorted(said.get(name, set())), sorted(deps))
+             for name, deps in real.items() if said.get(name) != deps}
+    assert not wrong, f"design.md's 'imports' (said, real) differ: {wrong}"
 
 
 def test_the_package_root_keeps_at_most_six_modules():
