@@ -351,3 +351,27 @@ def test_outputs_md_documents_every_scan_file_and_column(scanned, tmp_path):
     missing += [f"scan.{k}" for k in manifest if f"scan.{k}" not in documented]
     assert not missing, f"scan outputs not in docs/outputs.md: {missing}"
     assert {"grid", "interpolated", "refined", "chi_peak"} <= documented
+
+
+def test_a_monotonic_rise_is_not_called_finite_and_every_output_says_the_same():
+    # The scan a new user saw: Kc rising at every size, each sub-study with a tight CI.
+    import textwrap
+
+    import numpy as np
+
+    from kcbatch.export.scan_outputs import EXTENSION, fit_rows, kc_vs_param_figure
+
+    rows = [{"param": "nodes", "value": n, "interpolated_mean": k,
+             "interpolated_ci95_lo": k - 0.02, "interpolated_ci95_hi": k + 0.02,
+             "interpolated_median": k, "interpolated_n": 8}
+            for n, k in ((200, 1.35), (400, 1.54), (800, 1.71), (1600, 1.94))]
+    fit = fit_rows(rows, "interpolated")
+    assert fit["fitted"] and fit["monotonic"] == 1 and fit["limit"] != "finite"
+    assert "acceptable" not in fit["verdict"] and "finite threshold" not in fit["statement"]
+    assert fit["statement"].endswith(fit["verdict"])
+    fig = kc_vs_param_figure(rows, "nodes", "interpolated", fit)
+    ax = fig.axes[0]
+    assert ax.get_title() == textwrap.fill(fit["verdict"], 100)
+    # the fit is drawn over the data and a short dotted extension, no further
+    drawn = max(float(np.max(line.get_xdata())) for line in ax.get_lines())
+    assert drawn == pytest.approx(1600 * EXTENSION)

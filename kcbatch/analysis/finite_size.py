@@ -4,12 +4,25 @@ For a fixed exponent ``b`` the model is linear in ``(Kc_inf, a)``, so the fit
 profiles chi^2 over ``b`` (weighted linear least squares at each ``b``, a grid
 over ``B_RANGE`` then a golden-section refinement) instead of iterating a
 nonlinear solver from a guess. The covariance of ``(Kc_inf, a, b)`` is
-``(J^T W J)^-1`` at the optimum scaled by the reduced chi^2 (what
-``scipy.optimize.curve_fit`` gives with ``absolute_sigma=False``): the CIs set
-the points' relative weights, the scatter about the curve their scale.
+``(J^T W J)^-1`` at the optimum, scaled by the reduced chi^2 only where that
+exceeds 1: points that scatter more than their CIs allow widen the errors,
+points that scatter less never shrink them below what the CIs give (so the
+error is ``scipy.optimize.curve_fit``'s with ``absolute_sigma=True`` when
+chi^2/dof <= 1, and with ``absolute_sigma=False`` above). With three
+parameters on a handful of points that linearised error undercovers (about 92%
+for a nominal 95% on six sizes), so Kc_inf also gets its 95% profile-likelihood
+interval (chi^2 minimised over a and b at each Kc_inf, the same scaling), and
+its reported error is the larger of the two: ``kc_inf_err`` never claims more
+certainty than either (coverage measured in tests/test_fss.py).
+
+The fit ends in one :attr:`FitResult.verdict`, which the console, ``fit.json``
+and the figure all print: a limit is called finite only when the model
+describes the data (p >= POOR_FIT_P) and the limit is determined (relative
+error <= 1) and away from 0; otherwise it says why no limit is claimed.
 """
 from __future__ import annotations
 
+import enum
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -17,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["B_RANGE", "POOR_FIT_P", "FitResult", "chi2_sf", "fit_power_law", "model",
+__all__ = ["B_RANGE", "POOR_FIT_P", "FitResult", "Limit", "chi2_sf", "fit_power_law", "model",
            "sigma_from_ci"]
 
 # Exponents searched. Below 0.01 N^-b is nearly constant over any feasible range
@@ -25,10 +38,17 @@ __all__ = ["B_RANGE", "POOR_FIT_P", "FitResult", "chi2_sf", "fit_power_law", "mo
 # by N ~ 100 and b is not determined either.
 B_RANGE = (0.01, 4.0)
 _B_GRID = 400
+# The profile's grid over b: fine enough that its minimum is within 1e-4 of chi^2's.
+_PROFILE_B = np.geomspace(B_RANGE[0], B_RANGE[1], 2000)
+# The chi^2 quantile of a 95% interval for one parameter.
+_CHI2_95 = 3.841458820694124
 # A fit whose chi^2 is this improbable (p below it) is called poor.
 POOR_FIT_P = 0.01
 # |Kc_inf| below this many standard errors: consistent with 0.
 ZERO_SIGMAS = 2.0
+# A parameter whose standard error exceeds this fraction of its value is not
+# determined by the data.
+UNDETERMINED_REL_ERR = 1.0
 # The 95% CI half-width of a mean is 1.96 standard errors (normal quantile).
 _Z95 = 1.959963984540054
 
@@ -82,6 +102,14 @@ def chi2_sf(x: float, dof: int) -> float:
     return min(1.0, math.exp(log_pre) * h)
 
 
+class Limit(enum.StrEnum):
+    """What the fit says of Kc as N -> infinity."""
+
+    FINITE = "finite"  # determined and away from 0
+    ZERO = "zero"  # consistent with 0
+    UNDETERMINED = "undetermined"  # a poor fit, or an error larger than the value
+
+
 @dataclass(frozen=True)
 class FitResult:
     """The fit of ``Kc(N) = kc_inf + a N^-b``.
@@ -93,8 +121,16 @@ class FitResult:
     fit (the weighted mean, its error scaled alike, ``constant_p_value`` with points - 1
     dof), which stands for Kc_inf when b runs to the range's lower edge (there a
     N^-b is indistinguishable from Kc_inf and both errors explode).
-    ``kc_inf_consistent_with_zero`` judges that estimate. ``notes``: plain
-    sentences (poor fit, Kc_inf consistent with 0, b not determined).
+    ``kc_inf_consistent_with_zero`` judges that estimate. ``undetermined``:
+    the parameters (of kc_inf, a, b) whose relative error exceeds 1.
+    ``kc_inf_lo``, ``kc_inf_hi``: Kc_inf's 95% profile-likelihood interval;
+    ``kc_inf_err`` is the larger of the linearised error and that interval's
+    half-width / 1.96 (module docstring).
+    ``monotonic``: +1 / -1 when Kc rises / falls at every step in N, else 0.
+    ``limit`` and ``verdict``: what is claimed of Kc as N -> infinity and the
+    one line that says it (module docstring). ``theory``, ``theory_z``: the
+    like-for-like theory value compared with, and the limit's distance from it
+    in standard errors (None without a theory). ``notes``: plain sentences.
     """
 
     kc_inf: float
@@ -114,6 +150,15 @@ class FitResult:
     constant_err: float
     constant_p_value: float
     cov: np.ndarray = field(repr=False)
+    kc_inf_lo: float = math.nan
+    kc_inf_hi: float = math.nan
+    undetermined: tuple[str, ...] = ()
+    monotonic: int = 0
+    limit: Limit = Limit.UNDETERMINED
+    verdict: str = ""
+    theory: float | None = None
+    theory_label: str | None = None
+    theory_z: float | None = None
     notes: tuple[str, ...] = ()
 
     @property
@@ -122,11 +167,17 @@ class FitResult:
 
     def statement(self) -> str:
         """One paragraph: the parameters with their errors, the goodness of fit, the notes."""
-        head = (f"Kc(N) = Kc_inf + a N^-b: Kc_inf = {self.kc_inf:.4g} ± {self.kc_inf_err:.2g}, "
-                f"a = {self.a:.4g} ± {self.a_err:.2g}, b = {self.b:.3g} ± {self.b_err:.2g}; "
+        def value(name: str, v: float, err: float, digits: str) -> str:
+            shown = f"{name} = {v:{digits}} ± {err:.2g}"
+            return shown + (" (not determined)" if name in self.undetermined else "")
+
+        kc_inf = value("kc_inf", self.kc_inf, self.kc_inf_err, ".4g")
+        a = value("a", self.a, self.a_err, ".4g")
+        b = value("b", self.b, self.b_err, ".3g")
+        head = (f"Kc(N) = Kc_inf + a N^-b: {kc_inf}, {a}, {b}; "
                 f"chi2/dof = {self.chi2:.3g}/{self.dof} = {self.reduced_chi2:.3g}, "
                 f"p = {self.p_value:.3g}.")
-        return " ".join((head,) + self.notes)
+        return " ".join((head,) + self.notes + (f"Verdict: {self.verdict}",))
 
     def to_dict(self) -> dict[str, Any]:
         return {"kc_inf": self.kc_inf, "kc_inf_err": self.kc_inf_err, "a": self.a,
@@ -136,7 +187,11 @@ class FitResult:
                 "kc_inf_consistent_with_zero": self.kc_inf_consistent_with_zero,
                 "b_at_edge": self.b_at_edge, "constant": self.constant,
                 "constant_err": self.constant_err, "constant_p_value": self.constant_p_value,
-                "cov": self.cov.tolist(),
+                "cov": self.cov.tolist(), "kc_inf_lo": self.kc_inf_lo,
+                "kc_inf_hi": self.kc_inf_hi, "undetermined": list(self.undetermined),
+                "monotonic": self.monotonic, "limit": str(self.limit),
+                "theory": self.theory, "theory_label": self.theory_label,
+                "theory_z": self.theory_z, "verdict": self.verdict,
                 "statement": self.statement()}
 
 
@@ -152,6 +207,37 @@ def _linear(b: float, x: np.ndarray, y: np.ndarray, w: np.ndarray) -> tuple[floa
     c = (sy - a * sg) / sw
     r = y - c - a * g
     return c, a, float((w * r * r).sum())
+
+
+def _profile_chi2(c: float, x: np.ndarray, y: np.ndarray, w: np.ndarray) -> float:
+    """chi^2 at Kc_inf = ``c``, minimised over a (closed form) and b (the grid)."""
+    g = np.power(x[None, :], -_PROFILE_B[:, None])  # [nb, points]
+    r = y - c
+    a = (w * g * r).sum(axis=1) / (w * g * g).sum(axis=1)
+    return float((w * (r - a[:, None] * g) ** 2).sum(axis=1).min())
+
+
+def _profile_interval(c_hat: float, step: float, target: float, x: np.ndarray,
+                      y: np.ndarray, w: np.ndarray) -> tuple[float, float]:
+    """The Kc_inf on each side of ``c_hat`` where the profile chi^2 reaches ``target``."""
+    ends = []
+    for sign in (-1.0, 1.0):
+        inside, outside = c_hat, c_hat + sign * step
+        for _ in range(60):
+            if _profile_chi2(outside, x, y, w) >= target:
+                break
+            inside, outside = outside, c_hat + 2.0 * (outside - c_hat)
+        else:
+            ends.append(sign * math.inf)
+            continue
+        for _ in range(60):
+            mid = 0.5 * (inside + outside)
+            if _profile_chi2(mid, x, y, w) < target:
+                inside = mid
+            else:
+                outside = mid
+        ends.append(0.5 * (inside + outside))
+    return ends[0], ends[1]
 
 
 def _golden(f, lo: float, hi: float, iters: int = 80) -> float:
@@ -171,12 +257,16 @@ def _golden(f, lo: float, hi: float, iters: int = 80) -> float:
 
 
 def fit_power_law(n: Sequence[float] | np.ndarray, kc: Sequence[float] | np.ndarray,
-                  sigma: Sequence[float] | np.ndarray) -> FitResult:
+                  sigma: Sequence[float] | np.ndarray, *, theory: float | None = None,
+                  theory_label: str = "theory") -> FitResult:
     """Fit ``kc = Kc_inf + a n^-b`` weighted by ``1/sigma^2``.
 
     n: sizes (> 0), kc: the Kc estimates, sigma: their standard errors (> 0,
     e.g. :func:`sigma_from_ci`), all ``[points]``; at least 4 points (3
-    parameters and one degree of freedom). ValueError for anything else.
+    parameters and one degree of freedom). ``theory``: a like-for-like theory
+    value of the limit (same units as kc; e.g. the mean-field crossing of the
+    threshold), compared with Kc_inf as a z-score; ``theory_label`` names it.
+    ValueError for anything else.
     """
     x = np.asarray(n, dtype=np.float64)
     y = np.asarray(kc, dtype=np.float64)
@@ -209,12 +299,17 @@ def fit_power_law(n: Sequence[float] | np.ndarray, kc: Sequence[float] | np.ndar
     scale[scale == 0] = 1.0
     js = jac / scale
     cov_s = np.linalg.pinv(js.T @ (w[:, None] * js))
-    cov = cov_s / np.outer(scale, scale) * (chi2 / dof)
+    # Scatter beyond the CIs widens the errors; scatter within them never narrows them.
+    cov = cov_s / np.outer(scale, scale) * max(1.0, chi2 / dof)
     err = np.sqrt(np.clip(np.diag(cov), 0.0, None))
+    target = chi2 + _CHI2_95 * max(1.0, chi2 / dof)
+    kc_lo, kc_hi = _profile_interval(float(c), max(float(err[0]), 1e-9 * max(abs(c), 1.0)),
+                                     target, x, y, w)
+    err[0] = max(float(err[0]), (kc_hi - kc_lo) / (2.0 * _Z95))
     p = chi2_sf(chi2, dof)
     k0 = float((w * y).sum() / w.sum())
     chi2_0 = float((w * (y - k0) ** 2).sum())
-    err0 = math.sqrt(chi2_0 / (x.size - 1) / w.sum())
+    err0 = math.sqrt(max(1.0, chi2_0 / (x.size - 1)) / w.sum())
     p0 = chi2_sf(chi2_0, x.size - 1)
     low_edge = bool(b <= grid[1])
     edge = low_edge or bool(b >= grid[-2])
@@ -237,15 +332,54 @@ def fit_power_law(n: Sequence[float] | np.ndarray, kc: Sequence[float] | np.ndar
                      f"correction has vanished at these sizes and b is not determined.")
     what = "The size-independent Kc" if low_edge else "Kc_inf"
     if zero:
-        notes.append(f"{what} is consistent with 0 (|Kc_inf| < {ZERO_SIGMAS:g} sigma): "
-                     f"no finite threshold in the limit N -> infinity.")
+        notes.append(f"{what} is consistent with 0 (|Kc_inf| < {ZERO_SIGMAS:g} sigma).")
     elif kc_err > 0:
-        notes.append(f"{what} differs from 0 by {abs(kc_est) / kc_err:.1f} sigma: a finite "
-                     f"threshold as N -> infinity.")
+        notes.append(f"{what} differs from 0 by {abs(kc_est) / kc_err:.1f} sigma.")
     else:
         notes.append(f"{what} has no spread (a perfect fit): its error is 0.")
+    undetermined = tuple(name for name, v, e in (("kc_inf", c, err[0]), ("a", a, err[1]),
+                                                  ("b", b, err[2]))
+                         if not e <= UNDETERMINED_REL_ERR * abs(v))
+    order = np.argsort(x)
+    steps = np.diff(y[order])
+    monotonic = 1 if np.all(steps > 0) else -1 if np.all(steps < 0) else 0
+    p_used = p0 if low_edge else p
+    kc_undetermined = not kc_err <= UNDETERMINED_REL_ERR * abs(kc_est)
+    if p_used < POOR_FIT_P:
+        limit = Limit.UNDETERMINED
+        model_name = "a size-independent Kc" if low_edge else "Kc_inf + a N^-b"
+        trend = ("" if monotonic == 0 else
+                 f"; Kc {'rises' if monotonic > 0 else 'falls'} at every size "
+                 f"({float(y[order][0]):.4g} to {float(y[order][-1]):.4g}), with no sign of "
+                 f"levelling off")
+        verdict = (f"poor fit (p = {p_used:.2g}): {model_name} does not describe these "
+                   f"points{trend}; no limit as N -> infinity is claimed")
+    elif kc_undetermined:
+        limit = Limit.UNDETERMINED
+        verdict = (f"fit acceptable (p = {p_used:.2g}), but {what} = {kc_est:.4g} ± "
+                   f"{kc_err:.2g} is not determined (error larger than the value); no limit "
+                   f"is claimed")
+    elif zero:
+        limit = Limit.ZERO
+        verdict = (f"fit acceptable (p = {p_used:.2g}); {what} = {kc_est:.4g} ± {kc_err:.2g} "
+                   f"is consistent with 0: no finite threshold as N -> infinity")
+    else:
+        limit = Limit.FINITE
+        verdict = (f"fit acceptable (p = {p_used:.2g}); {what} = {kc_est:.4g} ± {kc_err:.2g}: "
+                   f"a finite threshold as N -> infinity")
+    theory_z = None
+    if theory is not None and math.isfinite(theory) and limit is not Limit.UNDETERMINED \
+            and kc_err > 0:
+        theory_z = (kc_est - float(theory)) / kc_err
+        agree = "agrees with" if abs(theory_z) < ZERO_SIGMAS else "differs from"
+        verdict += (f"; it {agree} {theory_label} = {float(theory):.4g} "
+                    f"(z = {theory_z:+.1f})")
     return FitResult(kc_inf=float(c), kc_inf_err=float(err[0]), a=float(a), a_err=float(err[1]),
                      b=float(b), b_err=float(err[2]), chi2=float(chi2), dof=dof, p_value=p,
                      n_points=int(x.size), poor=poor, kc_inf_consistent_with_zero=zero,
                      b_at_edge=edge, constant=k0, constant_err=err0, constant_p_value=p0,
-                     cov=cov, notes=tuple(notes))
+                     cov=cov, kc_inf_lo=kc_lo, kc_inf_hi=kc_hi, undetermined=undetermined,
+                     monotonic=monotonic, limit=limit,
+                     verdict=verdict, theory=None if theory is None else float(theory),
+                     theory_label=None if theory is None else theory_label,
+                     theory_z=theory_z, notes=tuple(notes))

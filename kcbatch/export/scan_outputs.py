@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import textwrap
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,8 @@ __all__ = ["FIT_FILE", "TABLE", "available_estimators", "fit_points", "figure_na
            "kc_vs_param_figure", "scan_rows", "write_scan_outputs"]
 
 TABLE = "scan.csv"
+# How far past the largest size the fit is drawn (dotted), as a factor.
+EXTENSION = 1.5
 FIT_FILE = "fit.json"
 # The fit needs 3 parameters and one degree of freedom.
 MIN_FIT_POINTS = 4
@@ -145,10 +148,14 @@ def kc_vs_param_figure(rows: Sequence[Mapping[str, Any]], param: str, est: str,
         ax.set_xscale("log")
     ys = [lo.min(initial=np.inf), hi.max(initial=-np.inf)] + [k for _, k in qmf]
     if fit is not None and fit.get("fitted"):
-        grid = np.geomspace(x.min(), x.max() * 10 if param == "nodes" else x.max(), 200)
+        # The fit over the data's sizes, and a short dotted extension (x1.5)
+        # only: beyond the data the model is extrapolation.
+        grid = np.geomspace(x.min(), x.max(), 200)
+        beyond = np.geomspace(x.max(), x.max() * EXTENSION, 20)
         curve = model(grid, fit["kc_inf"], fit["a"], fit["b"])
         ax.plot(grid, curve, "--", color="black",
                 label=f"fit: {fit['kc_inf']:.3g} {fit['a']:+.3g} N^-{fit['b']:.2f}")
+        ax.plot(beyond, model(beyond, fit["kc_inf"], fit["a"], fit["b"]), ":", color="black")
         # At b's lower edge Kc_inf is undetermined: the constant fit stands for it.
         low_edge = fit["b_at_edge"] and fit["b"] < 1.0
         k, e = ((fit["constant"], fit["constant_err"]) if low_edge
@@ -158,12 +165,8 @@ def kc_vs_param_figure(rows: Sequence[Mapping[str, Any]], param: str, est: str,
                    label=(f"size-independent Kc = {k:.3g} ± {e:.2g}" if low_edge
                           else f"Kc_inf = {k:.3g} ± {e:.2g}"))
         ys += [float(np.min(curve)), float(np.max(curve)), k]
-        verdict = ("poor fit" if fit["poor"] else "fit acceptable") + (
-            f" (p = {fit['p_value']:.2g})") + (
-            "; b → 0: no power-law approach resolved" if low_edge else "") + (
-            "; Kc_inf consistent with 0" if fit["kc_inf_consistent_with_zero"] else
-            "; finite Kc_inf")
-        ax.set_title(verdict, fontsize=9)
+        # The verdict the console and fit.json print, word for word.
+        ax.set_title(textwrap.fill(fit["verdict"], 100), fontsize=8)
     elif fit is not None:
         ax.set_title(f"no fit: {fit['reason']}"[:110], fontsize=8)
     if np.all(np.isfinite(ys)):
