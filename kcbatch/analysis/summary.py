@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from kcbatch.analysis.records import RunRecord
+from kcbatch.protocol.choices import Auto
 from kcbatch.theory import mean_field as theory
 from kcbatch.theory.per_run import THEORY_FIELDS, all_to_all_why_not, why_no_theory
 
@@ -98,7 +99,7 @@ _HINTS: dict[type, dict[str, Any]] = {}
 
 
 def _fields(cls: type) -> tuple[Field, ...]:
-    return fields(cls)  # type: ignore[arg-type]  # a JsonBlock subclass is a dataclass
+    return fields(cls)
 
 
 def _hints(cls: type) -> dict[str, Any]:
@@ -468,7 +469,7 @@ def theory_summary(records: Sequence[RunRecord], threshold: float, *,
     has thresholds.
     """
     known = omega_sigma is not None
-    if known:
+    if omega_sigma is not None:
         why = why_no_theory(omega_dist, omega_sigma)
         a2a_why = all_to_all_why_not(coupling, omega_dist, omega_sigma)
     else:
@@ -488,12 +489,14 @@ def theory_summary(records: Sequence[RunRecord], threshold: float, *,
             no_onset = sum(1 for v in values if v is not None and math.isinf(v))
             missing = sum(1 for v in values if v is None) if known and why is None else 0
     a2a = None
-    if a2a_why is None and 0.0 <= threshold < 1.0:
+    # a2a_why is None only with omega_sigma given (without it a2a_why says so)
+    if omega_sigma is not None and a2a_why is None and 0.0 <= threshold < 1.0:
         a2a = float(theory.k_at_r(threshold, omega_dist, omega_sigma))
     return TheoryBlock(
         applies=why is None, why_not=why, coupling=coupling, omega_dist=omega_dist,
-        omega_sigma=None if not known else float(omega_sigma),
-        kc0=theory.kc0(omega_dist, omega_sigma) if known and why is None else None,
+        omega_sigma=None if omega_sigma is None else float(omega_sigma),
+        kc0=theory.kc0(omega_dist, omega_sigma) if omega_sigma is not None and why is None
+        else None,
         **spreads, no_onset=no_onset, missing=missing, kc_all_to_all_at_threshold=a2a,
         all_to_all_applies=a2a_why is None, all_to_all_why_not=a2a_why)
 
@@ -584,7 +587,7 @@ def hysteresis_summary(records: Sequence[RunRecord], n_boot: int = 2000,
 def summarize(records: Sequence[RunRecord], k_values, threshold: float, *,
               seed_bootstrap: int = 0, n_boot: int = 2000,
               stationarity_tol: float = 0.02,
-              t_transient: float | None = None, t_measure: float | None = None,
+              t_transient: float | Auto | None = None, t_measure: float | None = None,
               dt: float | None = None,
               partial: PartialInfo | Mapping[str, Any] | None = None,
               coupling: str = "degree", omega_dist: str = "normal",
@@ -619,7 +622,8 @@ def summarize(records: Sequence[RunRecord], k_values, threshold: float, *,
         (tuples; lists in the JSON view).
 
     t_transient, t_measure, dt (optional): the study's protocol, named by the
-    stationarity warning and used for its suggested ``--t-transient``.
+    stationarity warning and used for its suggested ``--t-transient``
+    (t_transient ``"auto"``: no single transient, no suggestion).
     partial (optional): passed through (see :func:`partial_info`; a mapping is
     read as its JSON view).
     coupling, omega_dist, omega_sigma (optional): the study's theory settings

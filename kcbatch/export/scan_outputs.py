@@ -20,7 +20,7 @@ from kcbatch.export.study_outputs import (
     new_figure,
     save_png,
 )
-from kcbatch.results.scan_layout import ScanPlan
+from kcbatch.results.scan_layout import ScanPlan, point_out
 
 __all__ = ["FIT_FILE", "TABLE", "available_estimators", "fit_points", "figure_name",
            "kc_vs_param_figure", "scan_rows", "write_scan_outputs"]
@@ -69,7 +69,8 @@ def scan_rows(plan: ScanPlan) -> list[dict[str, Any]]:
     does not apply), ``dir`` (relative to the scan)."""
     rows = []
     for value, cfg in plan.points():
-        s = _summary(cfg.out)
+        out = point_out(cfg)
+        s = _summary(out)
         row: dict[str, Any] = {"param": plan.param, "value": value}
         row.update({c: s[c] for c in COUNT_COLUMNS})
         for est in available_estimators(plan.base.to_dict()):
@@ -77,7 +78,7 @@ def scan_rows(plan: ScanPlan) -> list[dict[str, Any]]:
             row.update({f"{est}_{c}": e[c] for c in ESTIMATOR_COLUMNS})
         qmf = (s.get("theory") or {}).get("kc_qmf")
         row["kc_qmf_mean"] = None if qmf is None else qmf["mean"]
-        row["dir"] = cfg.out.name
+        row["dir"] = out.name
         rows.append(row)
     return rows
 

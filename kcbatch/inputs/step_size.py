@@ -29,7 +29,7 @@ from fractions import Fraction
 import numpy as np
 
 from kcbatch.inputs.graph_source import GraphSet, graph_set, run_network
-from kcbatch.protocol.choices import AUTO, Coupling, is_auto
+from kcbatch.protocol.choices import AUTO, Auto, Coupling
 from kcbatch.protocol.config import (
     ConfigError,
     StudyConfig,
@@ -59,10 +59,14 @@ def sample_runs(cfg: StudyConfig, graphs: GraphSet | None = None) -> range:
     """The runs whose networks set the study's bound: the study's first ones
     (with ``graphs``: one per file the study uses). ``graphs``: the study's
     files (default: read, or cached, from ``cfg.graphs``)."""
+    runs = cfg.runs
+    if runs is None:  # plan.check_paths counts a graphs study's files first
+        raise RuntimeError("sample_runs needs the study's runs, counted when the study is "
+                           "resolved (kcbatch.run.plan.check_paths)")
     if cfg.graphs is not None:
         files = len((graphs if graphs is not None else graph_set(cfg.graphs)).files)
-        return range(min(cfg.runs, files))
-    return range(min(cfg.runs, SAMPLE_NETWORKS))
+        return range(min(runs, files))
+    return range(min(runs, SAMPLE_NETWORKS))
 
 
 def _sample_what(cfg: StudyConfig, n: int) -> str:
@@ -116,11 +120,12 @@ def prepare_dt(cfg: StudyConfig, graphs: GraphSet | None = None
     unstable there, or when ``auto`` has no bound to go by or gives an invalid
     step schedule. ``cfg.seed`` must be set. ``graphs``: the study's files
     when ``cfg.graphs`` is set (default: read, or cached)."""
-    if not is_auto(cfg.dt):
+    dt = cfg.dt
+    if not isinstance(dt, Auto):  # StudyConfig holds "auto" as AUTO, anything else as a number
         if cfg.coupling != Coupling.DEGREE:  # degree: StudyConfig already checked max(w k) <= 1
             worst = sample_max_wk(cfg, graphs)
             n = len(sample_runs(cfg, graphs))
-            check_stable_dt(cfg.dt, cfg.k_abs_max, worst,
+            check_stable_dt(dt, cfg.k_abs_max, worst,
                             where=f"over {_sample_what(cfg, n)}",
                             fix="use a smaller dt, --dt auto, or a smaller K range")
         return cfg, None

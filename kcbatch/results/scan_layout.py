@@ -15,7 +15,7 @@ from typing import Any
 from kcbatch.protocol.config import StudyConfig
 from kcbatch.version import __version__
 
-__all__ = ["MANIFEST", "ScanPlan", "format_value", "point_dir"]
+__all__ = ["MANIFEST", "ScanPlan", "format_value", "point_dir", "point_out"]
 
 MANIFEST = "scan.json"
 # The fields a scan's manifest keeps out of its base config: where each point
@@ -30,6 +30,15 @@ def format_value(value: int | float) -> str:
 
 def point_dir(out: str | Path, param: str, value: int | float) -> Path:
     return Path(out) / f"{param}={format_value(value)}"
+
+
+def point_out(cfg: StudyConfig) -> Path:
+    """The folder of a scan point's sub-study, ``cfg.out``, which
+    :meth:`ScanPlan.point_config` always sets (ValueError for a config without one)."""
+    if cfg.out is None:
+        raise ValueError("a scan point's config needs out, the point's folder "
+                         "(ScanPlan.point_config sets it); got out=None")
+    return cfg.out
 
 
 @dataclass(frozen=True)

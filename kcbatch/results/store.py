@@ -252,13 +252,21 @@ class Store:
             raise StoreIOError(f"writing {what} to {self.path} failed "
                                   f"({exc.strerror or exc})") from exc
 
+    def _required_meta(self, key: str) -> str:
+        """The meta value ``key`` that every store holds (:meth:`create` writes
+        it, :meth:`open` checks it); StoreError should it be gone since."""
+        value = self.meta(key)
+        if value is None:
+            raise StoreError(f"{self.path} is damaged: its {key} is missing; {_DAMAGED_FIX}")
+        return value
+
     @property
     def config(self) -> dict[str, Any]:
-        return json.loads(self.meta("config"))
+        return json.loads(self._required_meta("config"))
 
     @property
     def k_values(self) -> np.ndarray:
-        return _load_array(self.meta("k_values"))
+        return _load_array(self._required_meta("k_values"))
 
     # -- runs --------------------------------------------------------------
     def write_batch(self, records: Sequence[RunRecord], *, device: str, seconds: float) -> None:
@@ -275,6 +283,8 @@ class Store:
                 "VALUES (?, ?, ?, ?, datetime('now'))",
                 (records[0].run, len(records), device, seconds))
             batch_id = cur.lastrowid
+            if batch_id is None:  # sqlite3 sets it after every INSERT into a rowid table
+                raise RuntimeError(f"SQLite gave no row id for the batch of {what}")
             self.conn.executemany(
                 f"INSERT INTO runs ({', '.join(names)}) VALUES ({placeholders})",
                 [self._row(r, batch_id) for r in records])
@@ -364,16 +374,17 @@ def _check_store(conn: sqlite3.Connection, path: str) -> int:
     tables = {name for (name,) in conn.execute(
         "SELECT name FROM sqlite_master WHERE type='table'")}
     if not {"meta", "runs", "batches"} <= tables:
-        missing = ", ".join(sorted({"meta", "runs", "batches"} - tables))
-        raise StoreError(f"{path} is not a kcbatch store (no {missing} table): it is "
+        absent = ", ".join(sorted({"meta", "runs", "batches"} - tables))
+        raise StoreError(f"{path} is not a kcbatch store (no {absent} table): it is "
                          f"damaged or another database; {_DAMAGED_FIX}")
     meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
     version = meta.get("schema_version")
-    try:
-        number = int(version)
-    except (TypeError, ValueError):
+    number: int | None = None
+    with contextlib.suppress(TypeError, ValueError):
+        number = None if version is None else int(version)
+    if number is None:
         raise StoreError(f"{path} is damaged: its schema_version is {version!r}, not a "
-                         f"number; {_DAMAGED_FIX}") from None
+                         f"number; {_DAMAGED_FIX}")
     if number > SCHEMA_VERSION:
         raise StoreError(f"{path} has store schema {number}, newer than this kcbatch "
                          f"reads ({SCHEMA_VERSION}): upgrade kcbatch to read it")

@@ -32,7 +32,7 @@ from kcbatch.export.report import (
 from kcbatch.protocol.choices import Coupling, is_auto
 from kcbatch.protocol.config import ConfigError, StudyConfig
 from kcbatch.protocol.seeding import draw_seed
-from kcbatch.results.scan_layout import MANIFEST, ScanPlan, format_value, point_dir
+from kcbatch.results.scan_layout import MANIFEST, ScanPlan, format_value, point_dir, point_out
 from kcbatch.results.store import STORE_NAME, Store, StoreError, study_lock
 from kcbatch.run.study import StudyResult, run_study
 
@@ -155,7 +155,7 @@ def rebase(plan: ScanPlan, base: StudyConfig) -> ScanPlan:
 def point_state(cfg: StudyConfig) -> str:
     """``done`` (every run stored), ``partial`` (a store with runs missing) or
     ``missing`` (no store yet) for the sub-study of ``cfg``."""
-    path = Path(cfg.out) / STORE_NAME
+    path = point_out(cfg) / STORE_NAME
     if not path.exists():
         return "missing"
     with Store.open(path) as store:
@@ -171,6 +171,7 @@ def run_point(cfg: StudyConfig, *, resume: bool, progress: bool = False,
     timings kept in its store, and its exports (runs.csv, summary.json, plots),
     all under its directory's lock. ``scheduler`` as for run_study (an open
     ``ClusterSession`` lets every value share one Dask cluster)."""
+    out = point_out(cfg)
     with contextlib.ExitStack() as locked:
         def on_open(out: str) -> None:
             locked.enter_context(study_lock(out))  # re-entrant: held across the exports
@@ -178,8 +179,8 @@ def run_point(cfg: StudyConfig, *, resume: bool, progress: bool = False,
                            on_notice=on_notice, on_open=on_open, abort=abort,
                            scheduler=scheduler)
         if result.computed:
-            record_run_info(cfg.out, session_info(result))
-        export_store(cfg.out)
+            record_run_info(out, session_info(result))
+        export_store(out)
     return result
 
 
@@ -234,8 +235,9 @@ def run_scan(plan: ScanPlan, *, progress: bool = False, stop: threading.Event | 
         if on_point is not None:
             on_point(i, value, state)
         if state == "done":
-            if not (Path(cfg.out) / "summary.json").exists():
-                export_store(cfg.out)  # killed between its last batch and its exports
+            out = point_out(cfg)
+            if not (out / "summary.json").exists():
+                export_store(out)  # killed between its last batch and its exports
             result.computed[value] = 0
             result.completed.append(value)
             continue

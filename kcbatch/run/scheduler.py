@@ -12,6 +12,7 @@ import importlib.util
 import os
 import re
 from dataclasses import dataclass
+from typing import overload
 
 from kcbatch.protocol.config import ConfigError
 
@@ -59,6 +60,15 @@ class SchedulerSpec:
     @property
     def needs_dask_cuda(self) -> bool:
         return self.kind == "local-cuda"
+
+
+@overload
+def parse_scheduler(scheduler: str, scheduler_file: None = None) -> SchedulerSpec: ...
+
+
+@overload
+def parse_scheduler(scheduler: str | None = None,
+                    scheduler_file: str | os.PathLike | None = None) -> SchedulerSpec | None: ...
 
 
 def parse_scheduler(scheduler: str | None = None,

@@ -23,6 +23,7 @@ import time
 from kcbatch.engines import Engine
 from kcbatch.inputs.graph_source import graph_set
 from kcbatch.inputs.pipeline import make_batch
+from kcbatch.protocol.choices import Auto
 from kcbatch.protocol.config import IntegrationSpec, StudyConfig
 from kcbatch.protocol.models import expected_edges, min_nodes
 
@@ -75,11 +76,14 @@ def measure_rate(cfg: StudyConfig, engine: Engine, batch: int) -> float:
         probe = cfg.replace(nodes=nodes, **common)
     per_net_step = work_per_run(probe) / probe.spec.n_steps
     size = int(min(max(1, batch), max(1, round(PROBE_STEP_WORK / per_net_step))))
+    dt = cfg.dt
+    if isinstance(dt, Auto):  # probe.spec has refused it (ConfigError) already
+        raise RuntimeError("measure_rate needs the study's dt as a number (kcbatch.run.plan)")
     item = make_batch(list(range(size)), probe)
-    engine.integrate(item.batch, IntegrationSpec(dt=cfg.dt, n_transient=0, n_measure=1,
+    engine.integrate(item.batch, IntegrationSpec(dt=dt, n_transient=0, n_measure=1,
                                                  sample_every=1))  # JIT/cache load, pages
     steps = 2
-    spec = IntegrationSpec(dt=cfg.dt, n_transient=0, n_measure=steps, sample_every=steps)
+    spec = IntegrationSpec(dt=dt, n_transient=0, n_measure=steps, sample_every=steps)
     t0 = time.perf_counter()
     engine.integrate(item.batch, spec)
     return per_net_step * size * steps / max(time.perf_counter() - t0, 1e-9)

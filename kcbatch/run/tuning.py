@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from kcbatch.engines import get_engine, resolve_device
 from kcbatch.inputs.graph_source import graph_set
 from kcbatch.inputs.pipeline import make_batch
-from kcbatch.protocol.choices import AUTO
+from kcbatch.protocol.choices import AUTO, Auto
 from kcbatch.protocol.config import IntegrationSpec, StudyConfig
 from kcbatch.protocol.models import expected_edges
 from kcbatch.run.batching import choose_batch, device_bytes
@@ -38,7 +38,10 @@ def tune(cfg: StudyConfig, sizes: Sequence[int] | None, steps: int) -> str:
         cap = choose_batch(cfg.replace(batch=AUTO), engine, 1 << 20)
         sizes = [1 << i for i in range(16) if (1 << i) <= cap]
     total_steps = cfg.spec.n_steps
-    spec = IntegrationSpec(dt=cfg.dt, n_transient=0, n_measure=steps, sample_every=steps)
+    dt = cfg.dt
+    if isinstance(dt, Auto):  # cfg.spec has refused it (ConfigError) already
+        raise RuntimeError("tune needs the study's dt as a number")
+    spec = IntegrationSpec(dt=dt, n_transient=0, n_measure=steps, sample_every=steps)
     rows = []
     networks = graph_set(cfg.graphs) if cfg.graphs is not None else None  # read once
     for b in sizes:
