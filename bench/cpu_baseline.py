@@ -1,13 +1,13 @@
-"""Today's CPU engine (kcbatch 0.x before issue 12), frozen: the benchmark baseline
-of the faster engine (bench/test_bench_cpu_engine.py).
+"""A numba CPU engine frozen as the benchmark baseline of the package's CPU engine
+(bench/test_bench_cpu_engine.py).
 
-A self-contained copy of ``kcbatch/engines/cpu/engine.py``'s numba pass (``_rk4_stage``:
+A self-contained numba pass (``_rk4_stage``:
 one parallel pass per RK4 stage over rows in fixed 64-row chunks, separate sin
 and cos arrays ``[R, nK]``, one neighbour at a time) with its vectorisable
-sin/cos (``kcbatch/engines/cpu/trig.py``) and a minimal driver,
-:func:`integrate`, that runs the protocol exactly as ``CpuEngine.integrate``
-did. Copied rather than imported so that later changes to the package cannot
-move the baseline.
+sin/cos (the algorithm of ``kcbatch/engines/cpu/trig.py``) and a minimal driver,
+:func:`integrate`, that runs the protocol exactly as ``CpuEngine.integrate`` does.
+Copied rather than imported so that changes to the package cannot move the
+baseline.
 """
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ LIMIT64 = 1.0e9
 
 
 def sincos(x):
-    """(sin x, cos x), numba-only (kcbatch/engines/cpu/trig.py as it was)."""
+    """(sin x, cos x), numba-only (a frozen copy of kcbatch/engines/cpu/trig.py's)."""
     raise NotImplementedError("sincos is only callable from numba-compiled code")
 
 
@@ -190,7 +190,7 @@ def _sincos_array(x, s_out, c_out):
 
 def integrate(batch, spec):
     """Samples ``[B, nK, spec.n_samples]`` float64 of ``batch`` under ``spec``
-    (``CpuEngine.integrate`` as it was)."""
+    (the protocol of ``CpuEngine.integrate``)."""
     dt = batch.dtype.type(spec.dt)
     graph = (batch.indptr, batch.indices, batch.weight, batch.omega, batch.row_net,
              batch.couplings)

@@ -8,8 +8,8 @@ m=3, omega ~ N(0, 0.5), 50 K in [0, 5]), packs them ``--batch`` at a time and
 times ``converge.estimate_kc`` with ``t_transient="auto"`` and ``refine=0.005``
 against the plain protocol on the same batches, on device gpu (after a warm-up
 batch that compiles the kernels; every timing ends with the samples on the host,
-so the device is synchronised). Writes the figures as JSON. The issue's target
-is the 1000-run study in <= 60 s on one H100; this script gives the per-network
+so the device is synchronised). Writes the figures as JSON. The target is the
+1000-run study in <= 60 s on one H100; this script gives the per-network
 cost to extrapolate from.
 """
 from __future__ import annotations

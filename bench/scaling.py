@@ -1,4 +1,4 @@
-"""How the time per run grows with N and with m (issue 12, section 3).
+"""How the time per run grows with N and with m.
 
     python bench/scaling.py --device cpu --out bench/measurements/scaling_cpu.json
     python bench/scaling.py --device gpu --batch 64 --out bench/measurements/scaling_gpu.json

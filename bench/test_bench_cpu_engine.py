@@ -1,4 +1,4 @@
-"""The CPU engine against its previous version (bench/cpu_baseline.py), one default run.
+"""The CPU engine against its frozen baseline (bench/cpu_baseline.py), one default run.
 
     PYTHONPATH=. python -m pytest bench/test_bench_cpu_engine.py -s \
         --benchmark-json bench/measurements/cpu-2core_engine.json
@@ -6,8 +6,8 @@
 The default study's run (N=10^4, m=3, 50 K, dt=0.05, 100 + 100 RK4 steps, sample every
 10, float32; network 0 of seed 2026) through
 
-* ``test_bench_engine[previous]`` — the frozen previous engine (``cpu_baseline.integrate``);
-* ``test_bench_engine[numba]``    — today's numba pass alone (``CpuEngine(native=False)``);
+* ``test_bench_engine[previous]`` — the frozen baseline (``cpu_baseline.integrate``);
+* ``test_bench_engine[numba]``    — the package's numba pass alone (``CpuEngine(native=False)``);
 * ``test_bench_engine[current]``  — ``get_engine("cpu").integrate`` (the native pass where
   g++ is there);
 
@@ -18,7 +18,7 @@ bench/test_bench_cpu.py.
 ``test_speedup`` times both in interleaved rounds (each after waiting for an idle
 moment), with all threads and with one, and prints the best-of ratios; it fails only
 when an uncontended round of the current engine is slower than ``SPEEDUP_REQUIRED``
-times the previous one, and skips when the machine never quietens (see timing.py).
+times the baseline, and skips when the machine never quietens (see timing.py).
 ``test_same_numbers`` checks that the three give the same samples bit for bit.
 """
 from __future__ import annotations
@@ -134,4 +134,4 @@ def test_speedup(engines, batch, benchmark):
         if contended:
             pytest.skip(f"speedup {worst:.2f}x < {SPEEDUP_REQUIRED}x but no uncontended "
                         f"round: machine too busy to decide")
-        pytest.fail(f"current CPU engine only {worst:.2f}x the previous one")
+        pytest.fail(f"current CPU engine only {worst:.2f}x the baseline")

@@ -14,7 +14,7 @@ At N = 10**4, each model against its networkx equivalent followed by
   self-loop removal, i.e. the same erased configuration model. Ours includes
   drawing the degrees.
 
-``test_speedup`` is the acceptance check of issue 9 (>= 50x): it records the
+``test_speedup`` is the acceptance check (>= 50x): it records the
 ratio in ``benchmark.extra_info`` and asserts it (a timed assert, so it lives
 here and not in tests/).
 """

@@ -41,7 +41,7 @@ Group "sweep":
 * ``test_bench_adiabatic_narrow`` -- ``sweep="adiabatic"``, batch 1 (batches of
   k_num networks), to show what batching k_num times more networks buys.
 
-The target (issue 11): the adiabatic study within 2.2x of the independent one.
+The target: the adiabatic study within 2.2x of the independent one.
 Each adiabatic test records ``ratio_to_independent`` (its time over the
 independent test's, measured in the same session) in ``extra_info`` and prints it;
 every test records the size, device and kernel. ``bench/gpu_check`` runs this
@@ -50,9 +50,11 @@ file on the GPU (steps sweep_global, sweep_shared).
 Measured on the CPU, 2026-11-26, on this project's 2-core box (load ~1, 2 numba
 threads, 2 rounds each, min), both in one run:
 
-* before the one-K pass: independent 0.63 s, adiabatic 5.76 s (9.2x), narrow
-  5.36 s (8.5x): bench/measurements/cpu-2core_sweep_quiet_2026-11-26.json;
-* with the one-K pass (``cpu_stage.rk4_stage_one_k``, same numbers bit for bit):
+* with the general pass (``rk4_stage`` at one K column): independent 0.63 s,
+  adiabatic 5.76 s (9.2x), narrow 5.36 s (8.5x):
+  bench/measurements/cpu-2core_sweep_quiet_2026-11-26.json;
+* with the one-K pass (``kcbatch/engines/cpu/stage.py``, ``rk4_stage_one_k``, same
+  numbers bit for bit):
   independent 0.52 s, adiabatic 2.06 s (4.0x), narrow 2.85 s (5.5x):
   bench/measurements/cpu-2core_sweep_one-k-pass_2026-11-26.json.
 

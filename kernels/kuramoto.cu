@@ -8,8 +8,8 @@
 //   sum_j sin(t_j - t_i) = cos t_i * sum_j sin t_j - sin t_i * sum_j cos t_j,
 // accumulates the RK4 weights, and writes the (sin, cos) of the NEXT stage point
 // of its own (row, K), so trig is done once per (row, K) per stage, not per edge.
-// The CPU twin is kcbatch/engines/cpu.py (class CpuEngine), its RK4 stage
-// kcbatch/engines/cpu_stage.py (function rk4_stage).
+// The CPU twin is kcbatch/engines/cpu/engine.py (class CpuEngine), its RK4 stage
+// kcbatch/engines/cpu/stage.py (function rk4_stage).
 //
 // Compile-time options (the Python side prepends a #define preamble):
 //   KC_FAST_MATH  1: float32 uses the __sincosf intrinsic (fast, ~1e-6 abs error)
@@ -419,7 +419,7 @@ integrate_shared(const int* __restrict__ row_edges,                // [R, 2] edg
             }
             __syncthreads();
             // Phase B: split rows add their chunks in order; every own row
-            // publishes the (sin, cos) of its next point. Nobody gathers now.
+            // publishes the (sin, cos) of its next point. No thread gathers here.
 #pragma unroll
             for (int j = 0; j < ROWS; ++j) {
                 const int r = t + j * bd;

@@ -1,7 +1,7 @@
-// The CPU engine's native RK4 pass: kcbatch.engines.cpu_stage.rk4_stage, the
+// The CPU engine's native RK4 pass: kcbatch.engines.cpu.stage.rk4_stage, the
 // same arithmetic in the same order, over blocks of K taken one network at a time.
 //
-// Layout (kcbatch/engines/cpu_native.py packs it, on 64-byte cache lines): the nK
+// Layout (kcbatch/engines/cpu/native.py packs it, on 64-byte cache lines): the nK
 // systems of a row are cut into nb blocks of L = V * W lanes (W = 8 float32 or
 // 4 float64 lanes per 32-byte vector, V vectors per block; the last block
 // padded with K = 0). Per block, a row's state is one record:
@@ -65,7 +65,6 @@ template <typename real> inline vec<real> load(const real *p) {
     return x;
 }
 template <typename real> inline void store(real *p, vec<real> x) { std::memcpy(p, &x, sizeof x); }
-template <typename real> inline vec<real> splat(real a) { return vec<real>{} + a; }
 
 inline vec<float> round_even(vec<float> x) {
 #if defined(__AVX__)
@@ -117,7 +116,7 @@ inline bool all_set(ivec<double> m) {
 #endif
 }
 
-// ---- sin/cos: kcbatch/engines/cpu_trig.py, operation for operation ----------
+// ---- sin/cos: kcbatch/engines/cpu/trig.py, operation for operation ----------
 
 template <typename real>
 inline void quadrant(vec<real> s, vec<real> c, ivec<real> q, vec<real> &so, vec<real> &co) {
@@ -159,13 +158,13 @@ inline void sincos_poly(vec<double> x, vec<double> &so, vec<double> &co) {
     quadrant<double>(s, c, __builtin_convertvector(qf, ivec<double>), so, co);
 }
 
-// cpu_trig.LIMIT32 / LIMIT64: beyond, the reduction loses accuracy and libm is used
+// cpu/trig.py's LIMIT32 / LIMIT64: beyond, the reduction loses accuracy and libm is used
 template <typename real> constexpr real trig_limit();
 template <> constexpr float trig_limit<float>() { return 6.0e4f; }
 template <> constexpr double trig_limit<double>() { return 1.0e9; }
 
 // sin/cos of a block's points: the polynomial, then libm for any lane beyond
-// its range or not finite (cpu_trig.fix_large)
+// its range or not finite (cpu/trig.py's fix_large)
 template <typename real>
 inline void sincos_lanes(vec<real> x, vec<real> &so, vec<real> &co) {
     sincos_poly(x, so, co);

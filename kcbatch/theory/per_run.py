@@ -28,7 +28,7 @@ __all__ = ["THEORY_FIELDS", "all_to_all_why_not", "run_thresholds", "theory_sett
 
 # The per-run threshold fields, in the order of the records, the store and runs.csv.
 THEORY_FIELDS = ("kc_mf", "kc_hmf", "kc_qmf")
-# What a config written before these fields existed computed with.
+# What a stored config without these fields was computed with.
 _DEFAULTS = {"coupling": "degree", "omega_dist": "normal"}
 
 
