@@ -5,6 +5,7 @@ import signal
 import sys
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -24,6 +25,9 @@ from kcbatch.cli.scheduler_options import (
 )
 from kcbatch.cli.signals import StopOnSignal
 from kcbatch.protocol.config import ConfigError, StudyConfig, load_toml
+
+if TYPE_CHECKING:
+    from kcbatch.engines import ResolvedDevice
 
 
 def _fresh_out_dir(seed: int) -> Path:
@@ -96,9 +100,9 @@ def run(config_file, resume_dir, out, run_range, fast_math, quiet, scheduler, sc
             cfg.check_compatible(stored, what=f"the study stored in {resume_dir}")
         # auto meeting a CUDA device that does not work stops here, before a
         # seed is drawn or a directory named: one line, the reason and the fix.
-        # On a cluster the workers' devices count, and each worker checks its own.
-        if spec is None:
-            resolve_device(cfg.device)
+        # The study uses this resolution. On a cluster the workers' devices
+        # count, and each worker resolves its own.
+        resolved = resolve_device(cfg.device) if spec is None else None
 
     # Without --out the study still keeps its results, in a new directory named
     # on the first line of output; lines before it are held until then.
@@ -126,12 +130,13 @@ def run(config_file, resume_dir, out, run_range, fast_math, quiet, scheduler, sc
             resume=None if out is None else resume_command(out, spec),
             signal_exit=signals.exit_code):
         _run_and_report(cfg, resume_dir is not None, quiet, signals.stop, signals.caught,
-                        held, signals.abort, spec)
+                        held, signals.abort, spec, resolved)
 
 
 def _run_and_report(cfg: StudyConfig, resume: bool, quiet: bool, stop: threading.Event,
                     caught: list[int], held: list[str] | None = None,
-                    abort: threading.Event | None = None, spec=None) -> None:
+                    abort: threading.Event | None = None, spec=None,
+                    device: ResolvedDevice | None = None) -> None:
     """Run the study, export, print; signals stay handled until the end, and a
     signal caught at any point makes the exit status 130/143.
 
@@ -139,7 +144,8 @@ def _run_and_report(cfg: StudyConfig, resume: bool, quiet: bool, stop: threading
     naming its new directory (printed once the store exists there). The
     process holds the lock of the study directory from the moment its store
     is open until the exports are written. ``spec``: the Dask scheduler
-    (``kcbatch.run.scheduler.SchedulerSpec``) or None for this process."""
+    (``kcbatch.run.scheduler.SchedulerSpec``) or None for this process.
+    ``device``: the CLI's resolution of ``cfg.device`` (``run_study(device=)``)."""
     import contextlib
 
     from kcbatch.results.store import study_lock
@@ -165,7 +171,8 @@ def _run_and_report(cfg: StudyConfig, resume: bool, quiet: bool, stop: threading
     prewarm_plots()
     with locked:
         result = run_study(cfg, resume=resume, progress=not quiet, stop=stop,
-                           on_notice=on_notice, on_open=on_open, abort=abort, scheduler=spec)
+                           on_notice=on_notice, on_open=on_open, abort=abort, scheduler=spec,
+                           device=device)
         _export(cfg, result, quiet, caught, spec)
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -13,6 +14,9 @@ from kcbatch.cli.prewarm import prewarm_plots
 from kcbatch.cli.scheduler_options import scheduler_options, scheduler_spec
 from kcbatch.cli.signals import StopOnSignal
 from kcbatch.protocol.config import ConfigError, load_toml
+
+if TYPE_CHECKING:
+    from kcbatch.engines import ResolvedDevice
 
 
 @main.command()
@@ -80,7 +84,8 @@ def scan(param, values, out, config_file, resume_dir, fast_math, quiet, schedule
             # scanned values (e.g. --param m with small --nodes) is accepted.
             cfg = check_paths(study_config({**base, param: parsed[0]}, flags))
             check_values(cfg, param, parsed)
-        resolve_device((plan.base if resume_dir is not None else cfg).device)
+        # The scan's one resolution: every value's study uses it.
+        resolved = resolve_device((plan.base if resume_dir is not None else cfg).device)
     if resume_dir is None:
         if cfg.seed is None:
             from kcbatch.protocol.seeding import draw_seed
@@ -88,7 +93,7 @@ def scan(param, values, out, config_file, resume_dir, fast_math, quiet, schedule
             click.echo(f"seed: {cfg.seed} (drawn; repeat with --seed {cfg.seed})", err=True)
         with one_line_errors():
             plan = create_scan(cfg, param, parsed, out)
-    _run(plan, quiet, spec)
+    _run(plan, quiet, spec, resolved)
 
 
 def _resumed(resume_dir, param, values, out, config_file, flags, load_scan, rebase):
@@ -109,7 +114,7 @@ def _resumed(resume_dir, param, values, out, config_file, flags, load_scan, reba
     return rebase(plan, study_config(stored, flags))
 
 
-def _run(plan, quiet: bool, spec=None) -> None:
+def _run(plan, quiet: bool, spec=None, device: ResolvedDevice | None = None) -> None:
     from kcbatch.run.scan import run_scan
 
     n = len(plan.values)
@@ -138,7 +143,8 @@ def _run(plan, quiet: bool, spec=None) -> None:
                 resume=resume, signal_exit=signals.exit_code):
             result = run_scan(plan, progress=not quiet, stop=signals.stop,
                               abort=signals.abort, on_notice=lambda m: click.echo(m, err=True),
-                              on_point=on_point, on_done=on_done, scheduler=spec)
+                              on_point=on_point, on_done=on_done, scheduler=spec,
+                              device=device)
         if result.interrupted:
             click.echo(f"interrupted: {len(result.completed)} of {n} values complete; "
                        f"finished batches are "

@@ -33,7 +33,7 @@ from kcbatch.engines.steps import select_networks
 from kcbatch.protocol.config import DEVICE_CHOICES, DEVICES, check_kernel
 
 __all__ = ["DEVICES", "BatchShape", "Engine", "EngineUnavailable", "GpuUnusable", "available",
-           "get_engine",
+           "get_engine", "ResolvedDevice",
            "Simulation", "gpu_auto_batch", "gpu_predict_bytes", "gpu_stack_lines",
            "kernel_misfit", "nvrtc_unavailable_reason", "resolve_device", "select_networks",
            "why_unavailable"]
@@ -89,10 +89,18 @@ def gpu_stack_lines() -> list[str]:
     return stack_lines()
 
 
-def resolve_device(device: str) -> tuple[str, str | None]:
+# What resolve_device returns: the concrete device and the notice of an
+# ``auto`` that fell back to the CPU (None otherwise).
+ResolvedDevice = tuple[str, str | None]
+
+
+def resolve_device(device: str) -> ResolvedDevice:
     """Map ``auto`` to a concrete device. Returns (device, notice or None).
 
-    Raises GpuUnusable when ``auto`` meets a CUDA device that does not work."""
+    Raises GpuUnusable when ``auto`` meets a CUDA device that does not work.
+    The GPU stack beneath is checked once per process, so the answer for one
+    ``device`` does not change within a process; a caller that resolved it
+    passes the pair on (``run_study(device=...)``) instead of asking again."""
     if device != "auto":
         return device, None
     from kcbatch.engines import cuda
