@@ -167,11 +167,18 @@ def _too_many_steps(param: str, duration: float, dt: float, steps: float,
         f"{MAX_STEPS:.0e} are allowed){memory}; use a larger dt (or shorter times)")
 
 
-def steps_for(duration: float, dt: float, param: str, min_steps: int = 0) -> int:
-    """Number of RK4 steps of size ``dt`` in ``duration``; must be an integer
-    no larger than :data:`MAX_STEPS`. ``min_steps`` keeps the value the error
-    message suggests valid."""
+def steps_for(duration: float, dt: float, param: str = "", min_steps: int = 0, *,
+              round_up: bool = False) -> int:
+    """Number of RK4 steps of size ``dt`` in ``duration`` (both in time units):
+    the one place a time becomes a step count.
+
+    ``duration / dt`` must be an integer no larger than :data:`MAX_STEPS`
+    (ConfigError naming ``param`` otherwise); ``min_steps`` keeps the value the
+    error message suggests valid. ``round_up``: the fewest whole steps that
+    reach ``duration`` instead, with no check (for a suggested time)."""
     ratio = duration / dt
+    if round_up:
+        return math.ceil(ratio - 1e-9)
     # Before round(): a subnormal dt makes the ratio inf (round raises) or an
     # integer of hundreds of digits.
     if not ratio <= MAX_STEPS:
