@@ -400,7 +400,7 @@ def kc_convergence_figure(records: Sequence[RunRecord], config: Mapping[str, Any
     if not auto:
         return None
     dt = float(config["dt"])
-    n_measure = steps_for(float(config["t_measure"]), dt, "t_measure", min_steps=1)
+    n_measure = steps_for(float(config["t_measure"]), dt, rounding="nearest")
     starts = window_starts(dt, float(config.get("t_max", 400.0)), n_measure)
     t = np.array([float(f"{n * dt:.12g}") for n in starts])
     kcw = np.array([r.kc_windows for r in auto], dtype=np.float64)      # [runs, W]
