@@ -193,7 +193,7 @@ def _pack_inputs(graphs, omega, theta0, k_values, precision: Precision, coupling
     return batch, k_values
 
 
-def _check_stable(batch, k_values: np.ndarray, dt: float, coupling: str) -> None:
+def _check_stable(batch, k_values: np.ndarray, dt: float, coupling: Coupling) -> None:
     """ConfigError for dt unless every graph of ``batch`` is within its RK4
     bound at its largest |K|; the message names the graph that bounds dt most.
     (Non-finite couplings are left to the integration: they give non-finite r.)"""

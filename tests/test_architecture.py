@@ -480,3 +480,25 @@ def test_boundary_checker_flags_each_forbidden_import(tmp_path):
     # `from numpy import _core` cannot be told from a private *name* without
     # importing numpy; it is not flagged. Nothing else is.
     assert len(bad) == 6, text
+
+
+def test_only_steps_for_turns_a_time_into_a_step_count():
+    """A division by a time step inside round(), ceil() or int() anywhere but
+    ``protocol.config.steps_for`` is a second rule for the same count."""
+    home = ROOT / "kcbatch" / "protocol" / "config.py"
+    found = []
+    for path in sorted((ROOT / "kcbatch").rglob("*.py")):
+        tree = ast.parse(path.read_text(), str(path))
+        for node in ast.walk(tree):
+            if not (isinstance(node, ast.Call) and node.args):
+                continue
+            name = getattr(node.func, "id", getattr(node.func, "attr", None))
+            if name not in ("round", "ceil", "floor", "int"):
+                continue
+            for sub in ast.walk(node.args[0]):
+                if isinstance(sub, ast.BinOp) and isinstance(sub.op, ast.Div) \
+                        and ast.unparse(sub.right).split(".")[-1] == "dt":
+                    where = f"{path.relative_to(ROOT)}:{node.lineno}"
+                    if path != home:
+                        found.append(where)
+    assert found == [], found

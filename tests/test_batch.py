@@ -206,3 +206,40 @@ def test_pack_refuses_more_rows_than_int32_ids_allow(monkeypatch):
 
 def test_the_row_limit_is_what_int32_can_index():
     assert batch_mod.MAX_ROWS == np.iinfo(np.int32).max
+
+
+# --------------------------------------------------------------------------- coupling checked once
+
+def test_row_weights_takes_a_checked_member_without_checking_it_again(monkeypatch):
+    import kcbatch.protocol.coupling as coupling_mod
+    from kcbatch.protocol.choices import Coupling
+
+    def no_check(value):
+        raise AssertionError(f"coupling {value!r} checked again")
+    monkeypatch.setattr(coupling_mod, "check_coupling", no_check)
+    deg = np.array([2, 1, 0, 3])
+    offset = np.array([0, 2, 4])
+    assert coupling_mod.row_weights(deg, offset, Coupling.DEGREE).tolist() == \
+        [0.5, 1.0, 1.0, 1 / 3]
+    assert coupling_mod.row_weights(deg, offset, Coupling.RAW).tolist() == [1.0] * 4
+    assert coupling_mod.row_weights(deg, offset, Coupling.GLOBAL).tolist() == [0.5] * 4
+    assert coupling_mod.row_weights(deg, offset, Coupling.MEAN_DEGREE).tolist() == \
+        [2 / 3, 2 / 3, 2 / 3, 2 / 3]
+
+
+def test_pack_checks_the_coupling_once_and_keeps_its_message(monkeypatch):
+    import kcbatch.protocol.coupling as coupling_mod
+    calls = []
+    real_check = coupling_mod.check_coupling
+
+    def counted(value):
+        calls.append(value)
+        return real_check(value)
+    monkeypatch.setattr(coupling_mod, "check_coupling", counted)
+    monkeypatch.setattr(batch_mod, "check_coupling", counted)
+    omegas, thetas = node_inputs()
+    pack(graphs(), omegas, thetas, [1.0], "float64", "raw")
+    assert calls == ["raw"]
+    with pytest.raises(ValueError, match=r"^invalid coupling='dgree': must be one of degree, "
+                                         r"raw, mean-degree, global$"):
+        pack(graphs(), omegas, thetas, [1.0], "float64", "dgree")

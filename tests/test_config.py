@@ -683,3 +683,13 @@ def test_flag_fixes_an_invalid_toml_value(tmp_path, captured_config):
                                    "sample_every = 1\n")
     cfg = captured_config(["--config", str(p), "--dt", "0.1", "--seed", "1"])
     assert (cfg.dt, cfg.spec.n_transient, cfg.spec.n_measure) == (0.1, 9, 9)
+
+
+def test_steps_for_rounds_up_to_the_fewest_steps_reaching_a_time():
+    from kcbatch.protocol.config import steps_for
+    assert steps_for(1.0, 0.1, rounding="up") == 10  # 1.0/0.1 is 10 within rounding
+    assert steps_for(1.05, 0.1, rounding="up") == 11
+    assert steps_for(5.0, 0.03, rounding="nearest") == 167  # shown, not run: unchecked
+    assert steps_for(0.3, 0.1, "t_transient") == 3
+    with pytest.raises(ConfigError, match=r"must be an integer multiple of dt=0\.1"):
+        steps_for(1.05, 0.1, "t_transient")

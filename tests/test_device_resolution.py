@@ -287,6 +287,43 @@ def test_cli_explicit_gpu_without_a_device_exits_2(monkeypatch, tmp_path):
     assert not (tmp_path / "o" / "kcbatch.sqlite").exists()
 
 
+def _count_resolutions(monkeypatch) -> list[str]:
+    """Every resolve_device call from here on, by the device asked for."""
+    import kcbatch.engines
+    import kcbatch.run.plan
+    calls: list[str] = []
+
+    def counted(device):
+        calls.append(device)
+        return resolve_device(device)
+    monkeypatch.setattr(kcbatch.engines, "resolve_device", counted)
+    monkeypatch.setattr(kcbatch.run.plan, "resolve_device", counted)
+    return calls
+
+
+def test_a_cli_study_resolves_its_device_once(monkeypatch, tmp_path):
+    fake_driver(monkeypatch, ZERO_DEVICES)
+    no_cupy(monkeypatch)
+    calls = _count_resolutions(monkeypatch)
+    result = CliRunner().invoke(main, STUDY + ["--device", "auto", "--seed", "1",
+                                               "--out", str(tmp_path / "o")])
+    assert result.exit_code == 0, (result.output, result.exception)
+    assert calls == ["auto"]
+    # the study ran with that resolution, its notice printed once
+    assert [ln for ln in result.stderr.splitlines() if "CPU" in ln] == [
+        "no CUDA device (the driver reports 0 devices); running on the CPU"]
+    assert re.search(r"^device cpu,", result.stdout, re.M), result.stdout
+
+
+def test_a_cli_scan_resolves_its_device_once_for_every_value(monkeypatch, tmp_path):
+    calls = _count_resolutions(monkeypatch)
+    result = CliRunner().invoke(main, ["scan", "--param", "m", "--values", "2,3",
+                                       *STUDY[1:], "--device", "cpu", "--seed", "1",
+                                       "--out", str(tmp_path / "scan")])
+    assert result.exit_code == 0, (result.output, result.exception)
+    assert calls == ["cpu"]
+
+
 def _info() -> list[str]:
     result = CliRunner().invoke(main, ["info"])
     assert result.exit_code == 0, (result.output, result.exception)

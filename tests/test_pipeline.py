@@ -537,3 +537,21 @@ def test_memory_estimate_counts_the_resolved_producers(monkeypatch):
 def test_cli_refuses_producers_that_are_no_number(tmp_path):
     res = invoke(["run", "--runs", "1", "--producers", "lots", "--out", tmp_path / "o"])
     assert_usage_error(res, "producers='lots'", "or 'auto'")
+
+
+def test_input_problems_takes_the_precision_record():
+    import warnings
+
+    from kcbatch.inputs.batch import pack
+    from kcbatch.inputs.pipeline import input_problems
+    from kcbatch.protocol.choices import precision
+    indptr, indices = np.array([0, 1, 2]), np.array([1, 0])
+    with warnings.catch_warnings(), np.errstate(over="ignore"):
+        warnings.simplefilter("ignore")
+        batch = pack([(indptr, indices)] * 2, [np.zeros(2), np.array([1e39, 0.0])],
+                     [np.zeros(2)] * 2, [[np.inf], [1.0]], precision("float32"))
+    assert input_problems(batch, precision("float32")) == [
+        "couplings K overflow float32 (|K| > 3.4e+38); use precision float64 or smaller "
+        "k_min/k_max",
+        "natural frequencies overflow float32 (|omega| > 3.4e+38); use precision float64 or "
+        "smaller omega_mu/omega_sigma"]

@@ -31,6 +31,7 @@ import numpy as np
 
 from kcbatch.analysis.records import RunRecord
 from kcbatch.protocol.choices import Auto
+from kcbatch.protocol.config import steps_for
 from kcbatch.theory import mean_field as theory
 from kcbatch.theory.per_run import THEORY_FIELDS, all_to_all_why_not, why_no_theory
 
@@ -417,7 +418,7 @@ def suggest_transient(t_transient: float, dt: float | None = None,
         return None
     target = TRANSIENT_FACTOR * float(base)
     if dt and dt > 0:
-        target = math.ceil(target / dt - 1e-9) * dt
+        target = steps_for(target, dt, rounding="up") * dt
     return float(f"{target:.12g}")
 
 
@@ -430,7 +431,8 @@ def _stationarity_warning(n_not_stat: int, n_crossing: int, tol: float,
         return (f"{head}: the transient is too short for r to settle; use a longer "
                 f"--t-transient (e.g. {TRANSIENT_FACTOR}x the current one), or with "
                 f"--t-transient auto a larger --t-max.")
-    steps = "" if not dt else f" ({round(float(t_transient) / dt)} steps of dt={dt:g})"
+    steps = "" if not dt else \
+        f" ({steps_for(float(t_transient), dt, rounding='nearest')} steps of dt={dt:g})"
     tail = ("" if suggested is None else
             f"; try --t-transient {suggested:g} ({TRANSIENT_FACTOR}x the current"
             + (")" if t_transient > 0 else " t_measure)"))

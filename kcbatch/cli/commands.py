@@ -1,16 +1,14 @@
 """``kcbatch info``, ``merge``, ``report`` and ``tune``."""
 from __future__ import annotations
 
-import sqlite3
 import sys
 from pathlib import Path
 
 import click
 
 from kcbatch.cli.app import main
-from kcbatch.cli.errors import EXIT_RUNTIME, fail, io_message
+from kcbatch.cli.errors import EXIT_RUNTIME, io_message, one_line_errors
 from kcbatch.cli.options import option_flags, study_config, tune_options
-from kcbatch.networks.io import GraphFileError
 from kcbatch.protocol.choices import is_auto
 from kcbatch.protocol.config import ConfigError
 from kcbatch.version import __version__
@@ -50,24 +48,21 @@ def info():
                 type=click.Path(file_okay=False, exists=True, path_type=Path))
 def merge(out_dir, shards):
     """Combine shards (--run-range) of one study into OUT_DIR."""
-    from kcbatch.results.store import StoreError, StoreIOError
+    from kcbatch.results.store import STORE_NAME
     from kcbatch.run.merge import merge_stores
-    try:
-        report = merge_stores(out_dir, shards)
-    except (ConfigError, StoreError) as exc:
-        fail(str(exc))
-        return
-    except (StoreIOError, sqlite3.OperationalError, OSError) as exc:
-        from kcbatch.results.store import STORE_NAME
+
+    def io_failed(exc: BaseException) -> None:
         partial = (Path(out_dir) / STORE_NAME).exists()
         click.echo(f"Error: {io_message(exc, out_dir)}; free some space or fix the "
                    f"permissions, then " + (f"remove {out_dir} and " if partial else "")
                    + "merge again", err=True)
         sys.exit(EXIT_RUNTIME)
-    except sqlite3.DatabaseError as exc:
-        fail(f"a shard's store is damaged (SQLite: {exc}); restore it from a backup or "
-              f"run that shard again")
-        return
+
+    with one_line_errors(io_failed=io_failed,
+                         damaged=lambda exc: (f"a shard's store is damaged (SQLite: {exc}); "
+                                              f"restore it from a backup or run that shard "
+                                              f"again")):
+        report = merge_stores(out_dir, shards)
     click.echo(report)
 
 
@@ -77,20 +72,17 @@ def report(out_dir):
     """Re-print the summary and regenerate exports and plots from a store."""
     from kcbatch.analysis.summary import format_summary
     from kcbatch.export.report import export_store
-    from kcbatch.results.store import StoreError, StoreIOError
-    try:
-        summary = export_store(out_dir)
-    except StoreError as exc:
-        fail(str(exc))
-        return
-    except (StoreIOError, sqlite3.OperationalError, OSError) as exc:
+
+    def io_failed(exc: BaseException) -> None:
         click.echo(f"Error: {io_message(exc, out_dir)}; free some space or fix the "
                    f"permissions, then run `kcbatch report {out_dir}` again", err=True)
         sys.exit(EXIT_RUNTIME)
-    except sqlite3.DatabaseError as exc:
-        fail(f"the store in {out_dir} is damaged (SQLite: {exc}); restore it from a backup, "
-              f"or start a new study in another --out")
-        return
+
+    with one_line_errors(io_failed=io_failed,
+                         damaged=lambda exc: (f"the store in {out_dir} is damaged (SQLite: "
+                                              f"{exc}); restore it from a backup, or start a "
+                                              f"new study in another --out")):
+        summary = export_store(out_dir)
     click.echo(format_summary(summary))
 
 
@@ -108,9 +100,8 @@ def tune(batches, steps, fast_math, **options):
 
     Only the options that change the throughput or the study's time are listed.
     """
-    from kcbatch.engines import EngineUnavailable
     from kcbatch.run.tuning import tune as do_tune
-    try:
+    with one_line_errors():
         flags = option_flags(options)
         if fast_math:
             flags["fast_math"] = True
@@ -132,7 +123,4 @@ def tune(batches, steps, fast_math, **options):
         if steps < 1:
             raise ConfigError("steps", steps, "must be an integer >= 1")
         text = do_tune(cfg, sizes, steps)
-    except (ConfigError, EngineUnavailable, GraphFileError) as exc:
-        fail(str(exc))
-        return
     click.echo(text)

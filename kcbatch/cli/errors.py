@@ -1,11 +1,13 @@
 """Exit codes, one-line errors and the abort path of the ``kcbatch`` CLI."""
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sqlite3
 import sys
 import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import click
@@ -37,6 +39,60 @@ def io_message(exc: BaseException, out: Path | str | None) -> str:
     if isinstance(exc, sqlite3.Error):
         return f"writing the store in {out} failed ({exc})"
     return str(exc)
+
+
+@contextlib.contextmanager
+def one_line_errors(*, io_failed: Callable[[BaseException], None] | None = None,
+                    damaged: Callable[[sqlite3.DatabaseError], str] | None = None,
+                    kept: str | None = None, aborted: str | None = None,
+                    resume: str | None = None,
+                    signal_exit: Callable[[], int] | None = None) -> Iterator[None]:
+    """A command's errors as one line and its exit status; a kind whose
+    argument is None propagates.
+
+    * ConfigError, StoreError, EngineUnavailable, GraphFileError:
+      ``Error: <exc>``, exit 2.
+    * ClusterError (with ``kept``): ``Error: <exc>; <kept>``, then
+      ``resume with: <resume>`` when ``resume`` is given, exit 1.
+    * StoreIOError, sqlite3.OperationalError, OSError (with ``io_failed``):
+      ``io_failed(exc)``, which prints and exits (``fail_io``).
+    * any other sqlite3.DatabaseError (with ``damaged``):
+      ``Error: <damaged(exc)>``, exit 2.
+    * KeyboardInterrupt (with ``aborted``): ``<aborted>``, then
+      ``resume with: <resume>`` when given, exit ``signal_exit()`` (130
+      without it) through :func:`exit_now`.
+    """
+    from kcbatch.engines import EngineUnavailable
+    from kcbatch.networks.io import GraphFileError
+    from kcbatch.protocol.config import ConfigError
+    from kcbatch.results.store import StoreError, StoreIOError
+    from kcbatch.run.scheduler import ClusterError
+    try:
+        yield
+    except (ConfigError, StoreError, EngineUnavailable, GraphFileError) as exc:
+        fail(str(exc))
+    except ClusterError as exc:
+        if kept is None:
+            raise
+        click.echo(f"Error: {exc}; {kept}", err=True)
+        if resume is not None:
+            click.echo(f"resume with: {resume}", err=True)
+        sys.exit(EXIT_RUNTIME)
+    except (StoreIOError, sqlite3.OperationalError, OSError) as exc:
+        if io_failed is None:
+            raise
+        io_failed(exc)
+    except sqlite3.DatabaseError as exc:
+        if damaged is None:
+            raise
+        fail(damaged(exc))
+    except KeyboardInterrupt:
+        if aborted is None:
+            raise
+        click.echo(aborted, err=True)
+        if resume is not None:
+            click.echo(f"resume with: {resume}", err=True)
+        exit_now(signal_exit() if signal_exit is not None else EXIT_SIGNAL[signal.SIGINT])
 
 
 # After an abort, threads still running (a producer inside a huge graph

@@ -2,21 +2,19 @@
 from __future__ import annotations
 
 import signal
-import sqlite3
 import sys
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from kcbatch.cli.app import main
 from kcbatch.cli.errors import (
-    EXIT_RUNTIME,
     EXIT_SIGNAL,
-    exit_now,
-    fail,
     fail_io,
     io_message,
+    one_line_errors,
 )
 from kcbatch.cli.options import option_flags, parse_range, study_config, study_options
 from kcbatch.cli.prewarm import prewarm_plots
@@ -26,8 +24,10 @@ from kcbatch.cli.scheduler_options import (
     scheduler_spec,
 )
 from kcbatch.cli.signals import StopOnSignal
-from kcbatch.networks.io import GraphFileError
 from kcbatch.protocol.config import ConfigError, StudyConfig, load_toml
+
+if TYPE_CHECKING:
+    from kcbatch.engines import ResolvedDevice
 
 
 def _fresh_out_dir(seed: int) -> Path:
@@ -63,12 +63,11 @@ def run(config_file, resume_dir, out, run_range, fast_math, quiet, scheduler, sc
     \b
     Example:  kcbatch run --runs 1000 --batch 32 --out results/
     """
-    from kcbatch.engines import EngineUnavailable, resolve_device
-    from kcbatch.results.store import STORE_NAME, Store, StoreError, StoreIOError
+    from kcbatch.engines import resolve_device
+    from kcbatch.results.store import STORE_NAME, Store, StoreIOError
     from kcbatch.run.plan import check_out, check_paths
-    from kcbatch.run.scheduler import ClusterError
 
-    try:
+    with one_line_errors():
         spec = scheduler_spec(scheduler, scheduler_file)
         flags = option_flags(options)
         flags.update(parse_range(run_range))
@@ -99,18 +98,11 @@ def run(config_file, resume_dir, out, run_range, fast_math, quiet, scheduler, sc
             # Before the study samples its networks for dt: a changed model is
             # the mistake to report, not the dt it would need.
             cfg.check_compatible(stored, what=f"the study stored in {resume_dir}")
-    except (ConfigError, StoreError) as exc:
-        fail(str(exc))
-        return
-    try:
         # auto meeting a CUDA device that does not work stops here, before a
         # seed is drawn or a directory named: one line, the reason and the fix.
-        # On a cluster the workers' devices count, and each worker checks its own.
-        if spec is None:
-            resolve_device(cfg.device)
-    except EngineUnavailable as exc:
-        fail(str(exc))
-        return
+        # The study uses this resolution. On a cluster the workers' devices
+        # count, and each worker resolves its own.
+        resolved = resolve_device(cfg.device) if spec is None else None
 
     # Without --out the study still keeps its results, in a new directory named
     # on the first line of output; lines before it are held until then.
@@ -124,39 +116,27 @@ def run(config_file, resume_dir, out, run_range, fast_math, quiet, scheduler, sc
         else:
             held.append(line)
     if held is not None:
-        try:
+        with one_line_errors():
             cfg = cfg.resolved(out=_fresh_out_dir(cfg.seed))
             check_out(cfg.out)
-        except ConfigError as exc:
-            fail(str(exc))
-            return
 
-    with StopOnSignal() as signals:
-        try:
-            _run_and_report(cfg, resume_dir is not None, quiet, signals.stop, signals.caught,
-                            held, signals.abort, spec)
-        except (ConfigError, StoreError, EngineUnavailable, GraphFileError) as exc:
-            fail(str(exc))
-        except ClusterError as exc:
-            click.echo(f"Error: {exc}; the finished batches are kept in the store", err=True)
-            if cfg.out is not None:
-                click.echo(f"resume with: {resume_command(cfg.out, spec)}", err=True)
-            sys.exit(EXIT_RUNTIME)
-        except (StoreIOError, sqlite3.OperationalError, OSError) as exc:
-            fail_io(io_message(exc, cfg.out), cfg.out)
-        except sqlite3.DatabaseError as exc:
-            fail(f"the store in {cfg.out} is damaged (SQLite: {exc}); restore it from a "
-                  f"backup, or start a new study in another --out")
-        except KeyboardInterrupt:
-            click.echo("aborted; finished batches are in the store", err=True)
-            if cfg.out is not None:
-                click.echo(f"resume with: {resume_command(cfg.out, spec)}", err=True)
-            exit_now(signals.exit_code())
+    out = cfg.out
+    with StopOnSignal() as signals, one_line_errors(
+            io_failed=lambda exc: fail_io(io_message(exc, out), out),
+            damaged=lambda exc: (f"the store in {out} is damaged (SQLite: {exc}); restore it "
+                                 f"from a backup, or start a new study in another --out"),
+            kept="the finished batches are kept in the store",
+            aborted="aborted; finished batches are in the store",
+            resume=None if out is None else resume_command(out, spec),
+            signal_exit=signals.exit_code):
+        _run_and_report(cfg, resume_dir is not None, quiet, signals.stop, signals.caught,
+                        held, signals.abort, spec, resolved)
 
 
 def _run_and_report(cfg: StudyConfig, resume: bool, quiet: bool, stop: threading.Event,
                     caught: list[int], held: list[str] | None = None,
-                    abort: threading.Event | None = None, spec=None) -> None:
+                    abort: threading.Event | None = None, spec=None,
+                    device: ResolvedDevice | None = None) -> None:
     """Run the study, export, print; signals stay handled until the end, and a
     signal caught at any point makes the exit status 130/143.
 
@@ -164,7 +144,8 @@ def _run_and_report(cfg: StudyConfig, resume: bool, quiet: bool, stop: threading
     naming its new directory (printed once the store exists there). The
     process holds the lock of the study directory from the moment its store
     is open until the exports are written. ``spec``: the Dask scheduler
-    (``kcbatch.run.scheduler.SchedulerSpec``) or None for this process."""
+    (``kcbatch.run.scheduler.SchedulerSpec``) or None for this process.
+    ``device``: the CLI's resolution of ``cfg.device`` (``run_study(device=)``)."""
     import contextlib
 
     from kcbatch.results.store import study_lock
@@ -190,7 +171,8 @@ def _run_and_report(cfg: StudyConfig, resume: bool, quiet: bool, stop: threading
     prewarm_plots()
     with locked:
         result = run_study(cfg, resume=resume, progress=not quiet, stop=stop,
-                           on_notice=on_notice, on_open=on_open, abort=abort, scheduler=spec)
+                           on_notice=on_notice, on_open=on_open, abort=abort, scheduler=spec,
+                           device=device)
         _export(cfg, result, quiet, caught, spec)
 
 

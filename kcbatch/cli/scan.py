@@ -1,20 +1,22 @@
 """``kcbatch scan``: a study per value of one parameter, the table, the figure, the fit."""
 from __future__ import annotations
 
-import sqlite3
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from kcbatch.cli.app import main
-from kcbatch.cli.errors import EXIT_RUNTIME, exit_now, fail, fail_io, io_message
+from kcbatch.cli.errors import fail_io, io_message, one_line_errors
 from kcbatch.cli.options import option_flags, study_config, study_options
 from kcbatch.cli.prewarm import prewarm_plots
 from kcbatch.cli.scheduler_options import scheduler_options, scheduler_spec
 from kcbatch.cli.signals import StopOnSignal
-from kcbatch.networks.io import GraphFileError
 from kcbatch.protocol.config import ConfigError, load_toml
+
+if TYPE_CHECKING:
+    from kcbatch.engines import ResolvedDevice
 
 
 @main.command()
@@ -46,8 +48,7 @@ def scan(param, values, out, config_file, resume_dir, fast_math, quiet, schedule
     \b
     Example:  kcbatch scan --param nodes --values 250,500,1000,2000 --runs 16 --out fss/
     """
-    from kcbatch.engines import EngineUnavailable, resolve_device
-    from kcbatch.results.store import StoreError
+    from kcbatch.engines import resolve_device
     from kcbatch.run.plan import check_paths
     from kcbatch.run.scan import (
         check_param,
@@ -58,7 +59,7 @@ def scan(param, values, out, config_file, resume_dir, fast_math, quiet, schedule
         rebase,
     )
 
-    try:
+    with one_line_errors():
         spec = scheduler_spec(scheduler, scheduler_file)
         flags = option_flags(options)
         if fast_math:
@@ -83,25 +84,16 @@ def scan(param, values, out, config_file, resume_dir, fast_math, quiet, schedule
             # scanned values (e.g. --param m with small --nodes) is accepted.
             cfg = check_paths(study_config({**base, param: parsed[0]}, flags))
             check_values(cfg, param, parsed)
-    except (ConfigError, StoreError) as exc:
-        fail(str(exc))
-        return
-    try:
-        resolve_device((plan.base if resume_dir is not None else cfg).device)
-    except EngineUnavailable as exc:
-        fail(str(exc))
-        return
+        # The scan's one resolution: every value's study uses it.
+        resolved = resolve_device((plan.base if resume_dir is not None else cfg).device)
     if resume_dir is None:
         if cfg.seed is None:
             from kcbatch.protocol.seeding import draw_seed
             cfg = cfg.resolved(seed=draw_seed())
             click.echo(f"seed: {cfg.seed} (drawn; repeat with --seed {cfg.seed})", err=True)
-        try:
+        with one_line_errors():
             plan = create_scan(cfg, param, parsed, out)
-        except ConfigError as exc:
-            fail(str(exc))
-            return
-    _run(plan, quiet, spec)
+    _run(plan, quiet, spec, resolved)
 
 
 def _resumed(resume_dir, param, values, out, config_file, flags, load_scan, rebase):
@@ -122,11 +114,8 @@ def _resumed(resume_dir, param, values, out, config_file, flags, load_scan, reba
     return rebase(plan, study_config(stored, flags))
 
 
-def _run(plan, quiet: bool, spec=None) -> None:
-    from kcbatch.engines import EngineUnavailable
-    from kcbatch.results.store import StoreError, StoreIOError
+def _run(plan, quiet: bool, spec=None, device: ResolvedDevice | None = None) -> None:
     from kcbatch.run.scan import run_scan
-    from kcbatch.run.scheduler import ClusterError
 
     n = len(plan.values)
 
@@ -143,25 +132,19 @@ def _run(plan, quiet: bool, spec=None) -> None:
     resume = f"kcbatch scan --resume {plan.out}" + ("" if spec is None else f" {spec.flag}")
     prewarm_plots()
     with StopOnSignal() as signals:
-        try:
+        with one_line_errors(
+                io_failed=lambda exc: fail_io(io_message(exc, plan.out), plan.out,
+                                              command="kcbatch scan"),
+                damaged=lambda exc: (f"a store of the scan in {plan.out} is damaged (SQLite: "
+                                     f"{exc}); remove that value's directory and resume the "
+                                     f"scan"),
+                kept="finished sub-studies and batches are kept",
+                aborted="aborted; finished sub-studies and batches are kept",
+                resume=resume, signal_exit=signals.exit_code):
             result = run_scan(plan, progress=not quiet, stop=signals.stop,
                               abort=signals.abort, on_notice=lambda m: click.echo(m, err=True),
-                              on_point=on_point, on_done=on_done, scheduler=spec)
-        except (ConfigError, StoreError, EngineUnavailable, GraphFileError) as exc:
-            fail(str(exc))
-        except ClusterError as exc:
-            click.echo(f"Error: {exc}; finished sub-studies and batches are kept", err=True)
-            click.echo(f"resume with: {resume}", err=True)
-            sys.exit(EXIT_RUNTIME)
-        except (StoreIOError, sqlite3.OperationalError, OSError) as exc:
-            fail_io(io_message(exc, plan.out), plan.out, command="kcbatch scan")
-        except sqlite3.DatabaseError as exc:
-            fail(f"a store of the scan in {plan.out} is damaged (SQLite: {exc}); remove that "
-                  f"value's directory and resume the scan")
-        except KeyboardInterrupt:
-            click.echo("aborted; finished sub-studies and batches are kept", err=True)
-            click.echo(f"resume with: {resume}", err=True)
-            exit_now(signals.exit_code())
+                              on_point=on_point, on_done=on_done, scheduler=spec,
+                              device=device)
         if result.interrupted:
             click.echo(f"interrupted: {len(result.completed)} of {n} values complete; "
                        f"finished batches are "

@@ -30,10 +30,11 @@ import functools
 from kcbatch.engines.protocols import Engine, EngineUnavailable, Simulation
 from kcbatch.engines.sizing import BatchShape
 from kcbatch.engines.steps import select_networks
+from kcbatch.protocol.choices import AUTO, Auto, Device, KernelStrategy, is_auto
 from kcbatch.protocol.config import DEVICE_CHOICES, DEVICES, check_kernel
 
 __all__ = ["DEVICES", "BatchShape", "Engine", "EngineUnavailable", "GpuUnusable", "available",
-           "get_engine",
+           "get_engine", "ResolvedDevice",
            "Simulation", "gpu_auto_batch", "gpu_predict_bytes", "gpu_stack_lines",
            "kernel_misfit", "nvrtc_unavailable_reason", "resolve_device", "select_networks",
            "why_unavailable"]
@@ -46,12 +47,12 @@ class GpuUnusable(EngineUnavailable):
 
 def why_unavailable(device: str) -> str | None:
     """None when ``device`` can run here, else a one-line reason."""
-    if device == "cpu":
+    if device == Device.CPU:
         return None
-    if device == "gpu":
+    if device == Device.GPU:
         from kcbatch.engines import cuda
         return cuda.unavailable_reason()
-    if device == "gpu-sim":
+    if device == Device.GPU_SIM:
         from kcbatch.engines import sim
         return sim.unavailable_reason()
     return f"unknown device {device!r}: must be one of {', '.join(DEVICE_CHOICES)}"
@@ -89,24 +90,33 @@ def gpu_stack_lines() -> list[str]:
     return stack_lines()
 
 
-def resolve_device(device: str) -> tuple[str, str | None]:
+# What resolve_device returns: the concrete device and the notice of an
+# ``auto`` that fell back to the CPU (None otherwise).
+ResolvedDevice = tuple[str, str | None]
+
+
+def resolve_device(device: str) -> ResolvedDevice:
     """Map ``auto`` to a concrete device. Returns (device, notice or None).
 
-    Raises GpuUnusable when ``auto`` meets a CUDA device that does not work."""
-    if device != "auto":
+    Raises GpuUnusable when ``auto`` meets a CUDA device that does not work.
+    The GPU stack beneath is checked once per process, so the answer for one
+    ``device`` does not change within a process; a caller that resolved it
+    passes the pair on (``run_study(device=...)``) instead of asking again."""
+    if not is_auto(device):
         return device, None
     from kcbatch.engines import cuda
     problem = cuda.problem()
     if problem is None:
-        return "gpu", None
+        return Device.GPU, None
     if problem.device_present:
         fix = f"{problem.fix}, or" if problem.fix else "use"
         raise GpuUnusable(f"--device auto: a CUDA device is present but unusable: "
                           f"{problem.reason}; fix: {fix} --device cpu to run on the CPU anyway")
-    return "cpu", f"{problem.reason}; running on the CPU"
+    return Device.CPU, f"{problem.reason}; running on the CPU"
 
 
-def get_engine(device: str, fast_math: bool = False, kernel: str = "auto") -> Engine:
+def get_engine(device: str, fast_math: bool = False,
+               kernel: KernelStrategy | Auto | str = AUTO) -> Engine:
     """The engine for a concrete device (raises EngineUnavailable with the reason).
 
     ``fast_math`` selects the float32 trig intrinsic of the CUDA kernels (gpu,
@@ -114,10 +124,10 @@ def get_engine(device: str, fast_math: bool = False, kernel: str = "auto") -> En
     ``kernel`` (``config.KERNEL_CHOICES``) is the GPU kernels' strategy; on the
     CPU ``auto`` and ``global`` mean its one algorithm and ``shared`` is a
     ConfigError."""
-    check_kernel(kernel, device)
-    if device == "cpu":
-        kernel = "auto"
-    return _engine(device, bool(fast_math) and device != "cpu", kernel)
+    strategy = check_kernel(kernel, device)
+    if device == Device.CPU:
+        strategy = AUTO
+    return _engine(device, bool(fast_math) and device != Device.CPU, strategy)
 
 
 def kernel_misfit(engine: Engine, shape: BatchShape) -> str | None:
@@ -128,14 +138,14 @@ def kernel_misfit(engine: Engine, shape: BatchShape) -> str | None:
 
 
 @functools.cache
-def _engine(device: str, fast_math: bool, kernel: str) -> Engine:
+def _engine(device: str, fast_math: bool, kernel: KernelStrategy | Auto) -> Engine:
     reason = why_unavailable(device)
     if reason is not None:
         raise EngineUnavailable(f"device {device!r} is unusable: {reason}")
-    if device == "cpu":
+    if device == Device.CPU:
         from kcbatch.engines.cpu import CpuEngine
         return CpuEngine()
-    if device == "gpu":
+    if device == Device.GPU:
         from kcbatch.engines.cuda import GpuEngine
         return GpuEngine(fast_math, kernel)
     from kcbatch.engines.sim import SimEngine

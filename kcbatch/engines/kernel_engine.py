@@ -37,6 +37,7 @@ from kcbatch.engines.sizing import HOST_AUTO_BATCH, BatchShape, systems_limit
 from kcbatch.engines.stepping import SteppingSimulation, run_protocol
 from kcbatch.engines.steps import checked_couplings, select_networks
 from kcbatch.inputs.batch import Batch
+from kcbatch.protocol.choices import AUTO, Auto, KernelStrategy, is_auto
 from kcbatch.protocol.config import ConfigError, IntegrationSpec
 
 
@@ -141,9 +142,9 @@ class BackendEngine:
 
     name = ""
 
-    def __init__(self, fast_math: bool = False, kernel: str = "auto"):
+    def __init__(self, fast_math: bool = False, kernel: KernelStrategy | Auto | str = AUTO):
         self.fast_math = fast_math
-        self.kernel = kernel
+        self.kernel: KernelStrategy | Auto = AUTO if is_auto(kernel) else KernelStrategy(kernel)
         self.backend: Backend = self.make_backend(fast_math)
 
     @staticmethod
@@ -157,21 +158,22 @@ class BackendEngine:
     def kernel_misfit(self, shape: BatchShape) -> str | None:
         """With ``kernel = shared``: why networks of ``shape`` cannot fit one block
         (nodes and expected edges, before any hub chunks), else None."""
-        if self.kernel != "shared":
+        if self.kernel != KernelStrategy.SHARED:
             return None
         return misfit(shape.nodes, 2 * shape.edges, 0, shape.precision.itemsize,
                       self.shared_limit())
 
-    def strategy(self, batch: Batch) -> str:
+    def strategy(self, batch: Batch) -> KernelStrategy:
         """``shared`` or ``global``: what :meth:`integrate` runs ``batch`` with.
         ConfigError when ``kernel = shared`` and a network does not fit."""
-        if self.kernel == "global" or (self.kernel == "auto" and not AUTO_PICKS_SHARED):
-            return "global"
+        auto = is_auto(self.kernel)
+        if self.kernel == KernelStrategy.GLOBAL or (auto and not AUTO_PICKS_SHARED):
+            return KernelStrategy.GLOBAL
         why = batch_misfit(batch, self.shared_limit())
         if why is None:
-            return "shared"
-        if self.kernel == "auto":
-            return "global"
+            return KernelStrategy.SHARED
+        if auto:
+            return KernelStrategy.GLOBAL
         raise ConfigError("kernel", self.kernel, f"needs every network in one block's shared "
                           f"memory, but {why}; use kernel global or auto")
 
@@ -183,7 +185,7 @@ class BackendEngine:
         waits for the device, so on a GPU it may run ahead of the kernels by the
         launch queue's depth. The shared strategy is one launch: ``progress``
         hears of all steps at once."""
-        if self.strategy(batch) == "global":
+        if self.strategy(batch) == KernelStrategy.GLOBAL:
             return run_protocol(self._start_global, batch, spec, progress)
         samples = integrate_shared(self.backend, batch, spec, limit=self.shared_limit())
         if progress is not None:
@@ -193,7 +195,7 @@ class BackendEngine:
     def start(self, batch: Batch, dt: float) -> KernelSimulation | SharedSimulation:
         """The step-wise :class:`~kcbatch.engines.protocols.Simulation` of ``batch``
         with the strategy :meth:`strategy` picks, as :meth:`integrate` would run it."""
-        if self.strategy(batch) == "global":
+        if self.strategy(batch) == KernelStrategy.GLOBAL:
             return self._start_global(batch, dt)
         return SharedSimulation(self.backend, batch, dt, limit=self.shared_limit())
 

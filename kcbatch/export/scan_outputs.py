@@ -20,6 +20,7 @@ from kcbatch.export.study_outputs import (
     new_figure,
     save_png,
 )
+from kcbatch.protocol.choices import is_auto
 from kcbatch.results.scan_layout import ScanPlan, point_out
 
 __all__ = ["FIT_FILE", "TABLE", "available_estimators", "fit_points", "figure_name",
@@ -46,7 +47,7 @@ def available_estimators(config: Mapping[str, Any]) -> list[str]:
     keys = ["grid", "interpolated"]
     if config.get("refine") is not None:
         keys.append("refined")
-    if config.get("refine") is not None or config.get("t_transient") == "auto":
+    if config.get("refine") is not None or is_auto(config.get("t_transient")):
         keys.append("chi_peak")
     return keys
 

@@ -23,6 +23,8 @@ import numpy as np
 
 from kcbatch.analysis.records import RunRecord
 from kcbatch.analysis.summary import Summary, TheoryBlock, theory_summary
+from kcbatch.protocol.choices import Coupling, OmegaDist, is_auto
+from kcbatch.protocol.config import steps_for
 from kcbatch.theory import mean_field as theory
 from kcbatch.theory.per_run import theory_settings
 
@@ -202,7 +204,7 @@ def _censor_note(summary: Summary | None, records: Sequence[RunRecord]) -> str:
 
 
 def _transient(c: Mapping[str, Any]) -> str:
-    if c["t_transient"] == "auto":
+    if is_auto(c["t_transient"]):
         return f"auto (kc_tol {c.get('kc_tol', 0.01):g}, t_max {c.get('t_max', 400.0):g})"
     return f"{c['t_transient']:g}"
 
@@ -226,7 +228,7 @@ def study_subtitle(config: Mapping[str, Any] | None, summary: Summary | None) ->
              "lorentzian": f"ω ~ Lorentzian({mu:g}, {sigma:g})",
              "uniform": f"ω ~ U[{mu - sigma:g}, {mu + sigma:g}]",
              "degree": "ω_i = k_i"}.get(settings["omega_dist"], settings["omega_dist"])
-    if settings["coupling"] != "degree":
+    if settings["coupling"] != Coupling.DEGREE:
         omega += f", coupling {settings['coupling']}"
     # A study of the users' own files has no model: name the files instead.
     network = (f"graphs {Path(c['graphs']).name}" if c.get("graphs")
@@ -358,7 +360,7 @@ def kc_hist_figure(records: Sequence[RunRecord], summary: Summary,
             _theory_remark(ax, "theory thresholds not stored (an older kcbatch wrote these runs)")
     elif th is not None:
         _theory_remark(ax, f"theory does not apply (ω = {th.omega_dist})"
-                       if th.omega_dist == "degree" else
+                       if th.omega_dist == OmegaDist.DEGREE else
                        f"theory does not apply: {th.why_not}")
     if ax.get_legend_handles_labels()[0]:
         ax.legend(loc="upper right", fontsize=8)
@@ -398,7 +400,7 @@ def kc_convergence_figure(records: Sequence[RunRecord], config: Mapping[str, Any
     if not auto:
         return None
     dt = float(config["dt"])
-    n_measure = round(float(config["t_measure"]) / dt)
+    n_measure = steps_for(float(config["t_measure"]), dt, rounding="nearest")
     starts = window_starts(dt, float(config.get("t_max", 400.0)), n_measure)
     t = np.array([float(f"{n * dt:.12g}") for n in starts])
     kcw = np.array([r.kc_windows for r in auto], dtype=np.float64)      # [runs, W]
@@ -479,7 +481,7 @@ def r_curves_figure(records: Sequence[RunRecord], k_values, threshold: float, *,
         ax.plot(fine, theory.r_all_to_all(fine, th.omega_dist, th.omega_sigma),
                 color="black", ls=":", lw=1.6,
                 label=f"all-to-all theory r(K) (N → ∞, ω {th.omega_dist})")
-    elif th is not None and not th.applies and th.omega_dist == "degree":
+    elif th is not None and not th.applies and th.omega_dist == OmegaDist.DEGREE:
         _theory_remark(ax, f"theory does not apply (ω = {th.omega_dist})")
     elif th is not None and th.all_to_all_why_not:
         _theory_remark(ax, f"all-to-all r(K) not drawn: {th.all_to_all_why_not}")

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kcbatch.protocol.choices import Precision
+from kcbatch.protocol.choices import Coupling, Precision
 from kcbatch.protocol.choices import precision as precision_record
 from kcbatch.protocol.coupling import check_coupling, row_weights
 
@@ -71,14 +71,16 @@ def pack(graphs: Sequence[tuple[np.ndarray, np.ndarray]],
          omegas: Sequence[np.ndarray],
          thetas: Sequence[np.ndarray],
          couplings: np.ndarray,
-         precision: str | Precision = "float32", coupling: str = "degree") -> Batch:
+         precision: str | Precision = "float32",
+         coupling: Coupling | str = Coupling.DEGREE) -> Batch:
     """Pack ``B`` CSR graphs ``(indptr, indices)`` with their frequencies,
     initial phases and ``couplings[B, nK]`` (or one ``[nK]`` grid for all)
     into a :class:`Batch`, with the weights ``w_i`` of ``coupling`` (one of
     ``coupling.COUPLINGS``; per network for ``mean-degree`` and ``global``).
-    Inputs are validated: a mismatch names the graph."""
+    Inputs are validated (``coupling`` converted to its member once): a
+    mismatch names the graph."""
     real = precision_record(precision).scalar
-    check_coupling(coupling)
+    coupling = check_coupling(coupling)
     b = len(graphs)
     if b < 1:
         raise ValueError("invalid graphs=[]: need at least one graph")

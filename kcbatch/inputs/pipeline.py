@@ -40,7 +40,7 @@ from kcbatch.inputs.graph_source import graph_set as cached_graph_set
 from kcbatch.inputs.step_size import network_problem
 from kcbatch.networks import graph_stats
 from kcbatch.networks.models import generate
-from kcbatch.protocol.choices import Auto, Device, is_auto
+from kcbatch.protocol.choices import Auto, Device, Precision, is_auto
 from kcbatch.protocol.config import StudyConfig
 from kcbatch.protocol.coupling import max_weighted_degree
 from kcbatch.protocol.seeding import run_inputs, seed_material
@@ -146,17 +146,20 @@ def make_batch(runs: Sequence[int], cfg: StudyConfig,
         material.append(seed_material(cfg.seed, run))
     # Values beyond the precision's range become inf in the cast; such runs are
     # marked failed (input_problems) instead of numpy printing a warning.
+    real = cfg.precision_record
     with np.errstate(over="ignore", invalid="ignore"):
-        batch = pack(graphs, omegas, thetas, cfg.k_values, cfg.precision_record, cfg.coupling)
+        batch = pack(graphs, omegas, thetas, cfg.k_values, real, cfg.coupling)
     return Produced(list(runs), batch, stats, material, time.perf_counter() - t0,
-                    input_problems(batch, cfg.precision, cfg), sources)
+                    input_problems(batch, real, cfg), sources)
 
 
-def input_problems(batch: Batch, precision: str,
+def input_problems(batch: Batch, precision: Precision,
                    cfg: StudyConfig | None = None) -> list[str | None]:
-    """Per network of ``batch``: None, or why its packed inputs are not finite,
-    or (given the study ``cfg``) why its network is beyond RK4's stability
-    bound at ``cfg.dt`` (``stability.network_problem``)."""
+    """Per network of ``batch``: None, or why its packed inputs are not finite
+    in ``precision`` (the batch's real type), or (given the study ``cfg``) why
+    its network is beyond RK4's stability bound at ``cfg.dt``
+    (``stability.network_problem``)."""
+    largest = float(np.finfo(precision.dtype).max)
     out: list[str | None] = []
     bad_k = ~np.all(np.isfinite(batch.couplings), axis=1)
     if cfg is not None:
@@ -165,12 +168,12 @@ def input_problems(batch: Batch, precision: str,
         lo, hi = batch.node_offset[b], batch.node_offset[b + 1]
         omega = batch.omega[lo:hi]
         if not np.all(np.isfinite(omega)):
-            out.append(f"natural frequencies overflow {precision} (|omega| > "
-                       f"{float(np.finfo(precision).max):.3g}); use precision float64 or "
+            out.append(f"natural frequencies overflow {precision.name} (|omega| > "
+                       f"{largest:.3g}); use precision float64 or "
                        f"smaller omega_mu/omega_sigma")
         elif bad_k[b]:
-            out.append(f"couplings K overflow {precision} (|K| > "
-                       f"{float(np.finfo(precision).max):.3g}); use precision float64 or "
+            out.append(f"couplings K overflow {precision.name} (|K| > "
+                       f"{largest:.3g}); use precision float64 or "
                        f"smaller k_min/k_max")
         elif cfg is not None:
             out.append(network_problem(cfg.dt, cfg.k_abs_max, float(max_wk[b])))

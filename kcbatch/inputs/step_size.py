@@ -49,7 +49,7 @@ SAMPLE_NETWORKS = 16
 AUTO_MARGIN = 0.9
 
 
-def graph_max_wk(indptr: np.ndarray, coupling: str) -> float:
+def graph_max_wk(indptr: np.ndarray, coupling: Coupling) -> float:
     """``max_i(w_i k_i)`` of one CSR network under ``coupling`` (0 without edges)."""
     deg = np.diff(np.asarray(indptr, dtype=np.int64))
     return float(max_weighted_degree(deg, np.array([0, deg.shape[0]]), coupling)[0])

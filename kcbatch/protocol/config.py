@@ -27,7 +27,7 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -167,11 +167,21 @@ def _too_many_steps(param: str, duration: float, dt: float, steps: float,
         f"{MAX_STEPS:.0e} are allowed){memory}; use a larger dt (or shorter times)")
 
 
-def steps_for(duration: float, dt: float, param: str, min_steps: int = 0) -> int:
-    """Number of RK4 steps of size ``dt`` in ``duration``; must be an integer
-    no larger than :data:`MAX_STEPS`. ``min_steps`` keeps the value the error
-    message suggests valid."""
+def steps_for(duration: float, dt: float, param: str = "", min_steps: int = 0, *,
+              rounding: Literal["exact", "nearest", "up"] = "exact") -> int:
+    """Number of RK4 steps of size ``dt`` in ``duration`` (both in time units):
+    the one place a time becomes a step count.
+
+    ``exact``: ``duration / dt`` must be an integer no larger than
+    :data:`MAX_STEPS` (ConfigError naming ``param`` otherwise); ``min_steps``
+    keeps the value the error message suggests valid. Unchecked, for a time
+    that is shown or suggested rather than run: ``nearest``, the nearest whole
+    number of steps; ``up``, the fewest whole steps that reach ``duration``."""
     ratio = duration / dt
+    if rounding == "nearest":
+        return round(ratio)
+    if rounding == "up":
+        return math.ceil(ratio - 1e-9)
     # Before round(): a subnormal dt makes the ratio inf (round raises) or an
     # integer of hundreds of digits.
     if not ratio <= MAX_STEPS:

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from kcbatch.protocol.choices import OmegaDist
+
 
 def draw_seed() -> int:
     """A fresh study seed (printed and recorded so the study can be repeated)."""
@@ -31,7 +33,7 @@ def seed_material(seed: int, run: int) -> str:
 # mu and sigma: normal(mu, sigma); Lorentzian (Cauchy) with location mu and
 # half-width sigma; uniform on [mu - sigma, mu + sigma]. ``degree``: omega_i = k_i,
 # set from the network (no draws; mu and sigma do not apply).
-OMEGA_DISTS = ("normal", "lorentzian", "uniform", "degree")
+OMEGA_DISTS = tuple(str(d) for d in OmegaDist)
 
 
 @dataclass(frozen=True)
@@ -55,13 +57,13 @@ def draw_omega(rng: np.random.Generator, dist: str, mu: float, sigma: float,
     """``nodes`` natural frequencies (float64, rad / time unit) from ``dist``; None
     (and no draws) for ``degree``. Each distribution is one numpy call, so the
     stream consumed is fixed by (dist, nodes)."""
-    if dist == "normal":
+    if dist == OmegaDist.NORMAL:
         return rng.normal(mu, sigma, nodes)
-    if dist == "lorentzian":
+    if dist == OmegaDist.LORENTZIAN:
         return mu + sigma * rng.standard_cauchy(nodes)
-    if dist == "uniform":
+    if dist == OmegaDist.UNIFORM:
         return rng.uniform(mu - sigma, mu + sigma, nodes)
-    if dist == "degree":
+    if dist == OmegaDist.DEGREE:
         return None
     raise ValueError(f"invalid omega_dist={dist!r}: must be one of {', '.join(OMEGA_DISTS)}")
 

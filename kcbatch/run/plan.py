@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from kcbatch.engines import Engine, get_engine, kernel_misfit, resolve_device
+from kcbatch.engines import Engine, ResolvedDevice, get_engine, kernel_misfit, resolve_device
 from kcbatch.inputs.graph_source import GraphSet, read_graph_set
 from kcbatch.inputs.pipeline import producer_threads
 from kcbatch.inputs.step_size import prepare_dt
@@ -96,13 +96,15 @@ class StudyPlan:
     def dt(self) -> float:
         return self.spec.dt
 
-    def on_engine(self) -> StudyPlan:
-        """This plan with the device resolved here (a notice when ``auto`` fell
-        back to the CPU), its engine (ConfigError when ``kernel = shared`` cannot
-        hold the networks) and the producer threads."""
+    def on_engine(self, resolved: ResolvedDevice | None = None) -> StudyPlan:
+        """This plan with its device (a notice when ``auto`` fell back to the
+        CPU), its engine (ConfigError when ``kernel = shared`` cannot hold the
+        networks) and the producer threads. ``resolved``: what
+        ``resolve_device(config.device)`` returned to the caller in this
+        process; None resolves it here."""
         cfg = self.config
-        device, why = resolve_device(cfg.device)
-        device = Device(device)
+        concrete, why = resolve_device(cfg.device) if resolved is None else resolved
+        device = Device(concrete)
         engine = get_engine(device, cfg.fast_math, cfg.kernel)
         misfit = kernel_misfit(engine, batch_shape(cfg))
         if misfit is not None:

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kcbatch.engines import ResolvedDevice
 from kcbatch.export.report import (
     export_store,
     record_run_info,
@@ -166,18 +167,19 @@ def point_state(cfg: StudyConfig) -> str:
 def run_point(cfg: StudyConfig, *, resume: bool, progress: bool = False,
               stop: threading.Event | None = None, abort: threading.Event | None = None,
               on_notice: Callable[[str], None] | None = None,
-              scheduler: Any = None) -> StudyResult:
+              scheduler: Any = None, device: ResolvedDevice | None = None) -> StudyResult:
     """One sub-study, as ``kcbatch run --out`` runs it: run_study, the session's
     timings kept in its store, and its exports (runs.csv, summary.json, plots),
-    all under its directory's lock. ``scheduler`` as for run_study (an open
-    ``ClusterSession`` lets every value share one Dask cluster)."""
+    all under its directory's lock. ``scheduler`` and ``device`` as for
+    run_study (an open ``ClusterSession`` lets every value share one Dask
+    cluster)."""
     out = point_out(cfg)
     with contextlib.ExitStack() as locked:
         def on_open(out: str) -> None:
             locked.enter_context(study_lock(out))  # re-entrant: held across the exports
         result = run_study(cfg, resume=resume, progress=progress, stop=stop,
                            on_notice=on_notice, on_open=on_open, abort=abort,
-                           scheduler=scheduler)
+                           scheduler=scheduler, device=device)
         if result.computed:
             record_run_info(out, session_info(result))
         export_store(out)
@@ -204,7 +206,7 @@ def run_scan(plan: ScanPlan, *, progress: bool = False, stop: threading.Event | 
              on_notice: Callable[[str], None] | None = None,
              on_point: Callable[[int, Any, str], None] | None = None,
              on_done: Callable[[Any, StudyResult], None] | None = None,
-             scheduler: Any = None) -> ScanResult:
+             scheduler: Any = None, device: ResolvedDevice | None = None) -> ScanResult:
     """Run (or finish) every point of ``plan`` in order: a complete one is
     skipped (its exports rewritten if missing), a partial one resumed, a missing
     one started. When ``stop`` is set the point in flight stops after its batch
@@ -212,7 +214,9 @@ def run_scan(plan: ScanPlan, *, progress: bool = False, stop: threading.Event | 
     (nodes) the fit are written. ``on_point(index, value, state)`` before each point,
     ``on_done(value, result)`` after each one computed. ``scheduler`` (a
     ``--scheduler`` spec or text) runs every value's batches on one Dask cluster,
-    opened once for the whole scan."""
+    opened once for the whole scan. ``device``: ``resolve_device`` of the
+    scan's device as the caller resolved it in this process (every value
+    shares it; no scan parameter changes it); None resolves it per value."""
     from kcbatch.run.cluster import (  # dask is imported only when one opens
         ClusterSession,
         open_cluster,
@@ -222,7 +226,7 @@ def run_scan(plan: ScanPlan, *, progress: bool = False, stop: threading.Event | 
         with open_cluster(scheduler) as session:
             return run_scan(plan, progress=progress, stop=stop, abort=abort,
                             on_notice=on_notice, on_point=on_point, on_done=on_done,
-                            scheduler=session)
+                            scheduler=session, device=device)
     from kcbatch.export.scan_outputs import write_scan_outputs
 
     result = ScanResult(plan=plan)
@@ -243,7 +247,8 @@ def run_scan(plan: ScanPlan, *, progress: bool = False, stop: threading.Event | 
             continue
         try:
             point = run_point(cfg, resume=state == "partial", progress=progress, stop=stop,
-                              abort=abort, on_notice=on_notice, scheduler=scheduler)
+                              abort=abort, on_notice=on_notice, scheduler=scheduler,
+                              device=device)
         except ConfigError as exc:
             raise ConfigError(exc.param, exc.value, f"{exc.allowed} (at {plan.param}="
                                                     f"{format_value(value)})") from None

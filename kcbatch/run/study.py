@@ -15,6 +15,7 @@ import numpy as np
 
 from kcbatch.analysis.records import RunRecord
 from kcbatch.analysis.summary import Summary, partial_info, summarize
+from kcbatch.engines import ResolvedDevice
 from kcbatch.inputs.graph_source import GraphSet, check_unchanged, listing
 from kcbatch.inputs.pipeline import PipelineTimes, Produced, chunk_runs, produce
 from kcbatch.protocol.choices import Device, is_auto
@@ -130,7 +131,7 @@ def run_study(config: StudyConfig, *, resume: bool = False, progress: bool = Fal
               on_notice: Callable[[str], None] | None = None,
               on_open: Callable[[str], None] | None = None,
               abort: threading.Event | None = None,
-              scheduler: Any = None) -> StudyResult:
+              scheduler: Any = None, device: ResolvedDevice | None = None) -> StudyResult:
     """Run (or resume) the study of ``config``; same numbers as ``kcbatch run``.
 
     Finished batches go to the store as they complete; when ``stop`` is set the
@@ -164,6 +165,10 @@ def run_study(config: StudyConfig, *, resume: bool = False, progress: bool = Fal
     study alone; an open ``kcbatch.run.cluster.ClusterSession`` (``open_cluster``) is
     used as it is, so that several studies share one cluster. The records are
     the same; the store is written here, batch by batch as they arrive.
+
+    ``device``: ``resolve_device(config.device)`` as the caller already
+    resolved it in this process (the CLI's early check); None resolves it
+    here. Dask workers resolve their own.
     """
     t_start = time.perf_counter()
     notices: list[str] = []
@@ -180,7 +185,7 @@ def run_study(config: StudyConfig, *, resume: bool = False, progress: bool = Fal
         return _run_clustered(cfg, graphs, scheduler, resume=resume, progress=progress,
                               stop=stop, notice=notice, on_open=on_open, t_start=t_start,
                               notices=notices)
-    plan = plan.on_engine()
+    plan = plan.on_engine(device)
     if plan.device_notice:
         notice(plan.device_notice)
     device, engine = plan.device, plan.engine

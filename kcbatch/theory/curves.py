@@ -41,6 +41,7 @@ from typing import Any
 import numpy as np
 
 from kcbatch.networks import from_networkx, graph_stats
+from kcbatch.protocol.choices import Coupling
 from kcbatch.theory.mean_field import (
     bisect_below,
     coupling_weights,
@@ -145,10 +146,10 @@ class _Network:
 
     def __init__(self, graph: Any, coupling: str):
         self.indptr, self.indices = _csr(graph)
-        self.coupling = coupling
+        self.w = coupling_weights(self.indptr, coupling)  # [N]; checks coupling
+        self.coupling = Coupling(coupling)
         self.deg = np.diff(self.indptr).astype(np.float64)
         self.n = self.deg.shape[0]
-        self.w = coupling_weights(self.indptr, coupling)  # [N]
         self.wk = self.w * self.deg  # [N] w_i k_i
         self.rows = np.repeat(np.arange(self.n), np.diff(self.indptr))
         # The fraction of nodes that can lock at all (hmf, qmf): r tends to it as K grows.
@@ -163,8 +164,9 @@ def _r_mf(net: _Network, k: np.ndarray, dist: str, sigma: float) -> np.ndarray:
     mean_k = float(net.deg.mean())
     if mean_k == 0.0:
         return np.zeros(k.shape)
-    c = {"degree": 1.0, "mean-degree": 1.0, "raw": mean_k, "global": mean_k / net.n}
-    return r_all_to_all(k * c[str(net.coupling)], dist, sigma)
+    c = {Coupling.DEGREE: 1.0, Coupling.MEAN_DEGREE: 1.0, Coupling.RAW: mean_k,
+         Coupling.GLOBAL: mean_k / net.n}
+    return r_all_to_all(k * c[net.coupling], dist, sigma)
 
 
 def _r_hmf(net: _Network, k: np.ndarray, dist: str, sigma: float) -> np.ndarray:

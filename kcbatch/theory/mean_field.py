@@ -40,6 +40,7 @@ import warnings
 import numpy as np
 
 from kcbatch.networks import graph_stats
+from kcbatch.protocol.choices import Coupling, OmegaDist
 from kcbatch.protocol.coupling import COUPLINGS, row_weights
 from kcbatch.protocol.seeding import OMEGA_DISTS
 
@@ -68,6 +69,12 @@ def _choice(param: str, value, choices: tuple[str, ...]) -> str:
     return value
 
 
+def _coupling(value) -> Coupling:
+    """``value`` as its member; ValueError naming it unless it is one of COUPLINGS.
+    The public functions check here; their helpers take the member unchecked."""
+    return Coupling(_choice("coupling", value, COUPLINGS))
+
+
 def _density_dist(dist) -> str:
     """``dist`` checked, and refused when it has no density."""
     _choice("dist", dist, OMEGA_DISTS)
@@ -89,7 +96,7 @@ def _sigma(sigma) -> float:
 
 def theory_applies(dist: str) -> bool:
     """Whether the mean-field theory here applies to frequency distribution ``dist``."""
-    return _choice("dist", dist, OMEGA_DISTS) != "degree"
+    return _choice("dist", dist, OMEGA_DISTS) != OmegaDist.DEGREE
 
 
 def why_theory_does_not_apply(dist: str) -> str | None:
@@ -250,7 +257,11 @@ def coupling_weights(indptr, coupling: str) -> np.ndarray:
     A graph without edges has ``<k> = 0``; its ``mean-degree`` weights are then
     1 (no edge ever uses them).
     """
-    _choice("coupling", coupling, COUPLINGS)
+    return _weights(indptr, _coupling(coupling))
+
+
+def _weights(indptr, coupling: Coupling) -> np.ndarray:
+    """:func:`coupling_weights` of a checked ``coupling``."""
     deg = np.diff(np.asarray(indptr)).astype(np.int64)
     if deg.shape[0] == 0:
         return np.zeros(0)
@@ -286,17 +297,23 @@ def lambda_max(indptr, indices, coupling: str, rtol: float = 1e-10,
     in the study's producer threads, beside an engine that keeps every core
     busy, makes this 20x slower (measured: 0.57 s against 0.025 s at N=10^4).
     """
+    return _lambda_max(indptr, indices, _coupling(coupling), rtol, basis, max_products)
+
+
+def _lambda_max(indptr, indices, coupling: Coupling, rtol: float = 1e-10,
+                basis: int = 40, max_products: int = 20000) -> float:
+    """:func:`lambda_max` of a checked ``coupling``."""
     deg, stats = _degrees(indptr, indices)
     if stats["edges"] == 0:
         return 0.0
-    if coupling == "degree":
+    if coupling == Coupling.DEGREE:
         # D^-1 A is row-stochastic on every node with an edge (rows of isolated
         # nodes are zero): its spectral radius is exactly 1, attained by the
         # constant vector. Skipping Lanczos halves the producers' cost per graph.
         return 1.0
     indices = np.asarray(indices)
     n = deg.shape[0]
-    sw = np.sqrt(coupling_weights(indptr, coupling))
+    sw = np.sqrt(_weights(indptr, coupling))
     rows = np.repeat(np.arange(n), deg)
     products = 0
 
@@ -418,7 +435,10 @@ def kc_mf(indptr, indices, coupling: str, dist: str, sigma: float) -> float | No
     On a regular graph kc_mf = kc_hmf = kc_qmf. None when ``dist`` has no
     density; ``inf`` for a graph without edges (no coupling, no onset).
     """
-    _choice("coupling", coupling, COUPLINGS)
+    return _kc_mf(indptr, indices, _coupling(coupling), dist, sigma)
+
+
+def _kc_mf(indptr, indices, coupling: Coupling, dist: str, sigma: float) -> float | None:
     if not theory_applies(dist):
         return None
     k_c = kc0(dist, sigma)
@@ -426,8 +446,8 @@ def kc_mf(indptr, indices, coupling: str, dist: str, sigma: float) -> float | No
     if stats["edges"] == 0:
         return math.inf
     mean_k, n = stats["mean_k"], stats["nodes"]
-    return {"degree": k_c, "raw": k_c / mean_k, "mean-degree": k_c,
-            "global": k_c * n / mean_k}[coupling]
+    return {Coupling.DEGREE: k_c, Coupling.RAW: k_c / mean_k, Coupling.MEAN_DEGREE: k_c,
+            Coupling.GLOBAL: k_c * n / mean_k}[coupling]
 
 
 def kc_hmf(indptr, indices, coupling: str, dist: str, sigma: float) -> float | None:
@@ -447,14 +467,17 @@ def kc_hmf(indptr, indices, coupling: str, dist: str, sigma: float) -> float | N
 
     None when ``dist`` has no density; ``inf`` for a graph without edges.
     """
-    _choice("coupling", coupling, COUPLINGS)
+    return _kc_hmf(indptr, indices, _coupling(coupling), dist, sigma)
+
+
+def _kc_hmf(indptr, indices, coupling: Coupling, dist: str, sigma: float) -> float | None:
     if not theory_applies(dist):
         return None
     k_c = kc0(dist, sigma)
     deg, stats = _degrees(indptr, indices)
     if stats["edges"] == 0:
         return math.inf
-    w = coupling_weights(indptr, coupling)
+    w = _weights(indptr, coupling)
     mean_wk2 = float(np.sum(w * deg.astype(np.float64) ** 2)) / stats["nodes"]
     return k_c * stats["mean_k"] / mean_wk2
 
@@ -470,21 +493,24 @@ def kc_qmf(indptr, indices, coupling: str, dist: str, sigma: float) -> float | N
     on a graph with edges: ``lambda_max(D^-1 A) = 1``, so Kc0. None when ``dist``
     has no density; ``inf`` for a graph without edges.
     """
-    _choice("coupling", coupling, COUPLINGS)
+    return _kc_qmf(indptr, indices, _coupling(coupling), dist, sigma)
+
+
+def _kc_qmf(indptr, indices, coupling: Coupling, dist: str, sigma: float) -> float | None:
     if not theory_applies(dist):
         return None
     k_c = kc0(dist, sigma)
-    lam = lambda_max(indptr, indices, coupling)
+    lam = _lambda_max(indptr, indices, coupling)
     return k_c / lam if lam > 0 else math.inf
 
 
 def thresholds(indptr, indices, coupling: str, dist: str, sigma: float) -> dict:
     """``{"kc_mf", "kc_hmf", "kc_qmf"}`` of one CSR graph (floats; all None for a
     ``dist`` without density, see :func:`why_theory_does_not_apply`)."""
-    _choice("coupling", coupling, COUPLINGS)
+    checked = _coupling(coupling)
     if not theory_applies(dist):
         _degrees(indptr, indices)  # still refuse a malformed graph
         return {"kc_mf": None, "kc_hmf": None, "kc_qmf": None}
     _sigma(sigma)
-    return {name: fn(indptr, indices, coupling, dist, sigma)
-            for name, fn in (("kc_mf", kc_mf), ("kc_hmf", kc_hmf), ("kc_qmf", kc_qmf))}
+    return {name: fn(indptr, indices, checked, dist, sigma)
+            for name, fn in (("kc_mf", _kc_mf), ("kc_hmf", _kc_hmf), ("kc_qmf", _kc_qmf))}

@@ -21,6 +21,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from kcbatch.protocol.choices import Coupling
 from kcbatch.theory import mean_field as theory
 
 __all__ = ["THEORY_FIELDS", "all_to_all_why_not", "run_thresholds", "theory_settings",
@@ -64,7 +65,7 @@ def all_to_all_why_not(coupling: str, omega_dist: str, omega_sigma: float) -> st
     why = why_no_theory(omega_dist, omega_sigma)
     if why is not None:
         return why
-    if coupling != "degree":
+    if coupling != Coupling.DEGREE:
         return (f"the all-to-all r(K) is the mean-field prediction with coupling degree only; "
                 f"with coupling {coupling} the coupling a node feels grows with its degree")
     return None
