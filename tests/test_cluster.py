@@ -206,6 +206,18 @@ def test_clustered_resume_of_a_single_process_start(cluster3, reference, tmp_pat
     assert {f"`{f}`" for f in added if f"`{f}`" not in text} == set()
 
 
+def test_resuming_a_finished_study_on_the_cluster_computes_nothing(cluster3, reference,
+                                                                   tmp_path):
+    # Nothing pending: no worker is asked for a plan, and the result still
+    # names the device and holds every record.
+    out = tmp_path / "s"
+    run_study(StudyConfig(**STUDY, out=out))
+    again = run_study(StudyConfig(**STUDY, out=out), resume=True, scheduler=cluster3.address)
+    assert again.computed == 0 and not again.interrupted
+    assert again.device == STUDY["device"]
+    assert_same_records(again.records, reference)
+
+
 @pytest.mark.slow  # two CLI scans with their exports (~2.5 s)
 def test_scan_on_the_cluster_equals_the_single_process_scan(cluster3, tmp_path):
     """`kcbatch scan --scheduler ADDRESS`: every value's sub-study runs on the

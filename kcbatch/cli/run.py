@@ -110,15 +110,16 @@ def run(config_file, resume_dir, out, run_range, fast_math, quiet, scheduler, sc
     if cfg.seed is None:
         from kcbatch.protocol.seeding import draw_seed
         cfg = cfg.resolved(seed=draw_seed())
-        line = f"seed: {cfg.seed} (drawn; repeat with --seed {cfg.seed})"
+        line = f"seed: {cfg.seed_value} (drawn; repeat with --seed {cfg.seed_value})"
         if held is None:
             click.echo(line, err=True)
         else:
             held.append(line)
     if held is not None:
         with one_line_errors():
-            cfg = cfg.resolved(out=_fresh_out_dir(cfg.seed))
-            check_out(cfg.out)
+            fresh = _fresh_out_dir(cfg.seed_value)
+            cfg = cfg.resolved(out=fresh)
+            check_out(fresh)
 
     out = cfg.out
     with StopOnSignal() as signals, one_line_errors(

@@ -119,10 +119,12 @@ def make_batch(runs: Sequence[int], cfg: StudyConfig,
     t0 = time.perf_counter()
     if cfg.graphs is not None and graph_set is None:
         graph_set = cached_graph_set(cfg.graphs)
-    graphs, omegas, thetas, stats, material, sources = [], [], [], [], [], []
+    seed = cfg.seed_value
+    graphs, omegas, thetas, stats, material = [], [], [], [], []
+    sources: list[tuple[str, str] | None] = []
     for run in runs:
         if graph_set is None:
-            inp = run_inputs(cfg.seed, run, cfg.nodes, cfg.omega_mu, cfg.omega_sigma,
+            inp = run_inputs(seed, run, cfg.nodes, cfg.omega_mu, cfg.omega_sigma,
                              cfg.omega_dist)
             g = generate(cfg.graph, cfg.nodes, cfg.m, inp.graph_seed, ws_p=cfg.ws_p,
                          gamma=cfg.gamma)
@@ -131,7 +133,7 @@ def make_batch(runs: Sequence[int], cfg: StudyConfig,
             f = graph_set.for_run(run)
             # The file's network still takes the run's graph seed (unused): the omega
             # and theta0 draws keep their places in the run's stream.
-            inp = run_inputs(cfg.seed, run, f.report.nodes, cfg.omega_mu, cfg.omega_sigma,
+            inp = run_inputs(seed, run, f.report.nodes, cfg.omega_mu, cfg.omega_sigma,
                              cfg.omega_dist)
             g = (f.indptr, f.indices)
             sources.append((f.name, f.sha256))
@@ -140,10 +142,10 @@ def make_batch(runs: Sequence[int], cfg: StudyConfig,
         omegas.append(inp.omega if inp.omega is not None
                       else np.diff(g[0]).astype(np.float64))
         thetas.append(inp.theta0)
-        # The theory's thresholds of the graph (predictions.py), here in the producer
+        # The theory's thresholds of the graph (kcbatch.theory.per_run), here in the producer
         # threads so that the engine never waits for them.
         stats.append({**graph_stats(*g), **run_thresholds(*g, **theory_settings(cfg))})
-        material.append(seed_material(cfg.seed, run))
+        material.append(seed_material(seed, run))
     # Values beyond the precision's range become inf in the cast; such runs are
     # marked failed (input_problems) instead of numpy printing a warning.
     real = cfg.precision_record
@@ -176,7 +178,7 @@ def input_problems(batch: Batch, precision: Precision,
                        f"{largest:.3g}); use precision float64 or "
                        f"smaller k_min/k_max")
         elif cfg is not None:
-            out.append(network_problem(cfg.dt, cfg.k_abs_max, float(max_wk[b])))
+            out.append(network_problem(cfg.dt_value, cfg.k_abs_max, float(max_wk[b])))
         else:
             out.append(None)
     return out

@@ -104,7 +104,7 @@ def _draw_degrees(state, n, k_min, survival):
     """
     deg = np.empty(n, dtype=np.int64)
     top = survival.shape[0] - 2  # index of k_max
-    total = np.int64(0)
+    total = 0
     for _ in range(_EVEN_TRIES):
         total = 0
         for v in range(n):

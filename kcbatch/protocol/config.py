@@ -345,6 +345,15 @@ class StudyProtocol:
             _check_real("dt", self.dt, lo=0.0, lo_open=True, extra="or 'auto'")
             self._check_schedule()
 
+    @property
+    def dt_value(self) -> float:
+        """dt as a number [time units]; ConfigError while it is still ``auto``
+        (chosen when the study starts)."""
+        if isinstance(self.dt, Auto):
+            raise ConfigError("dt", self.dt, "is chosen when the study starts "
+                                             "(kcbatch.run_study); no step schedule before")
+        return self.dt
+
     def _check_schedule(self) -> None:
         """A numeric dt: stable for the degree coupling, a step count that
         fits, and the step schedule (:attr:`spec`, computed here once)."""
@@ -353,7 +362,7 @@ class StudyProtocol:
             # invalid, and dt is what to change. w_i k_i = k_i/max(k_i, 1) <= 1
             # on every graph; the other normalisations depend on the network
             # and are checked on the study's networks (kcbatch.inputs.step_size).
-            check_stable_dt(self.dt, self.k_abs_max, 1.0)
+            check_stable_dt(self.dt_value, self.k_abs_max, 1.0)
         self._check_step_count()
         _ = self.spec  # raises ConfigError for dt, t_transient, t_measure, sample_every
 
@@ -437,8 +446,9 @@ class StudyProtocol:
     @property
     def first_transient(self) -> float:
         """The transient of the first (with a number, the only) window [time units]."""
-        return min(AUTO_FIRST_TRANSIENT, self.t_max) if self.auto_transient \
-            else self.t_transient
+        if isinstance(self.t_transient, Auto):
+            return min(AUTO_FIRST_TRANSIENT, self.t_max)
+        return self.t_transient
 
     def _check_graphs(self) -> None:
         """``graphs`` as an absolute path (the files are listed and read when
@@ -504,31 +514,29 @@ class StudyProtocol:
     def _check_step_count(self) -> None:
         """Refuse a dt so small that the steps (or the r samples) explode, naming
         both, before anything is rounded or allocated."""
-        longest = self.t_max if self.auto_transient else self.t_transient
+        longest = self.t_max if isinstance(self.t_transient, Auto) else self.t_transient
         _check_real("t_max" if self.auto_transient else "t_transient", longest, lo=0.0)
         _check_real("t_measure", self.t_measure, lo=0.0, lo_open=True)
-        steps = longest / self.dt + self.t_measure / self.dt
+        dt = self.dt_value
+        steps = longest / dt + self.t_measure / dt
         if steps <= MAX_STEPS:
             if self.auto_transient:
                 # every window must start on a step: t_max and the first transient
-                steps_for(self.t_max, self.dt, "t_max", min_steps=1)
+                steps_for(self.t_max, dt, "t_max", min_steps=1)
                 _ = self.spec
             return
         every = self.sample_every if isinstance(self.sample_every, int) and \
             not isinstance(self.sample_every, bool) and self.sample_every >= 1 else 1
-        sample_bytes = math.ceil(min(self.t_measure / self.dt, 1e300) / every) * self.k_num * 8
+        sample_bytes = math.ceil(min(self.t_measure / dt, 1e300) / every) * self.k_num * 8
         raise _too_many_steps("t_transient + t_measure", longest + self.t_measure,
-                              self.dt, steps, sample_bytes)
+                              dt, steps, sample_bytes)
 
     @functools.cached_property
     def spec(self) -> IntegrationSpec:
         """The step schedule, computed once per protocol. With ``t_transient =
         "auto"``, the first window's: its samples are what one window holds in
         memory (later windows reuse the same size)."""
-        if is_auto(self.dt):
-            raise ConfigError("dt", self.dt, "is chosen when the study starts "
-                                             "(kcbatch.run_study); no step schedule before")
-        return IntegrationSpec.from_times(dt=self.dt, t_transient=self.first_transient,
+        return IntegrationSpec.from_times(dt=self.dt_value, t_transient=self.first_transient,
                                           t_measure=self.t_measure,
                                           sample_every=self.sample_every)
 
@@ -672,16 +680,53 @@ class StudyConfig:
     # are the flat fields'): protocol_part (StudyProtocol), execution
     # (Execution), output (Output).
 
-    def _fields_of(self, part: type) -> dict[str, Any]:
+    def _fields_of(self, part: type[StudyProtocol] | type[Execution] | type[Output],
+                   ) -> dict[str, Any]:
         return {name: getattr(self, name) for name in _PART_FIELDS[part]}
+
+    @property
+    def protocol_part(self) -> StudyProtocol:
+        """What is computed (the fields of PROTOCOL_FIELDS), checked."""
+        return self.__dict__["_protocol_part"]
+
+    @property
+    def execution(self) -> Execution:
+        """How it runs (device, batch, producers, kernel, fast_math, run range)."""
+        return self.__dict__["_execution"]
+
+    @property
+    def output(self) -> Output:
+        """Where results go (``out``)."""
+        return self.__dict__["_output"]
+
+    @property
+    def dt_value(self) -> float:
+        """dt as a number (ConfigError while it is ``auto``)."""
+        return self.protocol_part.dt_value
+
+    @property
+    def seed_value(self) -> int:
+        """The seed (ConfigError before the study has drawn one)."""
+        if self.seed is None:
+            raise ConfigError("seed", None, "is drawn when the study starts (kcbatch.run_study)")
+        return self.seed
+
+    @property
+    def runs_value(self) -> int:
+        """The number of runs (ConfigError before the graph files are counted)."""
+        if self.runs is None:
+            raise ConfigError("runs", None, "is the number of graph files, counted when the "
+                                            "study is resolved (kcbatch.run.plan)")
+        return self.runs
 
     def _set_parts(self, protocol: StudyProtocol, execution: Execution, output: Output) -> None:
         """Hold the parts, and their checked values (enums, paths) as the flat fields."""
-        self.__dict__["protocol_part"] = protocol
-        self.__dict__["execution"] = execution
-        self.__dict__["output"] = output
-        for part in (protocol, execution, output):
-            for name in _PART_FIELDS[type(part)]:
+        self.__dict__["_protocol_part"] = protocol
+        self.__dict__["_execution"] = execution
+        self.__dict__["_output"] = output
+        parts = ((protocol, StudyProtocol), (execution, Execution), (output, Output))
+        for part, kind in parts:
+            for name in _PART_FIELDS[kind]:
                 object.__setattr__(self, name, getattr(part, name))
 
     def resolved(self, **values: Any) -> StudyConfig:
@@ -699,7 +744,7 @@ class StudyConfig:
             output = Output(out=values["out"])
         new._set_parts(proto, self.execution, output)
         if "runs" in values:
-            new.execution.check_range(new.runs)
+            new.execution.check_range(new.runs_value)
         return new
 
     @property

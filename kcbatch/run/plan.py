@@ -68,10 +68,8 @@ class StudyPlan:
       (what its store holds); graphs: the files read once (None without
       ``graphs``); spec: the step schedule; precision: the real type's record;
       notices: what resolving told the user (graph files, dt auto).
-    The engine's side, set by :meth:`on_engine` in the process that integrates
-    (a Dask worker resolves its own): device, its notice, engine, producers
-    (threads generating networks) and batch (the work unit's size, once the
-    store says how many runs are pending).
+    The engine's side is :meth:`on_engine`'s :class:`EnginePlan`, made in the
+    process that integrates (a Dask worker resolves its own).
     """
 
     config: StudyConfig
@@ -79,11 +77,6 @@ class StudyPlan:
     spec: IntegrationSpec
     precision: Precision
     notices: tuple[str, ...] = ()
-    device: Device | None = None
-    device_notice: str | None = None
-    engine: Engine | None = None
-    producers: int | None = None
-    batch: int | None = None
 
     @property
     def seed(self) -> int:
@@ -96,7 +89,7 @@ class StudyPlan:
     def dt(self) -> float:
         return self.spec.dt
 
-    def on_engine(self, resolved: ResolvedDevice | None = None) -> StudyPlan:
+    def on_engine(self, resolved: ResolvedDevice | None = None) -> EnginePlan:
         """This plan with its device (a notice when ``auto`` fell back to the
         CPU), its engine (ConfigError when ``kernel = shared`` cannot hold the
         networks) and the producer threads. ``resolved``: what
@@ -110,10 +103,28 @@ class StudyPlan:
         if misfit is not None:
             raise ConfigError("kernel", cfg.kernel, f"needs every network in one block's shared "
                               f"memory, but {misfit}; use --kernel global or auto")
-        return dataclasses.replace(self, device=device, device_notice=why, engine=engine,
-                                   producers=producer_threads(cfg.producers, device))
+        return EnginePlan(study=self, device=device, device_notice=why, engine=engine,
+                          producers=producer_threads(cfg.producers, device))
 
-    def with_batch(self, batch: int) -> StudyPlan:
+
+@dataclass(frozen=True)
+class EnginePlan:
+    """A :class:`StudyPlan` on its engine, in the process that integrates.
+
+    device: the concrete device; device_notice: why ``auto`` chose it (None when
+    nothing needs saying); engine: the engine (its kernel strategy checked
+    against the networks); producers: threads generating networks; batch: the
+    work unit's size (networks), set by :meth:`with_batch` once the store says
+    how many runs are pending (0 before)."""
+
+    study: StudyPlan
+    device: Device
+    device_notice: str | None
+    engine: Engine
+    producers: int
+    batch: int = 0
+
+    def with_batch(self, batch: int) -> EnginePlan:
         return dataclasses.replace(self, batch=batch)
 
 

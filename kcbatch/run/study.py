@@ -18,7 +18,7 @@ from kcbatch.analysis.summary import Summary, partial_info, summarize
 from kcbatch.engines import ResolvedDevice
 from kcbatch.inputs.graph_source import GraphSet, check_unchanged, listing
 from kcbatch.inputs.pipeline import PipelineTimes, Produced, chunk_runs, produce
-from kcbatch.protocol.choices import Device, is_auto
+from kcbatch.protocol.choices import Auto, Device, is_auto
 from kcbatch.protocol.config import ConfigError, StudyConfig
 from kcbatch.results.store import (
     GRAPH_FILES_META,
@@ -179,22 +179,23 @@ def run_study(config: StudyConfig, *, resume: bool = False, progress: bool = Fal
         if on_notice:
             on_notice(msg)
 
-    plan = plan_study(config, resume=resume, notice=notice, check_stored=check_stored_graphs)
-    cfg, graphs = plan.config, plan.graphs
+    study_plan = plan_study(config, resume=resume, notice=notice,
+                            check_stored=check_stored_graphs)
+    cfg, graphs = study_plan.config, study_plan.graphs
     if scheduler is not None:
         return _run_clustered(cfg, graphs, scheduler, resume=resume, progress=progress,
                               stop=stop, notice=notice, on_open=on_open, t_start=t_start,
                               notices=notices)
-    plan = plan.on_engine(device)
+    plan = study_plan.on_engine(device)
     if plan.device_notice:
         notice(plan.device_notice)
-    device, engine = plan.device, plan.engine
+    engine = plan.engine
     # Planned (and refused when it cannot fit) before the store is made.
-    batch_fit = fitted_batch(cfg, engine, device, len(cfg.run_ids))
+    batch_fit = fitted_batch(cfg, engine, plan.device, len(cfg.run_ids))
     with _opened(cfg, resume, graphs, on_open) as (store, pending):
         plan = plan.with_batch(for_pending(batch_fit, len(pending)))
         batch_size = plan.batch
-        if is_auto(cfg.device) and device == Device.CPU and pending:
+        if is_auto(cfg.device) and plan.device == Device.CPU and pending:
             estimate = cpu_fallback_notice(cfg, engine, len(pending), batch_size)
             if estimate:
                 notice(estimate)
@@ -220,7 +221,7 @@ def run_study(config: StudyConfig, *, resume: bool = False, progress: bool = Fal
                             progress=_step_progress(bar, finished_runs, len(item.runs),
                                                     longest_steps(cfg)))
                         engine_seconds += dt_batch
-                        store.write_batch(records, device=device, seconds=dt_batch)
+                        store.write_batch(records, device=plan.device, seconds=dt_batch)
                         finished = set(item.runs)
                         pending = [r for r in pending if r not in finished]
                         computed += len(item.runs)
@@ -234,7 +235,8 @@ def run_study(config: StudyConfig, *, resume: bool = False, progress: bool = Fal
                     retry = oom_retry_size(exc, in_flight)
                     if retry is None:
                         raise
-                    items.close()
+                    if items is not None:
+                        items.close()
                     batch_size = retry
                     notice(f"device out of memory; batch size halved to {batch_size} "
                            f"(finished runs are kept)")
@@ -245,7 +247,7 @@ def run_study(config: StudyConfig, *, resume: bool = False, progress: bool = Fal
                     items.close()
             finally:
                 bar.close()
-        return _result(cfg, store, device=device, batch=batch_size, t_start=t_start,
+        return _result(cfg, store, device=plan.device, batch=batch_size, t_start=t_start,
                        engine_seconds=engine_seconds, times=times, interrupted=interrupted,
                        computed=computed, notices=notices)
 
@@ -254,11 +256,11 @@ def _result(cfg: StudyConfig, store: Store, *, interrupted: bool, t_start: float
             **fields: Any) -> StudyResult:
     """The StudyResult of ``cfg`` from what ``store`` holds now."""
     records = store.records(cfg.run_ids)
-    partial = partial_info(runs_total=cfg.runs, run_start=cfg.run_start,
+    partial = partial_info(runs_total=cfg.runs_value, run_start=cfg.run_start,
                            run_stop=cfg.run_stop, runs_done=len(records),
                            interrupted=interrupted)
     summary = summarize(records, cfg.k_values, cfg.threshold, t_transient=cfg.t_transient,
-                        t_measure=cfg.t_measure, dt=cfg.dt, partial=partial,
+                        t_measure=cfg.t_measure, dt=cfg.dt_value, partial=partial,
                         **theory_settings(cfg))
     return StudyResult(config=cfg, records=records, summary=summary,
                        elapsed=time.perf_counter() - t_start, interrupted=interrupted,
@@ -280,7 +282,7 @@ def _run_clustered(cfg: StudyConfig, graphs: GraphSet | None, scheduler: Any, *,
         with _opened(cfg, resume, graphs, on_open) as (store, pending):
             plan = session.plan(cfg, len(pending), stop, notice) if pending else None
             device = plan.device if plan else cfg.device
-            batch_size = plan.batch if plan else (1 if is_auto(cfg.batch) else cfg.batch)
+            batch_size = plan.batch if plan else (1 if isinstance(cfg.batch, Auto) else cfg.batch)
             if plan is not None:
                 threads = session.worker_threads()
                 notice(f"Dask scheduler {session.address} ({session.spec}): {len(threads)} "
