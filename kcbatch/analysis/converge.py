@@ -69,13 +69,13 @@ from kcbatch.engines import Engine, select_networks
 from kcbatch.inputs.batch import Batch
 from kcbatch.protocol.choices import is_auto
 from kcbatch.protocol.config import (
-    AUTO_FIRST_TRANSIENT,
     ConfigError,
     IntegrationSpec,
+    first_auto_transient,
     steps_for,
 )
 
-__all__ = ["AUTO_FIRST_TRANSIENT", "KcEstimates", "check_options", "estimate_kc",
+__all__ = ["KcEstimates", "check_options", "estimate_kc",
            "window_starts"]
 
 NOISE_FACTOR = 1.0
@@ -170,7 +170,7 @@ def window_starts(dt: float, t_max: float, n_measure: int) -> list[int]:
     ``n_{j+1} = min(n_max, max(2 n_j, n_j + n_measure))``, ending at ``n_max =
     t_max/dt``. Both times must be whole multiples of dt (ConfigError otherwise)."""
     n_max = steps_for(t_max, dt, "t_max", min_steps=1)
-    first = min(AUTO_FIRST_TRANSIENT, t_max)
+    first = first_auto_transient(t_max)
     try:
         n = steps_for(first, dt, "dt")
     except ConfigError:

@@ -100,6 +100,12 @@ RK4_STABILITY_LIMIT = 2.78
 MAX_STEPS = 10**8
 
 
+def first_auto_transient(t_max: float) -> float:
+    """The first window's transient with ``t_transient = "auto"`` [time units]:
+    the original protocol's, or all of ``t_max`` when that is shorter."""
+    return min(AUTO_FIRST_TRANSIENT, t_max)
+
+
 class ConfigError(ValueError):
     """A user-facing configuration error (the CLI exits with status 2)."""
 
@@ -447,7 +453,7 @@ class StudyProtocol:
     def first_transient(self) -> float:
         """The transient of the first (with a number, the only) window [time units]."""
         if isinstance(self.t_transient, Auto):
-            return min(AUTO_FIRST_TRANSIENT, self.t_max)
+            return first_auto_transient(self.t_max)
         return self.t_transient
 
     def _check_graphs(self) -> None:
