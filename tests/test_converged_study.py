@@ -105,7 +105,7 @@ def test_batch_size_producers_and_resume_do_not_change_results(converged, tmp_pa
 def test_store_runs_csv_and_summary_hold_the_new_fields(converged):
     res, out = converged
     with Store.open(out / STORE_NAME) as store:
-        assert store.meta("schema_version") == "5"
+        assert store.meta("schema_version") == "6"
         stored = store.records()
         raw = dict(store.conn.execute("SELECT run, r_std FROM runs"))
     assert_same_records(stored, res.records)
@@ -135,7 +135,7 @@ def test_default_protocol_is_unchanged_and_leaves_the_new_fields_empty():
         assert rec.kc_windows is None
 
 
-def test_a_schema_3_store_is_upgraded_to_5(tmp_path):
+def test_a_schema_3_store_is_upgraded_to_6(tmp_path):
     path = tmp_path / STORE_NAME
     Store.create(path, StudyConfig().to_dict(), np.array([0.0, 1.0]), "x").close()
     con = sqlite3.connect(path)
@@ -145,7 +145,7 @@ def test_a_schema_3_store_is_upgraded_to_5(tmp_path):
     con.commit()
     con.close()
     with Store.open(path) as store:
-        assert store.meta("schema_version") == "5"
+        assert store.meta("schema_version") == "6"
         cols = [row[1] for row in store.conn.execute("PRAGMA table_info(runs)")]
     # schema 4's converged columns, then schema 5's adiabatic sweep columns
     assert cols[-14:] == [n for n, _ in store_module._ADDED_COLUMNS[4]

@@ -333,7 +333,7 @@ def test_outputs_md_documents_the_sweeps_outputs(cli_study):
     assert "`hysteresis.png`" in text.split("## runs.csv")[0]
 
 
-def test_a_schema_4_store_is_upgraded_to_5_and_still_reports(tmp_path):
+def test_a_schema_4_store_is_upgraded_to_6_and_still_reports(tmp_path):
     import sqlite3
 
     from kcbatch.results import store as store_module
@@ -350,7 +350,7 @@ def test_a_schema_4_store_is_upgraded_to_5_and_still_reports(tmp_path):
     con.close()
     ok(["report", out])
     with Store.open(out / STORE_NAME) as store:
-        assert store.meta("schema_version") == "5"
+        assert store.meta("schema_version") == "6"
         cols = [row[1] for row in store.conn.execute("PRAGMA table_info(runs)")]
         assert_same_records(store.records(), res.records)
     assert cols[-6:] == [name for name, _ in store_module._ADDED_COLUMNS[5]]

@@ -191,7 +191,7 @@ def test_runs_csv_and_summary_json_hold_the_thresholds(degree_study):
 def test_the_printed_summary_sets_the_theory_beside_kc(degree_study):
     _, res, _ = degree_study
     text = format_summary(res.summary)
-    (line,) = [ln for ln in text.splitlines() if ln.startswith("theory Kc (MF / HMF / QMF)")]
+    (line,) = [ln for ln in text.splitlines() if ln.startswith("theory onset (MF / HMF / QMF)")]
     want = f"{kc0_normal(SIGMA):.4f}"
     assert f"{want} / {want} / {want}" in line and "means over 3 runs" in line
     assert "coupling degree" in line and "omega normal" in line
@@ -212,11 +212,18 @@ def test_kc_hist_marks_the_theory_means(degree_study):
     fig = export.kc_hist_figure(res.records, res.summary, cfg.to_dict())
     (ax,) = fig.axes
     lines = _vlines(ax)
-    for label in ("MF", "HMF", "QMF"):
-        (x,) = [x for name, x in lines.items() if name.startswith(f"theory {label} ")]
-        assert x == pytest.approx(kc0_normal(SIGMA), rel=1e-9)
+    # each theory's crossing of r = 0.5 (what the measured Kc measures), not its onset
+    for label, field in (("MF", "kc_mf_at_threshold"), ("HMF", "kc_hmf_at_threshold"),
+                         ("QMF", "kc_qmf_at_threshold")):
+        (name, x), = [(n, x) for n, x in lines.items() if n.startswith(f"theory {label} ")]
+        assert "K$ at r = 0.5" in name and "onset" not in name
+        assert x == pytest.approx(np.mean([getattr(r, field) for r in res.records]), rel=1e-12)
+        assert x > kc0_normal(SIGMA)  # above the onset
     (a2a,) = [x for name, x in lines.items() if name.startswith("all-to-all K at r = 0.5")]
     assert a2a == pytest.approx(K_AT_HALF_SIGMA_HALF * SIGMA / 0.5, abs=1e-4)
+    # degree coupling's homogeneous mean field is Kuramoto's all-to-all curve
+    (mf,) = [x for name, x in lines.items() if name.startswith("theory MF ")]
+    assert mf == pytest.approx(a2a, abs=1e-4)
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
     assert sum(t.startswith("theory ") for t in legend) == 3, legend
     assert not any("does not apply" in t.get_text() for t in ax.texts)
@@ -246,7 +253,10 @@ def test_raw_coupling_plots_theory_lines_but_no_all_to_all_curve(raw_study):
     fig = export.kc_hist_figure(res.records, res.summary, cfg.to_dict())
     lines = _vlines(fig.axes[0])
     (hmf,) = [x for name, x in lines.items() if name.startswith("theory HMF ")]
-    assert hmf == pytest.approx(np.mean([rec.kc_hmf for rec in res.records]), rel=1e-12)
+    assert hmf == pytest.approx(np.mean([rec.kc_hmf_at_threshold for rec in res.records]),
+                                rel=1e-12)
+    # the crossing sits above the onset, which the figure no longer draws
+    assert hmf > np.mean([rec.kc_hmf for rec in res.records])
     assert "(mean over runs)" in [n for n in lines if n.startswith("theory HMF ")][0]
     assert not any(n.startswith("all-to-all") for n in lines)
     fig = export.r_curves_figure(res.records, cfg.k_values, cfg.threshold,
@@ -370,10 +380,11 @@ def test_an_old_store_still_reports_and_is_upgraded(degree_study, tmp_path):
         values = con.execute("SELECT kc_mf, kc_hmf, kc_qmf FROM runs").fetchall()
     finally:
         con.close()
-    assert version == str(store_module.SCHEMA_VERSION) == "5"
-    # schema 1 -> 5: the theory columns (2), each run's graph file (3), the
-    # converged protocol's 8 columns (4), then the adiabatic sweep's 6 (5)
-    assert cols[-19:-14] == [*FIELDS, "graph_file", "graph_sha256"]
+    assert version == str(store_module.SCHEMA_VERSION) == "6"
+    # schema 1 -> 6: the theory columns (2), each run's graph file (3), the
+    # converged protocol's 8 columns (4), the adiabatic sweep's 6 (5), then the
+    # theories' 3 crossings of the threshold (6)
+    assert cols[-22:-17] == [*FIELDS, "graph_file", "graph_sha256"]
     assert values == [(None, None, None)] * 3
     header, rows = read_csv(old / "runs.csv")
     assert set(FIELDS) <= set(header) and all(row[f] == "" for row in rows for f in FIELDS)
@@ -409,3 +420,42 @@ def test_an_old_store_that_cannot_be_upgraded_is_read_as_it_is(degree_study, tmp
         recs = st.records()
     assert [(r.kc_mf, r.kc_hmf, r.kc_qmf) for r in recs] == [(None, None, None)] * 3
     assert [r.kc for r in recs] == [r.kc for r in res.records]
+
+
+# --------------------------------------------------------------------------- like for like
+
+def test_each_run_records_the_theories_crossings_of_the_threshold(raw_study):
+    from kcbatch import theory as th_api
+    from kcbatch.networks.models import generate
+    from kcbatch.protocol.seeding import run_inputs
+
+    cfg, res, out = raw_study
+    for rec in res.records:
+        inp = run_inputs(cfg.seed, rec.run, cfg.nodes, cfg.omega_mu, cfg.omega_sigma,
+                         cfg.omega_dist)
+        graph = generate(cfg.graph, cfg.nodes, cfg.m, inp.graph_seed)
+        for model in ("mf", "hmf", "qmf"):
+            want = th_api.kc_at_threshold(graph, cfg.threshold, model=model, coupling="raw",
+                                          omega_dist=cfg.omega_dist,
+                                          omega_sigma=cfg.omega_sigma)
+            assert getattr(rec, f"kc_{model}_at_threshold") == pytest.approx(want, rel=1e-12)
+            # a crossing of r = threshold lies above the theory's onset
+            assert getattr(rec, f"kc_{model}_at_threshold") > getattr(rec, f"kc_{model}")
+    export_store(out)
+    header, rows = read_csv(out / "runs.csv")
+    assert {"kc_mf_at_threshold", "kc_hmf_at_threshold", "kc_qmf_at_threshold"} <= set(header)
+    assert all(float(row["kc_qmf_at_threshold"]) == pytest.approx(rec.kc_qmf_at_threshold)
+               for row, rec in zip(rows, res.records, strict=True))
+
+
+def test_the_summary_prints_crossings_before_onsets_and_flags_small_degrees(raw_study):
+    _cfg, res, _ = raw_study
+    th = res.summary.theory
+    assert th.kc_hmf_at_threshold.n == len(res.records)
+    mean_k = np.mean([r.mean_k for r in res.records])
+    assert mean_k < 50 and f"{2 / mean_k:.0%}" in th.finite_degree_note
+    lines = format_summary(res.summary).splitlines()
+    (i_at,) = [i for i, ln in enumerate(lines) if ln.startswith("theory Kc at r = 0.5")]
+    (i_on,) = [i for i, ln in enumerate(lines) if ln.startswith("theory onset")]
+    assert i_at < i_on and "not a Kc" in lines[i_on]
+    assert any(ln.startswith("theory note") and "O(1/<k>)" in ln for ln in lines)

@@ -100,7 +100,7 @@ def test_the_store_columns_are_the_record_fields_walked():
             and len(record_fields) == len(RUN_COLUMNS) - 1)
     assert [c.name for c in RUN_COLUMNS if c.part == "store"] == ["batch_id"]
     assert {c.part for c in RUN_COLUMNS} == {None, "convergence", "sweep", "store"}
-    assert SCHEMA_VERSION == max(c.since for c in RUN_COLUMNS) == 5
+    assert SCHEMA_VERSION == max(c.since for c in RUN_COLUMNS) == 6
     # the columns each version added are appended in version order
     assert [c.since for c in RUN_COLUMNS] == sorted(c.since for c in RUN_COLUMNS)
 
@@ -108,13 +108,13 @@ def test_the_store_columns_are_the_record_fields_walked():
 def test_a_field_added_to_the_record_adds_a_column():
     @dataclasses.dataclass(frozen=True, kw_only=True)
     class Extended(RunRecord):
-        kc_new: float | None = stored("REAL", since=6, default=None)
-        r_new: np.ndarray | None = stored("TEXT", since=6, default=None)
+        kc_new: float | None = stored("REAL", since=7, default=None)
+        r_new: np.ndarray | None = stored("TEXT", since=7, default=None)
 
     cols = run_columns(Extended)
     assert cols[:len(RUN_COLUMNS)] == RUN_COLUMNS
     assert [(c.name, c.sql, c.since, c.kind) for c in cols[len(RUN_COLUMNS):]] == [
-        ("kc_new", "REAL", 6, "value"), ("r_new", "TEXT", 6, "array")]
+        ("kc_new", "REAL", 7, "value"), ("r_new", "TEXT", 7, "array")]
 
     @dataclasses.dataclass(frozen=True, kw_only=True)
     class Undeclared(RunRecord):

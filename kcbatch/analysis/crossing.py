@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from kcbatch.analysis.records import RunRecord
-from kcbatch.theory.per_run import THEORY_FIELDS
+from kcbatch.theory.per_run import AT_THRESHOLD_FIELDS, THEORY_FIELDS
 
 __all__ = ["KcResult", "first_crossing", "make_record", "record_from_means"]
 
@@ -163,7 +163,8 @@ def record_from_means(*, run: int, seed_material: str, stats: Mapping[str, float
         mean_k=float(stats["mean_k"]), mean_k2=float(stats["mean_k2"]),
         k_max=int(stats["k_max"]), r=r, r_first=r_first, r_second=r_second,
         r_std=r_std, seconds=float(seconds),
-        **{name: _optional_float(stats.get(name)) for name in THEORY_FIELDS},
+        **{name: _optional_float(stats.get(name))
+           for name in THEORY_FIELDS + AT_THRESHOLD_FIELDS},
     )
 
     # a non-finite sample makes its mean non-finite (r lies in [0, 1]: no overflow)

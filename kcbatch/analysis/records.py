@@ -89,7 +89,14 @@ class RunRecord:
       (``kcbatch.theory.per_run.run_thresholds``) [rad per time unit]: ``math.inf``
       for a graph without edges, None where the theory does not apply (or for
       runs stored before kcbatch recorded them). Set for failed runs too: they
-      depend on the graph alone.
+      depend on the graph alone. Onsets are where the theory's r leaves 0, not
+      comparable with kc.
+    kc_mf_at_threshold, kc_hmf_at_threshold, kc_qmf_at_threshold: where each
+      theory's prediction of the measured r crosses the threshold
+      (``kcbatch.theory.curves.kc_at_threshold``) [rad per time unit]: the
+      theory numbers comparable with kc_interp. ``math.inf`` when the theory's r
+      never reaches the threshold; None where the theory does not apply (or for
+      runs stored before kcbatch recorded them).
     status: "ok" or "failed" (non-finite phases); fail_reason says why.
     r_std: [nK] float64 standard deviation (ddof 0) of the r samples behind
       ``r``; chi(K) = nodes * r_std**2 is the susceptibility. None for runs
@@ -137,6 +144,9 @@ class RunRecord:
     graph_file: str | None = stored("TEXT", since=3, default=None)
     graph_sha256: str | None = stored("TEXT", since=3, default=None)
     r_std: np.ndarray | None = stored("TEXT", since=4, default=None)
+    kc_mf_at_threshold: float | None = stored("REAL", since=6, default=None)
+    kc_hmf_at_threshold: float | None = stored("REAL", since=6, default=None)
+    kc_qmf_at_threshold: float | None = stored("REAL", since=6, default=None)
     convergence: ConvergedPart | None = part(ConvergedPart)
     sweep: SweepPart | None = part(SweepPart)
 

@@ -33,7 +33,12 @@ from kcbatch.analysis.records import RunRecord
 from kcbatch.protocol.choices import Auto
 from kcbatch.protocol.config import steps_for
 from kcbatch.theory import mean_field as theory
-from kcbatch.theory.per_run import THEORY_FIELDS, all_to_all_why_not, why_no_theory
+from kcbatch.theory.per_run import (
+    AT_THRESHOLD_FIELDS,
+    THEORY_FIELDS,
+    all_to_all_why_not,
+    why_no_theory,
+)
 
 __all__ = ["ESTIMATORS", "estimator_summary", "protocol_comparison", "summarize", "format_summary",
            "format_partial", "partial_info", "suggest_transient",
@@ -199,9 +204,14 @@ class TheoryBlock(JsonBlock):
     kc_all_to_all_at_threshold: float | None
     all_to_all_applies: bool
     all_to_all_why_not: str | None
+    kc_mf_at_threshold: Spread | None = None
+    kc_hmf_at_threshold: Spread | None = None
+    kc_qmf_at_threshold: Spread | None = None
+    finite_degree_note: str | None = None
 
     def spread(self, name: str) -> Spread | None:
-        """The Spread of the theory field ``name`` (one of THEORY_FIELDS)."""
+        """The Spread of the theory field ``name`` (of THEORY_FIELDS or
+        AT_THRESHOLD_FIELDS)."""
         return getattr(self, name)
 
 
@@ -455,8 +465,9 @@ def theory_summary(records: Sequence[RunRecord], threshold: float, *,
     coupling, omega_dist, omega_sigma: the study's theory settings.
     kc0: Kuramoto's all-to-all onset ``2 / (pi g(0))`` [rad/time] (None when
       the theory does not apply or omega_sigma is not given).
-    kc_mf, kc_hmf, kc_qmf: Spread {n, mean, median, min, max} [rad/time] over the
-      records with a finite value (every status), or None when none has one.
+    kc_mf, kc_hmf, kc_qmf: the onsets (where each theory's r leaves 0): Spread
+      {n, mean, median, min, max} [rad/time] over the records with a finite
+      value (every status), or None when none has one.
     no_onset: records whose graph has no edges: infinite thresholds (no
       coupling, no onset), left out of the statistics above.
     missing: records without values although the theory applies (stored by a
@@ -465,6 +476,13 @@ def theory_summary(records: Sequence[RunRecord], threshold: float, *,
       reaches ``threshold`` (:func:`kcbatch.theory.mean_field.k_at_r`) [rad/time], to set
       beside the measured Kc; None where that curve does not predict the
       measured one (all_to_all_why_not says why; ``all_to_all_applies``).
+    kc_mf_at_threshold, kc_hmf_at_threshold, kc_qmf_at_threshold: each theory's
+      crossing of ``threshold`` (the measured Kc's like-for-like counterpart),
+      Spread as the onsets, None when no record has a finite one.
+    finite_degree_note: one line when theory is shown for networks of small
+      mean degree (<k> < FINITE_DEGREE_NOTE_BELOW): mean-field theory neglects
+      the fluctuations of each node's local field, so the measured crossing is
+      expected above the theory's by O(1/<k>), about 2/<k> relative.
 
     Without omega_sigma (None) the study's settings are unknown: only the
     per-run statistics are filled in, and ``applies`` says whether any record
@@ -480,6 +498,10 @@ def theory_summary(records: Sequence[RunRecord], threshold: float, *,
                          for rec in records for name in THEORY_FIELDS)
         why, a2a_why = (None if has_values else unknown), unknown
     spreads: dict[str, Spread | None] = {}
+    for name in AT_THRESHOLD_FIELDS:
+        finite = np.array([v for rec in records if (v := getattr(rec, name)) is not None
+                           and math.isfinite(v)], dtype=np.float64)
+        spreads[name] = _spread(finite) if finite.size else None
     no_onset = missing = 0
     for name in THEORY_FIELDS:
         values = [getattr(rec, name) for rec in records]
@@ -494,14 +516,27 @@ def theory_summary(records: Sequence[RunRecord], threshold: float, *,
     # a2a_why is None only with omega_sigma given (without it a2a_why says so)
     if omega_sigma is not None and a2a_why is None and 0.0 <= threshold < 1.0:
         a2a = float(theory.k_at_r(threshold, omega_dist, omega_sigma))
+    note = None
+    mean_k = np.array([rec.mean_k for rec in records if rec.mean_k is not None], float)
+    if why is None and mean_k.size and 0 < float(mean_k.mean()) < FINITE_DEGREE_NOTE_BELOW:
+        k_bar = float(mean_k.mean())
+        note = (f"mean degree <k> = {k_bar:.3g}: mean-field theory neglects the fluctuations "
+                f"of each node's local field, so expect the measured crossing above the "
+                f"theory's by O(1/<k>), about 2/<k> = {2.0 / k_bar:.0%} here")
     return TheoryBlock(
         applies=why is None, why_not=why, coupling=coupling, omega_dist=omega_dist,
         omega_sigma=None if omega_sigma is None else float(omega_sigma),
         kc0=theory.kc0(omega_dist, omega_sigma) if omega_sigma is not None and why is None
         else None,
         **spreads, no_onset=no_onset, missing=missing, kc_all_to_all_at_threshold=a2a,
-        all_to_all_applies=a2a_why is None, all_to_all_why_not=a2a_why)
+        all_to_all_applies=a2a_why is None, all_to_all_why_not=a2a_why,
+        finite_degree_note=note)
 
+
+# Below this mean degree the theory block says that mean-field theory is expected
+# below the measured crossing (measured: ER <k> = 6 and 20, raw coupling, the
+# excess about 2/<k> and independent of N; docs/outputs.md).
+FINITE_DEGREE_NOTE_BELOW = 50.0
 
 # The estimators of the estimators block: key -> (RunRecord field, printed name).
 ESTIMATORS = {"grid": ("kc", "grid rule"), "interpolated": ("kc_interp", "interpolated"),
@@ -853,26 +888,39 @@ def _hysteresis_lines(h: Hysteresis | None) -> list[tuple[str, str]]:
 
 
 def _theory_lines(th: TheoryBlock | None, threshold: float | None) -> list[tuple[str, str]]:
-    """The theory's one or two summary lines (label, value), beside the measured Kc."""
+    """The theory's summary lines (label, value), beside the measured Kc: the
+    crossings of the threshold (the measured Kc's counterparts) first, then
+    the onsets, labelled as onsets."""
     if th is None:
         return []
     if not th.applies:
         return [("theory", f"does not apply: {th.why_not}")]
+    lines: list[tuple[str, str]] = []
+    at = [th.spread(name) for name in AT_THRESHOLD_FIELDS]
+    if any(at) and threshold is not None:
+        n = max(sp.n for sp in at if sp)
+        means = " / ".join(_num(sp.mean) if sp else "n/a" for sp in at)
+        lines.append((f"theory Kc at r = {threshold:g} (MF / HMF / QMF)",
+                      f"{means}  (means over {n} runs: each theory's r(K) crossing the "
+                      f"threshold, the measured Kc's counterpart)"))
     spreads = [th.spread(name) for name in THEORY_FIELDS]
     if not any(spreads):
         why = ("infinite: no run's network has edges, so none has an onset"
                if th.no_onset else "n/a: no run has them (stored by an older kcbatch)")
-        return [("theory Kc (MF / HMF / QMF)", why)]
+        return lines + [("theory onset (MF / HMF / QMF)", why)]
     n = max(sp.n for sp in spreads if sp)
     means = " / ".join(_num(sp.mean) if sp else "n/a" for sp in spreads)
-    context = f"means over {n} runs; coupling {th.coupling}, omega {th.omega_dist}"
+    context = (f"means over {n} runs; where r leaves 0, not a Kc; coupling {th.coupling}, "
+               f"omega {th.omega_dist}")
     if th.kc0 is not None:
         context += f"; Kc0 = {_num(th.kc0)}"
-    lines = [("theory Kc (MF / HMF / QMF)", f"{means}  ({context})")]
+    lines.append(("theory onset (MF / HMF / QMF)", f"{means}  ({context})"))
     a2a = th.kc_all_to_all_at_threshold
     if a2a is not None and threshold is not None:
         lines.append((f"all-to-all K at r = {threshold:g}",
                       f"{_num(a2a)}  (Kuramoto, N → ∞: the measured Kc's counterpart)"))
+    if th.finite_degree_note:
+        lines.append(("theory note", th.finite_degree_note))
     return lines
 
 

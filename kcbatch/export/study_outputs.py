@@ -35,7 +35,8 @@ __all__ = ["RUN_COLUMNS", "r_column_names", "write_runs_csv", "write_summary_jso
 
 RUN_COLUMNS = ("run", "status", "kc", "kc_interp", "censored", "bracket_lo", "bracket_hi",
                "stationarity", "nodes", "edges", "mean_k", "mean_k2", "k_max",
-               "kc_mf", "kc_hmf", "kc_qmf", "t_transient_used", "converged", "kc_protocol",
+               "kc_mf", "kc_hmf", "kc_qmf", "kc_mf_at_threshold", "kc_hmf_at_threshold",
+               "kc_qmf_at_threshold", "t_transient_used", "converged", "kc_protocol",
                "kc_refined", "kc_chi", "kc_sigma", "kc_forward", "kc_backward",
                "hysteresis_width", "loop_area", "graph_file", "graph_sha256", "seed_material",
                "fail_reason", "seconds")
@@ -344,14 +345,19 @@ def kc_hist_figure(records: Sequence[RunRecord], summary: Summary,
     thr = summary.threshold
     th = _theory_block(records, thr, summary, config)
     if th is not None and th.applies:
+        # Each theory's crossing of the threshold: what the measured Kc measures.
+        # Only a store without crossings (an older kcbatch) shows the onsets,
+        # labelled as onsets.
+        crossings = any(th.spread(f"{name}_at_threshold") for name in _THEORY_LINES)
         for name, (label, color, style) in _THEORY_LINES.items():
-            spread = th.spread(name)
+            spread = th.spread(f"{name}_at_threshold" if crossings else name)
             if spread:
                 # Rounding alone (degree coupling: QMF = Kc0 / 1.0000000000000002) is no spread.
                 varies = (" (mean over runs)" if spread.max - spread.min
                           > 1e-9 * abs(spread.mean) else "")
+                what = f"$K$ at r = {thr:g}" if crossings else "onset (r leaves 0)"
                 ax.axvline(spread.mean, color=color, ls=style, lw=1.6,
-                           label=f"theory {label} $K_c$ = {spread.mean:.4g}{varies}")
+                           label=f"theory {label} {what} = {spread.mean:.4g}{varies}")
         a2a = th.kc_all_to_all_at_threshold
         if a2a is not None:
             ax.axvline(a2a, color="tab:gray", ls=(0, (3, 1, 1, 1)), lw=1.6,

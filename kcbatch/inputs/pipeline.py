@@ -144,7 +144,8 @@ def make_batch(runs: Sequence[int], cfg: StudyConfig,
         thetas.append(inp.theta0)
         # The theory's thresholds of the graph (kcbatch.theory.per_run), here in the producer
         # threads so that the engine never waits for them.
-        stats.append({**graph_stats(*g), **run_thresholds(*g, **theory_settings(cfg))})
+        stats.append({**graph_stats(*g), **run_thresholds(*g, **theory_settings(cfg),
+                                                        threshold=cfg.threshold)})
         material.append(seed_material(seed, run))
     # Values beyond the precision's range become inf in the cast; such runs are
     # marked failed (input_problems) instead of numpy printing a warning.

@@ -337,20 +337,48 @@ def _hmf_at(net: _Network, t: float, dist: str, sigma: float) -> float:
     return float(u[0]) / big_r
 
 
-def _k_for_mean(net: _Network, r_loc: np.ndarray, t: float, table: _PhiTable) -> float:
-    """The K at which ``mean_i phi(K w_i r_i) = t`` for fixed local fields ``r_loc``."""
+def _k_for_mean(net: _Network, r_loc: np.ndarray, t: float, table: _PhiTable,
+                guess: float = math.nan) -> float:
+    """The K at which ``mean_i phi(K w_i r_i) = t`` for fixed local fields ``r_loc``.
+
+    ``mean phi`` increases with K. A bracket around ``guess`` (the previous
+    sweep's K, close once the sweeps settle), widened until it holds the root,
+    then the Illinois variant of regula falsi down to relative width
+    ``K_RTOL / 4``: a few evaluations where bisection needs forty."""
     strength = net.w * r_loc  # [N]
-    lo, hi = 0.0, 1.0 / float(strength.max())
-    while float(np.mean(table(hi * strength))) < t:
-        lo, hi = hi, 2.0 * hi
-    while hi - lo > 0.25 * K_RTOL * hi:
-        mid = 0.5 * (lo + hi)
-        if mid <= lo or mid >= hi:
+
+    def excess(kk: float) -> float:
+        return float(np.mean(table(kk * strength))) - t
+
+    centre = guess if math.isfinite(guess) and guess > 0 else 1.0 / float(strength.max())
+    lo, hi = centre / 1.01, centre * 1.01
+    f_lo, f_hi = excess(lo), excess(hi)
+    while f_lo >= 0.0:
+        hi, f_hi, lo = lo, f_lo, lo / 2.0
+        f_lo = excess(lo)
+    while f_hi < 0.0:
+        lo, f_lo, hi = hi, f_hi, hi * 2.0
+        f_hi = excess(hi)
+    side = 0
+    for _ in range(200):
+        if hi - lo <= 0.25 * K_RTOL * hi:
             break
-        if float(np.mean(table(mid * strength))) < t:
-            lo = mid
+        x = (lo * f_hi - hi * f_lo) / (f_hi - f_lo)
+        if not lo < x < hi:
+            x = 0.5 * (lo + hi)
+        f_x = excess(x)
+        if f_x < 0.0:
+            lo, f_lo = x, f_x
+            if side == -1:
+                f_hi *= 0.5  # the other end has stood still twice: halve its weight
+            side = -1
         else:
-            hi = mid
+            hi, f_hi = x, f_x
+            if side == 1:
+                f_lo *= 0.5
+            side = 1
+        if f_x == 0.0:
+            return x
     return hi
 
 
@@ -366,7 +394,7 @@ def _qmf_at(net: _Network, t: float, onset: float, dist: str, sigma: float) -> f
     r_loc = net.deg.copy()
     k_now = math.nan
     for _ in range(QMF_MAX_SWEEPS // 10):
-        k_new = _k_for_mean(net, r_loc, t, table)
+        k_new = _k_for_mean(net, r_loc, t, table, k_now)
         new = net.neighbour_sum(table(k_new * net.w * r_loc))
         settled = (float(np.max(np.abs(new - r_loc))) <= QMF_RTOL * float(new.max())
                    and abs(k_new - k_now) <= K_RTOL * k_new)

@@ -2,10 +2,20 @@
 
 A study's theory is set by three config fields: its coupling normalisation
 ``coupling``, its frequency distribution ``omega_dist`` and the spread
-``omega_sigma`` (rad per time unit). Per run, :func:`run_thresholds` gives
-``kc_mf``, ``kc_hmf`` and ``kc_qmf`` of the run's graph (see :mod:`kcbatch.theory.mean_field`):
-floats in rad per time unit, ``math.inf`` for a graph without edges (no coupling,
-no onset), or None where the theory does not apply (:func:`why_no_theory`).
+``omega_sigma`` (rad per time unit). Per run, :func:`run_thresholds` gives two
+kinds of number for each theory (mf, hmf, qmf) of the run's graph:
+
+* the onsets ``kc_mf``, ``kc_hmf``, ``kc_qmf`` (:mod:`kcbatch.theory.mean_field`):
+  where the theory's r leaves 0. Not comparable with a measured Kc, which is a
+  crossing of ``r = threshold``: on heterogeneous networks the onsets sit far below it.
+* the crossings ``kc_mf_at_threshold``, ``kc_hmf_at_threshold``,
+  ``kc_qmf_at_threshold`` (:func:`kcbatch.theory.curves.kc_at_threshold`): where
+  the theory's prediction of the measured, unweighted r crosses the study's
+  threshold. These measure what kcbatch measures.
+
+Each is a float in rad per time unit, ``math.inf`` for a graph without edges (no
+coupling, no onset, no crossing), or None where the theory does not apply
+(:func:`why_no_theory`).
 
 The all-to-all curve ``r(K)`` (:func:`kcbatch.theory.mean_field.r_all_to_all`) is the
 prediction for the measured ``r(K)`` with degree normalisation only: there each
@@ -23,12 +33,16 @@ from typing import Any
 
 from kcbatch.protocol.choices import Coupling
 from kcbatch.theory import mean_field as theory
+from kcbatch.theory.curves import TheoryModel, kc_at_threshold
 
-__all__ = ["THEORY_FIELDS", "all_to_all_why_not", "run_thresholds", "theory_settings",
-           "why_no_theory"]
+__all__ = ["AT_THRESHOLD_FIELDS", "THEORY_FIELDS", "all_to_all_why_not", "run_thresholds",
+           "theory_settings", "why_no_theory"]
 
-# The per-run threshold fields, in the order of the records, the store and runs.csv.
+# The per-run onset fields, in the order of the records, the store and runs.csv.
 THEORY_FIELDS = ("kc_mf", "kc_hmf", "kc_qmf")
+# The per-run crossings of the threshold, one per theory, in the same order.
+AT_THRESHOLD_FIELDS = ("kc_mf_at_threshold", "kc_hmf_at_threshold", "kc_qmf_at_threshold")
+_MODELS = (TheoryModel.MF, TheoryModel.HMF, TheoryModel.QMF)
 # What a stored config without these fields was computed with.
 _DEFAULTS = {"coupling": "degree", "omega_dist": "normal"}
 
@@ -72,12 +86,22 @@ def all_to_all_why_not(coupling: str, omega_dist: str, omega_sigma: float) -> st
 
 
 def run_thresholds(indptr, indices, coupling: str, omega_dist: str,
-                   omega_sigma: float) -> dict[str, float | None]:
-    """``{"kc_mf", "kc_hmf", "kc_qmf"}`` of one CSR graph (``indptr`` [N+1],
-    ``indices`` [2E]) in rad per time unit; all None where :func:`why_no_theory`
-    gives a reason; ``math.inf`` for a graph without edges."""
+                   omega_sigma: float, threshold: float | None = None,
+                   ) -> dict[str, float | None]:
+    """The onsets ``{"kc_mf", "kc_hmf", "kc_qmf"}`` of one CSR graph (``indptr``
+    [N+1], ``indices`` [2E]) in rad per time unit, and with ``threshold`` (the
+    study's r threshold) the crossings of AT_THRESHOLD_FIELDS; all None where
+    :func:`why_no_theory` gives a reason; ``math.inf`` for a graph without edges
+    (and a crossing the theory's r never reaches)."""
+    fields = THEORY_FIELDS + (AT_THRESHOLD_FIELDS if threshold is not None else ())
     if why_no_theory(omega_dist, omega_sigma) is not None:
-        return dict.fromkeys(THEORY_FIELDS)
+        return dict.fromkeys(fields)
     values = theory.thresholds(indptr, indices, coupling, omega_dist, omega_sigma)
-    return {name: None if values[name] is None else float(values[name])
-            for name in THEORY_FIELDS}
+    out: dict[str, float | None] = {
+        name: None if values[name] is None else float(values[name]) for name in THEORY_FIELDS}
+    if threshold is not None:
+        for name, model in zip(AT_THRESHOLD_FIELDS, _MODELS, strict=True):
+            out[name] = kc_at_threshold((indptr, indices), threshold, model=model,
+                                        coupling=coupling, omega_dist=omega_dist,
+                                        omega_sigma=omega_sigma)
+    return out
