@@ -14,6 +14,7 @@ from kcbatch.inputs.batch import pack
 from kcbatch.protocol import choices
 from kcbatch.protocol.choices import Coupling, Precision
 from kcbatch.protocol.config import (
+    DEFAULT_SAMPLE_EVERY,
     DEFAULTS,
     PRECISIONS,
     ConfigError,
@@ -53,7 +54,7 @@ def _per_graph(values: Any, n_graphs: int, name: str) -> list[np.ndarray]:
 
 def simulate(graphs: Sequence[Any], omega: Any, theta0: Any, k_values: Any, *,
              dt: float = _D["dt"], t_transient: float = _D["t_transient"],
-             t_measure: float = _D["t_measure"], sample_every: int = _D["sample_every"],
+             t_measure: float = _D["t_measure"], sample_every: int = DEFAULT_SAMPLE_EVERY,
              device: str = _D["device"], precision: str = _D["precision"],
              fast_math: bool = _D["fast_math"], return_samples: bool = False,
              coupling: str = _D["coupling"], kernel: str = _D["kernel"]) -> np.ndarray:
@@ -86,7 +87,7 @@ def simulate(graphs: Sequence[Any], omega: Any, theta0: Any, k_values: Any, *,
 def find_kc(graphs: Sequence[Any], omega: Any, theta0: Any, k_values: Any, *,
             threshold: float = _D["threshold"], coupling: str = _D["coupling"],
             dt: float = _D["dt"], t_transient: float | str = _D["t_transient"],
-            t_measure: float = _D["t_measure"], sample_every: int = _D["sample_every"],
+            t_measure: float = _D["t_measure"], sample_every: int = DEFAULT_SAMPLE_EVERY,
             refine: float | None = _D["refine"], refine_points: int = _D["refine_points"],
             kc_tol: float = _D["kc_tol"], t_max: float = _D["t_max"], device: str = _D["device"],
             precision: str = _D["precision"],
@@ -125,7 +126,7 @@ def find_kc(graphs: Sequence[Any], omega: Any, theta0: Any, k_values: Any, *,
 def hysteresis(graphs: Sequence[Any], omega: Any, theta0: Any, k_values: Any, *,
                coupling: str = _D["coupling"], dt: float = _D["dt"],
                t_transient: float = _D["t_transient"], t_measure: float = _D["t_measure"],
-               sample_every: int = _D["sample_every"], device: str = _D["device"],
+               sample_every: int = DEFAULT_SAMPLE_EVERY, device: str = _D["device"],
                precision: str = _D["precision"], fast_math: bool = _D["fast_math"],
                kernel: str = _D["kernel"]) -> tuple[np.ndarray, np.ndarray]:
     """The adiabatic sweep of each graph: ``(r_forward, r_backward)``, each

@@ -393,8 +393,14 @@ def test_the_bound_of_mean_degree_and_global_uses_each_network(coupling, max_wk)
                 for r in range(4))
     from kcbatch.inputs.step_size import prepare_dt
     resolved, notice = prepare_dt(cfg)
+    from kcbatch.inputs.step_size import AUTO_DT_CAP, MAX_PHASE_STEP
     assert resolved.dt <= AUTO_MARGIN * 2.78 / (2 * 20.0 * worst)
-    assert resolved.dt > 0.5 * AUTO_MARGIN * 2.78 / (2 * 20.0 * worst)
+    # the accuracy limit: a phase rate K_max max(w_i k_i) + the spread of omega
+    # (q99 of |N(0, 0.5)| ~ 1.3 < 2)
+    accuracy = MAX_PHASE_STEP / (20.0 * worst + 2.0)
+    assert resolved.dt <= MAX_PHASE_STEP / (20.0 * worst) and resolved.dt <= AUTO_DT_CAP
+    assert resolved.dt > 0.5 * min(AUTO_MARGIN * 2.78 / (2 * 20.0 * worst), accuracy,
+                                   AUTO_DT_CAP)
     assert f"max w_i k_i = {worst:.4g}" in notice
 
 

@@ -8,6 +8,8 @@ import click
 from kcbatch.protocol.choices import AUTO, Coupling, OmegaDist
 from kcbatch.protocol.config import (
     DEFAULT_RUNS,
+    DEFAULT_SAMPLE_EVERY,
+    DEFAULT_SAMPLE_INTERVAL,
     DEFAULTS,
     DEVICE_CHOICES,
     KERNEL_CHOICES,
@@ -68,8 +70,8 @@ _STUDY_OPTIONS = [
     ("--k-max", "k_max", float, "Largest coupling K."),
     ("--k-num", "k_num", int, "Number of K values (linspace)."),
     ("--dt", "dt", _FloatOrAuto(),
-     "RK4 step [time units], or 'auto': the largest stable step "
-     "dividing both times (printed)."),
+     "RK4 step [time units], or 'auto': the largest step within RK4's stability and "
+     "accuracy bounds, at most 0.05, dividing the times (printed)."),
     ("--t-transient", "t_transient", _FloatOrAuto(),
      "Discarded transient [time units], or 'auto': windows at T = 5, 10, 20, ... up to "
      "--t-max until each network's Kc settles."),
@@ -88,7 +90,10 @@ _STUDY_OPTIONS = [
      "independent: every K from theta0; adiabatic: each K from the previous K's final "
      "phases, up the grid, then back down (hysteresis)."),
     ("--t-measure", "t_measure", float, "Measurement window [time units]."),
-    ("--sample-every", "sample_every", int, "Sample r every this many measurement steps."),
+    ("--sample-every", "sample_every", int, "Sample r every this many measurement steps "
+     "(or give --sample-interval)."),
+    ("--sample-interval", "sample_interval", float,
+     "Sample r every this many time units (a multiple of dt); the default with --dt auto."),
     ("--threshold", "threshold", float, "Kc = first K with r > threshold."),
     ("--seed", "seed", int, "Study seed (drawn, printed and recorded if omitted)."),
     ("--device", "device", click.Choice(DEVICE_CHOICES),
@@ -106,7 +111,10 @@ _STUDY_OPTIONS = [
 
 # How the help shows a default of None.
 _NONE_SHOWN = {"runs": str(DEFAULT_RUNS), "graphs": "none: generate --graph", "refine": "off",
-               "seed": "random"}
+               "seed": "random",
+               "sample_every": str(DEFAULT_SAMPLE_EVERY),
+               "sample_interval": f"{DEFAULT_SAMPLE_INTERVAL:g} with --dt auto, else "
+                                  f"sample_every x dt"}
 
 
 def shown_default(field: str) -> str:
@@ -131,7 +139,8 @@ def study_options(fn, only: tuple[str, ...] | None = None):
 # the K values, frequencies, threshold, seed and producers do not (the model
 # sets the edges; the coupling only what `--dt auto` picks).
 _TUNE_FIELDS = ("runs", "graphs", "nodes", "m", "graph", "ws_p", "gamma", "coupling", "k_num",
-                "dt", "t_transient", "t_measure", "sample_every", "device", "kernel", "precision")
+                "dt", "t_transient", "t_measure", "sample_every", "sample_interval", "device",
+                "kernel", "precision")
 
 
 def tune_options(fn):

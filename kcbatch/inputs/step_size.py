@@ -10,8 +10,24 @@ study looks at its first networks before it starts:
   run range), generated exactly as the study will generate them, so that every
   shard, and every resume, sees the same sample and picks the same ``dt``;
 * an explicit ``dt`` beyond the bound of the sample is refused (ConfigError);
-* ``dt = "auto"`` becomes the largest ``dt <= AUTO_MARGIN x`` the sample's bound
-  that divides both ``t_transient`` and ``t_measure`` exactly.
+* ``dt = "auto"`` becomes the largest dt that divides ``t_transient``,
+  ``t_measure`` and the sampling interval exactly and is at most each of:
+
+  - stability: ``AUTO_MARGIN x`` the sample's RK4 bound;
+  - accuracy: ``MAX_PHASE_STEP / rate``, the phase a node may advance in one
+    step, with ``rate = q99_i |omega_i - median(omega)| + K_max max_i(w_i k_i)``
+    [rad / time unit] over the sample (its largest). The right-hand side
+    depends on phase differences only, so the common rotation (the median
+    frequency) is integrated exactly and does not count; the fastest 1% of
+    drifters (a Lorentzian's tail) stay incoherent whatever their phase error
+    and do not set the step;
+  - the default protocol's step, ``AUTO_DT_CAP = 0.05``: auto never integrates
+    more coarsely than the default (a larger dt must be given as a number).
+
+  MAX_PHASE_STEP = 0.5 rad: the default protocol (dt 0.05, K_max 5, degree
+  coupling, omega ~ N(0, 0.5)) advances 0.05 x (1.3 + 5) = 0.31 rad per step,
+  and ``bench/bench_dt_auto.py`` measures auto-dt's Kc against a dt/4
+  reference (BA degree, ER raw, power-law raw; README, "The RK4 step").
 
 With ``graphs`` (the users' own files) the sample is every file the study
 uses (runs ``0 .. min(runs, n_files) - 1``; run ``i`` uses file ``i mod
@@ -31,6 +47,7 @@ import numpy as np
 from kcbatch.inputs.graph_source import GraphSet, graph_set, run_network
 from kcbatch.protocol.choices import AUTO, Auto, Coupling
 from kcbatch.protocol.config import (
+    DEFAULT_SAMPLE_INTERVAL,
     ConfigError,
     StudyConfig,
     check_stable_dt,
@@ -47,6 +64,12 @@ SAMPLE_NETWORKS = 16
 # by tens of percent), and a 10% margin keeps most of them stable where the
 # bound itself would fail every network with a bigger hub than the sample's.
 AUTO_MARGIN = 0.9
+# The largest phase advance per step that auto allows [rad] (module docstring).
+MAX_PHASE_STEP = 0.5
+# The quantile of |omega_i - median(omega)| that counts toward the rate.
+OMEGA_QUANTILE = 0.99
+# dt auto never exceeds the default protocol's step [time units].
+AUTO_DT_CAP = 0.05
 
 
 def graph_max_wk(indptr: np.ndarray, coupling: Coupling) -> float:
@@ -78,19 +101,42 @@ def _sample_what(cfg: StudyConfig, n: int) -> str:
 
 def sample_max_wk(cfg: StudyConfig, graphs: GraphSet | None = None) -> float:
     """The largest ``max_i(w_i k_i)`` over the networks of :func:`sample_runs`."""
-    if cfg.graphs is not None:
-        gs = graphs if graphs is not None else graph_set(cfg.graphs)
-        return max(graph_max_wk(gs.for_run(run).indptr, cfg.coupling)
-                   for run in sample_runs(cfg, gs))
+    return sample_rates(cfg, graphs)[0]
+
+
+def omega_spread(omega: np.ndarray) -> float:
+    """The OMEGA_QUANTILE quantile of ``|omega_i - median(omega)|`` [rad / time unit]."""
+    omega = np.asarray(omega, dtype=np.float64)
+    if omega.size == 0:
+        return 0.0
+    return float(np.quantile(np.abs(omega - np.median(omega)), OMEGA_QUANTILE))
+
+
+def sample_rates(cfg: StudyConfig, graphs: GraphSet | None = None) -> tuple[float, float]:
+    """``(max_i(w_i k_i), rate)`` over the networks of :func:`sample_runs`, each
+    the largest of the sample: the stability bound's weighted degree and the
+    phase rate ``omega_spread + K_max max_i(w_i k_i)`` [rad / time unit] of
+    the accuracy bound (module docstring)."""
     if cfg.seed is None:
         raise ValueError("the study needs its seed before its networks can be sampled")
-    worst = 0.0
-    for run in sample_runs(cfg):
-        inp = run_inputs(cfg.seed, run, cfg.nodes, cfg.omega_mu, cfg.omega_sigma,
-                         cfg.omega_dist)
-        indptr, _, _ = run_network(cfg, run, inp.graph_seed)
-        worst = max(worst, graph_max_wk(indptr, cfg.coupling))
-    return worst
+    gs = graphs if (graphs is not None or cfg.graphs is None) else graph_set(cfg.graphs)
+    worst = rate = 0.0
+    for run in sample_runs(cfg, gs):
+        if gs is not None:
+            f = gs.for_run(run)
+            inp = run_inputs(cfg.seed, run, f.report.nodes, cfg.omega_mu, cfg.omega_sigma,
+                             cfg.omega_dist)
+            indptr = f.indptr
+        else:
+            inp = run_inputs(cfg.seed, run, cfg.nodes, cfg.omega_mu, cfg.omega_sigma,
+                             cfg.omega_dist)
+            indptr, _, _ = run_network(cfg, run, inp.graph_seed)
+        wk = graph_max_wk(indptr, cfg.coupling)
+        # omega_dist "degree": omega_i = k_i
+        omega = inp.omega if inp.omega is not None else np.diff(indptr).astype(np.float64)
+        worst = max(worst, wk)
+        rate = max(rate, omega_spread(omega) + cfg.k_abs_max * wk)
+    return worst, rate
 
 
 def _exact(value: float) -> Fraction:
@@ -98,17 +144,32 @@ def _exact(value: float) -> Fraction:
     return Fraction(repr(float(value)))
 
 
-def auto_dt(t_transient: float, t_measure: float, dt_max: float) -> float:
-    """The largest ``dt <= dt_max`` with ``t_transient / dt`` and ``t_measure / dt``
-    both integers: ``g / ceil(g / dt_max)``, ``g`` the greatest common divisor
-    of the two times as exact fractions (``t_measure`` alone when
-    ``t_transient = 0``)."""
-    a, b = _exact(t_transient), _exact(t_measure)
-    # gcd(p/q, r/s) = gcd(p s, r q) / (q s); gcd(0, x) = x covers t_transient = 0.
-    g = Fraction(math.gcd(a.numerator * b.denominator, b.numerator * a.denominator),
-                 a.denominator * b.denominator)
+def _gcd(a: Fraction, b: Fraction) -> Fraction:
+    # gcd(p/q, r/s) = gcd(p s, r q) / (q s); gcd(0, x) = x covers a zero time.
+    return Fraction(math.gcd(a.numerator * b.denominator, b.numerator * a.denominator),
+                    a.denominator * b.denominator)
+
+
+def auto_dt(t_transient: float, t_measure: float, dt_max: float,
+            *more: float) -> float:
+    """The largest ``dt <= dt_max`` with ``t_transient / dt``, ``t_measure / dt``
+    (and ``t / dt`` for each time of ``more``, e.g. the sampling interval) all
+    integers: ``g / ceil(g / dt_max)``, ``g`` the greatest common divisor of
+    the times as exact fractions (zero times drop out)."""
+    g = _exact(t_measure)
+    for t in (t_transient, *more):
+        g = _gcd(g, _exact(t))
     steps = max(1, math.ceil(g / Fraction(dt_max)))
     return float(g / steps)
+
+
+def auto_limits(k_abs_max: float, max_wk: float, rate: float) -> dict[str, float]:
+    """The three upper limits of dt auto [time units]: ``stability`` (AUTO_MARGIN
+    x the RK4 bound), ``accuracy`` (MAX_PHASE_STEP / rate) and ``cap``
+    (AUTO_DT_CAP); inf where a limit does not apply."""
+    return {"stability": AUTO_MARGIN * max_stable_dt(k_abs_max, max_wk),
+            "accuracy": math.inf if rate == 0.0 else MAX_PHASE_STEP / rate,
+            "cap": AUTO_DT_CAP}
 
 
 def prepare_dt(cfg: StudyConfig, graphs: GraphSet | None = None
@@ -129,9 +190,9 @@ def prepare_dt(cfg: StudyConfig, graphs: GraphSet | None = None
                             where=f"over {_sample_what(cfg, n)}",
                             fix="use a smaller dt, --dt auto, or a smaller K range")
         return cfg, None
-    worst = sample_max_wk(cfg, graphs)
-    bound = max_stable_dt(cfg.k_abs_max, worst)
-    if math.isinf(bound):
+    worst, rate = sample_rates(cfg, graphs)
+    limits = auto_limits(cfg.k_abs_max, worst, rate)
+    if math.isinf(limits["stability"]):
         raise ConfigError("dt", AUTO,
                           f"has no stability bound to go by (K_max={cfg.k_abs_max:g}, "
                           f"max(w_i k_i)={worst:g}: no coupling or no edges); give dt as a "
@@ -140,15 +201,24 @@ def prepare_dt(cfg: StudyConfig, graphs: GraphSet | None = None
     if cfg.auto_transient:
         # every window start (multiples of the first transient, and t_max) on a step
         transient = auto_dt(cfg.first_transient, cfg.t_max, max(cfg.first_transient, cfg.t_max))
-    dt = auto_dt(transient, cfg.t_measure, AUTO_MARGIN * bound)
+    # sampling in time units unless sample_every (steps) was given
+    interval = () if cfg.sample_every is not None and cfg.sample_interval is None else \
+        (cfg.sample_interval if cfg.sample_interval is not None else DEFAULT_SAMPLE_INTERVAL,)
+    binding = min(limits, key=lambda name: limits[name])
+    dt = auto_dt(transient, cfg.t_measure, limits[binding], *interval)
     resolved = cfg.resolved(dt=dt)  # checks the schedule (sample_every, step count) once
     spec = resolved.spec
-    notice = (f"dt auto: {dt:.6g} (RK4 bound {bound:.3g} at K_max={cfg.k_abs_max:g}, "
-              f"max w_i k_i = {worst:.4g} over "
-              f"{_sample_what(cfg, len(sample_runs(cfg, graphs)))}; {AUTO_MARGIN:g} x the "
-              f"bound, dividing t_transient={_shown(cfg)} and t_measure="
-              f"{cfg.t_measure:g}): {spec.n_transient} + {spec.n_measure} steps, "
-              f"{spec.n_samples} samples of r per K (sample_every={cfg.sample_every})")
+    shown = {name: ("none" if math.isinf(v) else f"{v:.3g}") for name, v in limits.items()}
+    sampled = (f"every {resolved.sampling_interval:g} time units = {resolved.sample_every} "
+               f"steps" if interval else f"sample_every={resolved.sample_every} steps")
+    notice = (f"dt auto: {dt:.6g}, set by {binding} (limits: stability {shown['stability']} "
+              f"= {AUTO_MARGIN:g} x the RK4 bound at K_max={cfg.k_abs_max:g}, max w_i k_i = "
+              f"{worst:.4g}; accuracy {shown['accuracy']} = {MAX_PHASE_STEP:g} rad per step "
+              f"at a phase rate of {rate:.4g}/time unit; cap {shown['cap']}; over "
+              f"{_sample_what(cfg, len(sample_runs(cfg, graphs)))}), dividing t_transient="
+              f"{_shown(cfg)} and t_measure={cfg.t_measure:g}: {spec.n_transient} + "
+              f"{spec.n_measure} steps per K per run, {spec.n_samples} samples of r per K "
+              f"({sampled})")
     return resolved, notice
 
 
@@ -168,5 +238,6 @@ def network_problem(dt: float, k_abs_max: float, max_wk: float) -> str | None:
             f"rerun with a smaller dt or --dt auto")
 
 
-__all__ = ["AUTO_MARGIN", "SAMPLE_NETWORKS", "auto_dt", "graph_max_wk", "network_problem",
-           "prepare_dt", "sample_max_wk", "sample_runs"]
+__all__ = ["AUTO_DT_CAP", "AUTO_MARGIN", "MAX_PHASE_STEP", "OMEGA_QUANTILE", "SAMPLE_NETWORKS",
+           "auto_dt", "auto_limits", "graph_max_wk", "network_problem", "omega_spread",
+           "prepare_dt", "sample_max_wk", "sample_rates", "sample_runs"]

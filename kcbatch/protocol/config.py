@@ -80,6 +80,14 @@ ADDED_PROTOCOL_DEFAULTS = {"graphs": None, "graph": "ba", "ws_p": 0.1, "gamma": 
 # t_max until each network's Kc settles (kcbatch.analysis.converge); the first
 # window starts at the original protocol's transient.
 AUTO_FIRST_TRANSIENT = 5.0
+# Sampling r. ``sample_every`` counts measurement steps; ``sample_interval`` is
+# the same in time units (``sample_every = sample_interval / dt``, an integer).
+# Neither given: a numeric dt samples every DEFAULT_SAMPLE_EVERY steps (every
+# study with a dt of its own computes what it always did), ``dt = "auto"`` every
+# DEFAULT_SAMPLE_INTERVAL time units, so that the dt auto picks keeps the number
+# of samples. The two agree at the default dt: 10 x 0.05 = 0.5.
+DEFAULT_SAMPLE_EVERY = 10
+DEFAULT_SAMPLE_INTERVAL = 0.5
 # How the K grid is walked: every K from theta0 (the original protocol), or
 # adiabatically, each K from the previous one's final phases, up then down
 # (kcbatch.analysis.sweep).
@@ -298,7 +306,8 @@ class StudyProtocol:
     dt: float | Auto = 0.05
     t_transient: float | Auto = 5.0
     t_measure: float = 5.0
-    sample_every: int = 10
+    sample_every: int | None = None
+    sample_interval: float | None = None
     threshold: float = 0.5
     kc_tol: float = 0.01
     t_max: float = 400.0
@@ -340,16 +349,55 @@ class StudyProtocol:
         if self.seed is not None:
             _check_int("seed", self.seed, lo=0)
         _choice("precision", self.precision, PRECISIONS)
+        if self.sample_every is not None:
+            _check_int("sample_every", self.sample_every, lo=1)
+        if self.sample_interval is not None:
+            _check_real("sample_interval", self.sample_interval, lo=0.0, lo_open=True)
         if is_auto(self.dt):
             object.__setattr__(self, "dt", AUTO)
             # Resolved to a number when the study starts; the times are checked now.
             if not self.auto_transient:
                 _check_real("t_transient", self.t_transient, lo=0.0)
             _check_real("t_measure", self.t_measure, lo=0.0, lo_open=True)
-            _check_int("sample_every", self.sample_every, lo=1)
         else:
             _check_real("dt", self.dt, lo=0.0, lo_open=True, extra="or 'auto'")
             self._check_schedule()
+
+    @property
+    def sampling_interval(self) -> float | None:
+        """The time between two r samples [time units]: ``sample_interval`` when
+        given, else ``sample_every * dt`` (None while dt is auto and
+        ``sample_every`` is not given: DEFAULT_SAMPLE_INTERVAL then)."""
+        if self.sample_interval is not None:
+            return self.sample_interval
+        if isinstance(self.dt, Auto) or self.sample_every is None:
+            return None
+        return float(f"{self.sample_every * self.dt:.12g}")
+
+    def _resolve_sampling(self, chosen_dt: bool = False) -> None:
+        """A numeric dt: ``sample_every`` from ``sample_interval`` (an integer
+        number of steps, ConfigError otherwise); neither given,
+        DEFAULT_SAMPLE_EVERY steps for a dt given as a number, or every
+        DEFAULT_SAMPLE_INTERVAL time units for a dt the study chose
+        (``chosen_dt``, dt auto); both given must agree."""
+        dt = self.dt_value
+        interval = self.sample_interval
+        if interval is None:
+            if self.sample_every is not None:
+                return
+            if not chosen_dt:
+                object.__setattr__(self, "sample_every", DEFAULT_SAMPLE_EVERY)
+                return
+            interval = DEFAULT_SAMPLE_INTERVAL
+        if dt > interval * (1 + 1e-9):
+            raise ConfigError("sample_interval", interval,
+                              f"must be at least one step (dt={dt!r})")
+        steps = steps_for(interval, dt, "sample_interval", min_steps=1)
+        if self.sample_every is not None and self.sample_every != steps:
+            raise ConfigError("sample_every", self.sample_every,
+                              f"contradicts sample_interval={self.sample_interval!r} at "
+                              f"dt={dt!r} (sample_interval/dt = {steps}); give one of them")
+        object.__setattr__(self, "sample_every", steps)
 
     @property
     def dt_value(self) -> float:
@@ -360,9 +408,10 @@ class StudyProtocol:
                                              "(kcbatch.run_study); no step schedule before")
         return self.dt
 
-    def _check_schedule(self) -> None:
+    def _check_schedule(self, chosen_dt: bool = False) -> None:
         """A numeric dt: stable for the degree coupling, a step count that
-        fits, and the step schedule (:attr:`spec`, computed here once)."""
+        fits, the sampling (:meth:`_resolve_sampling`; ``chosen_dt``: dt came
+        from auto) and the step schedule (:attr:`spec`, computed here once)."""
         if self.coupling == Coupling.DEGREE:
             # Before the step counts: an unstable dt often also makes them
             # invalid, and dt is what to change. w_i k_i = k_i/max(k_i, 1) <= 1
@@ -370,6 +419,7 @@ class StudyProtocol:
             # and are checked on the study's networks (kcbatch.inputs.step_size).
             check_stable_dt(self.dt_value, self.k_abs_max, 1.0)
         self._check_step_count()
+        self._resolve_sampling(chosen_dt)
         _ = self.spec  # raises ConfigError for dt, t_transient, t_measure, sample_every
 
     def resolved(self, **values: Any) -> StudyProtocol:
@@ -391,7 +441,7 @@ class StudyProtocol:
                 raise ConfigError("dt", values["dt"], f"contradicts the study's dt={self.dt!r}")
             new.__dict__.pop("spec", None)
             _check_real("dt", new.dt, lo=0.0, lo_open=True)
-            new._check_schedule()
+            new._check_schedule(chosen_dt=True)
         return new
 
     def _check_converged(self) -> None:
@@ -529,10 +579,8 @@ class StudyProtocol:
             if self.auto_transient:
                 # every window must start on a step: t_max and the first transient
                 steps_for(self.t_max, dt, "t_max", min_steps=1)
-                _ = self.spec
             return
-        every = self.sample_every if isinstance(self.sample_every, int) and \
-            not isinstance(self.sample_every, bool) and self.sample_every >= 1 else 1
+        every = self.sample_every if self.sample_every is not None else 1
         sample_bytes = math.ceil(min(self.t_measure / dt, 1e300) / every) * self.k_num * 8
         raise _too_many_steps("t_transient + t_measure", longest + self.t_measure,
                               dt, steps, sample_bytes)
@@ -544,7 +592,15 @@ class StudyProtocol:
         memory (later windows reuse the same size)."""
         return IntegrationSpec.from_times(dt=self.dt_value, t_transient=self.first_transient,
                                           t_measure=self.t_measure,
-                                          sample_every=self.sample_every)
+                                          sample_every=self.sample_every_value)
+
+    @property
+    def sample_every_value(self) -> int:
+        """sample_every as a number (ConfigError while dt is auto and it is derived)."""
+        if self.sample_every is None:
+            raise ConfigError("sample_every", None, "is derived from sample_interval when "
+                                                    "the study chooses dt")
+        return self.sample_every
 
     @property
     def k_values(self):
@@ -656,7 +712,8 @@ class StudyConfig:
     dt: float | Auto = _D["dt"]
     t_transient: float | Auto = _D["t_transient"]
     t_measure: float = _D["t_measure"]
-    sample_every: int = _D["sample_every"]
+    sample_every: int | None = _D["sample_every"]
+    sample_interval: float | None = _D["sample_interval"]
     threshold: float = _D["threshold"]
     kc_tol: float = _D["kc_tol"]
     t_max: float = _D["t_max"]
@@ -791,7 +848,16 @@ class StudyConfig:
         return self.execution.run_ids(self.runs)
 
     def replace(self, **changes) -> StudyConfig:
+        """A new config with ``changes`` (checked again). A new dt keeps the
+        sampling interval when one was given (``sample_every`` derived again)."""
+        if "dt" in changes and self.sample_interval is not None and \
+                "sample_every" not in changes:
+            changes["sample_every"] = None
         return dataclasses.replace(self, **changes)
+
+    @property
+    def sampling_interval(self) -> float | None:
+        return self.protocol_part.sampling_interval
 
     @property
     def precision_record(self) -> Precision:
@@ -824,6 +890,8 @@ class StudyConfig:
                 continue  # chosen when the study starts, then checked as a number
             if name == "runs" and self.runs is None:
                 continue
+            if name == "sample_every" and self.sample_every is None:
+                continue  # derived with dt, then compared as a number
             had = stored.get(name, ADDED_PROTOCOL_DEFAULTS.get(name))
             if had != self._stored_value(name):
                 raise ConfigError(name, getattr(self, name),
@@ -879,7 +947,8 @@ _INT_FIELDS: tuple[str, ...] = (
     "runs", "nodes", "m", "k_num", "sample_every", "seed", "batch", "producers", "run_start",
     "run_stop")
 _REAL_FIELDS = ("ws_p", "gamma", "omega_mu", "omega_sigma", "k_min", "k_max", "dt",
-                "t_transient", "t_measure", "threshold", "kc_tol", "t_max", "refine")
+                "t_transient", "t_measure", "sample_interval", "threshold", "kc_tol", "t_max",
+                "refine")
 _INT_FIELDS = _INT_FIELDS + ("refine_points",)
 
 

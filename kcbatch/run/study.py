@@ -18,6 +18,7 @@ from kcbatch.analysis.summary import Summary, partial_info, summarize
 from kcbatch.engines import ResolvedDevice
 from kcbatch.inputs.graph_source import GraphSet, check_unchanged, listing
 from kcbatch.inputs.pipeline import PipelineTimes, Produced, chunk_runs, produce
+from kcbatch.inputs.step_size import AUTO_DT_CAP
 from kcbatch.protocol.choices import Auto, Device, is_auto
 from kcbatch.protocol.config import ConfigError, StudyConfig
 from kcbatch.results.store import (
@@ -29,7 +30,7 @@ from kcbatch.results.store import (
 )
 from kcbatch.run.batching import fitted_batch, for_pending, oom_retry_size
 from kcbatch.run.plan import plan_study
-from kcbatch.run.time_estimate import cpu_fallback_notice
+from kcbatch.run.time_estimate import auto_dt_cost, cpu_fallback_notice
 from kcbatch.run.work_unit import compute_records, longest_steps
 from kcbatch.theory.per_run import theory_settings
 from kcbatch.version import __version__
@@ -192,6 +193,10 @@ def run_study(config: StudyConfig, *, resume: bool = False, progress: bool = Fal
     engine = plan.engine
     # Planned (and refused when it cannot fit) before the store is made.
     batch_fit = fitted_batch(cfg, engine, plan.device, len(cfg.run_ids))
+    if is_auto(config.dt) and cfg.dt_value < AUTO_DT_CAP:
+        # the cost of the run range (refused when absurd), before the store is made
+        runs = len(cfg.run_ids)
+        notice(auto_dt_cost(cfg, engine, runs, for_pending(batch_fit, runs)))
     with _opened(cfg, resume, graphs, on_open) as (store, pending):
         plan = plan.with_batch(for_pending(batch_fit, len(pending)))
         batch_size = plan.batch

@@ -23,12 +23,14 @@ import time
 from kcbatch.engines import Engine
 from kcbatch.inputs.graph_source import graph_set
 from kcbatch.inputs.pipeline import make_batch
-from kcbatch.protocol.choices import Auto
-from kcbatch.protocol.config import IntegrationSpec, StudyConfig
+from kcbatch.inputs.step_size import AUTO_DT_CAP
+from kcbatch.protocol.choices import AUTO, Auto
+from kcbatch.protocol.config import ConfigError, IntegrationSpec, StudyConfig
 from kcbatch.protocol.models import expected_edges, min_nodes
 
 __all__ = ["PROBE_STEP_WORK", "SLOW_ENGINE_RATE", "CPU_NOTICE_SECONDS", "SMALL_CPU_STUDY",
-           "work_per_run", "measure_rate", "cpu_fallback_notice", "format_duration"]
+           "AUTO_MAX_SECONDS", "work_per_run", "measure_rate", "cpu_fallback_notice",
+           "format_duration", "auto_dt_cost"]
 
 # Edge updates of one RK4 step of the measured batch: ~0.1-2 s on a CPU, so the
 # probe (three steps) costs seconds, against the ten minutes and more it is run for.
@@ -39,6 +41,10 @@ PROBE_STEP_WORK = 1e8
 SLOW_ENGINE_RATE = 1e8
 # ``--device auto`` on the CPU prints the estimate for studies longer than this.
 CPU_NOTICE_SECONDS = 600.0
+# dt auto refuses a study estimated to take longer than this on its engine [s].
+AUTO_MAX_SECONDS = 24 * 3600.0
+# Below this many seconds at SLOW_ENGINE_RATE, dt auto's cost is not measured.
+AUTO_QUICK_SECONDS = 60.0
 # The README's CPU-sized study.
 SMALL_CPU_STUDY = dict(runs=8, batch=4, nodes=1000)
 
@@ -128,3 +134,31 @@ def cpu_fallback_notice(cfg: StudyConfig, engine: Engine, runs: int, batch: int,
             f"~{format_duration(small_seconds)}: kcbatch run --runs {small['runs']} "
             f"--batch {small['batch']} --nodes {small['nodes']} --device cpu "
             f"--out results-small")
+
+
+def auto_dt_cost(cfg: StudyConfig, engine: Engine, runs: int, batch: int) -> str:
+    """The line for a ``dt = "auto"`` that chose a step below AUTO_DT_CAP: the
+    steps per K per run and the estimated time of ``runs`` runs on ``engine``
+    (measured as :func:`measure_rate` does, unless the work is under
+    AUTO_QUICK_SECONDS even at SLOW_ENGINE_RATE). ConfigError naming dt, the
+    steps, the estimate and what to do when it exceeds AUTO_MAX_SECONDS."""
+    spec = cfg.spec
+    # an adiabatic sweep integrates every K twice (both branches)
+    work = work_per_run(cfg) * runs * (2 if cfg.adiabatic else 1)
+    default_steps = round(10.0 / AUTO_DT_CAP)
+    steps = (f"dt={spec.dt:.6g} gives {spec.n_transient} + {spec.n_measure} RK4 steps per K "
+             f"per run ({spec.n_steps / default_steps:.3g}x the {default_steps} of the default "
+             f"protocol)")
+    if work <= SLOW_ENGINE_RATE * AUTO_QUICK_SECONDS:
+        return f"dt auto: {steps}; estimated under {AUTO_QUICK_SECONDS:g} s for {runs} runs"
+    rate = measure_rate(cfg, engine, batch)
+    seconds = work / rate
+    if seconds > AUTO_MAX_SECONDS:
+        raise ConfigError(
+            "dt", AUTO,
+            f"{steps}: estimated {format_duration(seconds)} for {runs} runs on this engine "
+            f"(measured {rate:.2g} edge updates/s; dt auto refuses more than "
+            f"{format_duration(AUTO_MAX_SECONDS)}); give --dt {spec.dt:.6g} to accept the cost, "
+            f"or shrink it: a smaller --k-max, fewer --runs or --nodes, or --coupling degree")
+    return (f"dt auto: {steps}; estimated {format_duration(seconds)} for {runs} runs "
+            f"(measured {rate:.2g} edge updates/s)")

@@ -52,7 +52,7 @@ def compute_records(engine: Engine, item: Produced, cfg: StudyConfig,
         estimates = estimate_kc(
             engine, item.batch, cfg.k_values, dt=spec.dt,
             t_transient=cfg.t_transient, t_measure=cfg.t_measure,
-            sample_every=cfg.sample_every, threshold=cfg.threshold,
+            sample_every=spec.sample_every, threshold=cfg.threshold,
             refine=cfg.refine, refine_points=cfg.refine_points,
             kc_tol=cfg.kc_tol, t_max=cfg.t_max, progress=progress, spec=spec)
         seconds = time.perf_counter() - t0
