@@ -111,6 +111,13 @@ def test_scan_csv_holds_each_points_summary(scanned):
             for c in ("mean", "ci95_lo", "ci95_hi", "median"):
                 assert float(row[f"{est}_{c}"]) == e[c], (est, c)
         assert float(row["kc_qmf_mean"]) == summary["theory"]["kc_qmf"]["mean"]
+        for key in ("kc_hmf_at_threshold", "kc_qmf_at_threshold"):
+            assert float(row[f"{key}_mean"]) == summary["theory"][key]["mean"]
+        # the console repeats the sub-study's warnings (these short transients
+        # leave every value non-stationary)
+        assert summary["warnings"]
+        for warning in summary["warnings"]:
+            assert f"warning (nodes={row['value']}): {warning}" in result.stdout
     # refined / chi peak exist only with the converged protocol
     assert not any(h.startswith(("refined_", "chi_peak_")) for h in header)
     # the printed table shows the same means
@@ -130,7 +137,13 @@ def test_the_fit_is_fss_on_the_points_numbers(scanned):
         n.append(v)
         kc.append(e["mean"])
         sig.append(sigma_from_ci(e["ci95_lo"], e["ci95_hi"]))
-    want = fit_power_law(n, kc, sig)
+    # held against the HMF crossing at the largest size
+    top = json.loads((out / f"nodes={max(VALUES)}" / "summary.json").read_text())["summary"]
+    theory = top["theory"]["kc_hmf_at_threshold"]["mean"]
+    want = fit_power_law(n, kc, sig, theory=theory,
+                         theory_label=f"the HMF crossing at nodes = {max(VALUES)}")
+    assert fit["theory"] == theory
+    assert fit["verdict"] == want.verdict
     for key in ("kc_inf", "kc_inf_err", "a", "b", "chi2", "p_value"):
         assert fit[key] == pytest.approx(getattr(want, key), rel=1e-12), key
     assert fit["sigma"] == pytest.approx(sig, rel=1e-15)

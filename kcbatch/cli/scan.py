@@ -178,6 +178,11 @@ def _print_table(plan, result) -> None:
         click.echo(f"  {row['value']!s:>12}  {row['runs']:>5}  {row['crossings']:>5}  "
                    f"{row['censored_left'] + row['censored_right']:>5}  {row['failed']:>6}  "
                    f"{cells[0]:>8}  {cells[1]:>19}  {cells[2]:>8}")
+    # Each sub-study's warnings (not stationary, censored, unconverged, ...):
+    # the scan's numbers inherit them.
+    for value in plan.values:
+        for warning in _point_warnings(plan, value):
+            click.echo(f"warning ({plan.param}={value}): {warning}")
     files = [TABLE, figure_name(plan.param)]
     if result.fit is not None:
         files.append(FIT_FILE)
@@ -185,3 +190,15 @@ def _print_table(plan, result) -> None:
                    else f"no fit: {result.fit['reason']}")
     click.echo(f"results in {plan.out}/ (scan.json, {', '.join(files)}; one study per value "
                f"in {plan.param}=V/)")
+
+
+def _point_warnings(plan, value) -> list[str]:
+    """The warnings of the sub-study of ``value``, as its summary.json holds them."""
+    import json
+
+    path = Path(plan.point_config(value).out) / "summary.json"
+    try:
+        summary = json.loads(path.read_text("utf-8")).get("summary") or {}
+    except (OSError, ValueError):
+        return []
+    return [str(w) for w in summary.get("warnings") or []]
