@@ -3,6 +3,7 @@
 
 Importing kcbatch never imports CuPy; the GPU backend is resolved on first use.
 """
+from kcbatch import theory
 from kcbatch.analysis.converge import KcEstimates
 from kcbatch.analysis.records import RunRecord
 from kcbatch.api import find_kc, hysteresis, simulate
@@ -30,4 +31,5 @@ __all__ = [
     "pack",
     "run_study",
     "simulate",
+    "theory",
 ]
