@@ -102,6 +102,8 @@ def converged_records(item: Produced, est, cfg: StudyConfig, *,
             kc_protocol=_optional(est.kc_windows[j, 0]) if ok else None,
             kc_refined=_optional(est.kc_refined[j]) if ok else None,
             kc_chi=_optional(est.kc_chi[j]) if ok else None,
+            kc_chi_err=_optional(est.kc_chi_err[j]) if ok else None,
+            kc_chi_censored=str(est.kc_chi_censored[j]) if ok else None,
             kc_sigma=_optional(est.kc_sigma[j]) if ok else None,
             kc_windows=np.array(est.kc_windows[j]) if est.auto else None)))
     return out
