@@ -87,6 +87,9 @@ _STUDY_OPTIONS = [
     ("--sweep", "sweep", click.Choice(SWEEPS),
      "independent: every K from theta0; adiabatic: each K from the previous K's final "
      "phases, up the grid, then back down (hysteresis)."),
+    ("--dwell", "dwell", float,
+     "With --sweep adiabatic: time spent at each K, measurement included (a multiple "
+     "of dt, at least --t-measure) [time units]."),
     ("--t-measure", "t_measure", float, "Measurement window [time units]."),
     ("--sample-every", "sample_every", int, "Sample r every this many measurement steps."),
     ("--threshold", "threshold", float, "Kc = first K with r > threshold."),
@@ -106,7 +109,7 @@ _STUDY_OPTIONS = [
 
 # How the help shows a default of None.
 _NONE_SHOWN = {"runs": str(DEFAULT_RUNS), "graphs": "none: generate --graph", "refine": "off",
-               "seed": "random"}
+               "seed": "random", "dwell": "t-transient + t-measure"}
 
 
 def shown_default(field: str) -> str:

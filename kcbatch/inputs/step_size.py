@@ -140,6 +140,9 @@ def prepare_dt(cfg: StudyConfig, graphs: GraphSet | None = None
     if cfg.auto_transient:
         # every window start (multiples of the first transient, and t_max) on a step
         transient = auto_dt(cfg.first_transient, cfg.t_max, max(cfg.first_transient, cfg.t_max))
+    if cfg.dwell is not None:
+        # the sweep's time at each K on a step too
+        transient = auto_dt(transient, cfg.dwell, max(transient, cfg.dwell))
     dt = auto_dt(transient, cfg.t_measure, AUTO_MARGIN * bound)
     resolved = cfg.resolved(dt=dt)  # checks the schedule (sample_every, step count) once
     spec = resolved.spec
