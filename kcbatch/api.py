@@ -107,9 +107,9 @@ def find_kc(graphs: Sequence[Any], omega: Any, theta0: Any, k_values: Any, *,
     refine: bracket width to multisect the first grid bracket down to, with
       ``refine_points`` couplings per graph and round; None: no refinement.
     Returns :class:`~kcbatch.analysis.converge.KcEstimates` (per-graph arrays kc,
-    kc_interp, kc_refined, kc_chi, kc_sigma, t_transient, converged, r, r_std,
-    chi, ...; definitions in kcbatch/analysis/converge.py and docs/design.md). With a
-    fixed transient, ``r`` is exactly ``simulate(...)``'s.
+    kc_interp, kc_refined, kc_chi, kc_chi_err, kc_chi_censored, kc_sigma, t_transient,
+    converged, r, r_std, chi, ...; definitions in kcbatch/analysis/converge.py and
+    docs/design.md). With a fixed transient, ``r`` is exactly ``simulate(...)``'s.
     """
     prec, coupling, engine = _options(precision, coupling, device, kernel, fast_math)
     spec = check_options(dt=dt, t_transient=t_transient, t_measure=t_measure,
