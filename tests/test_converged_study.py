@@ -105,7 +105,7 @@ def test_batch_size_producers_and_resume_do_not_change_results(converged, tmp_pa
 def test_store_runs_csv_and_summary_hold_the_new_fields(converged):
     res, out = converged
     with Store.open(out / STORE_NAME) as store:
-        assert store.meta("schema_version") == "5"
+        assert store.meta("schema_version") == "6"
         stored = store.records()
         raw = dict(store.conn.execute("SELECT run, r_std FROM runs"))
     assert_same_records(stored, res.records)
