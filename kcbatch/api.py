@@ -2,6 +2,8 @@
 and ``hysteresis`` (the adiabatic sweep's two branches)."""
 from __future__ import annotations
 
+import dataclasses
+import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -20,6 +22,7 @@ from kcbatch.protocol.config import (
     ConfigError,
     IntegrationSpec,
     check_kernel,
+    steps_for,
     unstable_dt,
 )
 from kcbatch.protocol.coupling import COUPLINGS, max_weighted_degree
@@ -105,9 +108,9 @@ def find_kc(graphs: Sequence[Any], omega: Any, theta0: Any, k_values: Any, *,
     refine: bracket width to multisect the first grid bracket down to, with
       ``refine_points`` couplings per graph and round; None: no refinement.
     Returns :class:`~kcbatch.analysis.converge.KcEstimates` (per-graph arrays kc,
-    kc_interp, kc_refined, kc_chi, kc_sigma, t_transient, converged, r, r_std,
-    chi, ...; definitions in kcbatch/analysis/converge.py and docs/design.md). With a
-    fixed transient, ``r`` is exactly ``simulate(...)``'s.
+    kc_interp, kc_refined, kc_chi, kc_chi_err, kc_chi_censored, kc_sigma, t_transient,
+    converged, r, r_std, chi, ...; definitions in kcbatch/analysis/converge.py and
+    docs/design.md). With a fixed transient, ``r`` is exactly ``simulate(...)``'s.
     """
     prec, coupling, engine = _options(precision, coupling, device, kernel, fast_math)
     spec = check_options(dt=dt, t_transient=t_transient, t_measure=t_measure,
@@ -126,8 +129,9 @@ def find_kc(graphs: Sequence[Any], omega: Any, theta0: Any, k_values: Any, *,
 def hysteresis(graphs: Sequence[Any], omega: Any, theta0: Any, k_values: Any, *,
                coupling: str = _D["coupling"], dt: float = _D["dt"],
                t_transient: float = _D["t_transient"], t_measure: float = _D["t_measure"],
-               sample_every: int = DEFAULT_SAMPLE_EVERY, device: str = _D["device"],
-               precision: str = _D["precision"], fast_math: bool = _D["fast_math"],
+               sample_every: int = DEFAULT_SAMPLE_EVERY, dwell: float | None = _D["dwell"],
+               device: str = _D["device"], precision: str = _D["precision"],
+               fast_math: bool = _D["fast_math"],
                kernel: str = _D["kernel"]) -> tuple[np.ndarray, np.ndarray]:
     """The adiabatic sweep of each graph: ``(r_forward, r_backward)``, each
     ``[G, nK]`` float64 in increasing-K order (kcbatch/analysis/sweep.py).
@@ -140,10 +144,16 @@ def hysteresis(graphs: Sequence[Any], omega: Any, theta0: Any, k_values: Any, *,
     device, precision, fast_math, kernel: as :func:`simulate`; k_values ``[nK]`` or
     ``[G, nK]``, strictly increasing. With one K, ``r_forward`` is
     ``simulate(...)``'s.
+    dwell: the time spent at each K, measurement included [time units]: a
+      multiple of dt, at least t_measure; each K integrates ``dwell -
+      t_measure`` then measures ``t_measure``. None: ``t_transient + t_measure``
+      (t_transient is then not used).
     """
     prec, coupling, engine = _options(precision, coupling, device, kernel, fast_math)
     spec = IntegrationSpec.from_times(dt=dt, t_transient=t_transient, t_measure=t_measure,
                                       sample_every=sample_every)
+    if dwell is not None:
+        spec = dataclasses.replace(spec, n_transient=_dwell_transient_steps(dwell, spec))
     batch, k_values = _pack_inputs(graphs, omega, theta0, k_values, prec, coupling)
     if not np.all(np.isfinite(k_values)) or np.any(np.diff(k_values, axis=-1) <= 0):
         raise ConfigError("k_values", _short(k_values), "must be finite and increasing")
@@ -152,6 +162,22 @@ def hysteresis(graphs: Sequence[Any], omega: Any, theta0: Any, k_values: Any, *,
                         n_transient=spec.n_transient, n_measure=spec.n_measure,
                         sample_every=spec.sample_every)
     return samples.forward.mean(axis=2), samples.backward.mean(axis=2)
+
+
+def _dwell_transient_steps(dwell: Any, spec: IntegrationSpec) -> int:
+    """RK4 steps integrated before measuring at each K of a sweep spending
+    ``dwell`` there [time units]; ConfigError unless dwell is a positive whole
+    number of ``spec.dt`` steps, at least the measurement's."""
+    if isinstance(dwell, bool) or not isinstance(dwell, (int, float, np.floating)) \
+            or not math.isfinite(dwell) or dwell <= 0:
+        raise ConfigError("dwell", dwell, "must be a finite number > 0 (time units at each "
+                          "K, measurement included) or None")
+    n_dwell = steps_for(float(dwell), spec.dt, "dwell", min_steps=spec.n_measure)
+    if n_dwell < spec.n_measure:
+        raise ConfigError("dwell", dwell, f"must be at least t_measure="
+                          f"{float(f'{spec.n_measure * spec.dt:.12g}')!r} (the time at "
+                          f"each K includes its measurement)")
+    return n_dwell - spec.n_measure
 
 
 def _options(precision: Any, coupling: Any, device: Any, kernel: Any, fast_math: bool

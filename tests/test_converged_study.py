@@ -135,21 +135,26 @@ def test_default_protocol_is_unchanged_and_leaves_the_new_fields_empty():
         assert rec.kc_windows is None
 
 
-def test_a_schema_3_store_is_upgraded_to_6(tmp_path):
+def test_a_schema_3_store_is_upgraded_to_the_current_schema(tmp_path):
     path = tmp_path / STORE_NAME
     Store.create(path, StudyConfig().to_dict(), np.array([0.0, 1.0]), "x").close()
     con = sqlite3.connect(path)
-    for name, _ in store_module._ADDED_COLUMNS[4] + store_module._ADDED_COLUMNS[5]:
+    added = [col for v in range(4, store_module.SCHEMA_VERSION + 1)
+             for col in store_module._ADDED_COLUMNS[v]]
+    for name, _ in added:
         con.execute(f"ALTER TABLE runs DROP COLUMN {name}")
     con.execute("UPDATE meta SET value='3' WHERE key='schema_version'")
     con.commit()
     con.close()
     with Store.open(path) as store:
-        assert store.meta("schema_version") == "6"
+        assert store.meta("schema_version") == str(store_module.SCHEMA_VERSION) == "6"
         cols = [row[1] for row in store.conn.execute("PRAGMA table_info(runs)")]
-    # schema 4's converged columns, then schema 5's adiabatic sweep columns
-    assert cols[-14:] == [n for n, _ in store_module._ADDED_COLUMNS[4]
-                          + store_module._ADDED_COLUMNS[5]]
+    # schema 4's converged columns, schema 5's adiabatic sweep columns, then
+    # schema 6's theory crossings and chi peak error and censoring
+    assert cols[-len(added):] == [n for n, _ in added]
+    assert {n for n, _ in store_module._ADDED_COLUMNS[6]} == {
+        "kc_mf_at_threshold", "kc_hmf_at_threshold", "kc_qmf_at_threshold", "kc_chi_err",
+        "kc_chi_censored"}
 
 
 @pytest.mark.parametrize("fields, param", [

@@ -196,7 +196,7 @@ def test_the_cli_runs_every_new_flag_and_stores_them(tmp_path):
             assert stored[name] == value, (name, stored[name])
         assert isinstance(stored["dt"], float)  # auto is stored as the number it chose
         if "auto" in flags:
-            assert f"dt auto: {stored['dt']:.6g} " in res.stderr
+            assert f"dt auto: {stored['dt']:.6g}, set by " in res.stderr
         else:
             assert "dt auto" not in res.stderr
         assert re.search(r"^runs +3 \(ok 3, failed 0\)", res.stdout, re.M), res.stdout

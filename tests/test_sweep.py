@@ -4,6 +4,7 @@ against the independent protocol, the loop measures, studies (batch size,
 resume), bad input and the CLI's outputs."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import threading
@@ -333,27 +334,33 @@ def test_outputs_md_documents_the_sweeps_outputs(cli_study):
     assert "`hysteresis.png`" in text.split("## runs.csv")[0]
 
 
-def test_a_schema_4_store_is_upgraded_to_6_and_still_reports(tmp_path):
+def test_a_schema_4_store_is_upgraded_to_the_current_schema_and_still_reports(tmp_path):
     import sqlite3
 
     from kcbatch.results import store as store_module
     out = tmp_path / "old"
     res = run_study(StudyConfig(out=out, **{**SMALL, "runs": 2, "sweep": "independent"}))
     con = sqlite3.connect(out / STORE_NAME)
-    for name, _ in store_module._ADDED_COLUMNS[5]:
+    added = [col for v in range(5, store_module.SCHEMA_VERSION + 1)
+             for col in store_module._ADDED_COLUMNS[v]]
+    for name, _ in added:
         con.execute(f"ALTER TABLE runs DROP COLUMN {name}")
     con.execute("UPDATE meta SET value='4' WHERE key='schema_version'")
     config = json.loads(con.execute("SELECT value FROM meta WHERE key='config'").fetchone()[0])
-    del config["sweep"]  # a study stored before the field: independent
+    del config["sweep"], config["dwell"]  # a study stored before the fields: independent
     con.execute("UPDATE meta SET value=? WHERE key='config'", (json.dumps(config),))
     con.commit()
     con.close()
     ok(["report", out])
     with Store.open(out / STORE_NAME) as store:
-        assert store.meta("schema_version") == "6"
+        assert store.meta("schema_version") == str(store_module.SCHEMA_VERSION)
         cols = [row[1] for row in store.conn.execute("PRAGMA table_info(runs)")]
-        assert_same_records(store.records(), res.records)
-    assert cols[-6:] == [name for name, _ in store_module._ADDED_COLUMNS[5]]
+        # the columns schema 4 did not have read as None (the theories' crossings)
+        assert_same_records(store.records(), [
+            dataclasses.replace(r, kc_mf_at_threshold=None, kc_hmf_at_threshold=None,
+                                kc_qmf_at_threshold=None) for r in res.records])
+    assert cols[-len(added):] == [name for name, _ in added]
+    assert cols[-len(added):][:6] == [name for name, _ in store_module._ADDED_COLUMNS[5]]
     # resuming it as the independent study it was is accepted: nothing left to compute
     again = run_study(StudyConfig(out=out, **{**SMALL, "runs": 2, "sweep": "independent"}),
                       resume=True)

@@ -383,8 +383,10 @@ def test_an_old_store_still_reports_and_is_upgraded(degree_study, tmp_path):
     assert version == str(store_module.SCHEMA_VERSION) == "6"
     # schema 1 -> 6: the theory columns (2), each run's graph file (3), the
     # converged protocol's 8 columns (4), the adiabatic sweep's 6 (5), then the
-    # theories' 3 crossings of the threshold (6)
-    assert cols[-22:-17] == [*FIELDS, "graph_file", "graph_sha256"]
+    # theories' 3 crossings of the threshold and the chi peak's error and censoring (6)
+    later = sum(len(store_module._ADDED_COLUMNS[v])
+                for v in range(4, store_module.SCHEMA_VERSION + 1))
+    assert cols[-later - 5:-later] == [*FIELDS, "graph_file", "graph_sha256"]
     assert values == [(None, None, None)] * 3
     header, rows = read_csv(old / "runs.csv")
     assert set(FIELDS) <= set(header) and all(row[f] == "" for row in rows for f in FIELDS)

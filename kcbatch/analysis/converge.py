@@ -49,10 +49,26 @@ per group); the new bracket is the first crossing read left to right, until it
 is at most TOL wide. ``kc_refined`` is the linear crossing in that bracket
 (NaN for censored or failed networks, or without ``refine``).
 
-**chi.** ``chi(K) = N var(r)`` over the final window's samples (ddof 0);
-``kc_chi`` is the vertex of the parabola through the largest chi and its two
-grid neighbours (clamped to them), or the grid K of the largest chi when it
-is at the grid's end.
+**chi.** ``chi(K) = N var(r)`` over the final window's samples (ddof 0).
+``kc_chi`` is the vertex of a least-squares quadratic in ``log chi`` (a
+Gaussian peak) over the points near the peak: those whose smoothed log chi (a
+three-point running mean) is within ``log 4`` of its largest value (the
+first to the last such point), widened one neighbour at a time, the higher
+first, to at least five points where the grid has them. Within half the
+maximum a Gaussian's log drops by only ``log 2``, too little against the
+sampling noise of log chi (about 0.5 with 10 samples) to fix a curvature;
+within a quarter it drops by ``log 4``. Equal weights in log chi: the
+relative error of a sample variance does not depend on its size.
+``kc_chi_err`` is the vertex's standard error (delta method) from the fit's
+covariance, with log chi's variance taken as the larger of ``2/(n_samples -
+1)`` (the variance of the log of a variance of ``n_samples`` independent
+normal samples) and the residuals' mean square over the fit's degrees of
+freedom (which also takes in a peak that is not Gaussian): never below what
+the scatter gives. No estimate (NaN; ``kc_chi_censored`` says why) when the
+smoothed maximum is at the grid's first or last point or the fitted vertex
+lies outside the points fitted ("left" / "right": the peak lies beyond them on
+that side), when the fit has no maximum or some chi is 0 ("flat"), or when chi
+is not finite ("failed").
 """
 from __future__ import annotations
 
@@ -75,7 +91,7 @@ from kcbatch.protocol.config import (
     steps_for,
 )
 
-__all__ = ["KcEstimates", "check_options", "estimate_kc",
+__all__ = ["ChiPeak", "KcEstimates", "check_options", "chi_peak", "estimate_kc",
            "window_starts"]
 
 NOISE_FACTOR = 1.0
@@ -91,7 +107,10 @@ class KcEstimates:
     kc_refined [G]: crossing in the refined bracket (NaN without refine, when
       censored or failed). kc_sigma [G]: uncertainty of kc_interp from the
       spread of r (the stopping rule's sigma; NaN when censored or failed).
-    kc_chi [G]: K of the chi peak (NaN when failed).
+    kc_chi, kc_chi_err [G]: K of the chi peak and its standard error (NaN
+      unless kc_chi_censored is "none"). kc_chi_censored [G] str: "none",
+      "left", "right" (the peak is beyond the grid's or the fit's points on
+      that side), "flat" (no maximum) or "failed" (:class:`ChiPeak`).
     censored [G] str: "none", "left" or "right" at the final window ("failed"
       for non-finite r).
     t_transient [G] float64: the transient of the final window (time units).
@@ -116,6 +135,8 @@ class KcEstimates:
     kc_refined: np.ndarray
     kc_sigma: np.ndarray
     kc_chi: np.ndarray
+    kc_chi_err: np.ndarray
+    kc_chi_censored: np.ndarray
     censored: np.ndarray
     t_transient: np.ndarray
     converged: np.ndarray
@@ -218,21 +239,83 @@ def _settled(prev: _Crossing | None, cur: _Crossing, kc_tol: float, noise_factor
     return abs(cur.kc_interp - prev.kc_interp) <= max(kc_tol, noise_factor * noise)
 
 
-def _chi_peak(k: np.ndarray, chi: np.ndarray) -> float:
+# The chi peak's fit (module docstring, chi): the points whose smoothed log chi
+# is within log(1/CHI_FIT_LEVEL) of its largest value, at least CHI_FIT_POINTS
+# of them where the grid has them.
+CHI_FIT_POINTS = 5
+CHI_FIT_LEVEL = 0.25
+
+
+@dataclass(frozen=True)
+class ChiPeak:
+    """The chi peak of one network: ``kc`` and its standard error ``err``
+    [rad per time unit], NaN unless ``censored == "none"``; ``censored``:
+    "none", "left" / "right" (the peak lies below / above the points that
+    can be fitted: the largest chi at the grid's first / last point, or the
+    fitted vertex outside the points fitted), "flat" (no maximum: the fit is
+    not concave, or fewer than 3 positive chi) or "failed" (non-finite chi)."""
+
+    kc: float
+    err: float
+    censored: str
+
+
+def chi_peak(k: np.ndarray, chi: np.ndarray, n_samples: int) -> ChiPeak:
+    """The peak of ``chi`` [nK] on the increasing grid ``k`` [nK] (module
+    docstring, chi): a least-squares quadratic in log chi (a Gaussian peak)
+    over the points near its largest value. ``n_samples``: the r samples
+    behind each chi, which set the a-priori noise of log chi."""
+    nan = math.nan
+    k = np.asarray(k, dtype=np.float64)
+    chi = np.asarray(chi, dtype=np.float64)
     if not np.all(np.isfinite(chi)):
-        return math.nan
-    i = int(np.argmax(chi))
-    if i == 0 or i == k.size - 1:
-        return float(k[i])
-    x0, x1, x2 = (float(v) for v in k[i - 1:i + 2])
-    y0, y1, y2 = (float(v) for v in chi[i - 1:i + 2])
-    # vertex of the parabola through the three points (Lagrange form's derivative = 0)
-    d0, d2 = (y1 - y0) / (x1 - x0), (y2 - y1) / (x2 - x1)
-    curv = (d2 - d0) / (x2 - x0)
-    if not curv < 0:  # flat top: no vertex to trust
-        return x1
-    vertex = 0.5 * (x0 + x1) - d0 / (2.0 * curv)
-    return min(max(vertex, x0), x2)
+        return ChiPeak(nan, nan, "failed")
+    if not np.all(chi > 0.0):
+        return ChiPeak(nan, nan, "flat")
+    y_all = np.log(chi)
+    # three-point running mean of log chi (the end points repeated): picks
+    # the peak and the points fitted without following a single noisy point
+    smooth = np.convolve(np.pad(y_all, 1, mode="edge"), np.full(3, 1.0 / 3.0), mode="valid")
+    i = int(np.argmax(smooth))
+    if i == 0:
+        return ChiPeak(nan, nan, "left")
+    if i == k.size - 1:
+        return ChiPeak(nan, nan, "right")
+    above = np.flatnonzero(smooth >= smooth[i] + math.log(CHI_FIT_LEVEL))
+    lo, hi = int(above[0]), int(above[-1])
+    while hi - lo + 1 < CHI_FIT_POINTS and (lo > 0 or hi < k.size - 1):
+        left = smooth[lo - 1] if lo > 0 else -math.inf
+        right = smooth[hi + 1] if hi < k.size - 1 else -math.inf
+        if left >= right:
+            lo -= 1
+        else:
+            hi += 1
+    sel = slice(lo, hi + 1)
+    # x centred on the largest chi and scaled by the fitted span, for conditioning
+    scale = float(k[hi] - k[lo])
+    x = (k[sel] - k[i]) / scale
+    y = y_all[sel]
+    a = np.stack([np.ones_like(x), x, x * x], axis=1)
+    coef, *_ = np.linalg.lstsq(a, y, rcond=None)
+    _, b, c = (float(v) for v in coef)
+    if not c < 0:
+        return ChiPeak(nan, nan, "flat")
+    vertex = -b / (2.0 * c)
+    if vertex < x[0]:
+        return ChiPeak(nan, nan, "left")
+    if vertex > x[-1]:
+        return ChiPeak(nan, nan, "right")
+    # log of a variance of n independent normal samples: variance 2/(n-1);
+    # scaled up (never down) by the residuals' reduced chi-square
+    var_y = 2.0 / max(n_samples - 1, 1)
+    dof = x.size - 3
+    if dof > 0:
+        resid = y - a @ coef
+        var_y = max(var_y, float(resid @ resid) / dof)
+    cov = var_y * np.linalg.inv(a.T @ a)
+    grad = np.array([0.0, -1.0 / (2.0 * c), b / (2.0 * c * c)])
+    err = math.sqrt(max(float(grad @ cov @ grad), 0.0)) * scale
+    return ChiPeak(float(k[i]) + vertex * scale, err, "none")
 
 
 def estimate_kc(engine: Engine, batch: Batch, k_values: np.ndarray, *, dt: float,
@@ -316,6 +399,7 @@ def estimate_kc(engine: Engine, batch: Batch, k_values: np.ndarray, *, dt: float
 
     last = cast(list[_Crossing], final)  # every network has had its last window
     chi = nodes[:, None] * r_std ** 2
+    peaks = [chi_peak(k_grid[b], chi[b], spec.n_samples) for b in range(n_net)]
     kc_refined = np.full(n_net, np.nan)
     refine_work = 0
     if refine is not None:
@@ -325,7 +409,8 @@ def estimate_kc(engine: Engine, batch: Batch, k_values: np.ndarray, *, dt: float
         k_values=k_grid,
         kc=np.array([c.kc for c in last]), kc_interp=np.array([c.kc_interp for c in last]),
         kc_refined=kc_refined, kc_sigma=np.array([c.sigma for c in last]),
-        kc_chi=np.array([_chi_peak(k_grid[b], chi[b]) for b in range(n_net)]),
+        kc_chi=np.array([p.kc for p in peaks]), kc_chi_err=np.array([p.err for p in peaks]),
+        kc_chi_censored=np.array([p.censored for p in peaks]),
         censored=np.array([c.censored for c in last]),
         t_transient=_times(final_start, spec.dt), converged=converged, r=r, r_std=r_std, chi=chi,
         windows=_times(np.asarray(starts), spec.dt), kc_windows=kc_windows,

@@ -35,8 +35,12 @@ class ConvergedPart:
       kc_interp). None when that window does not cross.
     kc_refined: the crossing in the first grid bracket multisected down to
       ``refine`` (None without refine or without a crossing).
-    kc_chi: K of the chi peak of the final window; kc_sigma: the uncertainty of
-      kc_interp from the spread of r (None when censored).
+    kc_chi: K of the chi peak of the final window (a fit of log chi near its
+      largest value), kc_chi_err its standard error (both None unless
+      kc_chi_censored is "none"); kc_chi_censored: "none", "left" / "right"
+      (the peak lies beyond the grid, or the fitted points, on that side) or
+      "flat" (no maximum); None for runs stored before kcbatch recorded it.
+      kc_sigma: the uncertainty of kc_interp from the spread of r (None when censored).
     kc_windows: [W] float64 kc_interp after each window of the schedule
       (NaN where not measured or not crossing); None with a fixed transient.
     """
@@ -48,6 +52,8 @@ class ConvergedPart:
     kc_chi: float | None = stored("REAL", since=4, default=None)
     kc_sigma: float | None = stored("REAL", since=4, default=None)
     kc_windows: np.ndarray | None = stored("TEXT", since=4, default=None)
+    kc_chi_err: float | None = stored("REAL", since=6, default=None)
+    kc_chi_censored: str | None = stored("TEXT", since=6, default=None)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -170,6 +176,14 @@ class RunRecord:
     @property
     def kc_chi(self) -> float | None:
         return None if self.convergence is None else self.convergence.kc_chi
+
+    @property
+    def kc_chi_err(self) -> float | None:
+        return None if self.convergence is None else self.convergence.kc_chi_err
+
+    @property
+    def kc_chi_censored(self) -> str | None:
+        return None if self.convergence is None else self.convergence.kc_chi_censored
 
     @property
     def kc_sigma(self) -> float | None:

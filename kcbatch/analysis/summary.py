@@ -234,6 +234,8 @@ class EstimatorStats(JsonBlock):
     censored_left: int
     censored_right: int
     missing: int
+    peak_censored_left: int | None = None
+    peak_censored_right: int | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -554,7 +556,10 @@ def estimator_summary(records: Sequence[RunRecord], n_boot: int = 2000,
     grid crossing is at K[0]: grid and interpolated count them at K[0], an
     upper bound; refined leaves them out), censored_right (no grid crossing:
     left out by every estimator but chi peak), missing (ok runs without this
-    estimate)}. Each estimator draws its own resamples (seed ``seed``)."""
+    estimate), peak_censored_left / peak_censored_right (chi peak only: ok
+    runs whose chi peak lies beyond the grid or the fitted points on that side,
+    kc_chi_censored; None for the other estimators)}. Each estimator draws its
+    own resamples (seed ``seed``)."""
     ok = sorted((rec for rec in records if rec.status == "ok"), key=lambda rec: rec.run)
     n_left = sum(1 for rec in ok if rec.censored == "left")
     n_right = sum(1 for rec in ok if rec.censored == "right")
@@ -562,9 +567,12 @@ def estimator_summary(records: Sequence[RunRecord], n_boot: int = 2000,
     for key, (name, _) in ESTIMATORS.items():
         x = np.array([getattr(rec, name) for rec in ok if getattr(rec, name) is not None],
                      dtype=np.float64)
+        peaks = {} if key != "chi_peak" else {
+            f"peak_censored_{side}": sum(1 for rec in ok if rec.kc_chi_censored == side)
+            for side in ("left", "right")}
         out[key] = EstimatorStats(field=name, n=int(x.size), **_stats_of(x, n_boot, seed),
                                   censored_left=n_left, censored_right=n_right,
-                                  missing=len(ok) - int(x.size))
+                                  missing=len(ok) - int(x.size), **peaks)
     return Estimators(**out)
 
 
@@ -848,7 +856,10 @@ def _estimator_lines(est: Estimators | None,
                       f"mean {_num(d.mean)}, median {_num(d.median)}, 95% CI "
                       f"[{_num(d.ci95_lo)}, {_num(d.ci95_hi)}]  (n={d.n}; censored "
                       f"left {d.censored_left}, right {d.censored_right}; "
-                      f"missing {d.missing})"))
+                      + ("" if d.peak_censored_left is None else
+                         f"peak beyond the grid left {d.peak_censored_left}, "
+                         f"right {d.peak_censored_right}; ")
+                      + f"missing {d.missing})"))
     if cmp is not None and cmp.auto:
         lines += [
             ("protocol vs converged", f"{'mean':>8} {'median':>8}  (n={cmp.n} runs "

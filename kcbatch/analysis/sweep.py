@@ -13,6 +13,9 @@ instead, on every network of a batch at once:
   a new measurement from where the forward branch ended, then K_{nK-2}, ...,
   K_0. It is reported in increasing-K order.
 
+A study's ``dwell`` sets the time at each K, measurement included: its
+``n_transient`` is ``(dwell - t_measure)/dt`` (``t_transient`` without dwell).
+
 The simulation keeps one system per network (a batch packed with one coupling
 column) and only its coupling changes between steps
 (``Simulation.set_couplings``): the phases never leave the device. Each

@@ -89,6 +89,9 @@ _STUDY_OPTIONS = [
     ("--sweep", "sweep", click.Choice(SWEEPS),
      "independent: every K from theta0; adiabatic: each K from the previous K's final "
      "phases, up the grid, then back down (hysteresis)."),
+    ("--dwell", "dwell", float,
+     "With --sweep adiabatic: time spent at each K, measurement included (a multiple "
+     "of dt, at least --t-measure) [time units]."),
     ("--t-measure", "t_measure", float, "Measurement window [time units]."),
     ("--sample-every", "sample_every", int, "Sample r every this many measurement steps "
      "(or give --sample-interval)."),
@@ -114,7 +117,8 @@ _NONE_SHOWN = {"runs": str(DEFAULT_RUNS), "graphs": "none: generate --graph", "r
                "seed": "random",
                "sample_every": str(DEFAULT_SAMPLE_EVERY),
                "sample_interval": f"{DEFAULT_SAMPLE_INTERVAL:g} with --dt auto, else "
-                                  f"sample_every x dt"}
+                                  f"sample_every x dt",
+               "dwell": "t-transient + t-measure"}
 
 
 def shown_default(field: str) -> str:

@@ -37,9 +37,9 @@ RUN_COLUMNS = ("run", "status", "kc", "kc_interp", "censored", "bracket_lo", "br
                "stationarity", "nodes", "edges", "mean_k", "mean_k2", "k_max",
                "kc_mf", "kc_hmf", "kc_qmf", "kc_mf_at_threshold", "kc_hmf_at_threshold",
                "kc_qmf_at_threshold", "t_transient_used", "converged", "kc_protocol",
-               "kc_refined", "kc_chi", "kc_sigma", "kc_forward", "kc_backward",
-               "hysteresis_width", "loop_area", "graph_file", "graph_sha256", "seed_material",
-               "fail_reason", "seconds")
+               "kc_refined", "kc_chi", "kc_chi_err", "kc_chi_censored", "kc_sigma",
+               "kc_forward", "kc_backward", "hysteresis_width", "loop_area", "graph_file",
+               "graph_sha256", "seed_material", "fail_reason", "seconds")
 
 K_UNITS = "rad / time unit"
 # Points of the all-to-all r(K) drawn on r_curves.png: fine enough that the

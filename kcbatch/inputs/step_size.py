@@ -201,6 +201,9 @@ def prepare_dt(cfg: StudyConfig, graphs: GraphSet | None = None
     if cfg.auto_transient:
         # every window start (multiples of the first transient, and t_max) on a step
         transient = auto_dt(cfg.first_transient, cfg.t_max, max(cfg.first_transient, cfg.t_max))
+    if cfg.dwell is not None:
+        # the sweep's time at each K on a step too
+        transient = auto_dt(transient, cfg.dwell, max(transient, cfg.dwell))
     # sampling in time units unless sample_every (steps) was given
     interval = () if cfg.sample_every is not None and cfg.sample_interval is None else \
         (cfg.sample_interval if cfg.sample_interval is not None else DEFAULT_SAMPLE_INTERVAL,)

@@ -66,14 +66,14 @@ PROTOCOL_FIELDS = (
     "runs", "graphs", "nodes", "m", "graph", "ws_p", "gamma", "coupling", "omega_dist",
     "omega_mu", "omega_sigma", "k_min", "k_max", "k_num",
     "dt", "t_transient", "t_measure", "sample_every", "threshold", "seed",
-    "precision", "kc_tol", "t_max", "refine", "refine_points", "sweep",
+    "precision", "kc_tol", "t_max", "refine", "refine_points", "sweep", "dwell",
 )
 # Protocol fields added after stores already existed, with the one value every
 # older study had: a stored config without the key computed with that value.
 ADDED_PROTOCOL_DEFAULTS = {"graphs": None, "graph": "ba", "ws_p": 0.1, "gamma": 3.0,
                            "coupling": "degree", "omega_dist": "normal",
                            "kc_tol": 0.01, "t_max": 400.0, "refine": None, "refine_points": 8,
-                           "sweep": "independent"}
+                           "sweep": "independent", "dwell": None}
 # ``dt = "auto"``: the largest stable step that divides both times, chosen from
 # the study's first networks when it starts (kcbatch.inputs.step_size).
 # ``t_transient = "auto"``: measurement windows at T = 5, 10, 20, ... up to
@@ -90,7 +90,8 @@ DEFAULT_SAMPLE_EVERY = 10
 DEFAULT_SAMPLE_INTERVAL = 0.5
 # How the K grid is walked: every K from theta0 (the original protocol), or
 # adiabatically, each K from the previous one's final phases, up then down
-# (kcbatch.analysis.sweep).
+# (kcbatch.analysis.sweep). ``dwell``: the time an adiabatic sweep spends at
+# each K, measurement included; None: t_transient + t_measure.
 SWEEPS = tuple(str(s) for s in Sweep)
 # The study's size without --graphs; with it, the number of files.
 DEFAULT_RUNS = 1000
@@ -314,6 +315,7 @@ class StudyProtocol:
     refine: float | None = None
     refine_points: int = 8
     sweep: Sweep = Sweep.INDEPENDENT
+    dwell: float | None = None
     seed: int | None = None
     precision: str = "float32"
 
@@ -421,6 +423,7 @@ class StudyProtocol:
         self._check_step_count()
         self._resolve_sampling(chosen_dt)
         _ = self.spec  # raises ConfigError for dt, t_transient, t_measure, sample_every
+        _ = self.sweep_transient_steps  # and for dwell
 
     def resolved(self, **values: Any) -> StudyProtocol:
         """This protocol with the values chosen when the study starts (``seed``,
@@ -440,6 +443,7 @@ class StudyProtocol:
             if not is_auto(self.dt):
                 raise ConfigError("dt", values["dt"], f"contradicts the study's dt={self.dt!r}")
             new.__dict__.pop("spec", None)
+            new.__dict__.pop("sweep_transient_steps", None)
             _check_real("dt", new.dt, lo=0.0, lo_open=True)
             new._check_schedule(chosen_dt=True)
         return new
@@ -468,8 +472,22 @@ class StudyProtocol:
 
     def _check_sweep(self) -> None:
         """sweep is one of SWEEPS; adiabatic needs the fixed protocol, whose
-        transient and grid it walks."""
+        transient and grid it walks; dwell (> 0, at least t_measure) only with
+        adiabatic (its step count is checked with the schedule)."""
         _member(self, "sweep", Sweep)
+        if self.dwell is not None:
+            if self.sweep != Sweep.ADIABATIC:
+                raise ConfigError("dwell", self.dwell,
+                                  f"must be left out: it applies only to sweep="
+                                  f"{str(Sweep.ADIABATIC)!r} (this study has sweep="
+                                  f"{str(self.sweep)!r})")
+            _check_real("dwell", self.dwell, lo=0.0, lo_open=True,
+                        extra="(time units at each K, measurement included)")
+            _check_real("t_measure", self.t_measure, lo=0.0, lo_open=True)
+            if self.dwell < self.t_measure:
+                raise ConfigError("dwell", self.dwell,
+                                  f"must be at least t_measure={self.t_measure!r} (the time "
+                                  f"at each K includes its measurement)")
         if self.sweep != Sweep.ADIABATIC:
             return
         if self.auto_transient:
@@ -574,6 +592,8 @@ class StudyProtocol:
         _check_real("t_max" if self.auto_transient else "t_transient", longest, lo=0.0)
         _check_real("t_measure", self.t_measure, lo=0.0, lo_open=True)
         dt = self.dt_value
+        if self.dwell is not None:
+            longest = max(longest, self.dwell - self.t_measure)
         steps = longest / dt + self.t_measure / dt
         if steps <= MAX_STEPS:
             if self.auto_transient:
@@ -584,6 +604,16 @@ class StudyProtocol:
         sample_bytes = math.ceil(min(self.t_measure / dt, 1e300) / every) * self.k_num * 8
         raise _too_many_steps("t_transient + t_measure", longest + self.t_measure,
                               dt, steps, sample_bytes)
+
+    @functools.cached_property
+    def sweep_transient_steps(self) -> int:
+        """RK4 steps an adiabatic sweep integrates at each K before measuring:
+        ``(dwell - t_measure)/dt``, or the schedule's ``n_transient`` without
+        dwell. ConfigError unless dwell is a whole number of steps."""
+        if self.dwell is None:
+            return self.spec.n_transient
+        n_dwell = steps_for(self.dwell, self.dt_value, "dwell", min_steps=self.spec.n_measure)
+        return n_dwell - self.spec.n_measure
 
     @functools.cached_property
     def spec(self) -> IntegrationSpec:
@@ -720,6 +750,7 @@ class StudyConfig:
     refine: float | None = _D["refine"]
     refine_points: int = _D["refine_points"]
     sweep: Sweep = _D["sweep"]
+    dwell: float | None = _D["dwell"]
     seed: int | None = _D["seed"]
     device: Device | Auto = _D["device"]
     precision: str = _D["precision"]
@@ -829,6 +860,10 @@ class StudyConfig:
     @property
     def k_abs_max(self) -> float:
         return self.protocol_part.k_abs_max
+
+    @property
+    def sweep_transient_steps(self) -> int:
+        return self.protocol_part.sweep_transient_steps
 
     @property
     def spec(self) -> IntegrationSpec:
@@ -948,7 +983,7 @@ _INT_FIELDS: tuple[str, ...] = (
     "run_stop")
 _REAL_FIELDS = ("ws_p", "gamma", "omega_mu", "omega_sigma", "k_min", "k_max", "dt",
                 "t_transient", "t_measure", "sample_interval", "threshold", "kc_tol", "t_max",
-                "refine")
+                "refine", "dwell")
 _INT_FIELDS = _INT_FIELDS + ("refine_points",)
 
 

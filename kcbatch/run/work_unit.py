@@ -33,7 +33,7 @@ def longest_steps(cfg: StudyConfig) -> int:
     written)."""
     spec = cfg.spec
     if cfg.adiabatic:
-        return 2 * cfg.k_num * spec.n_steps
+        return 2 * cfg.k_num * (cfg.sweep_transient_steps + spec.n_measure)
     if not cfg.auto_transient:
         return spec.n_steps
     return window_starts(spec.dt, cfg.t_max, spec.n_measure)[-1] + spec.n_measure
@@ -59,7 +59,7 @@ def compute_records(engine: Engine, item: Produced, cfg: StudyConfig,
         records = converged_records(item, estimates, cfg, seconds=seconds / len(item.runs))
     elif cfg.adiabatic:
         branches = run_sweep(engine, item.batch, item.batch.couplings, dt=spec.dt,
-                             n_transient=spec.n_transient, n_measure=spec.n_measure,
+                             n_transient=cfg.sweep_transient_steps, n_measure=spec.n_measure,
                              sample_every=spec.sample_every, progress=progress)
         seconds = time.perf_counter() - t0
         records = sweep_records(item, branches, cfg, seconds=seconds / len(item.runs))
@@ -102,6 +102,8 @@ def converged_records(item: Produced, est, cfg: StudyConfig, *,
             kc_protocol=_optional(est.kc_windows[j, 0]) if ok else None,
             kc_refined=_optional(est.kc_refined[j]) if ok else None,
             kc_chi=_optional(est.kc_chi[j]) if ok else None,
+            kc_chi_err=_optional(est.kc_chi_err[j]) if ok else None,
+            kc_chi_censored=str(est.kc_chi_censored[j]) if ok else None,
             kc_sigma=_optional(est.kc_sigma[j]) if ok else None,
             kc_windows=np.array(est.kc_windows[j]) if est.auto else None)))
     return out
