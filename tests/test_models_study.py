@@ -24,7 +24,13 @@ import kcbatch
 from kcbatch.engines import get_engine
 from kcbatch.inputs.batch import pack
 from kcbatch.inputs.pipeline import make_batch
-from kcbatch.inputs.step_size import AUTO_MARGIN, SAMPLE_NETWORKS, auto_dt
+from kcbatch.inputs.step_size import (
+    AUTO_MARGIN,
+    SAMPLE_NETWORKS,
+    auto_dt,
+    auto_limits,
+    sample_rates,
+)
 from kcbatch.networks import barabasi_albert, erdos_renyi, powerlaw, watts_strogatz
 from kcbatch.protocol.config import ConfigError, IntegrationSpec, StudyConfig
 from kcbatch.protocol.seeding import run_inputs
@@ -363,7 +369,12 @@ def test_dt_auto_in_a_study_is_stable_divides_both_times_and_is_stored(tmp_path)
     assert dt <= dt_max
     n_tr, n_me = 1 / dt, 0.5 / dt
     assert abs(n_tr - round(n_tr)) < 1e-9 and abs(n_me - round(n_me)) < 1e-9
-    assert 0.5 / (round(n_me) - 1) > dt_max  # gcd(1, 0.5) = 0.5: one step fewer breaks it
+    # the binding limit: stability, accuracy (phase advance per step) or the cap
+    _, rate = sample_rates(StudyConfig(**{**TINY, "runs": 20, "nodes": 300, "coupling": "raw",
+                                          "t_transient": 1.0, "t_measure": 0.5}))
+    limit = min(auto_limits(2.0, k_max, rate).values())
+    assert dt <= limit
+    assert 0.5 / (round(n_me) - 1) > limit  # gcd(1, 0.5) = 0.5: one step fewer breaks it
     line = next(ln for ln in res.stderr.splitlines() if ln.startswith("dt auto:"))
     assert f"max w_i k_i = {k_max}" in line and "K_max=2" in line
     assert f"{round(n_tr)} + {round(n_me)} steps" in line
