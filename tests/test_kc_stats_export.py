@@ -538,3 +538,33 @@ def test_export_does_not_import_matplotlib_eagerly():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          env=env, check=True)
     assert out.stdout.strip() == "False"
+
+
+# --------------------------------------------------------------------------- grid values
+
+def test_grid_values_are_reported_without_float_artefacts():
+    from kcbatch.analysis.sweep import kc_backward, kc_forward, loop_measures
+    from kcbatch.protocol.config import GRID_ULPS, decimal_value
+
+    k = np.linspace(0.0, 3.0, 16)
+    # linspace's artefacts: 1.2000000000000002 and 1.4000000000000001
+    assert k[6] != 1.2 and k[7] != 1.4
+    r = np.where(k >= k[7], 0.9, 0.1)
+    res = first_crossing(k, r, 0.5)
+    assert res.kc == 1.4 and repr(res.kc) == "1.4"
+    assert (res.bracket_lo, res.bracket_hi) == (1.2, 1.4)
+    # the interpolation works on the grid's own doubles and stays in the bracket
+    assert k[6] <= res.kc_interp <= k[7]
+    assert kc_forward(k, r, 0.5) == 1.4 and kc_backward(k, r, 0.5) == 1.4
+    k2 = np.linspace(0.8, 2.4, 9)
+    fwd = np.where(k2 >= k2[5], 0.9, 0.1)
+    bwd = np.where(k2 >= k2[3], 0.9, 0.1)
+    assert repr(loop_measures(k2, fwd, bwd, 0.5).width) == "0.4"
+    # the default grid 5 i / 49 has no short decimals: every value is kept bit for bit
+    assert all(decimal_value(v) == v for v in np.linspace(0.0, 5.0, 50))
+    # never further than GRID_ULPS ulps from the grid's value
+    rng = np.random.default_rng(3)
+    for _ in range(200):
+        lo, hi = sorted(np.round(rng.uniform(-5, 5, 2), int(rng.integers(0, 4))))
+        for v in np.linspace(lo, hi, int(rng.integers(2, 60))):
+            assert abs(decimal_value(v) - v) <= GRID_ULPS * np.spacing(abs(v))

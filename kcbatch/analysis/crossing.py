@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from kcbatch.analysis.records import RunRecord
+from kcbatch.protocol.config import decimal_value
 from kcbatch.theory.per_run import AT_THRESHOLD_FIELDS, THEORY_FIELDS
 
 __all__ = ["KcResult", "first_crossing", "make_record", "record_from_means"]
@@ -85,7 +86,7 @@ def first_crossing(k_values, r, threshold: float) -> KcResult:
                         bracket_lo=None, bracket_hi=None)
     i = int(above[0])
     if i == 0:
-        k0 = float(k[0])
+        k0 = decimal_value(k[0])
         return KcResult(kc=k0, kc_interp=k0, censored="left", index=0,
                         bracket_lo=None, bracket_hi=None)
     k_lo, k_hi = float(k[i - 1]), float(k[i])
@@ -94,8 +95,10 @@ def first_crossing(k_values, r, threshold: float) -> KcResult:
     t = (thr - r_lo) / (r_hi - r_lo)
     k_interp = k_lo + t * (k_hi - k_lo)
     k_interp = min(max(k_interp, k_lo), k_hi)  # guard against rounding
-    return KcResult(kc=k_hi, kc_interp=k_interp, censored="none", index=i,
-                    bracket_lo=k_lo, bracket_hi=k_hi)
+    # Grid values as the grid's decimals (1.8, not 1.8000000000000003); the
+    # interpolation used the grid's own doubles.
+    return KcResult(kc=decimal_value(k_hi), kc_interp=k_interp, censored="none", index=i,
+                    bracket_lo=decimal_value(k_lo), bracket_hi=decimal_value(k_hi))
 
 
 def make_record(*, run: int, seed_material: str, stats: Mapping[str, float],

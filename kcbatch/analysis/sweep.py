@@ -39,6 +39,7 @@ import numpy as np
 
 from kcbatch.engines import Engine, Simulation
 from kcbatch.inputs.batch import Batch
+from kcbatch.protocol.config import decimal_value
 
 __all__ = ["SweepSamples", "LoopMeasures", "one_column", "run_sweep", "loop_measures",
            "kc_forward", "kc_backward", "loop_area"]
@@ -112,7 +113,7 @@ def _at(sim: Simulation, k: np.ndarray, n_transient: int, n_measure: int, sample
 def kc_forward(k_values: np.ndarray, r_forward: np.ndarray, threshold: float) -> float | None:
     """The first grid K with r_forward > threshold, or None."""
     above = np.flatnonzero(np.asarray(r_forward) > threshold)
-    return float(k_values[above[0]]) if above.size else None
+    return decimal_value(k_values[above[0]]) if above.size else None
 
 
 def kc_backward(k_values: np.ndarray, r_backward: np.ndarray, threshold: float) -> float | None:
@@ -120,9 +121,9 @@ def kc_backward(k_values: np.ndarray, r_backward: np.ndarray, threshold: float) 
     every larger K, or None when it is not above it at K_max."""
     below = np.flatnonzero(~(np.asarray(r_backward) > threshold))
     if below.size == 0:
-        return float(k_values[0])
+        return decimal_value(k_values[0])
     last = int(below[-1])
-    return float(k_values[last + 1]) if last + 1 < len(k_values) else None
+    return decimal_value(k_values[last + 1]) if last + 1 < len(k_values) else None
 
 
 def loop_area(k_values: np.ndarray, r_forward: np.ndarray, r_backward: np.ndarray) -> float:
@@ -139,6 +140,6 @@ def loop_measures(k_values: np.ndarray, r_forward: np.ndarray, r_backward: np.nd
     k = np.asarray(k_values, dtype=np.float64)
     fwd = kc_forward(k, r_forward, threshold)
     bwd = kc_backward(k, r_backward, threshold)
-    width = None if fwd is None or bwd is None else fwd - bwd
+    width = None if fwd is None or bwd is None else decimal_value(fwd - bwd)
     return LoopMeasures(kc_forward=fwd, kc_backward=bwd, width=width,
                       loop_area=loop_area(k, r_forward, r_backward))

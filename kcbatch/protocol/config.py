@@ -109,6 +109,30 @@ RK4_STABILITY_LIMIT = 2.78
 MAX_STEPS = 10**8
 
 
+# Decimal places a grid value is shown with at most, when a short decimal lies
+# within GRID_ULPS units in the last place of it (decimal_value).
+GRID_DIGITS = 12
+GRID_ULPS = 4
+
+
+def decimal_value(value: float) -> float:
+    """A grid value without its float artefact: the shortest decimal of at most
+    GRID_DIGITS significant digits within GRID_ULPS ulps of ``value``
+    (``linspace(0, 3, 16)[9] = 1.8000000000000003`` gives 1.8), or ``value``
+    itself when there is none (``5/49`` stays as it is). For the values a study
+    reports as grid points (grid Kc, brackets, the sweep's Kc): the couplings
+    integrated are the grid's own, one ulp at most from what is shown."""
+    v = float(value)
+    if v == 0.0 or not math.isfinite(v):
+        return v
+    tol = GRID_ULPS * float(np.spacing(abs(v)))
+    for digits in range(1, GRID_DIGITS + 1):
+        short = float(f"{v:.{digits}g}")
+        if abs(short - v) <= tol:
+            return short
+    return v
+
+
 def first_auto_transient(t_max: float) -> float:
     """The first window's transient with ``t_transient = "auto"`` [time units]:
     the original protocol's, or all of ``t_max`` when that is shorter."""
