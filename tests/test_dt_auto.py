@@ -32,7 +32,14 @@ def test_sample_every_given_with_auto_stays_in_steps():
 
 def test_sample_interval_with_a_given_dt():
     assert StudyConfig(dt=0.01, sample_interval=0.5).sample_every == 50
-    assert StudyConfig(dt=0.01).sample_every == 10  # a given dt: steps, as every study had
+    # neither given: every 0.5 time units whatever dt, so dt keeps the number of samples
+    assert StudyConfig(dt=0.01).sample_every == 50
+    assert StudyConfig(dt=0.05).sample_every == 10  # the default protocol's 10 steps
+    assert StudyConfig(dt=0.01).spec.n_samples == StudyConfig(dt=0.05).spec.n_samples == 10
+    with pytest.raises(ConfigError, match=r"invalid dt=0\.04: does not divide the default "
+                                          r"sampling interval 0\.5"):
+        StudyConfig(dt=0.04)
+    assert StudyConfig(dt=0.04, sample_every=10).sample_every == 10  # steps, when asked
     assert StudyConfig(dt=0.05, sample_every=10, sample_interval=0.5).spec.n_samples == 10
     with pytest.raises(ConfigError, match=r"invalid sample_interval=0\.33"):
         StudyConfig(dt=0.05, sample_interval=0.33)

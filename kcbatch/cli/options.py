@@ -94,9 +94,10 @@ _STUDY_OPTIONS = [
      "of dt, at least --t-measure) [time units]."),
     ("--t-measure", "t_measure", float, "Measurement window [time units]."),
     ("--sample-every", "sample_every", int, "Sample r every this many measurement steps "
-     "(or give --sample-interval)."),
+     "instead of every --sample-interval (the default is --sample-interval / dt: 10 at the "
+     "default dt)."),
     ("--sample-interval", "sample_interval", float,
-     "Sample r every this many time units (a multiple of dt); the default with --dt auto."),
+     "Sample r every this many time units (a multiple of dt), whatever dt is."),
     ("--threshold", "threshold", float, "Kc = first K with r > threshold."),
     ("--seed", "seed", int, "Study seed (drawn, printed and recorded if omitted)."),
     ("--device", "device", click.Choice(DEVICE_CHOICES),
@@ -116,8 +117,7 @@ _STUDY_OPTIONS = [
 _NONE_SHOWN = {"runs": str(DEFAULT_RUNS), "graphs": "none: generate --graph", "refine": "off",
                "seed": "random",
                "sample_every": str(DEFAULT_SAMPLE_EVERY),
-               "sample_interval": f"{DEFAULT_SAMPLE_INTERVAL:g} with --dt auto, else "
-                                  f"sample_every x dt",
+               "sample_interval": f"{DEFAULT_SAMPLE_INTERVAL:g}",
                "dwell": "t-transient + t-measure"}
 
 

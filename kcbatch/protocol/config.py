@@ -82,10 +82,10 @@ ADDED_PROTOCOL_DEFAULTS = {"graphs": None, "graph": "ba", "ws_p": 0.1, "gamma": 
 AUTO_FIRST_TRANSIENT = 5.0
 # Sampling r. ``sample_every`` counts measurement steps; ``sample_interval`` is
 # the same in time units (``sample_every = sample_interval / dt``, an integer).
-# Neither given: a numeric dt samples every DEFAULT_SAMPLE_EVERY steps (every
-# study with a dt of its own computes what it always did), ``dt = "auto"`` every
-# DEFAULT_SAMPLE_INTERVAL time units, so that the dt auto picks keeps the number
-# of samples. The two agree at the default dt: 10 x 0.05 = 0.5.
+# Neither given: every DEFAULT_SAMPLE_INTERVAL time units, whatever dt (given or
+# chosen by auto), so that dt does not change the number of samples; a dt that
+# does not divide it is refused, naming both options. At the default dt that is
+# DEFAULT_SAMPLE_EVERY steps (10 x 0.05 = 0.5), the Python API's default.
 DEFAULT_SAMPLE_EVERY = 10
 DEFAULT_SAMPLE_INTERVAL = 0.5
 # How the K grid is walked: every K from theta0 (the original protocol), or
@@ -402,19 +402,24 @@ class StudyProtocol:
 
     def _resolve_sampling(self, chosen_dt: bool = False) -> None:
         """A numeric dt: ``sample_every`` from ``sample_interval`` (an integer
-        number of steps, ConfigError otherwise); neither given,
-        DEFAULT_SAMPLE_EVERY steps for a dt given as a number, or every
-        DEFAULT_SAMPLE_INTERVAL time units for a dt the study chose
-        (``chosen_dt``, dt auto); both given must agree."""
+        number of steps, ConfigError otherwise); neither given, every
+        DEFAULT_SAMPLE_INTERVAL time units (ConfigError naming dt when dt does
+        not divide it), so that the number of samples does not depend on dt
+        (the default protocol: 0.5 / 0.05 = 10 steps); both given must agree.
+        ``chosen_dt``: dt came from auto."""
         dt = self.dt_value
         interval = self.sample_interval
         if interval is None:
             if self.sample_every is not None:
                 return
-            if not chosen_dt:
-                object.__setattr__(self, "sample_every", DEFAULT_SAMPLE_EVERY)
-                return
             interval = DEFAULT_SAMPLE_INTERVAL
+            ratio = interval / dt
+            if abs(ratio - round(ratio)) > 1e-9 * max(1.0, ratio) or ratio < 1 - 1e-9:
+                raise ConfigError(
+                    "dt", dt,
+                    f"does not divide the default sampling interval {interval:g} time units "
+                    f"(r is sampled every {interval:g} time units unless told otherwise); "
+                    f"give --sample-interval as a multiple of dt, or --sample-every STEPS")
         if dt > interval * (1 + 1e-9):
             raise ConfigError("sample_interval", interval,
                               f"must be at least one step (dt={dt!r})")
