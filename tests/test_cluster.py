@@ -400,6 +400,30 @@ def test_a_future_cancelled_after_its_status_was_read_is_a_lost_scheduler():
         session._result(Broken(), "batch 1")
 
 
+def test_a_scheduler_gone_during_a_round_trip_is_a_lost_scheduler():
+    """The race behind an 'I/O error: free some space' line once seen in CI: the
+    scheduler died after the status check and before the next round trip to
+    it (the workers' thread count), which raised an OSError."""
+    from kcbatch.run.cluster import ClusterSession
+
+    class CommClosedError(OSError):  # distributed's is an OSError too
+        pass
+
+    class Client:
+        status = "running"
+
+        class scheduler:
+            address = "tcp://127.0.0.1:8786"
+
+        def nthreads(self):
+            raise CommClosedError("in <TCP (closed)>: Stream is closed")
+
+    session = ClusterSession(SchedulerSpec.__new__(SchedulerSpec), Client())
+    with pytest.raises(ClusterError, match="lost the connection to the Dask scheduler at "
+                                           r"tcp://127\.0\.0\.1:8786"):
+        session.worker_threads()
+
+
 @pytest.mark.gpu
 def test_local_cuda_same_records_as_one_gpu(tmp_path):
     pytest.importorskip("dask_cuda", reason='dask-cuda not installed (kcbatch[dask-cuda])')

@@ -25,6 +25,7 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import NoReturn
 
 from kcbatch.engines import EngineUnavailable
 from kcbatch.inputs.pipeline import chunk_runs
@@ -189,8 +190,14 @@ class ClusterSession:
         return self.client.scheduler.address
 
     def worker_threads(self) -> dict[str, int]:
-        """Worker address -> its Dask threads, as the scheduler knows them now."""
-        return dict(self.client.nthreads())
+        """Worker address -> its Dask threads, as the scheduler knows them now.
+        ClusterError when the scheduler is gone: the call is a round trip to it,
+        and a scheduler that died since the last status check fails it with an
+        OSError (distributed's CommClosedError, a refused connection)."""
+        try:
+            return dict(self.client.nthreads())
+        except OSError:
+            self._lost()
 
     def _check_connected(self) -> None:
         if self.client.status == "running":
@@ -202,7 +209,7 @@ class ClusterSession:
         if self.client.status in ("closed", "closing") or now - self._lost_since > _LOST_AFTER:
             self._lost()
 
-    def _lost(self) -> None:
+    def _lost(self) -> NoReturn:
         raise ClusterError(f"lost the connection to the Dask scheduler at {self.address}")
 
     def _wait(self, futures, stop: threading.Event | None, *, until_stop: bool):
