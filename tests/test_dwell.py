@@ -118,6 +118,7 @@ def test_the_api_refuses_bad_dwell():
         assert err.value.param == "dwell" and needle in str(err.value)
 
 
+@pytest.mark.slow  # ~1.7 s: CLI processes
 def test_dwell_from_toml_cli_and_an_older_store(tmp_path):
     toml = tmp_path / "s.toml"
     toml.write_text('sweep = "adiabatic"\ndwell = 12\nt_measure = 5.0\n')

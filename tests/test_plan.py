@@ -162,6 +162,7 @@ def test_messages_quote_choices_as_typed():
     assert str(ei.value).startswith("invalid sweep='adiabatic'")
 
 
+@pytest.mark.slow  # ~2.5 s: three CLI processes
 def test_a_store_of_release_86e877e_resumes_and_merges(tmp_path):
     shards = tmp_path / "shards"
     shutil.copytree(FIXTURE, shards)

@@ -46,6 +46,7 @@ from kcbatch.theory.mean_field import (
     bisect_below,
     coupling_weights,
     k_at_r,
+    kc0,
     kc_hmf,
     kc_mf,
     kc_qmf,
@@ -73,6 +74,8 @@ QMF_MAX_SWEEPS = 20_000
 # The tabulated phi(a) of the quenched iteration: points per half of the grid
 # in s = a / (a + sigma) (linear interpolation, relative error ~1e-9).
 TABLE_POINTS = 1 << 14
+# ... computed in this many blocks (the speed of building it, not its values).
+TABLE_BLOCKS = 64
 # kc_at_threshold's bisection stops at this relative width of the K bracket.
 K_RTOL = 1e-12
 
@@ -130,10 +133,20 @@ class _PhiTable:
         self.s = np.concatenate((np.linspace(0.0, 0.5, TABLE_POINTS),
                                  np.linspace(0.5, s_max, TABLE_POINTS)[1:]))
         a = sigma * self.s / (1.0 - self.s)
-        self.phi = _phi(a, dist, sigma)
+        # In blocks of increasing a: order_integral's panels reach the largest a
+        # of its argument, so small a need not pay for the large a's panels.
+        self.phi = np.concatenate([_phi(block, dist, sigma)
+                                   for block in np.array_split(a, TABLE_BLOCKS)])
 
     def __call__(self, a: np.ndarray) -> np.ndarray:
         return np.interp(a / (a + self.sigma), self.s, self.phi)
+
+
+@functools.lru_cache(maxsize=64)
+def _all_to_all_k(t: float, dist: str, sigma: float) -> float:
+    """The all-to-all K at ``r = t`` (:func:`k_at_r`), once per (t, dist, sigma):
+    every network of a study shares it."""
+    return float(k_at_r(t, dist, sigma))
 
 
 @functools.lru_cache(maxsize=8)
@@ -306,7 +319,7 @@ def kc_at_threshold(graph: Any, threshold: float, *, model: str, coupling: str =
         return math.inf
     if which is TheoryModel.MF:
         # K c = the all-to-all coupling of r = t, and the onset is Kc0 / c.
-        return float(k_at_r(t, omega_dist, sigma)) * onset / float(k_at_r(0.0, omega_dist, sigma))
+        return _all_to_all_k(t, str(omega_dist), sigma) * onset / kc0(omega_dist, sigma)
     if t >= net.r_limit:
         return math.inf
     if which is TheoryModel.HMF:
@@ -319,22 +332,63 @@ def _hmf_at(net: _Network, t: float, dist: str, sigma: float) -> float:
 
     Every node feels ``a_i = s_i u`` with ``s_i = w_i k_i`` and the one scalar
     ``u = K R``: ``r = mean_i phi(s_i u)`` increases with ``u``, so ``r = t``
-    fixes ``u`` (bisection); then ``R = sum_i k_i phi(s_i u) / (N <k>)`` and ``K = u / R``."""
+    fixes ``u``; then ``R = sum_i k_i phi(s_i u) / (N <k>)`` and ``K = u / R``.
+    ``u`` is bracketed on the tabulated phi (cheap) and then found with the exact
+    phi by regula falsi (:func:`_root_increasing`), a few evaluations."""
     # Nodes of one degree feel the same field: sum over the degree classes.
     degrees, counts = np.unique(net.deg, return_counts=True)  # [C] each
     s = np.array([net.wk[net.deg == d][0] for d in degrees])  # [C] w_k k
+    table = _phi_table(str(dist), sigma)
 
-    def r_of(u: np.ndarray) -> np.ndarray:
-        return np.sum(counts * _phi(u[:, None] * s, dist, sigma), axis=1) / net.n
+    def excess(u: float) -> float:
+        return float(np.sum(counts * _phi(u * s, dist, sigma))) / net.n - t
 
-    hi = np.array([sigma / float(s.max())])
-    for _ in range(400):
-        if r_of(hi)[0] >= t:
+    def rough(u: float) -> float:
+        return float(np.sum(counts * table(u * s))) / net.n - t
+
+    guess = _root_increasing(rough, sigma / float(s.max()), 1e-7)
+    u = _root_increasing(excess, guess, K_RTOL)
+    big_r = float(np.sum(counts * degrees * _phi(u * s, dist, sigma))) / float(net.deg.sum())
+    return u / big_r
+
+
+def _root_increasing(f, guess: float, rtol: float) -> float:
+    """The root of an increasing ``f`` on ``(0, inf)``, starting from ``guess > 0``:
+    a bracket widened by factors of 2 around it, then the Illinois variant of
+    regula falsi to relative width ``rtol``."""
+    lo, hi = guess / 1.001, guess * 1.001
+    f_lo, f_hi = f(lo), f(hi)
+    for _ in range(2000):
+        if f_lo < 0.0:
             break
-        hi = 2.0 * hi
-    u = bisect_below(lambda x: r_of(x) < t, np.zeros(1), hi)
-    big_r = float(np.sum(counts * degrees * _phi(u[0] * s, dist, sigma))) / float(net.deg.sum())
-    return float(u[0]) / big_r
+        hi, f_hi, lo = lo, f_lo, lo / 2.0
+        f_lo = f(lo)
+    for _ in range(2000):
+        if f_hi >= 0.0:
+            break
+        lo, f_lo, hi = hi, f_hi, hi * 2.0
+        f_hi = f(hi)
+    side = 0
+    for _ in range(200):
+        if hi - lo <= rtol * hi:
+            break
+        x = (lo * f_hi - hi * f_lo) / (f_hi - f_lo)
+        if not lo < x < hi:
+            x = 0.5 * (lo + hi)
+        f_x = f(x)
+        if f_x == 0.0:
+            return x
+        if f_x < 0.0:
+            lo, f_lo = x, f_x
+            if side == -1:
+                f_hi *= 0.5
+            side = -1
+        else:
+            hi, f_hi = x, f_x
+            if side == 1:
+                f_lo *= 0.5
+            side = 1
+    return 0.5 * (lo + hi)
 
 
 def _k_for_mean(net: _Network, r_loc: np.ndarray, t: float, table: _PhiTable,
