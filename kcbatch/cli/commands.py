@@ -26,7 +26,10 @@ def info():
     from kcbatch.engines import gpu_stack_lines, why_unavailable
     click.echo(f"kcbatch {__version__}")
     click.echo(f"python {platform.python_version()}, numpy {numpy.__version__}, "
-               f"numba {numba.__version__} ({numba.get_num_threads()} threads)")
+               # numba sets its config attributes at import, from the environment:
+               # read without starting its threading layer (get_num_threads would)
+               f"numba {numba.__version__} "
+               f"({numba.config.NUMBA_NUM_THREADS} threads)")  # type: ignore[attr-defined]
     for line in gpu_stack_lines():
         click.echo(line)
     from kcbatch.run.scheduler import extra_lines

@@ -56,7 +56,7 @@ from kcbatch.theory.mean_field import (
     why_theory_does_not_apply,
 )
 
-__all__ = ["TheoryModel", "kc_at_threshold", "r_curve"]
+__all__ = ["TheoryModel", "kc_at_threshold", "r_curve", "threshold_crossings"]
 
 
 class TheoryModel(enum.StrEnum):
@@ -302,29 +302,55 @@ def kc_at_threshold(graph: Any, threshold: float, *, model: str, coupling: str =
     The quantity comparable with a measured Kc (the crossing of ``r =
     threshold``), unlike the onsets. ``threshold`` in ``(0, 1)``. Returns K [rad
     per time unit], to relative precision ~1e-12 (mf: the all-to-all inverse
-    :func:`kcbatch.theory.mean_field.k_at_r`; hmf and qmf: bisection on K of
-    :func:`r_curve`); ``inf`` when ``r`` never reaches the threshold (a graph
-    without edges, or more isolated nodes than ``1 - threshold`` of them).
+    :func:`kcbatch.theory.mean_field.k_at_r`; hmf: Ichinomiya's equation solved
+    at the threshold; qmf: K and the local fields iterated together);
+    ``inf`` when ``r`` never reaches the threshold (a graph without edges, or
+    more isolated nodes than ``1 - threshold`` of them).
     """
     which = _model(model)
     _settings(omega_dist, omega_mu, omega_sigma)
+    t = _threshold(threshold)
+    sigma = float(omega_sigma)
+    net = _Network(graph, coupling)
+    return _crossing(net, which, t, _onset(net, which, omega_dist, sigma), omega_dist, sigma)
+
+
+def threshold_crossings(graph: Any, threshold: float, onsets: Sequence[float], *,
+                        coupling: str, omega_dist: str,
+                        omega_sigma: float) -> tuple[float, float, float]:
+    """:func:`kc_at_threshold` of the mf, hmf and qmf models of one graph whose
+    onsets ``(kc_mf, kc_hmf, kc_qmf)`` are known (a study's producers have just
+    computed them): the graph is read once and qmf's eigenvalue is not solved
+    again. Arguments as :func:`kc_at_threshold`."""
+    _settings(omega_dist, 0.0, omega_sigma)
+    t = _threshold(threshold)
+    sigma = float(omega_sigma)
+    net = _Network(graph, coupling)
+    mf, hmf, qmf = (_crossing(net, which, t, float(onset), omega_dist, sigma)
+                    for which, onset in zip(TheoryModel, onsets, strict=True))
+    return mf, hmf, qmf
+
+
+def _threshold(threshold: Any) -> float:
     if isinstance(threshold, bool) or not isinstance(threshold, (int, float, np.floating)) \
             or not 0.0 < float(threshold) < 1.0:
         raise ValueError(f"invalid threshold={threshold!r}: must lie strictly between 0 and 1")
-    t = float(threshold)
-    sigma = float(omega_sigma)
-    net = _Network(graph, coupling)
-    onset = _onset(net, which, omega_dist, sigma)
+    return float(threshold)
+
+
+def _crossing(net: _Network, which: TheoryModel, t: float, onset: float, dist: str,
+              sigma: float) -> float:
+    """The crossing of ``r = t`` by model ``which`` on ``net``, its onset given."""
     if not math.isfinite(onset):
         return math.inf
     if which is TheoryModel.MF:
         # K c = the all-to-all coupling of r = t, and the onset is Kc0 / c.
-        return _all_to_all_k(t, str(omega_dist), sigma) * onset / kc0(omega_dist, sigma)
+        return _all_to_all_k(t, str(dist), sigma) * onset / kc0(dist, sigma)
     if t >= net.r_limit:
         return math.inf
     if which is TheoryModel.HMF:
-        return _hmf_at(net, t, omega_dist, sigma)
-    return _qmf_at(net, t, onset, omega_dist, sigma)
+        return _hmf_at(net, t, dist, sigma)
+    return _qmf_at(net, t, onset, dist, sigma)
 
 
 def _hmf_at(net: _Network, t: float, dist: str, sigma: float) -> float:
@@ -393,47 +419,13 @@ def _root_increasing(f, guess: float, rtol: float) -> float:
 
 def _k_for_mean(net: _Network, r_loc: np.ndarray, t: float, table: _PhiTable,
                 guess: float = math.nan) -> float:
-    """The K at which ``mean_i phi(K w_i r_i) = t`` for fixed local fields ``r_loc``.
-
-    ``mean phi`` increases with K. A bracket around ``guess`` (the previous
-    sweep's K, close once the sweeps settle), widened until it holds the root,
-    then the Illinois variant of regula falsi down to relative width
-    ``K_RTOL / 4``: a few evaluations where bisection needs forty."""
+    """The K at which ``mean_i phi(K w_i r_i) = t`` for fixed local fields ``r_loc``
+    (``mean phi`` increases with K), from ``guess``: the previous sweep's K, close
+    once the sweeps settle, so regula falsi needs a few evaluations."""
     strength = net.w * r_loc  # [N]
-
-    def excess(kk: float) -> float:
-        return float(np.mean(table(kk * strength))) - t
-
-    centre = guess if math.isfinite(guess) and guess > 0 else 1.0 / float(strength.max())
-    lo, hi = centre / 1.01, centre * 1.01
-    f_lo, f_hi = excess(lo), excess(hi)
-    while f_lo >= 0.0:
-        hi, f_hi, lo = lo, f_lo, lo / 2.0
-        f_lo = excess(lo)
-    while f_hi < 0.0:
-        lo, f_lo, hi = hi, f_hi, hi * 2.0
-        f_hi = excess(hi)
-    side = 0
-    for _ in range(200):
-        if hi - lo <= 0.25 * K_RTOL * hi:
-            break
-        x = (lo * f_hi - hi * f_lo) / (f_hi - f_lo)
-        if not lo < x < hi:
-            x = 0.5 * (lo + hi)
-        f_x = excess(x)
-        if f_x < 0.0:
-            lo, f_lo = x, f_x
-            if side == -1:
-                f_hi *= 0.5  # the other end has stood still twice: halve its weight
-            side = -1
-        else:
-            hi, f_hi = x, f_x
-            if side == 1:
-                f_lo *= 0.5
-            side = 1
-        if f_x == 0.0:
-            return x
-    return hi
+    start = guess if math.isfinite(guess) and guess > 0 else 1.0 / float(strength.max())
+    return _root_increasing(lambda kk: float(np.mean(table(kk * strength))) - t, start,
+                            0.25 * K_RTOL)
 
 
 def _qmf_at(net: _Network, t: float, onset: float, dist: str, sigma: float) -> float:
@@ -456,18 +448,5 @@ def _qmf_at(net: _Network, t: float, onset: float, dist: str, sigma: float) -> f
         if settled:
             return k_now
 
-    def r_at(kk: float) -> float:
-        return float(_r_qmf(net, np.array([kk]), dist, sigma)[0])
-
-    lo, hi = onset, 2.0 * onset
-    while r_at(hi) < t:
-        lo, hi = hi, 2.0 * hi
-    while hi - lo > K_RTOL * hi:
-        mid = 0.5 * (lo + hi)
-        if mid <= lo or mid >= hi:
-            break
-        if r_at(mid) >= t:
-            hi = mid
-        else:
-            lo = mid
-    return hi
+    return _root_increasing(lambda kk: float(_r_qmf(net, np.array([kk]), dist, sigma)[0]) - t,
+                            2.0 * onset, K_RTOL)

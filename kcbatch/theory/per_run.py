@@ -33,7 +33,7 @@ from typing import Any
 
 from kcbatch.protocol.choices import Coupling
 from kcbatch.theory import mean_field as theory
-from kcbatch.theory.curves import TheoryModel, kc_at_threshold
+from kcbatch.theory.curves import threshold_crossings
 
 __all__ = ["AT_THRESHOLD_FIELDS", "THEORY_FIELDS", "all_to_all_why_not", "run_thresholds",
            "theory_settings", "why_no_theory"]
@@ -42,7 +42,6 @@ __all__ = ["AT_THRESHOLD_FIELDS", "THEORY_FIELDS", "all_to_all_why_not", "run_th
 THEORY_FIELDS = ("kc_mf", "kc_hmf", "kc_qmf")
 # The per-run crossings of the threshold, one per theory, in the same order.
 AT_THRESHOLD_FIELDS = ("kc_mf_at_threshold", "kc_hmf_at_threshold", "kc_qmf_at_threshold")
-_MODELS = (TheoryModel.MF, TheoryModel.HMF, TheoryModel.QMF)
 # What a stored config without these fields was computed with.
 _DEFAULTS = {"coupling": "degree", "omega_dist": "normal"}
 
@@ -100,8 +99,9 @@ def run_thresholds(indptr, indices, coupling: str, omega_dist: str,
     out: dict[str, float | None] = {
         name: None if values[name] is None else float(values[name]) for name in THEORY_FIELDS}
     if threshold is not None:
-        for name, model in zip(AT_THRESHOLD_FIELDS, _MODELS, strict=True):
-            out[name] = kc_at_threshold((indptr, indices), threshold, model=model,
+        onsets = [math.inf if (v := out[name]) is None else v for name in THEORY_FIELDS]
+        crossings = threshold_crossings((indptr, indices), threshold, onsets,
                                         coupling=coupling, omega_dist=omega_dist,
                                         omega_sigma=omega_sigma)
+        out.update(zip(AT_THRESHOLD_FIELDS, crossings, strict=True))
     return out
