@@ -12,6 +12,7 @@ batch planner's questions from the kernels' byte formula
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 from typing import Any
 
@@ -35,7 +36,7 @@ from kcbatch.engines.shared import (
 )
 from kcbatch.engines.sizing import HOST_AUTO_BATCH, BatchShape, systems_limit
 from kcbatch.engines.stepping import SteppingSimulation, run_protocol
-from kcbatch.engines.steps import checked_couplings, select_networks
+from kcbatch.engines.steps import checked_couplings, select_networks, select_systems
 from kcbatch.inputs.batch import Batch
 from kcbatch.protocol.choices import AUTO, Auto, KernelStrategy, is_auto
 from kcbatch.protocol.config import ConfigError, IntegrationSpec
@@ -125,6 +126,17 @@ class KernelSimulation(SteppingSimulation):
         sc0 = self.xp.ascontiguousarray(self.sc[0][idx])
         self._load(sub)
         self._state(theta, sc0)
+
+    def take(self, networks: np.ndarray, columns: np.ndarray,
+             couplings: np.ndarray) -> KernelSimulation:
+        sub, rows, cols = select_systems(self.batch, networks, columns, couplings)
+        r, c = self.backend.to_device(rows), self.backend.to_device(cols)
+        theta = self.xp.ascontiguousarray(self.theta[r, c])    # [R', W]
+        sc0 = self.xp.ascontiguousarray(self.sc[0][r, c])      # [R', W, 2]
+        new = copy.copy(self)  # backend and dt; every array is replaced below
+        new._load(sub)
+        new._state(theta, sc0)
+        return new
 
 
 class BackendEngine:

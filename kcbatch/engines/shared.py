@@ -17,6 +17,7 @@ protocol cut into launches gives the numbers of one launch, bit for bit.
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 from dataclasses import dataclass
 
@@ -31,7 +32,12 @@ from kcbatch.engines.launch import (
     launch_integrate_shared,
 )
 from kcbatch.engines.protocols import StepProgress
-from kcbatch.engines.steps import check_steps, checked_couplings, select_networks
+from kcbatch.engines.steps import (
+    check_steps,
+    checked_couplings,
+    select_networks,
+    select_systems,
+)
 from kcbatch.inputs.batch import Batch
 from kcbatch.protocol.config import IntegrationSpec
 
@@ -276,3 +282,15 @@ class SharedSimulation:
         theta = self.xp.ascontiguousarray(self.theta[self.backend.to_device(rows)])
         self._load(sub)
         self.theta = theta
+
+    def take(self, networks: np.ndarray, columns: np.ndarray,
+             couplings: np.ndarray) -> SharedSimulation:
+        sub, rows, cols = select_systems(self.batch, networks, columns, couplings)
+        # before the first step theta is not written yet: the launches start
+        # from the batch's theta0 (the same for every K of a row)
+        theta = self.xp.ascontiguousarray(
+            self.theta[self.backend.to_device(rows), self.backend.to_device(cols)])
+        new = copy.copy(self)  # backend, dt and launch settings; arrays replaced below
+        new._load(sub)
+        new.theta = theta
+        return new

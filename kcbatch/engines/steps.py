@@ -1,11 +1,15 @@
 """What every Simulation checks and does to a batch's state, engine-independent.
 
 ``check_steps`` validates step counts, ``select_networks`` cuts a sub-batch
-(and says which rows of the state to keep), ``checked_couplings`` validates a
-new ``[B, nK]`` coupling array: for the CPU engine (``cpu/``), the kernels'
-global strategy (``kernel_engine.py``) and the shared one (``shared.py``).
+(and says which rows of the state to keep), ``select_systems`` does the same
+for chosen (network, K) systems (and says which rows and columns),
+``checked_couplings`` validates a new ``[B, nK]`` coupling array: for the
+CPU engine (``cpu/``), the kernels' global strategy (``kernel_engine.py``)
+and the shared one (``shared.py``).
 """
 from __future__ import annotations
+
+import dataclasses
 
 import numpy as np
 
@@ -21,16 +25,19 @@ def check_steps(n_steps: int, sample_every: int = 1) -> None:
 
 
 def select_networks(batch: Batch, networks: np.ndarray) -> tuple[Batch, np.ndarray]:
-    """The sub-batch of ``networks`` (increasing indices) and its rows in ``batch``.
+    """The sub-batch of ``networks`` and its rows in ``batch``.
 
-    Returns ``(sub, rows)``: ``sub`` is laid out as :func:`~kcbatch.inputs.batch.pack`
-    would lay out those networks alone, in order; ``rows`` ``[R']`` int64 are
-    their rows in ``batch`` (to gather state ``[R, nK]`` with)."""
-    nets = np.asarray(networks, dtype=np.int64)
-    if nets.ndim != 1 or nets.size == 0 or np.any(np.diff(nets) <= 0) \
-            or nets[0] < 0 or nets[-1] >= batch.n_networks:
-        raise ValueError(f"invalid networks={networks!r}: need increasing indices in "
-                         f"[0, {batch.n_networks})")
+    ``networks`` [M] int: indices into ``batch``, in any order, repeats allowed
+    (each occurrence is a network of its own in the sub-batch). Returns ``(sub,
+    rows)``: ``sub`` is laid out as :func:`~kcbatch.inputs.batch.pack` would lay
+    out those networks alone, in order; ``rows`` ``[R']`` int64 are their rows
+    in ``batch`` (to gather state ``[R, nK]`` with)."""
+    nets = np.asarray(networks)
+    if nets.ndim != 1 or nets.size == 0 or not np.issubdtype(nets.dtype, np.integer) \
+            or nets.min() < 0 or nets.max() >= batch.n_networks:
+        raise ValueError(f"invalid networks={networks!r}: need a non-empty 1-D array of "
+                         f"indices in [0, {batch.n_networks})")
+    nets = nets.astype(np.int64)
     off = batch.node_offset
     sizes = off[nets + 1] - off[nets]
     node_offset = np.zeros(nets.size + 1, dtype=np.int64)
@@ -52,6 +59,31 @@ def select_networks(batch: Batch, networks: np.ndarray) -> tuple[Batch, np.ndarr
                 node_offset=node_offset,
                 couplings=np.ascontiguousarray(batch.couplings[nets]))
     return sub, rows
+
+
+def select_systems(batch: Batch, networks: np.ndarray, columns: np.ndarray,
+                   couplings: np.ndarray) -> tuple[Batch, np.ndarray, np.ndarray]:
+    """A batch of chosen (network, K) systems, and where their state is.
+
+    networks [M] int: indices into ``batch`` (any order, repeats allowed: each
+      occurrence is a network of the new batch). columns [M, W] int: for each,
+      the K columns of ``batch`` whose state its W systems continue (repeats
+      allowed). couplings [M, W]: the systems' couplings from now on.
+    Returns ``(sub, rows, cols)``: the new batch (couplings ``[M, W]``) and the
+    gather indices ``rows [R', 1]``, ``cols [R', W]`` int64 such that
+    ``state[rows, cols]`` is the new ``[R', W]`` state of any ``[R, nK]`` one."""
+    nets = np.asarray(networks)
+    cols = np.asarray(columns)
+    if cols.ndim != 2 or cols.shape[0] != nets.shape[0] or cols.shape[1] < 1 \
+            or not np.issubdtype(cols.dtype, np.integer) or cols.min() < 0 \
+            or cols.max() >= batch.n_k:
+        raise ValueError(f"invalid columns with shape {cols.shape}: need [{nets.shape[0]}, W] "
+                         f"indices in [0, {batch.n_k})")
+    sub, rows = select_networks(batch, nets)
+    sub = dataclasses.replace(sub, couplings=checked_couplings(
+        dataclasses.replace(sub, couplings=np.empty(cols.shape, batch.dtype)), couplings))
+    sizes = np.diff(sub.node_offset)
+    return sub, rows[:, None], np.repeat(cols.astype(np.int64), sizes, axis=0)
 
 
 def checked_couplings(batch: Batch, couplings: np.ndarray) -> np.ndarray:

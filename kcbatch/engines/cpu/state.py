@@ -3,13 +3,14 @@ the integration: the start state, the order parameter's sampling, and new
 couplings and sub-batches, which rebuild a simulation from its phases."""
 from __future__ import annotations
 
+import copy
 import dataclasses
 
 import numpy as np
 
 from kcbatch.engines.cpu.trig import sincos_array
 from kcbatch.engines.stepping import SteppingSimulation
-from kcbatch.engines.steps import checked_couplings, select_networks
+from kcbatch.engines.steps import checked_couplings, select_networks, select_systems
 from kcbatch.inputs.batch import Batch
 
 
@@ -73,3 +74,12 @@ class HostSimulation(SteppingSimulation):
         self._load(sub)
         self.couplings = couplings
         self._state(theta, S0, C0)
+
+    def take(self, networks: np.ndarray, columns: np.ndarray,
+             couplings: np.ndarray) -> HostSimulation:
+        sub, rows, cols = select_systems(self.batch, networks, columns, couplings)
+        theta, S0, C0 = self.phases()[rows, cols], self.S[rows, cols], self.C[rows, cols]
+        new = copy.copy(self)  # the engine's settings; every array is replaced below
+        new._load(sub)
+        new._state(theta, S0, C0)
+        return new
