@@ -48,7 +48,7 @@ def test_taken_systems_go_on_bit_for_bit(device, variant):
     # and repeated; network 1 dropped
     nets = np.array([2, 0, 2])
     cols = np.array([[4, 1, 1], [3, 2, 0], [0, 2, 3]])
-    part = whole.take(nets, cols, batch.couplings[nets[:, None], cols])
+    part = whole.take(*select_systems(batch, nets, cols, batch.couplings[nets[:, None], cols]))
     assert part.steps == whole.steps == 40 and part.batch.n_networks == 3
     got = part.measure(30, 3)                        # [3, 3, 10]
     want = whole.measure(30, 3)                      # [3, 5, 10]: the source went on alone
@@ -65,7 +65,8 @@ def test_new_couplings_continue_the_source_phases(device, variant):
     batch = pack(graphs, list(omega), list(theta0), K)
     sim = engine.start(batch, DT)
     sim.advance(60)
-    cont = sim.take(np.array([1]), np.array([[2, 2]]), np.array([[1.3, 1.45]]))
+    cont = sim.take(*select_systems(batch, np.array([1]), np.array([[2, 2]]),
+                                    np.array([[1.3, 1.45]])))
     got = cont.measure(9, 4)[0]                          # [2, 3]
     # the same continuation by the reference RK4 from the phases the engine had
     lo, hi = batch.node_offset[1], batch.node_offset[2]

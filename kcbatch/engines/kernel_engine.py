@@ -36,7 +36,7 @@ from kcbatch.engines.shared import (
 )
 from kcbatch.engines.sizing import HOST_AUTO_BATCH, BatchShape, systems_limit
 from kcbatch.engines.stepping import SteppingSimulation, run_protocol
-from kcbatch.engines.steps import checked_couplings, select_networks, select_systems
+from kcbatch.engines.steps import checked_couplings, select_networks
 from kcbatch.inputs.batch import Batch
 from kcbatch.protocol.choices import AUTO, Auto, KernelStrategy, is_auto
 from kcbatch.protocol.config import ConfigError, IntegrationSpec
@@ -127,14 +127,12 @@ class KernelSimulation(SteppingSimulation):
         self._load(sub)
         self._state(theta, sc0)
 
-    def take(self, networks: np.ndarray, columns: np.ndarray,
-             couplings: np.ndarray) -> KernelSimulation:
-        sub, rows, cols = select_systems(self.batch, networks, columns, couplings)
-        r, c = self.backend.to_device(rows), self.backend.to_device(cols)
+    def take(self, batch: Batch, rows: np.ndarray, cols: np.ndarray) -> KernelSimulation:
+        r, c = self.backend.to_device(rows), self.backend.to_device(cols)  # [R', W]
         theta = self.xp.ascontiguousarray(self.theta[r, c])    # [R', W]
         sc0 = self.xp.ascontiguousarray(self.sc[0][r, c])      # [R', W, 2]
         new = copy.copy(self)  # backend and dt; every array is replaced below
-        new._load(sub)
+        new._load(batch)
         new._state(theta, sc0)
         return new
 

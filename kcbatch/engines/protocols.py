@@ -96,18 +96,18 @@ class Simulation(Protocol):
         change (section 2 of docs/design.md: nothing of a network reads
         another's rows), so this is a pure saving."""
 
-    def take(self, networks: np.ndarray, columns: np.ndarray,
-             couplings: np.ndarray) -> Simulation:
-        """A new simulation (same engine, same ``steps``) of chosen systems, each
-        continuing the state of one of this simulation's; this one is unchanged.
+    def take(self, batch: Batch, rows: np.ndarray, cols: np.ndarray) -> Simulation:
+        """A new simulation of ``batch`` (same engine, same ``steps``) whose
+        state ``[R', W]`` is this one's at ``[rows, cols]``; this one is unchanged.
 
-        networks [M] int: indices into ``batch`` (any order, repeats allowed);
-        columns [M, W] int: the K columns whose state the new network m's W
-        systems continue; couplings [M, W]: their couplings from now on
-        (:func:`~kcbatch.engines.steps.select_systems`). A system whose coupling
-        is kept goes on exactly as it would have here, bit for bit (nothing of a
-        system reads another's state); one with a new coupling continues its
-        source's phases at the new K (a continuation: kcbatch/analysis/converge.py)."""
+        rows, cols [R', W] int64: where each new (row, K) system's phase is,
+        in this simulation's ``[R, nK]`` state. The caller gives each new
+        network the graph, frequencies and weights of the network its rows
+        come from (:func:`~kcbatch.engines.steps.select_systems` builds both for
+        systems picked per network). A system whose coupling is kept goes on
+        exactly as it would have here, bit for bit (nothing of a system reads
+        another's state); one with a new coupling continues its source's phases
+        at that coupling (a continuation: kcbatch/analysis/adaptive.py)."""
 
     def set_couplings(self, couplings: np.ndarray) -> None:
         """Replace the couplings ``[B, nK]`` of every (network, K) system,

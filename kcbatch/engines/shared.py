@@ -32,12 +32,7 @@ from kcbatch.engines.launch import (
     launch_integrate_shared,
 )
 from kcbatch.engines.protocols import StepProgress
-from kcbatch.engines.steps import (
-    check_steps,
-    checked_couplings,
-    select_networks,
-    select_systems,
-)
+from kcbatch.engines.steps import check_steps, checked_couplings, select_networks
 from kcbatch.inputs.batch import Batch
 from kcbatch.protocol.config import IntegrationSpec
 
@@ -283,14 +278,12 @@ class SharedSimulation:
         self._load(sub)
         self.theta = theta
 
-    def take(self, networks: np.ndarray, columns: np.ndarray,
-             couplings: np.ndarray) -> SharedSimulation:
-        sub, rows, cols = select_systems(self.batch, networks, columns, couplings)
+    def take(self, batch: Batch, rows: np.ndarray, cols: np.ndarray) -> SharedSimulation:
         # before the first step theta is not written yet: the launches start
         # from the batch's theta0 (the same for every K of a row)
         theta = self.xp.ascontiguousarray(
-            self.theta[self.backend.to_device(rows), self.backend.to_device(cols)])
+            self.theta[self.backend.to_device(rows), self.backend.to_device(cols)])  # [R', W]
         new = copy.copy(self)  # backend, dt and launch settings; arrays replaced below
-        new._load(sub)
+        new._load(batch)
         new.theta = theta
         return new

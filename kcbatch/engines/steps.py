@@ -70,8 +70,9 @@ def select_systems(batch: Batch, networks: np.ndarray, columns: np.ndarray,
       the K columns of ``batch`` whose state its W systems continue (repeats
       allowed). couplings [M, W]: the systems' couplings from now on.
     Returns ``(sub, rows, cols)``: the new batch (couplings ``[M, W]``) and the
-    gather indices ``rows [R', 1]``, ``cols [R', W]`` int64 such that
-    ``state[rows, cols]`` is the new ``[R', W]`` state of any ``[R, nK]`` one."""
+    gather indices ``rows``, ``cols`` ``[R', W]`` int64 such that
+    ``state[rows, cols]`` is the new ``[R', W]`` state of any ``[R, nK]`` one
+    (``Simulation.take``)."""
     nets = np.asarray(networks)
     cols = np.asarray(columns)
     if cols.ndim != 2 or cols.shape[0] != nets.shape[0] or cols.shape[1] < 1 \
@@ -83,7 +84,8 @@ def select_systems(batch: Batch, networks: np.ndarray, columns: np.ndarray,
     sub = dataclasses.replace(sub, couplings=checked_couplings(
         dataclasses.replace(sub, couplings=np.empty(cols.shape, batch.dtype)), couplings))
     sizes = np.diff(sub.node_offset)
-    return sub, rows[:, None], np.repeat(cols.astype(np.int64), sizes, axis=0)
+    cols = np.repeat(cols.astype(np.int64), sizes, axis=0)
+    return sub, np.ascontiguousarray(np.broadcast_to(rows[:, None], cols.shape)), cols
 
 
 def checked_couplings(batch: Batch, couplings: np.ndarray) -> np.ndarray:

@@ -10,7 +10,7 @@ import numpy as np
 
 from kcbatch.engines.cpu.trig import sincos_array
 from kcbatch.engines.stepping import SteppingSimulation
-from kcbatch.engines.steps import checked_couplings, select_networks, select_systems
+from kcbatch.engines.steps import checked_couplings, select_networks
 from kcbatch.inputs.batch import Batch
 
 
@@ -75,11 +75,9 @@ class HostSimulation(SteppingSimulation):
         self.couplings = couplings
         self._state(theta, S0, C0)
 
-    def take(self, networks: np.ndarray, columns: np.ndarray,
-             couplings: np.ndarray) -> HostSimulation:
-        sub, rows, cols = select_systems(self.batch, networks, columns, couplings)
+    def take(self, batch: Batch, rows: np.ndarray, cols: np.ndarray) -> HostSimulation:
         theta, S0, C0 = self.phases()[rows, cols], self.S[rows, cols], self.C[rows, cols]
         new = copy.copy(self)  # the engine's settings; every array is replaced below
-        new._load(sub)
+        new._load(batch)
         new._state(theta, S0, C0)
         return new
