@@ -1,69 +1,119 @@
-"""Converged + refined Kc (kcbatch.find_kc) against the plain protocol, on the CPU.
+"""The converged + refined Kc against the plain protocol, on the CPU, at the default size.
 
     PYTHONPATH=. python -m pytest bench/test_bench_converge.py -s
 
-Size: 8 BA networks, N=1000, m=3, 20 K in linspace(0, 4, 20) (dK = 0.21), dt=0.05,
-t_measure=5, sample_every=10, float32. Group "converge":
+Size: the default study's networks (BA, N = 10^4, m = 3, normal omega sigma 0.5,
+50 K over [0, 5], dt 0.05, 5 + 5 time units, float32), ``RUNS`` of them.
 
-* ``test_bench_plain``  -- the original protocol (t_transient=5);
-* ``test_bench_auto``   -- ``t_transient="auto"`` (t_max=80, kc_tol=0.01) and
-  ``refine=0.005``, finished networks retired.
+Group "converge" (the engine's integration alone, ``kcbatch.find_kc`` on the
+same networks, side by side in one run):
 
-``extra_info`` records the work in (row, K) system-steps: ``work`` (windows, with
-retiring), ``work_no_retire`` (the same windows keeping every network to the end:
-the saving of retiring), ``refine_work``, and ``fine_grid_work``: a grid with the
-refined resolution over [k_min, k_max] ((k_max - k_min)/0.005 + 1 points) at each
-network's final transient, which refinement replaces.
+* ``test_bench_plain``      -- the plain protocol (t_transient = 5);
+* ``test_bench_adaptive``   -- ``t_transient="auto"`` (t_max 400, kc_tol 0.01),
+  ``refine=0.005``, ``converge="adaptive"`` (the default);
+* ``test_bench_exhaustive`` -- the same with ``converge="exhaustive"``.
+
+Group "converge-study" (the whole study, ``run_study`` end to end: networks,
+theory, integration, store and exports): the plain study against the adaptive
+converged + refined one.
+
+``extra_info`` records the system-steps of each (windows, refinement, and the
+plain protocol's for the same networks), their ratio to the plain protocol's,
+the wall seconds, and for the exhaustive run how many networks' kc_refined lie
+within max(TOL, kc_tol) of the adaptive one's. Ratios are comparable only within
+one run (the machine is shared).
 """
 from __future__ import annotations
+
+import time
 
 import numpy as np
 import pytest
 
 import kcbatch
-from kcbatch.analysis.converge import estimate_kc
-from kcbatch.engines import get_engine
 from kcbatch.networks import barabasi_albert
 
-N, M, B = 1000, 3, 8
-K = np.linspace(0.0, 4.0, 20)
-TOL = 0.005
-AUTO = dict(t_transient="auto", t_max=80.0, refine=TOL)
+N, M, RUNS = 10_000, 3, 8
+K = np.linspace(0.0, 5.0, 50)
+TOL, KC_TOL = 0.005, 0.01
+AUTO = dict(t_transient="auto", refine=TOL)
+_WALL: dict[str, float] = {}
+_RESULTS: dict[str, object] = {}
 
 
 @pytest.fixture(scope="module")
 def inputs():
     rng = np.random.default_rng(2026)
-    graphs = [barabasi_albert(N, M, int(rng.integers(2**62))) for _ in range(B)]
-    return graphs, rng.normal(0, 0.5, (B, N)), rng.uniform(0, 2 * np.pi, (B, N))
+    graphs = [barabasi_albert(N, M, int(rng.integers(2**62))) for _ in range(RUNS)]
+    return graphs, rng.normal(0, 0.5, (RUNS, N)), rng.uniform(0, 2 * np.pi, (RUNS, N))
+
+
+def _run(benchmark, name, inputs, **kw):
+    t0 = time.perf_counter()
+    res = benchmark.pedantic(kcbatch.find_kc, args=inputs,
+                             kwargs=dict(k_values=K, device="cpu", **kw), rounds=1,
+                             iterations=1)
+    _WALL[name] = time.perf_counter() - t0
+    _RESULTS[name] = res
+    plain = int(res.plain_work.sum())
+    spent = int(res.work.sum() + res.refine_work.sum())
+    benchmark.extra_info.update(
+        work_windows=int(res.work.sum()), work_refine=int(res.refine_work.sum()),
+        work_plain=plain, work_ratio=spent / plain, seconds=_WALL[name],
+        t_transient=res.t_transient.tolist(), kc_interp=res.kc_interp.tolist(),
+        kc_refined=res.kc_refined.tolist())
+    if "plain" in _WALL and name != "plain":
+        benchmark.extra_info["wall_ratio"] = _WALL[name] / _WALL["plain"]
+    return res
 
 
 @pytest.mark.benchmark(group="converge")
 def test_bench_plain(benchmark, inputs):
-    res = benchmark.pedantic(kcbatch.find_kc, args=inputs, kwargs=dict(k_values=K, device="cpu"),
-                             rounds=1, iterations=1)
-    benchmark.extra_info.update(work=res.work, kc_interp=res.kc_interp.tolist())
+    _run(benchmark, "plain", inputs)
 
 
 @pytest.mark.benchmark(group="converge")
-def test_bench_auto(benchmark, inputs):
-    res = benchmark.pedantic(kcbatch.find_kc, args=inputs,
-                             kwargs=dict(k_values=K, device="cpu", **AUTO), rounds=1,
-                             iterations=1)
-    graphs, omega, theta0 = inputs
-    batch = kcbatch.pack(graphs, list(omega), list(theta0), K)
-    keep_all = estimate_kc(get_engine("cpu"), batch, K, dt=0.05, t_transient="auto",
-                           t_max=80.0, retire=False)
-    assert np.array_equal(keep_all.kc_interp, res.kc_interp, equal_nan=True)
-    n_fine = round((K[-1] - K[0]) / TOL) + 1
-    steps = np.round(res.t_transient / 0.05).astype(np.int64) + 100
-    fine = int(np.sum(N * n_fine * steps))
-    benchmark.extra_info.update(
-        work=res.work, work_no_retire=keep_all.work, refine_work=res.refine_work,
-        fine_grid_work=fine, retire_saving=1 - res.work / keep_all.work,
-        refine_vs_fine_grid=res.refine_work / fine,
-        t_transient=res.t_transient.tolist(), converged=res.converged.tolist(),
-        kc_windows_first=res.kc_windows[:, 0].tolist(), kc_interp=res.kc_interp.tolist(),
-        kc_refined=res.kc_refined.tolist(), kc_chi=res.kc_chi.tolist())
-    print({k: v for k, v in benchmark.extra_info.items() if "work" in k or "saving" in k
-           or k in ("t_transient", "converged")})
+def test_bench_adaptive(benchmark, inputs):
+    res = _run(benchmark, "adaptive", inputs, converge="adaptive", **AUTO)
+    print({k: v for k, v in benchmark.extra_info.items() if "ratio" in k or "work" in k})
+    assert np.all(res.work > 0)
+
+
+@pytest.mark.benchmark(group="converge")
+def test_bench_exhaustive(benchmark, inputs):
+    res = _run(benchmark, "exhaustive", inputs, converge="exhaustive", **AUTO)
+    ad = _RESULTS.get("adaptive")
+    if ad is not None:
+        both = np.isfinite(res.kc_refined) & np.isfinite(ad.kc_refined)  # type: ignore[attr-defined]
+        diff = np.abs(res.kc_refined - ad.kc_refined)[both]  # type: ignore[attr-defined]
+        benchmark.extra_info.update(
+            refined_pairs=int(both.sum()),
+            within_tolerance=int(np.sum(diff <= max(TOL, KC_TOL))),
+            max_refined_difference=float(diff.max()) if diff.size else None,
+            kc_interp_equal=int(np.sum(res.kc_interp == ad.kc_interp)))  # type: ignore[attr-defined]
+    print({k: v for k, v in benchmark.extra_info.items() if "ratio" in k or "within" in k
+           or "max_" in k or "equal" in k})
+
+
+def _study(benchmark, tmp_path, name, **kw):
+    cfg = kcbatch.StudyConfig(runs=RUNS, batch=RUNS, device="cpu", seed=7,
+                              out=tmp_path / name, **kw)
+    t0 = time.perf_counter()
+    res = benchmark.pedantic(kcbatch.run_study, args=(cfg,), rounds=1, iterations=1)
+    _WALL["study-" + name] = time.perf_counter() - t0
+    benchmark.extra_info["seconds"] = _WALL["study-" + name]
+    if name != "plain" and "study-plain" in _WALL:
+        benchmark.extra_info["wall_ratio"] = _WALL["study-" + name] / _WALL["study-plain"]
+        work = res.summary["work"]
+        benchmark.extra_info.update(work_ratio=work["ratio"], work=work)
+        print({k: v for k, v in benchmark.extra_info.items() if "ratio" in k})
+
+
+@pytest.mark.benchmark(group="converge-study")
+def test_bench_study_plain(benchmark, tmp_path):
+    _study(benchmark, tmp_path, "plain")
+
+
+@pytest.mark.benchmark(group="converge-study")
+def test_bench_study_adaptive(benchmark, tmp_path):
+    _study(benchmark, tmp_path, "adaptive", **AUTO)

@@ -92,7 +92,8 @@ def find_kc(graphs: Sequence[Any], omega: Any, theta0: Any, k_values: Any, *,
             dt: float = _D["dt"], t_transient: float | str = _D["t_transient"],
             t_measure: float = _D["t_measure"], sample_every: int = DEFAULT_SAMPLE_EVERY,
             refine: float | None = _D["refine"], refine_points: int = _D["refine_points"],
-            kc_tol: float = _D["kc_tol"], t_max: float = _D["t_max"], device: str = _D["device"],
+            kc_tol: float = _D["kc_tol"], t_max: float = _D["t_max"],
+            converge: str = _D["converge"], device: str = _D["device"],
             precision: str = _D["precision"],
             fast_math: bool = _D["fast_math"], kernel: str = _D["kernel"]) -> KcEstimates:
     """Kc of each graph: grid rule, interpolated, refined and chi-peak estimators.
@@ -107,6 +108,11 @@ def find_kc(graphs: Sequence[Any], omega: Any, theta0: Any, k_values: Any, *,
       less than ``kc_tol`` (or its own noise) between windows.
     refine: bracket width to multisect the first grid bracket down to, with
       ``refine_points`` couplings per graph and round; None: no refinement.
+    converge: with ``t_transient="auto"``, "adaptive" (the default: couplings
+      whose side of the threshold is settled stop being integrated, and
+      refinement continues from the converged bracket) or "exhaustive" (every
+      coupling to each graph's final window, refinement from theta0);
+      docs/design.md, "Step 6". Ignored with a fixed transient (one window).
     Returns :class:`~kcbatch.analysis.converge.KcEstimates` (per-graph arrays kc,
     kc_interp, kc_refined, kc_chi, kc_chi_err, kc_chi_censored, kc_sigma, t_transient,
     converged, r, r_std, chi, ...; definitions in kcbatch/analysis/converge.py and
@@ -115,7 +121,8 @@ def find_kc(graphs: Sequence[Any], omega: Any, theta0: Any, k_values: Any, *,
     prec, coupling, engine = _options(precision, coupling, device, kernel, fast_math)
     spec = check_options(dt=dt, t_transient=t_transient, t_measure=t_measure,
                          sample_every=sample_every, threshold=threshold, refine=refine,
-                         refine_points=refine_points, kc_tol=kc_tol, t_max=t_max)
+                         refine_points=refine_points, kc_tol=kc_tol, t_max=t_max,
+                         converge=converge)
     batch, k_values = _pack_inputs(graphs, omega, theta0, k_values, prec, coupling)
     if not np.all(np.isfinite(k_values)) or np.any(np.diff(k_values, axis=-1) <= 0):
         raise ConfigError("k_values", _short(k_values), "must be finite and increasing")
@@ -123,7 +130,8 @@ def find_kc(graphs: Sequence[Any], omega: Any, theta0: Any, k_values: Any, *,
     return estimate_kc(engine(), batch, k_values, dt=spec.dt,
                        t_transient=t_transient, t_measure=t_measure,
                        sample_every=sample_every, threshold=threshold, refine=refine,
-                       refine_points=refine_points, kc_tol=kc_tol, t_max=t_max, spec=spec)
+                       refine_points=refine_points, kc_tol=kc_tol, t_max=t_max,
+                       converge=converge, spec=spec)
 
 
 def hysteresis(graphs: Sequence[Any], omega: Any, theta0: Any, k_values: Any, *,

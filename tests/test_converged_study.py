@@ -105,7 +105,7 @@ def test_batch_size_producers_and_resume_do_not_change_results(converged, tmp_pa
 def test_store_runs_csv_and_summary_hold_the_new_fields(converged):
     res, out = converged
     with Store.open(out / STORE_NAME) as store:
-        assert store.meta("schema_version") == "6"
+        assert store.meta("schema_version") == "7"
         stored = store.records()
         raw = dict(store.conn.execute("SELECT run, r_std FROM runs"))
     assert_same_records(stored, res.records)
@@ -147,7 +147,7 @@ def test_a_schema_3_store_is_upgraded_to_the_current_schema(tmp_path):
     con.commit()
     con.close()
     with Store.open(path) as store:
-        assert store.meta("schema_version") == str(store_module.SCHEMA_VERSION) == "6"
+        assert store.meta("schema_version") == str(store_module.SCHEMA_VERSION) == "7"
         cols = [row[1] for row in store.conn.execute("PRAGMA table_info(runs)")]
     # schema 4's converged columns, schema 5's adiabatic sweep columns, then
     # schema 6's theory crossings and chi peak error and censoring

@@ -15,8 +15,7 @@ import pytest
 from helpers import device_params, random_batch
 
 from kcbatch import pack
-from kcbatch.engines import get_engine
-from kcbatch.engines.steps import select_systems
+from kcbatch.engines import get_engine, select_systems
 
 K = np.array([0.3, 0.8, 1.2, 1.6, 2.4])
 DT = 0.05

@@ -380,10 +380,11 @@ def test_an_old_store_still_reports_and_is_upgraded(degree_study, tmp_path):
         values = con.execute("SELECT kc_mf, kc_hmf, kc_qmf FROM runs").fetchall()
     finally:
         con.close()
-    assert version == str(store_module.SCHEMA_VERSION) == "6"
-    # schema 1 -> 6: the theory columns (2), each run's graph file (3), the
-    # converged protocol's 8 columns (4), the adiabatic sweep's 6 (5), then the
-    # theories' 3 crossings of the threshold and the chi peak's error and censoring (6)
+    assert version == str(store_module.SCHEMA_VERSION) == "7"
+    # schema 1 -> 7: the theory columns (2), each run's graph file (3), the
+    # converged protocol's 8 columns (4), the adiabatic sweep's 6 (5), the
+    # theories' 3 crossings of the threshold and the chi peak's error and
+    # censoring (6), then the converged protocol's work (7)
     later = sum(len(store_module._ADDED_COLUMNS[v])
                 for v in range(4, store_module.SCHEMA_VERSION + 1))
     assert cols[-later - 5:-later] == [*FIELDS, "graph_file", "graph_sha256"]

@@ -158,7 +158,7 @@ def test_cli_study_cycles_through_the_files_and_records_each(nets, tmp_path):
         con.close()
     assert stored == [(i, ORDER[i % 3], WANT[ORDER[i % 3]]["sha"]) for i in range(7)]
     assert json.loads(meta["graph_files"]) == [[n, WANT[n]["sha"]] for n in ORDER]
-    assert meta["schema_version"] == "6"
+    assert meta["schema_version"] == "7"
     config = json.loads(meta["config"])
     assert config["graphs"] == str(nets.resolve()) and config["runs"] == 7
 
@@ -359,7 +359,7 @@ def test_schema_2_store_is_upgraded_in_place(tmp_path):
     con.commit()
     con.close()
     with Store.open(path) as store:
-        assert store.meta("schema_version") == "6"
+        assert store.meta("schema_version") == "7"
         cols = {row[1] for row in store.conn.execute("PRAGMA table_info(runs)")}
         assert {"graph_file", "graph_sha256"} <= cols
         assert store.graph_files() == set()

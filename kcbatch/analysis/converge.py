@@ -80,21 +80,21 @@ from typing import Any, cast
 
 import numpy as np
 
-from kcbatch.analysis.crossing import first_crossing
+from kcbatch.analysis.adaptive import adaptive_windows
+from kcbatch.analysis.windows import (
+    NOISE_FACTOR,
+    Crossing,
+    grid_crossing,
+    settled,
+    window_starts,
+)
 from kcbatch.engines import Engine, select_networks
 from kcbatch.inputs.batch import Batch
-from kcbatch.protocol.choices import is_auto
-from kcbatch.protocol.config import (
-    ConfigError,
-    IntegrationSpec,
-    first_auto_transient,
-    steps_for,
-)
+from kcbatch.protocol.choices import Converge, is_auto
+from kcbatch.protocol.config import ConfigError, IntegrationSpec
 
 __all__ = ["ChiPeak", "KcEstimates", "check_options", "chi_peak", "estimate_kc",
            "window_starts"]
-
-NOISE_FACTOR = 1.0
 
 
 @dataclass(frozen=True, eq=False)
@@ -122,11 +122,16 @@ class KcEstimates:
     kc_windows [G, W] float64: kc_interp after each window (NaN where not
       measured or not crossing); kc_windows[:, 0] with T_0 = 5 is the original
       protocol's crossing when t_measure, dt and sample_every are the original's.
-    work, refine_work: (row, K) system-steps integrated for the windows and
-      for refinement.
+    work, refine_work [G] int64: (row, K) system-steps integrated for each
+      network's windows and refinement (the adaptive protocol's padding lanes
+      included); ``plain_work`` [G]: what the plain protocol (one window at
+      T = 5, or at the fixed transient) integrates for it.
     auto: whether the transient was "auto".
     r_first, r_second [G, nK] float64: means of the first ``n_first_half``
       samples of the final window and of the rest (the stationarity check).
+    last_window [G, nK] int64: the window (index into ``windows``) each K was
+      last integrated in: the final window, except for couplings the adaptive
+      protocol retired, whose r, r_std, chi and halves are of that window.
     """
 
     k_values: np.ndarray
@@ -145,11 +150,13 @@ class KcEstimates:
     chi: np.ndarray
     windows: np.ndarray
     kc_windows: np.ndarray
-    work: int
-    refine_work: int
+    work: np.ndarray
+    refine_work: np.ndarray
+    plain_work: np.ndarray
     auto: bool
     r_first: np.ndarray | None = None
     r_second: np.ndarray | None = None
+    last_window: np.ndarray | None = None
 
 
 def _finite(name: str, value: Any, *, positive: bool) -> float:
@@ -162,9 +169,12 @@ def _finite(name: str, value: Any, *, positive: bool) -> float:
 
 def check_options(*, dt: float, t_transient: float | str, t_measure: float, sample_every: int,
                   threshold: float, refine: float | None, refine_points: int, kc_tol: float,
-                  t_max: float) -> IntegrationSpec:
+                  t_max: float, converge: Converge | str = Converge.ADAPTIVE) -> IntegrationSpec:
     """Validate the options (ConfigError naming the first bad one); returns the
     spec of the first window (``n_transient`` = its start)."""
+    if converge not in tuple(Converge):
+        raise ConfigError("converge", converge,
+                          f"must be one of {', '.join(repr(str(c)) for c in Converge)}")
     threshold = _finite("threshold", threshold, positive=False)
     if not 0.0 < threshold < 1.0:
         raise ConfigError("threshold", threshold, "must be between 0 and 1 (r lies in [0, 1])")
@@ -186,59 +196,6 @@ def check_options(*, dt: float, t_transient: float | str, t_measure: float, samp
                                       sample_every=sample_every)
 
 
-def window_starts(dt: float, t_max: float, n_measure: int) -> list[int]:
-    """Steps at which the "auto" windows start: ``n_0 = min(5, t_max)/dt``,
-    ``n_{j+1} = min(n_max, max(2 n_j, n_j + n_measure))``, ending at ``n_max =
-    t_max/dt``. Both times must be whole multiples of dt (ConfigError otherwise)."""
-    n_max = steps_for(t_max, dt, "t_max", min_steps=1)
-    first = first_auto_transient(t_max)
-    try:
-        n = steps_for(first, dt, "dt")
-    except ConfigError:
-        raise ConfigError("dt", dt, f'must divide the first transient {first:g} of '
-                          f't_transient="auto"') from None
-    if n < 1:
-        raise ConfigError("t_max", t_max, f"must be at least one step (dt={dt!r})")
-    starts = [n]
-    while starts[-1] < n_max:
-        starts.append(min(n_max, max(2 * starts[-1], starts[-1] + n_measure)))
-    return starts
-
-
-@dataclass
-class _Crossing:
-    kc: float
-    kc_interp: float
-    sigma: float
-    censored: str
-    index: int  # grid index of kc; -1 when right-censored or failed
-
-
-def _crossing(k: np.ndarray, r: np.ndarray, r_std: np.ndarray, threshold: float) -> _Crossing:
-    """The grid rule (kcbatch.analysis.crossing) plus the crossing's sigma from ``r_std`` [nK],
-    the spread of the samples (module docstring)."""
-    if not (np.all(np.isfinite(r)) and np.all(np.isfinite(r_std))):
-        return _Crossing(math.nan, math.nan, math.nan, "failed", -1)
-    res = first_crossing(k, r, threshold)
-    if res.censored == "right":
-        return _Crossing(math.nan, math.nan, math.nan, "right", -1)
-    assert res.kc is not None and res.kc_interp is not None and res.index is not None  # not right
-    if res.censored == "left":
-        return _Crossing(res.kc, res.kc_interp, math.nan, "left", 0)
-    i = res.index
-    width = float(k[i] - k[i - 1])
-    sigma = min(width, width * math.hypot(r_std[i - 1], r_std[i]) / float(r[i] - r[i - 1]))
-    return _Crossing(res.kc, res.kc_interp, sigma, "none", i)
-
-
-def _settled(prev: _Crossing | None, cur: _Crossing, kc_tol: float, noise_factor: float) -> bool:
-    if prev is None or prev.censored in ("right", "failed") or cur.censored in ("right", "failed"):
-        return False
-    # the later window's spread: the earlier one's still holds the transient's drift
-    noise = math.sqrt(2.0) * np.nan_to_num(cur.sigma)
-    return abs(cur.kc_interp - prev.kc_interp) <= max(kc_tol, noise_factor * noise)
-
-
 # The chi peak's fit (module docstring, chi): the points whose smoothed log chi
 # is within log(1/CHI_FIT_LEVEL) of its largest value, at least CHI_FIT_POINTS
 # of them where the grid has them.
@@ -253,11 +210,16 @@ class ChiPeak:
     "none", "left" / "right" (the peak lies below / above the points that
     can be fitted: the largest chi at the grid's first / last point, or the
     fitted vertex outside the points fitted), "flat" (no maximum: the fit is
-    not concave, or fewer than 3 positive chi) or "failed" (non-finite chi)."""
+    not concave, or fewer than 3 positive chi) or "failed" (non-finite chi);
+    "retired" where :func:`estimate_kc` found a point of the fit retired before
+    the final window (``converge="adaptive"``). ``first``, ``last``: the grid
+    indices of the first and last point fitted (-1 when no fit was made)."""
 
     kc: float
     err: float
     censored: str
+    first: int = -1
+    last: int = -1
 
 
 def chi_peak(k: np.ndarray, chi: np.ndarray, n_samples: int) -> ChiPeak:
@@ -315,7 +277,7 @@ def chi_peak(k: np.ndarray, chi: np.ndarray, n_samples: int) -> ChiPeak:
     cov = var_y * np.linalg.inv(a.T @ a)
     grad = np.array([0.0, -1.0 / (2.0 * c), b / (2.0 * c * c)])
     err = math.sqrt(max(float(grad @ cov @ grad), 0.0)) * scale
-    return ChiPeak(float(k[i]) + vertex * scale, err, "none")
+    return ChiPeak(float(k[i]) + vertex * scale, err, "none", lo, hi)
 
 
 def estimate_kc(engine: Engine, batch: Batch, k_values: np.ndarray, *, dt: float,
@@ -323,6 +285,7 @@ def estimate_kc(engine: Engine, batch: Batch, k_values: np.ndarray, *, dt: float
                 sample_every: int = 10, threshold: float = 0.5, refine: float | None = None,
                 refine_points: int = 8, kc_tol: float = 0.01, t_max: float = 400.0,
                 retire: bool = True, noise_factor: float = NOISE_FACTOR,
+                converge: Converge | str = Converge.ADAPTIVE,
                 progress: Callable[[int], None] | None = None,
                 spec: IntegrationSpec | None = None) -> KcEstimates:
     """Kc estimators of every network of ``batch`` (module docstring).
@@ -330,7 +293,11 @@ def estimate_kc(engine: Engine, batch: Batch, k_values: np.ndarray, *, dt: float
     k_values: ``[nK]`` or ``[B, nK]`` float64, increasing per network: the grid
       the batch's couplings were packed from (Kc is read on these unrounded values).
     retire: drop stopped networks from the integration (False keeps them, for the
-      benchmark; results are the same).
+      benchmark; results are the same). Exhaustive protocol only.
+    converge: with ``t_transient="auto"``, "adaptive" (retire settled couplings,
+      refine by continuation: :mod:`kcbatch.analysis.adaptive`) or "exhaustive"
+      (every coupling to the final window, refinement from theta0). A fixed
+      transient is one window and refines from theta0 either way.
     progress(steps): after each RK4 step of the windows, or each group of steps
       the engine runs at once (steps since theta0).
     spec: the first window's schedule when the options were already checked
@@ -340,7 +307,8 @@ def estimate_kc(engine: Engine, batch: Batch, k_values: np.ndarray, *, dt: float
     if spec is None:
         spec = check_options(dt=dt, t_transient=t_transient, t_measure=t_measure,
                              sample_every=sample_every, threshold=threshold, refine=refine,
-                             refine_points=refine_points, kc_tol=kc_tol, t_max=t_max)
+                             refine_points=refine_points, kc_tol=kc_tol, t_max=t_max,
+                             converge=converge)
     n_net, n_k = batch.n_networks, batch.n_k
     k_grid = np.array(np.broadcast_to(np.asarray(k_values, dtype=np.float64), (n_net, n_k)))
     if np.any(np.diff(k_grid, axis=1) <= 0) or not np.all(np.isfinite(k_grid)):
@@ -348,6 +316,18 @@ def estimate_kc(engine: Engine, batch: Batch, k_values: np.ndarray, *, dt: float
     auto = is_auto(t_transient)
     starts = (window_starts(dt, t_max, spec.n_measure) if auto else [spec.n_transient])
     nodes = np.diff(batch.node_offset).astype(np.float64)
+    if auto and Converge(converge) is Converge.ADAPTIVE:
+        got = adaptive_windows(engine, batch, k_grid, starts, spec, threshold=threshold,
+                               kc_tol=kc_tol, noise_factor=noise_factor, refine=refine,
+                               refine_points=int(refine_points), progress=progress)
+        chi = nodes[:, None] * got.r_std ** 2
+        peaks = [_measured_peak(chi_peak(k_grid[b], chi[b], spec.n_samples),
+                                got.last_window[b], got.final_window[b])
+                 for b in range(n_net)]
+        return _estimates(k_grid, got.final, got.kc_refined, peaks, got.final_start,
+                          got.converged, got.r, got.r_std, chi, starts, got.kc_windows,
+                          got.work, got.refine_work, got.r_first, got.r_second,
+                          got.last_window, spec, nodes)
 
     r = np.full((n_net, n_k), np.nan)
     r_std = np.full((n_net, n_k), np.nan)
@@ -355,19 +335,21 @@ def estimate_kc(engine: Engine, batch: Batch, k_values: np.ndarray, *, dt: float
     r_second = np.full((n_net, n_k), np.nan)
     half = spec.n_first_half
     kc_windows = np.full((n_net, len(starts)), np.nan)
-    final: list[_Crossing | None] = [None] * n_net
+    final: list[Crossing | None] = [None] * n_net
     final_start = np.zeros(n_net, dtype=np.int64)
     converged = np.zeros(n_net, dtype=bool)
     # network of each of the simulation's networks; -1: finished but still
     # integrated (retire=False)
     slots = np.arange(n_net)
-    work = 0
+    work = np.zeros(n_net, dtype=np.int64)
     sim = engine.start(batch, spec.dt)
     for j, start in enumerate(starts):
         gap = start - sim.steps
         sim.advance(gap, progress)
         samples = sim.measure(spec.n_measure, spec.sample_every, progress)
-        work += sim.batch.n_rows * n_k * (gap + spec.n_measure)
+        # the simulation's networks (without retiring: every network, in place)
+        owner = slots if retire else np.arange(n_net)
+        work[owner] += np.diff(sim.batch.node_offset) * n_k * (gap + spec.n_measure)
         with np.errstate(all="ignore"):
             mean, std = samples.mean(axis=2), samples.std(axis=2)
             # as kcbatch.analysis.crossing.make_record: no halves with a single sample
@@ -377,14 +359,14 @@ def estimate_kc(engine: Engine, batch: Batch, k_values: np.ndarray, *, dt: float
         for pos, net in enumerate(slots):
             if net < 0:
                 continue
-            cur = _crossing(k_grid[net], mean[pos], std[pos], threshold)
+            cur = grid_crossing(k_grid[net], mean[pos], std[pos], threshold)
             kc_windows[net, j] = cur.kc_interp
-            settled = auto and _settled(final[net], cur, kc_tol, noise_factor)
-            converged[net] = settled
+            done = auto and settled(final[net], cur, kc_tol, noise_factor)
+            converged[net] = done
             final[net], final_start[net] = cur, start
             r[net], r_std[net] = mean[pos], std[pos]
             r_first[net], r_second[net] = first[pos], second[pos]
-            if settled or cur.censored == "failed" or j == len(starts) - 1:
+            if done or cur.censored == "failed" or j == len(starts) - 1:
                 finished.append(pos)
         if retire and finished:
             keep = np.setdiff1d(np.arange(slots.size), finished)
@@ -397,14 +379,38 @@ def estimate_kc(engine: Engine, batch: Batch, k_values: np.ndarray, *, dt: float
         if np.all(slots < 0):
             break
 
-    last = cast(list[_Crossing], final)  # every network has had its last window
+    last = cast(list[Crossing], final)  # every network has had its last window
     chi = nodes[:, None] * r_std ** 2
     peaks = [chi_peak(k_grid[b], chi[b], spec.n_samples) for b in range(n_net)]
     kc_refined = np.full(n_net, np.nan)
-    refine_work = 0
+    refine_work = np.zeros(n_net, dtype=np.int64)
     if refine is not None:
         kc_refined, refine_work = _refine(engine, batch, k_grid, r, last, final_start, spec,
                                           threshold, float(refine), int(refine_points))
+    final_window = np.searchsorted(np.asarray(starts), final_start)
+    return _estimates(k_grid, last, kc_refined, peaks, final_start, converged, r, r_std, chi,
+                      starts, kc_windows, work, refine_work, r_first, r_second,
+                      np.repeat(final_window[:, None], n_k, axis=1), spec, nodes, auto=auto)
+
+
+def _measured_peak(peak: ChiPeak, last_window: np.ndarray, final_window: int) -> ChiPeak:
+    """``peak``, or "retired" where a point of its fit was last integrated
+    before the network's final window (its chi is of an earlier window)."""
+    if peak.censored == "none" and np.any(last_window[peak.first:peak.last + 1]
+                                          < final_window):
+        return ChiPeak(math.nan, math.nan, "retired")
+    return peak
+
+
+def _estimates(k_grid: np.ndarray, last: list[Crossing], kc_refined: np.ndarray,
+               peaks: list[ChiPeak], final_start: np.ndarray, converged: np.ndarray,
+               r: np.ndarray, r_std: np.ndarray, chi: np.ndarray, starts: list[int],
+               kc_windows: np.ndarray, work: np.ndarray, refine_work: np.ndarray,
+               r_first: np.ndarray, r_second: np.ndarray, last_window: np.ndarray,
+               spec: IntegrationSpec, nodes: np.ndarray, *, auto: bool = True) -> KcEstimates:
+    dt = spec.dt
+    # the plain protocol: the first window alone (T = 5, or the fixed transient)
+    plain = (nodes * k_grid.shape[1] * (starts[0] + spec.n_measure)).astype(np.int64)
     return KcEstimates(
         k_values=k_grid,
         kc=np.array([c.kc for c in last]), kc_interp=np.array([c.kc_interp for c in last]),
@@ -412,10 +418,10 @@ def estimate_kc(engine: Engine, batch: Batch, k_values: np.ndarray, *, dt: float
         kc_chi=np.array([p.kc for p in peaks]), kc_chi_err=np.array([p.err for p in peaks]),
         kc_chi_censored=np.array([p.censored for p in peaks]),
         censored=np.array([c.censored for c in last]),
-        t_transient=_times(final_start, spec.dt), converged=converged, r=r, r_std=r_std, chi=chi,
-        windows=_times(np.asarray(starts), spec.dt), kc_windows=kc_windows,
-        work=int(work), refine_work=int(refine_work), auto=auto, r_first=r_first,
-        r_second=r_second)
+        t_transient=_times(final_start, dt), converged=converged, r=r, r_std=r_std, chi=chi,
+        windows=_times(np.asarray(starts), dt), kc_windows=kc_windows,
+        work=work, refine_work=refine_work, plain_work=plain, auto=auto, r_first=r_first,
+        r_second=r_second, last_window=last_window)
 
 
 def _times(steps: np.ndarray, dt: float) -> np.ndarray:
@@ -424,9 +430,10 @@ def _times(steps: np.ndarray, dt: float) -> np.ndarray:
 
 
 def _refine(engine: Engine, batch: Batch, k_grid: np.ndarray, r: np.ndarray,
-            final: list[_Crossing], final_start: np.ndarray, spec: IntegrationSpec,
-            threshold: float, tol: float, points: int) -> tuple[np.ndarray, int]:
-    """kc_refined [B] and the system-steps spent (module docstring, Refinement)."""
+            final: list[Crossing], final_start: np.ndarray, spec: IntegrationSpec,
+            threshold: float, tol: float, points: int) -> tuple[np.ndarray, np.ndarray]:
+    """kc_refined [B] and the system-steps spent on each network, [B] int64
+    (module docstring, Refinement)."""
     n_net = batch.n_networks
     lo = np.full(n_net, np.nan)
     hi = np.full(n_net, np.nan)
@@ -436,7 +443,7 @@ def _refine(engine: Engine, batch: Batch, k_grid: np.ndarray, r: np.ndarray,
         if c.censored == "none":
             i = c.index
             lo[b], hi[b], r_lo[b], r_hi[b] = k_grid[b, i - 1], k_grid[b, i], r[b, i - 1], r[b, i]
-    work = 0
+    work = np.zeros(n_net, dtype=np.int64)
     frac = np.arange(1, points + 1) / (points + 1)
     while True:
         todo = np.flatnonzero(hi - lo > tol)          # NaN compares False: no bracket
@@ -450,7 +457,7 @@ def _refine(engine: Engine, batch: Batch, k_grid: np.ndarray, r: np.ndarray,
             group_spec = dataclasses.replace(spec, n_transient=int(start))
             with np.errstate(all="ignore"):
                 rs = engine.integrate(sub, group_spec).mean(axis=2)        # [G', P]
-            work += sub.n_rows * points * group_spec.n_steps
+            work[nets] += np.diff(sub.node_offset) * points * group_spec.n_steps
             for g, b in enumerate(nets):
                 kk = np.concatenate(([lo[b]], ks[g], [hi[b]]))
                 rr = np.concatenate(([r_lo[b]], rs[g], [r_hi[b]]))

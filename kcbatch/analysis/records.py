@@ -38,11 +38,17 @@ class ConvergedPart:
     kc_chi: K of the chi peak of the final window (a fit of log chi near its
       largest value), kc_chi_err its standard error (both None unless
       kc_chi_censored is "none"); kc_chi_censored: "none", "left" / "right"
-      (the peak lies beyond the grid, or the fitted points, on that side) or
-      "flat" (no maximum); None for runs stored before kcbatch recorded it.
+      (the peak lies beyond the grid, or the fitted points, on that side),
+      "flat" (no maximum) or "retired" (a point of the fit was last integrated
+      before the final window: ``converge="adaptive"``); None for runs stored
+      before kcbatch recorded it.
       kc_sigma: the uncertainty of kc_interp from the spread of r (None when censored).
     kc_windows: [W] float64 kc_interp after each window of the schedule
       (NaN where not measured or not crossing); None with a fixed transient.
+    work_windows, work_refine: (row, K) system-steps integrated for the run's
+      windows and its refinement; work_plain: what the plain protocol (its first
+      window alone) integrates for the same network. None for runs stored
+      before kcbatch counted them.
     """
 
     t_transient_used: float = stored("REAL", since=4)
@@ -54,6 +60,9 @@ class ConvergedPart:
     kc_windows: np.ndarray | None = stored("TEXT", since=4, default=None)
     kc_chi_err: float | None = stored("REAL", since=6, default=None)
     kc_chi_censored: str | None = stored("TEXT", since=6, default=None)
+    work_windows: int | None = stored("INTEGER", since=7, default=None)
+    work_refine: int | None = stored("INTEGER", since=7, default=None)
+    work_plain: int | None = stored("INTEGER", since=7, default=None)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -270,6 +270,32 @@ class ProtocolComparison(JsonBlock):
 
 
 @dataclass(frozen=True, eq=False)
+class WorkSpent(JsonBlock):
+    """The integration a converged or refined study spent (:func:`work_spent`):
+    (row, K) system-steps over the ok runs that counted them, in its windows
+    and its refinement, what the plain protocol (each run's first window
+    alone) integrates for the same networks, and the ratio of the two."""
+    runs: int
+    windows: int
+    refinement: int
+    plain: int
+    ratio: float | None
+
+
+def work_spent(records: Sequence[RunRecord]) -> WorkSpent:
+    """:class:`WorkSpent` of the runs that recorded their work (every count 0
+    and the ratio None without any)."""
+    counted = [rec for rec in records if rec.status == "ok" and rec.convergence is not None
+               and rec.convergence.work_plain is not None]
+    parts = [rec.convergence for rec in counted if rec.convergence is not None]
+    windows = sum(int(c.work_windows or 0) for c in parts)
+    refine = sum(int(c.work_refine or 0) for c in parts)
+    plain = sum(int(c.work_plain or 0) for c in parts)
+    return WorkSpent(runs=len(counted), windows=windows, refinement=refine, plain=plain,
+                     ratio=(windows + refine) / plain if plain else None)
+
+
+@dataclass(frozen=True, eq=False)
 class LoopStats(JsonBlock):
     """One loop statistic of an adiabatic study over its ok swept runs
     (:func:`hysteresis_summary`): KcStats' statistics (None without values)
@@ -326,6 +352,7 @@ class Summary(JsonBlock):
     estimators: Estimators | None
     protocol_vs_converged: ProtocolComparison | None
     hysteresis: Hysteresis | None
+    work: WorkSpent
     notes: tuple[str, ...]
     warnings: tuple[str, ...]
 
@@ -663,6 +690,8 @@ def summarize(records: Sequence[RunRecord], k_values, threshold: float, *,
         unless t_transient was "auto").
       hysteresis: :func:`hysteresis_summary` (its ``adiabatic`` false unless
         the study swept adiabatically).
+      work: :func:`work_spent` (its ``runs`` 0 unless the runs counted their
+        work: a converged or refined study).
       notes: informational strings; warnings: strings that need attention
         (tuples; lists in the JSON view).
 
@@ -774,6 +803,7 @@ def summarize(records: Sequence[RunRecord], k_values, threshold: float, *,
         estimators=estimator_summary(recs, n_boot, seed_bootstrap),
         protocol_vs_converged=protocol_comparison(recs),
         hysteresis=hysteresis_summary(recs, n_boot, seed_bootstrap),
+        work=work_spent(recs),
         notes=tuple(notes),
         warnings=tuple(warnings),
     )
@@ -822,6 +852,13 @@ def format_summary(summary: Summary | Mapping[str, Any]) -> str:
                   f"{_num(grid and grid.max)}], {'?' if grid is None else grid.num} points)"))
     lines += _theory_lines(s.theory, s.threshold)
     lines += _estimator_lines(s.estimators, s.protocol_vs_converged)
+    if s.work.runs:
+        w = s.work
+        ratio = "n/a" if w.ratio is None else f"{w.ratio:.2f}"
+        lines.append(("work (system-steps)",
+                      f"windows {w.windows:.3g} + refinement {w.refinement:.3g} = {ratio}x "
+                      f"the plain protocol's {w.plain:.3g} (first window alone, same "
+                      f"{w.runs} runs)"))
     lines += _hysteresis_lines(s.hysteresis)
     frac = s.not_stationary_fraction
     lines.append(("not stationary at Kc",

@@ -7,6 +7,7 @@ import click
 
 from kcbatch.protocol.choices import AUTO, Coupling, OmegaDist
 from kcbatch.protocol.config import (
+    CONVERGES,
     DEFAULT_RUNS,
     DEFAULT_SAMPLE_EVERY,
     DEFAULT_SAMPLE_INTERVAL,
@@ -86,6 +87,10 @@ _STUDY_OPTIONS = [
      "(kc_refined)."),
     ("--refine-points", "refine_points", int,
      "With --refine: couplings per network evaluated in each round."),
+    ("--converge", "converge", click.Choice(CONVERGES),
+     "With --t-transient auto: adaptive integrates only the couplings that can still "
+     "move the crossing and refines from the converged bracket; exhaustive integrates "
+     "every coupling to each network's final window and refines from theta0."),
     ("--sweep", "sweep", click.Choice(SWEEPS),
      "independent: every K from theta0; adiabatic: each K from the previous K's final "
      "phases, up the grid, then back down (hysteresis)."),

@@ -212,6 +212,9 @@ class BackendEngine:
     def _start_global(self, batch: Batch, dt: float) -> KernelSimulation:
         return KernelSimulation(self.backend, batch, dt)
 
+    def k_lanes(self, itemsize: int) -> int:
+        return 1  # a thread per (row, K) system, or a block per (network, K)
+
     def batch_limit(self, shape: BatchShape) -> int:
         return systems_limit(shape)
 

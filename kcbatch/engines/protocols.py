@@ -50,6 +50,11 @@ class Engine(Protocol):
         spec.n_transient)``, ``measure(spec.n_measure, spec.sample_every)``:
         the same launches in the same order, so the same numbers bit for bit."""
 
+    def k_lanes(self, itemsize: int) -> int:
+        """How many K of one network the engine integrates together (a vector
+        of reals of ``itemsize`` bytes; 1 where every (row, K) system is its
+        own thread): a batch of fewer K per network costs as much as this."""
+
     def batch_limit(self, shape: BatchShape) -> int:
         """The largest batch (networks of ``shape``) this engine can take."""
 

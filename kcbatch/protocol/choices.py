@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["AUTO", "Auto", "Coupling", "Device", "GraphModel", "KernelStrategy", "OmegaDist",
-           "PRECISIONS", "Precision", "Sweep", "is_auto", "precision"]
+__all__ = ["AUTO", "Auto", "Converge", "Coupling", "Device", "GraphModel", "KernelStrategy",
+           "OmegaDist", "PRECISIONS", "Precision", "Sweep", "is_auto", "precision"]
 
 
 class _Choice(enum.StrEnum):
@@ -73,6 +73,16 @@ class Sweep(_Choice):
 
     INDEPENDENT = "independent"
     ADIABATIC = "adiabatic"
+
+
+class Converge(_Choice):
+    """How ``t_transient="auto"`` spends its integration (docs/design.md, "Step 6"):
+    every coupling to each network's final window and refinement from theta0
+    (exhaustive), or only the couplings that can still move the crossing and
+    refinement continued from the converged bracket (adaptive)."""
+
+    ADAPTIVE = "adaptive"
+    EXHAUSTIVE = "exhaustive"
 
 
 class Device(_Choice):

@@ -35,6 +35,7 @@ from kcbatch.protocol import choices
 from kcbatch.protocol.choices import (
     AUTO,
     Auto,
+    Converge,
     Coupling,
     Device,
     GraphModel,
@@ -66,14 +67,17 @@ PROTOCOL_FIELDS = (
     "runs", "graphs", "nodes", "m", "graph", "ws_p", "gamma", "coupling", "omega_dist",
     "omega_mu", "omega_sigma", "k_min", "k_max", "k_num",
     "dt", "t_transient", "t_measure", "sample_every", "threshold", "seed",
-    "precision", "kc_tol", "t_max", "refine", "refine_points", "sweep", "dwell",
+    "precision", "kc_tol", "t_max", "refine", "refine_points", "sweep", "dwell", "converge",
 )
 # Protocol fields added after stores already existed, with the one value every
 # older study had: a stored config without the key computed with that value.
 ADDED_PROTOCOL_DEFAULTS = {"graphs": None, "graph": "ba", "ws_p": 0.1, "gamma": 3.0,
                            "coupling": "degree", "omega_dist": "normal",
                            "kc_tol": 0.01, "t_max": 400.0, "refine": None, "refine_points": 8,
-                           "sweep": "independent", "dwell": None}
+                           "sweep": "independent", "dwell": None,
+                           # every converged study before the adaptive protocol was
+                           # exhaustive, and a fixed transient is stored as exhaustive
+                           "converge": "exhaustive"}
 # ``dt = "auto"``: the largest stable step that divides both times, chosen from
 # the study's first networks when it starts (kcbatch.inputs.step_size).
 # ``t_transient = "auto"``: measurement windows at T = 5, 10, 20, ... up to
@@ -93,6 +97,8 @@ DEFAULT_SAMPLE_INTERVAL = 0.5
 # (kcbatch.analysis.sweep). ``dwell``: the time an adiabatic sweep spends at
 # each K, measurement included; None: t_transient + t_measure.
 SWEEPS = tuple(str(s) for s in Sweep)
+# How t_transient="auto" spends its integration (kcbatch.analysis.adaptive).
+CONVERGES = tuple(str(c) for c in Converge)
 # The study's size without --graphs; with it, the number of files.
 DEFAULT_RUNS = 1000
 # The model's fields: with ``graphs`` the networks are the files, and these do not apply.
@@ -340,6 +346,7 @@ class StudyProtocol:
     refine_points: int = 8
     sweep: Sweep = Sweep.INDEPENDENT
     dwell: float | None = None
+    converge: Converge = Converge.ADAPTIVE
     seed: int | None = None
     precision: str = "float32"
 
@@ -498,6 +505,7 @@ class StudyProtocol:
         if self.refine is None and self.refine_points != DEFAULTS["refine_points"]:
             raise ConfigError("refine_points", self.refine_points,
                               "must be left out: it applies only with refine TOL")
+        _member(self, "converge", Converge)
 
     def _check_sweep(self) -> None:
         """sweep is one of SWEEPS; adiabatic needs the fixed protocol, whose
@@ -780,6 +788,7 @@ class StudyConfig:
     refine_points: int = _D["refine_points"]
     sweep: Sweep = _D["sweep"]
     dwell: float | None = _D["dwell"]
+    converge: Converge = _D["converge"]
     seed: int | None = _D["seed"]
     device: Device | Auto = _D["device"]
     precision: str = _D["precision"]
@@ -957,7 +966,10 @@ class StudyConfig:
             if name == "sample_every" and self.sample_every is None:
                 continue  # derived with dt, then compared as a number
             had = stored.get(name, ADDED_PROTOCOL_DEFAULTS.get(name))
-            if had != self._stored_value(name):
+            mine = self._stored_value(name)
+            if name == "converge":
+                had, mine = _converge_of(stored), _converge_of(self.protocol())
+            if had != mine:
                 raise ConfigError(name, getattr(self, name),
                                   f"contradicts {what}, which has {name}={had!r}")
 
@@ -979,6 +991,16 @@ class StudyConfig:
                                   f"unknown; allowed keys: {', '.join(sorted(names))}")
             clean[name] = value
         return cls(**clean)
+
+
+def _converge_of(config: Mapping[str, Any]) -> str:
+    """The converged protocol a stored config computes: its ``converge`` with
+    ``t_transient="auto"``; with a fixed transient (one window, refined from
+    theta0) both choices are the same protocol, read as "exhaustive", the one
+    stores had before the choice existed."""
+    if not is_auto(config.get("t_transient")):
+        return str(Converge.EXHAUSTIVE)
+    return str(config.get("converge", ADDED_PROTOCOL_DEFAULTS["converge"]))
 
 
 def _plain(value: Any) -> Any:

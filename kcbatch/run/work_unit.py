@@ -54,7 +54,8 @@ def compute_records(engine: Engine, item: Produced, cfg: StudyConfig,
             t_transient=cfg.t_transient, t_measure=cfg.t_measure,
             sample_every=spec.sample_every, threshold=cfg.threshold,
             refine=cfg.refine, refine_points=cfg.refine_points,
-            kc_tol=cfg.kc_tol, t_max=cfg.t_max, progress=progress, spec=spec)
+            kc_tol=cfg.kc_tol, t_max=cfg.t_max, converge=cfg.converge, progress=progress,
+            spec=spec)
         seconds = time.perf_counter() - t0
         records = converged_records(item, estimates, cfg, seconds=seconds / len(item.runs))
     elif cfg.adiabatic:
@@ -105,7 +106,9 @@ def converged_records(item: Produced, est, cfg: StudyConfig, *,
             kc_chi_err=_optional(est.kc_chi_err[j]) if ok else None,
             kc_chi_censored=str(est.kc_chi_censored[j]) if ok else None,
             kc_sigma=_optional(est.kc_sigma[j]) if ok else None,
-            kc_windows=np.array(est.kc_windows[j]) if est.auto else None)))
+            kc_windows=np.array(est.kc_windows[j]) if est.auto else None,
+            work_windows=int(est.work[j]), work_refine=int(est.refine_work[j]),
+            work_plain=int(est.plain_work[j]))))
     return out
 
 

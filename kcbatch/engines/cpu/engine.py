@@ -64,6 +64,12 @@ class CpuEngine:
         step (numba pass) or each call of ~0.15 s of steps (native pass)."""
         return run_protocol(self.start, batch, spec, progress)
 
+    def k_lanes(self, itemsize: int) -> int:
+        # both passes compute K in 32-byte vectors (the native pass pads each
+        # block of K to whole vectors)
+        from kcbatch.engines.cpu.native import VECTOR_BYTES
+        return VECTOR_BYTES // itemsize
+
     def batch_limit(self, shape: BatchShape) -> int:
         return systems_limit(shape)
 

@@ -1,0 +1,88 @@
+"""What both converged protocols share: the windows, the crossing and the stopping rule.
+
+``kcbatch.analysis.converge`` (the exhaustive protocol and the estimators) and
+``kcbatch.analysis.adaptive`` (the adaptive one) read a window the same way:
+:func:`window_starts` says when the windows start, :func:`grid_crossing`
+reads the crossing of a window's r and its uncertainty, and :func:`settled`
+is the network stopping rule (docs/design.md, "Step 6").
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from kcbatch.analysis.crossing import first_crossing
+from kcbatch.protocol.config import ConfigError, first_auto_transient, steps_for
+
+__all__ = ["NOISE_FACTOR", "Crossing", "grid_crossing", "settled", "window_starts"]
+
+NOISE_FACTOR = 1.0
+
+
+def window_starts(dt: float, t_max: float, n_measure: int) -> list[int]:
+    """Steps at which the "auto" windows start: ``n_0 = min(5, t_max)/dt``,
+    ``n_{j+1} = min(n_max, max(2 n_j, n_j + n_measure))``, ending at ``n_max =
+    t_max/dt``. Both times must be whole multiples of dt (ConfigError otherwise)."""
+    n_max = steps_for(t_max, dt, "t_max", min_steps=1)
+    first = first_auto_transient(t_max)
+    try:
+        n = steps_for(first, dt, "dt")
+    except ConfigError:
+        raise ConfigError("dt", dt, f'must divide the first transient {first:g} of '
+                          f't_transient="auto"') from None
+    if n < 1:
+        raise ConfigError("t_max", t_max, f"must be at least one step (dt={dt!r})")
+    starts = [n]
+    while starts[-1] < n_max:
+        starts.append(min(n_max, max(2 * starts[-1], starts[-1] + n_measure)))
+    return starts
+
+
+@dataclass(frozen=True)
+class Crossing:
+    """The crossing of one window's r(K) on a network's grid.
+
+    kc, kc_interp: grid rule and linear crossing (K[0] when left-censored, NaN
+    when right-censored or failed); sigma: kc_interp's uncertainty from the
+    spread of r (NaN unless censored is "none"); censored: "none", "left",
+    "right" or "failed"; index: grid index of kc (-1 when right-censored or
+    failed): the bracket is ``[index - 1, index]``."""
+
+    kc: float
+    kc_interp: float
+    sigma: float
+    censored: str
+    index: int
+
+
+def grid_crossing(k: np.ndarray, r: np.ndarray, r_std: np.ndarray,
+                  threshold: float) -> Crossing:
+    """The grid rule (kcbatch.analysis.crossing) on ``r`` [nK] at the grid ``k``
+    [nK], plus the crossing's sigma from ``r_std`` [nK], the spread of the samples:
+    moving r by that much at the bracket moves the linear crossing by ``dK *
+    hypot(s_lo, s_hi) / (r_hi - r_lo)`` (capped at the bracket width dK)."""
+    if not (np.all(np.isfinite(r)) and np.all(np.isfinite(r_std))):
+        return Crossing(math.nan, math.nan, math.nan, "failed", -1)
+    res = first_crossing(k, r, threshold)
+    if res.censored == "right":
+        return Crossing(math.nan, math.nan, math.nan, "right", -1)
+    assert res.kc is not None and res.kc_interp is not None and res.index is not None  # not right
+    if res.censored == "left":
+        return Crossing(res.kc, res.kc_interp, math.nan, "left", 0)
+    i = res.index
+    width = float(k[i] - k[i - 1])
+    sigma = min(width, width * math.hypot(r_std[i - 1], r_std[i]) / float(r[i] - r[i - 1]))
+    return Crossing(res.kc, res.kc_interp, sigma, "none", i)
+
+
+def settled(prev: Crossing | None, cur: Crossing, kc_tol: float, noise_factor: float) -> bool:
+    """The stopping rule: the crossing moved by at most ``max(kc_tol,
+    noise_factor sqrt(2) sigma)`` since the previous window (``sigma`` of the
+    later window: the earlier one's spread still holds the transient's drift);
+    never with a right-censored or failed window on either side."""
+    if prev is None or prev.censored in ("right", "failed") or cur.censored in ("right", "failed"):
+        return False
+    noise = math.sqrt(2.0) * np.nan_to_num(cur.sigma)
+    return abs(cur.kc_interp - prev.kc_interp) <= max(kc_tol, noise_factor * noise)
