@@ -1,0 +1,327 @@
+"""What another user who can write somewhere kcbatch reads cannot make it do:
+run code planted in the build cache (kcbatch/engines/cxx.py). And what an
+unusable cache directory or home directory costs: the numba pass, with the
+same numbers, and one line saying why.
+
+A planted library here is a real shared library whose constructor writes a
+marker file: were it ever loaded, the marker would be there, and its entry
+point answers 666 where the real build answers 42."""
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import shutil
+import stat
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+from helpers import ok
+
+from kcbatch.engines import cxx
+from kcbatch.engines import sim as gpu_sim
+from kcbatch.engines.cpu import CpuEngine, CpuSimulation
+from kcbatch.engines.cpu import native as cpu_native
+from kcbatch.inputs.pipeline import make_batch
+from kcbatch.protocol.config import IntegrationSpec, StudyConfig
+
+needs_cxx = pytest.mark.skipif(cxx.compiler() is None, reason="no C++ compiler")
+
+TINY = 'extern "C" int kc_tiny_answer() { return 42; }\n'
+TINY_FLAGS = ("-O1", "-shared", "-fPIC")
+PLANTED = textwrap.dedent("""\
+    #include <cstdio>
+    __attribute__((constructor)) static void planted() {
+        FILE* f = std::fopen(MARKER, "w");
+        if (f) { std::fputs("ran", f); std::fclose(f); }
+    }
+    extern "C" int kc_tiny_answer() { return 666; }
+    """)
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def planted(tmp_path_factory):
+    """(a planted library, the marker its constructor writes)."""
+    d = tmp_path_factory.mktemp("planted")
+    marker = d / "constructor-ran"
+    src = d / "planted.cpp"
+    src.write_text(PLANTED)
+    so = d / "planted.so"
+    subprocess.run([cxx.compiler(), *TINY_FLAGS, f'-DMARKER="{marker}"', str(src), "-o", str(so)],
+                   check=True, capture_output=True)
+    return so, marker
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """A cache directory holding the real build of TINY, made by another process:
+    this one has loaded no library of that name, so a planted file there would
+    be loaded afresh, not found among the libraries already loaded."""
+    d = tmp_path_factory.mktemp("built") / "cache"
+    code = (f"from kcbatch.engines import cxx; "
+            f"assert cxx.build('kc_tiny', {TINY!r}, {TINY_FLAGS!r}).kc_tiny_answer() == 42")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[1],
+                   env={**os.environ, "KCBATCH_CACHE_DIR": str(d)}, timeout=120)
+    return d
+
+
+@pytest.fixture
+def cache(monkeypatch, tmp_path, planted, built):
+    """A private cache directory holding the real build of TINY (a copy of
+    ``built``); returns the directory and the library's file."""
+    d = tmp_path / "cache"
+    shutil.copytree(built, d)
+    monkeypatch.setenv("KCBATCH_CACHE_DIR", str(d))
+    (lib,) = d.glob("kc_tiny_*.so")
+    planted[1].unlink(missing_ok=True)
+    return d, lib
+
+
+def put(planted: Path, lib: Path) -> None:
+    """``planted`` copied to ``lib`` as a new file (mode 0644)."""
+    lib.unlink(missing_ok=True)
+    shutil.copyfile(planted, lib)
+
+
+def record(lib: Path) -> Path:
+    return lib.with_name(lib.name + cxx.RECORD_SUFFIX)
+
+
+def foreign(monkeypatch, path: Path) -> None:
+    """Make os.fstat report the file ``path`` as another user's (a non-root test
+    cannot chown)."""
+    st = os.stat(path)
+    ident = (st.st_dev, st.st_ino)
+    real = os.fstat
+
+    def fstat(fd):
+        s = real(fd)
+        if (s.st_dev, s.st_ino) != ident:
+            return s
+        fields = list(s[:10])
+        fields[4] = s.st_uid + 1
+        return os.stat_result(fields)
+
+    monkeypatch.setattr(os, "fstat", fstat)
+
+
+# --------------------------------------------------------------- 1. the build cache
+
+@needs_cxx
+def test_a_build_is_private_and_recorded_whatever_the_umask(monkeypatch, tmp_path):
+    d = tmp_path / "cache"
+    monkeypatch.setenv("KCBATCH_CACHE_DIR", str(d))
+    old = os.umask(0o002)
+    try:
+        assert cxx.build("kc_tiny", TINY, TINY_FLAGS).kc_tiny_answer() == 42
+    finally:
+        os.umask(old)
+    (lib,) = d.glob("kc_tiny_*.so")
+    assert stat.S_IMODE(d.stat().st_mode) == 0o700
+    assert stat.S_IMODE(lib.stat().st_mode) == 0o700
+    assert stat.S_IMODE(record(lib).stat().st_mode) == 0o600
+    assert record(lib).read_text().strip() == sha256(lib)
+    assert sorted(p.name for p in d.iterdir()) == sorted([lib.name, record(lib).name])
+
+
+def _replaced(lib: Path, planted: Path, monkeypatch) -> None:
+    """The library swapped for the planted one; its record left as it was."""
+    put(planted, lib)
+
+
+def _replaced_with_record_group_writable(lib, planted, monkeypatch):
+    put(planted, lib)
+    record(lib).write_text(sha256(planted) + "\n")
+    lib.chmod(0o770)
+
+
+def _record_group_writable(lib, planted, monkeypatch):
+    put(planted, lib)
+    record(lib).write_text(sha256(planted) + "\n")
+    record(lib).chmod(0o620)
+
+
+def _replaced_by_another_user(lib, planted, monkeypatch):
+    put(planted, lib)
+    lib.chmod(0o700)
+    record(lib).write_text(sha256(planted) + "\n")
+    foreign(monkeypatch, lib)
+
+
+def _record_of_another_user(lib, planted, monkeypatch):
+    put(planted, lib)
+    record(lib).unlink()
+    record(lib).write_text(sha256(planted) + "\n")
+    record(lib).chmod(0o600)
+    foreign(monkeypatch, record(lib))
+
+
+def _symlinked_library(lib, planted, monkeypatch):
+    lib.unlink()
+    lib.symlink_to(planted)
+    record(lib).write_text(sha256(planted) + "\n")
+
+
+def _symlinked_record(lib, planted, monkeypatch):
+    put(planted, lib)
+    fake = lib.parent.parent / "fake.sha256"
+    fake.write_text(sha256(planted) + "\n")
+    record(lib).unlink()
+    record(lib).symlink_to(fake)
+
+
+def _no_record(lib, planted, monkeypatch):
+    """As an older kcbatch left its builds: no record."""
+    put(planted, lib)
+    record(lib).unlink()
+
+
+@needs_cxx
+@pytest.mark.parametrize("plant", [_replaced, _replaced_with_record_group_writable,
+                                   _record_group_writable, _replaced_by_another_user,
+                                   _record_of_another_user, _symlinked_library,
+                                   _symlinked_record, _no_record])
+def test_a_planted_library_is_never_loaded_but_rebuilt(cache, planted, monkeypatch, plant):
+    _, lib = cache
+    so, marker = planted
+    planted_hash = sha256(so)
+    plant(lib, so, monkeypatch)
+    assert cxx.build("kc_tiny", TINY, TINY_FLAGS).kc_tiny_answer() == 42
+    monkeypatch.undo()  # os.fstat as it is
+    assert not marker.exists(), "the planted library's constructor ran"
+    assert sha256(so) == planted_hash  # a symbolic link's target is left alone
+    for f in (lib, record(lib)):
+        assert not f.is_symlink() and f.is_file()
+    assert record(lib).read_text().strip() == sha256(lib) != planted_hash
+    assert stat.S_IMODE(lib.stat().st_mode) == 0o700
+    assert stat.S_IMODE(record(lib).stat().st_mode) == 0o600
+
+
+@needs_cxx
+@pytest.mark.parametrize("mode, who", [(0o770, "its group"), (0o707, "everyone")])
+def test_a_cache_directory_others_can_write_is_refused(cache, planted, monkeypatch, mode, who):
+    d, lib = cache
+    so, marker = planted
+    put(so, lib)
+    record(lib).write_text(sha256(so) + "\n")  # a consistent plant, to be sure
+    d.chmod(mode)
+    with pytest.raises(cxx.CacheError) as err:
+        cxx.build("kc_tiny", TINY, TINY_FLAGS)
+    text = str(err.value)
+    assert "\n" not in text and str(d) in text and f"writable by {who}" in text
+    assert f"mode {mode:04o}" in text and "chmod 700" in text
+    assert not marker.exists()
+    assert cxx.cache_problem() == text
+    assert gpu_sim.unavailable_reason() == f"gpu-sim: {text}"
+
+
+@needs_cxx
+def test_a_cache_directory_of_another_user_is_refused(cache, planted, monkeypatch):
+    d, lib = cache
+    so, marker = planted
+    put(so, lib)
+    record(lib).write_text(sha256(so) + "\n")
+    uid = os.getuid()
+    monkeypatch.setattr(os, "getuid", lambda: uid + 1)  # every file is now another's
+    with pytest.raises(cxx.CacheError) as err:
+        cxx.build("kc_tiny", TINY, TINY_FLAGS)
+    text = str(err.value)
+    assert "\n" not in text and str(d) in text
+    assert f"owned by uid {uid}, not by this user (uid {uid + 1})" in text
+    assert not marker.exists()
+
+
+def _file_in_the_way(tmp_path, monkeypatch) -> Path:
+    (tmp_path / "file").write_text("x")
+    monkeypatch.setenv("KCBATCH_CACHE_DIR", str(tmp_path / "file" / "cache"))
+    return tmp_path / "file" / "cache"
+
+
+def _home_is_a_file(tmp_path, monkeypatch) -> Path:
+    (tmp_path / "home").write_text("x")
+    monkeypatch.delenv("KCBATCH_CACHE_DIR", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    return tmp_path / "home" / ".cache" / "kcbatch"
+
+
+def _no_home(tmp_path, monkeypatch) -> str:
+    monkeypatch.delenv("KCBATCH_CACHE_DIR", raising=False)
+
+    def home():
+        raise RuntimeError("Could not determine home directory.")
+    monkeypatch.setattr(Path, "home", staticmethod(home))
+    return "no home directory for the build cache"
+
+
+def _cannot_write(tmp_path, monkeypatch) -> str:
+    """A directory this user may not write in (root writes anywhere: mkdir refuses)."""
+    monkeypatch.setenv("KCBATCH_CACHE_DIR", str(tmp_path / "cache"))
+    real = os.mkdir
+
+    def mkdir(path, *args, **kw):
+        if str(path).startswith(".build-"):
+            raise PermissionError(errno.EACCES, "Permission denied", path)
+        return real(path, *args, **kw)
+    monkeypatch.setattr(os, "mkdir", mkdir)
+    return f"cannot build in the cache directory {tmp_path / 'cache'} (Permission denied"
+
+
+UNUSABLE = [_file_in_the_way, _home_is_a_file, _no_home, _cannot_write]
+
+
+@needs_cxx
+@pytest.mark.parametrize("unusable", UNUSABLE)
+def test_an_unusable_cache_is_one_line(monkeypatch, tmp_path, unusable):
+    where = str(unusable(tmp_path, monkeypatch))
+    with pytest.raises(cxx.CacheError) as err:
+        cxx.build("kc_tiny", TINY, TINY_FLAGS)
+    text = str(err.value)
+    assert "\n" not in text and where in text and "KCBATCH_CACHE_DIR" in text
+    if unusable is not _cannot_write:  # the directory itself is fine there
+        assert cxx.cache_problem() == text
+
+
+NATIVE_WHY = cpu_native.unavailable_reason()
+SPEC = IntegrationSpec(dt=0.05, n_transient=6, n_measure=8, sample_every=3)
+
+
+@pytest.fixture
+def forgotten_build():
+    """native's remembered build forgotten for the test, and again after it (with
+    the environment restored: monkeypatch's undo runs first), so that later tests
+    load the real one."""
+    cpu_native._built.cache_clear()
+    yield
+    cpu_native._built.cache_clear()
+
+
+@pytest.mark.skipif(NATIVE_WHY is not None, reason=f"native CPU pass: {NATIVE_WHY}")
+@pytest.mark.parametrize("unusable", [_file_in_the_way, _home_is_a_file])
+def test_with_an_unusable_cache_the_engine_runs_numba_with_the_same_numbers(
+        monkeypatch, tmp_path, forgotten_build, unusable):
+    cfg = StudyConfig(seed=5, nodes=120, m=2, k_num=9, k_min=0.0, k_max=4.0)
+    batch = make_batch([0, 1], cfg).batch
+    native = CpuEngine()
+    assert native.native_reason() is None
+    want = native.integrate(batch, SPEC)
+    cpu_native._built.cache_clear()
+    where = str(unusable(tmp_path, monkeypatch))
+    eng = CpuEngine()
+    reason = eng.native_reason()
+    assert reason is not None and "\n" not in reason and where in reason
+    assert reason.startswith("cannot use the build cache directory")
+    assert reason in eng.describe() and eng.describe().startswith("cpu: numba")
+    assert type(eng.start(batch, SPEC.dt)) is CpuSimulation
+    np.testing.assert_array_equal(eng.integrate(batch, SPEC), want)
+    # kcbatch info says so, without a traceback
+    text = ok(["info"]).stdout
+    assert f"native pass: {reason}" in text
+    assert f"device gpu-sim : unusable: gpu-sim: {reason}" in text
