@@ -530,7 +530,8 @@ def test_the_lock_is_reentrant_in_a_process_and_exclusive_between_descriptors(tm
         assert (tmp_path / LOCK_NAME).read_text().strip() == str(os.getpid())
         with open(tmp_path / LOCK_NAME) as other, pytest.raises(BlockingIOError):
             fcntl.flock(other.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    with open(tmp_path / LOCK_NAME) as other:  # released: anyone may take it
+    assert not (tmp_path / LOCK_NAME).exists()  # released: removed, anyone may take it
+    with open(tmp_path / LOCK_NAME, "a+") as other:
         fcntl.flock(other.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         with pytest.raises(StoreLocked):
             with study_lock(tmp_path):

@@ -1,6 +1,8 @@
-"""What another user who can write somewhere kcbatch reads cannot make it do:
-run code planted in the build cache (kcbatch/engines/cxx.py). And what an
-unusable cache directory or home directory costs: the numba pass, with the
+"""What another user who can write somewhere kcbatch reads or writes cannot make
+it do: run code planted in the build cache (kcbatch/engines/cxx.py), or
+truncate a file through a symbolic link planted as a study's lock file
+(kcbatch/results/store.py). And what
+an unusable cache directory or home directory costs: the numba pass, with the
 same numbers, and one line saying why.
 
 A planted library here is a real shared library whose constructor writes a
@@ -28,6 +30,12 @@ from kcbatch.engines.cpu import CpuEngine, CpuSimulation
 from kcbatch.engines.cpu import native as cpu_native
 from kcbatch.inputs.pipeline import make_batch
 from kcbatch.protocol.config import IntegrationSpec, StudyConfig
+from kcbatch.results.store import (
+    LOCK_NAME,
+    StoreError,
+    StoreLocked,
+    study_lock,
+)
 
 needs_cxx = pytest.mark.skipif(cxx.compiler() is None, reason="no C++ compiler")
 
@@ -325,3 +333,86 @@ def test_with_an_unusable_cache_the_engine_runs_numba_with_the_same_numbers(
     text = ok(["info"]).stdout
     assert f"native pass: {reason}" in text
     assert f"device gpu-sim : unusable: gpu-sim: {reason}" in text
+
+
+# --------------------------------------------------------------- 2. the lock file
+
+def test_a_symlinked_lock_file_is_refused_and_its_target_untouched(tmp_path):
+    victim = tmp_path / "precious.txt"
+    victim.write_text("precious\n")
+    study = tmp_path / "study"
+    study.mkdir()
+    (study / LOCK_NAME).symlink_to(victim)
+    with pytest.raises(StoreError) as err:
+        with study_lock(study):
+            pass
+    text = str(err.value)
+    assert "\n" not in text and str(study / LOCK_NAME) in text and "symbolic link" in text
+    assert victim.read_text() == "precious\n"
+    # a dangling one is refused too (nothing is created where it points)
+    (study / LOCK_NAME).unlink()
+    (study / LOCK_NAME).symlink_to(tmp_path / "nowhere")
+    with pytest.raises(StoreError, match="symbolic link"):
+        with study_lock(study):
+            pass
+    assert not (tmp_path / "nowhere").exists()
+
+
+def test_a_lock_file_that_is_not_a_regular_file_is_refused(tmp_path):
+    os.mkfifo(tmp_path / LOCK_NAME)
+    with pytest.raises(StoreError, match="not a regular file"):
+        with study_lock(tmp_path):
+            pass
+
+
+def test_the_lock_file_is_made_private_and_removed_at_the_end(tmp_path):
+    old = os.umask(0)
+    try:
+        with study_lock(tmp_path):
+            st = os.lstat(tmp_path / LOCK_NAME)
+            assert stat.S_ISREG(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o644
+            assert (tmp_path / LOCK_NAME).read_text() == f"{os.getpid()}\n"
+    finally:
+        os.umask(old)
+    assert not (tmp_path / LOCK_NAME).exists()
+    # also when the study ends in an exception
+    with pytest.raises(KeyError), study_lock(tmp_path):
+        raise KeyError("boom")
+    assert not (tmp_path / LOCK_NAME).exists()
+
+
+def test_a_dead_holders_lock_file_is_taken_over(tmp_path):
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    (tmp_path / LOCK_NAME).write_text(dead.stdout)  # its PID, no flock: the process is gone
+    with study_lock(tmp_path):
+        assert (tmp_path / LOCK_NAME).read_text() == f"{os.getpid()}\n"
+    assert not (tmp_path / LOCK_NAME).exists()
+
+
+def test_a_lock_file_removed_while_being_taken_is_not_trusted(tmp_path, monkeypatch):
+    """A holder removes its file on release: a process that opened the old file
+    just before may lock it, but it is no longer the file at the path; it must
+    take the file there now, which a third process holds."""
+    import fcntl
+    real_flock = fcntl.flock
+    third = []
+
+    def flock(fd, op):
+        if not third:  # between our open and our flock: released, then taken anew
+            os.unlink(tmp_path / LOCK_NAME)
+            fh = open(tmp_path / LOCK_NAME, "a+")
+            fh.write("424242\n")
+            fh.flush()
+            real_flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            third.append(fh)
+        return real_flock(fd, op)
+
+    monkeypatch.setattr(fcntl, "flock", flock)
+    try:
+        with pytest.raises(StoreLocked, match=r"\(pid 424242\)"):
+            with study_lock(tmp_path):
+                pass
+    finally:
+        for fh in third:
+            fh.close()

@@ -34,9 +34,11 @@ work on it.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import sqlite3
+import stat
 import threading
 import types
 import typing
@@ -53,7 +55,7 @@ STORE_NAME = "kcbatch.sqlite"
 # meta key: the files of a --graphs study with their sha256 (JSON), checked on resume.
 GRAPH_FILES_META = "graph_files"
 # The lock file of a study directory: held (flock) by the process that runs or
-# resumes the study there, and holding its PID.
+# resumes the study there, holding its PID, and removed by it at the end.
 LOCK_NAME = "kcbatch.lock"
 # What to do about a store that cannot be read, for every message that says so.
 _DAMAGED_FIX = "restore it from a backup, or start a new study in another --out"
@@ -435,7 +437,7 @@ def _upgrade(conn: sqlite3.Connection, version: int) -> None:
 
 # -- the study directory's lock --------------------------------------------
 
-_held_locks: dict[str, list] = {}  # realpath -> [open lock file, depth]
+_held_locks: dict[str, list] = {}  # realpath -> [(descriptor, path) or None, depth]
 _held_guard = threading.Lock()
 
 
@@ -443,8 +445,11 @@ _held_guard = threading.Lock()
 def study_lock(directory: str | Path) -> Iterator[None]:
     """Hold the exclusive lock of the study directory ``directory`` (an existing
     directory): StoreLocked, naming the holder's PID, if another process holds
-    it. Re-entrant within a process. Where locks cannot be taken (no fcntl, a
-    read-only directory, a filesystem without flock) it locks nothing."""
+    it; StoreError if its lock file is a symbolic link or not a regular file.
+    Re-entrant within a process. The lock file is removed when the outermost
+    hold ends (a killed holder's file, unlocked, is taken over by the next
+    run). Where locks cannot be taken (no fcntl, a read-only directory, a
+    filesystem without flock) it locks nothing."""
     key = os.path.realpath(directory)
     with _held_guard:
         held = _held_locks.get(key)
@@ -463,39 +468,89 @@ def study_lock(directory: str | Path) -> Iterator[None]:
             if entry[1] == 0:
                 del _held_locks[key]
                 if entry[0] is not None:
-                    entry[0].close()  # closing the file releases the flock
+                    _release(*entry[0])
 
 
-def _acquire(directory: Path):
-    """The open lock file of ``directory``, flocked; None where locking is impossible."""
+# Attempts at taking a lock file that its holder removes meanwhile.
+_LOCK_TRIES = 20
+
+
+def _acquire(directory: Path) -> tuple[int, Path] | None:
+    """The open lock file of ``directory`` (descriptor, path), flocked; None where
+    locking is impossible. The file is opened without following a symbolic
+    link, and is taken only if it is still the file at its path once locked
+    (a holder removes it on release, so a descriptor opened before that would
+    lock a file nobody else sees)."""
     try:
         import fcntl
     except ImportError:  # not POSIX
         return None
     path = directory / LOCK_NAME
+    flags = os.O_CREAT | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+    for _ in range(_LOCK_TRIES):
+        try:
+            try:
+                fd = os.open(path, os.O_RDWR | flags, 0o644)
+            except PermissionError:  # another user's lock file: flock needs no write access
+                fd = os.open(path, os.O_RDONLY | flags, 0o644)
+        except OSError as exc:
+            if os.path.islink(path):
+                raise StoreError(f"{path} is a symbolic link, not kcbatch's lock file; "
+                                 f"remove it (kcbatch does not follow it)") from None
+            if exc.errno in (errno.ENOENT, errno.ESTALE):
+                continue  # removed by its holder between the calls
+            return None
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                raise StoreError(f"{path} is not a regular file, not kcbatch's lock file; "
+                                 f"remove it")
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise StoreLocked(
+                    f"{directory} is in use by another kcbatch process{_holder(fd)} running "
+                    f"or resuming the study there; wait for it to finish, or stop it and "
+                    f"resume with `kcbatch run --resume {directory}`") from None
+            except OSError:
+                os.close(fd)
+                return None
+            try:
+                now = os.stat(path, follow_symlinks=False)
+            except OSError:
+                now = None
+            if now is None or (now.st_dev, now.st_ino) != (st.st_dev, st.st_ino):
+                os.close(fd)  # removed or replaced by its last holder: take the new one
+                continue
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+            raise
+        try:
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode())
+        except OSError:
+            pass  # the lock holds without the PID
+        return fd, path
+    return None
+
+
+def _holder(fd: int) -> str:
+    """`` (pid N)`` from the lock file open as ``fd``, or "" if it holds no PID."""
     try:
-        fh = open(path, "a+")
+        pid = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
     except OSError:
-        return None
+        pid = ""
+    return f" (pid {pid})" if pid.isdigit() else ""
+
+
+def _release(fd: int, path: Path) -> None:
+    """Remove the lock file while still holding it, then unlock (close)."""
     try:
-        fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        fh.seek(0)
-        pid = fh.read().strip()
-        fh.close()
-        holder = f" (pid {pid})" if pid.isdigit() else ""
-        raise StoreLocked(
-            f"{directory} is in use by another kcbatch process{holder} running or resuming "
-            f"the study there; wait for it to finish, or stop it and resume with "
-            f"`kcbatch run --resume {directory}`") from None
+        now = os.stat(path, follow_symlinks=False)
+        if (now.st_dev, now.st_ino) == (os.fstat(fd).st_dev, os.fstat(fd).st_ino):
+            os.unlink(path)
     except OSError:
-        fh.close()
-        return None
-    try:
-        fh.seek(0)
-        fh.truncate()
-        fh.write(f"{os.getpid()}\n")
-        fh.flush()
-    except OSError:
-        pass  # the lock holds without the PID
-    return fh
+        pass  # gone already, or a read-only directory: the next run takes it over
+    finally:
+        os.close(fd)
