@@ -1,7 +1,7 @@
 """What another user who can write somewhere kcbatch reads or writes cannot make
-it do: run code planted in the build cache (kcbatch/engines/cxx.py), or
-truncate a file through a symbolic link planted as a study's lock file
-(kcbatch/results/store.py). And what
+it do: run code planted in the build cache (kcbatch/engines/cxx.py), truncate a
+file through a symbolic link planted as a study's lock file, or leave a store
+that can be neither resumed nor restarted (kcbatch/results/store.py). And what
 an unusable cache directory or home directory costs: the numba pass, with the
 same numbers, and one line saying why.
 
@@ -14,6 +14,8 @@ import errno
 import hashlib
 import os
 import shutil
+import signal
+import sqlite3
 import stat
 import subprocess
 import sys
@@ -30,12 +32,17 @@ from kcbatch.engines.cpu import CpuEngine, CpuSimulation
 from kcbatch.engines.cpu import native as cpu_native
 from kcbatch.inputs.pipeline import make_batch
 from kcbatch.protocol.config import IntegrationSpec, StudyConfig
+from kcbatch.results import store as store_mod
 from kcbatch.results.store import (
     LOCK_NAME,
+    STORE_NAME,
+    Store,
     StoreError,
     StoreLocked,
+    store_exists,
     study_lock,
 )
+from kcbatch.run.study import open_store
 
 needs_cxx = pytest.mark.skipif(cxx.compiler() is None, reason="no C++ compiler")
 
@@ -416,3 +423,153 @@ def test_a_lock_file_removed_while_being_taken_is_not_trusted(tmp_path, monkeypa
     finally:
         for fh in third:
             fh.close()
+
+
+# --------------------------------------------------------------- 3. creating a store
+
+CFG = dict(runs=3, nodes=60, m=2, k_num=4, t_transient=0.5, t_measure=0.5, sample_every=2,
+           seed=2, device="cpu")
+
+
+def _config(out: Path) -> StudyConfig:
+    return StudyConfig(**CFG, out=str(out))
+
+
+def _assert_fresh(out: Path) -> None:
+    """A new study starts in ``out`` (a store with its meta), and nothing but the
+    store is left of the failed creation."""
+    cfg = _config(out)
+    with open_store(cfg, resume=False) as st:
+        assert st.config == cfg.to_dict() and st.done_runs() == set()
+        np.testing.assert_array_equal(st.k_values, cfg.k_values)
+    with Store.open(out / STORE_NAME) as st:
+        assert st.config == cfg.to_dict()
+    left = {p.name for p in out.iterdir()} - {STORE_NAME, LOCK_NAME}
+    assert not [n for n in left if ".creating" in n or n.endswith("-journal")], left
+
+
+def test_a_failure_while_creating_leaves_no_store(tmp_path, monkeypatch):
+    out = tmp_path / "study"
+    out.mkdir()
+
+    def full_disk(a):
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(store_mod, "_dump_array", full_disk)  # after the CREATE TABLEs
+    with pytest.raises(sqlite3.OperationalError, match="disk is full"):
+        open_store(_config(out), resume=False)
+    monkeypatch.undo()
+    assert not store_exists(out / STORE_NAME)
+    assert list(out.iterdir()) == []
+    with pytest.raises(StoreError, match="nothing to resume"):
+        open_store(_config(out), resume=True)
+    _assert_fresh(out)
+
+
+def test_a_process_killed_while_creating_leaves_a_restartable_directory(tmp_path):
+    out = tmp_path / "study"
+    out.mkdir()
+    code = textwrap.dedent(f"""\
+        import os, signal, sys
+        from kcbatch.results import store
+        from kcbatch.protocol.config import StudyConfig
+        from kcbatch.run.study import open_store
+        def die(a):
+            os.kill(os.getpid(), signal.SIGKILL)
+        store._dump_array = die  # killed inside the creating transaction
+        open_store(StudyConfig(**{CFG!r}, out=sys.argv[1]), resume=False)
+        """)
+    proc = subprocess.run([sys.executable, "-c", code, str(out)], capture_output=True,
+                          text=True, cwd=Path(__file__).parents[1], timeout=120)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    assert not store_exists(out / STORE_NAME)
+    left = {p.name for p in out.iterdir()}
+    assert f"{STORE_NAME}.creating" in left and STORE_NAME not in left, left
+    _assert_fresh(out)  # the killed creation's files replaced, none left
+
+
+def _zero_bytes(path: Path) -> None:
+    path.write_bytes(b"")
+
+
+def _tables_without_meta(path: Path) -> None:
+    """What an older kcbatch left when killed after its CREATE TABLEs (each
+    committed alone) and before its meta."""
+    con = sqlite3.connect(path)
+    con.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    con.execute("CREATE TABLE runs (run INTEGER PRIMARY KEY)")
+    con.execute("PRAGMA journal_mode=WAL")
+    con.close()
+
+
+def _meta_table_only(path: Path) -> None:
+    con = sqlite3.connect(path)
+    con.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    con.close()
+
+
+@pytest.mark.parametrize("leftover", [_zero_bytes, _tables_without_meta, _meta_table_only])
+def test_an_empty_store_left_by_a_kill_is_restartable(tmp_path, leftover):
+    out = tmp_path / "study"
+    out.mkdir()
+    leftover(out / STORE_NAME)
+    assert not store_exists(out / STORE_NAME)
+    with pytest.raises(StoreError, match="nothing to resume"):
+        open_store(_config(out), resume=True)
+    _assert_fresh(out)
+
+
+def _with_a_row(path: Path) -> None:
+    con = sqlite3.connect(path)
+    con.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    con.execute("INSERT INTO meta VALUES ('note', 'x')")
+    con.commit()
+    con.close()
+
+
+def _another_database(path: Path) -> None:
+    con = sqlite3.connect(path)
+    con.execute("CREATE TABLE photos (name TEXT)")
+    con.close()
+
+
+def _not_sqlite(path: Path) -> None:
+    path.write_text("not a database, but someone's file\n" * 10)
+
+
+@pytest.mark.parametrize("kept", [_with_a_row, _another_database, _not_sqlite])
+def test_a_file_that_holds_anything_is_never_replaced(tmp_path, kept):
+    out = tmp_path / "study"
+    out.mkdir()
+    kept(out / STORE_NAME)
+    before = (out / STORE_NAME).read_bytes()
+    assert store_exists(out / STORE_NAME)
+    with pytest.raises(Exception, match="already holds a study"):
+        open_store(_config(out), resume=False)
+    with pytest.raises(StoreError, match="already exists"):
+        Store.create(out / STORE_NAME, {}, np.array([1.0]), "x")
+    assert (out / STORE_NAME).read_bytes() == before
+
+
+def test_creation_never_replaces_a_store_made_meanwhile(tmp_path, monkeypatch):
+    """Between the check and the move, another process creates the store: the
+    move refuses rather than replace it."""
+    (tmp_path / "other").mkdir()
+    other = tmp_path / "other" / STORE_NAME
+    Store.create(other, {"other": 1}, np.array([2.0]), "other").close()
+    path = tmp_path / "study" / STORE_NAME
+    path.parent.mkdir()
+    real = store_mod._create_schema
+
+    def meanwhile(conn, *args):
+        real(conn, *args)
+        shutil.copyfile(other, path)
+
+    monkeypatch.setattr(store_mod, "_create_schema", meanwhile)
+    with pytest.raises(StoreError, match="already exists"):
+        Store.create(path, {"mine": 1}, np.array([1.0]), "x")
+    monkeypatch.undo()
+    with Store.open(path) as st:
+        assert st.config == {"other": 1}
+    assert sorted(p.name for p in path.parent.iterdir()) == [STORE_NAME]
+

@@ -57,6 +57,8 @@ GRAPH_FILES_META = "graph_files"
 # The lock file of a study directory: held (flock) by the process that runs or
 # resumes the study there, holding its PID, and removed by it at the end.
 LOCK_NAME = "kcbatch.lock"
+# SQLite's files beside a database.
+_SIDE_FILES = ("-wal", "-shm", "-journal")
 # What to do about a store that cannot be read, for every message that says so.
 _DAMAGED_FIX = "restore it from a backup, or start a new study in another --out"
 
@@ -168,24 +170,49 @@ class Store:
     @classmethod
     def create(cls, path: str | Path, config: dict[str, Any], k_values: np.ndarray,
                version: str) -> Store:
-        """Create a new store (``":memory:"`` for a throw-away one)."""
+        """Create a new store (``":memory:"`` for a throw-away one).
+
+        The store is made whole, in one transaction, in ``PATH.creating`` and
+        then moved to ``path``, so a kill or a full disk meanwhile leaves no
+        store at ``path`` (at most ``PATH.creating``, which the next creation
+        replaces): a rerun starts afresh. An empty leftover at ``path``
+        (:func:`store_exists` is False for it) is replaced; any other file
+        there is refused."""
         path = str(path)
-        if path != ":memory:" and Path(path).exists():
+        if path == ":memory:":
+            conn = cls._connect(path)
+            _create_schema(conn, config, k_values, version)
+            return cls(conn, path)
+        target = Path(path)
+        leftover = os.path.lexists(target)
+        if leftover and store_exists(target):
             raise StoreError(f"store {path} already exists")
-        conn = cls._connect(path)
-        with conn:
-            conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
-            cols = ", ".join(f"{c.name} {c.sql}" for c in RUN_COLUMNS)
-            conn.execute(f"CREATE TABLE runs ({cols})")
-            conn.execute("CREATE TABLE batches (id INTEGER PRIMARY KEY, first_run INTEGER, "
-                         "n_runs INTEGER, device TEXT, seconds REAL, finished_at TEXT)")
-            conn.executemany("INSERT INTO meta VALUES (?, ?)", [
-                ("schema_version", str(SCHEMA_VERSION)),
-                ("config", json.dumps(config, sort_keys=True)),
-                ("k_values", _dump_array(k_values)),
-                ("kcbatch_version", version),
-            ])
-        return cls(conn, path)
+        tmp = path + ".creating"
+        for name in (tmp, *(tmp + suffix for suffix in _SIDE_FILES)):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(name)  # a killed creation's: its journal would be read as ours
+        try:
+            conn = sqlite3.connect(tmp, isolation_level="DEFERRED")
+            try:
+                conn.execute("PRAGMA synchronous=FULL")
+                _create_schema(conn, config, k_values, version)
+            finally:
+                conn.close()
+            if leftover:
+                # the empty leftover's journals would be read as the new store's
+                for suffix in _SIDE_FILES:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(path + suffix)
+                os.replace(tmp, path)
+            else:
+                _place(tmp, path)
+            _sync_directory(target.parent)
+        except BaseException:
+            for name in (tmp, *(tmp + suffix for suffix in _SIDE_FILES)):
+                with contextlib.suppress(OSError):
+                    os.unlink(name)
+            raise
+        return cls(cls._connect(path), path)
 
     @classmethod
     def open(cls, path: str | Path) -> Store:
@@ -362,6 +389,83 @@ class Store:
                 f"INSERT INTO runs ({', '.join(names)}) VALUES ({', '.join('?' for _ in names)})",
                 rows)
         return len(rows)
+
+
+def _create_schema(conn: sqlite3.Connection, config: dict[str, Any], k_values: np.ndarray,
+                   version: str) -> None:
+    """The tables and meta of a new store, in one transaction."""
+    with conn:
+        # Explicit: Python's sqlite3 would run each CREATE TABLE in autocommit.
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        cols = ", ".join(f"{c.name} {c.sql}" for c in RUN_COLUMNS)
+        conn.execute(f"CREATE TABLE runs ({cols})")
+        conn.execute("CREATE TABLE batches (id INTEGER PRIMARY KEY, first_run INTEGER, "
+                     "n_runs INTEGER, device TEXT, seconds REAL, finished_at TEXT)")
+        conn.executemany("INSERT INTO meta VALUES (?, ?)", [
+            ("schema_version", str(SCHEMA_VERSION)),
+            ("config", json.dumps(config, sort_keys=True)),
+            ("k_values", _dump_array(k_values)),
+            ("kcbatch_version", version),
+        ])
+
+
+def _place(tmp: str, path: str) -> None:
+    """Move the finished store ``tmp`` to ``path``, never over a file that
+    appeared there meanwhile (StoreError); where the filesystem has no hard
+    links, by rename."""
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        raise StoreError(f"store {path} already exists") from None
+    except OSError:
+        os.replace(tmp, path)
+        return
+    os.unlink(tmp)
+
+
+def _sync_directory(directory: Path) -> None:
+    """Make a rename in ``directory`` durable, where the platform allows."""
+    try:
+        fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def store_exists(path: str | Path) -> bool:
+    """Whether ``path`` holds a store, or any file other than an empty leftover.
+
+    An empty leftover is an SQLite file that holds no row: none of its tables is
+    other than meta, runs and batches, and those are empty (a zero-length file
+    too). An older kcbatch killed while creating a store left such files; they
+    hold nothing to resume, so a new study may replace them. A file SQLite
+    cannot read counts as a store (``Store.open`` says what is wrong with it)."""
+    path = Path(path)
+    if not os.path.lexists(path):
+        return False
+    if path.is_symlink() or not path.is_file():
+        return True
+    try:
+        conn = sqlite3.connect(path)
+    except sqlite3.Error:
+        return True
+    try:
+        tables = {name for (name,) in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type='table'")}
+        if not tables <= {"meta", "runs", "batches"}:
+            return True
+        return any(conn.execute(f"SELECT 1 FROM {t} LIMIT 1").fetchone() is not None
+                   for t in sorted(tables))
+    except sqlite3.Error:
+        return True
+    finally:
+        conn.close()
 
 
 def _use_wal(conn: sqlite3.Connection) -> None:
