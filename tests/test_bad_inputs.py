@@ -613,6 +613,35 @@ def assert_whole_batches(store: Path) -> int:
 
 
 @pytest.mark.slow
+def test_a_full_disk_while_creating_the_store_leaves_nothing_and_the_rerun_starts(tmp_path):
+    """The filesystem is full before the store is whole: exit 1 with one line
+    that says nothing was stored (no resume command, there is nothing to
+    resume), nothing left in the directory; with space again, the same command
+    runs the study."""
+    runs = 3
+    study = ["run", "--runs", runs, "--nodes", "60", "--k-num", "3", "--t-transient", "0.5",
+             "--t-measure", "0.5", "--sample-every", "2", "--device", "cpu", "--seed", "1",
+             "--quiet"]
+    with small_filesystem(tmp_path / "disk", "1m") as disk:
+        out = disk / "out"
+        out.mkdir()
+        st = os.statvfs(disk)
+        (disk / "filler").write_bytes(b"\0" * ((st.f_bavail - 4) * st.f_frsize))
+        code, lines = kcbatch_process(*study, "--out", out)
+        assert code == 1, lines
+        assert len(lines) == 1 and lines[0].startswith("Error: "), lines
+        assert "database or disk is full" in lines[0] and str(out) in lines[0]
+        assert lines[0].endswith("nothing was stored: free some space or fix the "
+                                 "permissions, then run the same command again")
+        assert list(out.iterdir()) == []
+        (disk / "filler").unlink()
+        code, lines = kcbatch_process(*study, "--out", out)
+        assert code == 0, lines
+        assert assert_whole_batches(out / STORE_NAME) == runs
+        assert not (out / LOCK_NAME).exists()
+
+
+@pytest.mark.slow
 def test_a_really_full_disk_mid_run_then_resume(tmp_path):
     """The store's WAL meets a full filesystem mid-run (SQLite's own SQLITE_FULL):
     exit 1, the error and the resume command, whole batches kept; with space
