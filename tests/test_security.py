@@ -304,6 +304,27 @@ def test_an_unusable_cache_is_one_line(monkeypatch, tmp_path, unusable):
         assert cxx.cache_problem() == text
 
 
+@needs_cxx
+def test_a_library_the_loader_refuses_is_one_line(monkeypatch, tmp_path):
+    """As on a cache mounted noexec: dlopen fails, the build is a CacheError."""
+    monkeypatch.setenv("KCBATCH_CACHE_DIR", str(tmp_path / "cache"))
+    cxx.build("kc_tiny", TINY, TINY_FLAGS)
+    (lib,) = (tmp_path / "cache").glob("kc_tiny_*.so")
+    opened = len(os.listdir("/proc/self/fd")) if os.path.isdir("/proc/self/fd") else None
+
+    def refuse(name, *args, **kw):
+        raise OSError(f"{name}: failed to map segment from shared object")
+
+    monkeypatch.setattr(cxx.ctypes, "CDLL", refuse)
+    with pytest.raises(cxx.CacheError) as err:
+        cxx.build("kc_tiny", TINY, TINY_FLAGS)
+    text = str(err.value)
+    assert "\n" not in text and f"cannot load {lib} from the build cache" in text
+    assert "failed to map segment" in text and "KCBATCH_CACHE_DIR" in text
+    if opened is not None:  # the refused library's descriptor is closed
+        assert len(os.listdir("/proc/self/fd")) == opened
+
+
 NATIVE_WHY = cpu_native.unavailable_reason()
 SPEC = IntegrationSpec(dt=0.05, n_transient=6, n_measure=8, sample_every=3)
 

@@ -24,6 +24,7 @@ so it cannot be swapped in between.
 """
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import functools
 import hashlib
@@ -240,13 +241,22 @@ def _compile(cxx: str, stem: str, source: str, flags: tuple[str, ...], name: str
 
 def _load(fd: int, path: Path) -> ctypes.CDLL:
     """The library open as ``fd`` (its file ``path``), loaded; ``fd`` is kept open
-    when the library is loaded through it, else closed."""
-    if os.path.isdir("/proc/self/fd"):
-        lib = ctypes.CDLL(f"/proc/self/fd/{fd}")
-        _loaded_fds.append(fd)
-        return lib
-    os.close(fd)
-    return ctypes.CDLL(str(path))
+    when the library is loaded through it, else closed. CacheError when the
+    dynamic loader refuses it (e.g. a cache on a filesystem mounted noexec)."""
+    try:
+        if os.path.isdir("/proc/self/fd"):
+            lib = ctypes.CDLL(f"/proc/self/fd/{fd}")
+            _loaded_fds.append(fd)
+            return lib
+        os.close(fd)
+        return ctypes.CDLL(str(path))
+    except OSError as exc:
+        if fd not in _loaded_fds:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        why = " ".join(str(exc).split())
+        raise CacheError(f"cannot load {path} from the build cache ({why}); set "
+                         f"KCBATCH_CACHE_DIR to a directory where programs may run") from None
 
 
 def cache_problem() -> str | None:
