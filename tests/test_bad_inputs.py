@@ -530,7 +530,8 @@ def test_the_lock_is_reentrant_in_a_process_and_exclusive_between_descriptors(tm
         assert (tmp_path / LOCK_NAME).read_text().strip() == str(os.getpid())
         with open(tmp_path / LOCK_NAME) as other, pytest.raises(BlockingIOError):
             fcntl.flock(other.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    with open(tmp_path / LOCK_NAME) as other:  # released: anyone may take it
+    assert not (tmp_path / LOCK_NAME).exists()  # released: removed, anyone may take it
+    with open(tmp_path / LOCK_NAME, "a+") as other:
         fcntl.flock(other.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         with pytest.raises(StoreLocked):
             with study_lock(tmp_path):
@@ -609,6 +610,35 @@ def assert_whole_batches(store: Path) -> int:
         runs = con.execute("SELECT count(*) FROM runs").fetchone()[0]
         assert runs == (con.execute("SELECT sum(n_runs) FROM batches").fetchone()[0] or 0)
         return runs
+
+
+@pytest.mark.slow
+def test_a_full_disk_while_creating_the_store_leaves_nothing_and_the_rerun_starts(tmp_path):
+    """The filesystem is full before the store is whole: exit 1 with one line
+    that says nothing was stored (no resume command, there is nothing to
+    resume), nothing left in the directory; with space again, the same command
+    runs the study."""
+    runs = 3
+    study = ["run", "--runs", runs, "--nodes", "60", "--k-num", "3", "--t-transient", "0.5",
+             "--t-measure", "0.5", "--sample-every", "2", "--device", "cpu", "--seed", "1",
+             "--quiet"]
+    with small_filesystem(tmp_path / "disk", "1m") as disk:
+        out = disk / "out"
+        out.mkdir()
+        st = os.statvfs(disk)
+        (disk / "filler").write_bytes(b"\0" * ((st.f_bavail - 4) * st.f_frsize))
+        code, lines = kcbatch_process(*study, "--out", out)
+        assert code == 1, lines
+        assert len(lines) == 1 and lines[0].startswith("Error: "), lines
+        assert "database or disk is full" in lines[0] and str(out) in lines[0]
+        assert lines[0].endswith("nothing was stored: free some space or fix the "
+                                 "permissions, then run the same command again")
+        assert list(out.iterdir()) == []
+        (disk / "filler").unlink()
+        code, lines = kcbatch_process(*study, "--out", out)
+        assert code == 0, lines
+        assert assert_whole_batches(out / STORE_NAME) == runs
+        assert not (out / LOCK_NAME).exists()
 
 
 @pytest.mark.slow

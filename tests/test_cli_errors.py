@@ -4,6 +4,7 @@ maps, raised where each command does its work."""
 from __future__ import annotations
 
 import sqlite3
+from pathlib import Path
 
 import pytest
 from helpers import invoke
@@ -11,7 +12,7 @@ from helpers import invoke
 from kcbatch.engines import EngineUnavailable
 from kcbatch.networks.io import GraphFileError
 from kcbatch.protocol.config import ConfigError
-from kcbatch.results.store import StoreError, StoreIOError
+from kcbatch.results.store import STORE_NAME, Store, StoreError, StoreIOError
 from kcbatch.run.scheduler import ClusterError
 
 OPTIONS = ["--runs", "2", "--nodes", "100", "--k-num", "4", "--t-transient", "0.5",
@@ -68,9 +69,33 @@ def _check(result, stderr: str, code: int, out) -> None:
 @pytest.mark.parametrize("exc, stderr, code", RUN_CASES, ids=_ids(RUN_CASES))
 def test_run_reports_each_error(tmp_path, monkeypatch, exc, stderr, code):
     import kcbatch.run.study
-    monkeypatch.setattr(kcbatch.run.study, "run_study", _raiser(exc))
+
+    def stored_then_raise(cfg, **kwargs):  # the study's store exists when it fails
+        Path(cfg.out).mkdir()
+        Store.create(Path(cfg.out) / STORE_NAME, cfg.to_dict(), cfg.k_values, "x").close()
+        raise exc
+
+    monkeypatch.setattr(kcbatch.run.study, "run_study", stored_then_raise)
     out = tmp_path / "study"
     _check(invoke(["run", *OPTIONS, "--out", out]), stderr, code, out)
+
+
+NOTHING_STORED = ("; nothing was stored: free some space or fix the permissions, then run "
+                  "the same command again\n")
+
+
+@pytest.mark.parametrize("exc, line", [
+    (OSError(28, "No space left on device", "OUT/kcbatch.sqlite.creating"),
+     "Error: writing OUT/kcbatch.sqlite.creating failed: No space left on device"),
+    (sqlite3.OperationalError("database or disk is full"),
+     "Error: writing the store in OUT failed (database or disk is full)"),
+], ids=["OSError", "OperationalError"])
+def test_run_that_failed_before_its_store_existed_says_so(tmp_path, monkeypatch, exc, line):
+    """No store (its creation failed): nothing to resume, so no resume command."""
+    import kcbatch.run.study
+    monkeypatch.setattr(kcbatch.run.study, "run_study", _raiser(exc))
+    out = tmp_path / "study"
+    _check(invoke(["run", *OPTIONS, "--out", out]), line + NOTHING_STORED, 1, out)
 
 
 SCAN_RESUME = "resume with: kcbatch scan --resume OUT\n"

@@ -11,6 +11,7 @@ import click
 
 from kcbatch.cli.app import main
 from kcbatch.cli.errors import (
+    EXIT_RUNTIME,
     EXIT_SIGNAL,
     fail_io,
     io_message,
@@ -28,6 +29,18 @@ from kcbatch.protocol.config import ConfigError, StudyConfig, load_toml
 
 if TYPE_CHECKING:
     from kcbatch.engines import ResolvedDevice
+
+
+def _io_failed(exc: BaseException, out: str | None) -> None:
+    """:func:`fail_io`, unless the failure left no store in ``out`` (its creation
+    failed, which leaves none): then there is nothing to resume, and the same
+    command starts the study again."""
+    from kcbatch.results.store import STORE_NAME, store_exists
+    if out is not None and not store_exists(Path(out) / STORE_NAME):
+        click.echo(f"Error: {io_message(exc, out)}; nothing was stored: free some space or "
+                   f"fix the permissions, then run the same command again", err=True)
+        sys.exit(EXIT_RUNTIME)
+    fail_io(io_message(exc, out), out)
 
 
 def _fresh_out_dir(seed: int) -> Path:
@@ -123,7 +136,7 @@ def run(config_file, resume_dir, out, run_range, fast_math, quiet, scheduler, sc
 
     out = cfg.out
     with StopOnSignal() as signals, one_line_errors(
-            io_failed=lambda exc: fail_io(io_message(exc, out), out),
+            io_failed=lambda exc: _io_failed(exc, out),
             damaged=lambda exc: (f"the store in {out} is damaged (SQLite: {exc}); restore it "
                                  f"from a backup, or start a new study in another --out"),
             kept="the finished batches are kept in the store",

@@ -14,7 +14,7 @@ import math
 
 import numpy as np
 
-from kcbatch.engines.cxx import BuildError, build, compiler
+from kcbatch.engines.cxx import BuildError, build, cache_problem, compiler
 from kcbatch.engines.kernel_engine import BackendEngine
 from kcbatch.engines.launch import BLOCK, KernelSpec
 from kcbatch.engines.shared import H100_SHARED_BYTES
@@ -27,7 +27,8 @@ CXX_FLAGS = ("-O2", "-std=c++17", "-fopenmp", "-shared", "-fPIC", "-fno-fast-mat
 def unavailable_reason() -> str | None:
     if compiler() is None:
         return "no C++ compiler (g++) found for gpu-sim; install g++ or set CXX"
-    return None
+    problem = cache_problem()
+    return None if problem is None else f"gpu-sim: {problem}"
 
 
 @functools.cache

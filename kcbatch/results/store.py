@@ -34,9 +34,11 @@ work on it.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import sqlite3
+import stat
 import threading
 import types
 import typing
@@ -53,8 +55,10 @@ STORE_NAME = "kcbatch.sqlite"
 # meta key: the files of a --graphs study with their sha256 (JSON), checked on resume.
 GRAPH_FILES_META = "graph_files"
 # The lock file of a study directory: held (flock) by the process that runs or
-# resumes the study there, and holding its PID.
+# resumes the study there, holding its PID, and removed by it at the end.
 LOCK_NAME = "kcbatch.lock"
+# SQLite's files beside a database.
+_SIDE_FILES = ("-wal", "-shm", "-journal")
 # What to do about a store that cannot be read, for every message that says so.
 _DAMAGED_FIX = "restore it from a backup, or start a new study in another --out"
 
@@ -166,24 +170,49 @@ class Store:
     @classmethod
     def create(cls, path: str | Path, config: dict[str, Any], k_values: np.ndarray,
                version: str) -> Store:
-        """Create a new store (``":memory:"`` for a throw-away one)."""
+        """Create a new store (``":memory:"`` for a throw-away one).
+
+        The store is made whole, in one transaction, in ``PATH.creating`` and
+        then moved to ``path``, so a kill or a full disk meanwhile leaves no
+        store at ``path`` (at most ``PATH.creating``, which the next creation
+        replaces): a rerun starts afresh. An empty leftover at ``path``
+        (:func:`store_exists` is False for it) is replaced; any other file
+        there is refused."""
         path = str(path)
-        if path != ":memory:" and Path(path).exists():
+        if path == ":memory:":
+            conn = cls._connect(path)
+            _create_schema(conn, config, k_values, version)
+            return cls(conn, path)
+        target = Path(path)
+        leftover = os.path.lexists(target)
+        if leftover and store_exists(target):
             raise StoreError(f"store {path} already exists")
-        conn = cls._connect(path)
-        with conn:
-            conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
-            cols = ", ".join(f"{c.name} {c.sql}" for c in RUN_COLUMNS)
-            conn.execute(f"CREATE TABLE runs ({cols})")
-            conn.execute("CREATE TABLE batches (id INTEGER PRIMARY KEY, first_run INTEGER, "
-                         "n_runs INTEGER, device TEXT, seconds REAL, finished_at TEXT)")
-            conn.executemany("INSERT INTO meta VALUES (?, ?)", [
-                ("schema_version", str(SCHEMA_VERSION)),
-                ("config", json.dumps(config, sort_keys=True)),
-                ("k_values", _dump_array(k_values)),
-                ("kcbatch_version", version),
-            ])
-        return cls(conn, path)
+        tmp = path + ".creating"
+        for name in (tmp, *(tmp + suffix for suffix in _SIDE_FILES)):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(name)  # a killed creation's: its journal would be read as ours
+        try:
+            conn = sqlite3.connect(tmp, isolation_level="DEFERRED")
+            try:
+                conn.execute("PRAGMA synchronous=FULL")
+                _create_schema(conn, config, k_values, version)
+            finally:
+                conn.close()
+            if leftover:
+                # the empty leftover's journals would be read as the new store's
+                for suffix in _SIDE_FILES:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(path + suffix)
+                os.replace(tmp, path)
+            else:
+                _place(tmp, path)
+            _sync_directory(target.parent)
+        except BaseException:
+            for name in (tmp, *(tmp + suffix for suffix in _SIDE_FILES)):
+                with contextlib.suppress(OSError):
+                    os.unlink(name)
+            raise
+        return cls(cls._connect(path), path)
 
     @classmethod
     def open(cls, path: str | Path) -> Store:
@@ -362,6 +391,83 @@ class Store:
         return len(rows)
 
 
+def _create_schema(conn: sqlite3.Connection, config: dict[str, Any], k_values: np.ndarray,
+                   version: str) -> None:
+    """The tables and meta of a new store, in one transaction."""
+    with conn:
+        # Explicit: Python's sqlite3 would run each CREATE TABLE in autocommit.
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        cols = ", ".join(f"{c.name} {c.sql}" for c in RUN_COLUMNS)
+        conn.execute(f"CREATE TABLE runs ({cols})")
+        conn.execute("CREATE TABLE batches (id INTEGER PRIMARY KEY, first_run INTEGER, "
+                     "n_runs INTEGER, device TEXT, seconds REAL, finished_at TEXT)")
+        conn.executemany("INSERT INTO meta VALUES (?, ?)", [
+            ("schema_version", str(SCHEMA_VERSION)),
+            ("config", json.dumps(config, sort_keys=True)),
+            ("k_values", _dump_array(k_values)),
+            ("kcbatch_version", version),
+        ])
+
+
+def _place(tmp: str, path: str) -> None:
+    """Move the finished store ``tmp`` to ``path``, never over a file that
+    appeared there meanwhile (StoreError); where the filesystem has no hard
+    links, by rename."""
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        raise StoreError(f"store {path} already exists") from None
+    except OSError:
+        os.replace(tmp, path)
+        return
+    os.unlink(tmp)
+
+
+def _sync_directory(directory: Path) -> None:
+    """Make a rename in ``directory`` durable, where the platform allows."""
+    try:
+        fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def store_exists(path: str | Path) -> bool:
+    """Whether ``path`` holds a store, or any file other than an empty leftover.
+
+    An empty leftover is an SQLite file that holds no row: none of its tables is
+    other than meta, runs and batches, and those are empty (a zero-length file
+    too). An older kcbatch killed while creating a store left such files; they
+    hold nothing to resume, so a new study may replace them. A file SQLite
+    cannot read counts as a store (``Store.open`` says what is wrong with it)."""
+    path = Path(path)
+    if not os.path.lexists(path):
+        return False
+    if path.is_symlink() or not path.is_file():
+        return True
+    try:
+        conn = sqlite3.connect(path)
+    except sqlite3.Error:
+        return True
+    try:
+        tables = {name for (name,) in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type='table'")}
+        if not tables <= {"meta", "runs", "batches"}:
+            return True
+        return any(conn.execute(f"SELECT 1 FROM {t} LIMIT 1").fetchone() is not None
+                   for t in sorted(tables))
+    except sqlite3.Error:
+        return True
+    finally:
+        conn.close()
+
+
 def _use_wal(conn: sqlite3.Connection) -> None:
     # WAL: a killed writer leaves the last committed batch intact and readable.
     conn.execute("PRAGMA journal_mode=WAL")
@@ -435,7 +541,7 @@ def _upgrade(conn: sqlite3.Connection, version: int) -> None:
 
 # -- the study directory's lock --------------------------------------------
 
-_held_locks: dict[str, list] = {}  # realpath -> [open lock file, depth]
+_held_locks: dict[str, list] = {}  # realpath -> [(descriptor, path) or None, depth]
 _held_guard = threading.Lock()
 
 
@@ -443,8 +549,11 @@ _held_guard = threading.Lock()
 def study_lock(directory: str | Path) -> Iterator[None]:
     """Hold the exclusive lock of the study directory ``directory`` (an existing
     directory): StoreLocked, naming the holder's PID, if another process holds
-    it. Re-entrant within a process. Where locks cannot be taken (no fcntl, a
-    read-only directory, a filesystem without flock) it locks nothing."""
+    it; StoreError if its lock file is a symbolic link or not a regular file.
+    Re-entrant within a process. The lock file is removed when the outermost
+    hold ends (a killed holder's file, unlocked, is taken over by the next
+    run). Where locks cannot be taken (no fcntl, a read-only directory, a
+    filesystem without flock) it locks nothing."""
     key = os.path.realpath(directory)
     with _held_guard:
         held = _held_locks.get(key)
@@ -463,39 +572,89 @@ def study_lock(directory: str | Path) -> Iterator[None]:
             if entry[1] == 0:
                 del _held_locks[key]
                 if entry[0] is not None:
-                    entry[0].close()  # closing the file releases the flock
+                    _release(*entry[0])
 
 
-def _acquire(directory: Path):
-    """The open lock file of ``directory``, flocked; None where locking is impossible."""
+# Attempts at taking a lock file that its holder removes meanwhile.
+_LOCK_TRIES = 20
+
+
+def _acquire(directory: Path) -> tuple[int, Path] | None:
+    """The open lock file of ``directory`` (descriptor, path), flocked; None where
+    locking is impossible. The file is opened without following a symbolic
+    link, and is taken only if it is still the file at its path once locked
+    (a holder removes it on release, so a descriptor opened before that would
+    lock a file nobody else sees)."""
     try:
         import fcntl
     except ImportError:  # not POSIX
         return None
     path = directory / LOCK_NAME
+    flags = os.O_CREAT | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+    for _ in range(_LOCK_TRIES):
+        try:
+            try:
+                fd = os.open(path, os.O_RDWR | flags, 0o644)
+            except PermissionError:  # another user's lock file: flock needs no write access
+                fd = os.open(path, os.O_RDONLY | flags, 0o644)
+        except OSError as exc:
+            if os.path.islink(path):
+                raise StoreError(f"{path} is a symbolic link, not kcbatch's lock file; "
+                                 f"remove it (kcbatch does not follow it)") from None
+            if exc.errno in (errno.ENOENT, errno.ESTALE):
+                continue  # removed by its holder between the calls
+            return None
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                raise StoreError(f"{path} is not a regular file, not kcbatch's lock file; "
+                                 f"remove it")
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise StoreLocked(
+                    f"{directory} is in use by another kcbatch process{_holder(fd)} running "
+                    f"or resuming the study there; wait for it to finish, or stop it and "
+                    f"resume with `kcbatch run --resume {directory}`") from None
+            except OSError:
+                os.close(fd)
+                return None
+            try:
+                now = os.stat(path, follow_symlinks=False)
+            except OSError:
+                now = None
+            if now is None or (now.st_dev, now.st_ino) != (st.st_dev, st.st_ino):
+                os.close(fd)  # removed or replaced by its last holder: take the new one
+                continue
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+            raise
+        try:
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode())
+        except OSError:
+            pass  # the lock holds without the PID
+        return fd, path
+    return None
+
+
+def _holder(fd: int) -> str:
+    """`` (pid N)`` from the lock file open as ``fd``, or "" if it holds no PID."""
     try:
-        fh = open(path, "a+")
+        pid = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
     except OSError:
-        return None
+        pid = ""
+    return f" (pid {pid})" if pid.isdigit() else ""
+
+
+def _release(fd: int, path: Path) -> None:
+    """Remove the lock file while still holding it, then unlock (close)."""
     try:
-        fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        fh.seek(0)
-        pid = fh.read().strip()
-        fh.close()
-        holder = f" (pid {pid})" if pid.isdigit() else ""
-        raise StoreLocked(
-            f"{directory} is in use by another kcbatch process{holder} running or resuming "
-            f"the study there; wait for it to finish, or stop it and resume with "
-            f"`kcbatch run --resume {directory}`") from None
+        now = os.stat(path, follow_symlinks=False)
+        if (now.st_dev, now.st_ino) == (os.fstat(fd).st_dev, os.fstat(fd).st_ino):
+            os.unlink(path)
     except OSError:
-        fh.close()
-        return None
-    try:
-        fh.seek(0)
-        fh.truncate()
-        fh.write(f"{os.getpid()}\n")
-        fh.flush()
-    except OSError:
-        pass  # the lock holds without the PID
-    return fh
+        pass  # gone already, or a read-only directory: the next run takes it over
+    finally:
+        os.close(fd)

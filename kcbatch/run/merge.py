@@ -12,6 +12,7 @@ from kcbatch.results.store import (
     STORE_NAME,
     Store,
     StoreError,
+    store_exists,
     study_lock,
 )
 from kcbatch.version import __version__
@@ -40,7 +41,7 @@ def merge_stores(out_dir: str | Path, shards: Sequence[str | Path]) -> str:
     """
     from kcbatch.export.report import export_store
     out_dir = Path(out_dir)
-    if (out_dir / STORE_NAME).exists():
+    if store_exists(out_dir / STORE_NAME):
         raise StoreError(f"{out_dir / STORE_NAME} already exists; merge into a new directory")
     _refuse_repeats(shards)
     with contextlib.ExitStack() as held:

@@ -26,6 +26,7 @@ from kcbatch.results.store import (
     STORE_NAME,
     Store,
     StoreError,
+    store_exists,
     study_lock,
 )
 from kcbatch.run.batching import fitted_batch, for_pending, oom_retry_size
@@ -89,7 +90,7 @@ def open_store(cfg: StudyConfig, *, resume: bool, graphs: GraphSet | None = None
         return _created(Store.create(":memory:", cfg.to_dict(), cfg.k_values, __version__),
                         graphs)
     path = Path(cfg.out) / STORE_NAME
-    if path.exists():
+    if store_exists(path):  # an empty leftover of a killed creation holds nothing
         if not resume:
             raise ConfigError("out", str(cfg.out),
                               f"already holds a study ({path}); resume it with "
@@ -102,7 +103,7 @@ def open_store(cfg: StudyConfig, *, resume: bool, graphs: GraphSet | None = None
             raise
         return store
     if resume:
-        raise StoreError(f"nothing to resume: no {STORE_NAME} in {cfg.out}")
+        raise StoreError(f"nothing to resume: no study stored in {path}")
     Path(cfg.out).mkdir(parents=True, exist_ok=True)
     return _created(Store.create(path, cfg.to_dict(), cfg.k_values, __version__), graphs)
 

@@ -94,7 +94,8 @@ def _library() -> ctypes.CDLL:
 
 def unavailable_reason() -> str | None:
     """None when the native pass can run here, else why not (one line: the
-    failure and the compiler's first error)."""
+    failure and the compiler's first error, or what is wrong with the build
+    cache, :class:`~kcbatch.engines.cxx.CacheError`)."""
     if disabled():
         return f"turned off by {ENV}={os.environ[ENV]}"
     try:
