@@ -100,7 +100,7 @@ def test_the_store_columns_are_the_record_fields_walked():
             and len(record_fields) == len(RUN_COLUMNS) - 1)
     assert [c.name for c in RUN_COLUMNS if c.part == "store"] == ["batch_id"]
     assert {c.part for c in RUN_COLUMNS} == {None, "convergence", "sweep", "store"}
-    assert SCHEMA_VERSION == max(c.since for c in RUN_COLUMNS) == 6
+    assert SCHEMA_VERSION == max(c.since for c in RUN_COLUMNS) == 7
     # the columns each version added are appended in version order
     assert [c.since for c in RUN_COLUMNS] == sorted(c.since for c in RUN_COLUMNS)
 

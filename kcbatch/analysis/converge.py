@@ -3,6 +3,10 @@
 :func:`estimate_kc` integrates one packed batch and returns, per network, the
 estimators of :class:`KcEstimates`. ``kcbatch.find_kc`` (users' graphs) and
 studies call it; docs/design.md, "Step 6: the converged protocol", is the definition.
+With ``t_transient="auto"`` it runs the adaptive protocol
+(:mod:`kcbatch.analysis.adaptive`, ``converge="adaptive"``, the default) or the
+exhaustive one described here (``converge="exhaustive"``); both share the
+windows, the crossing and the stopping rule (:mod:`kcbatch.analysis.windows`).
 
 **Windows.** A measurement window is ``t_measure`` long and starts at a
 transient ``T`` (steps ``n_T = T/dt``): r is sampled exactly as the protocol
