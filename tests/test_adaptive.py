@@ -25,7 +25,7 @@ from helpers import random_batch
 import kcbatch
 from kcbatch import pack
 from kcbatch.analysis import adaptive
-from kcbatch.analysis.adaptive import FALL, MARGIN, RISE, retiring
+from kcbatch.analysis.adaptive import ABOVE_GUARD, BELOW_GUARD, FALL, MARGIN, RISE, retiring
 from kcbatch.analysis.converge import estimate_kc
 from kcbatch.analysis.windows import Crossing
 from kcbatch.engines import get_engine
@@ -46,19 +46,22 @@ def _rule(r, r_prev, i, prev_i, first=False, censored="none"):
 
 
 def test_far_columns_retire_and_the_bracket_stays():
-    # 10 columns, bracket [5, 6]; the crossing did not move: the bracket and
-    # the guard columns next to it stay
-    r = [0.01, 0.01, 0.02, 0.02, 0.02, 0.45, 0.55, 0.8, 0.9, 0.95]
-    out = _rule(r, r, 6, 6)
-    assert out.tolist() == [True, True, True, True, False, False, False, False, True, True]
+    # 12 columns, bracket [7, 8]; the crossing did not move: the bracket and
+    # the guard columns next to it stay, the rest retire
+    r = [0.01] * 7 + [0.45, 0.55] + [0.8, 0.9, 0.95]
+    out = _rule(r, r, 8, 8)
+    lo, hi = 8 - 1 - BELOW_GUARD, 8 + ABOVE_GUARD
+    assert out.tolist() == [k < lo or k > hi for k in range(12)]
+    assert lo > 0 and hi < 11                # both sides had columns to retire
 
 
 def test_slow_riser_below_the_bracket_stays():
-    r_prev = [0.01, 0.02, 0.02, 0.05, 0.3, 0.45, 0.55, 0.8, 0.9, 0.95]
+    r_prev = [0.01, 0.02, 0.02, 0.05] + [0.02] * 4 + [0.45, 0.55, 0.9]
     r = list(r_prev)
     r[2] = r_prev[2] + RISE + 0.01         # far below, but rising faster than RISE
     r[3] = r_prev[3] + RISE                # rising by RISE exactly: settled
-    out = _rule(r, r_prev, 6, 6)
+    out = _rule(r, r_prev, 9, 9)
+    assert 3 < 9 - 1 - BELOW_GUARD          # both are below the guard
     assert not out[2] and out[3] and out[0]
 
 
@@ -83,8 +86,9 @@ def test_columns_near_the_threshold_never_retire():
     r = [0.01, 0.45, 0.55, 0.9, THR + MARGIN - 0.001, THR + MARGIN + 0.01]
     out = _rule(r, r, 2, 2)
     assert not out[3] and not out[4] and out[5]
-    r2 = [0.01, 0.01, 0.01, THR - MARGIN + 0.001, 0.02, 0.2, 0.45, 0.55]
-    out2 = _rule(r2, r2, 7, 7)
+    r2 = [0.01, 0.01, 0.01, THR - MARGIN + 0.001, 0.02, 0.2, 0.2, 0.45, 0.55]
+    out2 = _rule(r2, r2, 8, 8)
+    assert 4 < 8 - 1 - BELOW_GUARD
     assert out2[0] and not out2[3] and out2[4]
 
 
@@ -154,9 +158,10 @@ def test_work_is_what_was_integrated(small_batch):
     assert np.array_equal(ex.work, nodes * K.size * steps)
     assert np.array_equal(ad.plain_work, nodes * K.size * (50 + 50))
     assert np.array_equal(ad.plain_work, ex.plain_work)
-    # refinement by continuation: rounds of refine_points couplings for two windows
-    # (relaxation, then measurement), against rounds of the whole final transient
-    rounds = ad.refine_work / (nodes * 8 * 2 * 50)
+    # refinement by continuation: rounds of refine_points couplings for
+    # RELAX_WINDOWS windows of relaxation and one of measurement, against rounds
+    # of the whole final transient
+    rounds = ad.refine_work / (nodes * 8 * (adaptive.RELAX_WINDOWS + 1) * 50)
     assert np.all(rounds == np.round(rounds)) and np.all(rounds[np.isfinite(ad.kc_refined)] >= 1)
     assert ad.refine_work.sum() < ex.refine_work.sum()
 
@@ -285,7 +290,9 @@ def test_adaptive_refined_kc_agrees_as_the_exhaustive_one_agrees_with_itself(bot
     crossing of a finite transient depends on the trajectory by more than that
     tolerance: the exhaustive estimator disagrees with itself, for the same
     networks and frequencies from other initial phases. The adaptive one must
-    not disagree with it more often than that, per (model, coupling)."""
+    not disagree with it more often than that over the 384 networks, nor by
+    more than 8 networks in one (model, coupling) of 64 (2.5 binomial standard
+    deviations of a count near 50 of 64)."""
     tol = max(AGREE_KW["refine"], 0.01)
     lines = []
     for (model, coupling), (ad, ex, ex_other) in both_protocols.items():
@@ -297,27 +304,32 @@ def test_adaptive_refined_kc_agrees_as_the_exhaustive_one_agrees_with_itself(bot
                                  f"{len(itself_off)} exhaustive from other theta0, of "
                                  f"{ad.kc.size} networks off by more than {tol}"]
     print("\n".join(lines))
-    for ad, ex, ex_other in both_protocols.values():
-        assert (len(_report("", ad.kc_refined, ex.kc_refined, tol))
-                <= len(_report("", ex_other.kc_refined, ex.kc_refined, tol))), "\n".join(lines)
+    counts = [(len(_report("", ad.kc_refined, ex.kc_refined, tol)),
+               len(_report("", ex_other.kc_refined, ex.kc_refined, tol)))
+              for ad, ex, ex_other in both_protocols.values()]
+    assert sum(a for a, _ in counts) <= sum(o for _, o in counts), "\n".join(lines)
+    assert all(a <= o + 8 for a, o in counts), "\n".join(lines)
 
 
 @pytest.mark.slow
 def test_adaptive_refined_kc_is_as_accurate_as_the_exhaustive_one():
-    """Against long fixed transients (T = 400, a 20-time-unit window: the
-    long-time crossing, refined from theta0 to the same TOL) on 32 BA networks,
-    the adaptive kc_refined is as close as the exhaustive one: its rms error is
-    at most 1.2 times the exhaustive one's (both printed)."""
-    graphs, omega, theta0 = random_batch(32, AGREE_N, 3, 77)
+    """Against long fixed transients on 24 BA networks (N = 1000): the crossing
+    after T = 400 with a 40-time-unit window, refined from other initial phases
+    (the long-time crossing, independent of either estimator's trajectory), the
+    adaptive kc_refined is as close as the exhaustive one: its rms error is at
+    most 1.2 times the exhaustive one's (both printed)."""
+    graphs, omega, theta0 = random_batch(24, 1000, 3, 77)
     k = AGREE_GRIDS["degree"]
     batch = pack(graphs, list(omega), list(theta0), k)
+    rng = np.random.default_rng(78)
+    other = pack(graphs, list(omega), list(rng.uniform(0.0, 2 * np.pi, theta0.shape)), k)
     engine = get_engine("cpu")
     kw = dict(dt=0.1, sample_every=5, refine=0.005)
     ad = estimate_kc(engine, batch, k, t_transient="auto", converge="adaptive", **kw)
     ex = estimate_kc(engine, batch, k, t_transient="auto", converge="exhaustive", **kw)
-    ref = estimate_kc(engine, batch, k, t_transient=400.0, t_measure=20.0, **kw)
+    ref = estimate_kc(engine, other, k, t_transient=400.0, t_measure=40.0, **kw)
     ok = np.isfinite(ref.kc_refined) & np.isfinite(ad.kc_refined) & np.isfinite(ex.kc_refined)
-    assert ok.sum() >= 28
+    assert ok.sum() >= 20
     err_ad = np.sqrt(np.mean((ad.kc_refined - ref.kc_refined)[ok] ** 2))
     err_ex = np.sqrt(np.mean((ex.kc_refined - ref.kc_refined)[ok] ** 2))
     print(f"rms error against T = 400: adaptive {err_ad:.4f}, exhaustive {err_ex:.4f} "
