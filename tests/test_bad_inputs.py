@@ -374,6 +374,18 @@ CASES.update({
     "click-unknown-command": Case(("bogus",), 2, ("bogus", "kcbatch --help")),
 })
 
+# Findings of an adversarial harness (issue 22): each case hung, allocated
+# without bound, printed a traceback or was silently wrong before its fix.
+CASES.update({
+    # a refine TOL float64 cannot resolve: refused, not a refinement that never ends
+    "refine-1e-17": Case((*TINY, "--refine", "1e-17", *OUT), 2,
+                         ("refine=1e-17", "at least 1.28e-13", "float64"), limited=True,
+                         check=nothing_created),
+    "refine-1e-300": Case((*TINY, "--refine", "1e-300", *OUT), 2,
+                          ("refine=1e-300", "at least 1.28e-13"), limited=True,
+                          check=nothing_created),
+})
+
 
 # --------------------------------------------------------------------------- running
 

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import signal
 import sys
-import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -130,16 +129,15 @@ def run(config_file, resume_dir, out, run_range, fast_math, quiet, scheduler, sc
             aborted="aborted; finished batches are in the store",
             resume=None if out is None else resume_command(out, spec),
             signal_exit=signals.exit_code):
-        _run_and_report(cfg, resume_dir is not None, quiet, signals.stop, signals.caught,
-                        held, signals.abort, spec, resolved)
+        _run_and_report(cfg, resume_dir is not None, quiet, signals, held, spec, resolved)
 
 
-def _run_and_report(cfg: StudyConfig, resume: bool, quiet: bool, stop: threading.Event,
-                    caught: list[int], held: list[str] | None = None,
-                    abort: threading.Event | None = None, spec=None,
+def _run_and_report(cfg: StudyConfig, resume: bool, quiet: bool, signals: StopOnSignal,
+                    held: list[str] | None = None, spec=None,
                     device: ResolvedDevice | None = None) -> None:
-    """Run the study, export, print; signals stay handled until the end, and a
-    signal caught at any point makes the exit status 130/143.
+    """Run the study, export, print; signals stay handled until the end
+    (``signals``: stop and abort go to the study, which is over before the
+    exports), and a signal caught at any point makes the exit status 130/143.
 
     ``held``: for a study without --out, stderr lines to print after the line
     naming its new directory (printed once the store exists there). The
@@ -171,10 +169,11 @@ def _run_and_report(cfg: StudyConfig, resume: bool, quiet: bool, stop: threading
 
     prewarm_plots()
     with locked:
-        result = run_study(cfg, resume=resume, progress=not quiet, stop=stop,
-                           on_notice=on_notice, on_open=on_open, abort=abort, scheduler=spec,
-                           device=device)
-        _export(cfg, result, quiet, caught, spec)
+        result = run_study(cfg, resume=resume, progress=not quiet, stop=signals.stop,
+                           on_notice=on_notice, on_open=on_open, abort=signals.abort,
+                           scheduler=spec, device=device)
+        signals.computed()
+        _export(cfg, result, quiet, signals.caught, spec)
 
 
 def _export(cfg: StudyConfig, result, quiet: bool, caught: list[int], spec=None) -> None:

@@ -145,6 +145,7 @@ def _run(plan, quiet: bool, spec=None, device: ResolvedDevice | None = None) -> 
                               abort=signals.abort, on_notice=lambda m: click.echo(m, err=True),
                               on_point=on_point, on_done=on_done, scheduler=spec,
                               device=device)
+        signals.computed()
         if result.interrupted:
             click.echo(f"interrupted: {len(result.completed)} of {n} values complete; "
                        f"finished batches are "

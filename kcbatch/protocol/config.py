@@ -109,6 +109,24 @@ RK4_STABILITY_LIMIT = 2.78
 MAX_STEPS = 10**8
 
 
+# The narrowest bracket --refine may ask for, in units in the last place of the
+# grid's largest |K| (float64), per part of a bracket: each refinement round
+# splits a bracket into refine_points + 1 parts, which must still be distinct
+# float64 couplings (min_refine).
+REFINE_MIN_ULPS = 16
+
+
+def min_refine(k_abs_max: float, refine_points: int) -> float:
+    """The smallest ``refine`` TOL a grid reaching ``k_abs_max`` = max |K| can
+    resolve with ``refine_points`` couplings per round: ``(refine_points + 1) *
+    REFINE_MIN_ULPS * spacing(k_abs_max)``, shown rounded up to 3 significant
+    digits (so that the value the message prints is accepted)."""
+    least = (refine_points + 1) * REFINE_MIN_ULPS * float(np.spacing(abs(float(k_abs_max))))
+    shown = float(f"{least:.3g}")
+    # 3 significant digits round by at most 0.5%: 1% up is always above least
+    return shown if shown >= least else float(f"{least * 1.01:.3g}")
+
+
 # Decimal places a grid value is shown with at most, when a short decimal lies
 # within GRID_ULPS units in the last place of it (decimal_value).
 GRID_DIGITS = 12
@@ -492,9 +510,17 @@ class StudyProtocol:
                                   f"must be left out: it applies only to t_transient="
                                   f"{str(AUTO)!r} (this study has t_transient="
                                   f"{self.t_transient!r})")
+        _check_int("refine_points", self.refine_points, lo=1)
         if self.refine is not None:
             _check_real("refine", self.refine, lo=0.0, lo_open=True, extra="(a bracket width)")
-        _check_int("refine_points", self.refine_points, lo=1)
+            least = min_refine(self.k_abs_max, self.refine_points)
+            if self.refine < least:
+                raise ConfigError(
+                    "refine", self.refine,
+                    f"must be at least {least!r}: float64 resolves K near max(|k_min|, "
+                    f"|k_max|)={self.k_abs_max:g} only to {float(np.spacing(self.k_abs_max)):.3g}"
+                    f", and each refinement round splits a bracket into refine_points+1="
+                    f"{self.refine_points + 1} parts of at least {REFINE_MIN_ULPS} such steps")
         if self.refine is None and self.refine_points != DEFAULTS["refine_points"]:
             raise ConfigError("refine_points", self.refine_points,
                               "must be left out: it applies only with refine TOL")
