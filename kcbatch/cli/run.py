@@ -121,13 +121,19 @@ def run(config_file, resume_dir, out, run_range, fast_math, quiet, scheduler, sc
             check_out(fresh)
 
     out = cfg.out
+
+    def has_store() -> bool:
+        """Whether the study has a store yet (the lines about it are true)."""
+        return out is not None and (Path(out) / STORE_NAME).exists()
+
     with StopOnSignal() as signals, one_line_errors(
-            io_failed=lambda exc: fail_io(io_message(exc, out), out),
+            io_failed=lambda exc: fail_io(io_message(exc, out), out, stored=has_store()),
             damaged=lambda exc: (f"the store in {out} is damaged (SQLite: {exc}); restore it "
                                  f"from a backup, or start a new study in another --out"),
-            kept="the finished batches are kept in the store",
-            aborted="aborted; finished batches are in the store",
-            resume=None if out is None else resume_command(out, spec),
+            kept=lambda: "the finished batches are kept in the store" if has_store() else None,
+            aborted=lambda: ("aborted; finished batches are in the store" if has_store()
+                             else "aborted before anything was stored"),
+            resume=lambda: resume_command(out, spec) if has_store() else None,
             signal_exit=signals.exit_code):
         _run_and_report(cfg, resume_dir is not None, quiet, signals, held, spec, resolved)
 
