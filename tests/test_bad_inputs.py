@@ -77,6 +77,7 @@ class Case:
     fault: Callable[[pytest.MonkeyPatch, Ctx], None] | None = None
     check: Callable[[Ctx, str], None] | None = None
     limited: bool = False  # a real process under RLIMIT_AS
+    slow: bool = False  # the slow lane's (a real process each: the fast lane has unit tests)
 
 
 # --------------------------------------------------------------------------- setups
@@ -409,7 +410,9 @@ CASES.update({
 })
 
 # Findings of an adversarial harness (issue 22): each case hung, allocated
-# without bound, printed a traceback or was silently wrong before its fix.
+# without bound, printed a traceback or was silently wrong before its fix. The
+# real-process ones are slow; tests/test_input_bounds.py checks the same
+# limits in-process for the fast lane.
 CASES.update({
     # an --out that cannot be made (Linux's /proc says writable to root): refused
     # before any work, exit 2, and no line about a store that does not exist
@@ -425,10 +428,10 @@ CASES.update({
 
     # a refine TOL float64 cannot resolve: refused, not a refinement that never ends
     "refine-1e-17": Case((*TINY, "--refine", "1e-17", *OUT), 2,
-                         ("refine=1e-17", "at least 1.28e-13", "float64"), limited=True,
+                         ("refine=1e-17", "at least 1.28e-13", "float64"), limited=True, slow=True,
                          check=nothing_created),
     "refine-1e-300": Case((*TINY, "--refine", "1e-300", *OUT), 2,
-                          ("refine=1e-300", "at least 1.28e-13"), limited=True,
+                          ("refine=1e-300", "at least 1.28e-13"), limited=True, slow=True,
                           check=nothing_created),
 
     # a spread whose theory overflows float64: refused before a store is made
@@ -441,54 +444,54 @@ CASES.update({
 
     # counts beyond the documented limits: refused before anything is allocated
     "runs-3e9": Case((*TINY, "--runs", "3000000000", *OUT), 2,
-                     ("runs=3000000000", "<= 1000000", "Limits"), limited=True,
+                     ("runs=3000000000", "<= 1000000", "Limits"), limited=True, slow=True,
                      check=nothing_created),
     "runs-1e8": Case((*TINY, "--runs", "100000000", *OUT), 2,
-                     ("runs=100000000", "<= 1000000"), limited=True, check=nothing_created),
+                     ("runs=100000000", "<= 1000000"), limited=True, slow=True, check=nothing_created),
     "k-num-3e9": Case((*TINY, "--k-num", "3000000000", *OUT), 2,
-                      ("k_num=3000000000", "<= 10000", "Limits"), limited=True,
+                      ("k_num=3000000000", "<= 10000", "Limits"), limited=True, slow=True,
                       check=nothing_created),
     "refine-points-3e9": Case((*TINY, "--refine", "0.01", "--refine-points", "3000000000",
                                *OUT), 2, ("refine_points=3000000000", "<= 1000"),
-                              limited=True, check=nothing_created),
+                              limited=True, slow=True, check=nothing_created),
     "batch-3e9": Case((*TINY, "--batch", "3000000000", *OUT), 2,
-                      ("batch=3000000000", "<= 1000000"), limited=True, check=nothing_created),
+                      ("batch=3000000000", "<= 1000000"), limited=True, slow=True, check=nothing_created),
     "producers-1e6": Case((*TINY, "--producers", "1000000", *OUT), 2,
-                          ("producers=1000000", "<= 256"), limited=True,
+                          ("producers=1000000", "<= 256"), limited=True, slow=True,
                           check=nothing_created),
     "tune-batches-3e9": Case(("tune", "--runs", "2", "--nodes", "100", "--device", "cpu",
                               "--batches", "1,3000000000"), 2,
                              ("batches='1,3000000000'", ">= 1 and <= 1000000"),
-                             limited=True),
+                             limited=True, slow=True),
     "tune-batches-beyond-memory": Case(
         ("tune", "--runs", "2", "--nodes", "2000000", "--k-num", "4", "--device", "cpu",
-         "--batches", "1,4096"), 2, ("batches=4096", "memory", "available"), limited=True),
+         "--batches", "1,4096"), 2, ("batches=4096", "memory", "available"), limited=True, slow=True),
     "tune-steps-1e9": Case(("tune", "--runs", "2", "--nodes", "100", "--device", "cpu",
                             "--steps", "1000000000"), 2,
-                           ("steps=1000000000", ">= 1 and <= 10000"), limited=True),
+                           ("steps=1000000000", ">= 1 and <= 10000"), limited=True, slow=True),
     "scheduler-local-64": Case((*TINY, "--scheduler", "local:64", *OUT), 2,
-                               ("scheduler='local:64'", "at most", "CPU core"), limited=True,
+                               ("scheduler='local:64'", "at most", "CPU core"), limited=True, slow=True,
                                check=nothing_created),
     "scan-1001-values": Case(("scan", "--param", "nodes",
                               "--values", ",".join(str(100 + i) for i in range(1001)),
                               "--runs", "2", "--device", "cpu", "--out", "{d}/scan"), 2,
-                             ("values='1001 values'", "at most 1000"), limited=True),
+                             ("values='1001 values'", "at most 1000"), limited=True, slow=True),
 
     # files that are not regular, or too large: refused before they are opened
     "config-dev-zero": Case(("run", "--config", "/dev/zero", "--quiet"), 2,
                             ("config='/dev/zero'", "character device", "regular file"),
-                            limited=True),
+                            limited=True, slow=True),
     "config-fifo": Case(("run", "--config", "{d}/study.toml", "--quiet"), 2,
-                        ("study.toml", "FIFO", "regular file"), limited=True,
+                        ("study.toml", "FIFO", "regular file"), limited=True, slow=True,
                         setup=special_file("study.toml", "fifo")),
     "config-over-1-MB": Case(("run", "--config", "{d}/study.toml", "--quiet"), 2,
                              ("study.toml", "more than the 1 MB"),
                              setup=special_file("study.toml", "big:1000000")),
     "graphs-fifo": Case((*TINY[:1], "--graphs", "{d}/g.txt", *TINY[7:], *OUT), 2,
-                        ("g.txt", "FIFO", "regular file"), limited=True,
+                        ("g.txt", "FIFO", "regular file"), limited=True, slow=True,
                         setup=special_file("g.txt", "fifo"), check=nothing_created),
     "graphs-dev-zero": Case((*TINY[:1], "--graphs", "{d}/g.txt", *TINY[7:], *OUT), 2,
-                            ("g.txt", "character device"), limited=True,
+                            ("g.txt", "character device"), limited=True, slow=True,
                             setup=special_file("g.txt", "zero"), check=nothing_created),
     # a damaged value in a store: one line naming the run and the column
     **{f"store-{name}-{cmd}": Case(argv, 2, (*words, "restore it"), setup=setup,
@@ -523,7 +526,7 @@ CASES.update({
     # scan --resume with a damaged scan.json: one line naming the manifest
     **{f"scan-json-{name}": Case(("scan", "--resume", "{d}/s", "--quiet"), 2,
                                  ("scan.json", *words), setup=setup,
-                                 limited=name == "fifo")  # a FIFO read would block
+                                 limited=name == "fifo", slow=name == "fifo")  # a FIFO read would block
        for name, (setup, words) in {
            "not-json": (scan_manifest('{"param": '), ("damaged", "not JSON")),
            "a-list": (scan_manifest("[]"), ("damaged", "param, values and base")),
@@ -552,7 +555,7 @@ CASES.update({
                                  setup=toml("[study]\nruns = 2\nk_num = 4\nk-num = 5\n")),
 
     "graphs-over-1-GB": Case((*TINY[:1], "--graphs", "{d}/g.txt", *TINY[7:], *OUT), 2,
-                             ("g.txt", "more than the 1 GB"), limited=True,
+                             ("g.txt", "more than the 1 GB"), limited=True, slow=True,
                              setup=special_file("g.txt", "big:1000000000"),
                              check=nothing_created),
 })
@@ -594,7 +597,8 @@ def finished_study(tmp_path_factory) -> Path:
     return out
 
 
-@pytest.mark.parametrize("name", list(CASES))
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if c.slow else n
+                                  for n, c in CASES.items()])
 def test_bad_input_gives_one_clear_line(name, tmp_path, finished_study, monkeypatch):
     case = CASES[name]
     ctx = Ctx(d=tmp_path, study=finished_study)

@@ -1,7 +1,7 @@
 """The bounds behind the one-line refusals of tests/test_bad_inputs.py, checked
-against what they protect: the theory's g(0) and Kc0 at the ends of the
-omega_sigma range, and the refusal of files that are not regular before they
-are opened."""
+in-process against what they protect: the theory's g(0) and Kc0 at the ends of
+the omega_sigma range, the refusal of files that are not regular before they
+are opened, each count limit at its edge, and a TOML key spelled twice."""
 from __future__ import annotations
 
 import math
@@ -9,15 +9,24 @@ import os
 import threading
 
 import pytest
+from helpers import assert_usage_error, run_cli
 
 from kcbatch.protocol.config import (
+    MAX_BATCH,
+    MAX_K_NUM,
+    MAX_PRODUCERS,
+    MAX_REFINE_POINTS,
+    MAX_RUNS,
     OMEGA_SIGMA_MAX,
     OMEGA_SIGMA_MIN,
     ConfigError,
     NotARegularFile,
     StudyConfig,
+    load_toml,
     read_regular_file,
 )
+from kcbatch.run.scan import MAX_SCAN_VALUES, parse_values
+from kcbatch.run.scheduler import max_local_workers, parse_scheduler
 from kcbatch.theory.mean_field import g_centre, kc0
 
 
@@ -70,3 +79,65 @@ def test_size_cap_is_exact(tmp_path):
         read_regular_file("/dev/zero", 10**9)
     with pytest.raises(NotARegularFile, match="directory"):
         read_regular_file(tmp_path, 10**9)
+
+
+# The count limits, in-process (tests/test_bad_inputs.py runs each through a
+# real `kcbatch` process under an address-space limit, in the slow lane).
+COUNT_LIMITS = [("runs", MAX_RUNS, {}), ("k_num", MAX_K_NUM, {}),
+                ("refine_points", MAX_REFINE_POINTS, {"refine": 0.01}),
+                ("batch", MAX_BATCH, {}), ("producers", MAX_PRODUCERS, {})]
+
+
+@pytest.mark.parametrize("name, most, extra", COUNT_LIMITS, ids=[c[0] for c in COUNT_LIMITS])
+def test_each_count_limit_is_exact(name, most, extra):
+    """The limit itself is accepted, one more is refused naming the field, the
+    value and the limit, whatever the value's size (3e9 allocated 4.8 GB before)."""
+    StudyConfig(**{"runs": 2, **extra, name: most})
+    for value in (most + 1, 3 * 10**9, 10**100):
+        with pytest.raises(ConfigError) as err:
+            StudyConfig(**{"runs": 2, **extra, name: value})
+        assert err.value.param == name and err.value.value == value
+        assert f"<= {most}" in str(err.value) and "Limits" in str(err.value)
+
+
+def test_local_workers_limit_follows_the_cores():
+    most = max_local_workers()
+    assert most == max(4, len(os.sched_getaffinity(0)))
+    assert parse_scheduler(f"local:{most}").workers == most
+    for n in (most + 1, 64 * most, 10**30):
+        with pytest.raises(ConfigError, match=f"at most {most}"):
+            parse_scheduler(f"local:{n}")
+
+
+def test_scan_values_limit():
+    values = ",".join(str(100 + i) for i in range(MAX_SCAN_VALUES))
+    assert len(parse_values("nodes", values)) == MAX_SCAN_VALUES
+    with pytest.raises(ConfigError, match=f"at most {MAX_SCAN_VALUES} values"):
+        parse_values("nodes", values + ",99999")
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["--batches", "1,3000000000"], "<= 1000000"),
+    (["--batches", ",".join(["1"] * 65)], "at most 64 batch sizes"),
+    (["--steps", "1000000000"], "<= 10000"),
+])
+def test_tune_limits(argv, needle):
+    line = assert_usage_error(run_cli(["tune", "--runs", "2", "--nodes", "100", "--device",
+                                       "cpu", *argv]), needle)
+    assert "README, Limits" in line
+
+
+def test_a_toml_key_spelled_twice_is_refused(tmp_path):
+    """Each pair of spellings of one field; a single spelling reads as the field."""
+    for first, second, field, value in (("nodes", "n", "nodes", 100),
+                                        ("k_num", "k-num", "k_num", 4),
+                                        ("omega_sigma", "sigma", "omega_sigma", 0.5)):
+        path = tmp_path / "study.toml"
+        path.write_text(f"{second} = {value}\n")
+        assert load_toml(path) == {field: value}
+        path.write_text(f"{first} = {value}\n{second} = {value}\n")
+        with pytest.raises(ConfigError) as err:
+            load_toml(path)
+        assert err.value.value == second and repr(first) in str(err.value)
+        with pytest.raises(ConfigError):
+            StudyConfig.from_mapping({first: value, second: value, "runs": 2})
