@@ -105,11 +105,13 @@ def _closes(conn: socket.socket) -> None:
 
 
 @pytest.mark.parametrize("handle, needles", [
-    (_silent, ("sent nothing within 5 s", "8787")),
-    (_http_reply, ("announces", "bytes")),
-    (_garbage, (f"announces {2**62} bytes",)),
-    (_closes, ("closed the connection without a handshake",)),
-], ids=["silent-http", "http-reply", "garbage-frames", "closes"])
+    # waits out HANDSHAKE_WAIT (5 s): slow
+    pytest.param(_silent, ("sent nothing within 5 s", "8787"), marks=pytest.mark.slow,
+                 id="silent-http"),
+    pytest.param(_http_reply, ("announces", "bytes"), id="http-reply"),
+    pytest.param(_garbage, (f"announces {2**62} bytes",), id="garbage-frames"),
+    pytest.param(_closes, ("closed the connection without a handshake",), id="closes"),
+])
 def test_a_peer_that_is_not_a_scheduler_is_one_line(handle, needles, tmp_path):
     for port in _serve(handle):
         t0 = time.monotonic()
