@@ -480,7 +480,8 @@ def _check_store(conn: sqlite3.Connection, path: str) -> int:
         except (KeyError, TypeError, ValueError):
             value = None
         if key == "k_values" and isinstance(value, list) and not all(
-                isinstance(x, (int, float)) and not isinstance(x, bool) for x in value):
+                x is None or (isinstance(x, (int, float)) and not isinstance(x, bool))
+                for x in value):
             value = None
         if not isinstance(value, kind):
             raise StoreError(f"{path} is damaged: its {key} is missing or unreadable; "
