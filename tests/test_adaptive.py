@@ -337,3 +337,9 @@ def test_adaptive_refined_kc_is_as_accurate_as_the_exhaustive_one():
     assert err_ad <= 1.2 * err_ex
     # the estimators are not trivially equal: the test could fail
     assert not np.array_equal(ad.kc_refined[ok], ex.kc_refined[ok])
+
+
+def test_find_kc_refuses_a_refine_float64_cannot_resolve():
+    graphs, omega, theta0 = random_batch(1, 50, 2, 3)
+    with pytest.raises(kcbatch.ConfigError, match=r"refine.*at least"):
+        kcbatch.find_kc(graphs, omega, theta0, K, refine=1e-17, device="cpu", **KW)

@@ -77,6 +77,7 @@ class Case:
     fault: Callable[[pytest.MonkeyPatch, Ctx], None] | None = None
     check: Callable[[Ctx, str], None] | None = None
     limited: bool = False  # a real process under RLIMIT_AS
+    slow: bool = False  # the slow lane's (a real process each: the fast lane has unit tests)
 
 
 # --------------------------------------------------------------------------- setups
@@ -129,6 +130,40 @@ def _checkpoint(path: Path) -> None:
 def toml(text: str) -> Callable[[Ctx], None]:
     def setup(ctx: Ctx) -> None:
         (ctx.d / "study.toml").write_text(text)
+    return setup
+
+
+def store_sql(statement: str, *params: Any) -> Callable[[Ctx], None]:
+    """A copy of the finished study with ``statement`` run on its store."""
+    def setup(ctx: Ctx) -> None:
+        copy_study(ctx)
+        with contextlib.closing(sqlite3.connect(store_of(ctx))) as con, con:
+            con.execute(statement, params)
+    return setup
+
+
+def scan_manifest(text: str) -> Callable[[Ctx], None]:
+    """A scan directory ``{d}/s`` whose scan.json holds ``text``."""
+    def setup(ctx: Ctx) -> None:
+        (ctx.d / "s").mkdir()
+        (ctx.d / "s" / "scan.json").write_text(text)
+    return setup
+
+
+def special_file(name: str, kind: str) -> Callable[[Ctx], None]:
+    """``{d}/NAME`` as a FIFO (``fifo``: a read would block), a link to
+    /dev/zero (``zero``: a read never ends) or a sparse regular file one byte
+    over a limit (``big:BYTES``: no data written)."""
+    def setup(ctx: Ctx) -> None:
+        path = ctx.d / name
+        path.parent.mkdir(exist_ok=True)
+        if kind == "fifo":
+            os.mkfifo(path)
+        elif kind == "zero":
+            path.symlink_to("/dev/zero")
+        else:
+            with open(path, "wb") as f:
+                f.truncate(int(kind.split(":")[1]) + 1)
     return setup
 
 
@@ -374,6 +409,157 @@ CASES.update({
     "click-unknown-command": Case(("bogus",), 2, ("bogus", "kcbatch --help")),
 })
 
+# Findings of an adversarial harness (issue 22): each case hung, allocated
+# without bound, printed a traceback or was silently wrong before its fix. The
+# real-process ones are slow; tests/test_input_bounds.py checks the same
+# limits in-process for the fast lane.
+CASES.update({
+    # an --out that cannot be made (Linux's /proc says writable to root): refused
+    # before any work, exit 2, and no line about a store that does not exist
+    **({"out-under-proc": Case((*TINY, "--out", "/proc/kcbatch-no-such-dir"), 2,
+                               ("out='/proc/kcbatch-no-such-dir'", "refuses a new directory")),
+        "scan-out-under-proc": Case(("scan", "--param", "nodes", "--values", "100,200",
+                                     *TINY[1:5], *TINY[7:], "--out", "/proc/kcbatch-no-such-dir"),
+                                    2, ("out='/proc/kcbatch-no-such-dir'", "refuses")),
+        "merge-out-under-proc": Case(("merge", "/proc/kcbatch-no-such-dir", "{study}"), 2,
+                                     ("out='/proc/kcbatch-no-such-dir'", "refuses"),
+                                     setup=copy_study)}
+       if Path("/proc/self").is_dir() else {}),
+
+    # a refine TOL float64 cannot resolve: refused, not a refinement that never ends
+    "refine-1e-17": Case((*TINY, "--refine", "1e-17", *OUT), 2,
+                         ("refine=1e-17", "at least 1.28e-13", "float64"), limited=True, slow=True,
+                         check=nothing_created),
+    "refine-1e-300": Case((*TINY, "--refine", "1e-300", *OUT), 2,
+                          ("refine=1e-300", "at least 1.28e-13"), limited=True, slow=True,
+                          check=nothing_created),
+
+    # a spread whose theory overflows float64: refused before a store is made
+    "omega-sigma-1e308": Case((*TINY, "--omega-sigma", "1e308", *OUT), 2,
+                              ("omega_sigma=1e+308", "between 1e-100 and 1e+100"),
+                              check=nothing_created),
+    "omega-sigma-subnormal": Case((*TINY, "--omega-sigma", "5e-324", *OUT), 2,
+                                  ("omega_sigma=5e-324", "or between 1e-100"),
+                                  check=nothing_created),
+
+    # counts beyond the documented limits: refused before anything is allocated
+    "runs-3e9": Case((*TINY, "--runs", "3000000000", *OUT), 2,
+                     ("runs=3000000000", "<= 1000000", "Limits"), limited=True, slow=True,
+                     check=nothing_created),
+    "runs-1e8": Case((*TINY, "--runs", "100000000", *OUT), 2,
+                     ("runs=100000000", "<= 1000000"), limited=True, slow=True, check=nothing_created),
+    "k-num-3e9": Case((*TINY, "--k-num", "3000000000", *OUT), 2,
+                      ("k_num=3000000000", "<= 10000", "Limits"), limited=True, slow=True,
+                      check=nothing_created),
+    "refine-points-3e9": Case((*TINY, "--refine", "0.01", "--refine-points", "3000000000",
+                               *OUT), 2, ("refine_points=3000000000", "<= 1000"),
+                              limited=True, slow=True, check=nothing_created),
+    "batch-3e9": Case((*TINY, "--batch", "3000000000", *OUT), 2,
+                      ("batch=3000000000", "<= 1000000"), limited=True, slow=True, check=nothing_created),
+    "producers-1e6": Case((*TINY, "--producers", "1000000", *OUT), 2,
+                          ("producers=1000000", "<= 256"), limited=True, slow=True,
+                          check=nothing_created),
+    "tune-batches-3e9": Case(("tune", "--runs", "2", "--nodes", "100", "--device", "cpu",
+                              "--batches", "1,3000000000"), 2,
+                             ("batches='1,3000000000'", ">= 1 and <= 1000000"),
+                             limited=True, slow=True),
+    "tune-batches-beyond-memory": Case(
+        ("tune", "--runs", "2", "--nodes", "2000000", "--k-num", "4", "--device", "cpu",
+         "--batches", "1,4096"), 2, ("batches=4096", "memory", "available"), limited=True, slow=True),
+    "tune-steps-1e9": Case(("tune", "--runs", "2", "--nodes", "100", "--device", "cpu",
+                            "--steps", "1000000000"), 2,
+                           ("steps=1000000000", ">= 1 and <= 10000"), limited=True, slow=True),
+    "scheduler-local-64": Case((*TINY, "--scheduler", "local:64", *OUT), 2,
+                               ("scheduler='local:64'", "at most", "CPU core"), limited=True, slow=True,
+                               check=nothing_created),
+    "scan-1001-values": Case(("scan", "--param", "nodes",
+                              "--values", ",".join(str(100 + i) for i in range(1001)),
+                              "--runs", "2", "--device", "cpu", "--out", "{d}/scan"), 2,
+                             ("values='1001 values'", "at most 1000"), limited=True, slow=True),
+
+    # files that are not regular, or too large: refused before they are opened
+    "config-dev-zero": Case(("run", "--config", "/dev/zero", "--quiet"), 2,
+                            ("config='/dev/zero'", "character device", "regular file"),
+                            limited=True, slow=True),
+    "config-fifo": Case(("run", "--config", "{d}/study.toml", "--quiet"), 2,
+                        ("study.toml", "FIFO", "regular file"), limited=True, slow=True,
+                        setup=special_file("study.toml", "fifo")),
+    "config-over-1-MB": Case(("run", "--config", "{d}/study.toml", "--quiet"), 2,
+                             ("study.toml", "more than the 1 MB"),
+                             setup=special_file("study.toml", "big:1000000")),
+    "graphs-fifo": Case((*TINY[:1], "--graphs", "{d}/g.txt", *TINY[7:], *OUT), 2,
+                        ("g.txt", "FIFO", "regular file"), limited=True, slow=True,
+                        setup=special_file("g.txt", "fifo"), check=nothing_created),
+    "graphs-dev-zero": Case((*TINY[:1], "--graphs", "{d}/g.txt", *TINY[7:], *OUT), 2,
+                            ("g.txt", "character device"), limited=True, slow=True,
+                            setup=special_file("g.txt", "zero"), check=nothing_created),
+    # a damaged value in a store: one line naming the run and the column
+    **{f"store-{name}-{cmd}": Case(argv, 2, (*words, "restore it"), setup=setup,
+                                   check=merge_not_created if cmd == "merge" else None)
+       for name, (setup, words) in {
+           "r-not-json": (store_sql("UPDATE runs SET r='[0.1,' WHERE run=1"),
+                          ("run 1's r", "'[0.1,'", "not a JSON array of numbers")),
+           "r-wrong-length": (store_sql("UPDATE runs SET r='[0.1, 0.2]' WHERE run=0"),
+                              ("run 0's r holds 2 values", "one per K (4)")),
+           "r-strings": (store_sql("""UPDATE runs SET r_std='["a", "b", "c", "d"]'"""),
+                         ("run 0's r_std", "not a JSON array of numbers")),
+           "r-object": (store_sql("UPDATE runs SET r_first='{}' WHERE run=2"),
+                        ("run 2's r_first", "not a JSON array")),
+           "kc-text": (store_sql("UPDATE runs SET kc_interp='abc' WHERE run=0"),
+                       ("run 0's kc_interp is 'abc'", "not a number")),
+           "run-info-not-json": (store_sql("UPDATE meta SET value='[1,' WHERE key='run_info'"),
+                                 ("run_info is '[1,'", "not the JSON object of a session")),
+           "run-info-strings": (store_sql("UPDATE meta SET value=? WHERE key='run_info'",
+                                          '{"interrupted": "no", "elapsed_seconds": "x"}'),
+                                ("run_info",)),
+           "k-values-strings": (store_sql("UPDATE meta SET value='[\"a\"]' "
+                                          "WHERE key='k_values'"),
+                                ("k_values is missing or unreadable",)),
+           # run indices outside the study's 0..runs-1
+           "run-99": (store_sql("UPDATE runs SET run=99 WHERE run=0"),
+                      ("run 99", "runs are 0 to 2")),
+           "run-negative": (store_sql("UPDATE runs SET run=-1 WHERE run=2"),
+                            ("run -1", "runs are 0 to 2")),
+       }.items()
+       for cmd, argv in (("report", REPORT), ("resume", RESUME), ("merge", MERGE))},
+
+    # scan --resume with a damaged scan.json: one line naming the manifest
+    **{f"scan-json-{name}": Case(("scan", "--resume", "{d}/s", "--quiet"), 2,
+                                 ("scan.json", *words), setup=setup,
+                                 limited=name == "fifo", slow=name == "fifo")  # a FIFO read would block
+       for name, (setup, words) in {
+           "not-json": (scan_manifest('{"param": '), ("damaged", "not JSON")),
+           "a-list": (scan_manifest("[]"), ("damaged", "param, values and base")),
+           "base-a-list": (scan_manifest('{"param": "nodes", "values": [100, 200], '
+                                         '"base": []}'), ("damaged", "param, values and base")),
+           "values-a-string": (scan_manifest('{"param": "nodes", "values": "abc", '
+                                             '"base": {}}'), ("damaged",)),
+           "values-strings": (scan_manifest('{"param": "nodes", "values": ["a", "b"], '
+                                            '"base": {}}'), ("damaged", "not all numbers")),
+           "param-unknown": (scan_manifest('{"param": "banana", "values": [1, 2], '
+                                           '"base": {}}'), ("damaged", "param='banana'")),
+           "base-invalid": (scan_manifest('{"param": "nodes", "values": [100, 200], '
+                                          '"base": {"runs": -1}}'), ("damaged", "runs=-1")),
+           "value-invalid": (scan_manifest('{"param": "nodes", "values": [100, -5], '
+                                           '"base": {"runs": 2}}'), ("damaged", "nodes=-5")),
+           "nested": (scan_manifest("[" * 100000), ("damaged", "not JSON")),
+           "fifo": (special_file("s/scan.json", "fifo"), ("FIFO", "regular file")),
+       }.items()},
+
+    # one field spelled two ways in a TOML file: refused naming both, not the last wins
+    "toml-nodes-and-n": Case(("run", "--config", "{d}/study.toml", "--quiet"), 2,
+                             ("config key='n'", "sets nodes", "'nodes'"),
+                             setup=toml("runs = 2\nnodes = 100\nn = 200\n")),
+    "toml-k-num-and-k-num": Case(("run", "--config", "{d}/study.toml", "--quiet"), 2,
+                                 ("config key='k-num'", "sets k_num", "'k_num'"),
+                                 setup=toml("[study]\nruns = 2\nk_num = 4\nk-num = 5\n")),
+
+    "graphs-over-1-GB": Case((*TINY[:1], "--graphs", "{d}/g.txt", *TINY[7:], *OUT), 2,
+                             ("g.txt", "more than the 1 GB"), limited=True, slow=True,
+                             setup=special_file("g.txt", "big:1000000000"),
+                             check=nothing_created),
+})
+
 
 # --------------------------------------------------------------------------- running
 
@@ -411,7 +597,8 @@ def finished_study(tmp_path_factory) -> Path:
     return out
 
 
-@pytest.mark.parametrize("name", list(CASES))
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if c.slow else n
+                                  for n, c in CASES.items()])
 def test_bad_input_gives_one_clear_line(name, tmp_path, finished_study, monkeypatch):
     case = CASES[name]
     ctx = Ctx(d=tmp_path, study=finished_study)

@@ -4,7 +4,6 @@ maps, raised where each command does its work."""
 from __future__ import annotations
 
 import sqlite3
-from pathlib import Path
 
 import pytest
 from helpers import invoke
@@ -68,15 +67,15 @@ def _check(result, stderr: str, code: int, out) -> None:
 
 @pytest.mark.parametrize("exc, stderr, code", RUN_CASES, ids=_ids(RUN_CASES))
 def test_run_reports_each_error(tmp_path, monkeypatch, exc, stderr, code):
+    """The error after the study's store was made (what the lines say is kept)."""
     import kcbatch.run.study
-
-    def stored_then_raise(cfg, **kwargs):  # the study's store exists when it fails
-        Path(cfg.out).mkdir()
-        Store.create(Path(cfg.out) / STORE_NAME, cfg.to_dict(), cfg.k_values, "x").close()
-        raise exc
-
-    monkeypatch.setattr(kcbatch.run.study, "run_study", stored_then_raise)
     out = tmp_path / "study"
+
+    def store_then_raise(cfg, **kwargs):  # the study's store exists when it fails
+        out.mkdir(parents=True, exist_ok=True)
+        Store.create(out / STORE_NAME, cfg.to_dict(), cfg.k_values, "x").close()
+        raise exc
+    monkeypatch.setattr(kcbatch.run.study, "run_study", store_then_raise)
     _check(invoke(["run", *OPTIONS, "--out", out]), stderr, code, out)
 
 
@@ -96,6 +95,30 @@ def test_run_that_failed_before_its_store_existed_says_so(tmp_path, monkeypatch,
     monkeypatch.setattr(kcbatch.run.study, "run_study", _raiser(exc))
     out = tmp_path / "study"
     _check(invoke(["run", *OPTIONS, "--out", out]), line + NOTHING_STORED, 1, out)
+
+
+# The run-time errors of RUN_CASES when no store was made yet (a scheduler that
+# cannot be reached, a directory that cannot be written): no line says that
+# finished batches are kept, and there is no resume command.
+NO_STORE_CASES = [
+    (ClusterError("a worker died"), "Error: a worker died\n", 1),
+    (OSError(28, "No space left on device", "OUT/runs.csv"),
+     "Error: writing OUT/runs.csv failed: No space left on device; nothing was stored: free "
+     "some space or fix the permissions, then run the same command again\n", 1),
+    (StoreIOError("writing OUT/kcbatch.sqlite failed"),
+     "Error: writing OUT/kcbatch.sqlite failed; nothing was stored: free some space or fix "
+     "the permissions, then run the same command again\n", 1),
+    (KeyboardInterrupt(), "aborted before anything was stored\n", 130),
+]
+
+
+@pytest.mark.parametrize("exc, stderr, code", NO_STORE_CASES, ids=_ids(NO_STORE_CASES))
+def test_run_error_before_a_store_claims_none(tmp_path, monkeypatch, exc, stderr, code):
+    import kcbatch.run.study
+    monkeypatch.setattr(kcbatch.run.study, "run_study", _raiser(exc))
+    out = tmp_path / "study"
+    _check(invoke(["run", *OPTIONS, "--out", out]), stderr, code, out)
+    assert not (out / STORE_NAME).exists()
 
 
 SCAN_RESUME = "resume with: kcbatch scan --resume OUT\n"

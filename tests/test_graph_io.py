@@ -300,7 +300,7 @@ def test_missing_unreadable_and_unsupported(tmp_path):
     with pytest.raises(GraphFileError, match=r"nope.txt: cannot be read"):
         file_sha256(tmp_path / "nope.txt")
     (tmp_path / "dir.txt").mkdir()
-    with pytest.raises(GraphFileError, match=r"dir.txt: cannot be read"):
+    with pytest.raises(GraphFileError, match=r"dir.txt: is a directory, not a regular file"):
         read_graph(tmp_path / "dir.txt")
     with pytest.raises(GraphFileError, match=r"g.json: unsupported extension '.json'; expected one of "
                                              r"\.txt, \.csv, \.edges, \.el, \.graphml"):

@@ -124,22 +124,24 @@ def reference(tmp_path_factory) -> list[tuple]:
     return rows
 
 
-@pytest.mark.parametrize("sig,status,batch", [(signal.SIGINT, 130, 1),
-                                               (signal.SIGTERM, 143, 2)],
-                         ids=["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize("sig,status,batch,said", [
+    (signal.SIGINT, 130, 1, "SIGINT: finishing the batch in flight"),
+    (signal.SIGTERM, 143, 2, "SIGTERM: stopping now")], ids=["SIGINT", "SIGTERM"])
 def test_signal_stores_finished_batches_and_resume_completes(tmp_path, reference, sig,
-                                                             status, batch):
+                                                             status, batch, said):
     out = tmp_path / "study"
     rc, _stdout, stderr, _ = start_and_signal(out, sig, "--batch", str(batch))
     assert rc == status, (rc, stderr)
-    name = signal.Signals(sig).name
-    assert f"{name}: finishing the batch in flight" in stderr
+    assert said in stderr, stderr
     resume = f"kcbatch run --resume {out}"
     assert resume in stderr, stderr
     assert "Traceback" not in stderr
     stored = assert_only_complete_batches(out)
     assert 1 <= stored < RUNS
-    assert f"interrupted: {stored} of {RUNS} runs finished" in stderr
+    if sig == signal.SIGINT:
+        assert f"interrupted: {stored} of {RUNS} runs finished" in stderr
+    else:
+        assert "aborted; finished batches are in the store" in stderr
     # what is stored is final: identical to the uninterrupted study's rows
     assert runs_table(out) == reference[:stored]
 
@@ -192,3 +194,57 @@ def test_second_sigint_aborts_the_batch_in_flight(tmp_path, reference):
     stored = assert_only_complete_batches(out)
     assert stored % 4 == 0 and 4 <= stored < RUNS, stored
     assert runs_table(out) == reference[:stored]
+
+
+def test_sigterm_stops_the_batch_in_flight(tmp_path, reference):
+    """A batch scheduler's one SIGTERM (it kills the job a little later): the
+    study stops without finishing the batch in flight, whose integration takes
+    seconds (the whole study is one batch), exits 143 with the store intact
+    and the resume command, which then completes the study."""
+    from kcbatch.results.store import LOCK_NAME
+
+    out = tmp_path / "study"
+    proc = subprocess.Popen([*KCBATCH, "run", *STUDY, "--batch", str(RUNS), "--out", str(out)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            env=kcbatch_env(), stdin=subprocess.DEVNULL, start_new_session=True)
+    watch = StderrWatch(proc, "SIGTERM")
+    try:
+        deadline = time.monotonic() + TIMEOUT
+        # the lock appears once the store is open: the one batch is being made
+        while not (out / LOCK_NAME).exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert proc.poll() is None, watch.text
+        time.sleep(0.3)
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=TIMEOUT)
+    finally:
+        watch.finish()
+    stderr = watch.text
+    assert proc.returncode == 143, stderr
+    assert "SIGTERM: stopping now" in stderr and "Traceback" not in stderr, stderr
+    assert f"resume with: kcbatch run --resume {out}" in stderr
+    assert assert_only_complete_batches(out) == 0  # the batch in flight was not finished
+    done = kcbatch_run("--resume", out)
+    assert done.returncode == 0, done.stderr
+    assert runs_table(out) == reference
+
+
+def test_sigint_while_starting_is_one_line(tmp_path):
+    """Ctrl-C while the command is still importing (before any study handler):
+    one line, status 130, no traceback. ``-X importtime`` shows when numpy,
+    the package's first heavy import, is in: kcbatch's own import is running."""
+    proc = subprocess.Popen([sys.executable, "-X", "importtime", "-m", "kcbatch", "run",
+                             *STUDY, "--out", str(tmp_path / "study")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=kcbatch_env(), stdin=subprocess.DEVNULL, start_new_session=True)
+    watch = StderrWatch(proc, " numpy\n")
+    try:
+        assert watch.seen.wait(TIMEOUT), watch.text
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=TIMEOUT)
+    finally:
+        watch.finish()
+    lines = [ln for ln in watch.lines if ln.strip() and not ln.startswith("import time:")]
+    assert proc.returncode == 130, watch.text[-2000:]
+    assert lines == ["interrupted (SIGINT)\n"], lines
+    assert not (tmp_path / "study").exists()

@@ -306,7 +306,7 @@ def _record(run: int, kc_mf, kc_hmf, kc_qmf) -> RunRecord:
 def test_infinite_thresholds_round_trip_and_stay_out_of_json(tmp_path):
     recs = [_record(0, math.inf, math.inf, math.inf), _record(1, 2.0, 1.0, 0.5),
             _record(2, 4.0, 3.0, 1.5)]
-    with Store.create(":memory:", {}, np.array([0.0, 1.0]), "test") as st:
+    with Store.create(":memory:", {"runs": 3}, np.array([0.0, 1.0]), "test") as st:
         st.write_batch(recs, device="cpu", seconds=0.0)
         back = st.records()
     assert [(r.kc_mf, r.kc_hmf, r.kc_qmf) for r in back] == \

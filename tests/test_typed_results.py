@@ -133,7 +133,7 @@ def test_a_fixed_protocol_record_has_no_parts_and_each_part_round_trips():
         kc_windows=np.array([np.nan, 1.0])))
     swept = dataclasses.replace(fixed, run=2, sweep=SweepPart(
         r_forward=fixed.r.copy(), r_backward=fixed.r[::-1].copy(), kc_backward=0.5))
-    with Store.create(":memory:", {}, K, "test") as st:
+    with Store.create(":memory:", {"runs": 3}, K, "test") as st:
         st.write_batch([fixed, conv, swept], device="cpu", seconds=0.0)
         back = st.records()
         raw = dict(st.conn.execute("SELECT run, converged FROM runs"))

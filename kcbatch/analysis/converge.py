@@ -50,7 +50,8 @@ evenly spaced interior couplings per network (batched, couplings per (network,
 K)), each a fresh integration from ``theta0`` under the same protocol at the
 network's own final transient (networks are grouped by transient, one batch
 per group); the new bracket is the first crossing read left to right, until it
-is at most TOL wide. ``kc_refined`` is the linear crossing in that bracket
+is at most TOL wide, or until a round no longer narrows it (float64 cannot
+split it further). ``kc_refined`` is the linear crossing in that bracket
 (NaN for censored or failed networks, or without ``refine``).
 
 **chi.** ``chi(K) = N var(r)`` over the final window's samples (ddof 0).
@@ -449,10 +450,12 @@ def _refine(engine: Engine, batch: Batch, k_grid: np.ndarray, r: np.ndarray,
             lo[b], hi[b], r_lo[b], r_hi[b] = k_grid[b, i - 1], k_grid[b, i], r[b, i - 1], r[b, i]
     work = np.zeros(n_net, dtype=np.int64)
     frac = np.arange(1, points + 1) / (points + 1)
+    stuck = np.zeros(n_net, dtype=bool)  # a round left the bracket as wide: float64's limit
     while True:
-        todo = np.flatnonzero(hi - lo > tol)          # NaN compares False: no bracket
+        todo = np.flatnonzero((hi - lo > tol) & ~stuck)  # NaN compares False: no bracket
         if todo.size == 0:
             break
+        width = (hi - lo)[todo]
         for start in np.unique(final_start[todo]):
             nets = todo[final_start[todo] == start]
             ks = lo[nets, None] + (hi - lo)[nets, None] * frac          # [G', P] float64
@@ -471,6 +474,7 @@ def _refine(engine: Engine, batch: Batch, k_grid: np.ndarray, r: np.ndarray,
                 # r_hi > threshold, so a first crossing exists, read left to right
                 i = int(np.flatnonzero(rr > threshold)[0])
                 lo[b], hi[b], r_lo[b], r_hi[b] = kk[i - 1], kk[i], rr[i - 1], rr[i]
+        stuck[todo] = ~((hi - lo)[todo] < width)
     with np.errstate(all="ignore"):
         t = (threshold - r_lo) / (r_hi - r_lo)
         kc = np.clip(lo + t * (hi - lo), lo, hi)

@@ -8,7 +8,7 @@ lives in its own module and registers on it when imported here.
   run.py       kcbatch run
   commands.py  kcbatch info, merge, report, tune
   scan.py      kcbatch scan
-  signals.py   Ctrl-C / SIGTERM: stop after the batch in flight, or abort
+  signals.py   Ctrl-C: stop after the batch in flight; SIGTERM or a second Ctrl-C: abort
 """
 from kcbatch.cli import commands, run, scan  # noqa: F401  (registers the commands on main)
 from kcbatch.cli.app import main

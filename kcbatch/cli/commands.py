@@ -10,7 +10,7 @@ from kcbatch.cli.app import main
 from kcbatch.cli.errors import EXIT_RUNTIME, io_message, one_line_errors
 from kcbatch.cli.options import option_flags, study_config, tune_options
 from kcbatch.protocol.choices import is_auto
-from kcbatch.protocol.config import ConfigError
+from kcbatch.protocol.config import MAX_BATCH, ConfigError
 from kcbatch.version import __version__
 
 
@@ -53,6 +53,7 @@ def merge(out_dir, shards):
     """Combine shards (--run-range) of one study into OUT_DIR."""
     from kcbatch.results.store import STORE_NAME
     from kcbatch.run.merge import merge_stores
+    from kcbatch.run.plan import check_out
 
     def io_failed(exc: BaseException) -> None:
         partial = (Path(out_dir) / STORE_NAME).exists()
@@ -65,6 +66,7 @@ def merge(out_dir, shards):
                          damaged=lambda exc: (f"a shard's store is damaged (SQLite: {exc}); "
                                               f"restore it from a backup or run that shard "
                                               f"again")):
+        check_out(Path(out_dir))  # before any work: a directory that can be made here
         report = merge_stores(out_dir, shards)
     click.echo(report)
 
@@ -103,6 +105,7 @@ def tune(batches, steps, fast_math, **options):
 
     Only the options that change the throughput or the study's time are listed.
     """
+    from kcbatch.run.tuning import MAX_TUNE_SIZES, MAX_TUNE_STEPS
     from kcbatch.run.tuning import tune as do_tune
     with one_line_errors():
         flags = option_flags(options)
@@ -121,9 +124,15 @@ def tune(batches, steps, fast_math, **options):
             except ValueError:
                 raise ConfigError("batches", batches, "must be comma-separated integers") \
                     from None
-            if any(b < 1 for b in sizes):
-                raise ConfigError("batches", batches, "every batch size must be >= 1")
-        if steps < 1:
-            raise ConfigError("steps", steps, "must be an integer >= 1")
+            if len(sizes) > MAX_TUNE_SIZES:
+                raise ConfigError("batches", f"{len(sizes)} sizes",
+                                  f"at most {MAX_TUNE_SIZES} batch sizes per tune "
+                                  f"(README, Limits)")
+            if any(not 1 <= b <= MAX_BATCH for b in sizes):
+                raise ConfigError("batches", batches, f"every batch size must be >= 1 and "
+                                                      f"<= {MAX_BATCH} (README, Limits)")
+        if not 1 <= steps <= MAX_TUNE_STEPS:
+            raise ConfigError("steps", steps, f"must be an integer >= 1 and <= "
+                                              f"{MAX_TUNE_STEPS} (README, Limits)")
         text = do_tune(cfg, sizes, steps)
     click.echo(text)

@@ -22,13 +22,28 @@ def fail(msg: str) -> None:
     sys.exit(EXIT_USAGE)
 
 
-def fail_io(msg: str, out: Path | str | None, command: str = "kcbatch run") -> None:
-    """A run-time I/O failure: the error line, the resume command, exit 1."""
+def fail_io(msg: str, out: Path | str | None, command: str = "kcbatch run", *,
+            stored: bool = True) -> None:
+    """A run-time I/O failure: the error line, the resume command, exit 1.
+    ``stored`` False (no store was made): the line says so, and no resume."""
+    if not stored:
+        click.echo(f"Error: {msg}; nothing was stored: free some space or fix the "
+                   f"permissions, then run the same command again", err=True)
+        sys.exit(EXIT_RUNTIME)
     click.echo(f"Error: {msg}; the finished batches are kept in the store: free some space "
                f"or fix the permissions, then resume", err=True)
     if out is not None:
         click.echo(f"resume with: {command} --resume {out}", err=True)
     sys.exit(EXIT_RUNTIME)
+
+
+# A line of one_line_errors: the text, or a function giving it when the error
+# comes (None: no such line, e.g. no resume command before a store exists).
+Line = str | Callable[[], str | None]
+
+
+def _line(text: Line | None) -> str | None:
+    return text() if callable(text) else text
 
 
 def io_message(exc: BaseException, out: Path | str | None) -> str:
@@ -44,8 +59,8 @@ def io_message(exc: BaseException, out: Path | str | None) -> str:
 @contextlib.contextmanager
 def one_line_errors(*, io_failed: Callable[[BaseException], None] | None = None,
                     damaged: Callable[[sqlite3.DatabaseError], str] | None = None,
-                    kept: str | None = None, aborted: str | None = None,
-                    resume: str | None = None,
+                    kept: Line | None = None, aborted: Line | None = None,
+                    resume: Line | None = None,
                     signal_exit: Callable[[], int] | None = None) -> Iterator[None]:
     """A command's errors as one line and its exit status; a kind whose
     argument is None propagates.
@@ -53,7 +68,10 @@ def one_line_errors(*, io_failed: Callable[[BaseException], None] | None = None,
     * ConfigError, StoreError, EngineUnavailable, GraphFileError:
       ``Error: <exc>``, exit 2.
     * ClusterError (with ``kept``): ``Error: <exc>; <kept>``, then
-      ``resume with: <resume>`` when ``resume`` is given, exit 1.
+      ``resume with: <resume>`` when ``resume`` is given, exit 1. ``kept``,
+      ``aborted`` and ``resume`` may be functions, called when the error
+      comes; one that gives None leaves out its part (``; <kept>``, the
+      resume line).
     * StoreIOError, sqlite3.OperationalError, OSError (with ``io_failed``):
       ``io_failed(exc)``, which prints and exits (``fail_io``).
     * any other sqlite3.DatabaseError (with ``damaged``):
@@ -74,9 +92,10 @@ def one_line_errors(*, io_failed: Callable[[BaseException], None] | None = None,
     except ClusterError as exc:
         if kept is None:
             raise
-        click.echo(f"Error: {exc}; {kept}", err=True)
-        if resume is not None:
-            click.echo(f"resume with: {resume}", err=True)
+        kept_now, resume_now = _line(kept), _line(resume)
+        click.echo(f"Error: {exc}" + (f"; {kept_now}" if kept_now else ""), err=True)
+        if resume_now is not None:
+            click.echo(f"resume with: {resume_now}", err=True)
         sys.exit(EXIT_RUNTIME)
     except (StoreIOError, sqlite3.OperationalError, OSError) as exc:
         if io_failed is None:
@@ -89,9 +108,10 @@ def one_line_errors(*, io_failed: Callable[[BaseException], None] | None = None,
     except KeyboardInterrupt:
         if aborted is None:
             raise
-        click.echo(aborted, err=True)
-        if resume is not None:
-            click.echo(f"resume with: {resume}", err=True)
+        click.echo(_line(aborted) or "aborted", err=True)
+        resume_now = _line(resume)
+        if resume_now is not None:
+            click.echo(f"resume with: {resume_now}", err=True)
         exit_now(signal_exit() if signal_exit is not None else EXIT_SIGNAL[signal.SIGINT])
 
 

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import signal
 import sys
-import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -11,7 +10,6 @@ import click
 
 from kcbatch.cli.app import main
 from kcbatch.cli.errors import (
-    EXIT_RUNTIME,
     EXIT_SIGNAL,
     fail_io,
     io_message,
@@ -29,18 +27,6 @@ from kcbatch.protocol.config import ConfigError, StudyConfig, load_toml
 
 if TYPE_CHECKING:
     from kcbatch.engines import ResolvedDevice
-
-
-def _io_failed(exc: BaseException, out: str | None) -> None:
-    """:func:`fail_io`, unless the failure left no store in ``out`` (its creation
-    failed, which leaves none): then there is nothing to resume, and the same
-    command starts the study again."""
-    from kcbatch.results.store import STORE_NAME, store_exists
-    if out is not None and not store_exists(Path(out) / STORE_NAME):
-        click.echo(f"Error: {io_message(exc, out)}; nothing was stored: free some space or "
-                   f"fix the permissions, then run the same command again", err=True)
-        sys.exit(EXIT_RUNTIME)
-    fail_io(io_message(exc, out), out)
 
 
 def _fresh_out_dir(seed: int) -> Path:
@@ -77,7 +63,7 @@ def run(config_file, resume_dir, out, run_range, fast_math, quiet, scheduler, sc
     Example:  kcbatch run --runs 1000 --batch 32 --out results/
     """
     from kcbatch.engines import resolve_device
-    from kcbatch.results.store import STORE_NAME, Store, StoreIOError
+    from kcbatch.results.store import STORE_NAME, Store, StoreIOError, store_exists
     from kcbatch.run.plan import check_out, check_paths
 
     with one_line_errors():
@@ -135,24 +121,30 @@ def run(config_file, resume_dir, out, run_range, fast_math, quiet, scheduler, sc
             check_out(fresh)
 
     out = cfg.out
+
+    def has_store() -> bool:
+        """Whether the study has a store yet (the lines about it are true): an
+        empty leftover of a creation that failed is none."""
+        return out is not None and store_exists(Path(out) / STORE_NAME)
+
     with StopOnSignal() as signals, one_line_errors(
-            io_failed=lambda exc: _io_failed(exc, out),
+            io_failed=lambda exc: fail_io(io_message(exc, out), out, stored=has_store()),
             damaged=lambda exc: (f"the store in {out} is damaged (SQLite: {exc}); restore it "
                                  f"from a backup, or start a new study in another --out"),
-            kept="the finished batches are kept in the store",
-            aborted="aborted; finished batches are in the store",
-            resume=None if out is None else resume_command(out, spec),
+            kept=lambda: "the finished batches are kept in the store" if has_store() else None,
+            aborted=lambda: ("aborted; finished batches are in the store" if has_store()
+                             else "aborted before anything was stored"),
+            resume=lambda: resume_command(out, spec) if has_store() else None,
             signal_exit=signals.exit_code):
-        _run_and_report(cfg, resume_dir is not None, quiet, signals.stop, signals.caught,
-                        held, signals.abort, spec, resolved)
+        _run_and_report(cfg, resume_dir is not None, quiet, signals, held, spec, resolved)
 
 
-def _run_and_report(cfg: StudyConfig, resume: bool, quiet: bool, stop: threading.Event,
-                    caught: list[int], held: list[str] | None = None,
-                    abort: threading.Event | None = None, spec=None,
+def _run_and_report(cfg: StudyConfig, resume: bool, quiet: bool, signals: StopOnSignal,
+                    held: list[str] | None = None, spec=None,
                     device: ResolvedDevice | None = None) -> None:
-    """Run the study, export, print; signals stay handled until the end, and a
-    signal caught at any point makes the exit status 130/143.
+    """Run the study, export, print; signals stay handled until the end
+    (``signals``: stop and abort go to the study, which is over before the
+    exports), and a signal caught at any point makes the exit status 130/143.
 
     ``held``: for a study without --out, stderr lines to print after the line
     naming its new directory (printed once the store exists there). The
@@ -184,10 +176,11 @@ def _run_and_report(cfg: StudyConfig, resume: bool, quiet: bool, stop: threading
 
     prewarm_plots()
     with locked:
-        result = run_study(cfg, resume=resume, progress=not quiet, stop=stop,
-                           on_notice=on_notice, on_open=on_open, abort=abort, scheduler=spec,
-                           device=device)
-        _export(cfg, result, quiet, caught, spec)
+        result = run_study(cfg, resume=resume, progress=not quiet, stop=signals.stop,
+                           on_notice=on_notice, on_open=on_open, abort=signals.abort,
+                           scheduler=spec, device=device)
+        signals.computed()
+        _export(cfg, result, quiet, signals.caught, spec)
 
 
 def _export(cfg: StudyConfig, result, quiet: bool, caught: list[int], spec=None) -> None:

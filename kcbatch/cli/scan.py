@@ -49,7 +49,7 @@ def scan(param, values, out, config_file, resume_dir, fast_math, quiet, schedule
     Example:  kcbatch scan --param nodes --values 250,500,1000,2000 --runs 16 --out fss/
     """
     from kcbatch.engines import resolve_device
-    from kcbatch.run.plan import check_paths
+    from kcbatch.run.plan import check_out, check_paths
     from kcbatch.run.scan import (
         check_param,
         check_values,
@@ -73,6 +73,7 @@ def scan(param, values, out, config_file, resume_dir, fast_math, quiet, schedule
                                           ("--out", out)) if v is None]
                 raise ConfigError("scan", " ".join(missing), "a new scan needs --param NAME, "
                                   "--values V1,V2,... and --out DIR (or --resume DIR)")
+            check_out(Path(out))  # before any work: a directory that can be made here
             check_param(param)
             if param in flags:
                 raise ConfigError(param, flags[param],
@@ -145,6 +146,7 @@ def _run(plan, quiet: bool, spec=None, device: ResolvedDevice | None = None) -> 
                               abort=signals.abort, on_notice=lambda m: click.echo(m, err=True),
                               on_point=on_point, on_done=on_done, scheduler=spec,
                               device=device)
+        signals.computed()
         if result.interrupted:
             click.echo(f"interrupted: {len(result.completed)} of {n} values complete; "
                        f"finished batches are "

@@ -37,6 +37,8 @@ def scheduler_spec(scheduler: str | None, scheduler_file: str | None) -> Schedul
 
         import distributed  # noqa: F401  (its import sets the levels of its loggers)
         logging.getLogger("distributed.client").setLevel(logging.CRITICAL)
+        from kcbatch.run.cluster import check_tls
+        check_tls(spec)
     return spec
 
 

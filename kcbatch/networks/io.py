@@ -43,6 +43,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from kcbatch.networks.csr import MAX_NODES, simple_csr_from_edges
+from kcbatch.protocol.config import MAX_GRAPH_FILE_BYTES, NotARegularFile, read_regular_file
 
 __all__ = ["GRAPH_EXTENSIONS", "GraphFile", "GraphFileError", "ReadReport", "file_sha256",
            "graph_files", "read_graph", "read_graphs"]
@@ -126,15 +127,20 @@ class GraphFile(NamedTuple):
 
 
 def file_sha256(path) -> str:
-    """Hex SHA-256 of the file's bytes (what :attr:`ReadReport.sha256` holds)."""
-    digest = hashlib.sha256()
+    """Hex SHA-256 of the file's bytes (what :attr:`ReadReport.sha256` holds);
+    GraphFileError unless it is a regular file of at most MAX_GRAPH_FILE_BYTES."""
+    return hashlib.sha256(_file_bytes(path)).hexdigest()
+
+
+def _file_bytes(path) -> bytes:
+    """The bytes of a graph file: a regular file (a FIFO or a device such as
+    /dev/zero is refused before it is opened) of at most MAX_GRAPH_FILE_BYTES."""
     try:
-        with open(path, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                digest.update(chunk)
+        return read_regular_file(path, MAX_GRAPH_FILE_BYTES)
     except OSError as e:
         raise GraphFileError(path, f"cannot be read ({e.strerror or e})") from None
-    return digest.hexdigest()
+    except NotARegularFile as e:
+        raise GraphFileError(path, str(e)) from None
 
 
 def graph_files(path) -> list[Path]:
@@ -156,6 +162,8 @@ def graph_files(path) -> list[Path]:
         return files
     if not p.exists():
         raise GraphFileError(path, "no such file or directory")
+    if not p.is_file():  # a FIFO, a device: never opened (it could block or never end)
+        _file_bytes(p)
     return [p]
 
 
@@ -177,10 +185,7 @@ def read_graph(path) -> GraphFile:
     if fmt is None:
         raise GraphFileError(path, f"unsupported extension {p.suffix!r}; expected one of "
                                    + ", ".join(GRAPH_EXTENSIONS))
-    try:
-        data = p.read_bytes()
-    except OSError as e:
-        raise GraphFileError(path, f"cannot be read ({e.strerror or e})") from None
+    data = _file_bytes(p)
     if fmt == "graphml":
         parsed = _parse_graphml(path, data)
     else:

@@ -23,6 +23,7 @@ import functools
 import math
 import numbers
 import os
+import stat
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -110,9 +111,46 @@ MODEL_FIELDS = ("nodes", "m", "graph", "ws_p", "gamma")
 # -(K w_i) sum_j A_ij (theta_i - theta_j) has rate 2 * K * max_i(w_i k_i)
 # (Gershgorin: a row of the weighted Laplacian sums to 2 w_i k_i in absolute value).
 RK4_STABILITY_LIMIT = 2.78
+# Upper bounds of the counts (README, "Limits"): far above any real study, low
+# enough that what each one sizes (the list of runs, the K grid and its samples,
+# the couplings of a refinement round, threads, files read whole) stays within
+# memory and time; checked when the config is built, before anything is allocated.
+MAX_RUNS = 10**6
+MAX_K_NUM = 10**4
+MAX_REFINE_POINTS = 1000
+MAX_BATCH = MAX_RUNS  # a batch larger than the study is the study
+MAX_PRODUCERS = 256
+# omega_sigma other than 0 (identical frequencies): the theory's g(0) ~ 1/sigma
+# and its integrals in sigma's units stay finite, nonzero float64 numbers.
+OMEGA_SIGMA_MIN = 1e-100
+OMEGA_SIGMA_MAX = 1e100
+# Files read whole: a study's TOML file, one graph file (an edge list of 10^9
+# bytes holds some 5e7 edges; larger networks come from the models).
+MAX_CONFIG_BYTES = 10**6
+MAX_GRAPH_FILE_BYTES = 10**9
+
+
 # More RK4 steps than this per run is a typo in dt, not a study: at 1e8 steps one
 # default run takes days on a GPU, and the kernels index samples with 32-bit ints.
 MAX_STEPS = 10**8
+
+
+# The narrowest bracket --refine may ask for, in units in the last place of the
+# grid's largest |K| (float64), per part of a bracket: each refinement round
+# splits a bracket into refine_points + 1 parts, which must still be distinct
+# float64 couplings (min_refine).
+REFINE_MIN_ULPS = 16
+
+
+def min_refine(k_abs_max: float, refine_points: int) -> float:
+    """The smallest ``refine`` TOL a grid reaching ``k_abs_max`` = max |K| can
+    resolve with ``refine_points`` couplings per round: ``(refine_points + 1) *
+    REFINE_MIN_ULPS * spacing(k_abs_max)``, shown rounded up to 3 significant
+    digits (so that the value the message prints is accepted)."""
+    least = (refine_points + 1) * REFINE_MIN_ULPS * float(np.spacing(abs(float(k_abs_max))))
+    shown = float(f"{least:.3g}")
+    # 3 significant digits round by at most 0.5%: 1% up is always above least
+    return shown if shown >= least else float(f"{least * 1.01:.3g}")
 
 
 # Decimal places a grid value is shown with at most, when a short decimal lies
@@ -353,7 +391,7 @@ class StudyProtocol:
     def __post_init__(self):
         self._check_graphs()
         if self.runs is not None:
-            _check_int("runs", self.runs, lo=1)
+            _check_int("runs", self.runs, lo=1, hi=MAX_RUNS)
         _check_int("m", self.m, lo=1)
         _check_int("nodes", self.nodes, lo=1)
         if self.nodes > MAX_NODES:
@@ -362,10 +400,15 @@ class StudyProtocol:
         self._check_model()
         _check_real("omega_mu", self.omega_mu)
         _check_real("omega_sigma", self.omega_sigma, lo=0.0)
+        if self.omega_sigma != 0 and not OMEGA_SIGMA_MIN <= self.omega_sigma <= OMEGA_SIGMA_MAX:
+            raise ConfigError("omega_sigma", self.omega_sigma,
+                              f"must be 0 (identical frequencies) or between "
+                              f"{OMEGA_SIGMA_MIN:g} and {OMEGA_SIGMA_MAX:g} (the theory's "
+                              f"density g(0) ~ 1/sigma must be a finite, nonzero float64)")
         self._check_omega_dist()
         _check_real("k_min", self.k_min)
         _check_real("k_max", self.k_max)
-        _check_int("k_num", self.k_num, lo=1)
+        _check_int("k_num", self.k_num, lo=1, hi=MAX_K_NUM)
         if self.k_min > self.k_max:
             raise ConfigError("k_min", self.k_min, f"must be <= k_max={self.k_max!r}")
         if self.k_num == 1 and self.k_min != self.k_max:
@@ -474,7 +517,7 @@ class StudyProtocol:
         if "seed" in values:
             _check_int("seed", new.seed, lo=0)
         if "runs" in values:
-            _check_int("runs", new.runs, lo=1)
+            _check_int("runs", new.runs, lo=1, hi=MAX_RUNS)
         if "dt" in values and values["dt"] != self.dt:
             if not is_auto(self.dt):
                 raise ConfigError("dt", values["dt"], f"contradicts the study's dt={self.dt!r}")
@@ -499,9 +542,17 @@ class StudyProtocol:
                                   f"must be left out: it applies only to t_transient="
                                   f"{str(AUTO)!r} (this study has t_transient="
                                   f"{self.t_transient!r})")
+        _check_int("refine_points", self.refine_points, lo=1, hi=MAX_REFINE_POINTS)
         if self.refine is not None:
             _check_real("refine", self.refine, lo=0.0, lo_open=True, extra="(a bracket width)")
-        _check_int("refine_points", self.refine_points, lo=1)
+            least = min_refine(self.k_abs_max, self.refine_points)
+            if self.refine < least:
+                raise ConfigError(
+                    "refine", self.refine,
+                    f"must be at least {least!r}: float64 resolves K near max(|k_min|, "
+                    f"|k_max|)={self.k_abs_max:g} only to {float(np.spacing(self.k_abs_max)):.3g}"
+                    f", and each refinement round splits a bracket into refine_points+1="
+                    f"{self.refine_points + 1} parts of at least {REFINE_MIN_ULPS} such steps")
         if self.refine is None and self.refine_points != DEFAULTS["refine_points"]:
             raise ConfigError("refine_points", self.refine_points,
                               "must be left out: it applies only with refine TOL")
@@ -703,11 +754,11 @@ class Execution:
             object.__setattr__(self, "device", AUTO)
         else:
             _member(self, "device", Device, DEVICE_CHOICES)
-        for name in ("batch", "producers"):
+        for name, most in (("batch", MAX_BATCH), ("producers", MAX_PRODUCERS)):
             if is_auto(getattr(self, name)):
                 object.__setattr__(self, name, AUTO)
             else:
-                _check_int(name, getattr(self, name), lo=1, extra="or 'auto'")
+                _check_int(name, getattr(self, name), lo=1, hi=most, extra="or 'auto'")
         if not isinstance(self.fast_math, bool):
             raise ConfigError("fast_math", self.fast_math, "must be true or false")
         object.__setattr__(self, "kernel", check_kernel(self.kernel, self.device))
@@ -980,16 +1031,14 @@ class StudyConfig:
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any], *, source: str = "config") -> StudyConfig:
-        """Build from a mapping (e.g. parsed TOML); unknown keys are errors."""
+        """Build from a mapping (e.g. parsed TOML); unknown keys are errors, and
+        so is a field given twice (``nodes`` and ``n``, ``k_num`` and ``k-num``)."""
         names = {f.name for f in dataclasses.fields(cls) if f.init}
-        aliases = {"n": "nodes", "mu": "omega_mu", "sigma": "omega_sigma"}
-        clean: dict[str, Any] = {}
-        for key, value in data.items():
-            name = aliases.get(key, key).replace("-", "_")
-            if name not in names:
+        clean = canonical_keys(data, source)
+        for key in clean:
+            if key not in names:
                 raise ConfigError(f"{source} key", key,
                                   f"unknown; allowed keys: {', '.join(sorted(names))}")
-            clean[name] = value
         return cls(**clean)
 
 
@@ -1003,6 +1052,32 @@ def _converge_of(config: Mapping[str, Any]) -> str:
     return str(config.get("converge", ADDED_PROTOCOL_DEFAULTS["converge"]))
 
 
+# Other spellings of StudyConfig's fields in a mapping (TOML, the API): these
+# aliases, and '-' for '_' in any name.
+KEY_ALIASES = {"n": "nodes", "mu": "omega_mu", "sigma": "omega_sigma"}
+
+
+def canonical_keys(data: Mapping[str, Any], source: str = "config") -> dict[str, Any]:
+    """``data`` with each key spelled as its field (KEY_ALIASES, ``-`` as ``_``);
+    a key that names no field is kept as given (the caller refuses it).
+    ConfigError naming both keys when two spellings set one field: neither
+    would silently win."""
+    clean: dict[str, Any] = {}
+    given: dict[str, Any] = {}
+    fields = set(DEFAULTS)
+    for key, value in data.items():
+        name = KEY_ALIASES.get(key, key).replace("-", "_") if isinstance(key, str) else key
+        if name not in fields:
+            name = key
+        if name in clean:
+            raise ConfigError(f"{source} key", key,
+                              f"sets {name}, which the key {given[name]!r} sets already; "
+                              f"give it once")
+        clean[name] = value
+        given[name] = key
+    return clean
+
+
 def _plain(value: Any) -> Any:
     """A field's value as stored: a path as a string, a choice as its string."""
     if isinstance(value, Path):
@@ -1012,21 +1087,68 @@ def _plain(value: Any) -> Any:
     return value
 
 
+class NotARegularFile(ValueError):
+    """A path that :func:`read_regular_file` refuses to read: the message says
+    what it is instead (a FIFO, a device, a directory) or how large it is."""
+
+
+_FILE_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
+               (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+               (stat.S_ISSOCK, "a socket"))
+
+
+def _not_regular(mode: int) -> str | None:
+    if stat.S_ISREG(mode):
+        return None
+    kind = next((what for test, what in _FILE_KINDS if test(mode)), "not a file")
+    return f"is {kind}, not a regular file"
+
+
+def read_regular_file(path: str | os.PathLike, max_bytes: int) -> bytes:
+    """The bytes of ``path``, which must be a regular file (symbolic links
+    followed) of at most ``max_bytes``: checked with ``stat`` before it is
+    opened, so that a FIFO (which would block) or a device such as /dev/zero
+    (which never ends) is refused, never read. NotARegularFile otherwise;
+    OSError as the system raises it (missing, no permission)."""
+    st = os.stat(path)
+    problem = _not_regular(st.st_mode)
+    if problem is None and st.st_size > max_bytes:
+        problem = (f"is {format_bytes(st.st_size)}, more than the {format_bytes(max_bytes)} "
+                   f"read at most (README, Limits)")
+    if problem is not None:
+        raise NotARegularFile(problem)
+    # O_NONBLOCK: a file swapped for a FIFO since the stat does not block the open
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    with os.fdopen(fd, "rb") as f:
+        problem = _not_regular(os.fstat(fd).st_mode)
+        if problem is not None:
+            raise NotARegularFile(problem)
+        data = f.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise NotARegularFile(f"holds more than the {format_bytes(max_bytes)} read at most "
+                              f"(README, Limits)")
+    return data
+
+
 def load_toml(path: str | os.PathLike) -> dict[str, Any]:
-    """Read a study TOML file: top-level keys, or a ``[study]`` table."""
+    """Read a study TOML file (a regular file of at most MAX_CONFIG_BYTES):
+    top-level keys, or a ``[study]`` table."""
     p = Path(path)
     try:
-        text = p.read_bytes()
+        text = read_regular_file(p, MAX_CONFIG_BYTES)
     except OSError as exc:
         raise ConfigError("config", str(p),
                           f"must be a readable TOML file ({exc.strerror})") from None
+    except NotARegularFile as exc:
+        raise ConfigError("config", str(p), f"must be a TOML file; it {exc}") from None
     try:
         data = tomllib.loads(text.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError("config", str(p), f"must be valid TOML ({exc})") from None
     if set(data) == {"study"} and isinstance(data["study"], dict):
         data = data["study"]
-    return data
+    # each field once, in its own spelling: flags then override it by that name
+    return canonical_keys(data)
 
 
 _INT_FIELDS: tuple[str, ...] = (
@@ -1089,13 +1211,20 @@ def _plain_numbers(cfg: StudyConfig) -> None:
             object.__setattr__(cfg, name, float(v) if not isinstance(v, int) else v)
 
 
-def _check_int(name: str, value: Any, *, lo: int | None = None, extra: str = "") -> None:
+def _check_int(name: str, value: Any, *, lo: int | None = None, hi: int | None = None,
+               extra: str = "") -> None:
+    """ConfigError unless ``value`` is an int in ``[lo, hi]`` (None: unbounded);
+    ``hi`` is one of the documented count limits (README, "Limits")."""
     allowed = ("an integer" + (f" >= {lo}" if lo is not None else "")
+               + (f" and <= {hi}" if hi is not None else "")
                + (f" {extra}" if extra else ""))
     if isinstance(value, bool) or not isinstance(value, int):
         raise ConfigError(name, value, f"must be {allowed}")
     if lo is not None and value < lo:
         raise ConfigError(name, value, f"must be {allowed}")
+    if hi is not None and value > hi:
+        raise ConfigError(name, value, f"must be {allowed} (kcbatch's limit for {name}, far "
+                                       f"above any real study; README, Limits)")
 
 
 def _check_real(name: str, value: Any, *, lo: float | None = None, lo_open: bool = False,

@@ -156,6 +156,69 @@ def _read(c: Column, v: Any) -> Any:
     return v
 
 
+# The arrays of a run that hold one value per K of the grid (k_values).
+_PER_K = ("r", "r_first", "r_second", "r_std", "r_forward", "r_backward")
+
+
+def _damaged(path: str, what: str) -> StoreError:
+    return StoreError(f"{path} is damaged: {what}; {_DAMAGED_FIX}")
+
+
+def _study_runs(path: str, config: dict[str, Any]) -> int:
+    """The stored config's ``runs``: the study's run indices are 0..runs-1."""
+    runs = config.get("runs")
+    if isinstance(runs, bool) or not isinstance(runs, int) or runs < 1:
+        raise _damaged(path, f"its config holds runs={runs!r}, not a number of runs")
+    return runs
+
+
+def _check_run(path: str, run: Any, runs: int) -> int:
+    """``run`` (a stored run index), StoreError unless it is one of the study's."""
+    if isinstance(run, bool) or not isinstance(run, int) or not 0 <= run < runs:
+        raise _damaged(path, f"it holds run {run!r}, but the study's runs are 0 to {runs - 1}")
+    return run
+
+
+def _check_value(path: str, run: int, c: Column, v: Any, n_k: int) -> None:
+    """StoreError unless ``v`` is what column ``c`` holds: a JSON array of
+    numbers (null for NaN; one per K for the per-K arrays), an integer 0/1 for
+    a flag, or a value of the column's SQL type (NULL anywhere: checked by the
+    record's own fields)."""
+    if v is None:
+        return
+    if c.kind == "array":
+        values: list = []
+        try:
+            loaded = json.loads(v) if isinstance(v, str) else None
+            ok = isinstance(loaded, list) and all(
+                x is None or (isinstance(x, (int, float)) and not isinstance(x, bool))
+                for x in loaded)
+            if ok and isinstance(loaded, list):
+                values = loaded
+                np.array([np.nan if x is None else x for x in values], dtype=np.float64)
+        except (ValueError, OverflowError, RecursionError):
+            ok = False
+        if not ok:
+            raise _damaged(path, f"run {run}'s {c.name} is {_short(v)}, not a JSON array of "
+                                 f"numbers")
+        if c.name in _PER_K and len(values) != n_k:
+            raise _damaged(path, f"run {run}'s {c.name} holds {len(values)} values, not one "
+                                 f"per K ({n_k})")
+        return
+    sql = c.sql.split()[0]
+    kinds: tuple[type, ...] = {"INTEGER": (int,), "REAL": (int, float), "TEXT": (str,)}.get(
+        sql, (object,))
+    if isinstance(v, bool) or not isinstance(v, kinds) or (c.kind == "bool" and v not in (0, 1)):
+        what = "0 or 1" if c.kind == "bool" else {"INTEGER": "an integer", "REAL": "a number",
+                                                  "TEXT": "text"}.get(sql, sql)
+        raise _damaged(path, f"run {run}'s {c.name} is {_short(v)}, not {what}")
+
+
+def _short(v: Any) -> str:
+    text = repr(v)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
 class Store:
     """A study's SQLite store. Use :meth:`create` or :meth:`open`."""
 
@@ -346,7 +409,37 @@ class Store:
                                      "WHERE graph_file IS NOT NULL"))
 
     def done_runs(self) -> set[int]:
-        return {r for (r,) in self.conn.execute("SELECT run FROM runs")}
+        """The stored runs' indices; StoreError for one outside the study's runs."""
+        runs = _study_runs(self.path, self.config)
+        return {_check_run(self.path, r, runs)
+                for (r,) in self.conn.execute("SELECT run FROM runs")}
+
+    def check_runs(self) -> None:
+        """StoreError (naming the run and the column) unless every stored run is
+        one of the study's and every value is of its column's kind, as
+        :meth:`records` reads them."""
+        self._checked_rows([c.name for c in RUN_COLUMNS if c.part != "store"], keep=False)
+
+    def _checked_rows(self, names: Sequence[str], runs: Iterable[int] | None = None, *,
+                      keep: bool = True) -> list[tuple]:
+        """The rows of table runs (columns ``names``, by run), each checked
+        (StoreError naming the run and the column otherwise): its run one of the
+        study's, every value of its column's kind (:func:`_check_value`)."""
+        columns = {c.name: c for c in RUN_COLUMNS}
+        n_runs = _study_runs(self.path, self.config)
+        n_k = len(self.k_values)
+        wanted = None if runs is None else set(runs)
+        at_run = list(names).index("run")
+        rows = []
+        for row in self.conn.execute(f"SELECT {self._select(names)} FROM runs ORDER BY run"):
+            run = _check_run(self.path, row[at_run], n_runs)
+            if wanted is not None and run not in wanted:
+                continue
+            for name, v in zip(names, row, strict=True):
+                _check_value(self.path, run, columns[name], v, n_k)
+            if keep:
+                rows.append(row)
+        return rows
 
     def _select(self, names: Sequence[str]) -> str:
         """The SELECT list of ``names``; columns this store lacks read as NULL."""
@@ -355,13 +448,8 @@ class Store:
     def records(self, runs: Iterable[int] | None = None) -> list[RunRecord]:
         columns = [c for c in RUN_COLUMNS if c.part != "store"]
         names = [c.name for c in columns]
-        rows = self.conn.execute(f"SELECT {self._select(names)} FROM runs ORDER BY run").fetchall()
-        wanted = None if runs is None else set(runs)
-        at_run = names.index("run")
         out = []
-        for row in rows:
-            if wanted is not None and row[at_run] not in wanted:
-                continue
+        for row in self._checked_rows(names, runs):
             common: dict[str, Any] = {}
             parts: dict[str, dict[str, Any]] = {name: {} for name in _PARTS}
             for c, v in zip(columns, row, strict=True):
@@ -377,13 +465,8 @@ class Store:
     def copy_runs_from(self, other: Store, runs: Iterable[int]) -> int:
         """Copy finished runs (rows as stored) from another store; returns the count."""
         names = [c.name for c in RUN_COLUMNS if c.part != "store"]
-        wanted = sorted(set(runs))
-        rows = []
-        for run in wanted:
-            row = other.conn.execute(f"SELECT {other._select(names)} FROM runs WHERE run=?",
-                                     (run,)).fetchone()
-            if row is not None:
-                rows.append(row)
+        # checked as records() checks them: a damaged shard is refused, not copied
+        rows = other._checked_rows(names, runs)
         with self._writing(f"{len(rows)} runs"), self.conn:
             self.conn.executemany(
                 f"INSERT INTO runs ({', '.join(names)}) VALUES ({', '.join('?' for _ in names)})",
@@ -502,9 +585,15 @@ def _check_store(conn: sqlite3.Connection, path: str) -> int:
             value = json.loads(meta[key])
         except (KeyError, TypeError, ValueError):
             value = None
+        if key == "k_values" and isinstance(value, list) and not all(
+                x is None or (isinstance(x, (int, float)) and not isinstance(x, bool))
+                for x in value):
+            value = None
         if not isinstance(value, kind):
             raise StoreError(f"{path} is damaged: its {key} is missing or unreadable; "
                              f"{_DAMAGED_FIX}")
+    if "run_info" in meta:
+        _check_run_info(path, meta["run_info"])
     columns = {row[1] for row in conn.execute("PRAGMA table_info(runs)")}
     later = {n for v, added in _ADDED_COLUMNS.items() if v > number for n, _ in added}
     missing = [c.name for c in RUN_COLUMNS if c.name not in columns and c.name not in later]
@@ -515,6 +604,22 @@ def _check_store(conn: sqlite3.Connection, path: str) -> int:
     if problems != ["ok"]:
         raise StoreError(f"{path} is damaged (SQLite: {problems[0]}); {_DAMAGED_FIX}")
     return number
+
+
+def _check_run_info(path: str, text: Any) -> None:
+    """StoreError unless the meta value run_info (the last session's record,
+    kcbatch.export.report.session_info) is a JSON object whose ``interrupted``
+    is true, false or null and whose seconds are numbers."""
+    try:
+        info = json.loads(text) if isinstance(text, str) else None
+    except (ValueError, RecursionError):
+        info = None
+    ok = isinstance(info, dict) and info.get("interrupted") in (None, True, False) and all(
+        isinstance(v, (int, float)) and not isinstance(v, bool)
+        for k, v in info.items() if k.endswith("seconds") or k.endswith("seconds_total"))
+    if not ok:
+        raise _damaged(path, f"its run_info is {_short(text)}, not the JSON object of a "
+                             f"session")
 
 
 def _upgrade(conn: sqlite3.Connection, version: int) -> None:

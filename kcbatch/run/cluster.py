@@ -40,6 +40,8 @@ from kcbatch.run.cluster_task import (
 from kcbatch.run.scheduler import (
     ClusterError,
     SchedulerSpec,
+    address_of_file,
+    host_port,
     parse_scheduler,
     require_extra,
 )
@@ -47,6 +49,14 @@ from kcbatch.version import __version__
 
 # Seconds to reach a scheduler before giving up with its address.
 CONNECT_TIMEOUT = 20.0
+# A Dask scheduler sends its handshake as soon as a connection opens: a message
+# of a few hundred bytes, announced in its first 8 bytes. A peer that sends
+# nothing within HANDSHAKE_WAIT seconds (an HTTP server, such as the dashboard
+# on 8787, waits for a request) or announces more than HANDSHAKE_MAX_BYTES is
+# not a scheduler, and is refused before distributed would allocate what it
+# announces.
+HANDSHAKE_WAIT = 5.0
+HANDSHAKE_MAX_BYTES = 1 << 20
 # How often the client wakes up while it waits for batches: a Ctrl-C's stop,
 # a lost scheduler and workers that joined are noticed within this.
 _POLL = 0.25
@@ -129,8 +139,87 @@ def _ignore_sigint_plugin():
     return IgnoreSigint()
 
 
+def _cannot_connect(spec: SchedulerSpec, timeout: float, exc: BaseException) -> ClusterError:
+    where = (f"at {spec.target}" if spec.kind == "address"
+             else f"of the scheduler file {spec.target}")
+    return ClusterError(f"cannot connect to the Dask scheduler {where} within {timeout:g} s "
+                        f"({type(exc).__name__}: {exc}); is it running, and reachable from "
+                        f"here?")
+
+
+def _recv(sock, n: int) -> bytes:
+    data = b""
+    while len(data) < n:
+        chunk = sock.recv(n - len(data))
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def probe_scheduler(spec: SchedulerSpec, timeout: float = CONNECT_TIMEOUT) -> None:
+    """ClusterError unless what listens at ``spec``'s tcp:// address sends a
+    Dask scheduler's handshake: within ``timeout`` seconds a connection (tried
+    again while refused: the scheduler may be starting), then within
+    HANDSHAKE_WAIT seconds the 8 bytes announcing a message of at most
+    HANDSHAKE_MAX_BYTES. Nothing is sent to the peer. tls:// addresses are left
+    to distributed (the handshake comes after TLS's own)."""
+    import socket
+    import struct
+
+    address = spec.target if spec.kind == "address" else address_of_file(spec.target)
+    if not address.startswith("tcp://"):
+        return
+    host, port = host_port(address)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            sock = socket.create_connection((host, port),
+                                            timeout=max(0.01, deadline - time.monotonic()))
+            break
+        except OSError as exc:
+            if time.monotonic() + 0.2 >= deadline:
+                raise _cannot_connect(spec, timeout, exc) from None
+            time.sleep(0.2)
+    what = f"the server at {address} is not a Dask scheduler"
+    hint = ("check the address: the scheduler listens on port 8786 unless told otherwise, "
+            "8787 is its dashboard's (HTTP)")
+    with sock:
+        sock.settimeout(HANDSHAKE_WAIT)
+        try:
+            head = _recv(sock, 8)
+        except TimeoutError:
+            raise ClusterError(f"{what}: it sent nothing within {HANDSHAKE_WAIT:g} s of the "
+                               f"connection (a scheduler sends its handshake at once); "
+                               f"{hint}") from None
+        except OSError as exc:
+            raise _cannot_connect(spec, timeout, exc) from None
+    if len(head) < 8:
+        raise ClusterError(f"{what}: it closed the connection without a handshake; {hint}")
+    (announced,) = struct.unpack("Q", head)
+    if not 0 < announced <= HANDSHAKE_MAX_BYTES:
+        raise ClusterError(f"{what}: its first message announces {announced} bytes (a "
+                           f"handshake is a few hundred); {hint}")
+
+
+def check_tls(spec: SchedulerSpec) -> None:
+    """ConfigError for a tls:// scheduler address without Dask's TLS settings
+    (distributed would fail to connect with a TypeError)."""
+    if spec.kind != "address" or not spec.target.startswith("tls://"):
+        return
+    from distributed.security import Security
+
+    if Security().get_connection_args("client").get("ssl_context") is None:
+        raise ConfigError("scheduler", spec.target,
+                          "tls:// needs Dask's TLS settings (distributed.comm.tls: ca-file, "
+                          "client cert and key, in the Dask config or its "
+                          "DASK_DISTRIBUTED__COMM__TLS__... variables); without them, give "
+                          "the scheduler's tcp://HOST:PORT")
+
+
 def _start(spec: SchedulerSpec, timeout: float):
-    """(client, cluster or None) for ``spec``; ClusterError when it cannot connect."""
+    """(client, cluster or None) for ``spec``; ClusterError when it cannot
+    connect, or when what answers is not a Dask scheduler (:func:`probe_scheduler`)."""
     from distributed import Client, LocalCluster
 
     # No dashboard; the scheduler's HTTP endpoints (health, metrics) on a free
@@ -154,17 +243,20 @@ def _start(spec: SchedulerSpec, timeout: float):
             client = Client(cluster)
             client.register_plugin(_ignore_sigint_plugin())
             return client, cluster
+        probe_scheduler(spec, timeout)
         if spec.kind == "address":
             return Client(spec.target, timeout=timeout), None
         return Client(scheduler_file=spec.target, timeout=timeout), None
     except (OSError, TimeoutError) as exc:
         if cluster is not None:
             cluster.close()
-        where = (f"at {spec.target}" if spec.kind == "address"
-                 else f"of the scheduler file {spec.target}")
-        raise ClusterError(f"cannot connect to the Dask scheduler {where} within "
-                           f"{timeout:g} s ({type(exc).__name__}: {exc}); is it running, "
-                           f"and reachable from here?") from None
+        raise _cannot_connect(spec, timeout, exc) from None
+    except (TypeError, ValueError, AssertionError, MemoryError) as exc:
+        # distributed's own failures on an address or a peer it cannot use (a
+        # TLS address without Dask's TLS settings, frames it cannot read)
+        if cluster is not None:
+            cluster.close()
+        raise _cannot_connect(spec, timeout, exc) from None
 
 
 def _raise_problem(problem: WorkerProblem) -> None:
@@ -333,6 +425,7 @@ def open_cluster(scheduler: SchedulerSpec | str,
     ``--scheduler``), closed (and a cluster it started shut down) on exit."""
     spec = parse_scheduler(scheduler) if isinstance(scheduler, str) else scheduler
     require_extra(spec)
+    check_tls(spec)
     with _quiet_client_logs():
         session = ClusterSession(spec, *_start(spec, timeout))
         try:

@@ -52,6 +52,8 @@ def merge_stores(out_dir: str | Path, shards: Sequence[str | Path]) -> str:
         for shard in shards:
             stores.append(held.enter_context(Store.open(Path(shard) / STORE_NAME)))
         base = _check_shards(stores, shards)
+        for s in stores:  # a damaged shard (a run not of the study, a bad value): refused
+            s.check_runs()
         out_dir.mkdir(parents=True, exist_ok=True)
         held.enter_context(study_lock(out_dir))
         config, seen, overlaps = _copy_shards(out_dir, base, stores, shards)

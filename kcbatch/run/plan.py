@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +32,9 @@ __all__ = ["StudyPlan", "check_out", "check_paths", "plan_study"]
 
 def check_out(out: Path) -> None:
     """ConfigError unless ``out`` is a directory, or can be made one, that this
-    process may write into (its nearest existing ancestor is a writable directory)."""
+    process may write into: its nearest existing ancestor is a writable
+    directory in which a directory can really be made (tried, then removed:
+    /proc and /sys say writable to root and refuse every new entry)."""
     probe = out
     while not probe.exists():
         if probe.parent == probe:
@@ -41,6 +44,12 @@ def check_out(out: Path) -> None:
         raise ConfigError("out", str(out), f"must be a directory ({probe} is a file)")
     if not os.access(probe, os.W_OK | os.X_OK):
         raise ConfigError("out", str(out), f"must be writable ({probe} is not writable)")
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".kcbatch-probe-", dir=probe))
+    except OSError as exc:
+        raise ConfigError("out", str(out), f"must be a directory kcbatch can create files in "
+                                           f"({probe} refuses a new directory: "
+                                           f"{exc.strerror or exc})") from None
 
 
 def check_paths(cfg: StudyConfig) -> StudyConfig:

@@ -31,7 +31,13 @@ from kcbatch.export.report import (
     session_info,
 )
 from kcbatch.protocol.choices import Coupling, is_auto
-from kcbatch.protocol.config import ConfigError, StudyConfig
+from kcbatch.protocol.config import (
+    MAX_CONFIG_BYTES,
+    ConfigError,
+    NotARegularFile,
+    StudyConfig,
+    read_regular_file,
+)
 from kcbatch.protocol.seeding import draw_seed
 from kcbatch.results.scan_layout import MANIFEST, ScanPlan, format_value, point_dir, point_out
 from kcbatch.results.store import STORE_NAME, Store, StoreError, study_lock
@@ -54,12 +60,20 @@ def check_param(param: str) -> None:
         raise ConfigError("param", param, f"must be one of {', '.join(SCAN_PARAMS)}")
 
 
+# The most values one scan takes (README, "Limits"): each is a study of its own.
+MAX_SCAN_VALUES = 1000
+
+
 def parse_values(param: str, text: str) -> list[int | float]:
     """``"250,500,1e3"`` -> ``[250, 500, 1000]``: numbers separated by commas,
     integers for integer fields (``1e3`` reads as 1000; ``1.5`` stays a float
     for the config's own check to refuse), at least two, no repeats."""
     check_param(param)
     items = [t.strip() for t in str(text).split(",")]
+    if len(items) > MAX_SCAN_VALUES:
+        raise ConfigError("values", f"{len(items)} values",
+                          f"at most {MAX_SCAN_VALUES} values per scan (a study each; README, "
+                          f"Limits)")
     values: list[int | float] = []
     for item in items:
         try:
@@ -131,17 +145,50 @@ def _write_manifest(plan: ScanPlan) -> None:
 
 
 def load_scan(out: str | Path) -> ScanPlan:
-    """The scan stored in ``out`` (StoreError when there is none or its manifest is unreadable)."""
+    """The scan stored in ``out``. StoreError, in one line, when there is none
+    or its manifest is unreadable or damaged: not a regular file of at most
+    MAX_CONFIG_BYTES, not JSON, not an object with ``param`` (a scan
+    parameter), ``values`` (2 to MAX_SCAN_VALUES distinct numbers) and ``base``
+    (a study config valid at every value)."""
     out = Path(out)
     path = out / MANIFEST
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-        base = StudyConfig.from_mapping(doc["base"])
-        return ScanPlan(param=doc["param"], values=tuple(doc["values"]), base=base, out=out)
+        text = read_regular_file(path, MAX_CONFIG_BYTES)
     except FileNotFoundError:
         raise StoreError(f"nothing to resume: no {MANIFEST} in {out}") from None
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise StoreError(f"the scan manifest {path} cannot be read ({exc})") from None
+    except OSError as exc:
+        raise StoreError(f"the scan manifest {path} cannot be read "
+                         f"({exc.strerror or exc})") from None
+    except NotARegularFile as exc:
+        raise StoreError(f"the scan manifest {path} {exc}") from None
+
+    def damaged(what: str) -> StoreError:
+        return StoreError(f"the scan manifest {path} is damaged: {what}; restore it from a "
+                          f"backup, or start a new scan in another --out")
+
+    try:
+        doc = json.loads(text.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise damaged(f"not JSON ({exc})") from None
+    if not (isinstance(doc, dict) and isinstance(doc.get("param"), str)
+            and isinstance(doc.get("values"), list) and isinstance(doc.get("base"), dict)):
+        raise damaged("not a JSON object with param, values and base")
+    param, values = doc["param"], doc["values"]
+    try:
+        check_param(param)
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+            raise damaged(f"its values {_shown(values)} are not all numbers")
+        values = parse_values(param, ",".join(repr(v) for v in values))
+        base = StudyConfig.from_mapping(doc["base"])
+        check_values(base, param, values)
+    except ConfigError as exc:
+        raise damaged(str(exc)) from None
+    return ScanPlan(param=param, values=tuple(values), base=base, out=out)
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def rebase(plan: ScanPlan, base: StudyConfig) -> ScanPlan:

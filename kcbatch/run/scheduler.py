@@ -9,19 +9,42 @@ from __future__ import annotations
 
 import importlib.metadata
 import importlib.util
+import json
 import os
 import re
 from dataclasses import dataclass
 from typing import overload
 
-from kcbatch.protocol.config import ConfigError
+from kcbatch.protocol.config import ConfigError, NotARegularFile, read_regular_file
 
 DASK_EXTRA = 'pip install "kcbatch[dask]"'
 DASK_CUDA_EXTRA = 'pip install "kcbatch[dask-cuda]"'
 SCHEDULER_FORMS = ("local:N (N worker processes on this machine)",
                    "local-cuda (one worker per visible GPU)",
                    "a scheduler address such as tcp://host:8786")
-_ADDRESS = re.compile(r"^(tcp|tls|inproc|ucx|ws|wss)://\S+$")
+# local:N's bound (README, "Limits"): a worker process per CPU core this process
+# may use (each worker integrates on its share of them, at least one), or this
+# many where there are fewer cores; every worker is a Python process of its own.
+MIN_LOCAL_WORKERS_LIMIT = 4
+
+
+def max_local_workers() -> int:
+    """The most worker processes ``--scheduler local:N`` starts here."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(MIN_LOCAL_WORKERS_LIMIT, cores)
+
+
+# The addresses kcbatch connects to: tcp://HOST[:PORT], or tls://HOST[:PORT]
+# with Dask's TLS settings (a scheduler in another process; inproc:// would be
+# one inside this process, which kcbatch never starts, and ucx:// needs
+# transports kcbatch does not install). HOST: a name, IPv4, or [IPv6].
+_ADDRESS = re.compile(r"^(tcp|tls)://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+)(:[0-9]{1,5})?/?$")
+_OTHER_PROTOCOL = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
+# A scheduler file is a small JSON object (dask scheduler --scheduler-file).
+MAX_SCHEDULER_FILE_BYTES = 10**6
 
 
 class ClusterError(RuntimeError):
@@ -85,6 +108,7 @@ def parse_scheduler(scheduler: str | None = None,
             raise ConfigError("scheduler_file", path,
                               "must be an existing scheduler file (written by "
                               "`dask scheduler --scheduler-file PATH`)")
+        _check_scheduler_file(path)
         return SchedulerSpec("file", target=os.path.abspath(path))
     if scheduler is None:
         return None
@@ -93,13 +117,73 @@ def parse_scheduler(scheduler: str | None = None,
         return SchedulerSpec("local-cuda")
     if value.startswith("local:"):
         n = value[len("local:"):]
-        if n.isdigit() and int(n) >= 1:
+        most = max_local_workers()
+        if n.isdigit() and 1 <= int(n) <= most:
             return SchedulerSpec("local", workers=int(n))
         raise ConfigError("scheduler", scheduler,
-                          "local:N needs a number of worker processes N >= 1, e.g. local:2")
-    if _ADDRESS.match(value):
+                          f"local:N needs a number of worker processes N >= 1, e.g. local:2, "
+                          f"and at most {most} (one per CPU core this process may use, or "
+                          f"{MIN_LOCAL_WORKERS_LIMIT} on fewer cores: README, Limits)")
+    problem = address_problem(value)
+    if problem is None:
         return SchedulerSpec("address", target=value)
-    raise ConfigError("scheduler", scheduler, "must be one of " + "; ".join(SCHEDULER_FORMS))
+    raise ConfigError("scheduler", scheduler, problem)
+
+
+def host_port(address: str) -> tuple[str, int]:
+    """(host, port) of an address :func:`address_problem` accepts; the port
+    defaults to Dask's scheduler port, 8786."""
+    m = _ADDRESS.match(address)
+    if m is None:
+        raise ValueError(f"not a tcp:// or tls:// address: {address!r}")
+    return m.group(2).strip("[]"), int(m.group(3)[1:]) if m.group(3) else 8786
+
+
+def address_of_file(path: str) -> str:
+    """The scheduler address a scheduler file (checked by parse_scheduler) holds."""
+    return json.loads(read_regular_file(path, MAX_SCHEDULER_FILE_BYTES).decode("utf-8"))[
+        "address"]
+
+
+def address_problem(address: str) -> str | None:
+    """None for an address kcbatch connects to (tcp://HOST[:PORT], tls://...),
+    else what is wrong with it and the forms allowed."""
+    m = _ADDRESS.match(address)
+    if m is not None:
+        if m.group(3) is None or 1 <= int(m.group(3)[1:]) <= 65535:
+            return None
+        return f"has port {m.group(3)[1:]}: a TCP port is 1 to 65535"
+    other = _OTHER_PROTOCOL.match(address)
+    if other is not None and other.group(1).lower() not in ("tcp", "tls"):
+        return (f"{other.group(1)}:// is not a transport kcbatch connects over: give the "
+                f"scheduler's tcp://HOST:PORT (or tls://HOST:PORT with Dask's TLS settings)")
+    return "must be one of " + "; ".join(SCHEDULER_FORMS)
+
+
+def _check_scheduler_file(path: str) -> None:
+    """ConfigError unless ``path`` is a scheduler file: a regular file (not a
+    FIFO or a device) of at most MAX_SCHEDULER_FILE_BYTES holding a JSON
+    object whose ``address`` is one kcbatch connects to."""
+    fix = "give the file `dask scheduler --scheduler-file PATH` writes"
+    try:
+        doc = json.loads(read_regular_file(path, MAX_SCHEDULER_FILE_BYTES).decode("utf-8"))
+    except OSError as exc:
+        raise ConfigError("scheduler_file", path,
+                          f"must be a readable scheduler file ({exc.strerror or exc})") from None
+    except NotARegularFile as exc:
+        raise ConfigError("scheduler_file", path, f"must be a scheduler file; it {exc}") \
+            from None
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise ConfigError("scheduler_file", path, f"is not JSON, so not a Dask scheduler "
+                                                  f"file; {fix}") from None
+    address = doc.get("address") if isinstance(doc, dict) else None
+    if not isinstance(address, str):
+        raise ConfigError("scheduler_file", path, f"holds no scheduler address (a JSON object "
+                                                  f"with \"address\": \"tcp://HOST:PORT\"); {fix}")
+    problem = address_problem(address)
+    if problem is not None:
+        raise ConfigError("scheduler_file", path, f"holds the address {address!r}, which "
+                                                  f"{problem}")
 
 
 def missing_extra(spec: SchedulerSpec) -> str | None:

@@ -7,11 +7,16 @@ from collections.abc import Sequence
 from kcbatch.engines import get_engine, resolve_device
 from kcbatch.inputs.graph_source import graph_set
 from kcbatch.inputs.pipeline import make_batch
-from kcbatch.protocol.choices import AUTO, Auto
-from kcbatch.protocol.config import IntegrationSpec, StudyConfig
+from kcbatch.protocol.choices import AUTO, Auto, Device
+from kcbatch.protocol.config import ConfigError, IntegrationSpec, StudyConfig
 from kcbatch.protocol.models import expected_edges
-from kcbatch.run.batching import choose_batch, device_bytes
+from kcbatch.run.batching import choose_batch, device_bytes, fit_batch
 from kcbatch.run.time_estimate import format_duration
+
+# Limits of ``kcbatch tune`` (README, "Limits"): batch sizes tried, and RK4
+# steps timed per measurement (each size is integrated three times).
+MAX_TUNE_SIZES = 64
+MAX_TUNE_STEPS = 10_000
 
 
 def _networks(cfg: StudyConfig) -> str:
@@ -37,6 +42,12 @@ def tune(cfg: StudyConfig, sizes: Sequence[int] | None, steps: int) -> str:
     if sizes is None:
         cap = choose_batch(cfg.replace(batch=AUTO), engine, 1 << 20)
         sizes = [1 << i for i in range(16) if (1 << i) <= cap]
+    else:
+        for b in sizes:  # each size given must fit the memory here, as a study's batch
+            try:
+                fit_batch(cfg.replace(batch=b), engine, Device(device), b)
+            except ConfigError as exc:
+                raise ConfigError("batches", b, exc.allowed) from None
     total_steps = cfg.spec.n_steps
     dt = cfg.dt
     if isinstance(dt, Auto):  # cfg.spec has refused it (ConfigError) already

@@ -41,6 +41,7 @@ import numpy as np
 
 from kcbatch.networks import graph_stats
 from kcbatch.protocol.choices import Coupling, OmegaDist
+from kcbatch.protocol.config import OMEGA_SIGMA_MAX, OMEGA_SIGMA_MIN
 from kcbatch.protocol.coupling import COUPLINGS, row_weights
 from kcbatch.protocol.seeding import OMEGA_DISTS
 
@@ -88,9 +89,11 @@ def _sigma(sigma) -> float:
         s = float(sigma)
     except (TypeError, ValueError):
         s = math.nan
-    if isinstance(sigma, (bool, np.bool_)) or not (math.isfinite(s) and s > 0):
-        raise ValueError(f"invalid sigma={sigma!r}: must be a finite number > 0 "
-                         f"(the spread of the frequencies, rad per time unit)")
+    if isinstance(sigma, (bool, np.bool_)) or not OMEGA_SIGMA_MIN <= s <= OMEGA_SIGMA_MAX:
+        raise ValueError(f"invalid sigma={sigma!r}: must be a number between "
+                         f"{OMEGA_SIGMA_MIN:g} and {OMEGA_SIGMA_MAX:g} (the spread of the "
+                         f"frequencies, rad per time unit; g(0) ~ 1/sigma must be a finite, "
+                         f"nonzero float64)")
     return s
 
 
