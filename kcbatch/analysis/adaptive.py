@@ -52,7 +52,9 @@ the state it has reached: each round integrates ``refine_points`` evenly
 spaced interior couplings, each continuing the phases of the nearest coupling
 integrated so far at the end of the bracket (the grid column in the first
 round, the previous round's points after), first for ``RELAX_WINDOWS``
-window lengths (``t_measure`` each) and then for one measurement window; the
+window lengths (``t_measure`` each) in the first round and one in later rounds
+(whose points start a fraction of the previous spacing away from points that
+relaxed next to them), and then for one measurement window; the
 new bracket is the first crossing read left to right over the bracket's ends
 (r of the final window) and the points, until it is at most TOL wide.
 ``kc_refined`` is the linear crossing in it. This estimator differs from the
@@ -316,6 +318,7 @@ def _refine_continued(sim: Simulation, layout: _Layout, batch: Batch, k_grid: np
     going = np.ones(n, dtype=bool)     # in the last round's simulation, still to narrow
     failed = np.zeros(n, dtype=bool)
     work = np.zeros(n, dtype=np.int64)
+    first_round = True
     while True:
         todo = np.flatnonzero(going & (hi - lo > tol))
         if todo.size == 0:
@@ -324,11 +327,15 @@ def _refine_continued(sim: Simulation, layout: _Layout, batch: Batch, k_grid: np
         near = np.argmin(np.abs(ks[:, :, None] - src_k[todo, None, :]), axis=2)
         src = np.take_along_axis(src_at[todo], near, axis=1)                # [n', P]
         step = _regroup(src_sim, batch, src_layout, nets[todo], src, ks)
-        step.advance(RELAX_WINDOWS * spec.n_measure)
+        # the first round's points move by up to half a grid bracket from the
+        # converged columns; a later round's by a fraction of the previous round's
+        # spacing from points that relaxed next to them: one window is enough
+        relax = (RELAX_WINDOWS if first_round else 1) * spec.n_measure
+        first_round = False
+        step.advance(relax)
         with np.errstate(all="ignore"):
             rs = step.measure(spec.n_measure, spec.sample_every).mean(axis=2)   # [n', P]
-        work[todo] += (np.diff(step.batch.node_offset) * points
-                       * (RELAX_WINDOWS + 1) * spec.n_measure)
+        work[todo] += np.diff(step.batch.node_offset) * points * (relax + spec.n_measure)
         going[:] = False
         for g, b in enumerate(todo):
             kk = np.concatenate(([lo[b]], ks[g], [hi[b]]))
