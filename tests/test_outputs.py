@@ -146,11 +146,13 @@ def _auto_lands_on_cpu(monkeypatch):
 
 def test_auto_on_cpu_prints_the_estimate_and_a_small_command(monkeypatch):
     _auto_lands_on_cpu(monkeypatch)
-    # every study counts as long: the notice's limit is a microsecond
+    # every study counts as long (the notice's limit is a microsecond) and is measured
     monkeypatch.setattr(estimate, "CPU_NOTICE_SECONDS", 1e-6)
+    monkeypatch.setattr(estimate, "QUICK_SECONDS", 0.0)
     notices: list[str] = []
     study.run_study(StudyConfig(**TINY, batch=2), on_notice=notices.append)
-    assert not any("estimated time" in n for n in notices)  # cpu asked for: nothing
+    assert not any("estimated time on this CPU" in n for n in notices)  # cpu asked for
+    assert sum(n.startswith("estimated time: ") for n in notices) == 1  # every device
 
     notices.clear()
     study.run_study(StudyConfig(**{**TINY, "device": "auto"}, batch=2), on_notice=notices.append)
@@ -163,7 +165,7 @@ def test_auto_on_cpu_prints_the_estimate_and_a_small_command(monkeypatch):
     monkeypatch.setattr(estimate, "CPU_NOTICE_SECONDS", 600.0)
     notices.clear()
     study.run_study(StudyConfig(**{**TINY, "device": "auto"}, batch=2), on_notice=notices.append)
-    assert not any("estimated time" in n for n in notices)  # a small study: no estimate
+    assert not any("estimated time on this CPU" in n for n in notices)  # a small study
 
 
 def test_the_estimate_is_right_within_an_order_of_magnitude():

@@ -61,7 +61,7 @@ def run(config_file, resume_dir, out, run_range, fast_math, quiet, scheduler, sc
     """Run (or resume) a Kc study and print its summary.
 
     \b
-    Example:  kcbatch run --runs 1000 --batch 32 --out results/
+    Example:  kcbatch run --runs 1000 --out results/
     """
     from kcbatch.engines import resolve_device
     from kcbatch.results.store import STORE_NAME, Store, StoreIOError

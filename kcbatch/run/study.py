@@ -28,9 +28,9 @@ from kcbatch.results.store import (
     StoreError,
     study_lock,
 )
-from kcbatch.run.batching import fitted_batch, for_pending, oom_retry_size
+from kcbatch.run.batching import choose_batch, fitted_batch, for_pending, oom_retry_size
 from kcbatch.run.plan import plan_study
-from kcbatch.run.time_estimate import auto_dt_cost, cpu_fallback_notice
+from kcbatch.run.time_estimate import auto_dt_cost, estimate_study
 from kcbatch.run.work_unit import compute_records, longest_steps
 from kcbatch.theory.per_run import theory_settings
 from kcbatch.version import __version__
@@ -191,19 +191,27 @@ def run_study(config: StudyConfig, *, resume: bool = False, progress: bool = Fal
     if plan.device_notice:
         notice(plan.device_notice)
     engine = plan.engine
+    runs = len(cfg.run_ids)
+    # The time per run (measured on a batch like the study's) sizes --batch auto
+    # and is printed once the store says how many runs are pending.
+    estimate = estimate_study(cfg, engine, runs, choose_batch(cfg, engine, runs),
+                              plan.producers)
     # Planned (and refused when it cannot fit) before the store is made.
-    batch_fit = fitted_batch(cfg, engine, plan.device, len(cfg.run_ids))
+    batch_fit = fitted_batch(cfg, engine, plan.device, runs, estimate.seconds_per_run)
     if is_auto(config.dt) and cfg.dt_value < AUTO_DT_CAP:
         # the cost of the run range (refused when absurd), before the store is made
-        runs = len(cfg.run_ids)
-        notice(auto_dt_cost(cfg, engine, runs, for_pending(batch_fit, runs)))
+        notice(auto_dt_cost(cfg, engine, runs, for_pending(batch_fit, runs),
+                            rate=estimate.calibration.rate if estimate.calibration else None))
     with _opened(cfg, resume, graphs, on_open) as (store, pending):
         plan = plan.with_batch(for_pending(batch_fit, len(pending)))
         batch_size = plan.batch
-        if is_auto(cfg.device) and plan.device == Device.CPU and pending:
-            estimate = cpu_fallback_notice(cfg, engine, len(pending), batch_size)
-            if estimate:
-                notice(estimate)
+        if pending:
+            for line in (estimate.line(len(pending), plan.device),
+                         estimate.feasibility(len(pending), plan.device),
+                         estimate.cpu_suggestion(len(pending))
+                         if is_auto(cfg.device) and plan.device == Device.CPU else None):
+                if line:
+                    notice(line)
         times = PipelineTimes()
         engine_seconds = 0.0
         interrupted = False
