@@ -374,9 +374,9 @@ def test_plots_carry_the_parameters_and_keep_the_note_off_the_data(which):
     nb = note.get_window_extent(renderer)
     for box in (ax.get_window_extent(renderer), ax.get_tightbbox(renderer)):
         assert not nb.overlaps(box), (nb, box)
-    legend = ax.get_legend()
-    if legend is not None:
-        assert not nb.overlaps(legend.get_window_extent(renderer))
+    for legend in fig.legends:  # beside the axes, clear of the data and the note
+        lb = legend.get_window_extent(renderer)
+        assert not nb.overlaps(lb) and not lb.overlaps(ax.get_window_extent(renderer))
 
 
 def test_r_curves_marks_the_median_and_spread_of_kc():
@@ -395,7 +395,7 @@ def test_r_curves_marks_the_median_and_spread_of_kc():
     ext = spans[0].get_extents()  # display coordinates
     lo, hi = ax.transData.inverted().transform([[ext.x0, 0], [ext.x1, 0]])[:, 0]
     assert (lo, hi) == (pytest.approx(q25, abs=1e-6), pytest.approx(q75, abs=1e-6))
-    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    labels = [t.get_text().replace("\n", " ") for lg in fig.legends for t in lg.get_texts()]
     assert any("median" in t and f"{median:.4g}" in t for t in labels), labels
     assert any("25–75%" in t for t in labels), labels
 

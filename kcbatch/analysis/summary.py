@@ -785,11 +785,14 @@ def _num(v: Any) -> str:
     return _fmt_k(float(v))
 
 
-def format_summary(summary: Summary | Mapping[str, Any]) -> str:
+def format_summary(summary: Summary | Mapping[str, Any], network: str | None = None) -> str:
     """Human-readable, aligned text of a :func:`summarize` result (printed by the
-    CLI); a mapping (summary.json's ``summary`` object) is read as its JSON view."""
+    CLI); a mapping (summary.json's ``summary`` object) is read as its JSON view.
+    ``network``: the study's networks and their model's parameters, the first line."""
     s = summary if isinstance(summary, Summary) else Summary.from_dict(summary)
     lines: list[tuple[str, str]] = []
+    if network:
+        lines.append(("network", network))
     if s.partial:
         lines.append(("PARTIAL STUDY", format_partial(s.partial)))
     lines.append(("runs", f"{s.runs} (ok {s.ok}, failed {s.failed})"))

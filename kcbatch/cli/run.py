@@ -186,6 +186,7 @@ def _export(cfg: StudyConfig, result, quiet: bool, caught: list[int], spec=None)
         record_run_info,
         session_info,
     )
+    from kcbatch.export.study_outputs import network_phrase
 
     if cfg.out is not None:
         if result.computed:
@@ -206,7 +207,7 @@ def _export(cfg: StudyConfig, result, quiet: bool, caught: list[int], spec=None)
     else:
         click.echo("nothing to compute: every run of the study is already stored")
     click.echo(f"seed {cfg.seed}")
-    click.echo(format_summary(summary))
+    click.echo(format_summary(summary, network_phrase(cfg.to_dict())))
     if cfg.out is not None:
         click.echo(f"results in {cfg.out}/ (kcbatch.sqlite, summary.json, runs.csv, "
                    "kc_hist.png, r_curves.png"
