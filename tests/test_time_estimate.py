@@ -96,6 +96,7 @@ def test_the_plain_work_model_counts_every_k_and_step():
     (0.1, 0.001, 1, 7),   # halving: 0.1 / 2**7 < 0.001 < 0.1 / 2**6
 ])
 def test_refine_rounds(span, tol, points, rounds):
+    # the work model's multisections (converge._refine divides by points + 1)
     cfg = StudyConfig(runs=1, **{**TINY, "k_num": 3, "t_transient": AUTO}, k_min=1.0,
                       k_max=1.0 + 2 * span, refine=tol, refine_points=points)
     assert estimate.refine_rounds(cfg) == rounds
@@ -108,13 +109,13 @@ def test_refine_rounds(span, tol, points, rounds):
 
 def test_the_converged_work_model_matches_what_estimate_kc_integrates(monkeypatch):
     # kc_tol so large that every crossing network stops after its second window:
-    # the model's stop at CONVERGED_STOP_TRANSIENT = that window's start.
+    # the model's stop at CONVERGED_STOP_TRANSIENTS = that window's start.
     cfg = StudyConfig(runs=3, nodes=200, m=3, k_num=8, k_min=0.5, k_max=4.0, seed=5,
                       device="cpu", t_transient=AUTO, t_measure=1.0, sample_every=2,
                       t_max=20.0, kc_tol=100.0, refine=0.05)
     spec = cfg.spec
     second = window_starts(spec.dt, cfg.t_max, spec.n_measure)[1]
-    monkeypatch.setattr(estimate, "CONVERGED_STOP_TRANSIENT", second * spec.dt)
+    monkeypatch.setattr(estimate, "CONVERGED_STOP_TRANSIENTS", (second * spec.dt,))
     item = make_batch([0, 1, 2], cfg)
     got = estimate_kc(get_engine("cpu"), item.batch, cfg.k_values, dt=spec.dt,
                       t_transient=AUTO, t_measure=cfg.t_measure, sample_every=spec.sample_every,

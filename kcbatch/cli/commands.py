@@ -89,7 +89,7 @@ def report(out_dir):
                                               f"new study in another --out")):
         summary = export_store(out_dir)
         config = json.loads((Path(out_dir) / "summary.json").read_text("utf-8"))["config"]
-    click.echo(format_summary(summary, network_phrase(config)))
+    click.echo(format_summary(summary, network_phrase(config), str(out_dir)))
 
 
 @main.command()

@@ -104,22 +104,21 @@ def run(config_file, resume_dir, out, run_range, fast_math, quiet, scheduler, sc
         # count, and each worker resolves its own.
         resolved = resolve_device(cfg.device) if spec is None else None
 
-    # Without --out the study still keeps its results, in a new directory named
-    # on the first line of output; lines before it are held until then.
-    held: list[str] | None = [] if cfg.out is None else None
+    # Lines before the store opens (the drawn seed, the study's notices) are held
+    # until the study has passed its checks: a refused study prints its error
+    # alone. Without --out the study still keeps its results, in a new directory
+    # named on the first line of output.
+    held: list[str] = []
     if cfg.seed is None:
         from kcbatch.protocol.seeding import draw_seed
         cfg = cfg.resolved(seed=draw_seed())
-        line = f"seed: {cfg.seed_value} (drawn; repeat with --seed {cfg.seed_value})"
-        if held is None:
-            click.echo(line, err=True)
-        else:
-            held.append(line)
-    if held is not None:
+        held.append(f"seed: {cfg.seed_value} (drawn; repeat with --seed {cfg.seed_value})")
+    if cfg.out is None:
         with one_line_errors():
             fresh = _fresh_out_dir(cfg.seed_value)
             cfg = cfg.resolved(out=fresh)
             check_out(fresh)
+        held.insert(0, f"results go to {fresh}/ (a new directory: no --out was given)")
 
     out = cfg.out
     with StopOnSignal() as signals, one_line_errors(
@@ -141,8 +140,9 @@ def _run_and_report(cfg: StudyConfig, resume: bool, quiet: bool, stop: threading
     """Run the study, export, print; signals stay handled until the end, and a
     signal caught at any point makes the exit status 130/143.
 
-    ``held``: for a study without --out, stderr lines to print after the line
-    naming its new directory (printed once the store exists there). The
+    ``held``: lines to print once the store is open (the study has passed its
+    checks), the first of a study without --out naming its new directory on
+    stdout, the rest on stderr; later notices print as they come. The
     process holds the lock of the study directory from the moment its store
     is open until the exports are written. ``spec``: the Dask scheduler
     (``kcbatch.run.scheduler.SchedulerSpec``) or None for this process.
@@ -164,17 +164,25 @@ def _run_and_report(cfg: StudyConfig, resume: bool, quiet: bool, stop: threading
         nonlocal held
         locked.enter_context(study_lock(out))  # re-entrant: run_study holds it already
         if held is not None:
-            click.echo(f"results go to {out}/ (a new directory: no --out was given)")
             for line in held:
-                click.echo(line, err=True)
+                click.echo(line, err=not line.startswith("results go to "))
             held = None
 
     prewarm_plots()
-    with locked:
-        result = run_study(cfg, resume=resume, progress=not quiet, stop=stop,
-                           on_notice=on_notice, on_open=on_open, abort=abort, scheduler=spec,
-                           device=device)
-        _export(cfg, result, quiet, caught, spec)
+    try:
+        with locked:
+            result = run_study(cfg, resume=resume, progress=not quiet, stop=stop,
+                               on_notice=on_notice, on_open=on_open, abort=abort,
+                               scheduler=spec, device=device)
+            _export(cfg, result, quiet, caught, spec)
+    except KeyboardInterrupt:
+        # an abort (a second signal): the store says the session was interrupted,
+        # so that report and the partial study's reason say so
+        if cfg.out is not None and held is None:
+            from kcbatch.export.report import record_run_info
+            with contextlib.suppress(Exception):
+                record_run_info(cfg.out, {"interrupted": True})
+        raise
 
 
 def _export(cfg: StudyConfig, result, quiet: bool, caught: list[int], spec=None) -> None:
@@ -207,7 +215,8 @@ def _export(cfg: StudyConfig, result, quiet: bool, caught: list[int], spec=None)
     else:
         click.echo("nothing to compute: every run of the study is already stored")
     click.echo(f"seed {cfg.seed}")
-    click.echo(format_summary(summary, network_phrase(cfg.to_dict())))
+    click.echo(format_summary(summary, network_phrase(cfg.to_dict()),
+                              None if cfg.out is None else str(cfg.out)))
     if cfg.out is not None:
         click.echo(f"results in {cfg.out}/ (kcbatch.sqlite, summary.json, runs.csv, "
                    "kc_hist.png, r_curves.png"

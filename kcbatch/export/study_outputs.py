@@ -524,7 +524,7 @@ def kc_convergence_figure(records: Sequence[RunRecord], config: Mapping[str, Any
     ax.set_xscale("log", base=2)
     # ticks at the windows' transients (5, 10, 20, 40, ...), not at powers of 2
     from matplotlib.ticker import FixedLocator, NullLocator
-    ax.xaxis.set_major_locator(FixedLocator(t))
+    ax.xaxis.set_major_locator(FixedLocator(t.tolist()))
     ax.xaxis.set_minor_locator(NullLocator())
     ax.set_xticklabels([f"{v:g}" for v in t])
     ax.set_xlabel("transient T before the measurement window [time units]")

@@ -218,7 +218,9 @@ def run_study(config: StudyConfig, *, resume: bool = False, progress: bool = Fal
         computed = 0
         in_flight = batch_size
         finished_runs = len(cfg.run_ids) - len(pending)
-        bar = make_progress_bar(len(cfg.run_ids), finished_runs) if progress else _NoBar()
+        # a finished study resumed has nothing to show progress of
+        bar = (make_progress_bar(len(cfg.run_ids), finished_runs) if progress and pending
+               else _NoBar())
         # closed explicitly, so that a Ctrl-C while it joins its threads propagates
         items: Generator[Produced, None, None] | None = None
         try:
@@ -304,7 +306,8 @@ def _run_clustered(cfg: StudyConfig, graphs: GraphSet | None, scheduler: Any, *,
                 if plan.notice:
                     notice(f"worker {plan.worker}: {plan.notice}")
             finished_runs = len(cfg.run_ids) - len(pending)
-            bar = make_progress_bar(len(cfg.run_ids), finished_runs) if progress else _NoBar()
+            bar = (make_progress_bar(len(cfg.run_ids), finished_runs) if progress and pending
+                   else _NoBar())
 
             def write(outcome) -> None:
                 nonlocal finished_runs
