@@ -107,3 +107,40 @@ def test_batch_and_producers_show_a_metavar(flag):
     text = ok(["run", "--help"]).stdout
     assert re.search(rf"{flag} N\|auto\s", text), text
     assert f"{flag} TEXT" not in text
+
+
+class _Outcome:
+    def __init__(self, report):
+        self.report = report
+
+    def get_result(self):
+        return self.report
+
+
+class _Report:
+    def __init__(self, longrepr, skipped=True):
+        self.longrepr, self.skipped = longrepr, skipped
+
+
+def _fold(report, reason, monkeypatch):
+    import conftest
+    monkeypatch.setattr(conftest, "_GPU_REASON", [reason])
+    hook = conftest.pytest_runtest_makereport(None, None)
+    next(hook)
+    with pytest.raises(StopIteration):
+        hook.send(_Outcome(report))
+    return report.longrepr
+
+
+def test_gpu_skips_fold_into_one_summary_line(monkeypatch):
+    why = "no NVIDIA driver (libcuda.so.1 missing)"
+    # skips of different tests, lines and wordings: one (path, line, reason) key
+    a = _fold(_Report(("tests/test_gpu.py", 20, f"{why}")), why, monkeypatch)
+    b = _fold(_Report(("tests/test_x.py", 136, f"gpu unavailable: {why}")), why, monkeypatch)
+    assert a == b == ("tests/conftest.py", None, f"gpu unavailable: {why}")
+    # other skips keep their own lines
+    other = ("tests/test_kernels.py", 159, "no C++ compiler")
+    assert _fold(_Report(other), why, monkeypatch) == other
+    # a usable GPU: nothing folded
+    assert _fold(_Report(("tests/test_gpu.py", 20, why)), None, monkeypatch) == \
+        ("tests/test_gpu.py", 20, why)

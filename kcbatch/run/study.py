@@ -192,12 +192,12 @@ def run_study(config: StudyConfig, *, resume: bool = False, progress: bool = Fal
         notice(plan.device_notice)
     engine = plan.engine
     runs = len(cfg.run_ids)
-    # The time per run (measured on a batch like the study's) sizes --batch auto
+    # Planned (and refused when it cannot fit) before anything is made or measured.
+    memory_fit = fitted_batch(cfg, engine, plan.device, runs)
+    # The time per run (measured on a batch like the study's) caps --batch auto
     # and is printed once the store says how many runs are pending.
-    estimate = estimate_study(cfg, engine, runs, choose_batch(cfg, engine, runs),
-                              plan.producers)
-    # Planned (and refused when it cannot fit) before the store is made.
-    batch_fit = fitted_batch(cfg, engine, plan.device, runs, estimate.seconds_per_run)
+    estimate = estimate_study(cfg, engine, runs, memory_fit, plan.producers)
+    batch_fit = min(memory_fit, choose_batch(cfg, engine, runs, estimate.seconds_per_run))
     if is_auto(config.dt) and cfg.dt_value < AUTO_DT_CAP:
         # the cost of the run range (refused when absurd), before the store is made
         notice(auto_dt_cost(cfg, engine, runs, for_pending(batch_fit, runs),

@@ -69,8 +69,11 @@ PROBE_STEP_WORK = 1e8
 # The timed steps of the calibration last about this long [s] (at most 5% of
 # the study's bound at SLOW_ENGINE_RATE, at least a third of this) ...
 CALIBRATION_SECONDS = 1.0
-# ... or this many steps, whichever comes first.
+# ... or this many steps, whichever comes first; and the difference spans at
+# least MIN_CALIBRATION_STEPS steps (one slow call on a busy machine must not
+# end the calibration after a handful).
 MAX_CALIBRATION_STEPS = 100_000
+MIN_CALIBRATION_STEPS = 16
 # Edge updates per second below any engine we know (a 2-core laptop's CPU engine
 # does ~5e8): a bound on a study's time without measuring.
 SLOW_ENGINE_RATE = 1e8
@@ -219,9 +222,12 @@ def calibrate(cfg: StudyConfig, engine: Engine, batch: int,
     t_a = timed(n_a)
     n_b, t_b = 2 * n_a, timed(2 * n_a)
     # lengthen until the difference (the steps' own time) lasts ~CALIBRATION_SECONDS
-    while t_b - t_a < 0.5 * budget and n_b < MAX_CALIBRATION_STEPS:
+    while (t_b - t_a < 0.5 * budget or n_b - n_a < MIN_CALIBRATION_STEPS) \
+            and n_b < MAX_CALIBRATION_STEPS:
         per_step = max(t_b - t_a, 1e-4) / (n_b - n_a)
-        n_b = int(min(MAX_CALIBRATION_STEPS,
+        # at least doubled, at most 8x (a call timed faster than the shorter one
+        # says nothing about the step's cost)
+        n_b = int(min(MAX_CALIBRATION_STEPS, 8 * n_b,
                       max(2 * n_b, n_a + math.ceil(budget / per_step))))
         t_b = timed(n_b)
     work = per_net_step * size
