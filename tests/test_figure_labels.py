@@ -52,10 +52,10 @@ def test_every_figure_and_the_summary_name_the_model(model):
     assert first.split(None, 1) == ["network", export.network_phrase(config)]
 
 
-def test_kcbatch_run_prints_the_network_line():
+def test_kcbatch_run_prints_the_network_line(tmp_path):
     out = ok(["run", "--graph", "ws", "--ws-p", "0.25", "--runs", "2", "--nodes", "100",
               "--k-num", "4", "--t-transient", "1", "--t-measure", "1", "--sample-every", "5",
-              "--device", "cpu", "--seed", "1", "--quiet"]).stdout
+              "--device", "cpu", "--seed", "1", "--quiet", "--out", tmp_path / "s"]).stdout
     (line,) = [ln for ln in out.splitlines() if ln.startswith("network ")]
     assert line.split(None, 1)[1] == "Watts–Strogatz N=100, m=3, p=0.25"
 
