@@ -144,3 +144,57 @@ def test_gpu_skips_fold_into_one_summary_line(monkeypatch):
     # a usable GPU: nothing folded
     assert _fold(_Report(("tests/test_gpu.py", 20, why)), None, monkeypatch) == \
         ("tests/test_gpu.py", 20, why)
+
+
+def test_tune_warms_up_before_its_first_row(monkeypatch):
+    # an engine whose first three calls are slow (compilation, allocator, thread
+    # pool), on a fake clock: every row then times warm calls, so the same batch
+    # size gives the same rate in the first row as later
+    import types
+
+    import kcbatch.run.tuning as tuning
+    from kcbatch.engines import get_engine
+    clock = [0.0]
+    real = get_engine("cpu")
+
+    class SlowStart:
+        calls = 0
+
+        def integrate(self, batch, spec, progress=None):
+            SlowStart.calls += 1
+            clock[0] += (1.0 if SlowStart.calls <= 3 else 0.01) * batch.n_networks
+
+        def __getattr__(self, name):
+            return getattr(real, name)
+
+    monkeypatch.setattr(tuning, "get_engine", lambda *a, **k: SlowStart())
+    monkeypatch.setattr(tuning, "time", types.SimpleNamespace(perf_counter=lambda: clock[0]))
+    cfg = StudyConfig(runs=8, nodes=60, m=2, k_num=3, t_transient=0.5, t_measure=0.5,
+                      sample_every=5, seed=1, device="cpu")
+    text = tuning.tune(cfg, [1, 1, 2], steps=5)
+    rates = [float(m.group(1)) for m in re.finditer(r"^\s+\d+\s+([\d.]+)\s", text, re.M)]
+    assert len(rates) == 3
+    assert rates[0] == pytest.approx(rates[1], rel=1e-9) == pytest.approx(rates[2], rel=1e-9)
+
+
+@pytest.mark.parametrize("graph", ["ba", "er", "ws", "powerlaw"])
+def test_a_generators_first_use_is_announced(graph, monkeypatch):
+    import os
+
+    import kcbatch.run.time_estimate as estimate
+    cfg = StudyConfig(runs=2, nodes=100, m=2, graph=graph, k_num=3, t_transient=0.5,
+                      t_measure=0.5, sample_every=5, seed=1, device="cpu")
+    real_exists = os.path.exists
+    # no numba cache index on disk: the generator compiles at its first use
+    monkeypatch.setattr(os.path, "exists",
+                        lambda p: False if str(p).endswith(".nbi") else real_exists(p))
+    seconds = estimate.GENERATOR_COMPILE_SECONDS[graph]
+    line = f"compiling the {graph} generator (first use, ~{seconds:.0f} s)"
+    assert estimate.compile_notice(cfg) == line
+    notices: list[str] = []
+    study.run_study(cfg, on_notice=notices.append)
+    assert notices and notices[0] == line  # before the networks are made
+    # every index on disk: nothing to say
+    monkeypatch.setattr(os.path, "exists",
+                        lambda p: True if str(p).endswith(".nbi") else real_exists(p))
+    assert estimate.compile_notice(cfg) is None

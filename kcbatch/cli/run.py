@@ -104,10 +104,10 @@ def run(config_file, resume_dir, out, run_range, fast_math, quiet, scheduler, sc
         # count, and each worker resolves its own.
         resolved = resolve_device(cfg.device) if spec is None else None
 
-    # Lines before the store opens (the drawn seed, the study's notices) are held
-    # until the study has passed its checks: a refused study prints its error
-    # alone. Without --out the study still keeps its results, in a new directory
-    # named on the first line of output.
+    # The drawn seed is held until the study has passed its checks (its store
+    # opens): a refused study prints no seed. Without --out the study still keeps
+    # its results, in a new directory named on the first line of output, and
+    # its notices are held until then too.
     held: list[str] = []
     if cfg.seed is None:
         from kcbatch.protocol.seeding import draw_seed
@@ -141,8 +141,8 @@ def _run_and_report(cfg: StudyConfig, resume: bool, quiet: bool, stop: threading
     signal caught at any point makes the exit status 130/143.
 
     ``held``: lines to print once the store is open (the study has passed its
-    checks), the first of a study without --out naming its new directory on
-    stdout, the rest on stderr; later notices print as they come. The
+    checks): the drawn seed, and for a study without --out first the line naming
+    its new directory (stdout) and every notice before it. The
     process holds the lock of the study directory from the moment its store
     is open until the exports are written. ``spec``: the Dask scheduler
     (``kcbatch.run.scheduler.SchedulerSpec``) or None for this process.
@@ -152,8 +152,12 @@ def _run_and_report(cfg: StudyConfig, resume: bool, quiet: bool, stop: threading
     from kcbatch.results.store import study_lock
     from kcbatch.run.study import run_study
 
+    # Notices wait only for a new directory's name (no --out); with --out they
+    # print as they come (a compilation notice before the compilation).
+    hold_notices = held is not None and any(ln.startswith("results go to ") for ln in held)
+
     def on_notice(msg: str) -> None:
-        if held is None:
+        if held is None or not hold_notices:
             click.echo(msg, err=True)
         else:
             held.append(msg)

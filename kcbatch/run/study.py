@@ -30,7 +30,7 @@ from kcbatch.results.store import (
 )
 from kcbatch.run.batching import choose_batch, fitted_batch, for_pending, oom_retry_size
 from kcbatch.run.plan import plan_study
-from kcbatch.run.time_estimate import auto_dt_cost, estimate_study
+from kcbatch.run.time_estimate import auto_dt_cost, compile_notice, estimate_study
 from kcbatch.run.work_unit import compute_records, longest_steps
 from kcbatch.theory.per_run import theory_settings
 from kcbatch.version import __version__
@@ -180,6 +180,9 @@ def run_study(config: StudyConfig, *, resume: bool = False, progress: bool = Fal
         if on_notice:
             on_notice(msg)
 
+    compiling = compile_notice(config)
+    if compiling:  # before the first networks are made (dt auto, the estimate, the study)
+        notice(compiling)
     study_plan = plan_study(config, resume=resume, notice=notice,
                             check_stored=check_stored_graphs)
     cfg, graphs = study_plan.config, study_plan.graphs

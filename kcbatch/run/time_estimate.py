@@ -60,7 +60,8 @@ from kcbatch.protocol.models import expected_edges, min_nodes
 __all__ = ["PROBE_STEP_WORK", "SLOW_ENGINE_RATE", "CPU_NOTICE_SECONDS", "SMALL_CPU_STUDY",
            "AUTO_MAX_SECONDS", "CALIBRATION_SECONDS", "CONVERGED_STOP_TRANSIENTS",
            "FEASIBLE_SECONDS", "LOSS_SECONDS", "QUICK_SECONDS", "Calibration",
-           "StudyEstimate", "auto_dt_cost", "calibrate", "estimate_study", "format_duration",
+           "StudyEstimate", "auto_dt_cost", "calibrate", "compile_notice", "estimate_study",
+           "format_duration",
            "measure_rate", "refine_rounds", "steps_per_run", "system_steps_per_run",
            "work_per_run"]
 
@@ -98,6 +99,40 @@ AUTO_QUICK_SECONDS = 60.0
 CONVERGED_STOP_TRANSIENTS = (80.0, 160.0)
 # The README's CPU-sized study.
 SMALL_CPU_STUDY = dict(runs=8, batch=4, nodes=1000)
+
+
+# Seconds the first use of each model's generator spends compiling it (numba,
+# cached on disk afterwards): measured with an empty cache on the 2-core box
+# (load ~4), N=200.
+GENERATOR_COMPILE_SECONDS = {"ba": 2.0, "er": 5.6, "ws": 3.8, "powerlaw": 4.2}
+
+
+def _uncached(module_name: str) -> bool:
+    """Whether a numba function of ``module_name`` has no on-disk cache index
+    yet (its first use compiles it); False when numba's cache cannot be read."""
+    import importlib
+    import os
+    module = importlib.import_module(module_name)
+    for obj in vars(module).values():
+        index = getattr(getattr(getattr(obj, "_cache", None), "_cache_file", None),
+                        "_index_path", None)
+        if isinstance(index, str) and not os.path.exists(index):
+            return True
+    return False
+
+
+def compile_notice(cfg: StudyConfig) -> str | None:
+    """'compiling the X generator (first use, ~N s)' when the study's network
+    model's generator (or the CSR and random-number helpers it calls) has not
+    been compiled on this machine yet; None otherwise and for graph files."""
+    if cfg.graphs is not None:
+        return None
+    modules = (f"kcbatch.networks.{cfg.graph}", "kcbatch.networks.csr",
+               "kcbatch.networks.rng")
+    if not any(_uncached(name) for name in modules):
+        return None
+    seconds = GENERATOR_COMPILE_SECONDS.get(str(cfg.graph), 5.0)
+    return f"compiling the {cfg.graph} generator (first use, ~{seconds:.0f} s)"
 
 
 def mean_network(cfg: StudyConfig, nodes: int | None = None) -> tuple[float, float]:
