@@ -14,9 +14,9 @@ system advanced by one RK4 step -- expected per protocol
   :data:`CONVERGED_STOP_TRANSIENTS` (measured on the default BA study; ``t_max``
   when that is shorter; the geometric mean of their steps, so the estimate is
   off by the same factor, ~1.4x, whichever the runs stop at), then adds the
-  refinement, ``rounds *
-  refine_points`` fresh integrations to that window's end, ``rounds`` the
-  multisections that bring the grid spacing under ``refine``.
+  refinement, ``rounds * refine_points`` fresh integrations to that window's
+  end, ``rounds`` the multisections that bring the grid spacing under
+  ``refine``. Runs going on to ``t_max`` are not modelled.
 
 A system-step touches every directed edge (a neighbour's sin/cos gathered) and
 every node (its own trig): ``2 E + N`` *edge updates*, ``E`` the model's
@@ -27,7 +27,9 @@ users' own networks, the mean over the files (:func:`work_per_run`).
 study's (its model, N, m, K grid, precision and batch size, or its own files,
 shrunk until one RK4 step is about :data:`PROBE_STEP_WORK` edge updates):
 after a warm-up step, two integrations of ``n_a = 2`` and ``n_b`` steps, ``n_b``
-sized so that it takes about :data:`CALIBRATION_SECONDS`; the rate is the
+lengthened until the difference lasts about :data:`CALIBRATION_SECONDS` (at
+most 5% of the study's bound) and spans at least
+:data:`MIN_CALIBRATION_STEPS` steps; the rate is the
 difference's (``(n_b - n_a)`` steps over ``t_b - t_a``), so a call's fixed cost
 (allocation, packing, thread start) is not counted as work but kept apart as
 ``overhead`` (seconds per batch). The shape matters: a CPU engine spreads a
@@ -40,7 +42,9 @@ A study's time (:class:`StudyEstimate`): the first batch's generation, then
 per run the larger of the engine's seconds and the producers' seconds.
 Studies under :data:`QUICK_SECONDS` even at :data:`SLOW_ENGINE_RATE` are not
 measured, and print nothing. ``bench/test_bench_time_estimate.py``
-compares the estimate with the measured time.
+compares the estimate with the measured time. The calibration is short: on a
+machine whose other jobs load it beyond its cores, the study runs slower than
+the calibration saw (measured 1.7x and 1.8x at load 3-4 on 2 cores).
 """
 from __future__ import annotations
 
