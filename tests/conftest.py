@@ -9,6 +9,9 @@
 * ``faulty_engines`` -- make ``run_study`` integrate through
   :class:`helpers.FaultyEngine` wrappers (exceptions on chosen calls, callbacks
   after calls); returns the list of wrappers handed out.
+* GPU skips -- every test skipped because the GPU is unusable is reported
+  (``-ra``, pyproject's addopts) on one line, ``tests/conftest.py: gpu
+  unavailable: <reason>`` with their count, not one line per test function.
 * markers (``--strict-markers``; registered in pyproject.toml): ``gpu`` (needs a
   working CUDA device), ``slow`` (seconds each, as pyproject.toml lists them:
   excluded from the fast lane ``-m "not slow"``).
@@ -48,6 +51,25 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     # then runs only in sessions that collect a device-parametrized test.
     if "device" in metafunc.fixturenames and not _parametrizes(metafunc, "device"):
         metafunc.parametrize("device", device_params())
+
+
+_GPU_REASON: list[str | None] = []  # why the GPU is unusable, once asked
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    longrepr = report.longrepr
+    if not (report.skipped and isinstance(longrepr, tuple) and len(longrepr) == 3):
+        return
+    if not _GPU_REASON:
+        from kcbatch.engines import why_unavailable
+        _GPU_REASON.append(why_unavailable("gpu"))
+    why = _GPU_REASON[0]
+    if why and why in str(longrepr[2]):
+        # one folded line for all of them: same path, no line, same reason
+        report.longrepr = ("tests/conftest.py", None, f"gpu unavailable: {why}")
 
 
 @pytest.fixture

@@ -146,11 +146,13 @@ def _auto_lands_on_cpu(monkeypatch):
 
 def test_auto_on_cpu_prints_the_estimate_and_a_small_command(monkeypatch):
     _auto_lands_on_cpu(monkeypatch)
-    # every study counts as long: the notice's limit is a microsecond
+    # every study counts as long (the notice's limit is a microsecond) and is measured
     monkeypatch.setattr(estimate, "CPU_NOTICE_SECONDS", 1e-6)
+    monkeypatch.setattr(estimate, "QUICK_SECONDS", 0.0)
     notices: list[str] = []
     study.run_study(StudyConfig(**TINY, batch=2), on_notice=notices.append)
-    assert not any("estimated time" in n for n in notices)  # cpu asked for: nothing
+    assert not any("estimated time on this CPU" in n for n in notices)  # cpu asked for
+    assert sum(n.startswith("estimated time: ") for n in notices) == 1  # every device
 
     notices.clear()
     study.run_study(StudyConfig(**{**TINY, "device": "auto"}, batch=2), on_notice=notices.append)
@@ -163,7 +165,7 @@ def test_auto_on_cpu_prints_the_estimate_and_a_small_command(monkeypatch):
     monkeypatch.setattr(estimate, "CPU_NOTICE_SECONDS", 600.0)
     notices.clear()
     study.run_study(StudyConfig(**{**TINY, "device": "auto"}, batch=2), on_notice=notices.append)
-    assert not any("estimated time" in n for n in notices)  # a small study: no estimate
+    assert not any("estimated time on this CPU" in n for n in notices)  # a small study
 
 
 def test_the_estimate_is_right_within_an_order_of_magnitude():
@@ -372,9 +374,9 @@ def test_plots_carry_the_parameters_and_keep_the_note_off_the_data(which):
     nb = note.get_window_extent(renderer)
     for box in (ax.get_window_extent(renderer), ax.get_tightbbox(renderer)):
         assert not nb.overlaps(box), (nb, box)
-    legend = ax.get_legend()
-    if legend is not None:
-        assert not nb.overlaps(legend.get_window_extent(renderer))
+    for legend in fig.legends:  # beside the axes, clear of the data and the note
+        lb = legend.get_window_extent(renderer)
+        assert not nb.overlaps(lb) and not lb.overlaps(ax.get_window_extent(renderer))
 
 
 def test_r_curves_marks_the_median_and_spread_of_kc():
@@ -393,7 +395,7 @@ def test_r_curves_marks_the_median_and_spread_of_kc():
     ext = spans[0].get_extents()  # display coordinates
     lo, hi = ax.transData.inverted().transform([[ext.x0, 0], [ext.x1, 0]])[:, 0]
     assert (lo, hi) == (pytest.approx(q25, abs=1e-6), pytest.approx(q75, abs=1e-6))
-    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    labels = [t.get_text().replace("\n", " ") for lg in fig.legends for t in lg.get_texts()]
     assert any("median" in t and f"{median:.4g}" in t for t in labels), labels
     assert any("25–75%" in t for t in labels), labels
 

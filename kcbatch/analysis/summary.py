@@ -780,6 +780,14 @@ def summarize(records: Sequence[RunRecord], k_values, threshold: float, *,
             f"{theory_block.missing} run(s) have no theory thresholds: they were stored "
             f"by a kcbatch that did not compute them; the theory statistics leave them out.")
 
+    comparison = protocol_comparison(recs)
+    if comparison.unconverged_runs:
+        # the converged protocol's runs still moving at the last window
+        warnings.append(
+            f"{comparison.unconverged_runs} of {len(ok)} runs unconverged at t_max="
+            f"{_num(comparison.t_transient_max)}: their Kc still moved between the last "
+            f"windows, so it depends on t_max; try a larger --t-max.")
+
     return Summary(
         runs=len(recs),
         ok=len(ok),
@@ -801,7 +809,7 @@ def summarize(records: Sequence[RunRecord], k_values, threshold: float, *,
         failed_runs=tuple(int(rec.run) for rec in failed),
         theory=theory_block,
         estimators=estimator_summary(recs, n_boot, seed_bootstrap),
-        protocol_vs_converged=protocol_comparison(recs),
+        protocol_vs_converged=comparison,
         hysteresis=hysteresis_summary(recs, n_boot, seed_bootstrap),
         work=work_spent(recs),
         notes=tuple(notes),
@@ -815,13 +823,18 @@ def _num(v: Any) -> str:
     return _fmt_k(float(v))
 
 
-def format_summary(summary: Summary | Mapping[str, Any]) -> str:
+def format_summary(summary: Summary | Mapping[str, Any], network: str | None = None,
+                   directory: str | None = None) -> str:
     """Human-readable, aligned text of a :func:`summarize` result (printed by the
-    CLI); a mapping (summary.json's ``summary`` object) is read as its JSON view."""
+    CLI); a mapping (summary.json's ``summary`` object) is read as its JSON view.
+    ``network``: the study's networks and their model's parameters, the first
+    line; ``directory``: the study's, named in the resume command of a partial study."""
     s = summary if isinstance(summary, Summary) else Summary.from_dict(summary)
     lines: list[tuple[str, str]] = []
+    if network:
+        lines.append(("network", network))
     if s.partial:
-        lines.append(("PARTIAL STUDY", format_partial(s.partial)))
+        lines.append(("PARTIAL STUDY", format_partial(s.partial, directory)))
     lines.append(("runs", f"{s.runs} (ok {s.ok}, failed {s.failed})"))
     lines.append(("crossings", f"{s.crossings} (threshold r > {s.threshold:g})"))
     lines.append(("censored", f"left {s.censored_left}, right {s.censored_right}"))
@@ -953,8 +966,9 @@ def _theory_lines(th: TheoryBlock | None, threshold: float | None) -> list[tuple
                       f"threshold, the measured Kc's counterpart)"))
     spreads = [th.spread(name) for name in THEORY_FIELDS]
     if not any(spreads):
-        why = ("infinite: no run's network has edges, so none has an onset"
-               if th.no_onset else "n/a: no run has them (stored by an older kcbatch)")
+        why = ("infinite: no run's network has edges, so none has an onset" if th.no_onset
+               else "n/a: no run has them (stored by an older kcbatch)" if th.missing
+               else "n/a: no runs")
         return lines + [("theory onset (MF / HMF / QMF)", why)]
     n = max(sp.n for sp in spreads if sp)
     means = " / ".join(_num(sp.mean) if sp else "n/a" for sp in spreads)
@@ -972,13 +986,15 @@ def _theory_lines(th: TheoryBlock | None, threshold: float | None) -> list[tuple
     return lines
 
 
-def format_partial(partial: PartialInfo | Mapping[str, Any]) -> str:
-    """One phrase for a partial study: '96 of 1000 runs (interrupted); ...'."""
+def format_partial(partial: PartialInfo | Mapping[str, Any],
+                   directory: str | None = None) -> str:
+    """One phrase for a partial study: '96 of 1000 runs (interrupted); ...'.
+    ``directory``: the study's, for the resume command (DIR when unknown)."""
     p = partial if isinstance(partial, PartialInfo) else PartialInfo.from_dict(partial)
     reason = p.reason
     if reason.startswith("shard") and "," not in reason:
         what = "the other shards are elsewhere: `kcbatch merge` combines them"
     else:
-        what = "`kcbatch run --resume DIR` completes it"
+        what = f"`kcbatch run --resume {directory or 'DIR'}` completes it"
     return (f"{p.runs_done} of {p.runs_total} runs ({reason}); the statistics cover "
             f"these runs only; {what}")

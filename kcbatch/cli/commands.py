@@ -1,6 +1,7 @@
 """``kcbatch info``, ``merge``, ``report`` and ``tune``."""
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -77,6 +78,7 @@ def report(out_dir):
     """Re-print the summary and regenerate exports and plots from a store."""
     from kcbatch.analysis.summary import format_summary
     from kcbatch.export.report import export_store
+    from kcbatch.export.study_outputs import network_phrase
 
     def io_failed(exc: BaseException) -> None:
         click.echo(f"Error: {io_message(exc, out_dir)}; free some space or fix the "
@@ -88,7 +90,8 @@ def report(out_dir):
                                               f"{exc}); restore it from a backup, or start a "
                                               f"new study in another --out")):
         summary = export_store(out_dir)
-    click.echo(format_summary(summary))
+        config = json.loads((Path(out_dir) / "summary.json").read_text("utf-8"))["config"]
+    click.echo(format_summary(summary, network_phrase(config), str(out_dir)))
 
 
 @main.command()

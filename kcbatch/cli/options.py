@@ -49,7 +49,9 @@ _STUDY_OPTIONS = [
     ("--graphs", "graphs", click.Path(path_type=str),
      "Your own networks: an edge list or GraphML file, or a directory of them; "
      "run i uses file i mod n_files (sorted by name)."),
-    ("--batch", "batch", str, "Networks integrated together; 'auto' fits GPU memory."),
+    ("--batch", "batch", str, "Networks integrated together, or 'auto': on a GPU the most "
+     "that fit its memory (up to 128), on the CPU 8; at most the runs and about a minute "
+     "of work, so that an interrupted study loses little."),
     ("--nodes", "nodes", int, "Nodes N per network."),
     ("--m", "m", int, "Size of every model: BA edges per new node; ER mean degree 2m; "
      "WS ring of 2m neighbours; power-law minimum degree m."),
@@ -136,10 +138,15 @@ def shown_default(field: str) -> str:
     return str(value)
 
 
+# Options typed as text whose metavar would read TEXT.
+_METAVARS = {"batch": "N|auto", "producers": "N|auto"}
+
+
 def study_options(fn, only: tuple[str, ...] | None = None):
     for flag, _field, typ, help_ in reversed(_STUDY_OPTIONS):
         if only is None or _field in only:
             fn = click.option(flag, _field, type=typ, default=None,
+                              metavar=_METAVARS.get(_field),
                               help=f"{help_} [default: {shown_default(_field)}]")(fn)
     return fn
 

@@ -60,7 +60,7 @@ def run(config_file, resume_dir, out, run_range, fast_math, quiet, scheduler, sc
     """Run (or resume) a Kc study and print its summary.
 
     \b
-    Example:  kcbatch run --runs 1000 --batch 32 --out results/
+    Example:  kcbatch run --runs 1000 --out results/
     """
     from kcbatch.engines import resolve_device
     from kcbatch.results.store import STORE_NAME, Store, StoreIOError, store_exists
@@ -103,22 +103,21 @@ def run(config_file, resume_dir, out, run_range, fast_math, quiet, scheduler, sc
         # count, and each worker resolves its own.
         resolved = resolve_device(cfg.device) if spec is None else None
 
-    # Without --out the study still keeps its results, in a new directory named
-    # on the first line of output; lines before it are held until then.
-    held: list[str] | None = [] if cfg.out is None else None
+    # The drawn seed is held until the study has passed its checks (its store
+    # opens): a refused study prints no seed. Without --out the study still keeps
+    # its results, in a new directory named on the first line of output, and
+    # its notices are held until then too.
+    held: list[str] = []
     if cfg.seed is None:
         from kcbatch.protocol.seeding import draw_seed
         cfg = cfg.resolved(seed=draw_seed())
-        line = f"seed: {cfg.seed_value} (drawn; repeat with --seed {cfg.seed_value})"
-        if held is None:
-            click.echo(line, err=True)
-        else:
-            held.append(line)
-    if held is not None:
+        held.append(f"seed: {cfg.seed_value} (drawn; repeat with --seed {cfg.seed_value})")
+    if cfg.out is None:
         with one_line_errors():
             fresh = _fresh_out_dir(cfg.seed_value)
             cfg = cfg.resolved(out=fresh)
             check_out(fresh)
+        held.insert(0, f"results go to {fresh}/ (a new directory: no --out was given)")
 
     out = cfg.out
 
@@ -146,8 +145,9 @@ def _run_and_report(cfg: StudyConfig, resume: bool, quiet: bool, signals: StopOn
     (``signals``: stop and abort go to the study, which is over before the
     exports), and a signal caught at any point makes the exit status 130/143.
 
-    ``held``: for a study without --out, stderr lines to print after the line
-    naming its new directory (printed once the store exists there). The
+    ``held``: lines to print once the store is open (the study has passed its
+    checks): the drawn seed, and for a study without --out first the line naming
+    its new directory (stdout) and every notice before it. The
     process holds the lock of the study directory from the moment its store
     is open until the exports are written. ``spec``: the Dask scheduler
     (``kcbatch.run.scheduler.SchedulerSpec``) or None for this process.
@@ -157,8 +157,12 @@ def _run_and_report(cfg: StudyConfig, resume: bool, quiet: bool, signals: StopOn
     from kcbatch.results.store import study_lock
     from kcbatch.run.study import run_study
 
+    # Notices wait only for a new directory's name (no --out); with --out they
+    # print as they come (a compilation notice before the compilation).
+    hold_notices = held is not None and any(ln.startswith("results go to ") for ln in held)
+
     def on_notice(msg: str) -> None:
-        if held is None:
+        if held is None or not hold_notices:
             click.echo(msg, err=True)
         else:
             held.append(msg)
@@ -169,18 +173,26 @@ def _run_and_report(cfg: StudyConfig, resume: bool, quiet: bool, signals: StopOn
         nonlocal held
         locked.enter_context(study_lock(out))  # re-entrant: run_study holds it already
         if held is not None:
-            click.echo(f"results go to {out}/ (a new directory: no --out was given)")
             for line in held:
-                click.echo(line, err=True)
+                click.echo(line, err=not line.startswith("results go to "))
             held = None
 
     prewarm_plots()
-    with locked:
-        result = run_study(cfg, resume=resume, progress=not quiet, stop=signals.stop,
-                           on_notice=on_notice, on_open=on_open, abort=signals.abort,
-                           scheduler=spec, device=device)
-        signals.computed()
-        _export(cfg, result, quiet, signals.caught, spec)
+    try:
+        with locked:
+            result = run_study(cfg, resume=resume, progress=not quiet, stop=signals.stop,
+                               on_notice=on_notice, on_open=on_open, abort=signals.abort,
+                               scheduler=spec, device=device)
+            signals.computed()
+            _export(cfg, result, quiet, signals.caught, spec)
+    except KeyboardInterrupt:
+        # an abort (a second signal): the store says the session was interrupted,
+        # so that report and the partial study's reason say so
+        if cfg.out is not None and held is None:
+            from kcbatch.export.report import record_run_info
+            with contextlib.suppress(Exception):
+                record_run_info(cfg.out, {"interrupted": True})
+        raise
 
 
 def _export(cfg: StudyConfig, result, quiet: bool, caught: list[int], spec=None) -> None:
@@ -192,6 +204,7 @@ def _export(cfg: StudyConfig, result, quiet: bool, caught: list[int], spec=None)
         record_run_info,
         session_info,
     )
+    from kcbatch.export.study_outputs import network_phrase
 
     if cfg.out is not None:
         if result.computed:
@@ -212,7 +225,8 @@ def _export(cfg: StudyConfig, result, quiet: bool, caught: list[int], spec=None)
     else:
         click.echo("nothing to compute: every run of the study is already stored")
     click.echo(f"seed {cfg.seed}")
-    click.echo(format_summary(summary))
+    click.echo(format_summary(summary, network_phrase(cfg.to_dict()),
+                              None if cfg.out is None else str(cfg.out)))
     if cfg.out is not None:
         click.echo(f"results in {cfg.out}/ (kcbatch.sqlite, summary.json, runs.csv, "
                    "kc_hist.png, r_curves.png"

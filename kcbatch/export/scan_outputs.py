@@ -206,7 +206,7 @@ def kc_vs_param_figure(rows: Sequence[Mapping[str, Any]], param: str, est: str,
         fig.supxlabel(f"no crossing run at {param} = {', '.join(map(str, missing))}", fontsize=8)
     ax.set_xlabel(param)
     ax.set_ylabel("Kc [rad / time unit]")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="best")
     fig.suptitle(f"Kc against {param}" + (f"\n{subtitle}" if subtitle else ""), fontsize=10)
     return fig
 
@@ -232,7 +232,12 @@ def write_scan_outputs(plan: ScanPlan) -> tuple[list[dict[str, Any]], dict[str, 
 def _subtitle(plan: ScanPlan) -> str:
     """The fixed parameters of the scan in one line (the scanned one left out)."""
     c = plan.base
-    parts = {"graph": f"graph {c.graph}", "nodes": f"N={c.nodes}", "m": f"m={c.m}",
+    # the model's own parameter, unless it is the one scanned
+    model = {"ws": f"graph ws (p={c.ws_p:g})" if plan.param != "ws_p" else "graph ws",
+             "powerlaw": (f"graph powerlaw (γ={c.gamma:g})" if plan.param != "gamma"
+                          else "graph powerlaw")}
+    parts = {"graph": model.get(c.graph, f"graph {c.graph}"),
+             "nodes": f"N={c.nodes}", "m": f"m={c.m}",
              "coupling": f"coupling {c.coupling}",
              "omega_sigma": f"ω {c.omega_dist} σ={c.omega_sigma:g}",
              "k_num": f"K = {c.k_min:g}…{c.k_max:g} ({c.k_num})",

@@ -28,7 +28,8 @@ from kcbatch.protocol.config import steps_for
 from kcbatch.theory import mean_field as theory
 from kcbatch.theory.per_run import theory_settings
 
-__all__ = ["RUN_COLUMNS", "r_column_names", "write_runs_csv", "write_summary_json",
+__all__ = ["RUN_COLUMNS", "network_phrase", "r_column_names", "write_runs_csv",
+           "write_summary_json",
            "plot_kc_hist", "plot_r_curves", "kc_hist_figure", "r_curves_figure",
            "study_subtitle", "kc_convergence_figure", "plot_kc_convergence",
            "hysteresis_figure", "plot_hysteresis"]
@@ -175,7 +176,7 @@ def write_summary_json(path: str | os.PathLike, summary: Summary | Mapping[str, 
         fh.write(text)
 
 
-def new_figure(figsize=(7.5, 5.0)):
+def new_figure(figsize=(10.0, 5.4)):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -214,8 +215,29 @@ def _refined(c: Mapping[str, Any]) -> str:
     return "" if c.get("refine") is None else f", refined to {c['refine']:g}"
 
 
+# The network models' names on the figures and the printed summary.
+_MODEL_NAMES = {"ba": "Barabási–Albert", "er": "Erdős–Rényi", "ws": "Watts–Strogatz",
+                "powerlaw": "power law"}
+
+
+def network_phrase(config: Mapping[str, Any]) -> str:
+    """The study's networks with the parameters of their model: ``Barabási–Albert
+    N=300, m=3``, ``Watts–Strogatz N=300, m=3, p=0.2``, ``power law N=300, m=3,
+    γ=2.7``, or ``graphs NAME`` for the users' own files."""
+    if config.get("graphs"):
+        return f"graphs {Path(config['graphs']).name}"
+    graph = str(config.get("graph", "ba"))  # stores before the models: BA
+    text = f"{_MODEL_NAMES.get(graph, graph)} N={config['nodes']}, m={config['m']}"
+    if graph == "ws":
+        text += f", p={config.get('ws_p', 0.1):g}"
+    elif graph == "powerlaw":
+        text += f", γ={config.get('gamma', 3.0):g}"
+    return text
+
+
 def study_subtitle(config: Mapping[str, Any] | None, summary: Summary | None) -> str:
-    """The study's parameters in one line: N, m, the frequency distribution (and
+    """The study's parameters in one line: the network model and its
+    parameters (:func:`network_phrase`), the frequency distribution (and
     the coupling unless degree), K grid, dt, transient + measurement window,
     runs (done/total), seed. Empty without a config."""
     if not config:
@@ -231,17 +253,14 @@ def study_subtitle(config: Mapping[str, Any] | None, summary: Summary | None) ->
              "degree": "ω_i = k_i"}.get(settings["omega_dist"], settings["omega_dist"])
     if settings["coupling"] != Coupling.DEGREE:
         omega += f", coupling {settings['coupling']}"
-    # A study of the users' own files has no model: name the files instead.
-    network = (f"graphs {Path(c['graphs']).name}" if c.get("graphs")
-               else f"N={c['nodes']}, m={c['m']}")
-    return (f"{network}, {omega}, "
+    return (f"{network_phrase(c)}, {omega}, "
             f"K = {c['k_min']:g}…{c['k_max']:g} ({c['k_num']} values), dt={c['dt']:g}, "
             f"transient {_transient(c)} + measure {c['t_measure']:g}{_refined(c)}, "
             f"runs {runs}, seed {c['seed']}")
 
 
-# Characters of the subtitle that fit the 7-inch figures at 7.5 pt.
-_SUBTITLE_WIDTH = 120
+# Characters of the subtitle that fit the 10-inch figures at 7.5 pt.
+_SUBTITLE_WIDTH = 150
 
 
 def _titles(fig, ax, title: str, config, summary: Summary | None) -> None:
@@ -283,11 +302,26 @@ def _theory_block(records: Sequence[RunRecord], threshold: float | None,
     return th
 
 
-def _theory_remark(ax, text: str) -> None:
-    """Why the theory is not drawn, in the axes' top-left corner (the legend is
-    top right on kc_hist, bottom right on r_curves)."""
-    ax.text(0.02, 0.97, text, transform=ax.transAxes, ha="left", va="top", fontsize=8,
-            color="0.3", wrap=True)
+# Characters per line of the notes below the axes (8 pt on the 10-inch figures).
+_NOTE_WIDTH = 150
+
+
+def _footer(fig, *notes: str) -> None:
+    """The notes below the axes (censoring counts, why the theory is not drawn),
+    each wrapped to the figure's width: never over the data."""
+    import textwrap
+    lines = [textwrap.fill(n, _NOTE_WIDTH) for n in notes if n]
+    fig.supxlabel("\n".join(lines), fontsize=8, color="0.25")
+
+
+def _legend(fig, ax) -> None:
+    """The axes' legend beside them, right of the data (constrained layout makes
+    room for it), its labels wrapped to a short width."""
+    import textwrap
+    handles, labels = ax.get_legend_handles_labels()
+    if handles:
+        fig.legend(handles, [textwrap.fill(label, 34) for label in labels],
+                   loc="outside right center", fontsize=7.5, frameon=False)
 
 
 def _auto_kc(records: Sequence[RunRecord]) -> tuple[np.ndarray, np.ndarray]:
@@ -300,20 +334,45 @@ def _auto_kc(records: Sequence[RunRecord]) -> tuple[np.ndarray, np.ndarray]:
     return conv, prot
 
 
-def _converged_vs_protocol_hist(ax, converged: np.ndarray, protocol: np.ndarray) -> None:
-    """Both distributions on shared bins (interpolated values are not on the
-    grid), with each one's median."""
+def _converged_vs_protocol_hist(ax, converged: np.ndarray, protocol: np.ndarray,
+                                dk: float | None) -> None:
+    """Both distributions of interpolated Kc on the same bins (interpolated values
+    are not on the grid; bins of the grid spacing ``dk``, or numpy's choice over
+    both), each with its median."""
     both = np.concatenate([converged, protocol])
-    edges = (np.histogram_bin_edges(both, bins="auto") if np.ptp(both) > 0
-             else np.array([both[0] - 0.5, both[0] + 0.5]))
+    if np.ptp(both) <= 0:
+        edges = np.array([both[0] - 0.5 * (dk or 1.0), both[0] + 0.5 * (dk or 1.0)])
+    elif dk and dk > 0 and np.ptp(both) / dk <= 60:
+        edges = np.arange(both.min(), both.max() + dk, dk)
+    else:
+        edges = np.histogram_bin_edges(both, bins="auto")
     for x, label, color, style in ((protocol, "original protocol (T = 5)", "tab:gray", "--"),
                                    (converged, "converged transient", "tab:blue", "-")):
         if not x.size:
             continue
         ax.hist(x, bins=edges, color=color, alpha=0.55, edgecolor="white",
-                label=f"{label}, interpolated $K_c$ (n={x.size})")
+                label=f"{label} (n={x.size})")
         med = float(np.median(x))
         ax.axvline(med, color=color, lw=1.8, ls=style, label=f"{label} median = {med:.4g}")
+
+
+def _theory_groups(th: TheoryBlock, crossings: bool) -> list[tuple[list[str], float, bool]]:
+    """The theory lines of kc_hist.png: ([labels], mean, varies over runs), equal
+    means (relative 1e-9: degree coupling's MF = HMF = QMF) merged into one."""
+    groups: list[tuple[list[str], float, bool]] = []
+    for name, (label, _color, _style) in _THEORY_LINES.items():
+        spread = th.spread(f"{name}_at_threshold" if crossings else name)
+        if not spread:
+            continue
+        # Rounding alone (degree coupling: QMF = Kc0 / 1.0000000000000002) is no spread.
+        varies = spread.max - spread.min > 1e-9 * abs(spread.mean)
+        for labels, mean, v in groups:
+            if abs(mean - spread.mean) <= 1e-9 * max(abs(mean), 1e-300) and v == varies:
+                labels.append(label)
+                break
+        else:
+            groups.append(([label], spread.mean, varies))
+    return groups
 
 
 def kc_hist_figure(records: Sequence[RunRecord], summary: Summary,
@@ -323,10 +382,12 @@ def kc_hist_figure(records: Sequence[RunRecord], summary: Summary,
     fig = new_figure()
     ax = fig.add_subplot()
     converged, protocol = _auto_kc(records)
-    if converged.size or protocol.size:
-        _converged_vs_protocol_hist(ax, converged, protocol)
+    dk, k0 = summary.k_grid.spacing, summary.k_grid.min
+    k1 = summary.k_grid.max
+    auto = bool(converged.size or protocol.size)
+    if auto:
+        _converged_vs_protocol_hist(ax, converged, protocol, dk)
     elif kc.size:
-        dk, k0 = summary.k_grid.spacing, summary.k_grid.min
         edges: str | np.ndarray
         if dk and dk > 0 and k0 is not None:
             lo = math.floor((kc.min() - k0) / dk + 1e-9)
@@ -337,46 +398,80 @@ def kc_hist_figure(records: Sequence[RunRecord], summary: Summary,
         ax.hist(kc, bins=edges, color="tab:blue", alpha=0.75, edgecolor="white",
                 label=f"runs with a crossing (n={kc.size})")
         mean, median = float(kc.mean()), float(np.median(kc))
-        ax.axvline(mean, color="tab:red", lw=1.8, label=f"mean = {mean:.4g}")
-        ax.axvline(median, color="tab:green", lw=1.8, ls="--", label=f"median = {median:.4g}")
+        if abs(mean - median) <= 1e-12 * max(abs(mean), 1.0):  # one line, not two on top
+            ax.axvline(mean, color="tab:red", lw=1.8, label=f"mean = median = {mean:.4g}")
+        else:
+            ax.axvline(mean, color="tab:red", lw=1.8, label=f"mean = {mean:.4g}")
+            ax.axvline(median, color="tab:green", lw=1.8, ls="--",
+                       label=f"median = {median:.4g}")
     else:
         ax.text(0.5, 0.6, "no run crossed the threshold", transform=ax.transAxes,
                 ha="center", va="center", fontsize=11)
+        ax.set_ylim(0.0, 1.0)
+    # The K axis: the data's, or the grid's without data; a theory value off
+    # the grid is named in the legend, not drawn (it would squash the data).
+    if ax.patches:
+        x_lo, x_hi = ax.get_xlim()
+    elif k0 is not None and k1 is not None and k1 > k0:
+        x_lo, x_hi = k0 - 0.5 * (dk or 0.0), k1 + 0.5 * (dk or 0.0)
+    else:
+        x_lo, x_hi = ax.get_xlim()
+    on_grid_lo = x_lo if k0 is None else min(x_lo, k0)
+    on_grid_hi = x_hi if k1 is None else max(x_hi, k1)
+    shown: list[float] = []
+
+    def mark(value: float, label: str, **style: Any) -> None:
+        if on_grid_lo <= value <= on_grid_hi:
+            ax.axvline(value, lw=1.6, label=label, **style)
+            shown.append(value)
+        else:
+            ax.plot([], [], lw=1.6, label=f"{label} (beyond the K grid)", **style)
+
     thr = summary.threshold
     th = _theory_block(records, thr, summary, config)
+    remark = ""
     if th is not None and th.applies:
         # Each theory's crossing of the threshold: what the measured Kc measures.
-        # Only a store without crossings (an older kcbatch) shows the onsets,
-        # labelled as onsets.
+        # Only a store without crossings shows the onsets, labelled as onsets.
         crossings = any(th.spread(f"{name}_at_threshold") for name in _THEORY_LINES)
-        for name, (label, color, style) in _THEORY_LINES.items():
-            spread = th.spread(f"{name}_at_threshold" if crossings else name)
-            if spread:
-                # Rounding alone (degree coupling: QMF = Kc0 / 1.0000000000000002) is no spread.
-                varies = (" (mean over runs)" if spread.max - spread.min
-                          > 1e-9 * abs(spread.mean) else "")
-                what = f"$K$ at r = {thr:g}" if crossings else "onset (r leaves 0)"
-                ax.axvline(spread.mean, color=color, ls=style, lw=1.6,
-                           label=f"theory {label} {what} = {spread.mean:.4g}{varies}")
+        what = f"$K$ at r = {thr:g}" if crossings else "onset (r leaves 0)"
         a2a = th.kc_all_to_all_at_threshold
+        for labels, mean, varies in _theory_groups(th, crossings):
+            _, color, style = _THEORY_LINES[{v[0]: k for k, v in _THEORY_LINES.items()}[
+                labels[0]]]
+            if a2a is not None and crossings and abs(a2a - mean) <= 1e-9 * abs(mean):
+                labels, a2a = [*labels, "all-to-all"], None  # one line, not two on top
+            mark(mean, f"theory {' = '.join(labels)} {what} = {mean:.4g}"
+                       + (" (mean over runs)" if varies else ""), color=color, ls=style)
         if a2a is not None:
-            ax.axvline(a2a, color="tab:gray", ls=(0, (3, 1, 1, 1)), lw=1.6,
-                       label=f"all-to-all K at r = {thr:g}: {a2a:.4g}")
+            mark(a2a, f"all-to-all K at r = {thr:g}: {a2a:.4g}", color="tab:gray",
+                 ls=(0, (3, 1, 1, 1)))
         if not any(th.spread(name) for name in _THEORY_LINES):
-            _theory_remark(ax, "theory thresholds not stored (an older kcbatch wrote these runs)")
+            remark = ("theory thresholds not stored (the runs were stored without them)"
+                      if records else "")
     elif th is not None:
-        _theory_remark(ax, f"theory does not apply (ω = {th.omega_dist})"
-                       if th.omega_dist == OmegaDist.DEGREE else
-                       f"theory does not apply: {th.why_not}")
-    if ax.get_legend_handles_labels()[0]:
-        ax.legend(loc="upper right", fontsize=8)
-    fig.supxlabel(_censor_note(summary, records), fontsize=8, color="0.25")
+        remark = (f"theory does not apply (ω = {th.omega_dist})"
+                  if th.omega_dist == OmegaDist.DEGREE else
+                  f"theory does not apply: {th.why_not}")
+    if shown:
+        x_lo, x_hi = min([x_lo, *shown]), max([x_hi, *shown])
+        pad = 0.03 * (x_hi - x_lo)
+        x_lo, x_hi = x_lo - pad, x_hi + pad
+    ax.set_xlim(x_lo, x_hi)
+    _legend(fig, ax)
+    _footer(fig, _censor_note(summary, records), remark)
     ax.set_xlabel(f"critical coupling $K_c$ [{K_UNITS}]")
     ax.set_ylabel("number of runs")
     from matplotlib.ticker import MaxNLocator
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-    _titles(fig, ax, "Distribution of $K_c$"
-            + (f" (first K with r > {thr:g})" if thr is not None else ""), config, summary)
+    if auto:
+        title = ("Distribution of the interpolated $K_c$"
+                 + (f" (crossing of r = {thr:g})" if thr is not None else "")
+                 + ": converged vs original protocol")
+    else:
+        title = ("Distribution of $K_c$"
+                 + (f" (first K with r > {thr:g})" if thr is not None else ""))
+    _titles(fig, ax, title, config, summary)
     return fig
 
 
@@ -427,12 +522,17 @@ def kc_convergence_figure(records: Sequence[RunRecord], config: Mapping[str, Any
                                                       "keep their last $K_c$)")
     ax.plot([], [], color="tab:blue", lw=0.7, label=f"one run (n={len(auto)})")
     ax.set_xscale("log", base=2)
+    # ticks at the windows' transients (5, 10, 20, 40, ...), not at powers of 2
+    from matplotlib.ticker import FixedLocator, NullLocator
+    ax.xaxis.set_major_locator(FixedLocator(t.tolist()))
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.set_xticklabels([f"{v:g}" for v in t])
     ax.set_xlabel("transient T before the measurement window [time units]")
     ax.set_ylabel(f"interpolated $K_c$ [{K_UNITS}]")
-    ax.legend(loc="upper right", fontsize=8)
+    _legend(fig, ax)
     unconv = sum(1 for r in auto if r.converged is False)
-    fig.supxlabel(f"{len(auto) - unconv} run(s) converged, {unconv} unconverged at "
-                  f"t_max = {t[-1]:g}", fontsize=8, color="0.25")
+    _footer(fig, f"{len(auto) - unconv} run(s) converged, {unconv} unconverged at "
+                 f"t_max = {t[-1]:g}")
     _titles(fig, ax, "$K_c$ against the transient", config, summary)
     return fig
 
@@ -481,6 +581,7 @@ def r_curves_figure(records: Sequence[RunRecord], k_values, threshold: float, *,
     ax.axhline(float(threshold), color="tab:red", ls="--", lw=1.2,
                label=f"threshold r = {float(threshold):g}")
     th = _theory_block(records, float(threshold), summary, config)
+    remark = ""
     if th is not None and th.all_to_all_applies and th.omega_sigma is not None \
             and k.size and k[-1] > k[0]:
         fine = np.linspace(float(k[0]), float(k[-1]), _THEORY_CURVE_POINTS)
@@ -488,9 +589,9 @@ def r_curves_figure(records: Sequence[RunRecord], k_values, threshold: float, *,
                 color="black", ls=":", lw=1.6,
                 label=f"all-to-all theory r(K) (N → ∞, ω {th.omega_dist})")
     elif th is not None and not th.applies and th.omega_dist == OmegaDist.DEGREE:
-        _theory_remark(ax, f"theory does not apply (ω = {th.omega_dist})")
+        remark = f"theory does not apply (ω = {th.omega_dist})"
     elif th is not None and th.all_to_all_why_not:
-        _theory_remark(ax, f"all-to-all r(K) not drawn: {th.all_to_all_why_not}")
+        remark = f"all-to-all r(K) not drawn: {th.all_to_all_why_not}"
     if k.size:
         lo, hi = float(k[0]), float(k[-1])
         if hi > lo:
@@ -498,9 +599,9 @@ def r_curves_figure(records: Sequence[RunRecord], k_values, threshold: float, *,
     ax.set_ylim(0.0, 1.0)
     ax.set_xlabel(f"coupling K [{K_UNITS}]")
     ax.set_ylabel("order parameter r (time average, dimensionless)")
-    ax.legend(loc="lower right", fontsize=8)
+    _legend(fig, ax)
     ax.grid(alpha=0.3)
-    fig.supxlabel(_censor_note(summary, records), fontsize=8, color="0.25")
+    _footer(fig, _censor_note(summary, records), remark)
     _titles(fig, ax, "Order parameter r(K) over the ensemble", config, summary)
     return fig
 
@@ -550,12 +651,12 @@ def hysteresis_figure(records: Sequence[RunRecord], k_values, threshold: float, 
     ax.set_ylim(0.0, 1.0)
     ax.set_xlabel(f"coupling K [{K_UNITS}]")
     ax.set_ylabel("order parameter r (time average, dimensionless)")
-    ax.legend(loc="lower right", fontsize=7.5)
+    _legend(fig, ax)
     ax.grid(alpha=0.3)
     width = None if h is None else h.hysteresis_width.median
     area = None if h is None else h.loop_area.median
-    fig.supxlabel(f"median hysteresis width {_num_or_na(width)}, median loop area "
-                  f"{_num_or_na(area)} (∫(r_backward − r_forward) dK)", fontsize=8, color="0.25")
+    _footer(fig, f"median hysteresis width {_num_or_na(width)}, median loop area "
+                 f"{_num_or_na(area)} (∫(r_backward − r_forward) dK)")
     _titles(fig, ax, "Adiabatic sweep: forward and backward branches", config, summary)
     return fig
 

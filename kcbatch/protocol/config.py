@@ -742,7 +742,7 @@ class Execution:
     against the study's ``runs`` by :meth:`check_range`."""
 
     device: Device | Auto = AUTO
-    batch: int | Auto = 32
+    batch: int | Auto = AUTO
     producers: int | Auto = AUTO
     fast_math: bool = False
     kernel: KernelStrategy | Auto = AUTO

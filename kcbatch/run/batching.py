@@ -10,8 +10,11 @@ batch size.
   systems as the independent protocol's batch; :func:`unit_shape` is one
   ``--batch`` unit as one network of ``k_num`` systems, what ``--batch auto``
   sizes.
-* **Size.** :func:`choose_batch`: the configured batch or the engine's
-  ``auto_batch``, capped by the runs left and the engine's 32-bit limit;
+* **Size.** :func:`choose_batch`: the configured batch or, for ``auto`` (the
+  default), the engine's ``auto_batch`` capped so that a batch holds at most
+  about :data:`~kcbatch.run.time_estimate.LOSS_SECONDS` of work (what an
+  interrupted study can lose), and always by the runs left and the engine's
+  32-bit limit;
   :func:`fitted_batch`: that, fitted to the host memory (:func:`fit_batch`).
 * **Bytes.** :func:`estimate`: what a study holds at its peak, from the
   producers' batches (:func:`predict_batch_bytes`, :func:`packed_batch_bytes`)
@@ -37,10 +40,11 @@ from kcbatch.inputs.graph_source import network_size
 from kcbatch.inputs.pipeline import PREFETCH, producer_threads
 from kcbatch.protocol.choices import Device, is_auto, precision
 from kcbatch.protocol.config import ConfigError, StudyConfig, format_bytes
+from kcbatch.run.time_estimate import LOSS_SECONDS
 
 __all__ = ["MemoryEstimate", "available_bytes", "batch_networks", "batch_shape",
            "choose_batch", "device_bytes", "memory_estimate", "fit_batch", "fitted_batch",
-           "for_pending", "is_oom",
+           "for_pending", "is_oom", "loss_capped",
            "networks_per_unit", "oom_retry_size", "packed_batch_bytes", "predict_batch_bytes",
            "unit_shape"]
 
@@ -79,20 +83,37 @@ def unit_shape(cfg: StudyConfig) -> BatchShape:
 
 # -------------------------------------------------------------------------------- size
 
-def choose_batch(cfg: StudyConfig, engine: Engine, pending: int) -> int:
+def loss_capped(units: int, seconds_per_run: float | None) -> int:
+    """``units`` (``--batch`` units) capped so that a batch of runs taking
+    ``seconds_per_run`` each holds at most LOSS_SECONDS of work (at least 1);
+    ``units`` when the time is unknown (None)."""
+    if seconds_per_run is None or seconds_per_run <= 0:
+        return units
+    return max(1, min(units, int(LOSS_SECONDS // seconds_per_run)))
+
+
+def choose_batch(cfg: StudyConfig, engine: Engine, pending: int,
+                 seconds_per_run: float | None = None) -> int:
     """Batch size in networks (the work unit's size, chosen where the engine
     runs): the configured one, or for ``auto`` the engine's choice (on a GPU
-    the largest that fits its share of free memory), never more than the runs
-    left or the engine's limit."""
+    the largest that fits its share of free memory) capped by
+    :func:`loss_capped` when ``seconds_per_run`` (the estimate of
+    :mod:`kcbatch.run.time_estimate`) is known, never more than the runs left
+    or the engine's limit."""
     limit = engine.batch_limit(batch_shape(cfg))
-    wanted = engine.auto_batch(unit_shape(cfg)) if is_auto(cfg.batch) else int(cfg.batch)
+    if is_auto(cfg.batch):
+        wanted = loss_capped(engine.auto_batch(unit_shape(cfg)), seconds_per_run)
+    else:
+        wanted = int(cfg.batch)
     return max(1, min(batch_networks(cfg, wanted), pending, limit))
 
 
-def fitted_batch(cfg: StudyConfig, engine: Engine, device: Device, pending: int) -> int:
+def fitted_batch(cfg: StudyConfig, engine: Engine, device: Device, pending: int,
+                 seconds_per_run: float | None = None) -> int:
     """:func:`choose_batch`, shrunk (``--batch auto``) or refused (ConfigError)
     to fit the memory here (:func:`fit_batch`)."""
-    return fit_batch(cfg, engine, device, choose_batch(cfg, engine, pending))
+    return fit_batch(cfg, engine, device,
+                     choose_batch(cfg, engine, pending, seconds_per_run))
 
 
 def for_pending(batch: int, pending: int) -> int:

@@ -29,9 +29,9 @@ from kcbatch.results.store import (
     store_exists,
     study_lock,
 )
-from kcbatch.run.batching import fitted_batch, for_pending, oom_retry_size
+from kcbatch.run.batching import choose_batch, fitted_batch, for_pending, oom_retry_size
 from kcbatch.run.plan import plan_study
-from kcbatch.run.time_estimate import auto_dt_cost, cpu_fallback_notice
+from kcbatch.run.time_estimate import auto_dt_cost, compile_notice, estimate_study
 from kcbatch.run.work_unit import compute_records, longest_steps
 from kcbatch.theory.per_run import theory_settings
 from kcbatch.version import __version__
@@ -181,6 +181,9 @@ def run_study(config: StudyConfig, *, resume: bool = False, progress: bool = Fal
         if on_notice:
             on_notice(msg)
 
+    compiling = compile_notice(config)
+    if compiling:  # before the first networks are made (dt auto, the estimate, the study)
+        notice(compiling)
     study_plan = plan_study(config, resume=resume, notice=notice,
                             check_stored=check_stored_graphs)
     cfg, graphs = study_plan.config, study_plan.graphs
@@ -192,26 +195,36 @@ def run_study(config: StudyConfig, *, resume: bool = False, progress: bool = Fal
     if plan.device_notice:
         notice(plan.device_notice)
     engine = plan.engine
-    # Planned (and refused when it cannot fit) before the store is made.
-    batch_fit = fitted_batch(cfg, engine, plan.device, len(cfg.run_ids))
+    runs = len(cfg.run_ids)
+    # Planned (and refused when it cannot fit) before anything is made or measured.
+    memory_fit = fitted_batch(cfg, engine, plan.device, runs)
+    # The time per run (measured on a batch like the study's) caps --batch auto
+    # and is printed once the store says how many runs are pending.
+    estimate = estimate_study(cfg, engine, runs, memory_fit, plan.producers)
+    batch_fit = min(memory_fit, choose_batch(cfg, engine, runs, estimate.seconds_per_run))
     if is_auto(config.dt) and cfg.dt_value < AUTO_DT_CAP:
         # the cost of the run range (refused when absurd), before the store is made
-        runs = len(cfg.run_ids)
-        notice(auto_dt_cost(cfg, engine, runs, for_pending(batch_fit, runs)))
+        notice(auto_dt_cost(cfg, engine, runs, for_pending(batch_fit, runs),
+                            rate=estimate.calibration.rate if estimate.calibration else None))
     with _opened(cfg, resume, graphs, on_open) as (store, pending):
         plan = plan.with_batch(for_pending(batch_fit, len(pending)))
         batch_size = plan.batch
-        if is_auto(cfg.device) and plan.device == Device.CPU and pending:
-            estimate = cpu_fallback_notice(cfg, engine, len(pending), batch_size)
-            if estimate:
-                notice(estimate)
+        if pending:
+            for line in (estimate.line(len(pending), plan.device),
+                         estimate.feasibility(len(pending), plan.device),
+                         estimate.cpu_suggestion(len(pending))
+                         if is_auto(cfg.device) and plan.device == Device.CPU else None):
+                if line:
+                    notice(line)
         times = PipelineTimes()
         engine_seconds = 0.0
         interrupted = False
         computed = 0
         in_flight = batch_size
         finished_runs = len(cfg.run_ids) - len(pending)
-        bar = make_progress_bar(len(cfg.run_ids), finished_runs) if progress else _NoBar()
+        # a finished study resumed has nothing to show progress of
+        bar = (make_progress_bar(len(cfg.run_ids), finished_runs) if progress and pending
+               else _NoBar())
         # closed explicitly, so that a Ctrl-C while it joins its threads propagates
         items: Generator[Produced, None, None] | None = None
         try:
@@ -297,7 +310,8 @@ def _run_clustered(cfg: StudyConfig, graphs: GraphSet | None, scheduler: Any, *,
                 if plan.notice:
                     notice(f"worker {plan.worker}: {plan.notice}")
             finished_runs = len(cfg.run_ids) - len(pending)
-            bar = make_progress_bar(len(cfg.run_ids), finished_runs) if progress else _NoBar()
+            bar = (make_progress_bar(len(cfg.run_ids), finished_runs) if progress and pending
+                   else _NoBar())
 
             def write(outcome) -> None:
                 nonlocal finished_runs
