@@ -110,21 +110,36 @@ def test_refine_rounds(span, tol, points, rounds):
 def test_the_converged_work_model_matches_what_estimate_kc_integrates(monkeypatch):
     # kc_tol so large that every crossing network stops after its second window:
     # the model's stop at CONVERGED_STOP_TRANSIENTS = that window's start.
-    cfg = StudyConfig(runs=3, nodes=200, m=3, k_num=8, k_min=0.5, k_max=4.0, seed=5,
-                      device="cpu", t_transient=AUTO, t_measure=1.0, sample_every=2,
-                      t_max=20.0, kc_tol=100.0, refine=0.05)
-    spec = cfg.spec
-    second = window_starts(spec.dt, cfg.t_max, spec.n_measure)[1]
-    monkeypatch.setattr(estimate, "CONVERGED_STOP_TRANSIENTS", (second * spec.dt,))
-    item = make_batch([0, 1, 2], cfg)
-    got = estimate_kc(get_engine("cpu"), item.batch, cfg.k_values, dt=spec.dt,
-                      t_transient=AUTO, t_measure=cfg.t_measure, sample_every=spec.sample_every,
-                      refine=cfg.refine, refine_points=cfg.refine_points, kc_tol=cfg.kc_tol,
-                      t_max=cfg.t_max)
-    assert np.all(got.converged) and np.all(got.censored == "none")
-    # estimate_kc counts (row, K) system-steps: rows = nodes
-    per_run = (got.work + got.refine_work) / (3 * cfg.nodes)
-    assert estimate.system_steps_per_run(cfg) == pytest.approx(per_run, rel=1e-12)
+    # (both protocols: until the second window every coupling is integrated,
+    # and the adaptive refinement's rounds are counted exactly)
+    for converge in ("exhaustive", "adaptive"):
+        cfg = StudyConfig(runs=3, nodes=200, m=3, k_num=8, k_min=0.5, k_max=4.0, seed=5,
+                          device="cpu", t_transient=AUTO, t_measure=1.0, sample_every=2,
+                          t_max=20.0, kc_tol=100.0, refine=0.05, converge=converge)
+        spec = cfg.spec
+        second = window_starts(spec.dt, cfg.t_max, spec.n_measure)[1]
+        monkeypatch.setattr(estimate, "CONVERGED_STOP_TRANSIENTS", (second * spec.dt,))
+        item = make_batch([0, 1, 2], cfg)
+        got = estimate_kc(get_engine("cpu"), item.batch, cfg.k_values, dt=spec.dt,
+                          t_transient=AUTO, t_measure=cfg.t_measure,
+                          sample_every=spec.sample_every, refine=cfg.refine,
+                          refine_points=cfg.refine_points, kc_tol=cfg.kc_tol, t_max=cfg.t_max,
+                          converge=converge)
+        assert np.all(got.converged) and np.all(got.censored == "none")
+        # estimate_kc counts each network's (row, K) system-steps: rows = nodes
+        per_run = (got.work + got.refine_work) / cfg.nodes
+        model = estimate.system_steps_per_run(cfg)
+        if converge == "exhaustive":
+            assert np.all(model == pytest.approx(per_run, rel=1e-12))
+            continue
+        # adaptive: the refinement exactly; the windows at most the model's (every
+        # coupling to the second window's end: the adaptive protocol retires some
+        # earlier) and at least every coupling through the first window
+        starts = window_starts(spec.dt, cfg.t_max, spec.n_measure)
+        windows = cfg.k_num * (starts[1] + spec.n_measure)
+        assert np.all(got.refine_work / cfg.nodes == model - windows)
+        assert np.all(got.work / cfg.nodes <= windows)
+        assert np.all(got.work / cfg.nodes >= cfg.k_num * (starts[0] + spec.n_measure))
 
 
 # ----------------------------------------------------------------------- the lines

@@ -16,7 +16,13 @@ system advanced by one RK4 step -- expected per protocol
   off by the same factor, ~1.4x, whichever the runs stop at), then adds the
   refinement, ``rounds * refine_points`` fresh integrations to that window's
   end, ``rounds`` the multisections that bring the grid spacing under
-  ``refine``. Runs going on to ``t_max`` are not modelled.
+  ``refine``. Runs going on to ``t_max`` are not modelled. That is
+  ``converge="exhaustive"``; the adaptive protocol (the default) integrates
+  every coupling to the end of the second window, then
+  :data:`ADAPTIVE_COLUMNS` of them (or all, if fewer) to the same stop, and
+  refines by continuation: ``refine_points`` couplings for ``RELAX_WINDOWS + 1``
+  windows in the first round and 2 in each later one
+  (:mod:`kcbatch.analysis.adaptive`).
 
 A system-step touches every directed edge (a neighbour's sin/cos gathered) and
 every node (its own trig): ``2 E + N`` *edge updates*, ``E`` the model's
@@ -52,17 +58,19 @@ import math
 import time
 from dataclasses import dataclass
 
+from kcbatch.analysis.adaptive import RELAX_WINDOWS
 from kcbatch.analysis.converge import window_starts
 from kcbatch.engines import Engine
 from kcbatch.inputs.graph_source import graph_set
 from kcbatch.inputs.pipeline import make_batch
 from kcbatch.inputs.step_size import AUTO_DT_CAP
-from kcbatch.protocol.choices import AUTO, Auto
+from kcbatch.protocol.choices import AUTO, Auto, Converge
 from kcbatch.protocol.config import ConfigError, IntegrationSpec, StudyConfig
 from kcbatch.protocol.models import expected_edges, min_nodes
 
 __all__ = ["PROBE_STEP_WORK", "SLOW_ENGINE_RATE", "CPU_NOTICE_SECONDS", "SMALL_CPU_STUDY",
-           "AUTO_MAX_SECONDS", "CALIBRATION_SECONDS", "CONVERGED_STOP_TRANSIENTS",
+           "ADAPTIVE_COLUMNS", "AUTO_MAX_SECONDS", "CALIBRATION_SECONDS",
+           "CONVERGED_STOP_TRANSIENTS",
            "FEASIBLE_SECONDS", "LOSS_SECONDS", "QUICK_SECONDS", "Calibration",
            "StudyEstimate", "auto_dt_cost", "calibrate", "compile_notice", "estimate_study",
            "format_duration",
@@ -101,6 +109,11 @@ AUTO_QUICK_SECONDS = 60.0
 # auto: the runs' final transients were 160 (seed 1, 4 of 4 runs) and 80 (seed
 # 2026, 2 of 2): between neighbouring windows, whose work differs by 2x.
 CONVERGED_STOP_TRANSIENTS = (80.0, 160.0)
+# Couplings per network the adaptive protocol still integrates after its second
+# window, on average to the stop: 9.8 on the default BA study (8 networks, the
+# windows' 2.82e9 system-steps: bench/measurements/
+# cpu-2core_converge_adaptive_2026-12-07_relax4-every-round.json).
+ADAPTIVE_COLUMNS = 10
 # The README's CPU-sized study.
 SMALL_CPU_STUDY = dict(runs=8, batch=4, nodes=1000)
 
@@ -193,8 +206,25 @@ def system_steps_per_run(cfg: StudyConfig) -> float:
     if cfg.adiabatic:
         return 2.0 * cfg.k_num * steps
     if cfg.converged_protocol:
+        if cfg.auto_transient and cfg.converge == Converge.ADAPTIVE:
+            return _adaptive_system_steps(cfg, steps)
         return cfg.k_num * steps + refine_rounds(cfg) * cfg.refine_points * steps
     return cfg.k_num * steps
+
+
+def _adaptive_system_steps(cfg: StudyConfig, steps: float) -> float:
+    """The adaptive protocol's system-steps of one run stopping ``steps`` steps
+    from theta0 (module docstring, Work model)."""
+    spec = cfg.spec
+    starts = window_starts(spec.dt, cfg.t_max, spec.n_measure)
+    second_end = float(min(starts[1] if len(starts) > 1 else starts[0], steps - spec.n_measure)
+                       + spec.n_measure)
+    windows = (cfg.k_num * second_end
+               + min(cfg.k_num, ADAPTIVE_COLUMNS) * max(0.0, steps - second_end))
+    rounds = refine_rounds(cfg)
+    refine = (cfg.refine_points * spec.n_measure
+              * ((RELAX_WINDOWS + 1) + 2 * (rounds - 1)) if rounds else 0.0)
+    return windows + refine
 
 
 def work_per_run(cfg: StudyConfig, nodes: int | None = None) -> float:
