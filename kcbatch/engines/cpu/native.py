@@ -69,10 +69,10 @@ SEGMENT_SYSTEM_STEPS = 500_000
 TASKS_PER_THREAD = 4
 # (row, K) system-steps per C++ call at most: ~0.15 s on 2 cores. A call cannot
 # be interrupted and progress is reported after each, so Ctrl-C, a study's
-# clean stop and the progress bar wait for it; each call costs ~0.1-1 ms beyond
-# its steps (its threads are made and joined), and a call per step would pay
-# the end of a call's schedule every step. The default run (5e5 systems) takes
-# 50 steps per call.
+# clean stop and the progress bar wait for it; each call costs ~0.1 ms beyond
+# its steps (its threads are made and joined, measured on 2 threads) and up to a
+# segment's wait at its end, which a call per step would pay every step. The
+# default run (5e5 systems) takes 50 steps per call.
 CALL_SYSTEM_STEPS = 25_000_000
 # Snapshots of (sin, cos) one measurement call may keep for its samples.
 SNAPSHOT_BYTES = 64 << 20
