@@ -1,8 +1,9 @@
 """The CPU engine's native pass (kcbatch/engines/cpu/native.py, kernels/kuramoto_cpu.cpp)
 against its independent twin, the numba pass (cpu.CpuSimulation): the same numbers
-bit for bit for every plan shape and entry point, beyond the trig reduction's range,
+bit for bit for every plan shape and block width, beyond the trig reduction's range,
 for rows without neighbours, through the Simulation protocol in pieces, whatever the
-threads, the plan or the batch; the engine's choice between the two passes and its
+threads, the plan, the call's schedule (tasks whole or in segments, rows shared) or the
+batch; the engine's choice between the two passes and its
 fallback; the build cache's key; the invariants of ``plan``.
 
 Small networks and few steps: every comparison is exact (assert_array_equal), so a
@@ -108,7 +109,7 @@ def _lanes(p: tuple[Group, ...], itemsize: int) -> int:
     return total
 
 
-# ------------------------------------------------ 1. every plan shape and entry point
+# ------------------------------------------------ 1. every plan shape and block width
 
 # (itemsize, n_k, threads) -> the plan shape the case is there for, for the
 # batches of NETS networks of _batch
@@ -139,8 +140,8 @@ SHAPES = {
 
 def test_the_cases_reach_every_shape_and_entry_point():
     """The cases of the next test cover, per precision, the three plan shapes and
-    the four entry points (blocks of 1-4 vectors), and a thread with several
-    blocks: fails if ``plan`` moves them elsewhere."""
+    the four block widths (1-4 vectors), and a group of several blocks: fails if
+    ``plan`` moves them elsewhere."""
     for itemsize, name in ((4, "float32"), (8, "float64")):
         plans = [cpu_native.plan(n_k, t, itemsize, NETS) for (i, n_k, t) in SHAPES
                  if i == itemsize]

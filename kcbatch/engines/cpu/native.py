@@ -50,7 +50,8 @@ PREFETCH = 8       # neighbour entries prefetched ahead in the gathers
 MAX_VECS = 4       # widest block: 4 vectors (32 float32 K)
 VECTOR_BYTES = 32  # one AVX2 register
 CACHE_LINE = 64
-# Plan costs, from the default run on the 2-core development box, best of 8
+# Plan costs, fitted to the default run on the 2-core development box with the
+# earlier OpenMP pass (one task per thread for a whole call), best of 8
 # interleaved rounds (single rounds vary by 15-40% there): 50 K in 2 blocks of
 # 32: 0.75 s; in 4 of 16: 0.81 s; in 7 of 8 (4 on one thread): 0.89 s.
 # Sharing a block's rows costs a barrier per stage and moves each stage's
@@ -274,7 +275,7 @@ def _entry(real: np.dtype):
 
 
 class _GroupState:
-    """One :class:`Group`'s arrays and entry point."""
+    """One :class:`Group`'s arrays."""
 
     def __init__(self, group: Group, real: np.dtype, theta, S0, C0):
         self.group = group
