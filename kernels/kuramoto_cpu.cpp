@@ -299,7 +299,8 @@ inline void rows_stage(const Graph<real> &g, const real *cpl, const real *Xin, r
 // Task groups: the threads take (network, block) tasks from a shared schedule
 // (TaskSchedule), a segment of steps at a time, always the free task that is least
 // advanced, so no thread idles while a task it could take is left; a task's steps
-// run in order, by whichever thread holds it, and no thread ever waits for another.
+// run in order, by whichever thread holds it, and no thread waits for another before
+// the call's end.
 // With few tasks (fewer than native.py's TASKS_PER_THREAD per thread), segments are
 // ~segment_work system-steps (a few ms), so a thread slowed by another process on
 // its core (or descheduled) holds back at most one segment while the others take the
@@ -309,9 +310,10 @@ inline void rows_stage(const Graph<real> &g, const real *cpl, const real *Xin, r
 // rows, a chunk at a time from a counter, then wait for each other (Barrier) at the
 // end of every stage: a stage reads its neighbours' points of the stage before.
 //
-// The threads are std::threads made per call and joined at its end; a thread that
-// waits (for a barrier, or for the join) spins for at most SPIN_NS and then sleeps,
-// so a core that another process needs is never held by a waiting thread (OpenMP's
+// The threads are std::threads made per call and joined at its end (a thread with
+// no work left exits; the join sleeps); a thread at a barrier spins for at most
+// SPIN_NS and then sleeps, so a core that another process needs is never held by a
+// waiting thread (OpenMP's
 // libgomp spins ~0.3 M iterations at each barrier and after each parallel region
 // unless OMP_WAIT_POLICY is set before it starts, which a library cannot ensure).
 // Which thread computes a (row, K) value never changes it, so every value is the
