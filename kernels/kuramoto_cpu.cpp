@@ -9,9 +9,9 @@
 //   theta [nb, R, L]      phase at the start of the step
 //   acc   [nb, R, L]      running f1 + 2 f2 + 2 f3
 // so that one neighbour's contribution to a block is 2 V contiguous vectors.
-// A thread takes one network's rows of one block through a call of n_steps
-// steps with no barrier (run_steps), so its working set is that network's
-// block, where the numba pass streams all nK of the batch every stage.
+// A thread takes one network's rows of one block (a task) through a segment of
+// a call's steps with no barrier (run_call, below), so its working set is that
+// network's block, where the numba pass streams all nK of the batch every stage.
 //
 // Bit for bit the numba pass: every (row, K) adds its neighbours in CSR order
 // from the first, forms f = om + (K w) (cos_i S - sin_i C), the same RK4
@@ -20,11 +20,16 @@
 // fast-math, as the numba pass and the CUDA kernels are; 32-byte vector
 // arithmetic (GCC/Clang vector extensions) is the scalar IEEE operation per lane.
 
+#include <atomic>
+#include <chrono>
 #include <cmath>
+#include <condition_variable>
 #include <cstdint>
 #include <cstring>
+#include <memory>
+#include <mutex>
+#include <thread>
 #include <vector>
-#include <omp.h>
 
 #if defined(__AVX__)
 #include <immintrin.h>
@@ -284,115 +289,357 @@ inline void rows_stage(const Graph<real> &g, const real *cpl, const real *Xin, r
     }
 }
 
-// n_steps RK4 steps of every system, network by network: a network's rows read
-// only its own rows (the batch is block-diagonal), so taking one network at a
-// time keeps the working set one network's block, whatever the batch size.
-// by_block: each thread takes (network, block) tasks through all the steps (no
-// barrier; the task's state stays in its core's caches); else all threads
-// share each task's rows, with a barrier per stage (for fewer tasks than
-// threads). Either way every value is the same.
-template <typename real, int V>
-void run_steps(const Graph<real> &g, int64_t rows, int64_t n_networks,
-               const int64_t *node_offset,               // [B + 1] first row of each network
-               const real *couplings, int64_t n_k,       // [B, k_stride]: this call's nK
-               int64_t k_stride,
-               const int64_t *chunks,                    // row boundaries of equal work,
-               const int64_t *chunk_offset,              // network b's: chunks[co[b]..co[b+1]]
-               real *X0, real *X1,                       // [nb, R, 2, L] x 2
-               real *theta, real *acc,                   // [nb, R, L]
-               int64_t n_steps, real dt, real two_pi, int n_threads, int by_block,
-               real *snap,                               // [n_snap, nb, R, 2, L] or null
-               int64_t snap_first, int64_t snap_every) {
-    // snapshots of X after steps snap_first, snap_first + snap_every, ... (1-based
-    // within this call): the order parameter's samples are taken from them, so a
-    // measurement is one call instead of one per sample
-    constexpr int L = V * lanes<real>();
-    const int64_t nb = (n_k + L - 1) / L;
-    // [nb, B, L]: each block's couplings, padded with K = 0
-    std::vector<real> cpl(static_cast<size_t>(nb * n_networks * L), real(0));
-    for (int64_t b = 0; b < n_networks; ++b)
-        for (int64_t k = 0; k < n_k; ++k)
-            cpl[((k / L) * n_networks + b) * L + k % L] = couplings[b * k_stride + k];
-    const real half = real(0.5) * dt;
-    const real sixth = dt / real(6.0);
-    const int64_t X_block = rows * 2 * L, T_block = rows * L;
-    auto snap_index = [&](int64_t done) -> int64_t {  // -1: no snapshot after `done` steps
+// ---- a call: groups of blocks, their tasks, the threads ----------------------
+//
+// A call advances every system n_steps steps. Its K are in groups (native.py's
+// plan), each cut into nb blocks of its own width. A block is independent of every
+// other block through all the steps (its K are other systems), and within a block
+// a network reads only its own rows (the batch is block-diagonal).
+//
+// Task groups: the threads take (network, block) tasks from a shared schedule
+// (TaskSchedule), a segment of steps at a time, always the free task that is least
+// advanced, so no thread idles while a task it could take is left; a task's steps
+// run in order, by whichever thread holds it, and no thread waits for another before
+// the call's end.
+// With few tasks (fewer than native.py's TASKS_PER_THREAD per thread), segments are
+// ~segment_work system-steps (a few ms), so a thread slowed by another process on
+// its core (or descheduled) holds back at most one segment while the others take the
+// rest; with many tasks, a task goes through the whole call at once (its state stays
+// in one core's caches) and the schedule is a queue.
+// Shared groups (fewer blocks than threads): all threads take chunks of one task's
+// rows, a chunk at a time from a counter, then wait for each other (Barrier) at the
+// end of every stage: a stage reads its neighbours' points of the stage before.
+//
+// The threads are std::threads made per call and joined at its end (a thread with
+// no work left exits; the join sleeps); a thread at a barrier spins for at most
+// SPIN_NS and then sleeps, so a core that another process needs is never held by a
+// waiting thread (OpenMP's
+// libgomp spins ~0.3 M iterations at each barrier and after each parallel region
+// unless OMP_WAIT_POLICY is set before it starts, which a library cannot ensure).
+// Which thread computes a (row, K) value never changes it, so every value is the
+// same whatever the threads, the groups, the segments or the schedule.
+
+// cpu relax for a spin-wait
+inline void relax() {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
+// Spin before sleeping: a wait this short is cheaper spun than slept and woken.
+constexpr int64_t SPIN_NS = 20000;
+
+// A reusable barrier for `n` threads: the last to arrive runs `on_last` (with
+// every other thread still waiting), then releases them. Waiters spin up to
+// SPIN_NS, then sleep on a condition variable.
+class Barrier {
+  public:
+    explicit Barrier(int n) : n_(n) {}
+    template <typename F> void wait(F on_last) {
+        const int64_t g = gen_.load(std::memory_order_acquire);
+        if (arrived_.fetch_add(1, std::memory_order_acq_rel) + 1 == n_) {
+            arrived_.store(0, std::memory_order_relaxed);
+            on_last();
+            {
+                std::lock_guard<std::mutex> lock(m_);
+                gen_.store(g + 1, std::memory_order_release);
+            }
+            cv_.notify_all();
+            return;
+        }
+        const auto until = std::chrono::steady_clock::now() + std::chrono::nanoseconds(SPIN_NS);
+        for (int i = 0;; ++i) {
+            if (gen_.load(std::memory_order_acquire) != g) return;
+            relax();
+            if ((i & 63) == 63 && std::chrono::steady_clock::now() > until) break;
+        }
+        std::unique_lock<std::mutex> lock(m_);
+        cv_.wait(lock, [&] { return gen_.load(std::memory_order_acquire) != g; });
+    }
+
+  private:
+    const int n_;
+    std::atomic<int> arrived_{0};
+    std::atomic<int64_t> gen_{0};
+    std::mutex m_;
+    std::condition_variable cv_;
+};
+
+// Runs body(thread) on up to n_threads threads (the caller's among them) and
+// returns when all have; setup(team) first, once the team is known (the threads
+// that did start: a thread that cannot be made is done without).
+template <typename S, typename F> void run_team(int n_threads, S setup, F body) {
+    std::mutex m;
+    std::condition_variable cv;
+    int team = -1;  // set once the threads are made
+    auto member = [&](int id) {
+        {
+            std::unique_lock<std::mutex> lock(m);
+            cv.wait(lock, [&] { return team >= 0; });
+        }
+        body(id);
+    };
+    std::vector<std::thread> threads;
+    for (int id = 1; id < n_threads; ++id) {
+        try {
+            threads.emplace_back(member, id);
+        } catch (...) {  // no more threads: the team is those made
+            break;
+        }
+    }
+    setup(1 + static_cast<int>(threads.size()));
+    {
+        std::lock_guard<std::mutex> lock(m);
+        team = 1 + static_cast<int>(threads.size());
+    }
+    cv.notify_all();
+    body(0);
+    for (auto &t : threads) t.join();
+}
+
+// What a call shares between its groups.
+template <typename real>
+struct Call {
+    Graph<real> g;
+    int64_t rows, n_networks;
+    const int64_t *node_offset;   // [B + 1] first row of each network
+    const int64_t *chunks;        // row boundaries of equal work,
+    const int64_t *chunk_offset;  // network b's: chunks[co[b]..co[b+1]]
+    int64_t n_steps;
+    real dt, half, sixth, two_pi;
+    int64_t snap_first, snap_every;  // snapshots after steps first, first + every, ... (from 1)
+    // the snapshot index after `done` steps of this call, -1 for none
+    int64_t snap_index(const real *snap, int64_t done) const {
         if (snap == nullptr || done < snap_first || (done - snap_first) % snap_every) return -1;
         return (done - snap_first) / snap_every;
+    }
+};
+
+// One group: nb blocks of L = V * W lanes.
+template <typename real>
+struct Group {
+    int vecs;
+    int64_t L, nb;
+    real *X0, *X1, *theta, *acc;  // [nb, R, 2, L] x 2, [nb, R, L] x 2
+    real *snap;                   // [n_snap, nb, R, 2, L] or null
+    std::vector<real> cpl;        // [nb, B, L]: each block's couplings, padded with K = 0
+};
+
+// Steps [s0, s1) of one network's rows [r0, r1) of block blk (the snapshots of those
+// rows after each sampling step).
+template <typename real, int V>
+void block_steps(const Call<real> &c, const Group<real> &gr, int64_t blk, int64_t r0,
+                 int64_t r1, int64_t s0, int64_t s1) {
+    constexpr int L = V * lanes<real>();
+    const int64_t X_block = c.rows * 2 * L, T_block = c.rows * L;
+    real *X[2] = {gr.X0 + blk * X_block, gr.X1 + blk * X_block};
+    real *th = gr.theta + blk * T_block, *ac = gr.acc + blk * T_block;
+    const real *cb = gr.cpl.data() + blk * c.n_networks * L;
+    for (int64_t s = s0; s < s1; ++s) {
+        for (int stage = 0; stage < 4; ++stage)
+            rows_stage<real, V>(c.g, cb, X[stage % 2], X[1 - stage % 2], th, ac, r0, r1, stage,
+                                c.dt, c.half, c.sixth, c.two_pi);
+        const int64_t at = c.snap_index(gr.snap, s + 1);
+        if (at >= 0)
+            std::memcpy(gr.snap + (at * gr.nb + blk) * X_block + r0 * 2 * L, X[0] + r0 * 2 * L,
+                        (r1 - r0) * 2 * L * sizeof(real));
+    }
+}
+
+// One stage of rows [r0, r1) of block blk at step s (0-based) of a shared group;
+// after stage 3, their snapshot if step s + 1 is a sampling step.
+template <typename real, int V>
+void block_stage(const Call<real> &c, const Group<real> &gr, int64_t blk, int64_t r0,
+                 int64_t r1, int64_t s, int stage) {
+    constexpr int L = V * lanes<real>();
+    const int64_t X_block = c.rows * 2 * L, T_block = c.rows * L;
+    real *X[2] = {gr.X0 + blk * X_block, gr.X1 + blk * X_block};
+    rows_stage<real, V>(c.g, gr.cpl.data() + blk * c.n_networks * L, X[stage % 2],
+                        X[1 - stage % 2], gr.theta + blk * T_block, gr.acc + blk * T_block, r0,
+                        r1, stage, c.dt, c.half, c.sixth, c.two_pi);
+    const int64_t at = stage == 3 ? c.snap_index(gr.snap, s + 1) : -1;
+    if (at >= 0)
+        std::memcpy(gr.snap + (at * gr.nb + blk) * X_block + r0 * 2 * L, X[0] + r0 * 2 * L,
+                    (r1 - r0) * 2 * L * sizeof(real));
+}
+
+template <typename real>
+void group_steps(const Call<real> &c, const Group<real> &gr, int64_t blk, int64_t r0, int64_t r1,
+                 int64_t s0, int64_t s1) {
+    switch (gr.vecs) {
+        case 1: block_steps<real, 1>(c, gr, blk, r0, r1, s0, s1); break;
+        case 2: block_steps<real, 2>(c, gr, blk, r0, r1, s0, s1); break;
+        case 3: block_steps<real, 3>(c, gr, blk, r0, r1, s0, s1); break;
+        default: block_steps<real, 4>(c, gr, blk, r0, r1, s0, s1); break;
+    }
+}
+
+template <typename real>
+void group_stage(const Call<real> &c, const Group<real> &gr, int64_t blk, int64_t r0, int64_t r1,
+                 int64_t s, int stage) {
+    switch (gr.vecs) {
+        case 1: block_stage<real, 1>(c, gr, blk, r0, r1, s, stage); break;
+        case 2: block_stage<real, 2>(c, gr, blk, r0, r1, s, stage); break;
+        case 3: block_stage<real, 3>(c, gr, blk, r0, r1, s, stage); break;
+        default: block_stage<real, 4>(c, gr, blk, r0, r1, s, stage); break;
+    }
+}
+
+// The (group, network, block) tasks of the task groups and their progress.
+// claim() gives the free task with the fewest steps done (ties: the task this
+// thread ran last, whose state is in its caches, then the first), for up to its
+// segment of steps; release() records them. With segment_work 0, a task's
+// segment is the whole call and tasks are handed out in order.
+struct TaskSchedule {
+    struct Task {
+        int group;
+        int64_t net, blk, segment;  // segment: steps per claim
     };
-    if (by_block) {
-#pragma omp parallel for schedule(dynamic, 1) num_threads(n_threads)
-        for (int64_t task = 0; task < n_networks * nb; ++task) {
-            const int64_t net = task / nb, blk = task % nb;
-            real *X[2] = {X0 + blk * X_block, X1 + blk * X_block};
-            real *th = theta + blk * T_block, *ac = acc + blk * T_block;
-            const real *cb = cpl.data() + blk * n_networks * L;
-            const int64_t r0 = node_offset[net], r1 = node_offset[net + 1];
-            for (int64_t s = 0; s < n_steps; ++s) {
-                for (int stage = 0; stage < 4; ++stage)
-                    rows_stage<real, V>(g, cb, X[stage % 2], X[1 - stage % 2], th, ac, r0, r1,
-                                        stage, dt, half, sixth, two_pi);
-                const int64_t at = snap_index(s + 1);
-                if (at >= 0)
-                    std::memcpy(snap + (at * nb + blk) * X_block + r0 * 2 * L,
-                                X[0] + r0 * 2 * L, (r1 - r0) * 2 * L * sizeof(real));
+    std::vector<Task> tasks;
+    std::vector<int64_t> done;
+    std::vector<char> busy;
+    int64_t n_steps = 0;
+    bool whole = true;
+    std::atomic<int64_t> next{0};  // whole: the next task
+    std::mutex m;
+
+    // (task, s0, s1), or task -1 when no free task has steps left
+    void claim(int64_t last, int64_t &task, int64_t &s0, int64_t &s1) {
+        task = -1;
+        if (whole) {
+            const int64_t t = next.fetch_add(1);
+            if (t < static_cast<int64_t>(tasks.size())) {
+                task = t;
+                s0 = 0;
+                s1 = n_steps;
+            }
+            return;
+        }
+        std::lock_guard<std::mutex> lock(m);
+        for (int64_t t = 0; t < static_cast<int64_t>(tasks.size()); ++t) {
+            if (busy[t] || done[t] >= n_steps) continue;
+            if (task < 0 || done[t] < done[task] || (done[t] == done[task] && t == last))
+                task = t;
+        }
+        if (task < 0) return;
+        busy[task] = 1;
+        s0 = done[task];
+        s1 = s0 + tasks[task].segment < n_steps ? s0 + tasks[task].segment : n_steps;
+    }
+    void release(int64_t task, int64_t s1) {
+        if (whole) return;
+        std::lock_guard<std::mutex> lock(m);
+        done[task] = s1;
+        busy[task] = 0;
+    }
+};
+
+// n_steps RK4 steps of every system of the call's groups (see above).
+template <typename real>
+void run_call(const Call<real> &c, std::vector<Group<real>> &groups,
+              const int64_t *desc,  // [n_groups, 4]: k0, k1, vecs, by_block
+              const real *couplings, int64_t k_stride, int n_threads, int64_t segment_work) {
+    TaskSchedule sched;
+    sched.n_steps = c.n_steps;
+    std::vector<int> shared;
+    for (int gi = 0; gi < static_cast<int>(groups.size()); ++gi) {
+        Group<real> &gr = groups[gi];
+        const int64_t k0 = desc[gi * 4], n_k = desc[gi * 4 + 1] - k0;
+        gr.L = gr.vecs * lanes<real>();
+        gr.nb = (n_k + gr.L - 1) / gr.L;
+        gr.cpl.assign(static_cast<size_t>(gr.nb * c.n_networks * gr.L), real(0));
+        for (int64_t b = 0; b < c.n_networks; ++b)
+            for (int64_t k = 0; k < n_k; ++k)
+                gr.cpl[((k / gr.L) * c.n_networks + b) * gr.L + k % gr.L] =
+                    couplings[b * k_stride + k0 + k];
+        if (!desc[gi * 4 + 3]) {
+            shared.push_back(gi);
+            continue;
+        }
+        for (int64_t net = 0; net < c.n_networks; ++net) {
+            const int64_t net_rows = c.node_offset[net + 1] - c.node_offset[net];
+            const int64_t work = (net_rows > 0 ? net_rows : 1) * gr.L;  // system-steps per step
+            const int64_t seg = segment_work > 0 ? segment_work / work : c.n_steps;
+            for (int64_t blk = 0; blk < gr.nb; ++blk)
+                sched.tasks.push_back({gi, net, blk, seg > 1 ? seg : 1});
+        }
+    }
+    sched.whole = segment_work <= 0;
+    sched.done.assign(sched.tasks.size(), 0);
+    sched.busy.assign(sched.tasks.size(), 0);
+    if (static_cast<int64_t>(sched.tasks.size()) < n_threads && shared.empty())
+        n_threads = static_cast<int>(sched.tasks.size());  // idle threads: not made
+    if (n_threads < 1) n_threads = 1;
+    std::unique_ptr<Barrier> barrier;  // shared groups: one per team
+    std::atomic<int64_t> next_chunk{0};
+    run_team(n_threads, [&](int team) {
+        if (!shared.empty()) barrier.reset(new Barrier(team));
+    }, [&](int) {
+        int64_t last = -1, task, s0 = 0, s1 = 0;
+        for (;;) {
+            sched.claim(last, task, s0, s1);
+            if (task < 0) break;
+            const TaskSchedule::Task &t = sched.tasks[task];
+            group_steps<real>(c, groups[t.group], t.blk, c.node_offset[t.net],
+                              c.node_offset[t.net + 1], s0, s1);
+            sched.release(task, s1);
+            last = task;
+        }
+        // shared groups: every thread takes the next chunk of the stage's rows
+        // until none is left, then waits for the chunks still running
+        for (int gi : shared) {
+            const Group<real> &gr = groups[gi];
+            for (int64_t net = 0; net < c.n_networks; ++net) {
+                const int64_t *ch = c.chunks + c.chunk_offset[net];
+                const int64_t n_chunks = c.chunk_offset[net + 1] - c.chunk_offset[net];
+                for (int64_t blk = 0; blk < gr.nb; ++blk) {
+                    for (int64_t s = 0; s < c.n_steps; ++s) {
+                        for (int stage = 0; stage < 4; ++stage) {
+                            for (;;) {
+                                const int64_t k = next_chunk.fetch_add(1);
+                                if (k >= n_chunks) break;
+                                group_stage<real>(c, gr, blk, ch[k], ch[k + 1], s, stage);
+                            }
+                            barrier->wait([&] { next_chunk.store(0); });
+                        }
+                    }
+                }
             }
         }
-        return;
-    }
-#pragma omp parallel num_threads(n_threads)
-    for (int64_t net = 0; net < n_networks; ++net) {
-        for (int64_t blk = 0; blk < nb; ++blk) {
-            real *X[2] = {X0 + blk * X_block, X1 + blk * X_block};
-            real *th = theta + blk * T_block, *ac = acc + blk * T_block;
-            const real *cb = cpl.data() + blk * n_networks * L;
-            for (int64_t s = 0; s < n_steps; ++s) {
-                for (int stage = 0; stage < 4; ++stage) {
-#pragma omp for schedule(static)
-                    for (int64_t c = chunk_offset[net]; c < chunk_offset[net + 1]; ++c)
-                        rows_stage<real, V>(g, cb, X[stage % 2], X[1 - stage % 2], th, ac,
-                                            chunks[c], chunks[c + 1], stage, dt, half, sixth,
-                                            two_pi);
-                }
-                const int64_t at = snap_index(s + 1);
-                if (at >= 0) {
-#pragma omp for schedule(static)
-                    for (int64_t c = chunk_offset[net]; c < chunk_offset[net + 1]; ++c)
-                        std::memcpy(snap + (at * nb + blk) * X_block + chunks[c] * 2 * L,
-                                    X[0] + chunks[c] * 2 * L,
-                                    (chunks[c + 1] - chunks[c]) * 2 * L * sizeof(real));
-                }
-            }
-        }
-    }
+    });
 }
 
 }  // namespace
 
 extern "C" {
 
-// kc_cpu_steps_<real>_v<V>: run_steps for blocks of V vectors
-#define KC_ENTRY(real, name, V)                                                              \
-    void kc_cpu_steps_##name##_v##V(                                                         \
+// kc_cpu_run_<real>: run_call. groups [n_groups, 4]: k0, k1 (its K columns),
+// vecs (1-4), by_block (1: tasks, 0: rows shared); buffers [n_groups, 5]: its X0,
+// X1, theta, acc and snapshots (null: none) as native.py's _GroupState lays them out.
+#define KC_ENTRY(real, name)                                                                 \
+    void kc_cpu_run_##name(                                                                  \
         const int64_t *indptr, const int32_t *indices, const real *weight, const real *omega, \
         const int32_t *row_net, int64_t rows, int64_t n_networks, const int64_t *node_offset, \
-        const real *couplings, int64_t n_k, int64_t k_stride, const int64_t *chunks,         \
-        const int64_t *chunk_offset, real *X0, real *X1, real *theta, real *acc,             \
-        int64_t n_steps, real dt, real two_pi, int n_threads, int by_block, real *snap,      \
+        const int64_t *chunks, const int64_t *chunk_offset, const real *couplings,           \
+        int64_t k_stride, int64_t n_groups, const int64_t *groups, real *const *buffers,    \
+        int64_t n_steps, real dt, real two_pi, int n_threads, int64_t segment_work,          \
         int64_t snap_first, int64_t snap_every) {                                            \
-        const Graph<real> g{indptr, indices, weight, omega, row_net, indptr[rows]};          \
-        run_steps<real, V>(g, rows, n_networks, node_offset, couplings, n_k, k_stride,       \
-                           chunks, chunk_offset, X0, X1, theta, acc, n_steps, dt, two_pi,    \
-                           n_threads, by_block, snap, snap_first, snap_every);               \
+        const Call<real> c{{indptr, indices, weight, omega, row_net, indptr[rows]},          \
+                           rows, n_networks, node_offset, chunks, chunk_offset, n_steps, dt,  \
+                           real(0.5) * dt, dt / real(6.0), two_pi, snap_first, snap_every};  \
+        std::vector<Group<real>> gs(static_cast<size_t>(n_groups));                          \
+        for (int64_t i = 0; i < n_groups; ++i) {                                             \
+            gs[i].vecs = static_cast<int>(groups[i * 4 + 2]);                                \
+            gs[i].X0 = buffers[i * 5];                                                       \
+            gs[i].X1 = buffers[i * 5 + 1];                                                   \
+            gs[i].theta = buffers[i * 5 + 2];                                                \
+            gs[i].acc = buffers[i * 5 + 3];                                                  \
+            gs[i].snap = buffers[i * 5 + 4];                                                 \
+        }                                                                                    \
+        run_call<real>(c, gs, groups, couplings, k_stride, n_threads, segment_work);         \
     }
 
-KC_ENTRY(float, float32, 1)
-KC_ENTRY(float, float32, 2)
-KC_ENTRY(float, float32, 3)
-KC_ENTRY(float, float32, 4)
-KC_ENTRY(double, float64, 1)
-KC_ENTRY(double, float64, 2)
-KC_ENTRY(double, float64, 3)
-KC_ENTRY(double, float64, 4)
+KC_ENTRY(float, float32)
+KC_ENTRY(double, float64)
 
 }  // extern "C"

@@ -1,8 +1,9 @@
 """The CPU engine's native pass (kcbatch/engines/cpu/native.py, kernels/kuramoto_cpu.cpp)
 against its independent twin, the numba pass (cpu.CpuSimulation): the same numbers
-bit for bit for every plan shape and entry point, beyond the trig reduction's range,
+bit for bit for every plan shape and block width, beyond the trig reduction's range,
 for rows without neighbours, through the Simulation protocol in pieces, whatever the
-threads, the plan or the batch; the engine's choice between the two passes and its
+threads, the plan, the call's schedule (tasks whole or in segments, rows shared) or the
+batch; the engine's choice between the two passes and its
 fallback; the build cache's key; the invariants of ``plan``.
 
 Small networks and few steps: every comparison is exact (assert_array_equal), so a
@@ -108,7 +109,7 @@ def _lanes(p: tuple[Group, ...], itemsize: int) -> int:
     return total
 
 
-# ------------------------------------------------ 1. every plan shape and entry point
+# ------------------------------------------------ 1. every plan shape and block width
 
 # (itemsize, n_k, threads) -> the plan shape the case is there for, for the
 # batches of NETS networks of _batch
@@ -123,7 +124,7 @@ SHAPES = {
     (4, 30, 1): "by block", (4, 30, 2): "by block",
     (4, 30, 3): "by block", (4, 30, 8): "by block",
     (4, 50, 1): "two groups", (4, 50, 2): "two groups",
-    (4, 50, 3): "two groups", (4, 50, 8): "by block",
+    (4, 50, 3): "two groups", (4, 50, 8): "two groups",
     (8, 2, 1): "by block", (8, 2, 2): "by block",
     (8, 2, 3): "by block", (8, 2, 8): "rows shared",
     (8, 5, 1): "by block", (8, 5, 2): "by block",
@@ -131,16 +132,16 @@ SHAPES = {
     (8, 13, 1): "by block", (8, 13, 2): "by block",
     (8, 13, 3): "by block", (8, 13, 8): "by block",
     (8, 30, 1): "by block", (8, 30, 2): "by block",
-    (8, 30, 3): "by block", (8, 30, 8): "by block",
+    (8, 30, 3): "by block", (8, 30, 8): "two groups",
     (8, 50, 1): "two groups", (8, 50, 2): "two groups",
-    (8, 50, 3): "two groups", (8, 50, 8): "by block",
+    (8, 50, 3): "two groups", (8, 50, 8): "two groups",
 }
 
 
 def test_the_cases_reach_every_shape_and_entry_point():
     """The cases of the next test cover, per precision, the three plan shapes and
-    the four entry points (blocks of 1-4 vectors), and a thread with several
-    blocks: fails if ``plan`` moves them elsewhere."""
+    the four block widths (1-4 vectors), and a group of several blocks: fails if
+    ``plan`` moves them elsewhere."""
     for itemsize, name in ((4, "float32"), (8, "float64")):
         plans = [cpu_native.plan(n_k, t, itemsize, NETS) for (i, n_k, t) in SHAPES
                  if i == itemsize]
@@ -376,12 +377,62 @@ def test_bad_couplings_and_steps_are_refused_as_by_the_numba_pass():
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
 def test_independent_of_the_threads(dtype):
-    b = _batch(50, dtype)
-    runs = {t: _native(b, t) for t in (1, 2, 3, 8)}
+    plans = set()
+    for n_k in (30, 50):
+        b = _batch(n_k, dtype)
+        runs = {t: _native(b, t) for t in (1, 2, 3, 8)}
+        plans |= {(n_k, sim.plan) for sim, _ in runs.values()}
+        for t in (2, 3, 8):
+            _assert_same(runs[t][1], runs[1][1], f"n_k={n_k}, {t} threads")
     # the thread counts gave different plans, else the test would show little
-    assert len({sim.plan for sim, _ in runs.values()}) >= 3
-    for t in (2, 3, 8):
-        _assert_same(runs[t][1], runs[1][1], f"{t} threads")
+    assert len(plans) >= 3
+
+
+# The call's schedules (kuramoto_cpu.cpp, run_call): tasks through the whole call in
+# order (segment_work 0), tasks in segments taken least advanced first (here down to
+# one step, so that tasks move between threads at every step), and rows shared with
+# chunks taken from a counter and a barrier per stage. Each forced on plans with tasks
+# of one width, of two widths, or shared rows, with fewer and more threads than tasks.
+SCHEDULE_PLANS = {
+    "one-width": (Group(0, 50, 1, True),),
+    "two-widths": (Group(0, 48, 3, True), Group(48, 50, 1, True)),
+    "shared": (Group(0, 50, 2, False),),
+    "shared-and-tasks": (Group(0, 16, 2, False), Group(16, 50, 4, True)),
+}
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
+@pytest.mark.parametrize("segment", [0, 1, 10 ** 12], ids=["whole-call", "one-step",
+                                                           "longest"])
+@pytest.mark.parametrize("groups", list(SCHEDULE_PLANS), ids=list(SCHEDULE_PLANS))
+def test_every_schedule_gives_the_same_numbers(monkeypatch, dtype, segment, groups):
+    """Which thread runs which steps of a task, in segments of any length, never
+    changes a number: the numba pass's, bit for bit, on 1, 2, 3 and 8 threads."""
+    custom = SCHEDULE_PLANS[groups]
+    monkeypatch.setattr(cpu_native, "plan", lambda n_k, threads, itemsize, networks=1: custom)
+    monkeypatch.setattr(cpu_native, "segment_work", lambda *a: segment)
+    for threads in (1, 2, 3, 8):
+        sim, got = _native(_batch(50, dtype), threads)
+        assert sim.plan == custom and sim._segment_work == segment
+        _assert_same(got, _numba(50, dtype), f"{threads} threads")
+
+
+def test_segments_only_where_tasks_are_few():
+    """segment_work: SEGMENT_SYSTEM_STEPS for fewer than TASKS_PER_THREAD tasks per
+    thread, else 0 (a task through the whole call); shared groups are no tasks."""
+    lanes = VECTOR_BYTES // 4
+    per = cpu_native.TASKS_PER_THREAD
+    seg = cpu_native.SEGMENT_SYSTEM_STEPS
+    two = (Group(0, 48, 3, True), Group(48, 50, 1, True))  # 3 tasks per network
+    assert cpu_native.segment_work(two, 2, 4, 1) == seg
+    for threads in (1, 2, 3, 8):
+        for nets in (1, 2, 3, 5, 8, 40):
+            tasks = 3 * nets
+            want = seg if tasks < per * threads else 0
+            assert cpu_native.segment_work(two, threads, 4, nets) == want, (threads, nets)
+    shared = (Group(0, 8 * lanes, 1, False), Group(8 * lanes, 9 * lanes, 1, True))
+    assert cpu_native.segment_work(shared, 1, 4, per - 1) == seg  # per - 1 tasks
+    assert cpu_native.segment_work(shared, 1, 4, per) == 0
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
@@ -605,13 +656,17 @@ def test_plan_invariants(itemsize):
         assert padded == cpu_native.planned_k(n_k, threads, itemsize, nets), where
         # each group pads by less than one of the widest blocks
         assert n_k <= padded < n_k + len(p) * MAX_VECS * lanes, where
-        if len(p) == 2:  # whole blocks, the same number of tasks per thread, then the rest
+        if len(p) == 2:  # whole blocks, then the K left over in a narrower block, all tasks
             width = p[0].vecs * lanes
-            assert p[0].by_block and p[0].k1 % width == 0, where
-            assert (p[0].k1 // width * nets) % threads == 0, where
-        if threads == 1:  # nothing to share rows with
-            assert all(g.by_block for g in p), where
-    # the default study on 2 threads: a block of 24 per thread, the last 2 K shared;
-    # in batches of 8, every block in tasks of one network
-    assert cpu_native.plan(50, 2, 4) == (Group(0, 48, 3, True), Group(48, 50, 1, False))
+            assert p[0].by_block and p[1].by_block, where
+            assert p[0].k1 % width == 0 and p[1].vecs < p[0].vecs, where
+            assert p[1].k1 - p[1].k0 < width, where
+            assert -(-(p[1].k1 - p[1].k0) // lanes) == p[1].vecs, where
+        if not p[0].by_block:  # rows shared: one group, and only with threads to share
+            assert len(p) == 1 and threads > 1, where
+    # the default study on 2 threads: two blocks of 24 and the last 2 K in a block of 8,
+    # three tasks; in batches of 8 too, every block in tasks of one network
+    assert cpu_native.plan(50, 2, 4) == (Group(0, 48, 3, True), Group(48, 50, 1, True))
     assert all(g.by_block for g in cpu_native.plan(50, 2, 4, 8))
+    # one block and threads to share it: its rows are shared
+    assert cpu_native.plan(8, 2, 4) == (Group(0, 8, 1, False),)

@@ -5,8 +5,15 @@ numba pass (``stage.rk4_stage``), so its numbers are those of the numba
 pass bit for bit (and so those of ``bench/cpu_baseline.py``), independent of
 threads and batches. What differs is the layout (the file's header): K in blocks of
 ``vecs`` 32-byte vectors, each block a separate array; a thread takes one
-network's rows of one block through a call's steps, with no barrier, so its
-working set is one network's block whatever the batch.
+network's rows of one block (a task) through a call's steps, with no barrier, so
+its working set is one network's block whatever the batch.
+
+It shares the machine: a call's threads are its own (std::threads, made per
+call), take tasks from one schedule, a segment of steps at a time when tasks are
+few (:func:`segment_work`), the least advanced task first, so no thread idles
+while a task is free and a thread slowed by another process holds back one
+segment, not the call; and a thread that waits sleeps after a short spin (no
+OpenMP runtime, whose waiting threads spin, see the file's header).
 
 :class:`~kcbatch.engines.cpu.engine.CpuEngine` uses it for batches of more than one K
 per network when a C++ compiler is there (the build is cached, see
@@ -34,30 +41,39 @@ ENV = "KCBATCH_CPU_NATIVE"
 CPU_FILE = "kuramoto_cpu.cpp"
 # -march=native: the vector width and instructions of this host (the cache key
 # holds the host's CPU flags). No -ffast-math, no FMA contraction: results
-# must be the numba pass's bit for bit.
-CXX_FLAGS = ("-O3", "-march=native", "-std=c++17", "-fopenmp", "-shared", "-fPIC",
+# must be the numba pass's bit for bit. -pthread: the call's threads are
+# std::threads (no OpenMP, whose waiting threads spin, see the file's header).
+CXX_FLAGS = ("-O3", "-march=native", "-std=c++17", "-pthread", "-shared", "-fPIC",
              "-fno-fast-math", "-ffp-contract=off", "-w")
 TILE = 32          # rows whose points are computed before their sin/cos (rows_stage)
 PREFETCH = 8       # neighbour entries prefetched ahead in the gathers
-MAX_VECS = 4       # widest block: 4 vectors (32 float32 K); entry points v1..v4
+MAX_VECS = 4       # widest block: 4 vectors (32 float32 K)
 VECTOR_BYTES = 32  # one AVX2 register
 CACHE_LINE = 64
-# Plan costs, from the default run on the 2-core development box, best of 8
-# interleaved rounds (the box is noisy: single rounds vary by 15-40%): 48 K in
-# whole blocks of 24 + the last 2 K in a block of 8 whose rows both threads
-# share: 0.67 s; 50 K in 2 blocks of 32: 0.75 s; in 4 of 16: 0.81 s; in 7 of 8
-# (4 on one thread): 0.89 s.
+# Plan costs, fitted to the default run on the 2-core development box with the
+# earlier OpenMP pass (one task per thread for a whole call), best of 8
+# interleaved rounds (single rounds vary by 15-40% there): 50 K in 2 blocks of
+# 32: 0.75 s; in 4 of 16: 0.81 s; in 7 of 8 (4 on one thread): 0.89 s.
 # Sharing a block's rows costs a barrier per stage and moves each stage's
 # output between cores: per lane, ~1.5x a block taken whole.
 ROWS_SPLIT_COST = 1.5
 # Time per lane by block width (vectors): narrower blocks pay the index load
 # and address of each neighbour for fewer lanes.
 VEC_COST = {1: 1.25, 2: 1.1, 3: 1.0, 4: 1.0}
+# (row, K) system-steps per task segment when tasks are few (segment_work): ~2 ms
+# on this box (2 steps of a 24-K block of 10^4 rows). Shorter segments move
+# tasks between cores more often; longer ones leave a thread idle for longer
+# when a slowed thread holds the last segment of a call.
+SEGMENT_SYSTEM_STEPS = 500_000
+# Tasks per thread from which a task goes through a whole call at once: with
+# that many, a slowed thread's last task is a small part of the call.
+TASKS_PER_THREAD = 4
 # (row, K) system-steps per C++ call at most: ~0.15 s on 2 cores. A call cannot
 # be interrupted and progress is reported after each, so Ctrl-C, a study's
-# clean stop and the progress bar wait for it; each call costs ~2-5 ms beyond
-# its steps here (libgomp's threads wake up), so a call per step would cost
-# ~45%. The default run (5e5 systems) takes 50 steps per call.
+# clean stop and the progress bar wait for it; each call costs ~0.1 ms beyond
+# its steps (its threads are made and joined, measured on 2 threads) and up to a
+# segment's wait at its end, which a call per step would pay every step. The
+# default run (5e5 systems) takes 50 steps per call.
 CALL_SYSTEM_STEPS = 25_000_000
 # Snapshots of (sin, cos) one measurement call may keep for its samples.
 SNAPSHOT_BYTES = 64 << 20
@@ -110,9 +126,10 @@ def unavailable_reason() -> str | None:
 
 @dataclasses.dataclass(frozen=True)
 class Group:
-    """K columns ``[k0, k1)`` in blocks of ``vecs`` vectors; ``by_block``: one
-    thread per block through a call's steps, else every block's rows shared by
-    all threads (a barrier per stage)."""
+    """K columns ``[k0, k1)`` in blocks of ``vecs`` vectors; ``by_block``: each
+    (network, block) a task that one thread at a time advances (the call's
+    schedule, see :func:`plan`), else every block's rows shared by all threads (a
+    barrier per stage)."""
 
     k0: int
     k1: int
@@ -120,59 +137,56 @@ class Group:
     by_block: bool
 
 
+def _task_cost(blocks: list[int], lanes: int, threads: int, networks: int) -> float:
+    """Time per step of tasks (one per network and block of ``blocks``, in
+    vectors) on ``threads``: the lanes per thread, each weighted by its block
+    width's :data:`VEC_COST`, or the largest task if that is longer (a task runs
+    on one thread at a time)."""
+    per_network = [v * lanes * VEC_COST[v] for v in blocks]
+    return max(sum(per_network) * networks / threads, max(per_network))
+
+
 def plan(n_k: int, threads: int, itemsize: int, networks: int = 1) -> tuple[Group, ...]:
     """How :class:`NativeSimulation` cuts ``n_k`` K into groups for ``threads``
     and a batch of ``networks``.
 
-    A thread takes a (network, block) task through a call's steps. The cost is
-    the lanes (padded K) of the busiest thread per network, each lane weighted
-    by its block width's :data:`VEC_COST`. Candidates: one group of whole-block
-    tasks; one group whose rows all threads share (:data:`ROWS_SPLIT_COST` per
-    lane); or whole-block tasks, the same number per thread, then the K left
-    over, in tasks or with rows shared. Ties go to fewer groups, then whole
-    blocks, then wider blocks (fewer index loads per neighbour). For the
-    default 50 K on 2 threads and one network: a block of 24 K per thread, then
-    the last 2 K in a block of 8 both threads share; for a batch of 8, the last
-    2 K of each network in a task of its own."""
+    Candidates, per block width: every K in tasks of that width; whole blocks of
+    that width and the K left over in a narrower block, all in tasks (the call
+    schedules the tasks of both groups together); and, on several threads, every
+    K in blocks of that width whose rows all threads share (:data:`ROWS_SPLIT_COST`
+    per lane). Tasks cost :func:`_task_cost`: the call's schedule hands out
+    segments of steps, so tasks of unequal size still share the threads evenly.
+    Ties go to fewer groups, then tasks, then wider blocks (fewer index loads per
+    neighbour). For the default 50 K on 2 threads and one network: two blocks of
+    24 K and the last 2 K in a block of 8, three tasks that the threads take
+    turns on."""
     lanes = VECTOR_BYTES // itemsize
-    split = ROWS_SPLIT_COST if threads > 1 else 1.0
-
-    def whole(blocks: int, width: int, vecs: int) -> float:
-        return -(-blocks * networks // threads) * width * VEC_COST[vecs] / networks
-
-    def shared(k0: int) -> tuple[float, Group]:
-        vecs = min(MAX_VECS, -(-(n_k - k0) // lanes))
-        blocks = -(-(n_k - k0) // (vecs * lanes))
-        cost = blocks * vecs * lanes * VEC_COST[vecs] / threads * split
-        return cost, Group(k0, n_k, vecs, False)
-
-    def rest(k0: int) -> tuple[float, Group]:
-        """The K from ``k0`` on, in tasks if that is cheaper than shared rows."""
-        cost, group = shared(k0)
-        blocks = -(-(n_k - k0) // (group.vecs * lanes))
-        in_tasks = whole(blocks, group.vecs * lanes, group.vecs)
-        if in_tasks <= cost:
-            return in_tasks, dataclasses.replace(group, by_block=True)
-        return cost, group
-
     options: list[tuple[tuple[float, int, int, int], tuple[Group, ...]]] = []
     for vecs in range(1, MAX_VECS + 1):
         width = vecs * lanes
+        full, rest = divmod(n_k, width)
         blocks = -(-n_k // width)
-        options.append(((whole(blocks, width, vecs), 1, 0, -vecs),
+        options.append(((_task_cost([vecs] * blocks, lanes, threads, networks), 1, 0, -vecs),
                         (Group(0, n_k, vecs, True),)))
-        for taken in range(1, blocks):
-            if (taken * networks) % threads or taken * width >= n_k:
-                continue  # only an even share of whole blocks, then the rest
-            cost, last = rest(taken * width)
-            options.append(((whole(taken, width, vecs) + cost, 2, 0, -vecs),
-                            (Group(0, taken * width, vecs, True), last)))
-    cost, alone = shared(0)
-    options.append(((cost, 1, 1, -alone.vecs), (alone,)))
-    best = min(options, key=lambda o: o[0])[1]
-    if threads == 1:  # no rows to share: every group is taken whole
-        best = tuple(dataclasses.replace(g, by_block=True) for g in best)
-    return best
+        tail = -(-rest // lanes)
+        if full and 0 < tail < vecs:
+            cost = _task_cost([vecs] * full + [tail], lanes, threads, networks)
+            options.append(((cost, 2, 0, -vecs), (Group(0, full * width, vecs, True),
+                                                  Group(full * width, n_k, tail, True))))
+        if threads > 1:
+            cost = blocks * width * VEC_COST[vecs] * networks / threads * ROWS_SPLIT_COST
+            options.append(((cost, 1, 1, -vecs), (Group(0, n_k, vecs, False),)))
+    return min(options, key=lambda o: o[0])[1]
+
+
+def segment_work(plan: tuple[Group, ...], threads: int, itemsize: int, networks: int) -> int:
+    """System-steps per segment of a task for a call of ``plan`` (0: a task goes
+    through the whole call at once): :data:`SEGMENT_SYSTEM_STEPS` when the plan
+    has fewer than :data:`TASKS_PER_THREAD` tasks per thread, so that a thread
+    slowed by another process holds back at most one segment."""
+    lanes = VECTOR_BYTES // itemsize
+    tasks = networks * sum(-(-(g.k1 - g.k0) // (g.vecs * lanes)) for g in plan if g.by_block)
+    return SEGMENT_SYSTEM_STEPS if tasks < TASKS_PER_THREAD * threads else 0
 
 
 def planned_k(n_k: int, threads: int, itemsize: int, networks: int = 1) -> int:
@@ -250,8 +264,19 @@ def _check_arrays(batch: Batch) -> None:
                              f"a C-contiguous {np.dtype(dtype)} array is needed")
 
 
+def _entry(real: np.dtype):
+    """The library's ``kc_cpu_run_<real>``, its argument types set."""
+    fn = getattr(_library(), f"kc_cpu_run_{real}")
+    c_real = ctypes.c_float if real == np.float32 else ctypes.c_double
+    i64, ptr = ctypes.c_longlong, ctypes.c_void_p
+    fn.argtypes = ([ptr] * 5 + [i64, i64] + [ptr] * 4 + [i64, i64, ptr, ptr]
+                   + [i64, c_real, c_real, ctypes.c_int, i64, i64, i64])
+    fn.restype = None
+    return fn
+
+
 class _GroupState:
-    """One :class:`Group`'s arrays and entry point."""
+    """One :class:`Group`'s arrays."""
 
     def __init__(self, group: Group, real: np.dtype, theta, S0, C0):
         self.group = group
@@ -266,13 +291,6 @@ class _GroupState:
         # stage s reads X[s % 2]; four stages end in X[0]
         self.X = (X0, aligned_empty(shape, real))
         self.acc = aligned_empty(self.theta.shape, real)
-        fn = getattr(_library(), f"kc_cpu_steps_{real}_v{group.vecs}")
-        c_real = ctypes.c_float if real == np.float32 else ctypes.c_double
-        i64, ptr = ctypes.c_longlong, ctypes.c_void_p
-        fn.argtypes = ([ptr] * 5 + [i64, i64, ptr, ptr, i64, i64] + [ptr] * 6
-                       + [i64, c_real, c_real, ctypes.c_int, ctypes.c_int, ptr, i64, i64])
-        fn.restype = None
-        self.fn = fn
         self.snap: np.ndarray | None = None  # [>= count, nb, R, 2, w], see snapshots
 
     def snapshots(self, count: int) -> np.ndarray:
@@ -306,7 +324,10 @@ class NativeSimulation(HostSimulation):
         self.couplings = batch.couplings  # [B, nK], padded per block by every call
         self.chunks, self.chunk_offset = network_chunks(batch)
         self.plan = plan(batch.n_k, self.threads, batch.dtype.itemsize, batch.n_networks)
+        self._segment_work = segment_work(self.plan, self.threads, batch.dtype.itemsize,
+                                          batch.n_networks)
         self._two_pi = batch.dtype.type(2.0 * np.pi)
+        self._fn = _entry(batch.dtype)
 
     def _state(self, theta: np.ndarray, S0: np.ndarray, C0: np.ndarray) -> None:
         """Adopt the phases and their (sin, cos), each ``[R, nK]``; padding
@@ -331,21 +352,22 @@ class NativeSimulation(HostSimulation):
         return self._gather(lambda g: g.theta)
 
     def _run(self, n_steps: int, snaps: int = 0, first: int = 1, every: int = 1) -> None:
-        """``n_steps`` steps in one call per group; with ``snaps``, each group's
-        :meth:`_GroupState.snapshots` get ``X[0]`` after steps ``first``,
+        """``n_steps`` steps of every group in one call; with ``snaps``, each
+        group's :meth:`_GroupState.snapshots` get ``X[0]`` after steps ``first``,
         ``first + every``, ... (counted from 1 in this call)."""
         b = self.batch
         cpl = np.ascontiguousarray(self.couplings)  # [B, nK]
-        for g in self.groups:
-            snap = g.snapshots(snaps).ctypes.data if snaps else None
-            g.fn(b.indptr.ctypes.data, b.indices.ctypes.data, b.weight.ctypes.data,
+        groups = np.array([(g.group.k0, g.group.k1, g.group.vecs, int(g.group.by_block))
+                           for g in self.groups], dtype=np.int64)             # [G, 4]
+        buffers = np.array([(g.X[0].ctypes.data, g.X[1].ctypes.data, g.theta.ctypes.data,
+                             g.acc.ctypes.data, g.snapshots(snaps).ctypes.data if snaps else 0)
+                            for g in self.groups], dtype=np.uintp)             # [G, 5]
+        self._fn(b.indptr.ctypes.data, b.indices.ctypes.data, b.weight.ctypes.data,
                  b.omega.ctypes.data, b.row_net.ctypes.data, b.n_rows, b.n_networks,
-                 b.node_offset.ctypes.data,
-                 cpl.ctypes.data + g.group.k0 * cpl.itemsize, g.group.k1 - g.group.k0, b.n_k,
-                 self.chunks.ctypes.data, self.chunk_offset.ctypes.data,
-                 g.X[0].ctypes.data, g.X[1].ctypes.data, g.theta.ctypes.data,
-                 g.acc.ctypes.data, n_steps, self.dt, self._two_pi, self.threads,
-                 int(g.group.by_block), snap, first, every)
+                 b.node_offset.ctypes.data, self.chunks.ctypes.data,
+                 self.chunk_offset.ctypes.data, cpl.ctypes.data, b.n_k, len(self.groups),
+                 groups.ctypes.data, buffers.ctypes.data, n_steps, self.dt, self._two_pi,
+                 self.threads, self._segment_work, first, every)
         self.steps += n_steps
 
     def _step(self) -> None:
