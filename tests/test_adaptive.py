@@ -346,3 +346,29 @@ def test_find_kc_refuses_a_refine_float64_cannot_resolve():
     graphs, omega, theta0 = random_batch(1, 50, 2, 3)
     with pytest.raises(kcbatch.ConfigError, match=r"refine.*at least"):
         kcbatch.find_kc(graphs, omega, theta0, K, refine=1e-17, device="cpu", **KW)
+
+
+@pytest.mark.slow
+def test_a_study_says_what_adaptive_leaves_out(tmp_path):
+    """The summary names the chi peaks the adaptive protocol could not fit, and
+    the r(K) figure says that r away from the crossing is of an earlier window;
+    an exhaustive study says neither."""
+    from kcbatch import StudyConfig, run_study
+    from kcbatch.analysis.summary import format_summary
+    from kcbatch.export.study_outputs import r_curves_figure
+    kw = dict(runs=4, nodes=1000, k_num=50, k_max=5.0, t_transient="auto", t_max=80.0,
+              device="cpu", seed=11, dt=0.1, sample_every=5)
+    texts = {}
+    for converge in ("adaptive", "exhaustive"):
+        cfg = StudyConfig(converge=converge, out=tmp_path / converge, **kw)
+        res = run_study(cfg)
+        fig = r_curves_figure(res.records, cfg.k_values, cfg.threshold, summary=res.summary,
+                              config=cfg.to_dict())
+        texts[converge] = (format_summary(res.summary),
+                           " ".join(t.get_text() for t in fig.texts))
+        retired = sum(1 for rec in res.records if rec.kc_chi_censored == "retired")
+        assert (retired > 0) == (converge == "adaptive")
+    assert "kc_chi_censored 'retired'" in texts["adaptive"][0]
+    assert "kc_chi_censored 'retired'" not in texts["exhaustive"][0]
+    assert "earlier transient" in texts["adaptive"][1]
+    assert "earlier transient" not in texts["exhaustive"][1]

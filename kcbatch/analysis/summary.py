@@ -768,6 +768,12 @@ def summarize(records: Sequence[RunRecord], k_values, threshold: float, *,
             f"{len(failed)} run(s) failed (non-finite phases) and are excluded: runs {shown}; "
             f"first: {first_reason}. Try a smaller dt or precision float64.")
 
+    retired = sum(1 for rec in ok if rec.kc_chi_censored == "retired")
+    if retired:
+        notes.append(
+            f"{retired} run(s) have no chi peak (kc_chi_censored 'retired'): --converge "
+            f"adaptive stopped integrating some of the couplings it is fitted on before the "
+            f"final window; --converge exhaustive integrates every coupling to the end.")
     theory_block = theory_summary(recs, threshold, coupling=coupling, omega_dist=omega_dist,
                                   omega_sigma=omega_sigma)
     if theory_block.no_onset:

@@ -601,9 +601,19 @@ def r_curves_figure(records: Sequence[RunRecord], k_values, threshold: float, *,
     ax.set_ylabel("order parameter r (time average, dimensionless)")
     _legend(fig, ax)
     ax.grid(alpha=0.3)
-    _footer(fig, _censor_note(summary, records), remark)
+    _footer(fig, _censor_note(summary, records), remark, _adaptive_note(config))
     _titles(fig, ax, "Order parameter r(K) over the ensemble", config, summary)
     return fig
+
+
+def _adaptive_note(config: Mapping[str, Any] | None) -> str:
+    """Why r away from the crossing is of an earlier window (``converge="adaptive"``)."""
+    if config is None or not is_auto(config.get("t_transient")) \
+            or config.get("converge", "exhaustive") != "adaptive":
+        return ""
+    return ("--converge adaptive: each K's r is of the last window it was integrated in; "
+            "couplings far from the threshold stop early, so away from the crossing the curve "
+            "is an earlier transient's (--converge exhaustive integrates every K to the end)")
 
 
 def plot_r_curves(path: str | os.PathLike, records: Sequence[RunRecord], k_values,
