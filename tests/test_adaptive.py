@@ -161,8 +161,10 @@ def test_work_is_what_was_integrated(small_batch):
     # refinement by continuation: rounds of refine_points couplings, the first
     # for RELAX_WINDOWS windows of relaxation and one of measurement, the later
     # ones for one and one; against rounds of the whole final transient
-    first = nodes * 8 * (adaptive.RELAX_WINDOWS + 1) * 50
-    later = (ad.refine_work - first) / (nodes * 8 * 2 * 50)
+    points = adaptive.points_per_round(float(K[1] - K[0]), 0.01, 8)
+    assert points == 4                      # two rounds of 4 reach 0.01 from 0.2, as of 8
+    first = nodes * points * (adaptive.RELAX_WINDOWS + 1) * 50
+    later = (ad.refine_work - first) / (nodes * points * 2 * 50)
     refined = np.isfinite(ad.kc_refined)
     assert np.all(later[refined] == np.round(later[refined])) and np.all(later[refined] >= 0)
     assert np.all(ad.refine_work[~refined] == 0)
@@ -372,3 +374,26 @@ def test_a_study_says_what_adaptive_leaves_out(tmp_path):
     assert "kc_chi_censored 'retired'" not in texts["exhaustive"][0]
     assert "earlier transient" in texts["adaptive"][1]
     assert "earlier transient" not in texts["exhaustive"][1]
+
+
+@pytest.mark.parametrize(("width", "tol", "points"), [
+    (0.102, 0.005, 8), (0.2, 0.005, 8), (1.0, 0.001, 8), (0.102, 0.005, 1), (0.05, 0.01, 3),
+    (0.5, 0.4, 8), (0.1, 0.2, 8)])
+def test_points_per_round_keep_the_rounds_with_fewest_points(width, tol, points):
+    from kcbatch.analysis.adaptive import points_per_round
+
+    def rounds(p):                       # multisections from width to at most tol
+        w, n = width, 0
+        while w > tol:
+            w, n = w / (p + 1), n + 1
+        return n
+    got = points_per_round(width, tol, points)
+    assert 1 <= got <= points
+    assert rounds(got) == rounds(points)
+    assert got == 1 or rounds(got - 1) > rounds(points)
+
+
+def test_points_per_round_of_the_default_grid():
+    from kcbatch.analysis.adaptive import points_per_round
+    # the default grid (dK = 5/49) to 0.005: two rounds, of 4 points instead of 8
+    assert points_per_round(5.0 / 49, 0.005, 8) == 4

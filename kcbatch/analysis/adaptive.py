@@ -56,7 +56,9 @@ window lengths (``t_measure`` each) in the first round and one in later rounds
 (whose points start a fraction of the previous spacing away from points that
 relaxed next to them), and then for one measurement window; the
 new bracket is the first crossing read left to right over the bracket's ends
-(r of the final window) and the points, until it is at most TOL wide.
+(r of the final window) and the points, until it is at most TOL wide. The
+rounds are those ``refine_points`` per round would take; each has the fewest
+points that reach TOL in that many (:func:`points_per_round`).
 ``kc_refined`` is the linear crossing in it. This estimator differs from the
 exhaustive one (each point integrated from ``theta0`` for the whole final
 transient): it measures each point after a transient of the network's final
@@ -82,7 +84,8 @@ from kcbatch.inputs.batch import Batch
 from kcbatch.protocol.config import IntegrationSpec
 
 __all__ = ["ABOVE_GUARD", "BELOW_GUARD", "CHUNK_COST", "FALL", "FRONT_FACTOR", "MARGIN",
-           "RELAX_WINDOWS", "RISE", "AdaptiveWindows", "adaptive_windows", "retiring"]
+           "RELAX_WINDOWS", "RISE", "AdaptiveWindows", "adaptive_windows", "points_per_round",
+           "retiring"]
 
 MARGIN = 0.1       # |r - threshold| beyond which a column may retire
 FALL = 0.05        # the most an above column's r may fall between windows and retire
@@ -145,6 +148,23 @@ def retiring(cur: Crossing, prev: Crossing | None, r: np.ndarray, r_prev: np.nda
             below = ks < i - 1 - max(BELOW_GUARD, FRONT_FACTOR * move)
             out |= integrated & below & (r < threshold - MARGIN) & (r - r_prev <= RISE)
     return out
+
+
+def points_per_round(width: float, tol: float, points: int) -> int:
+    """Couplings per refinement round of the adaptive protocol for a bracket
+    ``width`` wide: as many rounds as ``points`` per round need to bring it to
+    at most ``tol``, each with the fewest evenly spaced points that still do
+    in that many rounds (``points`` at most; 8 and a bracket of 0.102 to 0.005:
+    two rounds of 4, not of 8). A round relaxes its points for windows, so its
+    cost is its points; the rounds are what the exhaustive protocol's would be."""
+    if not width > tol:
+        return 1                                     # no round
+    ratio = width / tol
+    rounds = math.ceil(math.log(ratio) / math.log(points + 1) - 1e-12)
+    fewest = math.ceil(ratio ** (1.0 / rounds) - 1e-9) - 1
+    while (fewest + 1) ** rounds < ratio:
+        fewest += 1
+    return max(1, min(points, fewest))
 
 
 def _width(counts: np.ndarray, lanes: int) -> int:
@@ -314,6 +334,7 @@ def _refine_continued(sim: Simulation, layout: _Layout, batch: Batch, k_grid: np
     src_at = np.array([np.concatenate([m, np.full(width - m.size, m[-1])]) for m in mine])
     src_k = k_grid[nets[:, None], layout.cols.ravel()[src_at]]              # [n, S]
     src_sim, src_layout = sim, layout
+    points = max(points_per_round(float(w), tol, points) for w in hi - lo)
     frac = np.arange(1, points + 1) / (points + 1)
     going = np.ones(n, dtype=bool)     # in the last round's simulation, still to narrow
     failed = np.zeros(n, dtype=bool)

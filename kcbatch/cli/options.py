@@ -88,7 +88,9 @@ _STUDY_OPTIONS = [
      "Multisect each network's first grid bracket until it is at most TOL wide "
      "(kc_refined)."),
     ("--refine-points", "refine_points", int,
-     "With --refine: couplings per network evaluated in each round."),
+     "With --refine: couplings per network evaluated in each round (with --converge "
+     "adaptive at most this many: the same rounds, each with the fewest couplings that "
+     "reach TOL)."),
     ("--converge", "converge", click.Choice(CONVERGES),
      "With --t-transient auto: adaptive integrates only the couplings that can still "
      "move the crossing and refines from the converged bracket; exhaustive integrates "

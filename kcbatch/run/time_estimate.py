@@ -20,8 +20,9 @@ system advanced by one RK4 step -- expected per protocol
   ``converge="exhaustive"``; the adaptive protocol (the default) integrates
   every coupling to the end of the second window, then
   :data:`ADAPTIVE_COLUMNS` of them (or all, if fewer) to the same stop, and
-  refines by continuation: ``refine_points`` couplings for ``RELAX_WINDOWS + 1``
-  windows in the first round and 2 in each later one
+  refines by continuation: the same rounds, each of
+  :func:`~kcbatch.analysis.adaptive.points_per_round` couplings, for
+  ``RELAX_WINDOWS + 1`` windows in the first round and 2 in each later one
   (:mod:`kcbatch.analysis.adaptive`).
 
 A system-step touches every directed edge (a neighbour's sin/cos gathered) and
@@ -58,7 +59,7 @@ import math
 import time
 from dataclasses import dataclass
 
-from kcbatch.analysis.adaptive import RELAX_WINDOWS
+from kcbatch.analysis.adaptive import RELAX_WINDOWS, points_per_round
 from kcbatch.analysis.converge import window_starts
 from kcbatch.engines import Engine
 from kcbatch.inputs.graph_source import graph_set
@@ -222,9 +223,11 @@ def _adaptive_system_steps(cfg: StudyConfig, steps: float) -> float:
     windows = (cfg.k_num * second_end
                + min(cfg.k_num, ADAPTIVE_COLUMNS) * max(0.0, steps - second_end))
     rounds = refine_rounds(cfg)
-    refine = (cfg.refine_points * spec.n_measure
-              * ((RELAX_WINDOWS + 1) + 2 * (rounds - 1)) if rounds else 0.0)
-    return windows + refine
+    if not rounds:
+        return windows
+    dk = (cfg.k_max - cfg.k_min) / (cfg.k_num - 1)
+    points = points_per_round(dk, float(cfg.refine or 0.0), cfg.refine_points)
+    return windows + points * spec.n_measure * ((RELAX_WINDOWS + 1) + 2 * (rounds - 1))
 
 
 def work_per_run(cfg: StudyConfig, nodes: int | None = None) -> float:
