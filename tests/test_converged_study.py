@@ -25,9 +25,12 @@ from kcbatch.results.store import STORE_NAME, Store
 from kcbatch.run.study import run_study
 
 # tiny, but with networks that converge at different transients and one that
-# runs to t_max (seed 3 gives both)
+# runs to t_max (seed 3 gives both); exhaustive, so that every coupling reaches
+# the final window and each estimator (the chi peak too) has values
+# (tests/test_adaptive.py runs the adaptive protocol's studies)
 SMALL = dict(runs=5, nodes=40, m=2, k_num=10, k_max=3.0, seed=3, device="cpu",
-             t_transient="auto", t_max=40.0, refine=0.05, refine_points=3)
+             t_transient="auto", t_max=40.0, refine=0.05, refine_points=3,
+             converge="exhaustive")
 NEW_FIELDS = ("t_transient_used", "converged", "kc_protocol", "kc_refined", "kc_chi",
               "kc_sigma")
 
@@ -63,7 +66,8 @@ def test_per_run_values_equal_find_kc_on_the_same_networks(converged):
         thetas.append(inp.theta0)
     want = kcbatch.find_kc(graphs, omegas, thetas, cfg.k_values, dt=cfg.dt,
                            t_transient="auto", t_max=cfg.t_max, refine=cfg.refine,
-                           refine_points=cfg.refine_points, device="cpu")
+                           refine_points=cfg.refine_points, converge=cfg.converge,
+                           device="cpu")
     recs = res.records
     got = {name: np.array([_none_nan(getattr(r, name)) for r in recs], dtype=float)
            for name in ("kc", "kc_interp", "kc_refined", "kc_chi", "kc_sigma",

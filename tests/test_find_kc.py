@@ -135,10 +135,16 @@ def test_auto_matches_long_fixed_transient_and_batch_is_irrelevant():
     assert abs(alone.kc_interp[0] - long.kc_interp[0]) < 0.05
     # the original protocol's number (first window) is far off: the test can tell
     assert abs(alone.kc_windows[0, 1] - long.kc_interp[0]) > 0.2
-    # the final window is the fixed protocol at that transient, bit for bit
+    # the final window is the fixed protocol at that transient, bit for bit: for
+    # every coupling integrated to it (the adaptive protocol retires the others)
     fixed = kcbatch.simulate(graphs, omega, theta0, k, device="cpu", dt=0.1,
                              t_transient=float(alone.t_transient[0]))
-    assert np.array_equal(alone.r, fixed)
+    final = alone.last_window[0] == alone.last_window[0].max()
+    assert final.sum() >= 3 and np.array_equal(alone.r[0, final], fixed[0, final])
+    every = kcbatch.find_kc(graphs, omega, theta0, k, device="cpu", t_transient="auto",
+                            t_max=320.0, dt=0.1, converge="exhaustive")
+    assert every.t_transient[0] == alone.t_transient[0]
+    assert np.array_equal(every.r, fixed)
 
 
 @pytest.mark.slow
