@@ -119,7 +119,7 @@ def check_stored_graphs(cfg: StudyConfig) -> None:
     that is gone, changed or new since the stored runs (the files hashed now),
     ConfigError when the stored study is another one. Nothing to check
     without a store (``open_store`` says so)."""
-    if cfg.graphs is None or cfg.out is None or not (Path(cfg.out) / STORE_NAME).is_file():
+    if cfg.graphs is None or cfg.out is None or not store_exists(Path(cfg.out) / STORE_NAME):
         return
     with Store.open(Path(cfg.out) / STORE_NAME) as store:
         cfg.check_compatible(store.config, what=f"the study stored in {cfg.out}")
