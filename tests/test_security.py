@@ -495,8 +495,7 @@ def test_a_process_killed_while_creating_leaves_a_restartable_directory(tmp_path
         import os, signal, sys
         from kcbatch.results import store
         from kcbatch.protocol.config import StudyConfig
-        from kcbatch.run.scan import create_scan, point_state, run_scan
-from kcbatch.run.study import open_store, run_study
+        from kcbatch.run.study import open_store
         def die(a):
             os.kill(os.getpid(), signal.SIGKILL)
         store._dump_array = die  # killed inside the creating transaction
