@@ -243,6 +243,11 @@ def run_study(config: StudyConfig, *, resume: bool = False, progress: bool = Fal
                         store.write_batch(records, device=plan.device, seconds=dt_batch)
                         finished = set(item.runs)
                         pending = [r for r in pending if r not in finished]
+                        if computed == 0:  # the estimate again, at the first batch's pace
+                            update = estimate.after_first_batch(
+                                len(pending), dt_batch / len(item.runs), plan.device)
+                            if update:
+                                notice(update)
                         computed += len(item.runs)
                         finished_runs += len(item.runs)
                         bar.move_to(finished_runs)
