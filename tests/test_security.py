@@ -24,14 +24,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import ok
+from helpers import assert_same_records, invoke, ok
 
 from kcbatch.engines import cxx
 from kcbatch.engines import sim as gpu_sim
 from kcbatch.engines.cpu import CpuEngine, CpuSimulation
 from kcbatch.engines.cpu import native as cpu_native
 from kcbatch.inputs.pipeline import make_batch
-from kcbatch.protocol.config import IntegrationSpec, StudyConfig
+from kcbatch.protocol.config import ConfigError, IntegrationSpec, StudyConfig
 from kcbatch.results import store as store_mod
 from kcbatch.results.store import (
     LOCK_NAME,
@@ -42,7 +42,8 @@ from kcbatch.results.store import (
     store_exists,
     study_lock,
 )
-from kcbatch.run.study import open_store
+from kcbatch.run.scan import create_scan, point_state, run_scan
+from kcbatch.run.study import open_store, run_study
 
 needs_cxx = pytest.mark.skipif(cxx.compiler() is None, reason="no C++ compiler")
 
@@ -538,6 +539,67 @@ def test_an_empty_store_left_by_a_kill_is_restartable(tmp_path, leftover):
     with pytest.raises(StoreError, match="nothing to resume"):
         open_store(_config(out), resume=True)
     _assert_fresh(out)
+
+
+@pytest.mark.parametrize("leftover", [_zero_bytes, _tables_without_meta])
+def test_an_empty_leftover_blocks_no_scan(tmp_path, leftover):
+    """A scan starts in a directory whose store is an empty leftover, and a
+    point whose creation was killed is started again like a missing one: its
+    records are those of the point as a study of its own."""
+    out = tmp_path / "scan"
+    out.mkdir()
+    leftover(out / STORE_NAME)
+    plan = create_scan(StudyConfig(**CFG), "m", [2, 3], out)
+    point = plan.point_config(2)
+    Path(point.out).mkdir(parents=True)
+    leftover(Path(point.out) / STORE_NAME)
+    assert point_state(point) == "missing"
+    run_scan(plan)
+    assert point_state(point) == "done"
+    alone = run_study(point.replace(out=str(tmp_path / "alone")))
+    with Store.open(Path(point.out) / STORE_NAME) as st:
+        assert_same_records(st.records(), alone.records)
+
+
+def test_a_directory_with_a_store_holding_rows_is_no_scan(tmp_path):
+    out = tmp_path / "scan"
+    out.mkdir()
+    _with_a_row(out / STORE_NAME)
+    with pytest.raises(ConfigError, match="holds a study, not a scan"):
+        create_scan(StudyConfig(**CFG), "m", [2, 3], out)
+
+
+def _merge_fails(tmp_path, monkeypatch, where):
+    """``kcbatch merge`` into a directory holding an empty leftover, one shard,
+    out of space at ``where``: (the merged directory, the shard, the result)."""
+    shard = tmp_path / "shard"
+    run_study(_config(shard))
+    out = tmp_path / "merged"
+    out.mkdir()
+    _tables_without_meta(out / STORE_NAME)
+
+    def full(*args):
+        raise OSError(errno.ENOSPC, "No space left on device", str(out / STORE_NAME))
+    monkeypatch.setattr(*where, full)
+    result = invoke(["merge", out, shard])
+    monkeypatch.undo()
+    assert result.exit_code == 1, result.output
+    return out, shard, result
+
+
+def test_a_merge_failing_before_its_store_exists_says_merge_again(tmp_path, monkeypatch):
+    out, shard, result = _merge_fails(tmp_path, monkeypatch, (store_mod, "_dump_array"))
+    assert not store_exists(out / STORE_NAME)
+    assert result.stderr.endswith("free some space or fix the permissions, then merge again\n")
+    ok(["merge", out, shard])  # as it said: nothing to remove
+    with Store.open(out / STORE_NAME) as merged, Store.open(shard / STORE_NAME) as one:
+        assert_same_records(merged.records(), one.records())
+
+
+def test_a_merge_failing_after_its_store_exists_says_remove_it(tmp_path, monkeypatch):
+    out, _, result = _merge_fails(tmp_path, monkeypatch, (Store, "copy_runs_from"))
+    assert store_exists(out / STORE_NAME)
+    assert result.stderr.endswith(f"then remove {out} and merge again\n")
 
 
 def _with_a_row(path: Path) -> None:

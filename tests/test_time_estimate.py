@@ -206,3 +206,94 @@ def test_calibration_times_enough_steps():
     assert timed >= 0.5 * estimate.CALIBRATION_SECONDS or \
         cal.steps == estimate.MAX_CALIBRATION_STEPS
     assert dataclasses.asdict(cal)["rate"] > 0
+
+
+# --------------------------------------------------------------- after the first batch
+
+def _estimate(engine_per_run: float, generation_per_run: float = 0.0,
+              producers: int = 1) -> estimate.StudyEstimate:
+    cal = estimate.Calibration(rate=1e9, overhead=0.0, generation=generation_per_run,
+                               steps=100, size=2, wall=0.1, cores=1.0)
+    return estimate.StudyEstimate(config=StudyConfig(runs=2, **TINY),
+                                  engine_per_run=engine_per_run,
+                                  generation_per_run=generation_per_run, producers=producers,
+                                  batch=2, calibration=cal)
+
+
+@pytest.mark.parametrize("pace", [2.0, 0.4])
+def test_a_first_batch_off_the_estimate_prints_the_time_left(pace):
+    est = _estimate(10.0)
+    line = est.after_first_batch(30, 10.0 * pace, "cpu")
+    left = 30 * 10.0 * pace
+    assert line == (f"estimated time left: {estimate.format_duration(left)} for 30 runs on cpu "
+                    f"(the first batch took ~{10.0 * pace:.2g} s per run, {pace:.2g}x the "
+                    f"estimate)")
+
+
+def test_a_first_batch_near_the_estimate_or_the_last_prints_nothing():
+    est = _estimate(10.0)
+    f = estimate.UPDATE_FACTOR
+    assert est.after_first_batch(30, 10.0 * f, "cpu") is None
+    assert est.after_first_batch(30, 10.0 / f, "cpu") is None
+    assert est.after_first_batch(0, 100.0, "cpu") is None
+    unmeasured = dataclasses.replace(est, calibration=None)
+    assert unmeasured.after_first_batch(30, 100.0, "cpu") is None
+
+
+def test_the_time_left_waits_for_producers_slower_than_the_engine():
+    est = _estimate(1.0, generation_per_run=6.0, producers=2)
+    assert est.time_left(10, 1.0) == pytest.approx(30.0)  # 6 s / 2 producers per run
+    assert est.time_left(10, 5.0) == pytest.approx(50.0)
+    # the engine's 2 s per run are not 1.25x past the estimate's 3 s (the producers')
+    assert est.after_first_batch(10, 2.0, "cpu") is None
+
+
+def test_the_study_prints_the_time_left_after_its_first_batch(monkeypatch):
+    """An estimate a million times too fast: the first of two batches says so;
+    a study of one batch has no time left to print."""
+    def too_fast(cfg, engine, runs, batch, producers=1):
+        return dataclasses.replace(_estimate(1e-6), config=cfg, batch=min(batch, runs),
+                                   producers=producers)
+    monkeypatch.setattr(study, "estimate_study", too_fast)
+    notices: list[str] = []
+    study.run_study(StudyConfig(runs=4, batch=2, **TINY), on_notice=notices.append)
+    left = [n for n in notices if n.startswith("estimated time left")]
+    assert len(left) == 1 and " for 2 runs on cpu " in left[0], notices
+    assert notices.index(left[0]) > [n.startswith("estimated time:") for n in notices].index(True)
+    notices.clear()
+    study.run_study(StudyConfig(runs=2, batch=2, **TINY), on_notice=notices.append)
+    assert not [n for n in notices if n.startswith("estimated time left")], notices
+
+
+class _Clocks:
+    """Wall and process-CPU clocks that move only when the fake engine steps:
+    ``per_step`` wall seconds a step, ``cores`` CPU seconds per wall second,
+    plus ``fixed`` wall seconds (and as much CPU) per call."""
+
+    def __init__(self, per_step: float, cores: float, fixed: float):
+        self.wall = self.cpu = 0.0
+        self.per_step, self.cores, self.fixed = per_step, cores, fixed
+
+    def perf_counter(self) -> float:
+        return self.wall
+
+    def process_time(self) -> float:
+        return self.cpu
+
+    def integrate(self, batch, spec, progress=None):
+        steps = spec.n_transient + spec.n_measure
+        self.wall += self.fixed + steps * self.per_step
+        self.cpu += self.fixed + steps * self.per_step * self.cores
+
+
+def test_calibration_rate_overhead_and_cores_from_stubbed_clocks(monkeypatch):
+    clocks = _Clocks(per_step=0.01, cores=1.5, fixed=0.2)
+    monkeypatch.setattr(estimate, "time", clocks)
+    cfg = StudyConfig(runs=2, **TINY)
+    cal = estimate.calibrate(cfg, clocks, 2)  # the clocks' integrate is the engine
+    work = cal.size * cfg.k_num * (2 * estimate.mean_network(cfg)[1] + cfg.nodes)
+    assert cal.rate == pytest.approx(work / clocks.per_step)
+    assert cal.overhead == pytest.approx(clocks.fixed)
+    assert cal.cores == pytest.approx(clocks.cores)  # the fixed part is not counted
+    # lengthened until the difference lasts half the budget
+    assert (cal.steps - 2) * clocks.per_step >= 0.5 * estimate.CALIBRATION_SECONDS

@@ -30,7 +30,7 @@ from kcbatch import StudyConfig, run_study
 from kcbatch.inputs.pipeline import make_batch
 from kcbatch.networks import GraphFileError
 from kcbatch.protocol.config import ConfigError
-from kcbatch.results.store import STORE_NAME, Store
+from kcbatch.results.store import STORE_NAME, Store, StoreError
 from kcbatch.run.plan import check_paths
 
 # A tiny protocol every file network runs in well under a second.
@@ -221,6 +221,18 @@ def test_resume_after_an_interruption_gives_the_same_results(nets, tmp_path):
     assert rest.computed == 5 and not rest.interrupted
     whole = run_study(cfg.replace(out=None))
     assert_same_records(rest.records, whole.records)
+
+
+def test_resume_over_an_empty_leftover_store_finds_nothing_to_resume(nets, tmp_path):
+    """A killed creation's empty file is no stored study: resuming says so (the
+    graph files are not checked against it), and a new study replaces it."""
+    out = tmp_path / "s"
+    out.mkdir()
+    (out / STORE_NAME).write_bytes(b"")
+    cfg = StudyConfig(graphs=nets, runs=3, device="cpu", out=out, **PROTOCOL)
+    with pytest.raises(StoreError, match="nothing to resume"):
+        run_study(cfg, resume=True)
+    assert_same_records(run_study(cfg).records, run_study(cfg.replace(out=None)).records)
 
 
 @pytest.mark.parametrize("change", ["modified", "removed", "added"])

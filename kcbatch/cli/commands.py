@@ -52,12 +52,13 @@ def info():
                 type=click.Path(file_okay=False, exists=True, path_type=Path))
 def merge(out_dir, shards):
     """Combine shards (--run-range) of one study into OUT_DIR."""
-    from kcbatch.results.store import STORE_NAME
+    from kcbatch.results.store import STORE_NAME, store_exists
     from kcbatch.run.merge import merge_stores
     from kcbatch.run.plan import check_out
 
     def io_failed(exc: BaseException) -> None:
-        partial = (Path(out_dir) / STORE_NAME).exists()
+        # a store with rows is left to remove; an empty leftover the next merge replaces
+        partial = store_exists(Path(out_dir) / STORE_NAME)
         click.echo(f"Error: {io_message(exc, out_dir)}; free some space or fix the "
                    f"permissions, then " + (f"remove {out_dir} and " if partial else "")
                    + "merge again", err=True)

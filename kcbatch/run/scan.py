@@ -40,7 +40,7 @@ from kcbatch.protocol.config import (
 )
 from kcbatch.protocol.seeding import draw_seed
 from kcbatch.results.scan_layout import MANIFEST, ScanPlan, format_value, point_dir, point_out
-from kcbatch.results.store import STORE_NAME, Store, StoreError, study_lock
+from kcbatch.results.store import STORE_NAME, Store, StoreError, store_exists, study_lock
 from kcbatch.run.study import StudyResult, run_study
 
 __all__ = ["MANIFEST", "SCAN_PARAMS", "ScanPlan", "ScanResult", "check_param", "check_values",
@@ -111,7 +111,7 @@ def create_scan(base: StudyConfig, param: str, values: Sequence[int | float],
     if (out / MANIFEST).exists():
         raise ConfigError("out", str(out), f"already holds a scan ({out / MANIFEST}); resume "
                                            f"it with `kcbatch scan --resume {out}`")
-    if (out / STORE_NAME).exists():
+    if store_exists(out / STORE_NAME):  # an empty leftover of a killed creation is none
         raise ConfigError("out", str(out), "holds a study, not a scan; choose another --out")
     if base.seed is None:
         base = base.replace(seed=draw_seed())
@@ -202,9 +202,10 @@ def rebase(plan: ScanPlan, base: StudyConfig) -> ScanPlan:
 
 def point_state(cfg: StudyConfig) -> str:
     """``done`` (every run stored), ``partial`` (a store with runs missing) or
-    ``missing`` (no store yet) for the sub-study of ``cfg``."""
+    ``missing`` (no store yet, or only an empty leftover of a killed creation)
+    for the sub-study of ``cfg``."""
     path = point_out(cfg) / STORE_NAME
-    if not path.exists():
+    if not store_exists(path):
         return "missing"
     with Store.open(path) as store:
         done = store.done_runs()

@@ -119,7 +119,7 @@ def check_stored_graphs(cfg: StudyConfig) -> None:
     that is gone, changed or new since the stored runs (the files hashed now),
     ConfigError when the stored study is another one. Nothing to check
     without a store (``open_store`` says so)."""
-    if cfg.graphs is None or cfg.out is None or not (Path(cfg.out) / STORE_NAME).is_file():
+    if cfg.graphs is None or cfg.out is None or not store_exists(Path(cfg.out) / STORE_NAME):
         return
     with Store.open(Path(cfg.out) / STORE_NAME) as store:
         cfg.check_compatible(store.config, what=f"the study stored in {cfg.out}")
@@ -243,6 +243,11 @@ def run_study(config: StudyConfig, *, resume: bool = False, progress: bool = Fal
                         store.write_batch(records, device=plan.device, seconds=dt_batch)
                         finished = set(item.runs)
                         pending = [r for r in pending if r not in finished]
+                        if computed == 0:  # the estimate again, at the first batch's pace
+                            update = estimate.after_first_batch(
+                                len(pending), dt_batch / len(item.runs), plan.device)
+                            if update:
+                                notice(update)
                         computed += len(item.runs)
                         finished_runs += len(item.runs)
                         bar.move_to(finished_runs)
