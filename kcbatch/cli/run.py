@@ -96,7 +96,7 @@ def run(config_file, resume_dir, out, run_range, fast_math, quiet, scheduler, sc
         if resume_dir is not None:
             # Before the study samples its networks for dt: a changed model is
             # the mistake to report, not the dt it would need.
-            cfg.check_compatible(stored, what=f"the study stored in {resume_dir}")
+            cfg.check_compatible(stored, what=f"the study stored in {resume_dir}", grow=True)
         # auto meeting a CUDA device that does not work stops here, before a
         # seed is drawn or a directory named: one line, the reason and the fix.
         # The study uses this resolution. On a cluster the workers' devices

@@ -1001,18 +1001,28 @@ class StudyConfig:
     def _stored_value(self, name: str) -> Any:
         return _plain(getattr(self, name))
 
-    def check_compatible(self, stored: Mapping[str, Any], *, what: str) -> None:
+    def check_compatible(self, stored: Mapping[str, Any], *, what: str,
+                         grow: bool = False) -> None:
         """Refuse (ConfigError naming the first differing field) unless this
         config computes the same numbers as ``stored``, the config dict of a
         store (resume) or of another shard (merge). A key missing from ``stored``
         (a store older than the field) reads as ADDED_PROTOCOL_DEFAULTS; ``dt =
         "auto"`` is not compared (``run_study`` compares the dt it chooses), nor
         ``runs`` while it is unresolved (a ``graphs`` study before its files are
-        counted)."""
+        counted). ``grow`` (a resume): ``runs`` may be more than the stored
+        study's (runs ``old .. new - 1`` are added, each drawn from its own
+        seed, the stored ones untouched), never fewer."""
         for name in PROTOCOL_FIELDS:
             if name == "dt" and is_auto(self.dt):
                 continue  # chosen when the study starts, then checked as a number
             if name == "runs" and self.runs is None:
+                continue
+            if name == "runs" and grow and isinstance(stored.get("runs"), int) \
+                    and not isinstance(stored.get("runs"), bool):
+                if self.runs < stored["runs"]:
+                    raise ConfigError("runs", self.runs,
+                                      f"must be at least the {stored['runs']} runs of {what}: "
+                                      f"a resumed study can grow, never shrink")
                 continue
             if name == "sample_every" and self.sample_every is None:
                 continue  # derived with dt, then compared as a number

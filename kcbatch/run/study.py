@@ -97,8 +97,13 @@ def open_store(cfg: StudyConfig, *, resume: bool, graphs: GraphSet | None = None
                               f"`kcbatch run --resume {cfg.out}` or choose another --out")
         store = Store.open(path)
         try:
-            cfg.check_compatible(store.config, what=f"the study stored in {cfg.out}")
-        except ConfigError:
+            stored = store.config
+            cfg.check_compatible(stored, what=f"the study stored in {cfg.out}", grow=True)
+            if cfg.runs is not None and cfg.runs != stored.get("runs"):
+                # more runs: the store's study is the larger one from now on (a
+                # kill after this leaves a partial study that resumes as usual)
+                store.set_meta("config", json.dumps({**stored, "runs": cfg.runs}))
+        except BaseException:
             store.close()
             raise
         return store
@@ -122,7 +127,7 @@ def check_stored_graphs(cfg: StudyConfig) -> None:
     if cfg.graphs is None or cfg.out is None or not store_exists(Path(cfg.out) / STORE_NAME):
         return
     with Store.open(Path(cfg.out) / STORE_NAME) as store:
-        cfg.check_compatible(store.config, what=f"the study stored in {cfg.out}")
+        cfg.check_compatible(store.config, what=f"the study stored in {cfg.out}", grow=True)
         listed = store.meta(GRAPH_FILES_META)
         used = sorted(store.graph_files())
     check_unchanged(cfg.graphs, used, None if listed is None else json.loads(listed))
