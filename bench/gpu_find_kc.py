@@ -1,11 +1,14 @@
 #!/usr/bin/env python3
 """Converged + refined Kc on a GPU: time per network at the default size.
 
-    python bench/gpu_find_kc.py [--networks 128] [--batch 64] [--out FILE.json]
+    python bench/gpu_find_kc.py [--networks 128] [--batch 64] [--converge adaptive|exhaustive]
+                                [--out FILE.json]
 
 Generates the first ``--networks`` runs of the default study (seed 1: BA N=1e4,
 m=3, omega ~ N(0, 0.5), 50 K in [0, 5]), packs them ``--batch`` at a time and
-times ``converge.estimate_kc`` with ``t_transient="auto"`` and ``refine=0.005``
+times ``converge.estimate_kc`` with ``t_transient="auto"``, ``refine=0.005`` and
+``--converge`` (system-steps of the windows, the refinement and the plain protocol
+beside the times)
 against the plain protocol on the same batches, on device gpu (after a warm-up
 batch that compiles the kernels; every timing ends with the samples on the host,
 so the device is synchronised). Writes the figures as JSON. The target is the
@@ -35,14 +38,17 @@ def main() -> int:
     ap.add_argument("--networks", type=int, default=128)
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument("--converge", choices=("adaptive", "exhaustive"), default="adaptive")
     args = ap.parse_args()
     cfg = StudyConfig(seed=1, device="gpu")
     engine = get_engine("gpu")
     k = cfg.k_values
     warm = make_batch([0], cfg).batch
     engine.integrate(warm, cfg.spec)
-    out = {"networks": args.networks, "batch": args.batch, "plain_s": 0.0, "auto_refine_s": 0.0,
-           "work_auto": 0, "work_refine": 0, "converged": 0, "t_transient_used": []}
+    out = {"networks": args.networks, "batch": args.batch, "converge": args.converge,
+           "plain_s": 0.0, "auto_refine_s": 0.0,
+           "work_auto": 0, "work_refine": 0, "work_plain": 0, "converged": 0,
+           "t_transient_used": []}
     for start in range(0, args.networks, args.batch):
         runs = list(range(start, min(args.networks, start + args.batch)))
         batch = make_batch(runs, cfg).batch
@@ -52,10 +58,11 @@ def main() -> int:
         t0 = time.perf_counter()
         est = estimate_kc(engine, batch, k, dt=cfg.dt, t_transient="auto",
                           t_measure=cfg.t_measure, sample_every=cfg.sample_every,
-                          threshold=cfg.threshold, refine=0.005)
+                          threshold=cfg.threshold, refine=0.005, converge=args.converge)
         out["auto_refine_s"] += time.perf_counter() - t0
-        out["work_auto"] += int(est.work)
-        out["work_refine"] += int(est.refine_work)
+        out["work_auto"] += int(est.work.sum())
+        out["work_refine"] += int(est.refine_work.sum())
+        out["work_plain"] += int(est.plain_work.sum())
         out["converged"] += int(np.sum(est.converged))
         out["t_transient_used"] += [float(t) for t in est.t_transient]
         print(f"runs {runs[0]}-{runs[-1]}: plain {out['plain_s']:.2f} s, auto+refine "
