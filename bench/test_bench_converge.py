@@ -11,7 +11,10 @@ same networks, side by side in one run):
 * ``test_bench_plain``      -- the plain protocol (t_transient = 5);
 * ``test_bench_adaptive``   -- ``t_transient="auto"`` (t_max 400, kc_tol 0.01),
   ``refine=0.005``, ``converge="adaptive"`` (the default);
-* ``test_bench_exhaustive`` -- the same with ``converge="exhaustive"``.
+* ``test_bench_exhaustive`` -- the same with ``converge="exhaustive"``;
+* ``test_bench_exhaustive_other_theta0`` -- the exhaustive protocol from other
+  initial phases: how many kc_refined stay within max(TOL, kc_tol) of the
+  exhaustive ones when only the trajectory changes.
 
 Group "converge-study" (the whole study, ``run_study`` end to end: networks,
 theory, integration, store and exports): the plain study against the adaptive
@@ -79,20 +82,39 @@ def test_bench_adaptive(benchmark, inputs):
     assert np.all(res.work > 0)
 
 
-@pytest.mark.benchmark(group="converge")
-def test_bench_exhaustive(benchmark, inputs):
-    res = _run(benchmark, "exhaustive", inputs, converge="exhaustive", **AUTO)
-    ad = _RESULTS.get("adaptive")
-    if ad is not None:
-        both = np.isfinite(res.kc_refined) & np.isfinite(ad.kc_refined)  # type: ignore[attr-defined]
-        diff = np.abs(res.kc_refined - ad.kc_refined)[both]  # type: ignore[attr-defined]
-        benchmark.extra_info.update(
-            refined_pairs=int(both.sum()),
-            within_tolerance=int(np.sum(diff <= max(TOL, KC_TOL))),
-            max_refined_difference=float(diff.max()) if diff.size else None,
-            kc_interp_equal=int(np.sum(res.kc_interp == ad.kc_interp)))  # type: ignore[attr-defined]
+def _compare(benchmark, res, name: str) -> None:
+    """kc_refined of ``res`` against the run ``name`` (when it ran): the pairs,
+    how many lie within max(TOL, kc_tol), the largest distance, and how many
+    kc_interp are equal."""
+    other = _RESULTS.get(name)
+    if other is None:
+        return
+    both = np.isfinite(res.kc_refined) & np.isfinite(other.kc_refined)  # type: ignore[attr-defined]
+    diff = np.abs(res.kc_refined - other.kc_refined)[both]  # type: ignore[attr-defined]
+    benchmark.extra_info.update(
+        compared_with=name, refined_pairs=int(both.sum()),
+        within_tolerance=int(np.sum(diff <= max(TOL, KC_TOL))),
+        max_refined_difference=float(diff.max()) if diff.size else None,
+        kc_interp_equal=int(np.sum(res.kc_interp == other.kc_interp)))  # type: ignore[attr-defined]
     print({k: v for k, v in benchmark.extra_info.items() if "ratio" in k or "within" in k
            or "max_" in k or "equal" in k})
+
+
+@pytest.mark.benchmark(group="converge")
+def test_bench_exhaustive(benchmark, inputs):
+    _compare(benchmark, _run(benchmark, "exhaustive", inputs, converge="exhaustive", **AUTO),
+             "adaptive")
+
+
+@pytest.mark.benchmark(group="converge")
+def test_bench_exhaustive_other_theta0(benchmark, inputs):
+    """The exhaustive protocol again from other initial phases (same networks and
+    frequencies): how far its kc_refined moves with the trajectory alone, the
+    yardstick for the adaptive one's distance from it."""
+    graphs, omega, theta0 = inputs
+    other = np.random.default_rng(7).uniform(0, 2 * np.pi, theta0.shape)
+    _compare(benchmark, _run(benchmark, "exhaustive-other", (graphs, omega, other),
+                             converge="exhaustive", **AUTO), "exhaustive")
 
 
 def _study(benchmark, tmp_path, name, **kw):
