@@ -78,7 +78,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kcbatch.analysis.windows import Crossing, grid_crossing, settled
+from kcbatch.analysis.windows import (
+    Crossing,
+    bracket_crossing,
+    grid_crossing,
+    narrowed,
+    settled,
+)
 from kcbatch.engines import Engine, Simulation, StepProgress, select_networks
 from kcbatch.inputs.batch import Batch
 from kcbatch.protocol.config import IntegrationSpec
@@ -359,16 +365,13 @@ def _refine_continued(sim: Simulation, layout: _Layout, batch: Batch, k_grid: np
         work[todo] += np.diff(step.batch.node_offset) * points * (relax + spec.n_measure)
         going[:] = False
         for g, b in enumerate(todo):
-            kk = np.concatenate(([lo[b]], ks[g], [hi[b]]))
-            rr = np.concatenate(([r_lo[b]], rs[g], [r_hi[b]]))
-            if not np.all(np.isfinite(rr)):
+            new = narrowed(lo[b], hi[b], r_lo[b], r_hi[b], ks[g], rs[g], threshold)
+            if new is None:
                 failed[b] = True                                 # no kc_refined
                 continue
-            # r_hi > threshold, so a first crossing exists, read left to right
-            c = int(np.flatnonzero(rr > threshold)[0])
             # a bracket float64 cannot narrow any more ends the refinement
-            going[b] = kk[c] - kk[c - 1] < hi[b] - lo[b]
-            lo[b], hi[b], r_lo[b], r_hi[b] = kk[c - 1], kk[c], rr[c - 1], rr[c]
+            going[b] = new[1] - new[0] < hi[b] - lo[b]
+            lo[b], hi[b], r_lo[b], r_hi[b] = new
         # the next round continues this round's points
         src_sim = step
         src_layout = _Layout(nets[todo], np.tile(np.arange(points), (todo.size, 1)),
@@ -379,8 +382,6 @@ def _refine_continued(sim: Simulation, layout: _Layout, batch: Batch, k_grid: np
         src_k[todo] = ks
         src_at = np.full((n, points), -1, dtype=np.int64)
         src_at[todo] = pos[todo, None] * points + np.arange(points)
-    with np.errstate(all="ignore"):
-        t = (threshold - r_lo) / (r_hi - r_lo)
-        kc = np.clip(lo + t * (hi - lo), lo, hi)
+    kc = bracket_crossing(lo, hi, r_lo, r_hi, threshold)
     kc[failed] = np.nan
     return kc, work

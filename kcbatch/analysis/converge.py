@@ -89,7 +89,9 @@ from kcbatch.analysis.adaptive import adaptive_windows
 from kcbatch.analysis.windows import (
     NOISE_FACTOR,
     Crossing,
+    bracket_crossing,
     grid_crossing,
+    narrowed,
     settled,
     window_starts,
 )
@@ -466,16 +468,10 @@ def _refine(engine: Engine, batch: Batch, k_grid: np.ndarray, r: np.ndarray,
                 rs = engine.integrate(sub, group_spec).mean(axis=2)        # [G', P]
             work[nets] += np.diff(sub.node_offset) * points * group_spec.n_steps
             for g, b in enumerate(nets):
-                kk = np.concatenate(([lo[b]], ks[g], [hi[b]]))
-                rr = np.concatenate(([r_lo[b]], rs[g], [r_hi[b]]))
-                if not np.all(np.isfinite(rr)):
+                new = narrowed(lo[b], hi[b], r_lo[b], r_hi[b], ks[g], rs[g], threshold)
+                if new is None:
                     lo[b] = hi[b] = np.nan                             # failed: no kc_refined
                     continue
-                # r_hi > threshold, so a first crossing exists, read left to right
-                i = int(np.flatnonzero(rr > threshold)[0])
-                lo[b], hi[b], r_lo[b], r_hi[b] = kk[i - 1], kk[i], rr[i - 1], rr[i]
+                lo[b], hi[b], r_lo[b], r_hi[b] = new
         stuck[todo] = ~((hi - lo)[todo] < width)
-    with np.errstate(all="ignore"):
-        t = (threshold - r_lo) / (r_hi - r_lo)
-        kc = np.clip(lo + t * (hi - lo), lo, hi)
-    return kc, work
+    return bracket_crossing(lo, hi, r_lo, r_hi, threshold), work

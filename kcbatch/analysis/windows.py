@@ -16,7 +16,8 @@ import numpy as np
 from kcbatch.analysis.crossing import first_crossing
 from kcbatch.protocol.config import ConfigError, first_auto_transient, steps_for
 
-__all__ = ["NOISE_FACTOR", "Crossing", "grid_crossing", "settled", "window_starts"]
+__all__ = ["NOISE_FACTOR", "Crossing", "bracket_crossing", "grid_crossing", "narrowed",
+           "settled", "window_starts"]
 
 NOISE_FACTOR = 1.0
 
@@ -86,3 +87,26 @@ def settled(prev: Crossing | None, cur: Crossing, kc_tol: float, noise_factor: f
         return False
     noise = math.sqrt(2.0) * np.nan_to_num(cur.sigma)
     return abs(cur.kc_interp - prev.kc_interp) <= max(kc_tol, noise_factor * noise)
+
+
+def narrowed(lo: float, hi: float, r_lo: float, r_hi: float, ks: np.ndarray, rs: np.ndarray,
+             threshold: float) -> tuple[float, float, float, float] | None:
+    """One refinement round of one network: the first crossing of the
+    threshold read left to right over the bracket's ends ``lo`` < ``ks`` [P] <
+    ``hi`` and their r (``r_hi`` > threshold, so there is one), as the new
+    bracket ``(lo, hi, r_lo, r_hi)``; None when some r is not finite (failed)."""
+    kk = np.concatenate(([lo], ks, [hi]))
+    rr = np.concatenate(([r_lo], rs, [r_hi]))
+    if not np.all(np.isfinite(rr)):
+        return None
+    i = int(np.flatnonzero(rr > threshold)[0])
+    return float(kk[i - 1]), float(kk[i]), float(rr[i - 1]), float(rr[i])
+
+
+def bracket_crossing(lo: np.ndarray, hi: np.ndarray, r_lo: np.ndarray, r_hi: np.ndarray,
+                     threshold: float) -> np.ndarray:
+    """The linear crossing of the threshold in each bracket [B] (NaN where the
+    bracket is)."""
+    with np.errstate(all="ignore"):
+        t = (threshold - r_lo) / (r_hi - r_lo)
+        return np.clip(lo + t * (hi - lo), lo, hi)
