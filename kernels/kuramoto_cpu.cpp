@@ -29,6 +29,7 @@
 #include <memory>
 #include <mutex>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 #if defined(__AVX__)
@@ -425,27 +426,6 @@ struct Group {
     std::vector<real> cpl;        // [nb, B, L]: each block's couplings, padded with K = 0
 };
 
-// Steps [s0, s1) of one network's rows [r0, r1) of block blk (the snapshots of those
-// rows after each sampling step).
-template <typename real, int V>
-void block_steps(const Call<real> &c, const Group<real> &gr, int64_t blk, int64_t r0,
-                 int64_t r1, int64_t s0, int64_t s1) {
-    constexpr int L = V * lanes<real>();
-    const int64_t X_block = c.rows * 2 * L, T_block = c.rows * L;
-    real *X[2] = {gr.X0 + blk * X_block, gr.X1 + blk * X_block};
-    real *th = gr.theta + blk * T_block, *ac = gr.acc + blk * T_block;
-    const real *cb = gr.cpl.data() + blk * c.n_networks * L;
-    for (int64_t s = s0; s < s1; ++s) {
-        for (int stage = 0; stage < 4; ++stage)
-            rows_stage<real, V>(c.g, cb, X[stage % 2], X[1 - stage % 2], th, ac, r0, r1, stage,
-                                c.dt, c.half, c.sixth, c.two_pi);
-        const int64_t at = c.snap_index(gr.snap, s + 1);
-        if (at >= 0)
-            std::memcpy(gr.snap + (at * gr.nb + blk) * X_block + r0 * 2 * L, X[0] + r0 * 2 * L,
-                        (r1 - r0) * 2 * L * sizeof(real));
-    }
-}
-
 // One stage of rows [r0, r1) of block blk at step s (0-based) of a shared group;
 // after stage 3, their snapshot if step s + 1 is a sampling step.
 template <typename real, int V>
@@ -463,26 +443,35 @@ void block_stage(const Call<real> &c, const Group<real> &gr, int64_t blk, int64_
                     (r1 - r0) * 2 * L * sizeof(real));
 }
 
+// f(std::integral_constant<int, V>) for the group's block width V (vectors).
+template <typename F>
+void with_vecs(int vecs, F &&f) {
+    switch (vecs) {
+        case 1: f(std::integral_constant<int, 1>{}); break;
+        case 2: f(std::integral_constant<int, 2>{}); break;
+        case 3: f(std::integral_constant<int, 3>{}); break;
+        default: f(std::integral_constant<int, 4>{}); break;
+    }
+}
+
+// Steps [s0, s1) of one network's rows [r0, r1) of block blk, stage after stage
+// (the snapshots of those rows after each sampling step).
 template <typename real>
 void group_steps(const Call<real> &c, const Group<real> &gr, int64_t blk, int64_t r0, int64_t r1,
                  int64_t s0, int64_t s1) {
-    switch (gr.vecs) {
-        case 1: block_steps<real, 1>(c, gr, blk, r0, r1, s0, s1); break;
-        case 2: block_steps<real, 2>(c, gr, blk, r0, r1, s0, s1); break;
-        case 3: block_steps<real, 3>(c, gr, blk, r0, r1, s0, s1); break;
-        default: block_steps<real, 4>(c, gr, blk, r0, r1, s0, s1); break;
-    }
+    with_vecs(gr.vecs, [&](auto v) {
+        for (int64_t s = s0; s < s1; ++s)
+            for (int stage = 0; stage < 4; ++stage)
+                block_stage<real, decltype(v)::value>(c, gr, blk, r0, r1, s, stage);
+    });
 }
 
 template <typename real>
 void group_stage(const Call<real> &c, const Group<real> &gr, int64_t blk, int64_t r0, int64_t r1,
                  int64_t s, int stage) {
-    switch (gr.vecs) {
-        case 1: block_stage<real, 1>(c, gr, blk, r0, r1, s, stage); break;
-        case 2: block_stage<real, 2>(c, gr, blk, r0, r1, s, stage); break;
-        case 3: block_stage<real, 3>(c, gr, blk, r0, r1, s, stage); break;
-        default: block_stage<real, 4>(c, gr, blk, r0, r1, s, stage); break;
-    }
+    with_vecs(gr.vecs, [&](auto v) {
+        block_stage<real, decltype(v)::value>(c, gr, blk, r0, r1, s, stage);
+    });
 }
 
 // The (group, network, block) tasks of the task groups and their progress.
