@@ -170,13 +170,19 @@ def test_sigkill_leaves_a_consistent_store_that_resumes(tmp_path, reference):
     assert runs_table(out) == reference
 
 
+def _study_process(out, batch: int, marker: str) -> tuple[subprocess.Popen, StderrWatch]:
+    """The study in a process of its own (batches of ``batch``), its stderr
+    watched for ``marker``."""
+    proc = subprocess.Popen([*KCBATCH, "run", *STUDY, "--batch", str(batch), "--out", str(out)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            env=kcbatch_env(), stdin=subprocess.DEVNULL, start_new_session=True)
+    return proc, StderrWatch(proc, marker)
+
+
 def test_second_sigint_aborts_the_batch_in_flight(tmp_path, reference):
     out = tmp_path / "study"
     # batches of 4: the second signal lands while a whole batch is being integrated
-    proc = subprocess.Popen([*KCBATCH, "run", *STUDY, "--batch", "4", "--out", str(out)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                            env=kcbatch_env(), stdin=subprocess.DEVNULL, start_new_session=True)
-    watch = StderrWatch(proc, "finishing the batch in flight")
+    proc, watch = _study_process(out, 4, "finishing the batch in flight")
     try:
         wait_for_a_finished_run(proc, out)
         proc.send_signal(signal.SIGINT)
@@ -204,10 +210,7 @@ def test_sigterm_stops_the_batch_in_flight(tmp_path, reference):
     from kcbatch.results.store import LOCK_NAME
 
     out = tmp_path / "study"
-    proc = subprocess.Popen([*KCBATCH, "run", *STUDY, "--batch", str(RUNS), "--out", str(out)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                            env=kcbatch_env(), stdin=subprocess.DEVNULL, start_new_session=True)
-    watch = StderrWatch(proc, "SIGTERM")
+    proc, watch = _study_process(out, RUNS, "SIGTERM")
     try:
         deadline = time.monotonic() + TIMEOUT
         # the lock appears once the store is open: the one batch is being made
