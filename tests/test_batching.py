@@ -20,8 +20,8 @@ class OutOfMemoryError(Exception):
 
 
 def test_study_worker_and_tune_ask_the_planners_functions():
-    assert study.fitted_batch is batching.fitted_batch
-    assert cluster_task.fitted_batch is batching.fitted_batch
+    assert study.study_batch is batching.study_batch
+    assert cluster_task.study_batch is batching.study_batch
     assert tuning.choose_batch is batching.choose_batch
     assert study.oom_retry_size is batching.oom_retry_size
     assert cluster_task.oom_retry_size is batching.oom_retry_size
@@ -36,13 +36,27 @@ def test_study_worker_and_tune_ask_the_planners_functions():
 
 @pytest.mark.parametrize("sweep", ["independent", "adiabatic"])
 @pytest.mark.parametrize("batch", [2, "auto"])
-def test_the_study_and_a_worker_plan_the_same_batch(sweep, batch):
+@pytest.mark.parametrize("loss_runs", [None, 2], ids=["uncapped", "minute-of-2-runs"])
+def test_the_study_and_a_worker_plan_the_same_batch(sweep, batch, loss_runs, monkeypatch):
     cfg = StudyConfig(**SMALL, sweep=sweep, batch=batch)
     engine = get_engine("cpu")
-    planned = batching.fitted_batch(cfg, engine, "cpu", len(cfg.run_ids))
-    plan = cluster_task.probe(cfg, len(cfg.run_ids), __version__)
+    runs = len(cfg.run_ids)
+    if loss_runs is not None:
+        # the work an interrupted study may lose: loss_runs runs' estimated time
+        per_run = batching.estimate_study(cfg, engine, runs, runs).seconds_per_run
+        monkeypatch.setattr(batching, "LOSS_SECONDS", (loss_runs + 0.5) * per_run)
+    planned, _ = batching.study_batch(cfg, engine, "cpu", runs)
+    plan = cluster_task.probe(cfg, runs, __version__)
     assert isinstance(plan, cluster_task.WorkerPlan), plan
     assert plan.batch == planned
+    fitted = batching.fitted_batch(cfg, engine, "cpu", runs)
+    if loss_runs is not None and batch == "auto":
+        # --batch auto holds about LOSS_SECONDS of work on a worker as in one process
+        assert planned == min(batching.batch_networks(cfg, loss_runs), runs, fitted)
+        if sweep == "independent":
+            assert planned == loss_runs < fitted
+    else:
+        assert planned == fitted
     result = study.run_study(cfg)
     assert result.batch == batching.for_pending(planned, len(cfg.run_ids))
     if sweep == "adiabatic" and batch == 2:

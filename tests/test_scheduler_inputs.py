@@ -104,6 +104,22 @@ def _closes(conn: socket.socket) -> None:
     pass
 
 
+def _message(payload: bytes) -> bytes:
+    """A message as distributed's TCP comm frames it: its size, then the payload."""
+    return struct.pack("Q", len(payload)) + payload
+
+
+def _bad_frame_count(conn: socket.socket) -> None:
+    """A plausible size, then a frame count beyond the bytes that follow."""
+    conn.sendall(_message(b"\xff" * 64))
+
+
+def _bad_msgpack(conn: socket.socket) -> None:
+    """Well-formed frames (a count, their lengths) holding what msgpack cannot read."""
+    frame = b"\xc1" * 16  # 0xc1: the one byte msgpack never uses
+    conn.sendall(_message(struct.pack("QQ", 1, len(frame)) + frame))
+
+
 @pytest.mark.parametrize("handle, needles", [
     # waits out HANDSHAKE_WAIT (5 s): slow
     pytest.param(_silent, ("sent nothing within 5 s", "8787"), marks=pytest.mark.slow,
@@ -111,6 +127,9 @@ def _closes(conn: socket.socket) -> None:
     pytest.param(_http_reply, ("announces", "bytes"), id="http-reply"),
     pytest.param(_garbage, (f"announces {2**62} bytes",), id="garbage-frames"),
     pytest.param(_closes, ("closed the connection without a handshake",), id="closes"),
+    # past the 8 bytes probe_scheduler reads: distributed's own reading fails
+    pytest.param(_bad_frame_count, ("handshake could not be read", "error"), id="frame-count"),
+    pytest.param(_bad_msgpack, ("handshake could not be read",), id="bad-msgpack"),
 ])
 def test_a_peer_that_is_not_a_scheduler_is_one_line(handle, needles, tmp_path):
     for port in _serve(handle):

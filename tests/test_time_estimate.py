@@ -16,6 +16,7 @@ import dataclasses
 import numpy as np
 import pytest
 
+import kcbatch.run.batching as batching
 import kcbatch.run.study as study
 import kcbatch.run.time_estimate as estimate
 from kcbatch.analysis.converge import estimate_kc, window_starts
@@ -63,7 +64,7 @@ def test_the_default_cpu_batch_holds_about_a_minute_of_work(runs, per_run, expec
 def test_an_interrupted_default_study_keeps_its_finished_minutes(monkeypatch):
     # runs estimated at 25 s each: batches of 2, so a stop after the first batch
     # keeps 2 runs (with the old default of 32 the 6 runs were one batch).
-    monkeypatch.setattr(study, "estimate_study", _slow(25.0))
+    monkeypatch.setattr(batching, "estimate_study", _slow(25.0))
     import threading
     stop = threading.Event()
     stop.set()  # stop after the first batch
@@ -254,7 +255,7 @@ def test_the_study_prints_the_time_left_after_its_first_batch(monkeypatch):
     def too_fast(cfg, engine, runs, batch, producers=1):
         return dataclasses.replace(_estimate(1e-6), config=cfg, batch=min(batch, runs),
                                    producers=producers)
-    monkeypatch.setattr(study, "estimate_study", too_fast)
+    monkeypatch.setattr(batching, "estimate_study", too_fast)
     notices: list[str] = []
     study.run_study(StudyConfig(runs=4, batch=2, **TINY), on_notice=notices.append)
     left = [n for n in notices if n.startswith("estimated time left")]

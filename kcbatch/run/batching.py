@@ -15,7 +15,9 @@ batch size.
   about :data:`~kcbatch.run.time_estimate.LOSS_SECONDS` of work (what an
   interrupted study can lose), and always by the runs left and the engine's
   32-bit limit;
-  :func:`fitted_batch`: that, fitted to the host memory (:func:`fit_batch`).
+  :func:`fitted_batch`: that, fitted to the host memory (:func:`fit_batch`);
+  :func:`study_batch`: the batch a study's runs go in, with the time estimate
+  that caps it (a single-process study and each Dask worker's probe).
 * **Bytes.** :func:`estimate`: what a study holds at its peak, from the
   producers' batches (:func:`predict_batch_bytes`, :func:`packed_batch_bytes`)
   and the engine's own formula (``Engine.predict_bytes``, which only this
@@ -40,11 +42,11 @@ from kcbatch.inputs.graph_source import network_size
 from kcbatch.inputs.pipeline import PREFETCH, producer_threads
 from kcbatch.protocol.choices import Device, is_auto, precision
 from kcbatch.protocol.config import ConfigError, StudyConfig, format_bytes
-from kcbatch.run.time_estimate import LOSS_SECONDS
+from kcbatch.run.time_estimate import LOSS_SECONDS, StudyEstimate, estimate_study
 
 __all__ = ["MemoryEstimate", "available_bytes", "batch_networks", "batch_shape",
            "choose_batch", "device_bytes", "memory_estimate", "fit_batch", "fitted_batch",
-           "for_pending", "is_oom", "loss_capped",
+           "for_pending", "is_oom", "loss_capped", "study_batch",
            "networks_per_unit", "oom_retry_size", "packed_batch_bytes", "predict_batch_bytes",
            "unit_shape"]
 
@@ -114,6 +116,17 @@ def fitted_batch(cfg: StudyConfig, engine: Engine, device: Device, pending: int,
     to fit the memory here (:func:`fit_batch`)."""
     return fit_batch(cfg, engine, device,
                      choose_batch(cfg, engine, pending, seconds_per_run))
+
+
+def study_batch(cfg: StudyConfig, engine: Engine, device: Device, runs: int,
+                producers: int = 1) -> tuple[int, StudyEstimate]:
+    """(batch, estimate) for ``runs`` runs of ``cfg`` on ``engine``: the memory's
+    fit (:func:`fitted_batch`, refused with ConfigError when nothing fits), the
+    study's time measured on a batch that size (:func:`estimate_study`) and,
+    for ``--batch auto``, that batch capped by the estimate (:func:`loss_capped`)."""
+    memory_fit = fitted_batch(cfg, engine, device, runs)
+    estimate = estimate_study(cfg, engine, runs, memory_fit, producers)
+    return min(memory_fit, choose_batch(cfg, engine, runs, estimate.seconds_per_run)), estimate
 
 
 def for_pending(batch: int, pending: int) -> int:

@@ -244,9 +244,7 @@ def _start(spec: SchedulerSpec, timeout: float):
             client.register_plugin(_ignore_sigint_plugin())
             return client, cluster
         probe_scheduler(spec, timeout)
-        if spec.kind == "address":
-            return Client(spec.target, timeout=timeout), None
-        return Client(scheduler_file=spec.target, timeout=timeout), None
+        return _client(spec, timeout), None
     except (OSError, TimeoutError) as exc:
         if cluster is not None:
             cluster.close()
@@ -257,6 +255,31 @@ def _start(spec: SchedulerSpec, timeout: float):
         if cluster is not None:
             cluster.close()
         raise _cannot_connect(spec, timeout, exc) from None
+
+
+def _client(spec: SchedulerSpec, timeout: float):
+    """A Client of the scheduler at ``spec`` (an address or a scheduler file),
+    past :func:`probe_scheduler`. A peer whose handshake announces a plausible
+    size and then holds bytes distributed cannot unpack fails inside its
+    protocol code (struct.error, msgpack's errors, KeyError on a message
+    without its fields, an allocation of the size a frame announces, ...):
+    any failure but a lost connection is a ClusterError naming the address
+    and the error, in one line."""
+    from distributed import Client
+
+    try:
+        if spec.kind == "address":
+            return Client(spec.target, timeout=timeout)
+        return Client(scheduler_file=spec.target, timeout=timeout)
+    except (OSError, TimeoutError):
+        raise  # no connection: _start's line
+    except Exception as exc:
+        address = spec.target if spec.kind == "address" else address_of_file(spec.target)
+        raise ClusterError(
+            f"the server at {address} is not a Dask scheduler (or not one this "
+            f"distributed can talk to): its handshake could not be read "
+            f"({type(exc).__name__}: {exc}); check the address: the scheduler listens "
+            f"on port 8786 unless told otherwise") from None
 
 
 def _raise_problem(problem: WorkerProblem) -> None:

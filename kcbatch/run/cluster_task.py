@@ -25,7 +25,7 @@ from kcbatch.engines import EngineUnavailable, get_engine, resolve_device
 from kcbatch.inputs.pipeline import make_batch
 from kcbatch.networks.io import GraphFileError
 from kcbatch.protocol.config import ConfigError, StudyConfig
-from kcbatch.run.batching import fitted_batch, oom_retry_size
+from kcbatch.run.batching import oom_retry_size, study_batch
 from kcbatch.run.work_unit import compute_records
 from kcbatch.version import __version__
 
@@ -55,7 +55,9 @@ class WorkerProblem:
 class WorkerPlan:
     """A worker's answer to :func:`probe`: the device its engine runs on and
     the batch size it would use for the study (the configured one, or for
-    ``auto`` its engine's choice fitted to its memory)."""
+    ``auto`` its engine's choice fitted to its memory and capped at about a
+    minute of its work, as a single-process study's:
+    :func:`kcbatch.run.batching.study_batch`)."""
 
     worker: str
     device: str
@@ -107,7 +109,9 @@ def probe(cfg: StudyConfig, pending: int, client_version: str) -> WorkerPlan | W
         return found
     device, engine, notice = found
     try:
-        batch = fitted_batch(cfg, engine, device, max(1, pending))
+        # as a single-process study's: fitted to this worker's memory and, for
+        # --batch auto, capped at about LOSS_SECONDS of this worker's time
+        batch, _ = study_batch(cfg, engine, device, max(1, pending))
     except ConfigError as exc:
         return WorkerProblem(worker, "config", str(exc), exc.param, exc.value, exc.allowed)
     return WorkerPlan(worker, device, batch, notice)

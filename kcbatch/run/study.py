@@ -29,9 +29,9 @@ from kcbatch.results.store import (
     store_exists,
     study_lock,
 )
-from kcbatch.run.batching import choose_batch, fitted_batch, for_pending, oom_retry_size
+from kcbatch.run.batching import for_pending, oom_retry_size, study_batch
 from kcbatch.run.plan import plan_study
-from kcbatch.run.time_estimate import auto_dt_cost, compile_notice, estimate_study
+from kcbatch.run.time_estimate import auto_dt_cost, compile_notice
 from kcbatch.run.work_unit import compute_records, longest_steps
 from kcbatch.theory.per_run import theory_settings
 from kcbatch.version import __version__
@@ -201,12 +201,10 @@ def run_study(config: StudyConfig, *, resume: bool = False, progress: bool = Fal
         notice(plan.device_notice)
     engine = plan.engine
     runs = len(cfg.run_ids)
-    # Planned (and refused when it cannot fit) before anything is made or measured.
-    memory_fit = fitted_batch(cfg, engine, plan.device, runs)
-    # The time per run (measured on a batch like the study's) caps --batch auto
-    # and is printed once the store says how many runs are pending.
-    estimate = estimate_study(cfg, engine, runs, memory_fit, plan.producers)
-    batch_fit = min(memory_fit, choose_batch(cfg, engine, runs, estimate.seconds_per_run))
+    # Planned (and refused when it cannot fit) before anything is made; the time
+    # per run (measured on a batch like the study's) caps --batch auto and is
+    # printed once the store says how many runs are pending.
+    batch_fit, estimate = study_batch(cfg, engine, plan.device, runs, plan.producers)
     if is_auto(config.dt) and cfg.dt_value < AUTO_DT_CAP:
         # the cost of the run range (refused when absurd), before the store is made
         notice(auto_dt_cost(cfg, engine, runs, for_pending(batch_fit, runs),
