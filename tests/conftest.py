@@ -14,7 +14,8 @@
   unavailable: <reason>`` with their count, not one line per test function.
 * markers (``--strict-markers``; registered in pyproject.toml): ``gpu`` (needs a
   working CUDA device), ``slow`` (seconds each, as pyproject.toml lists them:
-  excluded from the fast lane ``-m "not slow"``).
+  excluded from the fast lane ``-m "not slow"``), ``hostile`` (given here to every
+  test under ``tests/hostile/``: bad input, damaged files, planted code, signals).
 
 The CLI helpers (``invoke``, ``ok``, ``assert_usage_error``, ``run_kcbatch``, ...)
 are plain functions in tests/helpers.py: ``from helpers import ok``.
@@ -44,6 +45,16 @@ def _parametrizes(metafunc: pytest.Metafunc, name: str) -> bool:
         if name in names:
             return True
     return False
+
+
+_HOSTILE = os.path.join(_HERE, "hostile")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # every test under tests/hostile/ is marked hostile: -m hostile from anywhere
+    for item in items:
+        if str(item.path).startswith(_HOSTILE + os.sep):
+            item.add_marker(pytest.mark.hostile)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

@@ -3,7 +3,7 @@
 Everything runs on the CPU engine with tiny studies (150 nodes, 5 couplings,
 t_transient = t_measure = 0.5), so the whole file takes seconds. The CLI is
 driven in-process with click's CliRunner (the same ``main`` as the
-``kcbatch`` command); tests/test_interrupt.py drives real subprocesses.
+``kcbatch`` command); tests/hostile/test_interrupt.py drives real subprocesses.
 """
 from __future__ import annotations
 

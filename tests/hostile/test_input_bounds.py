@@ -1,4 +1,4 @@
-"""The bounds behind the one-line refusals of tests/test_bad_inputs.py, checked
+"""The bounds behind the one-line refusals of tests/hostile/test_bad_inputs.py, checked
 in-process against what they protect: the theory's g(0) and Kc0 at the ends of
 the omega_sigma range, the refusal of files that are not regular before they
 are opened, each count limit at its edge, and a TOML key spelled twice."""
@@ -81,7 +81,7 @@ def test_size_cap_is_exact(tmp_path):
         read_regular_file(tmp_path, 10**9)
 
 
-# The count limits, in-process (tests/test_bad_inputs.py runs each through a
+# The count limits, in-process (tests/hostile/test_bad_inputs.py runs each through a
 # real `kcbatch` process under an address-space limit, in the slow lane).
 COUNT_LIMITS = [("runs", MAX_RUNS, {}), ("k_num", MAX_K_NUM, {}),
                 ("refine_points", MAX_REFINE_POINTS, {"refine": 0.01}),

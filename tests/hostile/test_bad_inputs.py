@@ -411,7 +411,7 @@ CASES.update({
 
 # Findings of an adversarial harness (issue 22): each case hung, allocated
 # without bound, printed a traceback or was silently wrong before its fix. The
-# real-process ones are slow; tests/test_input_bounds.py checks the same
+# real-process ones are slow; tests/hostile/test_input_bounds.py checks the same
 # limits in-process for the fast lane.
 CASES.update({
     # an --out that cannot be made (Linux's /proc says writable to root): refused

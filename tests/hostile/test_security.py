@@ -84,7 +84,7 @@ def built(tmp_path_factory):
     d = tmp_path_factory.mktemp("built") / "cache"
     code = (f"from kcbatch.engines import cxx; "
             f"assert cxx.build('kc_tiny', {TINY!r}, {TINY_FLAGS!r}).kc_tiny_answer() == 42")
-    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[1],
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[2],
                    env={**os.environ, "KCBATCH_CACHE_DIR": str(d)}, timeout=120)
     return d
 
@@ -502,7 +502,7 @@ def test_a_process_killed_while_creating_leaves_a_restartable_directory(tmp_path
         open_store(StudyConfig(**{CFG!r}, out=sys.argv[1]), resume=False)
         """)
     proc = subprocess.run([sys.executable, "-c", code, str(out)], capture_output=True,
-                          text=True, cwd=Path(__file__).parents[1], timeout=120)
+                          text=True, cwd=Path(__file__).parents[2], timeout=120)
     assert proc.returncode == -signal.SIGKILL, proc.stderr
     assert not store_exists(out / STORE_NAME)
     left = {p.name for p in out.iterdir()}
