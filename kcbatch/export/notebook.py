@@ -137,6 +137,9 @@ def load(directory: str | os.PathLike) -> LoadedStudy | LoadedScan:
                              f"({MANIFEST}); load the scan's studies from their own "
                              f"directories")
         return _load_scan(pandas, path)
+    if not study and (path / STORE_NAME).exists():
+        raise StoreError(f"{path / STORE_NAME} holds no study: it is empty (a study "
+                         f"killed while its store was being created leaves one)")
     if not study:
         raise StoreError(f"no kcbatch study in {path}: it holds neither {STORE_NAME} "
                          f"nor {MANIFEST}")
