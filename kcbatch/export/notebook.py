@@ -64,7 +64,7 @@ class LoadedStudy:
       increasing), as runs.csv's r columns.
     r_backward: ``[runs, K]`` float64, the backward branch of an adiabatic study
       in increasing-K order (a row of NaN for a run without one); None for the
-      independent protocol.
+      independent protocol (``config.adiabatic`` False).
     records: the runs' :class:`~kcbatch.analysis.records.RunRecord` (every
       field, r_first, r_second, r_std and kc_windows included), rows as ``runs``.
     runs_done: finished runs stored (rows of ``runs``).
@@ -184,11 +184,10 @@ def _load_study(pandas: Any, path: Path) -> LoadedStudy:
     records = tuple(stored.records)
     k = np.asarray(stored.k_values, dtype=np.float64)
     r = np.array([rec.r for rec in records], dtype=np.float64).reshape(len(records), k.size)
-    swept = any(rec.r_backward is not None for rec in records)
     r_backward = (np.array([np.full(k.size, np.nan) if rec.r_backward is None
                             else rec.r_backward for rec in records],
                            dtype=np.float64).reshape(len(records), k.size)
-                  if swept else None)
+                  if config.adiabatic else None)
     return LoadedStudy(path=path, config=config, summary=jsonable(summary.to_dict()),
                        session=dict(stored.run_info), runs=_frame(pandas, records, k), k=k, r=r,
                        r_backward=r_backward, records=records, runs_done=len(records),
