@@ -1,7 +1,8 @@
 """kcbatch: the Kuramoto synchronization threshold over ensembles of random networks
 (Barabasi-Albert by default; Erdos-Renyi, Watts-Strogatz, power law, or graph files).
 
-Importing kcbatch never imports CuPy; the GPU backend is resolved on first use.
+Importing kcbatch never imports CuPy (the GPU backend is resolved on first use)
+nor pandas (imported by ``kcbatch.load``, the notebook view of a study).
 """
 # ruff: noqa: E402  (the CLI's SIGINT handler goes in before the heavy imports below)
 import multiprocessing as _multiprocessing
@@ -34,6 +35,7 @@ from kcbatch.analysis.converge import KcEstimates
 from kcbatch.analysis.records import RunRecord
 from kcbatch.api import find_kc, hysteresis, simulate
 from kcbatch.engines import EngineUnavailable, available
+from kcbatch.export.notebook import LoadedScan, LoadedStudy, load
 from kcbatch.inputs.batch import Batch, pack
 from kcbatch.networks import barabasi_albert
 from kcbatch.protocol.config import ConfigError, IntegrationSpec, StudyConfig
@@ -47,6 +49,8 @@ __all__ = [
     "EngineUnavailable",
     "IntegrationSpec",
     "KcEstimates",
+    "LoadedScan",
+    "LoadedStudy",
     "RunRecord",
     "StudyConfig",
     "StudyResult",
@@ -54,6 +58,7 @@ __all__ = [
     "barabasi_albert",
     "find_kc",
     "hysteresis",
+    "load",
     "pack",
     "run_study",
     "simulate",

@@ -1,10 +1,16 @@
-"""Exports of a study's store: summary.json, runs.csv, kc_hist.png, r_curves.png."""
+"""A study's store read back whole with its summary (``read_store``,
+``study_summary``: what ``kcbatch report`` and ``kcbatch.load`` compute), and its
+exports: summary.json, runs.csv, kc_hist.png, r_curves.png."""
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from kcbatch.analysis.records import RunRecord
 from kcbatch.analysis.summary import Summary, partial_info, summarize
 from kcbatch.export.study_outputs import (
     plot_hysteresis,
@@ -21,25 +27,54 @@ from kcbatch.version import __version__
 EXPORTS = ("summary.json", "runs.csv", "kc_hist.png", "r_curves.png")
 
 
-def export_store(out: str | Path) -> Summary:
-    """Recompute the summary from ``out/kcbatch.sqlite`` and write every export
-    into ``out``. Returns the :class:`~kcbatch.analysis.summary.Summary` (its
-    ``partial`` says whether runs of the study are missing, and why)."""
-    out = Path(out)
-    with Store.open(out / STORE_NAME) as store:
-        config = store.config
-        k_values = store.k_values
-        records = store.records()
-        run_info = json.loads(store.meta("run_info") or "{}")
+@dataclass(frozen=True, kw_only=True)
+class StoredStudy:
+    """What a study's store holds: ``config`` (the stored config, a dict as
+    ``meta.config`` holds it), ``k_values`` (the grid, ``[K]`` float64, rad per
+    time unit), ``records`` (the finished runs, by run) and ``run_info`` (the
+    last session's device and timings; empty before a session computed runs)."""
+
+    config: dict[str, Any]
+    k_values: np.ndarray
+    records: list[RunRecord]
+    run_info: dict[str, Any]
+
+
+def read_store(out: str | Path) -> StoredStudy:
+    """Read ``out/kcbatch.sqlite`` whole, checked (StoreError, in one line naming
+    the file, for a missing, foreign or damaged store: ``Store.open`` and
+    ``Store.records``)."""
+    with Store.open(Path(out) / STORE_NAME) as store:
+        return StoredStudy(config=store.config, k_values=store.k_values,
+                           records=store.records(),
+                           run_info=json.loads(store.meta("run_info") or "{}"))
+
+
+def study_summary(stored: StoredStudy) -> Summary:
+    """The :class:`~kcbatch.analysis.summary.Summary` of every stored run, as
+    summary.json holds it; its ``partial`` says whether runs of the study's run
+    range are missing, and why (the last session's ``interrupted``)."""
+    config, records = stored.config, stored.records
     start = config.get("run_start", 0)
     stop = config.get("run_stop") or config["runs"]
     partial = partial_info(runs_total=config["runs"], run_start=start, run_stop=stop,
                            runs_done=sum(1 for rec in records if start <= rec.run < stop),
-                           interrupted=run_info.get("interrupted"))
-    summary = summarize(records, k_values, config["threshold"],
-                        t_transient=config["t_transient"], t_measure=config["t_measure"],
-                        dt=config["dt"], partial=partial, **theory_settings(config))
-    extra = {"seed": config["seed"], "version": __version__, **run_info}
+                           interrupted=stored.run_info.get("interrupted"))
+    return summarize(records, stored.k_values, config["threshold"],
+                     t_transient=config["t_transient"], t_measure=config["t_measure"],
+                     dt=config["dt"], partial=partial, **theory_settings(config))
+
+
+def export_store(out: str | Path) -> Summary:
+    """Recompute the summary from ``out/kcbatch.sqlite`` (:func:`study_summary`)
+    and write every export into ``out``. Returns the
+    :class:`~kcbatch.analysis.summary.Summary` (its ``partial`` says whether
+    runs of the study are missing, and why)."""
+    out = Path(out)
+    stored = read_store(out)
+    config, k_values, records = stored.config, stored.k_values, stored.records
+    summary = study_summary(stored)
+    extra = {"seed": config["seed"], "version": __version__, **stored.run_info}
     write_summary_json(out / "summary.json", summary, config, extra)
     write_runs_csv(out / "runs.csv", records, k_values)
     plot_kc_hist(out / "kc_hist.png", records, summary, config=config)

@@ -28,7 +28,7 @@ from kcbatch.protocol.config import steps_for
 from kcbatch.theory import mean_field as theory
 from kcbatch.theory.per_run import theory_settings
 
-__all__ = ["RUN_COLUMNS", "network_phrase", "r_column_names", "write_runs_csv",
+__all__ = ["RUN_COLUMNS", "network_phrase", "r_column_names", "runs_table", "write_runs_csv",
            "write_summary_json",
            "plot_kc_hist", "plot_r_curves", "kc_hist_figure", "r_curves_figure",
            "study_subtitle", "kc_convergence_figure", "plot_kc_convergence",
@@ -102,8 +102,36 @@ def csv_cell(v: Any) -> str:
     return str(v)
 
 
+def runs_table(records: Sequence[RunRecord], k_values) -> tuple[list[str], list[list[Any]]]:
+    """``runs.csv`` as values: its header and one row per run, sorted by run.
+
+    Columns: :data:`RUN_COLUMNS`, then one column per K named by
+    :func:`r_column_names` holding r(K) (float), and for an adiabatic study
+    (any record with a backward branch) one ``r_backward@K=<K>`` column per K.
+    A cell is the record's value as it is (None: no value; a run without a
+    backward branch has None in those columns). ValueError when a run's r does
+    not hold one value per K.
+    """
+    k = np.asarray(k_values, dtype=np.float64).ravel()
+    r_names = r_column_names(k)
+    swept = any(rec.r_backward is not None for rec in records)
+    backward_names = [name.replace("r@", "r_backward@", 1) for name in r_names] if swept else []
+    rows = []
+    for rec in sorted(records, key=lambda x: x.run):
+        r = np.asarray(rec.r, dtype=np.float64).ravel()
+        if r.size != k.size:
+            raise ValueError(f"run {rec.run}: r has {r.size} values, "
+                             f"expected {k.size} (one per K)")
+        row = [getattr(rec, c) for c in RUN_COLUMNS] + r.tolist()
+        if swept:
+            row += ([None] * k.size if rec.r_backward is None
+                    else np.asarray(rec.r_backward, dtype=np.float64).tolist())
+        rows.append(row)
+    return list(RUN_COLUMNS) + r_names + backward_names, rows
+
+
 def write_runs_csv(path: str | os.PathLike, records: Sequence[RunRecord], k_values) -> None:
-    """Write one row per run, sorted by run.
+    """Write :func:`runs_table`: one row per run, sorted by run.
 
     Columns: :data:`RUN_COLUMNS`, then one column per K named by
     :func:`r_column_names` holding r(K) (the time average over the whole
@@ -114,24 +142,12 @@ def write_runs_csv(path: str | os.PathLike, records: Sequence[RunRecord], k_valu
     with the backward branch, one column per K named ``r_backward@K=<K>``
     (the r columns then hold the forward branch).
     """
-    k = np.asarray(k_values, dtype=np.float64).ravel()
-    r_names = r_column_names(k)
-    swept = any(rec.r_backward is not None for rec in records)
-    backward_names = [name.replace("r@", "r_backward@", 1) for name in r_names] if swept else []
+    header, rows = runs_table(records, k_values)
     with atomic_file(path, "w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
-        w.writerow(list(RUN_COLUMNS) + r_names + backward_names)
-        for rec in sorted(records, key=lambda x: x.run):
-            r = np.asarray(rec.r, dtype=np.float64).ravel()
-            if r.size != k.size:
-                raise ValueError(f"run {rec.run}: r has {r.size} values, "
-                                 f"expected {k.size} (one per K)")
-            row = [csv_cell(getattr(rec, c)) for c in RUN_COLUMNS]
-            row += [csv_cell(v) for v in r]
-            if swept:
-                row += ([""] * k.size if rec.r_backward is None
-                        else [csv_cell(v) for v in np.asarray(rec.r_backward, dtype=np.float64)])
-            w.writerow(row)
+        w.writerow(header)
+        for row in rows:
+            w.writerow([csv_cell(v) for v in row])
 
 
 def jsonable(obj: Any) -> Any:
