@@ -304,6 +304,9 @@ REFUSED = {
     "config-invalid": (_sql("UPDATE meta SET value=? WHERE key='config'",
                             json.dumps({**StudyConfig(runs=4, **STUDY).to_dict(), "nodes": -5})),
                        ("kcbatch.sqlite", "config", "nodes=-5")),
+    "config-lacks-nodes": (_sql("UPDATE meta SET value=json_remove(value, '$.nodes') "
+                                "WHERE key='config'"),
+                           ("kcbatch.sqlite", "damaged", "config lacks nodes")),
     "config-not-json": (_sql("UPDATE meta SET value='{' WHERE key='config'"),
                         ("kcbatch.sqlite", "config is missing or unreadable")),
     "scan-json-damaged": (_scan_json('{"param": '), ("scan.json", "damaged", "not JSON")),

@@ -175,11 +175,7 @@ def _directory(directory: Any) -> Path:
 
 def _load_study(pandas: Any, path: Path) -> LoadedStudy:
     stored = read_store(path)
-    try:
-        config = StudyConfig.from_mapping({**stored.config, "out": str(path)})
-    except ConfigError as exc:
-        raise StoreError(f"{path / STORE_NAME} is damaged: its config is not a study's "
-                         f"({exc}); restore it from a backup") from None
+    config = stored.study
     summary = study_summary(stored)
     records = tuple(stored.records)
     k = np.asarray(stored.k_values, dtype=np.float64)

@@ -20,7 +20,13 @@ from kcbatch.export.study_outputs import (
     write_runs_csv,
     write_summary_json,
 )
-from kcbatch.results.store import STORE_NAME, Store
+from kcbatch.protocol.config import (
+    ADDED_PROTOCOL_DEFAULTS,
+    PROTOCOL_FIELDS,
+    ConfigError,
+    StudyConfig,
+)
+from kcbatch.results.store import STORE_NAME, Store, StoreError
 from kcbatch.theory.per_run import theory_settings
 from kcbatch.version import __version__
 
@@ -29,11 +35,16 @@ EXPORTS = ("summary.json", "runs.csv", "kc_hist.png", "r_curves.png")
 
 @dataclass(frozen=True, kw_only=True)
 class StoredStudy:
-    """What a study's store holds: ``config`` (the stored config, a dict as
-    ``meta.config`` holds it), ``k_values`` (the grid, ``[K]`` float64, rad per
-    time unit), ``records`` (the finished runs, by run) and ``run_info`` (the
-    last session's device and timings; empty before a session computed runs)."""
+    """What a study's store holds: ``study`` (its config as a StudyConfig, ``out``
+    the directory it was read from), ``config`` (the stored config, a dict as
+    ``meta.config`` holds it, with every field a store written before that
+    field existed lacks at the value it had then: ADDED_PROTOCOL_DEFAULTS, and
+    StudyConfig's for the fields that do not change the numbers), ``k_values`` (the grid,
+    ``[K]`` float64, rad per time unit), ``records`` (the finished runs, by run)
+    and ``run_info`` (the last session's device and timings; empty before a
+    session computed runs)."""
 
+    study: StudyConfig
     config: dict[str, Any]
     k_values: np.ndarray
     records: list[RunRecord]
@@ -42,11 +53,26 @@ class StoredStudy:
 
 def read_store(out: str | Path) -> StoredStudy:
     """Read ``out/kcbatch.sqlite`` whole, checked (StoreError, in one line naming
-    the file, for a missing, foreign or damaged store: ``Store.open`` and
-    ``Store.records``)."""
-    with Store.open(Path(out) / STORE_NAME) as store:
-        return StoredStudy(config=store.config, k_values=store.k_values,
-                           records=store.records(),
+    the file, for a missing, foreign or damaged store: ``Store.open``,
+    ``Store.records``, and a stored config that is not a valid study's)."""
+    path = Path(out) / STORE_NAME
+    with Store.open(path) as store:
+        stored = store.config
+        # a protocol field every store has had since the first: without it the
+        # numbers cannot be told apart from another study's
+        lacking = [name for name in PROTOCOL_FIELDS
+                   if name not in stored and name not in ADDED_PROTOCOL_DEFAULTS]
+        if lacking:
+            raise StoreError(f"{path} is damaged: its config lacks {', '.join(lacking)}; "
+                             f"restore it from a backup")
+        try:
+            study = StudyConfig.from_mapping({**ADDED_PROTOCOL_DEFAULTS, **stored,
+                                              "out": str(out)})
+        except ConfigError as exc:
+            raise StoreError(f"{path} is damaged: its config is not a study's ({exc}); "
+                             f"restore it from a backup") from None
+        return StoredStudy(study=study, config={**study.to_dict(), **stored},
+                           k_values=store.k_values, records=store.records(),
                            run_info=json.loads(store.meta("run_info") or "{}"))
 
 

@@ -324,6 +324,11 @@ for _name, (_setup, _words) in DAMAGED.items():
 CASES.update({
     "store-schema-from-the-future": Case(REPORT, 2, ("schema 99", "upgrade kcbatch"),
                                          setup=schema_version("99")),
+    # a protocol field every store has had, gone: not read as its default
+    "store-config-lacks-nodes": Case(
+        REPORT, 2, (STORE_NAME, "damaged", "config lacks nodes", "restore it"),
+        setup=store_sql("UPDATE meta SET value=json_remove(value, '$.nodes') "
+                        "WHERE key='config'")),
     "store-foreign-database": Case(RESUME, 2, ("not a kcbatch store", "meta", "another --out"),
                                    setup=foreign_database),
 
