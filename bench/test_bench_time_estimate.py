@@ -35,6 +35,7 @@ import time
 import numba
 import pytest
 
+import kcbatch.run.batching as batching
 import kcbatch.run.study as study
 import kcbatch.run.time_estimate as estimate
 from kcbatch.engines import get_engine
@@ -59,7 +60,7 @@ def test_bench_estimate_vs_measured(benchmark, monkeypatch, case):
         used.append(est)
         return est
 
-    monkeypatch.setattr(study, "estimate_study", spy)
+    monkeypatch.setattr(batching, "estimate_study", spy)
     updates: list[tuple[float, float]] = []  # (when, seconds left) after the first batch
     real_update = estimate.StudyEstimate.after_first_batch
 
