@@ -141,3 +141,26 @@ def test_the_convergence_plot_ticks_at_its_windows(converged):
     windows = [n * spec.dt for n in window_starts(spec.dt, cfg.t_max, spec.n_measure)]
     np.testing.assert_allclose(ax.get_xticks(), windows)
     assert [t.get_text() for t in ax.get_xticklabels()] == [f"{v:g}" for v in windows]
+
+
+@pytest.mark.parametrize("dwell", [None, 3.0])
+def test_an_adiabatic_studys_figures_say_sweep_dwell_and_branch(dwell):
+    cfg = StudyConfig(**BASE, sweep="adiabatic", dwell=dwell)
+    res = run_study(cfg)
+    config = cfg.to_dict()
+    per_k = cfg.t_transient + cfg.t_measure if dwell is None else dwell
+    hist = export.kc_hist_figure(res.records, res.summary, config)
+    curves = export.r_curves_figure(res.records, cfg.k_values, cfg.threshold,
+                                    summary=res.summary, config=config)
+    for fig in (hist, curves):
+        sub = fig.axes[0].get_title()
+        # the time at each K is the sweep's dwell, not a transient from theta0
+        assert f"adiabatic sweep up and down, dwell {per_k:g} per K" in sub, sub
+        assert "transient" not in sub, sub
+        assert "forward branch" in fig._suptitle.get_text()
+    # an independent study's figures say neither
+    plain = StudyConfig(**BASE)
+    res = run_study(plain)
+    fig = export.kc_hist_figure(res.records, res.summary, plain.to_dict())
+    assert "forward" not in fig._suptitle.get_text()
+    assert "adiabatic" not in fig.axes[0].get_title()

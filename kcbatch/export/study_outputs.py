@@ -269,14 +269,21 @@ def study_subtitle(config: Mapping[str, Any] | None, summary: Summary | None) ->
              "degree": "ω_i = k_i"}.get(settings["omega_dist"], settings["omega_dist"])
     if settings["coupling"] != Coupling.DEGREE:
         omega += f", coupling {settings['coupling']}"
+    if c.get("sweep", "independent") == "adiabatic":
+        # each K continues the previous one's phases: its dwell, not a transient from theta0
+        dwell = c.get("dwell")
+        time = (f"adiabatic sweep up and down, dwell "
+                f"{dwell if dwell is not None else c['t_transient'] + c['t_measure']:g} "
+                f"per K (measure {c['t_measure']:g})")
+    else:
+        time = f"transient {_transient(c)} + measure {c['t_measure']:g}{_refined(c)}"
     return (f"{network_phrase(c)}, {omega}, "
             f"K = {c['k_min']:g}…{c['k_max']:g} ({c['k_num']} values), dt={c['dt']:g}, "
-            f"transient {_transient(c)} + measure {c['t_measure']:g}{_refined(c)}, "
-            f"runs {runs}, seed {c['seed']}")
+            f"{time}, runs {runs}, seed {c['seed']}")
 
 
 # Characters of the subtitle that fit the 10-inch figures at 7.5 pt.
-_SUBTITLE_WIDTH = 150
+_SUBTITLE_WIDTH = 135
 
 
 def _titles(fig, ax, title: str, config, summary: Summary | None) -> None:
@@ -291,7 +298,8 @@ def _titles(fig, ax, title: str, config, summary: Summary | None) -> None:
     sub = study_subtitle(config, summary)
     if len(sub) > _SUBTITLE_WIDTH:
         # Two lines rather than one cut off at the figure's edge (auto + refine studies).
-        sub = sub.replace(", transient", ",\ntransient", 1)
+        sub = sub.replace(", transient", ",\ntransient", 1).replace(", adiabatic",
+                                                                    ",\nadiabatic", 1)
     if sub:
         ax.set_title(sub, fontsize=7.5, color="0.25")
 
@@ -485,10 +493,16 @@ def kc_hist_figure(records: Sequence[RunRecord], summary: Summary,
                  + (f" (crossing of r = {thr:g})" if thr is not None else "")
                  + ": converged vs original protocol")
     else:
-        title = ("Distribution of $K_c$"
-                 + (f" (first K with r > {thr:g})" if thr is not None else ""))
+        # an adiabatic study's Kc is its forward branch's (hysteresis.png has both)
+        parts = [f"first K with r > {thr:g}"] if thr is not None else []
+        parts += ["forward branch"] if _adiabatic(config) else []
+        title = "Distribution of $K_c$" + (f" ({', '.join(parts)})" if parts else "")
     _titles(fig, ax, title, config, summary)
     return fig
+
+
+def _adiabatic(config: Mapping[str, Any] | None) -> bool:
+    return config is not None and config.get("sweep", "independent") == "adiabatic"
 
 
 def plot_kc_hist(path: str | os.PathLike, records: Sequence[RunRecord],
@@ -618,7 +632,8 @@ def r_curves_figure(records: Sequence[RunRecord], k_values, threshold: float, *,
     _legend(fig, ax)
     ax.grid(alpha=0.3)
     _footer(fig, _censor_note(summary, records), remark, _adaptive_note(config))
-    _titles(fig, ax, "Order parameter r(K) over the ensemble", config, summary)
+    _titles(fig, ax, "Order parameter r(K) over the ensemble"
+            + (" (forward branch: K increasing)" if _adiabatic(config) else ""), config, summary)
     return fig
 
 
