@@ -198,3 +198,29 @@ def test_a_generators_first_use_is_announced(graph, monkeypatch):
     monkeypatch.setattr(os.path, "exists",
                         lambda p: True if str(p).endswith(".nbi") else real_exists(p))
     assert estimate.compile_notice(cfg) is None
+
+
+@pytest.mark.parametrize("graph", ["ba", "er", "ws", "powerlaw"])
+def test_a_generator_compiled_once_is_not_announced_again(graph, monkeypatch):
+    """After a model's first study only the numba functions it uses have a cache
+    index; the helpers only other models use have none, and must not make the
+    notice come back at every study of this model."""
+    import importlib
+    import os
+
+    import kcbatch.run.time_estimate as estimate
+
+    def index(obj):
+        return getattr(getattr(getattr(obj, "_cache", None), "_cache_file", None),
+                       "_index_path", None)
+
+    used = {index(obj) for obj in vars(importlib.import_module(f"kcbatch.networks.{graph}"))
+            .values()} - {None}
+    others = {index(obj) for name in ("csr", "rng", "ba", "er", "ws", "powerlaw")
+              for obj in vars(importlib.import_module(f"kcbatch.networks.{name}")).values()}
+    assert used and others - {None} - used  # some helper this model does not use
+    real_exists = os.path.exists
+    monkeypatch.setattr(os.path, "exists",
+                        lambda p: p in used if str(p).endswith(".nbi") else real_exists(p))
+    cfg = StudyConfig(runs=2, nodes=100, m=2, graph=graph, seed=1, device="cpu")
+    assert estimate.compile_notice(cfg) is None

@@ -137,8 +137,9 @@ GENERATOR_COMPILE_SECONDS = {"ba": 2.0, "er": 5.6, "ws": 3.8, "powerlaw": 4.2}
 
 
 def _uncached(module_name: str) -> bool:
-    """Whether a numba function of ``module_name`` has no on-disk cache index
-    yet (its first use compiles it); False when numba's cache cannot be read."""
+    """Whether a numba function of ``module_name``'s namespace (its own and those
+    it imports) has no on-disk cache index yet (its first use compiles it);
+    False when numba's cache cannot be read."""
     import importlib
     import os
     module = importlib.import_module(module_name)
@@ -152,13 +153,13 @@ def _uncached(module_name: str) -> bool:
 
 def compile_notice(cfg: StudyConfig) -> str | None:
     """'compiling the X generator (first use, ~N s)' when the study's network
-    model's generator (or the CSR and random-number helpers it calls) has not
-    been compiled on this machine yet; None otherwise and for graph files."""
+    model's generator (or a CSR or random-number helper it imports) has not
+    been compiled on this machine yet; None otherwise and for graph files.
+    Only the model module's names are looked at: the helpers another model
+    alone uses stay uncompiled after this model's first study."""
     if cfg.graphs is not None:
         return None
-    modules = (f"kcbatch.networks.{cfg.graph}", "kcbatch.networks.csr",
-               "kcbatch.networks.rng")
-    if not any(_uncached(name) for name in modules):
+    if not _uncached(f"kcbatch.networks.{cfg.graph}"):
         return None
     seconds = GENERATOR_COMPILE_SECONDS.get(str(cfg.graph), 5.0)
     return f"compiling the {cfg.graph} generator (first use, ~{seconds:.0f} s)"
