@@ -57,6 +57,29 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.hostile)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _compiled_generators(request: pytest.FixtureRequest) -> None:
+    """The hostile tests assert the exact lines a command prints. A network
+    model's first use on a machine adds one of its own, ``compiling the X
+    generator (first use, ~N s)`` (kcbatch.run.time_estimate.compile_notice),
+    and on a fresh clone tests/hostile/ runs before any other test made a
+    network: a session that holds hostile tests compiles the generators
+    (numba's on-disk cache) before its first test."""
+    if not any(item.get_closest_marker("hostile") for item in request.session.items):
+        return
+    from kcbatch.inputs.pipeline import make_batch
+    from kcbatch.protocol.config import StudyConfig
+    from kcbatch.protocol.models import GRAPH_MODELS
+    from kcbatch.run.time_estimate import compile_notice
+
+    configs = [StudyConfig(runs=1, nodes=60, m=2, k_num=2, graph=graph, seed=1)
+               for graph in GRAPH_MODELS]
+    for cfg in configs:
+        make_batch([0], cfg)
+    # what the commands under test would print first, were it still to come
+    assert [compile_notice(cfg) for cfg in configs] == [None] * len(configs)
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     # A hook rather than a parametrized fixture: the device probe (CUDA for gpu)
     # then runs only in sessions that collect a device-parametrized test.
