@@ -110,12 +110,10 @@ def choose_batch(cfg: StudyConfig, engine: Engine, pending: int,
     return max(1, min(batch_networks(cfg, wanted), pending, limit))
 
 
-def fitted_batch(cfg: StudyConfig, engine: Engine, device: Device, pending: int,
-                 seconds_per_run: float | None = None) -> int:
+def fitted_batch(cfg: StudyConfig, engine: Engine, device: Device, pending: int) -> int:
     """:func:`choose_batch`, shrunk (``--batch auto``) or refused (ConfigError)
     to fit the memory here (:func:`fit_batch`)."""
-    return fit_batch(cfg, engine, device,
-                     choose_batch(cfg, engine, pending, seconds_per_run))
+    return fit_batch(cfg, engine, device, choose_batch(cfg, engine, pending))
 
 
 def study_batch(cfg: StudyConfig, engine: Engine, device: Device, runs: int,
