@@ -269,7 +269,7 @@ def study_subtitle(config: Mapping[str, Any] | None, summary: Summary | None) ->
              "degree": "ω_i = k_i"}.get(settings["omega_dist"], settings["omega_dist"])
     if settings["coupling"] != Coupling.DEGREE:
         omega += f", coupling {settings['coupling']}"
-    if c.get("sweep", "independent") == "adiabatic":
+    if _adiabatic(c):
         # each K continues the previous one's phases: its dwell, not a transient from theta0
         dwell = c.get("dwell")
         time = (f"adiabatic sweep up and down, dwell "
@@ -380,22 +380,23 @@ def _converged_vs_protocol_hist(ax, converged: np.ndarray, protocol: np.ndarray,
         ax.axvline(med, color=color, lw=1.8, ls=style, label=f"{label} median = {med:.4g}")
 
 
-def _theory_groups(th: TheoryBlock, crossings: bool) -> list[tuple[list[str], float, bool]]:
-    """The theory lines of kc_hist.png: ([labels], mean, varies over runs), equal
-    means (relative 1e-9: degree coupling's MF = HMF = QMF) merged into one."""
-    groups: list[tuple[list[str], float, bool]] = []
+def _theory_groups(th: TheoryBlock, crossings: bool) -> list[tuple[list[str], float, bool, str]]:
+    """The theory lines of kc_hist.png: ([labels], mean, varies over runs, the
+    first's name in _THEORY_LINES, whose style the line takes), equal means
+    (relative 1e-9: degree coupling's MF = HMF = QMF) merged into one."""
+    groups: list[tuple[list[str], float, bool, str]] = []
     for name, (label, _color, _style) in _THEORY_LINES.items():
         spread = th.spread(f"{name}_at_threshold" if crossings else name)
         if not spread:
             continue
         # Rounding alone (degree coupling: QMF = Kc0 / 1.0000000000000002) is no spread.
         varies = spread.max - spread.min > 1e-9 * abs(spread.mean)
-        for labels, mean, v in groups:
+        for labels, mean, v, _first in groups:
             if abs(mean - spread.mean) <= 1e-9 * max(abs(mean), 1e-300) and v == varies:
                 labels.append(label)
                 break
         else:
-            groups.append(([label], spread.mean, varies))
+            groups.append(([label], spread.mean, varies, name))
     return groups
 
 
@@ -460,9 +461,8 @@ def kc_hist_figure(records: Sequence[RunRecord], summary: Summary,
         crossings = any(th.spread(f"{name}_at_threshold") for name in _THEORY_LINES)
         what = f"$K$ at r = {thr:g}" if crossings else "onset (r leaves 0)"
         a2a = th.kc_all_to_all_at_threshold
-        for labels, mean, varies in _theory_groups(th, crossings):
-            _, color, style = _THEORY_LINES[{v[0]: k for k, v in _THEORY_LINES.items()}[
-                labels[0]]]
+        for labels, mean, varies, first in _theory_groups(th, crossings):
+            _, color, style = _THEORY_LINES[first]
             if a2a is not None and crossings and abs(a2a - mean) <= 1e-9 * abs(mean):
                 labels, a2a = [*labels, "all-to-all"], None  # one line, not two on top
             mark(mean, f"theory {' = '.join(labels)} {what} = {mean:.4g}"
