@@ -86,6 +86,7 @@ from kcbatch.analysis.windows import (
     settled,
 )
 from kcbatch.engines import Engine, Simulation, StepProgress, select_networks
+from kcbatch.engines.steps import checked_couplings
 from kcbatch.inputs.batch import Batch
 from kcbatch.protocol.config import IntegrationSpec
 
@@ -220,7 +221,8 @@ def _regroup(sim: Simulation, batch: Batch, old: _Layout, nets: np.ndarray,
     lane``) of ``sim``, laid out as ``old``, at ``couplings[m, c]``. Every source
     of network m is a chunk of the same network of ``batch``."""
     sub, _ = select_networks(batch, nets)
-    sub = _with_couplings(sub, couplings)
+    sub = dataclasses.replace(sub, couplings=checked_couplings(sub, couplings,
+                                                               (sub.n_networks, src.shape[1])))
     w_old = old.cols.shape[1]
     inst, lane = np.divmod(src, w_old)                              # [M, W]
     sizes = np.diff(sub.node_offset)
@@ -229,10 +231,6 @@ def _regroup(sim: Simulation, batch: Batch, old: _Layout, nets: np.ndarray,
     rows = np.repeat(first, sizes, axis=0) + local[:, None]         # [R', W]
     cols = np.repeat(lane, sizes, axis=0)                           # [R', W]
     return sim.take(sub, rows, cols)
-
-
-def _with_couplings(sub: Batch, couplings: np.ndarray) -> Batch:
-    return dataclasses.replace(sub, couplings=np.ascontiguousarray(couplings, dtype=sub.dtype))
 
 
 def adaptive_windows(engine: Engine, batch: Batch, k_grid: np.ndarray, starts: list[int],

@@ -81,18 +81,20 @@ def select_systems(batch: Batch, networks: np.ndarray, columns: np.ndarray,
         raise ValueError(f"invalid columns with shape {cols.shape}: need [{nets.shape[0]}, W] "
                          f"indices in [0, {batch.n_k})")
     sub, rows = select_networks(batch, nets)
-    sub = dataclasses.replace(sub, couplings=checked_couplings(
-        dataclasses.replace(sub, couplings=np.empty(cols.shape, batch.dtype)), couplings))
+    sub = dataclasses.replace(sub, couplings=checked_couplings(sub, couplings, cols.shape))
     sizes = np.diff(sub.node_offset)
     cols = np.repeat(cols.astype(np.int64), sizes, axis=0)
     return sub, np.ascontiguousarray(np.broadcast_to(rows[:, None], cols.shape)), cols
 
 
-def checked_couplings(batch: Batch, couplings: np.ndarray) -> np.ndarray:
+def checked_couplings(batch: Batch, couplings: np.ndarray,
+                      shape: tuple[int, ...] | None = None) -> np.ndarray:
     """``couplings`` as the batch's real type, C-contiguous; ValueError unless
-    its shape is the batch's ``[B, nK]``."""
+    its shape is ``shape`` (default the batch's ``[B, nK]``; a batch whose
+    systems change, ``[B, W]``)."""
     new = np.ascontiguousarray(couplings, dtype=batch.dtype)
-    if new.shape != batch.couplings.shape:
-        raise ValueError(f"invalid couplings with shape {new.shape}: the batch has "
-                         f"{batch.couplings.shape} (networks, K)")
+    want = batch.couplings.shape if shape is None else tuple(shape)
+    if new.shape != want:
+        raise ValueError(f"invalid couplings with shape {new.shape}: need {want} "
+                         f"(networks, K)")
     return new
