@@ -80,10 +80,13 @@ import numpy as np
 
 from kcbatch.analysis.windows import (
     Crossing,
+    MeasuredWindows,
     bracket_crossing,
     grid_crossing,
     narrowed,
     settled,
+    stops,
+    window_means,
 )
 from kcbatch.engines import Engine, Simulation, StepProgress, select_networks
 from kcbatch.engines.steps import checked_couplings
@@ -91,7 +94,7 @@ from kcbatch.inputs.batch import Batch
 from kcbatch.protocol.config import IntegrationSpec
 
 __all__ = ["ABOVE_GUARD", "BELOW_GUARD", "CHUNK_COST", "FALL", "FRONT_FACTOR", "MARGIN",
-           "RELAX_WINDOWS", "RISE", "AdaptiveWindows", "adaptive_windows", "points_per_round",
+           "RELAX_WINDOWS", "RISE", "adaptive_windows", "points_per_round", "rounds_needed",
            "retiring"]
 
 MARGIN = 0.1       # |r - threshold| beyond which a column may retire
@@ -102,37 +105,6 @@ BELOW_GUARD = 2    # columns below the bracket that never retire ...
 FRONT_FACTOR = 2   # ... or twice the crossing's last move, in grid columns
 CHUNK_COST = 2     # lanes' worth of work a chunk costs beyond its lanes
 RELAX_WINDOWS = 4  # a refinement point's relaxation before its window, in windows
-
-
-@dataclass(frozen=True, eq=False)
-class AdaptiveWindows:
-    """What :func:`adaptive_windows` measured, per network (G networks, nK grid
-    couplings, W windows).
-
-    r, r_std, r_first, r_second [G, nK] float64: of each column's last window.
-    last_window [G, nK] int64: the window each column was last integrated in.
-    final: the crossing of each network's final window; final_start [G] int64:
-      its start (steps); final_window [G] int64: its index.
-    converged [G] bool; kc_windows [G, W] float64 (NaN where not measured).
-    kc_refined [G] float64 (NaN without refinement, censored or failed).
-    work, refine_work [G] int64: (row, K) system-steps integrated for each
-      network's windows and refinement (its couplings; a chunk's padding lanes,
-      which a CPU vector computes anyway, are not systems of the protocol).
-    """
-
-    r: np.ndarray
-    r_std: np.ndarray
-    r_first: np.ndarray
-    r_second: np.ndarray
-    last_window: np.ndarray
-    final: list[Crossing]
-    final_start: np.ndarray
-    final_window: np.ndarray
-    converged: np.ndarray
-    kc_windows: np.ndarray
-    kc_refined: np.ndarray
-    work: np.ndarray
-    refine_work: np.ndarray
 
 
 def retiring(cur: Crossing, prev: Crossing | None, r: np.ndarray, r_prev: np.ndarray,
@@ -157,6 +129,15 @@ def retiring(cur: Crossing, prev: Crossing | None, r: np.ndarray, r_prev: np.nda
     return out
 
 
+def rounds_needed(width: float, tol: float, points: int) -> int:
+    """Rounds of ``points`` evenly spaced couplings (each divides the bracket by
+    ``points + 1``) that bring a bracket ``width`` wide to at most ``tol``; 0 when
+    it is already."""
+    if not width > tol:
+        return 0
+    return math.ceil(math.log(width / tol) / math.log(points + 1) - 1e-12)
+
+
 def points_per_round(width: float, tol: float, points: int) -> int:
     """Couplings per refinement round of the adaptive protocol for a bracket
     ``width`` wide: as many rounds as ``points`` per round need to bring it to
@@ -164,10 +145,10 @@ def points_per_round(width: float, tol: float, points: int) -> int:
     in that many rounds (``points`` at most; 8 and a bracket of 0.102 to 0.005:
     two rounds of 4, not of 8). A round relaxes its points for windows, so its
     cost is its points; the rounds are what the exhaustive protocol's would be."""
-    if not width > tol:
+    rounds = rounds_needed(width, tol, points)
+    if not rounds:
         return 1                                     # no round
     ratio = width / tol
-    rounds = math.ceil(math.log(ratio) / math.log(points + 1) - 1e-12)
     fewest = math.ceil(ratio ** (1.0 / rounds) - 1e-9) - 1
     while (fewest + 1) ** rounds < ratio:
         fewest += 1
@@ -236,7 +217,7 @@ def _regroup(sim: Simulation, batch: Batch, old: _Layout, nets: np.ndarray,
 def adaptive_windows(engine: Engine, batch: Batch, k_grid: np.ndarray, starts: list[int],
                      spec: IntegrationSpec, *, threshold: float, kc_tol: float,
                      noise_factor: float, refine: float | None, refine_points: int,
-                     progress: StepProgress | None = None) -> AdaptiveWindows:
+                     progress: StepProgress | None = None) -> MeasuredWindows:
     """The windows at ``starts`` (steps) of every network of ``batch`` with
     ``k_grid`` [G, nK] (float64, the values the couplings were packed from),
     retiring settled columns, and each network's refinement when it stops
@@ -267,11 +248,7 @@ def adaptive_windows(engine: Engine, batch: Batch, k_grid: np.ndarray, starts: l
         samples = sim.measure(spec.n_measure, spec.sample_every, progress)   # [M, W, nS]
         np.add.at(work, layout.nets, np.diff(sim.batch.node_offset) * layout.real.sum(axis=1)
                   * (gap + spec.n_measure))
-        with np.errstate(all="ignore"):
-            mean, std = samples.mean(axis=2), samples.std(axis=2)
-            # as kcbatch.analysis.crossing.make_record: no halves with a single sample
-            first = samples[:, :, :half].mean(axis=2) if half else mean
-            second = samples[:, :, half:].mean(axis=2) if half else mean
+        mean, std, first, second = window_means(samples, half)
         m_idx, c_idx = np.nonzero(layout.real)
         nets, cols = layout.nets[m_idx], layout.cols[m_idx, c_idx]
         r_prev = np.where(last_window == j - 1, r, np.nan) if j else np.full(shape, np.nan)
@@ -284,7 +261,7 @@ def adaptive_windows(engine: Engine, batch: Batch, k_grid: np.ndarray, starts: l
             kc_windows[net, j] = cur.kc_interp
             done = settled(crossing[net], cur, kc_tol, noise_factor)
             converged[net] = done
-            if done or cur.censored == "failed" or j == len(starts) - 1:
+            if stops(done, cur, j, len(starts)):
                 stopped.append(net)
             else:
                 active[net] &= ~retiring(cur, crossing[net], r[net], r_prev[net],
@@ -312,7 +289,7 @@ def adaptive_windows(engine: Engine, batch: Batch, k_grid: np.ndarray, starts: l
         sim = _regroup(sim, batch, layout, new.nets, where[new.nets[:, None], new.cols],
                        batch.couplings[new.nets[:, None], new.cols])
         layout = new
-    return AdaptiveWindows(
+    return MeasuredWindows(
         r=r, r_std=r_std, r_first=r_first, r_second=r_second, last_window=last_window,
         final=[c for c in crossing if c is not None], final_start=final_start,
         final_window=final_window, converged=converged, kc_windows=kc_windows,

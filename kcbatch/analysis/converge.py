@@ -89,13 +89,16 @@ from kcbatch.analysis.adaptive import adaptive_windows
 from kcbatch.analysis.windows import (
     NOISE_FACTOR,
     Crossing,
+    MeasuredWindows,
     bracket_crossing,
     grid_crossing,
     narrowed,
     settled,
+    stops,
+    window_means,
     window_starts,
 )
-from kcbatch.engines import Engine, select_networks
+from kcbatch.engines import Engine, StepProgress, select_networks
 from kcbatch.inputs.batch import Batch
 from kcbatch.protocol.choices import Converge, is_auto
 from kcbatch.protocol.config import ConfigError, IntegrationSpec
@@ -130,8 +133,9 @@ class KcEstimates:
       measured or not crossing); kc_windows[:, 0] with T_0 = 5 is the original
       protocol's crossing when t_measure, dt and sample_every are the original's.
     work, refine_work [G] int64: (row, K) system-steps integrated for each
-      network's windows and refinement (the adaptive protocol's padding lanes
-      included); ``plain_work`` [G]: what the plain protocol (one window at
+      network's windows and refinement (its couplings; the padding lanes of the
+      adaptive protocol's chunks, which a CPU vector computes anyway, are not
+      counted); ``plain_work`` [G]: what the plain protocol (one window at
       T = 5, or at the fixed transient) integrates for it.
     auto: whether the transient was "auto".
     r_first, r_second [G, nK] float64: means of the first ``n_first_half``
@@ -327,15 +331,32 @@ def estimate_kc(engine: Engine, batch: Batch, k_values: np.ndarray, *, dt: float
         got = adaptive_windows(engine, batch, k_grid, starts, spec, threshold=threshold,
                                kc_tol=kc_tol, noise_factor=noise_factor, refine=refine,
                                refine_points=int(refine_points), progress=progress)
-        chi = nodes[:, None] * got.r_std ** 2
-        peaks = [_measured_peak(chi_peak(k_grid[b], chi[b], spec.n_samples),
-                                got.last_window[b], got.final_window[b])
-                 for b in range(n_net)]
-        return _estimates(k_grid, got.final, got.kc_refined, peaks, got.final_start,
-                          got.converged, got.r, got.r_std, chi, starts, got.kc_windows,
-                          got.work, got.refine_work, got.r_first, got.r_second,
-                          got.last_window, spec, nodes)
+    else:
+        got = _exhaustive_windows(engine, batch, k_grid, starts, spec, auto=auto,
+                                  threshold=threshold, kc_tol=kc_tol,
+                                  noise_factor=noise_factor, refine=refine,
+                                  refine_points=int(refine_points), retire=retire,
+                                  progress=progress)
+    chi = nodes[:, None] * got.r_std ** 2
+    peaks = [_measured_peak(chi_peak(k_grid[b], chi[b], spec.n_samples),
+                            got.last_window[b], got.final_window[b])
+             for b in range(n_net)]
+    return _estimates(k_grid, got.final, got.kc_refined, peaks, got.final_start,
+                      got.converged, got.r, got.r_std, chi, starts, got.kc_windows,
+                      got.work, got.refine_work, got.r_first, got.r_second,
+                      got.last_window, spec, nodes, auto=auto)
 
+
+def _exhaustive_windows(engine: Engine, batch: Batch, k_grid: np.ndarray, starts: list[int],
+                        spec: IntegrationSpec, *, auto: bool, threshold: float,
+                        kc_tol: float, noise_factor: float, refine: float | None,
+                        refine_points: int, retire: bool,
+                        progress: StepProgress | None) -> MeasuredWindows:
+    """The exhaustive protocol's windows at ``starts`` (one window with a fixed
+    transient): every grid column of a network to its final window, stopped
+    networks dropped (``retire``), then each network's refinement from theta0
+    for its final transient (:func:`_refine`)."""
+    n_net, n_k = k_grid.shape
     r = np.full((n_net, n_k), np.nan)
     r_std = np.full((n_net, n_k), np.nan)
     r_first = np.full((n_net, n_k), np.nan)
@@ -357,11 +378,7 @@ def estimate_kc(engine: Engine, batch: Batch, k_values: np.ndarray, *, dt: float
         # the simulation's networks (without retiring: every network, in place)
         owner = slots if retire else np.arange(n_net)
         work[owner] += np.diff(sim.batch.node_offset) * n_k * (gap + spec.n_measure)
-        with np.errstate(all="ignore"):
-            mean, std = samples.mean(axis=2), samples.std(axis=2)
-            # as kcbatch.analysis.crossing.make_record: no halves with a single sample
-            first = samples[:, :, :half].mean(axis=2) if half else mean
-            second = samples[:, :, half:].mean(axis=2) if half else mean
+        mean, std, first, second = window_means(samples, half)
         finished = []
         for pos, net in enumerate(slots):
             if net < 0:
@@ -373,7 +390,7 @@ def estimate_kc(engine: Engine, batch: Batch, k_values: np.ndarray, *, dt: float
             final[net], final_start[net] = cur, start
             r[net], r_std[net] = mean[pos], std[pos]
             r_first[net], r_second[net] = first[pos], second[pos]
-            if done or cur.censored == "failed" or j == len(starts) - 1:
+            if stops(done, cur, j, len(starts)):
                 finished.append(pos)
         if retire and finished:
             keep = np.setdiff1d(np.arange(slots.size), finished)
@@ -387,17 +404,17 @@ def estimate_kc(engine: Engine, batch: Batch, k_values: np.ndarray, *, dt: float
             break
 
     last = cast(list[Crossing], final)  # every network has had its last window
-    chi = nodes[:, None] * r_std ** 2
-    peaks = [chi_peak(k_grid[b], chi[b], spec.n_samples) for b in range(n_net)]
     kc_refined = np.full(n_net, np.nan)
     refine_work = np.zeros(n_net, dtype=np.int64)
     if refine is not None:
         kc_refined, refine_work = _refine(engine, batch, k_grid, r, last, final_start, spec,
-                                          threshold, float(refine), int(refine_points))
+                                          threshold, float(refine), refine_points)
     final_window = np.searchsorted(np.asarray(starts), final_start)
-    return _estimates(k_grid, last, kc_refined, peaks, final_start, converged, r, r_std, chi,
-                      starts, kc_windows, work, refine_work, r_first, r_second,
-                      np.repeat(final_window[:, None], n_k, axis=1), spec, nodes, auto=auto)
+    return MeasuredWindows(
+        r=r, r_std=r_std, r_first=r_first, r_second=r_second,
+        last_window=np.repeat(final_window[:, None], n_k, axis=1), final=last,
+        final_start=final_start, final_window=final_window, converged=converged,
+        kc_windows=kc_windows, kc_refined=kc_refined, work=work, refine_work=refine_work)
 
 
 def _measured_peak(peak: ChiPeak, last_window: np.ndarray, final_window: int) -> ChiPeak:

@@ -2,9 +2,10 @@
 
 ``kcbatch.analysis.converge`` (the exhaustive protocol and the estimators) and
 ``kcbatch.analysis.adaptive`` (the adaptive one) read a window the same way:
-:func:`window_starts` says when the windows start, :func:`grid_crossing`
-reads the crossing of a window's r and its uncertainty, and :func:`settled`
-is the network stopping rule (docs/design.md, "Step 6").
+:func:`window_starts` says when the windows start, :func:`window_means`
+what a window's samples give, :func:`grid_crossing` reads the crossing of a
+window's r and its uncertainty, and :func:`settled` and :func:`stops` are the
+network stopping rule (docs/design.md, "Step 6").
 """
 from __future__ import annotations
 
@@ -16,10 +17,23 @@ import numpy as np
 from kcbatch.analysis.crossing import first_crossing
 from kcbatch.protocol.config import ConfigError, first_auto_transient, steps_for
 
-__all__ = ["NOISE_FACTOR", "Crossing", "bracket_crossing", "grid_crossing", "narrowed",
-           "settled", "window_starts"]
+__all__ = ["NOISE_FACTOR", "Crossing", "MeasuredWindows", "bracket_crossing", "grid_crossing",
+           "narrowed", "settled", "stops", "window_means", "window_starts"]
 
 NOISE_FACTOR = 1.0
+
+
+def window_means(samples: np.ndarray, half: int) -> tuple[np.ndarray, np.ndarray,
+                                                         np.ndarray, np.ndarray]:
+    """(mean, std, first half's mean, second half's mean) ``[M, W]`` of a window's
+    samples ``[M, W, nS]`` of r, ``half`` samples in the first half; as
+    kcbatch.analysis.crossing.make_record, no halves (the mean twice) with a
+    single sample (``half`` 0)."""
+    with np.errstate(all="ignore"):
+        mean, std = samples.mean(axis=2), samples.std(axis=2)
+        first = samples[:, :, :half].mean(axis=2) if half else mean
+        second = samples[:, :, half:].mean(axis=2) if half else mean
+    return mean, std, first, second
 
 
 def window_starts(dt: float, t_max: float, n_measure: int) -> list[int]:
@@ -58,6 +72,40 @@ class Crossing:
     index: int
 
 
+@dataclass(frozen=True, eq=False)
+class MeasuredWindows:
+    """What a converged protocol's windows measured (the adaptive protocol's
+    :func:`~kcbatch.analysis.adaptive.adaptive_windows` or the exhaustive one's
+    in :mod:`kcbatch.analysis.converge`), per network (G networks, nK grid
+    couplings, W windows).
+
+    r, r_std, r_first, r_second [G, nK] float64: of each column's last window.
+    last_window [G, nK] int64: the window each column was last integrated in
+      (the exhaustive protocol: every column its network's final window).
+    final: the crossing of each network's final window; final_start [G] int64:
+      its start (steps); final_window [G] int64: its index.
+    converged [G] bool; kc_windows [G, W] float64 (NaN where not measured).
+    kc_refined [G] float64 (NaN without refinement, censored or failed).
+    work, refine_work [G] int64: (row, K) system-steps integrated for each
+      network's windows and refinement (its couplings; a chunk's padding lanes,
+      which a CPU vector computes anyway, are not systems of the protocol).
+    """
+
+    r: np.ndarray
+    r_std: np.ndarray
+    r_first: np.ndarray
+    r_second: np.ndarray
+    last_window: np.ndarray
+    final: list[Crossing]
+    final_start: np.ndarray
+    final_window: np.ndarray
+    converged: np.ndarray
+    kc_windows: np.ndarray
+    kc_refined: np.ndarray
+    work: np.ndarray
+    refine_work: np.ndarray
+
+
 def grid_crossing(k: np.ndarray, r: np.ndarray, r_std: np.ndarray,
                   threshold: float) -> Crossing:
     """The grid rule (kcbatch.analysis.crossing) on ``r`` [nK] at the grid ``k``
@@ -87,6 +135,13 @@ def settled(prev: Crossing | None, cur: Crossing, kc_tol: float, noise_factor: f
         return False
     noise = math.sqrt(2.0) * np.nan_to_num(cur.sigma)
     return abs(cur.kc_interp - prev.kc_interp) <= max(kc_tol, noise_factor * noise)
+
+
+def stops(done: bool, cur: Crossing, window: int, n_windows: int) -> bool:
+    """Whether a network integrates no further window after window ``window``
+    (0-based, of ``n_windows``): it settled (``done``), its crossing failed, or
+    this was the last window."""
+    return done or cur.censored == "failed" or window == n_windows - 1
 
 
 def narrowed(lo: float, hi: float, r_lo: float, r_hi: float, ks: np.ndarray, rs: np.ndarray,

@@ -9,7 +9,7 @@ system advanced by one RK4 step -- expected per protocol
   ``2 * k_num * (sweep transient + n_measure)``;
 * the converged protocol (``t_transient="auto"``, ``refine``): each network
   integrates its ``k_num`` couplings continuously through the windows of
-  :func:`kcbatch.analysis.converge.window_starts` until it stops; the model
+  :func:`kcbatch.analysis.windows.window_starts` until it stops; the model
   takes it to stop at the first window starting at or after one of
   :data:`CONVERGED_STOP_TRANSIENTS` (measured on the default BA study; ``t_max``
   when that is shorter; the geometric mean of their steps, so the estimate is
@@ -67,8 +67,8 @@ import math
 import time
 from dataclasses import dataclass
 
-from kcbatch.analysis.adaptive import RELAX_WINDOWS, points_per_round
-from kcbatch.analysis.converge import window_starts
+from kcbatch.analysis.adaptive import RELAX_WINDOWS, points_per_round, rounds_needed
+from kcbatch.analysis.windows import window_starts
 from kcbatch.engines import Engine
 from kcbatch.inputs.graph_source import graph_set
 from kcbatch.inputs.pipeline import make_batch
@@ -181,10 +181,11 @@ def refine_rounds(cfg: StudyConfig) -> int:
     ``refine_points + 1``, from the grid spacing to at most ``refine`` (0 without)."""
     if cfg.refine is None or cfg.k_num < 2:
         return 0
-    dk = (cfg.k_max - cfg.k_min) / (cfg.k_num - 1)
-    if dk <= cfg.refine:
-        return 0
-    return math.ceil(math.log(dk / cfg.refine) / math.log(cfg.refine_points + 1) - 1e-12)
+    return rounds_needed(_grid_spacing(cfg), cfg.refine, cfg.refine_points)
+
+
+def _grid_spacing(cfg: StudyConfig) -> float:
+    return (cfg.k_max - cfg.k_min) / (cfg.k_num - 1)
 
 
 def _converged_stop_steps(cfg: StudyConfig) -> float:
@@ -237,8 +238,7 @@ def _adaptive_system_steps(cfg: StudyConfig, steps: float) -> float:
     rounds = refine_rounds(cfg)
     if not rounds:
         return windows
-    dk = (cfg.k_max - cfg.k_min) / (cfg.k_num - 1)
-    points = points_per_round(dk, float(cfg.refine or 0.0), cfg.refine_points)
+    points = points_per_round(_grid_spacing(cfg), float(cfg.refine or 0.0), cfg.refine_points)
     return windows + points * spec.n_measure * ((RELAX_WINDOWS + 1) + 2 * (rounds - 1))
 
 
