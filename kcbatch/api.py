@@ -22,7 +22,7 @@ from kcbatch.protocol.config import (
     ConfigError,
     IntegrationSpec,
     check_kernel,
-    min_refine,
+    check_refine,
     steps_for,
     unstable_dt,
 )
@@ -128,10 +128,7 @@ def find_kc(graphs: Sequence[Any], omega: Any, theta0: Any, k_values: Any, *,
     if not np.all(np.isfinite(k_values)) or np.any(np.diff(k_values, axis=-1) <= 0):
         raise ConfigError("k_values", _short(k_values), "must be finite and increasing")
     if refine is not None:
-        least = min_refine(float(np.max(np.abs(k_values))), int(refine_points))
-        if refine < least:
-            raise ConfigError("refine", refine, f"must be at least {least:.3g}: float64 "
-                              f"cannot split a bracket at these couplings any finer")
+        check_refine(refine, float(np.max(np.abs(k_values))), int(refine_points))
     _check_stable(batch, k_values, spec.dt, coupling)
     return estimate_kc(engine(), batch, k_values, dt=spec.dt,
                        t_transient=t_transient, t_measure=t_measure,

@@ -153,6 +153,19 @@ def min_refine(k_abs_max: float, refine_points: int) -> float:
     return shown if shown >= least else float(f"{least * 1.01:.3g}")
 
 
+def check_refine(refine: float, k_abs_max: float, refine_points: int) -> None:
+    """ConfigError unless ``refine`` is at least :func:`min_refine` for a grid
+    reaching ``k_abs_max`` = max |K| (a study's config and ``find_kc`` alike)."""
+    least = min_refine(k_abs_max, refine_points)
+    if refine < least:
+        raise ConfigError(
+            "refine", refine,
+            f"must be at least {least!r}: float64 resolves K near max(|k_min|, "
+            f"|k_max|)={k_abs_max:g} only to {float(np.spacing(k_abs_max)):.3g}"
+            f", and each refinement round splits a bracket into refine_points+1="
+            f"{refine_points + 1} parts of at least {REFINE_MIN_ULPS} such steps")
+
+
 # Decimal places a grid value is shown with at most, when a short decimal lies
 # within GRID_ULPS units in the last place of it (decimal_value).
 GRID_DIGITS = 12
@@ -545,14 +558,7 @@ class StudyProtocol:
         _check_int("refine_points", self.refine_points, lo=1, hi=MAX_REFINE_POINTS)
         if self.refine is not None:
             _check_real("refine", self.refine, lo=0.0, lo_open=True, extra="(a bracket width)")
-            least = min_refine(self.k_abs_max, self.refine_points)
-            if self.refine < least:
-                raise ConfigError(
-                    "refine", self.refine,
-                    f"must be at least {least!r}: float64 resolves K near max(|k_min|, "
-                    f"|k_max|)={self.k_abs_max:g} only to {float(np.spacing(self.k_abs_max)):.3g}"
-                    f", and each refinement round splits a bracket into refine_points+1="
-                    f"{self.refine_points + 1} parts of at least {REFINE_MIN_ULPS} such steps")
+            check_refine(self.refine, self.k_abs_max, self.refine_points)
         if self.refine is None and self.refine_points != DEFAULTS["refine_points"]:
             raise ConfigError("refine_points", self.refine_points,
                               "must be left out: it applies only with refine TOL")
