@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import signal
 import threading
 import time
@@ -44,6 +43,7 @@ from kcbatch.run.scheduler import (
     host_port,
     parse_scheduler,
     require_extra,
+    usable_cores,
 )
 from kcbatch.version import __version__
 
@@ -106,18 +106,11 @@ class ClusterRun:
         return sum(w.generate_seconds for w in self.workers.values())
 
 
-def _cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:
-        return os.cpu_count() or 1
-
-
 def local_worker_env(n_workers: int, cores: int | None = None) -> dict[str, str]:
     """The environment of each of ``n_workers`` worker processes on this
     machine: the cores divided between their numba (and BLAS) thread pools,
     at least one thread each, so that N workers never oversubscribe."""
-    threads = str(max(1, (cores or _cores()) // n_workers))
+    threads = str(max(1, (cores or usable_cores()) // n_workers))
     return {"NUMBA_NUM_THREADS": threads, "OMP_NUM_THREADS": threads,
             "OPENBLAS_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
 
@@ -167,7 +160,7 @@ def probe_scheduler(spec: SchedulerSpec, timeout: float = CONNECT_TIMEOUT) -> No
     import socket
     import struct
 
-    address = spec.target if spec.kind == "address" else address_of_file(spec.target)
+    address = _address(spec)
     if not address.startswith("tcp://"):
         return
     host, port = host_port(address)
@@ -181,25 +174,22 @@ def probe_scheduler(spec: SchedulerSpec, timeout: float = CONNECT_TIMEOUT) -> No
             if time.monotonic() + 0.2 >= deadline:
                 raise _cannot_connect(spec, timeout, exc) from None
             time.sleep(0.2)
-    what = f"the server at {address} is not a Dask scheduler"
-    hint = ("check the address: the scheduler listens on port 8786 unless told otherwise, "
-            "8787 is its dashboard's (HTTP)")
     with sock:
         sock.settimeout(HANDSHAKE_WAIT)
         try:
             head = _recv(sock, 8)
         except TimeoutError:
-            raise ClusterError(f"{what}: it sent nothing within {HANDSHAKE_WAIT:g} s of the "
-                               f"connection (a scheduler sends its handshake at once); "
-                               f"{hint}") from None
+            raise _not_scheduler(address, f"it sent nothing within {HANDSHAKE_WAIT:g} s of "
+                                          f"the connection (a scheduler sends its handshake "
+                                          f"at once)") from None
         except OSError as exc:
             raise _cannot_connect(spec, timeout, exc) from None
     if len(head) < 8:
-        raise ClusterError(f"{what}: it closed the connection without a handshake; {hint}")
+        raise _not_scheduler(address, "it closed the connection without a handshake")
     (announced,) = struct.unpack("Q", head)
     if not 0 < announced <= HANDSHAKE_MAX_BYTES:
-        raise ClusterError(f"{what}: its first message announces {announced} bytes (a "
-                           f"handshake is a few hundred); {hint}")
+        raise _not_scheduler(address, f"its first message announces {announced} bytes (a "
+                                      f"handshake is a few hundred)")
 
 
 def check_tls(spec: SchedulerSpec) -> None:
@@ -245,13 +235,8 @@ def _start(spec: SchedulerSpec, timeout: float):
             return client, cluster
         probe_scheduler(spec, timeout)
         return _client(spec, timeout), None
-    except (OSError, TimeoutError) as exc:
-        if cluster is not None:
-            cluster.close()
-        raise _cannot_connect(spec, timeout, exc) from None
-    except (TypeError, ValueError, AssertionError, MemoryError) as exc:
-        # distributed's own failures on an address or a peer it cannot use (a
-        # TLS address without Dask's TLS settings, frames it cannot read)
+    except (OSError, TimeoutError, TypeError, ValueError, AssertionError, MemoryError) as exc:
+        # no connection, or distributed's own failure on what it was given
         if cluster is not None:
             cluster.close()
         raise _cannot_connect(spec, timeout, exc) from None
@@ -274,12 +259,20 @@ def _client(spec: SchedulerSpec, timeout: float):
     except (OSError, TimeoutError):
         raise  # no connection: _start's line
     except Exception as exc:
-        address = spec.target if spec.kind == "address" else address_of_file(spec.target)
-        raise ClusterError(
-            f"the server at {address} is not a Dask scheduler (or not one this "
-            f"distributed can talk to): its handshake could not be read "
-            f"({type(exc).__name__}: {exc}); check the address: the scheduler listens "
-            f"on port 8786 unless told otherwise") from None
+        raise _not_scheduler(_address(spec), f"its handshake could not be read "
+                                             f"({type(exc).__name__}: {exc}); or it is one "
+                                             f"this distributed cannot talk to") from None
+
+
+def _address(spec: SchedulerSpec) -> str:
+    """The scheduler address of an address or scheduler-file ``spec``."""
+    return spec.target if spec.kind == "address" else address_of_file(spec.target)
+
+
+def _not_scheduler(address: str, why: str) -> ClusterError:
+    return ClusterError(f"the server at {address} is not a Dask scheduler: {why}; check the "
+                        f"address: the scheduler listens on port 8786 unless told otherwise, "
+                        f"8787 is its dashboard's (HTTP)")
 
 
 def _raise_problem(problem: WorkerProblem) -> None:

@@ -28,13 +28,17 @@ SCHEDULER_FORMS = ("local:N (N worker processes on this machine)",
 MIN_LOCAL_WORKERS_LIMIT = 4
 
 
+def usable_cores() -> int:
+    """The CPU cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
 def max_local_workers() -> int:
     """The most worker processes ``--scheduler local:N`` starts here."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cores = os.cpu_count() or 1
-    return max(MIN_LOCAL_WORKERS_LIMIT, cores)
+    return max(MIN_LOCAL_WORKERS_LIMIT, usable_cores())
 
 
 # The addresses kcbatch connects to: tcp://HOST[:PORT], or tls://HOST[:PORT]
@@ -140,9 +144,10 @@ def host_port(address: str) -> tuple[str, int]:
 
 
 def address_of_file(path: str) -> str:
-    """The scheduler address a scheduler file (checked by parse_scheduler) holds."""
-    return json.loads(read_regular_file(path, MAX_SCHEDULER_FILE_BYTES).decode("utf-8"))[
-        "address"]
+    """The scheduler address a scheduler file holds, read and checked again
+    (:func:`_check_scheduler_file`: the file may have changed since the options
+    were read)."""
+    return _scheduler_file_address(path)
 
 
 def address_problem(address: str) -> str | None:
@@ -164,6 +169,12 @@ def _check_scheduler_file(path: str) -> None:
     """ConfigError unless ``path`` is a scheduler file: a regular file (not a
     FIFO or a device) of at most MAX_SCHEDULER_FILE_BYTES holding a JSON
     object whose ``address`` is one kcbatch connects to."""
+    _scheduler_file_address(path)
+
+
+def _scheduler_file_address(path: str) -> str:
+    """The address of the scheduler file ``path`` (:func:`_check_scheduler_file`'s
+    checks, ConfigError naming scheduler_file)."""
     fix = "give the file `dask scheduler --scheduler-file PATH` writes"
     try:
         doc = json.loads(read_regular_file(path, MAX_SCHEDULER_FILE_BYTES).decode("utf-8"))
@@ -184,6 +195,7 @@ def _check_scheduler_file(path: str) -> None:
     if problem is not None:
         raise ConfigError("scheduler_file", path, f"holds the address {address!r}, which "
                                                   f"{problem}")
+    return address
 
 
 def missing_extra(spec: SchedulerSpec) -> str | None:
