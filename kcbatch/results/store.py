@@ -164,6 +164,11 @@ def _damaged(path: str, what: str) -> StoreError:
     return StoreError(f"{path} is damaged: {what}; {_DAMAGED_FIX}")
 
 
+def _is_number(x: Any) -> bool:
+    """A JSON number (bool is not one, though Python's int holds it)."""
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
 def _study_runs(path: str, config: dict[str, Any]) -> int:
     """The stored config's ``runs``: the study's run indices are 0..runs-1."""
     runs = config.get("runs")
@@ -190,9 +195,7 @@ def _check_value(path: str, run: int, c: Column, v: Any, n_k: int) -> None:
         values: list = []
         try:
             loaded = json.loads(v) if isinstance(v, str) else None
-            ok = isinstance(loaded, list) and all(
-                x is None or (isinstance(x, (int, float)) and not isinstance(x, bool))
-                for x in loaded)
+            ok = isinstance(loaded, list) and all(x is None or _is_number(x) for x in loaded)
             if ok and isinstance(loaded, list):
                 values = loaded
                 np.array([np.nan if x is None else x for x in values], dtype=np.float64)
@@ -349,7 +352,7 @@ class Store:
         it, :meth:`open` checks it); StoreError should it be gone since."""
         value = self.meta(key)
         if value is None:
-            raise StoreError(f"{self.path} is damaged: its {key} is missing; {_DAMAGED_FIX}")
+            raise _damaged(self.path, f"its {key} is missing")
         return value
 
     @property
@@ -572,8 +575,7 @@ def _check_store(conn: sqlite3.Connection, path: str) -> int:
     with contextlib.suppress(TypeError, ValueError):
         number = None if version is None else int(version)
     if number is None:
-        raise StoreError(f"{path} is damaged: its schema_version is {version!r}, not a "
-                         f"number; {_DAMAGED_FIX}")
+        raise _damaged(path, f"its schema_version is {version!r}, not a number")
     if number > SCHEMA_VERSION:
         raise StoreError(f"{path} has store schema {number}, newer than this kcbatch "
                          f"reads ({SCHEMA_VERSION}): upgrade kcbatch to read it")
@@ -586,20 +588,17 @@ def _check_store(conn: sqlite3.Connection, path: str) -> int:
         except (KeyError, TypeError, ValueError):
             value = None
         if key == "k_values" and isinstance(value, list) and not all(
-                x is None or (isinstance(x, (int, float)) and not isinstance(x, bool))
-                for x in value):
+                x is None or _is_number(x) for x in value):
             value = None
         if not isinstance(value, kind):
-            raise StoreError(f"{path} is damaged: its {key} is missing or unreadable; "
-                             f"{_DAMAGED_FIX}")
+            raise _damaged(path, f"its {key} is missing or unreadable")
     if "run_info" in meta:
         _check_run_info(path, meta["run_info"])
     columns = {row[1] for row in conn.execute("PRAGMA table_info(runs)")}
     later = {n for v, added in _ADDED_COLUMNS.items() if v > number for n, _ in added}
     missing = [c.name for c in RUN_COLUMNS if c.name not in columns and c.name not in later]
     if missing:
-        raise StoreError(f"{path} is damaged: table runs lacks column(s) "
-                         f"{', '.join(missing)}; {_DAMAGED_FIX}")
+        raise _damaged(path, f"table runs lacks column(s) {', '.join(missing)}")
     problems = [row[0] for row in conn.execute("PRAGMA quick_check(1)")]
     if problems != ["ok"]:
         raise StoreError(f"{path} is damaged (SQLite: {problems[0]}); {_DAMAGED_FIX}")
@@ -615,8 +614,8 @@ def _check_run_info(path: str, text: Any) -> None:
     except (ValueError, RecursionError):
         info = None
     ok = isinstance(info, dict) and info.get("interrupted") in (None, True, False) and all(
-        isinstance(v, (int, float)) and not isinstance(v, bool)
-        for k, v in info.items() if k.endswith("seconds") or k.endswith("seconds_total"))
+        _is_number(v) for k, v in info.items()
+        if k.endswith("seconds") or k.endswith("seconds_total"))
     if not ok:
         raise _damaged(path, f"its run_info is {_short(text)}, not the JSON object of a "
                              f"session")
