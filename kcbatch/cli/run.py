@@ -108,6 +108,7 @@ def run(config_file, resume_dir, out, run_range, fast_math, quiet, scheduler, sc
     # its results, in a new directory named on the first line of output, and
     # its notices are held until then too.
     held: list[str] = []
+    new_dir: str | None = None
     if cfg.seed is None:
         from kcbatch.protocol.seeding import draw_seed
         cfg = cfg.resolved(seed=draw_seed())
@@ -117,7 +118,7 @@ def run(config_file, resume_dir, out, run_range, fast_math, quiet, scheduler, sc
             fresh = _fresh_out_dir(cfg.seed_value)
             cfg = cfg.resolved(out=fresh)
             check_out(fresh)
-        held.insert(0, f"results go to {fresh}/ (a new directory: no --out was given)")
+        new_dir = f"results go to {fresh}/ (a new directory: no --out was given)"
 
     out = cfg.out
 
@@ -135,19 +136,21 @@ def run(config_file, resume_dir, out, run_range, fast_math, quiet, scheduler, sc
                              else "aborted before anything was stored"),
             resume=lambda: resume_command(out, spec) if has_store() else None,
             signal_exit=signals.exit_code):
-        _run_and_report(cfg, resume_dir is not None, quiet, signals, held, spec, resolved)
+        _run_and_report(cfg, resume_dir is not None, quiet, signals, held, new_dir, spec,
+                        resolved)
 
 
 def _run_and_report(cfg: StudyConfig, resume: bool, quiet: bool, signals: StopOnSignal,
-                    held: list[str] | None = None, spec=None,
+                    held: list[str], new_dir: str | None, spec=None,
                     device: ResolvedDevice | None = None) -> None:
     """Run the study, export, print; signals stay handled until the end
     (``signals``: stop and abort go to the study, which is over before the
     exports), and a signal caught at any point makes the exit status 130/143.
 
-    ``held``: lines to print once the store is open (the study has passed its
-    checks): the drawn seed, and for a study without --out first the line naming
-    its new directory (stdout) and every notice before it. The
+    ``held``: lines (stderr) to print once the store is open (the study has
+    passed its checks): the drawn seed, and for a study without --out every
+    notice before it; ``new_dir``: for a study without --out, the line naming
+    its new directory, printed first (stdout). The
     process holds the lock of the study directory from the moment its store
     is open until the exports are written. ``spec``: the Dask scheduler
     (``kcbatch.run.scheduler.SchedulerSpec``) or None for this process.
@@ -159,10 +162,10 @@ def _run_and_report(cfg: StudyConfig, resume: bool, quiet: bool, signals: StopOn
 
     # Notices wait only for a new directory's name (no --out); with --out they
     # print as they come (a compilation notice before the compilation).
-    hold_notices = held is not None and any(ln.startswith("results go to ") for ln in held)
+    opened = False
 
     def on_notice(msg: str) -> None:
-        if held is None or not hold_notices:
+        if opened or new_dir is None:
             click.echo(msg, err=True)
         else:
             held.append(msg)
@@ -170,12 +173,14 @@ def _run_and_report(cfg: StudyConfig, resume: bool, quiet: bool, signals: StopOn
     locked = contextlib.ExitStack()
 
     def on_open(out: str) -> None:
-        nonlocal held
+        nonlocal opened
         locked.enter_context(study_lock(out))  # re-entrant: run_study holds it already
-        if held is not None:
+        if not opened:
+            if new_dir is not None:
+                click.echo(new_dir)
             for line in held:
-                click.echo(line, err=not line.startswith("results go to "))
-            held = None
+                click.echo(line, err=True)
+            opened = True
 
     prewarm_plots()
     try:
@@ -188,7 +193,7 @@ def _run_and_report(cfg: StudyConfig, resume: bool, quiet: bool, signals: StopOn
     except KeyboardInterrupt:
         # an abort (a second signal): the store says the session was interrupted,
         # so that report and the partial study's reason say so
-        if cfg.out is not None and held is None:
+        if cfg.out is not None and opened:
             from kcbatch.export.report import record_run_info
             with contextlib.suppress(Exception):
                 record_run_info(cfg.out, {"interrupted": True})
