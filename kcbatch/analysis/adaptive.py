@@ -88,8 +88,13 @@ from kcbatch.analysis.windows import (
     stops,
     window_means,
 )
-from kcbatch.engines import Engine, Simulation, StepProgress, select_networks
-from kcbatch.engines.steps import checked_couplings
+from kcbatch.engines import (
+    Engine,
+    Simulation,
+    StepProgress,
+    checked_couplings,
+    select_networks,
+)
 from kcbatch.inputs.batch import Batch
 from kcbatch.protocol.config import IntegrationSpec
 

@@ -29,11 +29,12 @@ import functools
 
 from kcbatch.engines.protocols import Engine, EngineUnavailable, Simulation, StepProgress
 from kcbatch.engines.sizing import BatchShape
-from kcbatch.engines.steps import select_networks, select_systems
+from kcbatch.engines.steps import checked_couplings, select_networks, select_systems
 from kcbatch.protocol.choices import AUTO, Auto, Device, KernelStrategy, is_auto
 from kcbatch.protocol.config import DEVICE_CHOICES, DEVICES, check_kernel
 
 __all__ = ["DEVICES", "BatchShape", "Engine", "EngineUnavailable", "GpuUnusable", "available",
+           "checked_couplings",
            "get_engine", "ResolvedDevice",
            "Simulation", "gpu_auto_batch", "gpu_predict_bytes", "gpu_stack_lines",
            "kernel_misfit", "nvrtc_unavailable_reason", "resolve_device", "select_networks",
