@@ -25,17 +25,10 @@ from helpers import (
 from kcbatch.analysis.finite_size import fit_power_law, sigma_from_ci
 from kcbatch.engines import get_engine, gpu_auto_batch, gpu_predict_bytes
 from kcbatch.protocol.config import StudyConfig
+from kcbatch.results.scan_layout import SCAN_PARAMS, ScanPlan, load_scan, parse_values
 from kcbatch.results.store import STORE_NAME, Store
 from kcbatch.run.batching import batch_shape, memory_estimate, unit_shape
-from kcbatch.run.scan import (
-    SCAN_PARAMS,
-    ScanPlan,
-    create_scan,
-    load_scan,
-    parse_values,
-    point_state,
-    run_scan,
-)
+from kcbatch.run.scan import create_scan, point_state, run_scan
 from kcbatch.run.study import run_study
 
 ROOT = Path(__file__).resolve().parent.parent

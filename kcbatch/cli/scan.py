@@ -49,15 +49,9 @@ def scan(param, values, out, config_file, resume_dir, fast_math, quiet, schedule
     Example:  kcbatch scan --param nodes --values 250,500,1000,2000 --runs 16 --out fss/
     """
     from kcbatch.engines import resolve_device
+    from kcbatch.results.scan_layout import check_param, check_values, load_scan, parse_values
     from kcbatch.run.plan import check_out, check_paths
-    from kcbatch.run.scan import (
-        check_param,
-        check_values,
-        create_scan,
-        load_scan,
-        parse_values,
-        rebase,
-    )
+    from kcbatch.run.scan import create_scan, rebase
 
     with one_line_errors():
         spec = scheduler_spec(scheduler, scheduler_file)

@@ -35,25 +35,17 @@ from kcbatch.protocol.config import ConfigError, StudyConfig
 from kcbatch.protocol.seeding import draw_seed
 from kcbatch.results.scan_layout import (
     MANIFEST,
-    MAX_SCAN_VALUES,
-    SCAN_PARAMS,
     ScanPlan,
     check_param,
     check_values,
     format_value,
-    load_scan,
-    parse_values,
-    point_dir,
     point_out,
 )
 from kcbatch.results.store import STORE_NAME, Store, store_exists, study_lock
 from kcbatch.run.study import StudyResult, run_study
 
-# The scan's parameters, values and manifest are its layout's
-# (kcbatch.results.scan_layout), re-exported here for the CLI.
-__all__ = ["MANIFEST", "MAX_SCAN_VALUES", "SCAN_PARAMS", "ScanPlan", "ScanResult",
-           "check_param", "check_values", "create_scan", "load_scan", "parse_values",
-           "point_dir", "point_state", "rebase", "run_point", "run_scan"]
+# The scan's parameters, values and manifest: kcbatch.results.scan_layout.
+__all__ = ["ScanResult", "create_scan", "point_state", "rebase", "run_point", "run_scan"]
 
 
 def create_scan(base: StudyConfig, param: str, values: Sequence[int | float],

@@ -25,7 +25,7 @@ from kcbatch.protocol.config import (
     load_toml,
     read_regular_file,
 )
-from kcbatch.run.scan import MAX_SCAN_VALUES, parse_values
+from kcbatch.results.scan_layout import MAX_SCAN_VALUES, parse_values
 from kcbatch.run.scheduler import max_local_workers, parse_scheduler
 from kcbatch.theory.mean_field import g_centre, kc0
 
