@@ -18,7 +18,11 @@ same networks, side by side in one run):
 
 Group "converge-study" (the whole study, ``run_study`` end to end: networks,
 theory, integration, store and exports): the plain study against the adaptive
-converged + refined one.
+converged + refined one, ``KCBATCH_BENCH_STUDY_RUNS`` runs (default ``RUNS``) in
+batches of at most 32, as ``kcbatch run --runs 1000 --batch 32`` runs them:
+
+    KCBATCH_BENCH_STUDY_RUNS=64 PYTHONPATH=. python -m pytest \
+        bench/test_bench_converge.py -k study -s
 
 ``extra_info`` records the system-steps of each (windows, refinement, and the
 plain protocol's for the same networks), their ratio to the plain protocol's,
@@ -28,6 +32,7 @@ one run (the machine is shared).
 """
 from __future__ import annotations
 
+import os
 import time
 
 import numpy as np
@@ -37,6 +42,10 @@ import kcbatch
 from kcbatch.networks import barabasi_albert
 
 N, M, RUNS = 10_000, 3, 8
+# The whole-study group's runs (KCBATCH_BENCH_STUDY_RUNS, default RUNS), in
+# batches of at most 32 as `kcbatch run --runs 1000 --batch 32` packs them.
+STUDY_RUNS = int(os.environ.get("KCBATCH_BENCH_STUDY_RUNS", RUNS))
+STUDY_BATCH = min(STUDY_RUNS, 32)
 K = np.linspace(0.0, 5.0, 50)
 TOL, KC_TOL = 0.005, 0.01
 AUTO = dict(t_transient="auto", refine=TOL)
@@ -118,12 +127,13 @@ def test_bench_exhaustive_other_theta0(benchmark, inputs):
 
 
 def _study(benchmark, tmp_path, name, **kw):
-    cfg = kcbatch.StudyConfig(runs=RUNS, batch=RUNS, device="cpu", seed=7,
+    cfg = kcbatch.StudyConfig(runs=STUDY_RUNS, batch=STUDY_BATCH, device="cpu", seed=7,
                               out=tmp_path / name, **kw)
     t0 = time.perf_counter()
     res = benchmark.pedantic(kcbatch.run_study, args=(cfg,), rounds=1, iterations=1)
     _WALL["study-" + name] = time.perf_counter() - t0
-    benchmark.extra_info["seconds"] = _WALL["study-" + name]
+    benchmark.extra_info.update(seconds=_WALL["study-" + name], runs=STUDY_RUNS,
+                                batch=STUDY_BATCH)
     if name != "plain" and "study-plain" in _WALL:
         benchmark.extra_info["wall_ratio"] = _WALL["study-" + name] / _WALL["study-plain"]
         work = res.summary["work"]
