@@ -4,7 +4,8 @@
         --benchmark-json bench/measurements/cpu-2core_share_<date>.json
 
 The default study's run (N=10^4, BA m=3, 50 K, dt=0.05, 100 + 100 RK4 steps, sample every
-10, float32; network 0 of seed 2026), timed in interleaved rounds: each round runs every
+10, float32; network 0 of seed 2026; ``KCBATCH_BENCH_SHARE_CASE=rows-shared``: 5 K and
+800 + 100 steps, see ``CASES``), timed in interleaved rounds: each round runs every
 engine quiet (after waiting for an idle moment, timing.py) and then beside one busy
 process (a ``while True: pass`` subprocess, started before and killed after the run,
 ``busy_process``; ``KCBATCH_BENCH_SHARE_BUSY=n`` for n of them, ``..._ROUNDS`` for the
@@ -51,7 +52,14 @@ from kcbatch.protocol.config import StudyConfig
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from timing import settle, timed
 
-CFG = StudyConfig(seed=2026)
+# KCBATCH_BENCH_SHARE_CASE: "default" (the default study's run), or "rows-shared":
+# the same network with 5 K over [1.5, 2.5] and a transient of 40 (800 + 100 steps),
+# which 2 threads integrate with its rows shared and a barrier per stage (native.py's
+# plan): a converged study's last network, or one network's refinement.
+CASES = {"default": StudyConfig(seed=2026),
+         "rows-shared": StudyConfig(seed=2026, k_num=5, k_min=1.5, k_max=2.5, t_transient=40.0)}
+CASE = os.environ.get("KCBATCH_BENCH_SHARE_CASE", "default")
+CFG = CASES[CASE]
 SPEC = CFG.spec
 ROUNDS = int(os.environ.get("KCBATCH_BENCH_SHARE_ROUNDS", "4"))
 SETTLE_S = 2.0      # wait at most this long for an idle moment before a quiet run
@@ -151,7 +159,7 @@ def test_bench_share(benchmark, engines, rounds, batch):
                      f"{median:.2f}x (median)\n  quiet  "
                      + ", ".join(f"{w:.2f}s@{u:.2f}" for w, u, _ in r["quiet"])
                      + "\n  loaded " + ", ".join(f"{w:.2f}s@{u:.2f}" for w, u, _ in r["loaded"]))
-    benchmark.extra_info.update(rows=batch.n_rows, nnz=batch.nnz, n_k=batch.n_k,
+    benchmark.extra_info.update(case=CASE, rows=batch.n_rows, nnz=batch.nnz, n_k=batch.n_k,
                                 steps=SPEC.n_transient + SPEC.n_measure, rounds=ROUNDS,
                                 busy_processes=BUSY,
                                 numba_threads=numba.get_num_threads(), **info)
