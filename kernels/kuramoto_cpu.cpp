@@ -310,6 +310,13 @@ inline void rows_stage(const Graph<real> &g, const real *cpl, const real *Xin, r
 // Shared groups (fewer blocks than threads): all threads take chunks of one task's
 // rows, a chunk at a time from a counter, then wait for each other (Barrier) at the
 // end of every stage: a stage reads its neighbours' points of the stage before.
+// Beside another busy process a team that waits at every stage can do less than one
+// thread alone (the descheduled member holds up every stage): every solo_window_ns
+// the last thread at a barrier compares the team's chunks per second with the
+// fastest member's per second of computing (SoloWatch), and when the team's are
+// below solo_ratio times those in two windows in a row (not counting the call's
+// first), that member finishes the call's shared stages alone and the others
+// leave; the next call starts as a team again.
 //
 // The threads are std::threads made per call and joined at its end (a thread with
 // no work left exits; the join sleeps); a thread at a barrier spins for at most
@@ -364,6 +371,65 @@ class Barrier {
     std::atomic<int64_t> gen_{0};
     std::mutex m_;
     std::condition_variable cv_;
+};
+
+inline int64_t now_ns() {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(
+               std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+// Consecutive slow windows after which a shared team leaves its stages to one member,
+// and a call's first windows, which never count (its threads were just made and
+// placed: quiet, 1 in 10 first windows of 2 ms had a team slower than one thread,
+// 1 in 250 later ones). One slow window is a blip (another process woken for a
+// moment), which must not leave the rest of the call to one thread.
+constexpr int SOLO_AFTER = 2;
+constexpr int SOLO_SKIP = 1;
+
+// What each member of a shared team did in the current window: chunks computed
+// and nanoseconds spent computing them (descheduled time included). A member
+// writes only its own slots, before it reaches a barrier; the last thread at a
+// barrier (every other one waiting in it) reads and resets them, so the barrier
+// orders every access. The first window starts at the first barrier, after the
+// threads are made.
+struct SoloWatch {
+    std::vector<int64_t> chunks, busy_ns;
+    int64_t start = -1;
+    int solo = -1;    // the member that goes on alone, once chosen
+    int slow = 0;     // windows in a row in which the team was slower than ratio allows
+    int windows = 0;  // windows ended so far
+    double ratio;
+    int64_t window_ns;
+
+    SoloWatch(int team, double ratio_, int64_t window_ns_)
+        : chunks(team, 0), busy_ns(team, 0), ratio(ratio_), window_ns(window_ns_) {}
+
+    // at a barrier, by its last thread: at the end of a window, choose the
+    // fastest member to go on alone if the team did fewer chunks per second
+    // than ratio x what that member did per second of its computing
+    void decide() {
+        if (solo >= 0 || ratio <= 0.0) return;
+        const int64_t now = now_ns();
+        if (start >= 0 && now - start < window_ns) return;
+        if (start >= 0 && ++windows > SOLO_SKIP) {
+            const double span = static_cast<double>(now - start > 0 ? now - start : 1);
+            double team = 0.0, best = 0.0;
+            int fastest = 0;
+            for (size_t t = 0; t < chunks.size(); ++t) {
+                team += static_cast<double>(chunks[t]);
+                const double rate = busy_ns[t] > 0 ? chunks[t] / static_cast<double>(busy_ns[t])
+                                                   : 0.0;
+                if (rate > best) {
+                    best = rate;
+                    fastest = static_cast<int>(t);
+                }
+            }
+            slow = best > 0.0 && team / span < ratio * best ? slow + 1 : 0;
+            if (slow >= SOLO_AFTER) solo = fastest;
+        }
+        for (size_t t = 0; t < chunks.size(); ++t) chunks[t] = busy_ns[t] = 0;
+        start = now;
+    }
 };
 
 // Runs body(thread) on up to n_threads threads (the caller's among them) and
@@ -523,11 +589,13 @@ struct TaskSchedule {
     }
 };
 
-// n_steps RK4 steps of every system of the call's groups (see above).
+// n_steps RK4 steps of every system of the call's groups (see above); 1 when a
+// shared team left its stages to one member (SoloWatch), else 0.
 template <typename real>
-void run_call(const Call<real> &c, std::vector<Group<real>> &groups,
-              const int64_t *desc,  // [n_groups, 4]: k0, k1, vecs, by_block
-              const real *couplings, int64_t k_stride, int n_threads, int64_t segment_work) {
+int64_t run_call(const Call<real> &c, std::vector<Group<real>> &groups,
+                 const int64_t *desc,  // [n_groups, 4]: k0, k1, vecs, by_block
+                 const real *couplings, int64_t k_stride, int n_threads,
+                 int64_t segment_work, double solo_ratio, int64_t solo_window_ns) {
     TaskSchedule sched;
     sched.n_steps = c.n_steps;
     std::vector<int> shared;
@@ -560,10 +628,14 @@ void run_call(const Call<real> &c, std::vector<Group<real>> &groups,
         n_threads = static_cast<int>(sched.tasks.size());  // idle threads: not made
     if (n_threads < 1) n_threads = 1;
     std::unique_ptr<Barrier> barrier;  // shared groups: one per team
+    std::unique_ptr<SoloWatch> watch;
     std::atomic<int64_t> next_chunk{0};
     run_team(n_threads, [&](int team) {
-        if (!shared.empty()) barrier.reset(new Barrier(team));
-    }, [&](int) {
+        if (!shared.empty()) {
+            barrier.reset(new Barrier(team));
+            watch.reset(new SoloWatch(team, solo_ratio, solo_window_ns));
+        }
+    }, [&](int id) {
         int64_t last = -1, task, s0 = 0, s1 = 0;
         for (;;) {
             sched.claim(last, task, s0, s1);
@@ -575,7 +647,10 @@ void run_call(const Call<real> &c, std::vector<Group<real>> &groups,
             last = task;
         }
         // shared groups: every thread takes the next chunk of the stage's rows
-        // until none is left, then waits for the chunks still running
+        // until none is left, then waits for the chunks still running; once a
+        // solo member is chosen it takes every chunk, with no barrier, and the
+        // others are done
+        bool alone = false;
         for (int gi : shared) {
             const Group<real> &gr = groups[gi];
             for (int64_t net = 0; net < c.n_networks; ++net) {
@@ -584,35 +659,54 @@ void run_call(const Call<real> &c, std::vector<Group<real>> &groups,
                 for (int64_t blk = 0; blk < gr.nb; ++blk) {
                     for (int64_t s = 0; s < c.n_steps; ++s) {
                         for (int stage = 0; stage < 4; ++stage) {
+                            if (alone) {
+                                for (int64_t k = 0; k < n_chunks; ++k)
+                                    group_stage<real>(c, gr, blk, ch[k], ch[k + 1], s, stage);
+                                continue;
+                            }
+                            int64_t mine = 0;
+                            const int64_t t0 = now_ns();
                             for (;;) {
                                 const int64_t k = next_chunk.fetch_add(1);
                                 if (k >= n_chunks) break;
                                 group_stage<real>(c, gr, blk, ch[k], ch[k + 1], s, stage);
+                                ++mine;
                             }
-                            barrier->wait([&] { next_chunk.store(0); });
+                            watch->chunks[id] += mine;
+                            watch->busy_ns[id] += now_ns() - t0;
+                            barrier->wait([&] {
+                                next_chunk.store(0);
+                                watch->decide();
+                            });
+                            if (watch->solo >= 0) {
+                                if (watch->solo != id) return;
+                                alone = true;
+                            }
                         }
                     }
                 }
             }
         }
     });
+    return watch && watch->solo >= 0 ? 1 : 0;
 }
 
 }  // namespace
 
 extern "C" {
 
-// kc_cpu_run_<real>: run_call. groups [n_groups, 4]: k0, k1 (its K columns),
-// vecs (1-4), by_block (1: tasks, 0: rows shared); buffers [n_groups, 5]: its X0,
-// X1, theta, acc and snapshots (null: none) as native.py's _GroupState lays them out.
+// kc_cpu_run_<real>: run_call, and what it returns. groups [n_groups, 4]: k0, k1
+// (its K columns), vecs (1-4), by_block (1: tasks, 0: rows shared); buffers
+// [n_groups, 5]: its X0, X1, theta, acc and snapshots (null: none) as native.py's
+// _GroupState lays them out.
 #define KC_ENTRY(real, name)                                                                 \
-    void kc_cpu_run_##name(                                                                  \
+    int64_t kc_cpu_run_##name(                                                               \
         const int64_t *indptr, const int32_t *indices, const real *weight, const real *omega, \
         const int32_t *row_net, int64_t rows, int64_t n_networks, const int64_t *node_offset, \
         const int64_t *chunks, const int64_t *chunk_offset, const real *couplings,           \
         int64_t k_stride, int64_t n_groups, const int64_t *groups, real *const *buffers,    \
         int64_t n_steps, real dt, real two_pi, int n_threads, int64_t segment_work,          \
-        int64_t snap_first, int64_t snap_every) {                                            \
+        int64_t snap_first, int64_t snap_every, double solo_ratio, int64_t solo_window_ns) {  \
         const Call<real> c{{indptr, indices, weight, omega, row_net, indptr[rows]},          \
                            rows, n_networks, node_offset, chunks, chunk_offset, n_steps, dt,  \
                            real(0.5) * dt, dt / real(6.0), two_pi, snap_first, snap_every};  \
@@ -625,7 +719,8 @@ extern "C" {
             gs[i].acc = buffers[i * 5 + 3];                                                  \
             gs[i].snap = buffers[i * 5 + 4];                                                 \
         }                                                                                    \
-        run_call<real>(c, gs, groups, couplings, k_stride, n_threads, segment_work);         \
+        return run_call<real>(c, gs, groups, couplings, k_stride, n_threads, segment_work,   \
+                       solo_ratio, solo_window_ns);                                          \
     }
 
 KC_ENTRY(float, float32)

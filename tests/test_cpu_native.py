@@ -417,6 +417,28 @@ def test_every_schedule_gives_the_same_numbers(monkeypatch, dtype, segment, grou
         _assert_same(got, _numba(50, dtype), f"{threads} threads")
 
 
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
+@pytest.mark.parametrize("groups", ["shared", "shared-and-tasks"])
+def test_a_shared_team_that_goes_on_as_one_thread_gives_the_same_numbers(monkeypatch, dtype,
+                                                                        groups):
+    """A rows-shared team that leaves its stages to one member (kuramoto_cpu.cpp,
+    SoloWatch; forced here: windows of 0 ns and a ratio no team reaches) gives
+    the numba pass's numbers bit for bit; with the watch off no call goes on
+    alone, so both paths ran. 1000 nodes: 7 row chunks per network, which the one
+    member must all take."""
+    custom = SCHEDULE_PLANS[groups]
+    monkeypatch.setattr(cpu_native, "plan", lambda n_k, threads, itemsize, networks=1: custom)
+    monkeypatch.setattr(cpu_native, "SOLO_WINDOW_NS", 0)
+    batch = _batch(50, dtype, nodes=1000)
+    want = _run(CpuSimulation(batch, SPEC.dt))
+    for ratio, solo in ((1e9, True), (0.0, False)):
+        monkeypatch.setattr(cpu_native, "SOLO_RATIO", ratio)
+        for threads in (1, 2, 3):
+            sim, got = _native(batch, threads)
+            assert (sim.solo_calls > 0) == solo, (ratio, threads, sim.solo_calls)
+            _assert_same(got, want, f"ratio {ratio}, {threads} threads")
+
+
 def test_segments_only_where_tasks_are_few():
     """segment_work: SEGMENT_SYSTEM_STEPS for fewer than TASKS_PER_THREAD tasks per
     thread, else 0 (a task through the whole call); shared groups are no tasks."""

@@ -75,6 +75,19 @@ TASKS_PER_THREAD = 4
 # segment's wait at its end, which a call per step would pay every step. The
 # default run (5e5 systems) takes 50 steps per call.
 CALL_SYSTEM_STEPS = 25_000_000
+# Rows shared beside a busy process (kuramoto_cpu.cpp, SoloWatch): in a call,
+# once a team's chunks per second stay below SOLO_RATIO times what its fastest
+# member computes per second (two windows of SOLO_WINDOW_NS in a row), that
+# member finishes the call's shared stages alone, with no barrier and no moving
+# of each stage's rows between cores (ROWS_SPLIT_COST). Quiet, two threads do
+# 1.4 to 1.9 times their fastest member's chunks per second; beside one busy
+# process about 1.0, and one thread alone is faster than the team. Windows of
+# 2 ms left quiet calls to one thread after blips of 4 ms; of 10 ms, not: one
+# network, 5 K (bench/test_bench_cpu_share.py, KCBATCH_BENCH_SHARE_CASE=rows-shared,
+# 10 interleaved rounds) took 0.443 s quiet and 0.848 s beside a busy process
+# (medians), against 0.439 and 0.951 s without the watch.
+SOLO_RATIO = 1.2
+SOLO_WINDOW_NS = 10_000_000
 # Snapshots of (sin, cos) one measurement call may keep for its samples.
 SNAPSHOT_BYTES = 64 << 20
 
@@ -270,8 +283,8 @@ def _entry(real: np.dtype):
     c_real = ctypes.c_float if real == np.float32 else ctypes.c_double
     i64, ptr = ctypes.c_longlong, ctypes.c_void_p
     fn.argtypes = ([ptr] * 5 + [i64, i64] + [ptr] * 4 + [i64, i64, ptr, ptr]
-                   + [i64, c_real, c_real, ctypes.c_int, i64, i64, i64])
-    fn.restype = None
+                   + [i64, c_real, c_real, ctypes.c_int, i64, i64, i64, ctypes.c_double, i64])
+    fn.restype = ctypes.c_longlong  # 1: a shared team went on as one thread
     return fn
 
 
@@ -315,6 +328,9 @@ class NativeSimulation(HostSimulation):
         self.dt = batch.dtype.type(dt)
         self.steps = 0
         self.threads = int(threads)
+        # calls in which a rows-shared team left its stages to one thread
+        # (SOLO_RATIO): a diagnostic; which thread computes never changes a number
+        self.solo_calls = 0
         self._load(batch)
         self._state(*start_phases(batch))
 
@@ -362,12 +378,13 @@ class NativeSimulation(HostSimulation):
         buffers = np.array([(g.X[0].ctypes.data, g.X[1].ctypes.data, g.theta.ctypes.data,
                              g.acc.ctypes.data, g.snapshots(snaps).ctypes.data if snaps else 0)
                             for g in self.groups], dtype=np.uintp)             # [G, 5]
-        self._fn(b.indptr.ctypes.data, b.indices.ctypes.data, b.weight.ctypes.data,
-                 b.omega.ctypes.data, b.row_net.ctypes.data, b.n_rows, b.n_networks,
-                 b.node_offset.ctypes.data, self.chunks.ctypes.data,
-                 self.chunk_offset.ctypes.data, cpl.ctypes.data, b.n_k, len(self.groups),
-                 groups.ctypes.data, buffers.ctypes.data, n_steps, self.dt, self._two_pi,
-                 self.threads, self._segment_work, first, every)
+        self.solo_calls += self._fn(
+            b.indptr.ctypes.data, b.indices.ctypes.data, b.weight.ctypes.data,
+            b.omega.ctypes.data, b.row_net.ctypes.data, b.n_rows, b.n_networks,
+            b.node_offset.ctypes.data, self.chunks.ctypes.data, self.chunk_offset.ctypes.data,
+            cpl.ctypes.data, b.n_k, len(self.groups), groups.ctypes.data, buffers.ctypes.data,
+            n_steps, self.dt, self._two_pi, self.threads, self._segment_work, first, every,
+            SOLO_RATIO, SOLO_WINDOW_NS)
         self.steps += n_steps
 
     def _step(self) -> None:
