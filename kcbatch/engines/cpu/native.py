@@ -329,7 +329,8 @@ class NativeSimulation(HostSimulation):
         self.steps = 0
         self.threads = int(threads)
         # calls in which a rows-shared team left its stages to one thread
-        # (SOLO_RATIO): a diagnostic; which thread computes never changes a number
+        # (SOLO_RATIO), counting on from the source of a take: a diagnostic;
+        # which thread computes never changes a number
         self.solo_calls = 0
         self._load(batch)
         self._state(*start_phases(batch))
